@@ -1,0 +1,105 @@
+/* Guest memory as the backend sees it.
+ *
+ * Regions arrive as file descriptors (SET_MEM_TABLE, ADD_MEM_REG) and are
+ * mapped once. A gm_table is an immutable snapshot of all regions, sorted by
+ * guest-physical address; the control path builds a new table on every change
+ * and publishes it with one atomic store. The data path loads the current
+ * table once per poll round (gm_current) and translates with no lock.
+ * The control path only unmaps a retired table after every queue that could
+ * have read it has been stopped (see vhost layer), so readers never see freed
+ * mappings.
+ *
+ * All translation functions treat addresses and lengths as hostile: a range
+ * that is not entirely inside mapped memory, or that wraps, is refused. */
+#ifndef SC_GUESTMEM_H
+#define SC_GUESTMEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "dirtylog.h"
+
+#define GM_MAX_REGIONS 32
+
+struct gm_region {
+    uint64_t gpa;         /* guest physical address of the first byte */
+    uint64_t size;        /* bytes */
+    uint64_t uva;         /* the frontend's virtual address of the first byte */
+    uint64_t mmap_offset; /* offset of the region in fd */
+    uint8_t *host;        /* our address of the first byte */
+    void *map_base;       /* what mmap returned (page aligned) */
+    size_t map_len;
+    int fd;
+};
+
+struct gm_table {
+    uint32_t n;
+    struct gm_region r[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
+};
+
+struct guestmem {
+    _Atomic(struct gm_table *) table; /* never NULL after gm_init */
+    struct dirty_log log;
+};
+
+void gm_init(struct guestmem *gm);
+/* Unmaps and closes everything. No data-path user may remain. */
+void gm_destroy(struct guestmem *gm);
+
+static inline const struct gm_table *gm_current(struct guestmem *gm)
+{
+    return atomic_load_explicit(&gm->table, memory_order_acquire);
+}
+
+/* Host address of [gpa, gpa+len) if it lies inside one region, else NULL. */
+void *gm_gpa_to_host(const struct gm_table *t, uint64_t gpa, uint64_t len);
+
+/* Host address of [uva, uva+len) in the frontend's address space (vring
+ * addresses are given that way), if it lies inside one region, else NULL. */
+void *gm_uva_to_host(const struct gm_table *t, uint64_t uva, uint64_t len);
+
+/* Translate a guest range that may span several adjacent regions into at most
+ * max iovecs appended at iov (gpa_out[i] gets each piece's guest address when
+ * gpa_out is not NULL). Returns the number of iovecs used, -EFAULT if any
+ * byte is unmapped or the range wraps, -ENOBUFS if max is too small. */
+int gm_map_iov(const struct gm_table *t, uint64_t gpa, uint64_t len, struct iovec *iov,
+               uint64_t *gpa_out, int max);
+
+/* Control path. Builds a new table: a copy of the current one with the
+ * given region added (mapped from fd, which is taken over) or removed.
+ * Validation: size > 0, no wrap in gpa/uva/offset arithmetic, no overlap with
+ * existing regions, at most GM_MAX_REGIONS. On error returns NULL with errno
+ * set and a reason in *why; the fd is closed on error too. */
+struct gm_table *gm_table_new_empty(void);
+int gm_table_add(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
+                 uint64_t mmap_offset, int fd, const char **why);
+/* Removes the region matching gpa/size/uva exactly; the removed region's
+ * mapping is returned in *removed so the caller can unmap it after quiescing. */
+int gm_table_remove(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
+                    struct gm_region *removed);
+/* Copy without the mappings' ownership changing: regions are shared between
+ * the old and new table until the old one is retired with gm_table_free. */
+struct gm_table *gm_table_clone(const struct gm_table *t);
+
+/* Swap in t; returns the previous table. */
+struct gm_table *gm_publish(struct guestmem *gm, struct gm_table *t);
+
+/* Free a table struct; when unmap is true also unmap and close its regions. */
+void gm_table_free(struct gm_table *t, bool unmap);
+void gm_region_unmap(struct gm_region *r);
+
+/* Data-path write logging: marks the guest pages of [gpa, gpa+len) dirty
+ * (atomic OR, no lock) when logging is on; a no-op otherwise. */
+static inline void gm_log_write(struct guestmem *gm, uint64_t gpa, uint64_t len)
+{
+    dirty_log_mark(&gm->log, gpa, len);
+}
+
+/* Parallel pre-fault of all regions (MADV_POPULATE_WRITE) with nthreads
+ * threads; returns 0 or -errno. Optional at attach. */
+int gm_prefault(const struct gm_table *t, unsigned nthreads);
+
+#endif

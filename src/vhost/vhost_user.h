@@ -1,0 +1,52 @@
+/* vhost-user backend: serves one virtio device (struct vdev) on one unix
+ * socket, as a server (we listen, the frontend connects; one frontend at a
+ * time) or as a client (we connect to a listening frontend and reconnect
+ * when it goes away). Contract: QEMU docs/interop/vhost-user.rst.
+ *
+ * Runs on the control thread's event loop. Every message is validated
+ * (size, fd count, ranges, state) before it has any effect. A bad message is
+ * logged with the reason, answered with an error where the protocol allows
+ * (REPLY_ACK), and stops the device: its queues stop, NEEDS_RESET is set,
+ * the connection is closed. Other devices are unaffected. A frontend
+ * disconnect stops the queues; a new connection starts from scratch. */
+#ifndef SC_VHOST_USER_H
+#define SC_VHOST_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/evloop.h"
+#include "../virtq/vdev.h"
+
+struct vhost_dev;
+
+struct vhost_dev_cfg {
+    const char *socket_path;
+    bool client;       /* connect to the frontend instead of listening */
+    struct vdev *dev;  /* not owned */
+    unsigned prefault_threads; /* > 0: pre-fault guest memory at SET_MEM_TABLE */
+};
+
+struct vhost_dev_info {
+    bool connected;
+    uint8_t status;             /* virtio device status */
+    uint64_t features;          /* negotiated */
+    uint64_t protocol_features; /* negotiated */
+    unsigned queues_started;
+    unsigned mem_regions;
+    uint64_t mem_bytes;
+    uint64_t messages;          /* messages handled on the current connection */
+    uint64_t connections;       /* connections accepted/made in total */
+    bool failed;
+    char why[192];              /* last failure, empty if none */
+};
+
+/* Creates the socket (server: unlinks a stale path first) and registers with
+ * the loop. Returns 0 or -errno with *why set. */
+int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
+                     struct vhost_dev **out, const char **why);
+/* Stops queues, closes the connection and the socket (unlinks the path). */
+void vhost_dev_destroy(struct vhost_dev *v);
+void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
+
+#endif

@@ -1,0 +1,111 @@
+/* Split virtqueue engine, device side.
+ *
+ * vq_pop walks one descriptor chain and turns it into host iovecs. Every field
+ * the driver controls is checked: the available index may not run more than
+ * the ring size ahead of what we consumed; heads and next indices must be
+ * below the ring size; a chain may not be longer than the ring size (loops);
+ * indirect tables must be a whole number of descriptors, inside guest memory,
+ * not nested and not longer than the ring size; each buffer must lie entirely
+ * inside mapped guest memory (buffers spanning adjacent regions become several
+ * iovecs); the total length is capped (VQ_MAX_CHAIN_BYTES) without overflow;
+ * device-readable buffers must precede device-writable ones. A violation puts
+ * the queue in the error state with a reason (vq->err) and vq_pop returns -1
+ * from then on; the device decides what to do (stop itself, NEEDS_RESET).
+ *
+ * Completions are batched: vq_push writes used elements, vq_publish makes
+ * them visible with one release store of used->idx, and vq_should_notify
+ * applies EVENT_IDX / NO_INTERRUPT suppression. Dirty logging of the written
+ * buffers and of the used ring happens inside vq_push / vq_publish.
+ *
+ * Single-threaded: one sidecore owns a started queue at a time. */
+#ifndef SC_VIRTQ_H
+#define SC_VIRTQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "../mem/guestmem.h"
+#include "inflight.h"
+#include "virtio_spec.h"
+
+#define VQ_MAX_CHAIN_BYTES (1ull << 32) /* a chain's total length stays < 4 GiB */
+
+struct vq_chain {
+    /* Filled by the caller before vq_pop: */
+    struct iovec *iov; /* max_iov entries */
+    uint64_t *gpa;     /* max_iov entries: guest address of each iovec */
+    uint16_t max_iov;
+    /* Filled by vq_pop: */
+    uint16_t head;   /* id to give back to vq_push */
+    uint16_t ndesc;  /* descriptors walked (for IN_ORDER accounting) */
+    uint16_t n_out;  /* iov[0 .. n_out) are device-readable */
+    uint16_t n_in;   /* iov[n_out .. n_out+n_in) are device-writable */
+    uint32_t out_len;
+    uint32_t in_len;
+};
+
+struct virtq {
+    uint16_t num; /* ring size, power of two */
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    uint64_t used_log_gpa; /* guest address of the used ring for dirty logging */
+    bool log_used;         /* VHOST_VRING_F_LOG was set in SET_VRING_ADDR */
+
+    uint16_t last_avail; /* next avail entry we will consume */
+    uint16_t used_idx;   /* next used entry we will write (shadow) */
+    uint16_t pub_used;   /* used->idx as last published */
+    uint16_t signalled_used;
+    bool signalled_valid;
+
+    bool event_idx;
+    bool indirect;
+    bool notify_on;     /* guest kicks currently enabled */
+
+    struct guestmem *gm;
+    struct vq_inflight *inflight; /* NULL without INFLIGHT_SHMFD */
+    uint64_t inflight_counter;
+    uint16_t *resubmit; /* heads left inflight by a previous backend, oldest first */
+    uint16_t n_resubmit;
+    const char *err;              /* non-NULL: queue is broken, this says why */
+    char err_buf[160];
+};
+
+/* Control path: set up a queue on host ring addresses (already translated
+ * and size-checked by the transport). last_avail and used_idx start at base. */
+void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used,
+             uint16_t base, uint64_t features, struct guestmem *gm);
+
+/* Attach the queue's inflight area (after vq_init, before the first pop).
+ * Heads it marks inflight are handed out again by vq_pop before new ones,
+ * oldest first. Returns 0 or -1 (vq->err set) when the area is malformed. */
+int vq_set_inflight(struct virtq *vq, struct vq_inflight *inf);
+
+/* 1: chain returned in *c; 0: nothing available; -1: queue broken (vq->err). */
+int vq_pop(struct virtq *vq, struct vq_chain *c);
+
+/* True when the driver has made buffers available we have not consumed. */
+bool vq_has_work(const struct virtq *vq);
+
+/* Return a chain: used element (head, len). len bytes of the chain's
+ * device-writable part were written; they are dirty-logged here. */
+void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len);
+
+/* Make pushed elements visible to the driver (release store of used->idx). */
+void vq_publish(struct virtq *vq);
+
+/* After vq_publish: does the driver want an interrupt now? Updates the
+ * EVENT_IDX bookkeeping when it returns true. */
+bool vq_should_notify(struct virtq *vq);
+
+/* Enable or disable driver kicks (VRING_USED_F_NO_NOTIFY or avail_event).
+ * Enabling returns true when work arrived meanwhile (the caller must poll
+ * again instead of sleeping, or a kick may be lost). */
+bool vq_set_notify(struct virtq *vq, bool enable);
+
+/* Put the queue in the error state (for device-level violations found by
+ * the device, e.g. a malformed request header). */
+void vq_fail(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,33 @@
+# Unit tests: every tests/unit/test_*.c is a cmocka program linked with the
+# daemon library. Integration tests: every tests/integration/*.sh runs with
+# the build directory as its first argument and must bound its own waits.
+if(CMOCKA_FOUND)
+  file(GLOB SC_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+  foreach(src ${SC_UNIT_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    target_link_libraries(${name} sidecore scfront PkgConfig::CMOCKA)
+    add_test(NAME unit/${name} COMMAND ${name})
+    set_tests_properties(unit/${name} PROPERTIES TIMEOUT 120 LABELS unit)
+  endforeach()
+else()
+  message(WARNING "cmocka not found: unit tests are not built (scripts/install-deps.sh test installs it)")
+endif()
+
+file(GLOB SC_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/*.sh)
+foreach(script ${SC_INTEGRATION_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME integration/${name} COMMAND bash ${script} ${CMAKE_BINARY_DIR})
+  set_tests_properties(integration/${name} PROPERTIES TIMEOUT 600 LABELS integration
+    RUN_SERIAL TRUE)
+endforeach()
+
+# Helper programs for integration tests (raw protocol clients and the like).
+file(GLOB SC_TEST_TOOLS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/*.c)
+foreach(src ${SC_TEST_TOOLS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_link_libraries(${name} sidecore scfront)
+endforeach()

@@ -1,0 +1,2 @@
+/* placeholder until the real program lands */
+int main(void) { return 1; }
