@@ -38,7 +38,8 @@ struct vq_chain {
     uint16_t max_iov;
     /* Filled by vq_pop: */
     uint16_t head;   /* id to give back to vq_push */
-    uint16_t ndesc;  /* descriptors walked (for IN_ORDER accounting) */
+    uint16_t ndesc;  /* descriptor-table slots the chain occupies (for IN_ORDER
+                      * accounting): entries of an indirect table not counted */
     uint16_t n_out;  /* iov[0 .. n_out) are device-readable */
     uint16_t n_in;   /* iov[n_out .. n_out+n_in) are device-writable */
     uint32_t out_len;
@@ -68,12 +69,16 @@ struct virtq {
     uint64_t inflight_counter;
     uint16_t *resubmit; /* heads left inflight by a previous backend, oldest first */
     uint16_t n_resubmit;
+    uint16_t resubmit_pos; /* resubmit[resubmit_pos .. n_resubmit) still to hand out */
+    uint16_t batch_head;   /* head of the last vq_push, for inflight last_batch_head */
     const char *err;              /* non-NULL: queue is broken, this says why */
     char err_buf[160];
 };
 
 /* Control path: set up a queue on host ring addresses (already translated
- * and size-checked by the transport). last_avail and used_idx start at base. */
+ * and size-checked by the transport; num a power of two). last_avail and
+ * used_idx start at base. Overwrites the whole struct: call vq_fini first
+ * when reusing one that had an inflight area. */
 void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used,
              uint16_t base, uint64_t features, struct guestmem *gm);
 
@@ -81,6 +86,10 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
  * Heads it marks inflight are handed out again by vq_pop before new ones,
  * oldest first. Returns 0 or -1 (vq->err set) when the area is malformed. */
 int vq_set_inflight(struct virtq *vq, struct vq_inflight *inf);
+
+/* Control path: release what vq_set_inflight allocated. Call when the queue
+ * is stopped for good or before vq_init reuses the struct. */
+void vq_fini(struct virtq *vq);
 
 /* 1: chain returned in *c; 0: nothing available; -1: queue broken (vq->err). */
 int vq_pop(struct virtq *vq, struct vq_chain *c);
@@ -95,8 +104,9 @@ void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len);
 /* Make pushed elements visible to the driver (release store of used->idx). */
 void vq_publish(struct virtq *vq);
 
-/* After vq_publish: does the driver want an interrupt now? Updates the
- * EVENT_IDX bookkeeping when it returns true. */
+/* After vq_publish: does the driver want an interrupt now? Records what was
+ * published as seen for EVENT_IDX, so the next call only considers newer
+ * used entries. */
 bool vq_should_notify(struct virtq *vq);
 
 /* Enable or disable driver kicks (VRING_USED_F_NO_NOTIFY or avail_event).

@@ -1,0 +1,240 @@
+/* Split-ring descriptor chain walk (vq_pop) with every check virtq.h lists.
+ * The walk fails the queue on the first violation; it never trusts a value
+ * it did not copy out of guest memory first. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common/util.h"
+#include "virtq_internal.h"
+
+/* Indirect tables may exceed the ring size: Linux sizes them by the
+ * request's segment count (bounded by the device's seg_max), not by the
+ * ring. 1024 matches QEMU's per-request iovec limit. */
+#define VQ_MIN_INDIRECT_CAP 1024u
+
+void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used,
+             uint16_t base, uint64_t features, struct guestmem *gm)
+{
+    memset(vq, 0, sizeof(*vq));
+    vq->num = num;
+    vq->desc = desc;
+    vq->avail = avail;
+    vq->used = used;
+    vq->last_avail = base;
+    vq->used_idx = base;
+    vq->pub_used = base;
+    vq->signalled_used = base;
+    vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+    vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+    vq->notify_on = true;
+    vq->gm = gm;
+}
+
+void vq_fail(struct virtq *vq, const char *fmt, ...)
+{
+    if (vq->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vq->err_buf, sizeof(vq->err_buf), fmt, ap);
+    va_end(ap);
+    vq->err = vq->err_buf;
+}
+
+/* State of one chain walk. */
+struct walk {
+    struct virtq *vq;
+    const struct gm_table *t;
+    struct vq_chain *c;
+    uint64_t out_len, in_len;
+    uint16_t niov;
+    bool seen_in;
+};
+
+#define WALK_FAIL(w, ...) (vq_fail((w)->vq, __VA_ARGS__), -1)
+
+/* Appends one buffer's iovecs. where names the descriptor for messages. */
+static int add_buf(struct walk *w, const struct vring_desc *d, const char *where, unsigned pos)
+{
+    struct vq_chain *c = w->c;
+    bool in = d->flags & VRING_DESC_F_WRITE;
+
+    if (!in && w->seen_in)
+        return WALK_FAIL(w, "chain at head %u: device-readable %s %u follows a device-writable one",
+                         c->head, where, pos);
+    w->seen_in |= in;
+    uint64_t *len = in ? &w->in_len : &w->out_len;
+    *len += d->len;
+    if (w->in_len + w->out_len >= VQ_MAX_CHAIN_BYTES)
+        return WALK_FAIL(w, "chain at head %u is 4 GiB or longer", c->head);
+    if (d->len == 0)
+        return 0;
+
+    uint64_t last;
+    if (__builtin_add_overflow(d->addr, (uint64_t)d->len - 1, &last))
+        return WALK_FAIL(w, "chain at head %u: %s %u buffer [0x%llx, +%u) wraps around 2^64",
+                         c->head, where, pos, (unsigned long long)d->addr, d->len);
+    int n = gm_map_iov(w->t, d->addr, d->len, c->iov + w->niov, c->gpa ? c->gpa + w->niov : NULL,
+                       c->max_iov - w->niov);
+    if (n == -ENOBUFS)
+        return WALK_FAIL(w, "chain at head %u needs more than %u segments", c->head, c->max_iov);
+    if (n < 0)
+        return WALK_FAIL(w, "chain at head %u: %s %u buffer [0x%llx, +%u) is not inside guest memory",
+                         c->head, where, pos, (unsigned long long)d->addr, d->len);
+    w->niov += (uint16_t)n;
+    if (in)
+        c->n_in += (uint16_t)n;
+    else
+        c->n_out += (uint16_t)n;
+    return 0;
+}
+
+/* Reads entry i of an indirect table that is not one contiguous host piece
+ * (it spans adjacent regions, or is not mapped at all). */
+static int read_indirect_slow(struct walk *w, uint64_t gpa, struct vring_desc *e)
+{
+    struct iovec iov[2];
+    int n = gm_map_iov(w->t, gpa, sizeof(*e), iov, NULL, 2);
+    if (n < 0)
+        return -1;
+    uint8_t buf[sizeof(*e)];
+    memcpy(buf, iov[0].iov_base, iov[0].iov_len);
+    if (n == 2)
+        memcpy(buf + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+    vq_read_desc(buf, e);
+    return 0;
+}
+
+static int walk_indirect(struct walk *w, const struct vring_desc *d, uint16_t slot)
+{
+    struct virtq *vq = w->vq;
+    uint16_t head = w->c->head;
+    uint32_t cap = vq->num > VQ_MIN_INDIRECT_CAP ? vq->num : VQ_MIN_INDIRECT_CAP;
+
+    if (!vq->indirect)
+        return WALK_FAIL(w, "chain at head %u: descriptor %u is indirect but INDIRECT_DESC "
+                            "was not negotiated", head, slot);
+    /* Spec 2.7.5.3.1: a driver MUST NOT set both INDIRECT and NEXT. */
+    if (d->flags & VRING_DESC_F_NEXT)
+        return WALK_FAIL(w, "chain at head %u: descriptor %u has both INDIRECT and NEXT set",
+                         head, slot);
+    if (d->len == 0 || d->len % sizeof(struct vring_desc))
+        return WALK_FAIL(w, "chain at head %u: indirect table length %u is not a positive "
+                            "multiple of 16", head, d->len);
+    uint32_t n = d->len / sizeof(struct vring_desc);
+    if (n > cap)
+        return WALK_FAIL(w, "chain at head %u: indirect table has %u entries, the limit is %u",
+                         head, n, cap);
+
+    /* A table spanning two regions is legal (adjacent guest RAM); it takes
+     * the slow per-entry path instead of being refused. */
+    const uint8_t *table = gm_gpa_to_host(w->t, d->addr, d->len);
+    uint32_t i = 0;
+    for (uint32_t steps = 1;; steps++) {
+        struct vring_desc e;
+        uint64_t egpa = d->addr + (uint64_t)i * sizeof(e);
+        if (steps > n)
+            return WALK_FAIL(w, "chain at head %u: indirect table chain is longer than its %u "
+                                "entries (loop)", head, n);
+        if (table)
+            vq_read_desc(table + (size_t)i * sizeof(e), &e);
+        else if (egpa < d->addr || read_indirect_slow(w, egpa, &e) < 0)
+            return WALK_FAIL(w, "chain at head %u: indirect table entry %u at 0x%llx is not "
+                                "inside guest memory", head, i, (unsigned long long)egpa);
+        if (e.flags & VRING_DESC_F_INDIRECT)
+            return WALK_FAIL(w, "chain at head %u: indirect table entry %u is itself indirect",
+                             head, i);
+        if (add_buf(w, &e, "indirect entry", i) < 0)
+            return -1;
+        if (!(e.flags & VRING_DESC_F_NEXT))
+            return 0;
+        if (e.next >= n)
+            return WALK_FAIL(w, "chain at head %u: indirect entry %u links to %u, beyond the "
+                                "table's %u entries", head, i, e.next, n);
+        i = e.next;
+    }
+}
+
+static int walk_chain(struct virtq *vq, const struct gm_table *t, struct vq_chain *c,
+                      uint16_t head)
+{
+    struct walk w = {.vq = vq, .t = t, .c = c};
+    uint16_t idx = head;
+
+    c->head = head;
+    c->n_out = c->n_in = 0;
+    for (uint32_t steps = 1;; steps++) {
+        struct vring_desc d;
+        if (steps > vq->num)
+            return WALK_FAIL(&w, "chain at head %u is longer than the ring size %u (loop)", head,
+                             vq->num);
+        vq_read_desc(&vq->desc[idx], &d);
+        c->ndesc = (uint16_t)steps;
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            if (walk_indirect(&w, &d, idx) < 0)
+                return -1;
+            break;
+        }
+        if (add_buf(&w, &d, "descriptor", idx) < 0)
+            return -1;
+        if (!(d.flags & VRING_DESC_F_NEXT))
+            break;
+        if (d.next >= vq->num)
+            return WALK_FAIL(&w, "chain at head %u: descriptor %u links to %u, beyond the ring "
+                                 "size %u", head, idx, d.next, vq->num);
+        idx = d.next;
+    }
+    c->out_len = (uint32_t)w.out_len;
+    c->in_len = (uint32_t)w.in_len;
+    return 0;
+}
+
+int vq_pop(struct virtq *vq, struct vq_chain *c)
+{
+    if (SC_UNLIKELY(vq->err != NULL))
+        return -1;
+    const struct gm_table *t = gm_current(vq->gm);
+
+    if (SC_UNLIKELY(vq->resubmit_pos < vq->n_resubmit)) {
+        /* Already marked inflight with its original counter, and its avail
+         * entry was consumed by the previous backend. */
+        if (walk_chain(vq, t, c, vq->resubmit[vq->resubmit_pos]) < 0)
+            return -1;
+        vq->resubmit_pos++;
+        return 1;
+    }
+
+    uint16_t avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+    uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
+    if (pending == 0)
+        return 0;
+    if (SC_UNLIKELY(pending > vq->num)) {
+        vq_fail(vq, "avail idx %u is %u entries ahead of the last consumed index %u, more "
+                    "than the ring size %u", avail_idx, pending, vq->last_avail, vq->num);
+        return -1;
+    }
+    uint16_t head = vq_rd16(&vq->avail->ring[vq_slot(vq, vq->last_avail)]);
+    if (SC_UNLIKELY(head >= vq->num)) {
+        vq_fail(vq, "avail ring entry %u names head %u, beyond the ring size %u",
+                vq_slot(vq, vq->last_avail), head, vq->num);
+        return -1;
+    }
+    if (walk_chain(vq, t, c, head) < 0)
+        return -1;
+    if (vq->inflight) {
+        struct vq_inflight_desc *f = &vq->inflight->desc[head];
+        f->counter = ++vq->inflight_counter;
+        __atomic_store_n(&f->inflight, 1, __ATOMIC_RELEASE);
+    }
+    vq->last_avail++;
+    return 1;
+}
+
+bool vq_has_work(const struct virtq *vq)
+{
+    if (vq->resubmit_pos < vq->n_resubmit)
+        return true;
+    return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;
+}

@@ -1,0 +1,118 @@
+/* Completion side of the split ring: used elements, publication, interrupt
+ * suppression (EVENT_IDX / NO_INTERRUPT) and kick suppression. */
+#include <stddef.h>
+
+#include "../common/util.h"
+#include "virtq_internal.h"
+
+static inline bool logging(const struct virtq *vq)
+{
+    return atomic_load_explicit(&vq->gm->log.map, memory_order_relaxed) != NULL;
+}
+
+/* The first len bytes of the chain's device-writable iovecs. */
+static void log_written(struct virtq *vq, const struct vq_chain *c, uint32_t len)
+{
+    if (!c->gpa)
+        return;
+    for (uint16_t i = c->n_out; i < c->n_out + c->n_in && len; i++) {
+        uint32_t l = c->iov[i].iov_len < len ? (uint32_t)c->iov[i].iov_len : len;
+        gm_log_write(vq->gm, c->gpa[i], l);
+        len -= l;
+    }
+}
+
+void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len)
+{
+    uint16_t slot = vq_slot(vq, vq->used_idx);
+    struct vring_used_elem *e = &vq->used->ring[slot];
+
+    e->id = c->head;
+    e->len = len;
+    vq->batch_head = c->head;
+    vq->used_idx++;
+    if (SC_UNLIKELY(logging(vq))) {
+        log_written(vq, c, len);
+        if (vq->log_used)
+            gm_log_write(vq->gm, vq->used_log_gpa + offsetof(struct vring_used, ring) +
+                                     (uint64_t)slot * sizeof(*e),
+                         sizeof(*e));
+    }
+}
+
+/* Clears the inflight marks of what was just published. The heads are read
+ * back from the used ring: the guest can scribble over it, which can only
+ * spoil its own crash recovery, so an id is merely bounds-checked. */
+static void inflight_retire(struct virtq *vq)
+{
+    struct vq_inflight *inf = vq->inflight;
+    for (uint16_t k = vq->pub_used; k != vq->used_idx; k++) {
+        uint32_t id = __atomic_load_n(&vq->used->ring[vq_slot(vq, k)].id, __ATOMIC_RELAXED);
+        if (id < vq->num)
+            __atomic_store_n(&inf->desc[id].inflight, 0, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&inf->used_idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void vq_publish(struct virtq *vq)
+{
+    if (vq->pub_used == vq->used_idx)
+        return;
+    if (vq->inflight)
+        __atomic_store_n(&vq->inflight->last_batch_head, vq->batch_head, __ATOMIC_RELAXED);
+    /* A crash between this store and inflight_retire leaves the area's
+     * used_idx behind used->idx; vq_set_inflight repairs that. */
+    __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+    if (vq->log_used && SC_UNLIKELY(logging(vq)))
+        gm_log_write(vq->gm, vq->used_log_gpa + offsetof(struct vring_used, idx),
+                     sizeof(vq->used->idx));
+    if (vq->inflight)
+        inflight_retire(vq);
+    vq->pub_used = vq->used_idx;
+}
+
+bool vq_should_notify(struct virtq *vq)
+{
+    /* Our used->idx store must be visible before we read the driver's
+     * suppression fields, or both sides may decide the other will act. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!vq->event_idx)
+        return !(vq_rd16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+
+    uint16_t old = vq->signalled_used, now = vq->pub_used;
+    bool valid = vq->signalled_valid;
+    vq->signalled_used = now;
+    vq->signalled_valid = true;
+    if (!valid)
+        return true;
+    uint16_t used_event = vq_rd16(&vq->avail->ring[vq->num]);
+    return vring_need_event(used_event, now, old);
+}
+
+bool vq_set_notify(struct virtq *vq, bool enable)
+{
+    vq->notify_on = enable;
+    if (vq->event_idx) {
+        /* Disabling leaves avail_event alone: at most one more kick comes. */
+        if (enable)
+            __atomic_store_n((uint16_t *)&vq->used->ring[vq->num], vq->last_avail,
+                             __ATOMIC_RELAXED);
+    } else {
+        uint16_t flags = vq_rd16(&vq->used->flags);
+        flags = enable ? (uint16_t)(flags & ~VRING_USED_F_NO_NOTIFY)
+                       : (uint16_t)(flags | VRING_USED_F_NO_NOTIFY);
+        __atomic_store_n(&vq->used->flags, flags, __ATOMIC_RELAXED);
+    }
+    if (vq->log_used && SC_UNLIKELY(logging(vq))) {
+        uint64_t off = vq->event_idx ? offsetof(struct vring_used, ring) +
+                                           (uint64_t)vq->num * sizeof(struct vring_used_elem)
+                                     : offsetof(struct vring_used, flags);
+        gm_log_write(vq->gm, vq->used_log_gpa + off, sizeof(uint16_t));
+    }
+    if (!enable)
+        return false;
+    /* The driver checks our field after publishing avail->idx; we check its
+     * index after publishing our field. The fence makes one of us see it. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return vq_has_work(vq);
+}
