@@ -1,0 +1,311 @@
+/* The dispatch table (one entry per supported request: wire rule + handler),
+ * the per-message step, and the messages about the device as a whole:
+ * features, ownership, config space, status, reset.
+ *
+ * Unknown request ids stop the device: every protocol extension is gated by
+ * a feature bit, so a request we do not know means the frontend assumes a
+ * feature we never offered, and nothing it sends after that can be trusted
+ * (the spec lets the backend close the connection on such errors). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "vhost_int.h"
+
+int vhu_err(struct vhost_dev *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->err, sizeof(v->err), fmt, ap);
+    va_end(ap);
+    return VHU_FATAL;
+}
+
+uint64_t vhu_offered_features(struct vhost_dev *v)
+{
+    /* Split rings only, and no IOTLB: never offer what the engine lacks. */
+    uint64_t dev = v->dev->ops->features(v->dev) &
+                   ~((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_ACCESS_PLATFORM));
+    return dev | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
+}
+
+uint64_t vhu_offered_protocol_features(void)
+{
+    return (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |
+           (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
+           (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
+           (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
+           (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+           (1ull << VHOST_USER_PROTOCOL_F_STATUS);
+}
+
+bool vhu_has_proto(struct vhost_dev *v, unsigned bit)
+{
+    return (v->protocol_features >> bit) & 1;
+}
+
+static void reply_u64(struct vhu_reply *r, uint64_t val)
+{
+    r->p.u64 = val;
+    r->size = sizeof(r->p.u64);
+}
+
+static int h_get_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                          struct vhu_reply *r)
+{
+    (void)m, (void)fds, (void)nfds;
+    reply_u64(r, vhu_offered_features(v));
+    return VHU_OK;
+}
+
+static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                          struct vhu_reply *r)
+{
+    const uint64_t transport = (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
+    uint64_t offered = vhu_offered_features(v), f = m->p.u64;
+    (void)fds, (void)nfds, (void)r;
+
+    if (f & ~offered)
+        return vhu_err(v, "features 0x%llx include bits 0x%llx that were not offered",
+                      (unsigned long long)f, (unsigned long long)(f & ~offered));
+    /* Toggling LOG_ALL during migration resends the same device bits. */
+    bool dev_changed = !v->features_set || ((f ^ v->features) & ~transport);
+    v->features = f;
+    v->features_set = true;
+    if (dev_changed) {
+        int rc = v->dev->ops->set_features(v->dev, f & ~transport);
+        if (rc != 0)
+            return vhu_err(v, "the device refused features 0x%llx (error %d)",
+                          (unsigned long long)(f & ~transport), rc);
+    }
+    return VHU_OK;
+}
+
+static int h_get_protocol_features(struct vhost_dev *v, struct vhu_msg *m, int *fds,
+                                   unsigned nfds, struct vhu_reply *r)
+{
+    (void)v, (void)m, (void)fds, (void)nfds;
+    reply_u64(r, vhu_offered_protocol_features());
+    return VHU_OK;
+}
+
+static int h_set_protocol_features(struct vhost_dev *v, struct vhu_msg *m, int *fds,
+                                   unsigned nfds, struct vhu_reply *r)
+{
+    uint64_t offered = vhu_offered_protocol_features(), f = m->p.u64;
+    (void)fds, (void)nfds, (void)r;
+
+    if (f & ~offered)
+        return vhu_err(v, "protocol features 0x%llx include bits 0x%llx that were not offered",
+                      (unsigned long long)f, (unsigned long long)(f & ~offered));
+    v->protocol_features = f;
+    return VHU_OK;
+}
+
+static int h_set_owner(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                       struct vhu_reply *r)
+{
+    (void)v, (void)m, (void)fds, (void)nfds, (void)r;
+    return VHU_OK;
+}
+
+/* Deprecated; the spec recommends treating it as "disable all rings". */
+static int h_reset_owner(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                         struct vhu_reply *r)
+{
+    (void)m, (void)fds, (void)nfds, (void)r;
+    for (uint16_t i = 0; i < v->nq; i++) {
+        vhu_queue_stop(v, i);
+        v->q[i].enable_set = true;
+        v->q[i].enabled = false;
+    }
+    return VHU_OK;
+}
+
+static int h_get_queue_num(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                           struct vhu_reply *r)
+{
+    (void)m, (void)fds, (void)nfds;
+    reply_u64(r, v->nq);
+    return VHU_OK;
+}
+
+static int h_get_max_mem_slots(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                               struct vhu_reply *r)
+{
+    (void)v, (void)m, (void)fds, (void)nfds;
+    reply_u64(r, GM_MAX_REGIONS);
+    return VHU_OK;
+}
+
+static int check_config_range(struct vhost_dev *v, const struct vhu_config *c)
+{
+    uint32_t cs = v->dev->ops->config_size(v->dev);
+    if (c->offset > cs || c->size > cs - c->offset)
+        return vhu_err(v, "config range [%u, +%u) is outside the %u-byte config space",
+                      c->offset, c->size, cs);
+    return VHU_OK;
+}
+
+static int h_get_config(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                        struct vhu_reply *r)
+{
+    const struct vhu_config *c = &m->p.cfg;
+    (void)fds, (void)nfds;
+
+    if (check_config_range(v, c) != VHU_OK)
+        return VHU_FATAL;
+    r->p.cfg.offset = c->offset;
+    r->p.cfg.size = c->size;
+    r->p.cfg.flags = c->flags;
+    v->dev->ops->get_config(v->dev, r->p.cfg.data, c->offset, c->size);
+    r->size = VHOST_USER_CONFIG_HDR + c->size;
+    return VHU_OK;
+}
+
+static int h_set_config(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                        struct vhu_reply *r)
+{
+    const struct vhu_config *c = &m->p.cfg;
+    (void)fds, (void)nfds, (void)r;
+
+    if (c->flags > 1)
+        return vhu_err(v, "unknown config flags 0x%x", c->flags);
+    if (check_config_range(v, c) != VHU_OK)
+        return VHU_FATAL;
+    /* A guest writing a read-only field is refused, not a broken frontend. */
+    int rc = v->dev->ops->set_config(v->dev, c->data, c->offset, c->size);
+    if (rc != 0) {
+        snprintf(v->err, sizeof(v->err), "the device refused a config write at [%u, +%u)",
+                 c->offset, c->size);
+        return VHU_REFUSED;
+    }
+    return VHU_OK;
+}
+
+static int h_set_status(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                        struct vhu_reply *r)
+{
+    (void)fds, (void)nfds, (void)r;
+    if (m->p.u64 > 0xff)
+        return vhu_err(v, "status 0x%llx does not fit the 8-bit virtio status",
+                      (unsigned long long)m->p.u64);
+    uint8_t keep = vdev_is_broken(v->dev) ? VIRTIO_STATUS_NEEDS_RESET : 0;
+    atomic_store(&v->dev->status, (uint8_t)m->p.u64 | keep);
+    return VHU_OK;
+}
+
+static int h_get_status(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                        struct vhu_reply *r)
+{
+    (void)m, (void)fds, (void)nfds;
+    reply_u64(r, atomic_load(&v->dev->status));
+    return VHU_OK;
+}
+
+static int h_reset_device(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                          struct vhu_reply *r)
+{
+    (void)m, (void)fds, (void)nfds, (void)r;
+    vhu_queues_reset(v);
+    v->dev->ops->reset(v->dev);
+    vhu_inflight_forget(v);
+    v->features = 0;
+    v->features_set = false;
+    atomic_store(&v->dev->status, 0);
+    return VHU_OK;
+}
+
+struct vhu_entry {
+    struct vhu_msg_spec spec;
+    vhu_handler fn;
+};
+
+#define E(id, size_rule, size, fd_rule, reply, fn)                                        \
+    [VHOST_USER_##id] = {{#id, size_rule, size, fd_rule, reply}, fn}
+
+static const struct vhu_entry table[VHOST_USER_MAX_REQUEST + 1] = {
+    E(GET_FEATURES, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_features),
+    E(SET_FEATURES, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_set_features),
+    E(SET_OWNER, VHU_SIZE_EXACT, 0, VHU_FD_NONE, false, h_set_owner),
+    E(RESET_OWNER, VHU_SIZE_EXACT, 0, VHU_FD_NONE, false, h_reset_owner),
+    E(SET_MEM_TABLE, VHU_SIZE_MEMTABLE, 0, VHU_FD_REGIONS, false, vhu_h_set_mem_table),
+    E(SET_LOG_BASE, VHU_SIZE_EXACT, 16, VHU_FD_ONE, true, vhu_h_set_log_base),
+    E(SET_LOG_FD, VHU_SIZE_EXACT, 0, VHU_FD_ONE, false, vhu_h_set_log_fd),
+    E(SET_VRING_NUM, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, vhu_h_set_vring_num),
+    E(SET_VRING_ADDR, VHU_SIZE_EXACT, 40, VHU_FD_NONE, false, vhu_h_set_vring_addr),
+    E(SET_VRING_BASE, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, vhu_h_set_vring_base),
+    E(GET_VRING_BASE, VHU_SIZE_EXACT, 8, VHU_FD_NONE, true, vhu_h_get_vring_base),
+    E(SET_VRING_KICK, VHU_SIZE_EXACT, 8, VHU_FD_VRING, false, vhu_h_set_vring_kick),
+    E(SET_VRING_CALL, VHU_SIZE_EXACT, 8, VHU_FD_VRING, false, vhu_h_set_vring_call),
+    E(SET_VRING_ERR, VHU_SIZE_EXACT, 8, VHU_FD_VRING, false, vhu_h_set_vring_err),
+    E(GET_PROTOCOL_FEATURES, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_protocol_features),
+    E(SET_PROTOCOL_FEATURES, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_set_protocol_features),
+    E(GET_QUEUE_NUM, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_queue_num),
+    E(SET_VRING_ENABLE, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, vhu_h_set_vring_enable),
+    E(GET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, true, h_get_config),
+    E(SET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, false, h_set_config),
+    E(GET_INFLIGHT_FD, VHU_SIZE_EXACT, 24, VHU_FD_NONE, true, vhu_h_get_inflight_fd),
+    E(SET_INFLIGHT_FD, VHU_SIZE_EXACT, 24, VHU_FD_ONE, false, vhu_h_set_inflight_fd),
+    E(RESET_DEVICE, VHU_SIZE_EXACT, 0, VHU_FD_NONE, false, h_reset_device),
+    E(GET_MAX_MEM_SLOTS, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_max_mem_slots),
+    E(ADD_MEM_REG, VHU_SIZE_EXACT, 40, VHU_FD_ONE, false, vhu_h_add_mem_reg),
+    E(REM_MEM_REG, VHU_SIZE_EXACT, 40, VHU_FD_OPTIONAL, false, vhu_h_rem_mem_reg),
+    E(SET_STATUS, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_set_status),
+    E(GET_STATUS, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_status),
+};
+
+const struct vhu_msg_spec *vhost_msg_spec(uint32_t request)
+{
+    if (request >= SC_ARRAY_SIZE(table) || !table[request].fn)
+        return NULL;
+    return &table[request].spec;
+}
+
+static int send_reply(struct vhost_dev *v, uint32_t request, struct vhu_reply *r)
+{
+    int rc = vhu_conn_send(&v->conn, request, &r->p, r->size, r->fds, r->nfds);
+    if (rc < 0)
+        snprintf(v->err, sizeof(v->err), "sending the reply failed: %s", strerror(-rc));
+    return rc;
+}
+
+int vhu_dispatch(struct vhost_dev *v)
+{
+    struct vhu_msg *m = &v->conn.msg;
+    uint32_t req = m->hdr.request;
+    const struct vhu_msg_spec *spec = vhost_msg_spec(req);
+    const char *name = vhost_msg_name(req);
+    bool need_ack = (m->hdr.flags & VHOST_USER_NEED_REPLY_MASK) && !(spec && spec->has_reply);
+    struct vhu_reply r = {.fds = {-1}};
+    int rc, sent = 0;
+
+    v->messages++;
+    v->err[0] = '\0';
+    LOG_DEBUG(VHU_COMP, "%s: %s size %u fds %u", v->dev->name, name, m->hdr.size, v->conn.nfds);
+    if (vhu_msg_check(spec, m, v->conn.nfds, v->err, sizeof(v->err)) < 0)
+        rc = VHU_FATAL;
+    else
+        rc = table[req].fn(v, m, v->conn.fds, v->conn.nfds, &r);
+
+    if (rc == VHU_REFUSED)
+        LOG_WARN(VHU_COMP, "%s: %s refused: %s", v->dev->name, name, v->err);
+    if (need_ack) {
+        uint64_t ack = rc == VHU_OK ? 0 : 1;
+        sent = vhu_conn_send(&v->conn, req, &ack, sizeof(ack), NULL, 0);
+        if (sent < 0 && rc != VHU_FATAL)
+            snprintf(v->err, sizeof(v->err), "sending the reply failed: %s", strerror(-sent));
+    } else if (spec && spec->has_reply && rc != VHU_FATAL) {
+        sent = send_reply(v, req, &r);
+    }
+    for (unsigned i = 0; i < r.nfds; i++)
+        close(r.fds[i]);
+    if (rc == VHU_FATAL || sent < 0) {
+        vhu_fail(v, 0, name, v->err);
+        return -1;
+    }
+    return 0;
+}

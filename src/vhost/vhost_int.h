@@ -1,0 +1,154 @@
+/* Internals of the vhost-user backend shared by its files:
+ *   vhost_dev.c     dispatch table, message loop step, feature/config/status messages
+ *   vhost_ring.c    per-ring messages (SET_VRING_*, GET_VRING_BASE)
+ *   vhost_queue.c   queue life cycle: translate + check rings, start, stop, restart
+ *   vhost_mem.c     memory table, dirty log, inflight area messages
+ *   vhost_server.c  sockets: listen/accept or connect/reconnect, failure, teardown
+ * Everything here runs on the control thread, except vhu_on_fail (any thread). */
+#ifndef SC_VHOST_INT_H
+#define SC_VHOST_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../mem/guestmem.h"
+#include "../virtq/vdev.h"
+#include "../virtq/virtq.h"
+#include "vhost_conn.h"
+#include "vhost_msg.h"
+#include "vhost_user.h"
+
+#define VHU_COMP "vhost"
+
+struct vhu_queue {
+    uint32_t num;        /* 0: not set */
+    struct vhu_vring_addr addr;
+    bool addr_set;
+    uint16_t base;       /* avail index to start at (SET_VRING_BASE, or saved at stop) */
+    bool kick_set;       /* SET_VRING_KICK seen (kick_fd -1 means: polled) */
+    int kick_fd;
+    int call_fd;
+    int err_fd;
+    bool enable_set;     /* SET_VRING_ENABLE seen; else the default applies */
+    bool enabled;
+    bool started;        /* handed to the device with queue_start */
+    struct virtq vq;
+};
+
+struct vhost_dev {
+    struct evloop *loop;
+    char *path;
+    bool client;
+    struct vdev *dev;
+    unsigned prefault_threads;
+
+    int listen_fd;       /* server mode */
+    int reconnect_timer; /* client mode, 0 when none pending */
+    unsigned backoff_ms;
+
+    struct vhu_conn conn; /* conn.fd < 0: not connected */
+    int wake_fd;         /* eventfd: a failure reported from another thread */
+    _Atomic int fail_qidx; /* queue named by the last on_fail, -1 if none */
+
+    uint64_t features;   /* acked by SET_FEATURES */
+    bool features_set;
+    uint64_t protocol_features;
+
+    uint16_t nq;
+    struct vhu_queue *q;
+    bool *paused;        /* scratch for vhu_queues_pause, nq entries */
+
+    struct guestmem gm;
+    bool gm_ready;
+    int log_call_fd;     /* SET_LOG_FD */
+
+    void *inflight_map;  /* SET_INFLIGHT_FD area */
+    size_t inflight_map_len;
+    uint8_t *inflight_base;
+    uint16_t inflight_nq;
+    uint16_t inflight_qsize;
+
+    uint64_t messages;
+    uint64_t connections;
+    bool failed;
+    char why[192];       /* last failure (kept after the vdev is cleared) */
+    char err[160];       /* reason of the failing handler */
+};
+
+/* Handler results. */
+#define VHU_OK 0
+#define VHU_REFUSED 1 /* answer "failed" (REPLY_ACK) and carry on */
+#define VHU_FATAL (-1) /* malformed or out of state: the device stops */
+
+struct vhu_reply {
+    union vhu_payload p;
+    uint32_t size;
+    int fds[1];
+    unsigned nfds;
+};
+
+typedef int (*vhu_handler)(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                          struct vhu_reply *r);
+
+/* Sets v->err and returns VHU_FATAL. */
+int vhu_err(struct vhost_dev *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* vhost_dev.c: handle the message in v->conn. Returns 0, or -1 when the
+ * connection must be closed (the device failed; reason logged). */
+int vhu_dispatch(struct vhost_dev *v);
+uint64_t vhu_offered_features(struct vhost_dev *v);
+uint64_t vhu_offered_protocol_features(void);
+bool vhu_has_proto(struct vhost_dev *v, unsigned bit);
+
+/* vhost_queue.c */
+void vhu_queue_init(struct vhu_queue *q);
+bool vhu_queue_enabled(struct vhost_dev *v, struct vhu_queue *q);
+/* Starts queue i if it is fully configured and enabled and not started.
+ * VHU_OK or VHU_FATAL with v->err set. */
+int vhu_queue_try_start(struct vhost_dev *v, uint16_t i);
+void vhu_queue_stop(struct vhost_dev *v, uint16_t i);
+/* Stops every started queue, remembering which ones in was[] (nq entries). */
+void vhu_queues_pause(struct vhost_dev *v, bool *was);
+/* Restarts the queues paused by vhu_queues_pause. VHU_OK or VHU_FATAL. */
+int vhu_queues_resume(struct vhost_dev *v, const bool *was);
+/* Stops all queues and forgets their configuration, closing their fds. */
+void vhu_queues_reset(struct vhost_dev *v);
+/* Checks that a ring of num entries at addr lies inside the current memory
+ * and is aligned; on success fills the host pointers. */
+int vhu_ring_translate(struct vhost_dev *v, const struct vhu_vring_addr *a, uint32_t num,
+                      void **desc, void **avail, void **used);
+unsigned vhu_queues_started(struct vhost_dev *v);
+
+/* vhost_ring.c */
+int vhu_h_set_vring_num(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_addr(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_base(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_get_vring_base(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_kick(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_call(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_err(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_vring_enable(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
+                          struct vhu_reply *);
+
+/* vhost_mem.c */
+int vhu_h_set_mem_table(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_add_mem_reg(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_rem_mem_reg(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_log_base(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_set_log_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_get_inflight_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
+                         struct vhu_reply *);
+int vhu_h_set_inflight_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
+                         struct vhu_reply *);
+/* Turns dirty logging off and frees the log (queues must be stopped). */
+void vhu_log_forget(struct vhost_dev *v);
+void vhu_inflight_forget(struct vhost_dev *v);
+/* Drops every region (queues must be stopped). */
+void vhu_mem_forget(struct vhost_dev *v);
+
+/* vhost_server.c: called for a fatal error on the control thread. */
+void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const char *reason);
+
+#endif

@@ -1,0 +1,278 @@
+/* Memory table, dirty log and inflight area messages. A new table or log is
+ * published atomically; the one it replaces is retired only after every
+ * started queue has been stopped once (the data path may still hold it), and
+ * the queues are restarted on the new table. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "vhost_int.h"
+
+/* Largest dirty bitmap accepted: 1 GiB covers 32 TiB of guest memory. */
+#define VHU_MAX_LOG_BYTES (1ull << 30)
+
+/* Swaps in t, restarting running queues on it. Returns the old table (the
+ * caller frees it: nothing can read it any more) and the resume result. */
+static struct gm_table *publish_table(struct vhost_dev *v, struct gm_table *t, int *rc)
+{
+    vhu_queues_pause(v, v->paused);
+    struct gm_table *old = gm_publish(&v->gm, t);
+    *rc = vhu_queues_resume(v, v->paused);
+    return old;
+}
+
+static void prefault(struct vhost_dev *v, const struct gm_table *t)
+{
+    if (!v->prefault_threads)
+        return;
+    int rc = gm_prefault(t, v->prefault_threads);
+    if (rc < 0)
+        LOG_WARN(VHU_COMP, "%s: pre-faulting guest memory failed: %s (continuing)", v->dev->name,
+                 strerror(-rc));
+}
+
+int vhu_h_set_mem_table(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                       struct vhu_reply *r)
+{
+    const struct vhu_mem_table *mt = &m->p.mem;
+    const char *why = "invalid region";
+    int rc;
+    (void)nfds, (void)r;
+
+    struct gm_table *t = gm_table_new_empty();
+    if (!t)
+        return vhu_err(v, "out of memory building the memory table");
+    for (uint32_t i = 0; i < mt->nregions; i++) {
+        const struct vhu_mem_region *g = &mt->r[i];
+        int fd = fds[i];
+        fds[i] = -1;
+        if (gm_table_add(t, g->gpa, g->size, g->uva, g->mmap_offset, fd, &why) != 0) {
+            gm_table_free(t, true);
+            return vhu_err(v, "region %u (gpa 0x%llx size 0x%llx uva 0x%llx offset 0x%llx): %s",
+                          i, (unsigned long long)g->gpa, (unsigned long long)g->size,
+                          (unsigned long long)g->uva, (unsigned long long)g->mmap_offset, why);
+        }
+    }
+    prefault(v, t);
+    /* Every region of the old table was mapped separately: unmap them all. */
+    gm_table_free(publish_table(v, t, &rc), true);
+    return rc;
+}
+
+int vhu_h_add_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                     struct vhu_reply *r)
+{
+    const struct vhu_mem_region *g = &m->p.mreg.r;
+    const char *why = "invalid region";
+    int rc, fd = fds[0];
+    (void)nfds, (void)r;
+
+    fds[0] = -1;
+    struct gm_table *t = gm_table_clone(gm_current(&v->gm));
+    if (!t) {
+        close(fd);
+        return vhu_err(v, "out of memory building the memory table");
+    }
+    if (gm_table_add(t, g->gpa, g->size, g->uva, g->mmap_offset, fd, &why) != 0) {
+        gm_table_free(t, false);
+        return vhu_err(v, "region gpa 0x%llx size 0x%llx uva 0x%llx offset 0x%llx: %s",
+                      (unsigned long long)g->gpa, (unsigned long long)g->size,
+                      (unsigned long long)g->uva, (unsigned long long)g->mmap_offset, why);
+    }
+    prefault(v, t);
+    gm_table_free(publish_table(v, t, &rc), false);
+    return rc;
+}
+
+int vhu_h_rem_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                     struct vhu_reply *r)
+{
+    const struct vhu_mem_region *g = &m->p.mreg.r;
+    struct gm_region removed;
+    int rc;
+    (void)fds, (void)nfds, (void)r;
+
+    struct gm_table *t = gm_table_clone(gm_current(&v->gm));
+    if (!t)
+        return vhu_err(v, "out of memory building the memory table");
+    if (gm_table_remove(t, g->gpa, g->size, g->uva, &removed) != 0) {
+        gm_table_free(t, false);
+        return vhu_err(v, "no region gpa 0x%llx size 0x%llx uva 0x%llx to remove",
+                      (unsigned long long)g->gpa, (unsigned long long)g->size,
+                      (unsigned long long)g->uva);
+    }
+    gm_table_free(publish_table(v, t, &rc), false);
+    /* Queues now run (or stay stopped) on t, which does not have it. */
+    gm_region_unmap(&removed);
+    return rc;
+}
+
+/* A mapping past the end of the file would fault (SIGBUS) on first touch. */
+static int check_file_covers(struct vhost_dev *v, int fd, uint64_t off, uint64_t len,
+                             const char *what)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return vhu_err(v, "%s: fstat failed: %s", what, strerror(errno));
+    if (off + len < off || (uint64_t)st.st_size < off + len)
+        return vhu_err(v, "%s: [offset 0x%llx, +0x%llx) is beyond the end of the file (%lld bytes)",
+                      what, (unsigned long long)off, (unsigned long long)len,
+                      (long long)st.st_size);
+    return VHU_OK;
+}
+
+int vhu_h_set_log_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                      struct vhu_reply *r)
+{
+    const struct vhu_log *l = &m->p.log;
+    int fd = fds[0], rc = VHU_OK;
+    (void)nfds;
+
+    if (!vhu_has_proto(v, VHOST_USER_PROTOCOL_F_LOG_SHMFD))
+        return vhu_err(v, "LOG_SHMFD was not negotiated");
+    if (l->size == 0 || l->size > VHU_MAX_LOG_BYTES)
+        return vhu_err(v, "log size %llu is not in 1..%llu bytes", (unsigned long long)l->size,
+                      VHU_MAX_LOG_BYTES);
+    if (check_file_covers(v, fd, l->offset, l->size, "dirty log") != VHU_OK)
+        return VHU_FATAL;
+    fds[0] = -1;
+    struct dirty_log_map *map = dirty_log_map_new(fd, l->size, l->offset);
+    if (!map)
+        return vhu_err(v, "cannot map the dirty log (size %llu, offset %llu): %s",
+                      (unsigned long long)l->size, (unsigned long long)l->offset,
+                      strerror(errno));
+    struct dirty_log_map *old = dirty_log_swap(&v->gm.log, map);
+    if (old) {
+        vhu_queues_pause(v, v->paused);
+        rc = vhu_queues_resume(v, v->paused);
+        dirty_log_map_free(old);
+    }
+    /* With LOG_SHMFD the frontend waits for this reply (u64 0). */
+    r->p.u64 = 0;
+    r->size = sizeof(r->p.u64);
+    return rc;
+}
+
+int vhu_h_set_log_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                    struct vhu_reply *r)
+{
+    (void)m, (void)nfds, (void)r;
+    if (v->log_call_fd >= 0)
+        close(v->log_call_fd);
+    v->log_call_fd = fds[0];
+    fds[0] = -1;
+    return VHU_OK;
+}
+
+void vhu_log_forget(struct vhost_dev *v)
+{
+    struct dirty_log_map *old = dirty_log_swap(&v->gm.log, NULL);
+    if (old)
+        dirty_log_map_free(old);
+    if (v->log_call_fd >= 0)
+        close(v->log_call_fd);
+    v->log_call_fd = -1;
+}
+
+static int check_inflight_geometry(struct vhost_dev *v, const struct vhu_inflight *in)
+{
+    if (in->num_queues == 0 || in->num_queues > v->nq)
+        return vhu_err(v, "inflight area for %u queues, the device has %u", in->num_queues,
+                      v->nq);
+    if (in->queue_size == 0 || in->queue_size > VIRTQ_MAX_SIZE ||
+        (in->queue_size & (in->queue_size - 1)))
+        return vhu_err(v, "inflight queue size %u is not a power of two in 1..%u",
+                      in->queue_size, VIRTQ_MAX_SIZE);
+    return VHU_OK;
+}
+
+int vhu_h_get_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                         struct vhu_reply *r)
+{
+    const struct vhu_inflight *in = &m->p.inflight;
+    (void)fds, (void)nfds;
+
+    if (!vhu_has_proto(v, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+        return vhu_err(v, "INFLIGHT_SHMFD was not negotiated");
+    if (check_inflight_geometry(v, in) != VHU_OK)
+        return VHU_FATAL;
+    uint64_t size = in->num_queues * vq_inflight_queue_bytes(in->queue_size);
+    int fd = memfd_create("sidecore-inflight", MFD_CLOEXEC);
+    if (fd < 0)
+        return vhu_err(v, "memfd_create for the inflight area failed: %s", strerror(errno));
+    /* A fresh memfd reads as zeros: version 0 tells the queue it is new. */
+    if (ftruncate(fd, (off_t)size) < 0) {
+        int e = errno;
+        close(fd);
+        return vhu_err(v, "sizing the inflight area to %llu bytes failed: %s",
+                      (unsigned long long)size, strerror(e));
+    }
+    r->p.inflight = (struct vhu_inflight){.mmap_size = size,
+                                         .mmap_offset = 0,
+                                         .num_queues = in->num_queues,
+                                         .queue_size = in->queue_size};
+    r->size = sizeof(r->p.inflight);
+    r->fds[0] = fd;
+    r->nfds = 1;
+    return VHU_OK;
+}
+
+void vhu_inflight_forget(struct vhost_dev *v)
+{
+    if (v->inflight_map)
+        munmap(v->inflight_map, v->inflight_map_len);
+    v->inflight_map = NULL;
+    v->inflight_map_len = 0;
+    v->inflight_base = NULL;
+    v->inflight_nq = 0;
+    v->inflight_qsize = 0;
+}
+
+int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                         struct vhu_reply *r)
+{
+    const struct vhu_inflight *in = &m->p.inflight;
+    long page = sysconf(_SC_PAGESIZE);
+    (void)nfds, (void)r;
+
+    if (!vhu_has_proto(v, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+        return vhu_err(v, "INFLIGHT_SHMFD was not negotiated");
+    if (vhu_queues_started(v))
+        return vhu_err(v, "inflight area set while queues are running");
+    if (check_inflight_geometry(v, in) != VHU_OK)
+        return VHU_FATAL;
+    uint64_t need = in->num_queues * vq_inflight_queue_bytes(in->queue_size);
+    if (in->mmap_size < need)
+        return vhu_err(v, "inflight area of %llu bytes, %u queues of %u need %llu",
+                      (unsigned long long)in->mmap_size, in->num_queues, in->queue_size,
+                      (unsigned long long)need);
+    if (in->mmap_offset % (uint64_t)page)
+        return vhu_err(v, "inflight area offset 0x%llx is not page aligned",
+                      (unsigned long long)in->mmap_offset);
+    if (check_file_covers(v, fds[0], in->mmap_offset, need, "inflight area") != VHU_OK)
+        return VHU_FATAL;
+    void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], (off_t)in->mmap_offset);
+    if (p == MAP_FAILED)
+        return vhu_err(v, "cannot map the inflight area: %s", strerror(errno));
+    vhu_inflight_forget(v);
+    v->inflight_map = p;
+    v->inflight_map_len = need;
+    v->inflight_base = p;
+    v->inflight_nq = in->num_queues;
+    v->inflight_qsize = in->queue_size;
+    return VHU_OK;
+}
+
+void vhu_mem_forget(struct vhost_dev *v)
+{
+    struct gm_table *empty = gm_table_new_empty();
+    if (!empty) {
+        LOG_ERR(VHU_COMP, "%s: out of memory: guest memory stays mapped until the next table",
+                v->dev->name);
+        return;
+    }
+    gm_table_free(gm_publish(&v->gm, empty), true);
+}

@@ -1,0 +1,385 @@
+/* Socket side of a vhost-user device: the listening socket (server mode,
+ * one frontend at a time, extra connections are refused) or the outgoing
+ * connection with a reconnect timer (client mode, backoff doubling from
+ * 50 ms up to 1 s), the message loop step, failures and teardown.
+ *
+ * Failures reach us two ways: a bad message (control thread, vhu_fail) or the
+ * device failing on a sidecore (vdev_fail -> vhu_on_fail on that thread, which
+ * only wakes the control thread through an eventfd; the teardown happens
+ * here, where the connection state lives). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "vhost_int.h"
+
+#define VHU_BACKOFF_MIN_MS 50u
+#define VHU_BACKOFF_MAX_MS 1000u
+/* Messages handled per wake-up, so one chatty frontend cannot starve the loop. */
+#define VHU_MSGS_PER_EVENT 64
+
+static void on_conn_event(int fd, uint32_t events, void *opaque);
+static void try_connect(void *opaque);
+
+static void schedule_reconnect(struct vhost_dev *v)
+{
+    if (!v->client || v->reconnect_timer > 0 || !v->loop)
+        return;
+    int id = evloop_timer(v->loop, v->backoff_ms, try_connect, v);
+    if (id < 0) {
+        LOG_ERR(VHU_COMP, "%s: cannot arm the reconnect timer: %s; the device stays disconnected",
+                v->dev->name, strerror(-id));
+        return;
+    }
+    v->reconnect_timer = id;
+    v->backoff_ms = v->backoff_ms * 2 > VHU_BACKOFF_MAX_MS ? VHU_BACKOFF_MAX_MS : v->backoff_ms * 2;
+}
+
+/* Everything the frontend gave us goes, queues first (the data path may be
+ * using memory, log and inflight area until they are stopped). */
+static void teardown(struct vhost_dev *v)
+{
+    if (v->conn.fd >= 0)
+        evloop_del(v->loop, v->conn.fd);
+    vhu_queues_reset(v);
+    v->dev->ops->reset(v->dev);
+    vhu_mem_forget(v);
+    vhu_log_forget(v);
+    vhu_inflight_forget(v);
+    v->features = 0;
+    v->features_set = false;
+    v->protocol_features = 0;
+    vhu_conn_close(&v->conn);
+}
+
+static void disconnect(struct vhost_dev *v)
+{
+    teardown(v);
+    schedule_reconnect(v);
+}
+
+void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const char *reason)
+{
+    LOG_ERR(VHU_COMP, "%s: %s: %s; device stopped, waiting for a new frontend connection",
+            v->dev->name, msgname, reason);
+    snprintf(v->why, sizeof(v->why), "%s: %s", msgname, reason);
+    v->failed = true;
+    vdev_fail(v->dev, qidx, "%s: %s", msgname, reason);
+}
+
+static void attach(struct vhost_dev *v, int fd)
+{
+    vhu_conn_init(&v->conn, fd);
+    int rc = evloop_add(v->loop, fd, EPOLLIN, on_conn_event, v);
+    if (rc < 0) {
+        LOG_ERR(VHU_COMP, "%s: cannot watch the frontend connection: %s", v->dev->name,
+                strerror(-rc));
+        vhu_conn_close(&v->conn);
+        schedule_reconnect(v);
+        return;
+    }
+    /* A new frontend starts from a clean device; the last failure stays in v->why. */
+    atomic_store(&v->fail_qidx, -1);
+    atomic_store(&v->dev->broken, false);
+    atomic_store(&v->dev->status, 0);
+    v->dev->why[0] = '\0';
+    v->failed = false;
+    v->messages = 0;
+    v->connections++;
+    v->backoff_ms = VHU_BACKOFF_MIN_MS;
+    LOG_INFO(VHU_COMP, "%s: frontend connected on %s", v->dev->name, v->path);
+}
+
+static void on_conn_event(int fd, uint32_t events, void *opaque)
+{
+    struct vhost_dev *v = opaque;
+    char why[160];
+    (void)fd, (void)events;
+
+    for (int n = 0; n < VHU_MSGS_PER_EVENT; n++) {
+        enum vhu_recv st = vhu_conn_recv(&v->conn, why, sizeof(why));
+        if (st == VHU_RECV_AGAIN)
+            return;
+        if (st == VHU_RECV_EOF) {
+            LOG_INFO(VHU_COMP, "%s: frontend disconnected", v->dev->name);
+            disconnect(v);
+            return;
+        }
+        if (st == VHU_RECV_ERROR) {
+            const char *name = "message";
+            if (v->conn.have >= VHOST_USER_HDR_SIZE) {
+                name = vhost_msg_name(v->conn.msg.hdr.request);
+                if (v->conn.msg.hdr.flags & VHOST_USER_NEED_REPLY_MASK) {
+                    uint64_t nack = 1;
+                    vhu_conn_send(&v->conn, v->conn.msg.hdr.request, &nack, sizeof(nack), NULL, 0);
+                }
+            }
+            vhu_fail(v, 0, name, why);
+            disconnect(v);
+            return;
+        }
+        int rc = vhu_dispatch(v);
+        vhu_conn_msg_done(&v->conn);
+        if (rc < 0) {
+            disconnect(v);
+            return;
+        }
+    }
+}
+
+static void on_wake(int fd, uint32_t events, void *opaque)
+{
+    struct vhost_dev *v = opaque;
+    uint64_t cnt;
+    (void)events;
+
+    if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+        LOG_WARN(VHU_COMP, "%s: reading the failure eventfd: %s", v->dev->name, strerror(errno));
+    /* Stale wake-ups (failure already handled, or a new frontend since) end here. */
+    if (v->conn.fd < 0 || !vdev_is_broken(v->dev))
+        return;
+    int q = atomic_exchange(&v->fail_qidx, -1);
+    if (q >= 0 && q < v->nq && v->q[q].err_fd >= 0) {
+        uint64_t one = 1;
+        if (write(v->q[q].err_fd, &one, sizeof(one)) < 0)
+            LOG_WARN(VHU_COMP, "%s: signalling the error eventfd of queue %d: %s", v->dev->name,
+                     q, strerror(errno));
+    }
+    LOG_ERR(VHU_COMP, "%s: device failed: %s; closing the frontend connection", v->dev->name,
+            v->dev->why);
+    snprintf(v->why, sizeof(v->why), "%s", v->dev->why);
+    v->failed = true;
+    disconnect(v);
+}
+
+static void vhu_on_fail(struct vdev *d, uint16_t qidx, void *opaque)
+{
+    struct vhost_dev *v = opaque;
+    uint64_t one = 1;
+    (void)d;
+
+    atomic_store(&v->fail_qidx, (int)qidx);
+    /* eventfd write cannot block or fail short: the counter only saturates. */
+    if (write(v->wake_fd, &one, sizeof(one)) < 0)
+        return;
+}
+
+static void on_listen(int fd, uint32_t events, void *opaque)
+{
+    struct vhost_dev *v = opaque;
+    (void)events;
+
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            LOG_WARN(VHU_COMP, "%s: accept on %s: %s", v->dev->name, v->path, strerror(errno));
+        return;
+    }
+    if (v->conn.fd >= 0) {
+        LOG_WARN(VHU_COMP, "%s: refused a second frontend on %s: one is already connected",
+                 v->dev->name, v->path);
+        close(c);
+        return;
+    }
+    attach(v, c);
+}
+
+static int fill_addr(const char *path, struct sockaddr_un *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(a->sun_path))
+        return -ENAMETOOLONG;
+    memcpy(a->sun_path, path, strlen(path));
+    return 0;
+}
+
+static void try_connect(void *opaque)
+{
+    struct vhost_dev *v = opaque;
+    struct sockaddr_un a;
+
+    v->reconnect_timer = 0;
+    if (v->conn.fd >= 0 || fill_addr(v->path, &a) < 0)
+        return;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        LOG_WARN(VHU_COMP, "%s: socket: %s", v->dev->name, strerror(errno));
+        schedule_reconnect(v);
+        return;
+    }
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        LOG_DEBUG(VHU_COMP, "%s: connect %s: %s (retry in %u ms)", v->dev->name, v->path,
+                  strerror(errno), v->backoff_ms);
+        close(fd);
+        schedule_reconnect(v);
+        return;
+    }
+    attach(v, fd);
+}
+
+static int listen_on(struct vhost_dev *v, const char **why)
+{
+    struct sockaddr_un a;
+    struct stat st;
+
+    if (fill_addr(v->path, &a) < 0) {
+        *why = "socket path too long for a unix socket";
+        return -ENAMETOOLONG;
+    }
+    /* Only a stale socket is removed, never some other file at that path. */
+    if (lstat(v->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            *why = "socket path exists and is not a socket";
+            return -EEXIST;
+        }
+        unlink(v->path);
+    }
+    v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (v->listen_fd < 0) {
+        *why = "cannot create a unix socket";
+        return -errno;
+    }
+    if (bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        *why = "cannot bind the socket path";
+        return -errno;
+    }
+    int rc = listen(v->listen_fd, 4) < 0 ? -errno : 0;
+    if (rc < 0)
+        *why = "listen failed";
+    else if ((rc = evloop_add(v->loop, v->listen_fd, EPOLLIN, on_listen, v)) < 0)
+        *why = "cannot add the socket to the event loop";
+    if (rc < 0)
+        unlink(v->path);
+    return rc;
+}
+
+static void free_dev(struct vhost_dev *v)
+{
+    if (v->wake_fd >= 0) {
+        evloop_del(v->loop, v->wake_fd);
+        close(v->wake_fd);
+    }
+    if (v->listen_fd >= 0) {
+        evloop_del(v->loop, v->listen_fd);
+        close(v->listen_fd);
+    }
+    if (v->gm_ready)
+        gm_destroy(&v->gm);
+    free(v->q);
+    free(v->paused);
+    free(v->path);
+    free(v);
+}
+
+int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
+                     struct vhost_dev **out, const char **why)
+{
+    struct vhost_dev *v;
+    int rc;
+
+    *out = NULL;
+    if (!loop || !cfg || !cfg->dev || !cfg->dev->ops || !cfg->socket_path || !*cfg->socket_path) {
+        *why = "missing event loop, device or socket path";
+        return -EINVAL;
+    }
+    uint16_t nq = cfg->dev->ops->max_queues(cfg->dev);
+    if (nq == 0 || nq > VHOST_USER_VRING_IDX_MASK + 1) {
+        *why = "device queue count must be 1..256 (vhost-user ring index is 8 bits)";
+        return -EINVAL;
+    }
+    v = calloc(1, sizeof(*v));
+    if (!v) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    v->loop = loop;
+    v->dev = cfg->dev;
+    v->client = cfg->client;
+    v->prefault_threads = cfg->prefault_threads;
+    v->listen_fd = -1;
+    v->log_call_fd = -1;
+    v->backoff_ms = VHU_BACKOFF_MIN_MS;
+    vhu_conn_init(&v->conn, -1);
+    atomic_init(&v->fail_qidx, -1);
+    v->nq = nq;
+    v->path = strdup(cfg->socket_path);
+    v->q = calloc(nq, sizeof(*v->q));
+    v->paused = calloc(nq, sizeof(*v->paused));
+    v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!v->path || !v->q || !v->paused || v->wake_fd < 0) {
+        *why = "out of memory or eventfds";
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (uint16_t i = 0; i < nq; i++)
+        vhu_queue_init(&v->q[i]);
+    gm_init(&v->gm);
+    v->gm_ready = true;
+    rc = evloop_add(loop, v->wake_fd, EPOLLIN, on_wake, v);
+    if (rc < 0) {
+        *why = "cannot add the failure eventfd to the event loop";
+        goto fail;
+    }
+    v->dev->on_fail = vhu_on_fail;
+    v->dev->on_fail_opaque = v;
+    if (v->client) {
+        try_connect(v);
+    } else {
+        rc = listen_on(v, why);
+        if (rc < 0)
+            goto fail;
+    }
+    *out = v;
+    return 0;
+fail:
+    if (v->dev->on_fail == vhu_on_fail)
+        v->dev->on_fail = NULL;
+    free_dev(v);
+    return rc;
+}
+
+void vhost_dev_destroy(struct vhost_dev *v)
+{
+    if (!v)
+        return;
+    if (v->reconnect_timer > 0)
+        evloop_timer_cancel(v->loop, v->reconnect_timer);
+    v->reconnect_timer = 0;
+    v->client = false; /* no reconnect from here on */
+    teardown(v);
+    v->dev->on_fail = NULL;
+    if (v->listen_fd >= 0)
+        unlink(v->path);
+    free_dev(v);
+}
+
+void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)
+{
+    const struct gm_table *t = gm_current(&v->gm);
+
+    memset(out, 0, sizeof(*out));
+    out->connected = v->conn.fd >= 0;
+    out->status = atomic_load(&v->dev->status);
+    out->features = v->features;
+    out->protocol_features = v->protocol_features;
+    out->queues_started = vhu_queues_started(v);
+    out->mem_regions = t->n;
+    for (uint32_t i = 0; i < t->n; i++)
+        out->mem_bytes += t->r[i].size;
+    out->messages = v->messages;
+    out->connections = v->connections;
+    out->failed = v->failed || vdev_is_broken(v->dev);
+    if (v->why[0])
+        snprintf(out->why, sizeof(out->why), "%s", v->why);
+    else if (vdev_is_broken(v->dev))
+        snprintf(out->why, sizeof(out->why), "%s", v->dev->why);
+}
