@@ -56,6 +56,7 @@ struct sc_queue {
     struct sidecore *owner;
     struct sc_queue *next;
     bool parked;
+    int round_work; /* poll() result of the current round, for busy_ns shares */
 };
 
 struct sc_params {

@@ -27,6 +27,8 @@ struct blk_dev_params {
     const char *serial;   /* GET_ID answer (<= 20 bytes); default: name */
 };
 
+/* Takes over be on success (destroy() destroys it); on failure (NULL, reason
+ * in *why) the caller still owns be. */
 struct vdev *blk_dev_create(const struct blk_dev_params *p, struct blk_backend *be,
                             struct sc_set *scs, const char **why);
 

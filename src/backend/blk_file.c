@@ -1,0 +1,162 @@
+/* File backend: open (and create or extend) a regular file, or open a block
+ * device, and describe it. Request handling is in blk_file_ring.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "blk_file_int.h"
+
+static void file_info(struct blk_backend *b, struct blk_backend_info *out)
+{
+    *out = ((struct file_be *)b)->info;
+}
+
+static void file_destroy(struct blk_backend *b)
+{
+    struct file_be *fb = (struct file_be *)b;
+    if (!fb)
+        return;
+    close(fb->fd);
+    free(fb);
+}
+
+const struct blk_backend_ops file_ops = {
+    .name = "file",
+    .info = file_info,
+    .queue_open = file_queue_open,
+    .queue_close = file_queue_close,
+    .submit = file_submit,
+    .kick = file_kick,
+    .reap = file_reap,
+    .in_flight = file_in_flight,
+    .event_fd = file_event_fd,
+    .destroy = file_destroy,
+};
+
+static int open_file(const struct blk_file_params *p, const char **why)
+{
+    int flags = (p->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (!p->read_only && p->size > 0)
+        flags |= O_CREAT;
+    if (p->direct)
+        flags |= O_DIRECT;
+    int fd = open(p->path, flags, 0600);
+    if (fd >= 0)
+        return fd;
+    int err = errno;
+    if (p->direct && err == EINVAL) {
+        *why = "O_DIRECT is not supported by this filesystem (turn direct off)";
+    } else if (err == ENOENT) {
+        *why = p->read_only ? "file does not exist"
+                            : "file does not exist (give a size to create it)";
+    } else if (err == EACCES || err == EPERM || err == EROFS) {
+        *why = "permission denied (try read_only)";
+    } else {
+        *why = "cannot open the file";
+    }
+    LOG_ERR("blk-file", "%s: open: %s", p->path, strerror(err));
+    errno = err;
+    return -1;
+}
+
+static int describe_blkdev(int fd, const struct blk_file_params *p, struct blk_backend_info *inf,
+                           const char **why)
+{
+    uint64_t bytes = 0;
+    int ssz = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
+        LOG_ERR("blk-file", "%s: BLKGETSIZE64/BLKSSZGET: %s", p->path, strerror(errno));
+        *why = "cannot read the block device's size";
+        return -1;
+    }
+    if (p->size > bytes) {
+        *why = "size is larger than the block device";
+        return -1;
+    }
+    inf->size = bytes;
+    inf->block_size = ssz == 4096 ? 4096 : 512;
+    return 0;
+}
+
+static int describe_regular(int fd, const struct blk_file_params *p, const struct stat *st,
+                            struct blk_backend_info *inf, const char **why)
+{
+    uint64_t size = (uint64_t)st->st_size;
+    if (p->size > size) {
+        if (p->read_only) {
+            *why = "cannot extend a read-only file to the requested size";
+            return -1;
+        }
+        if (ftruncate(fd, (off_t)p->size) < 0) {
+            LOG_ERR("blk-file", "%s: ftruncate to %llu: %s", p->path,
+                    (unsigned long long)p->size, strerror(errno));
+            *why = "cannot extend the file to the requested size";
+            return -1;
+        }
+        size = p->size;
+    }
+    if (size < 512) {
+        *why = "file is smaller than one 512-byte sector (give a size)";
+        return -1;
+    }
+    inf->size = size;
+    /* O_DIRECT needs buffers and offsets aligned to the disk under the file
+     * system, which a regular file does not reveal: 4 KiB is safe for both
+     * 512-byte and 4 KiB disks. */
+    inf->block_size = p->direct ? 4096 : 512;
+    return 0;
+}
+
+struct blk_backend *blk_file_create(const struct blk_file_params *p, const char **why)
+{
+    struct stat st;
+    struct blk_backend_info inf = {0};
+
+    if (!p || !p->path || !p->path[0]) {
+        *why = "no path given";
+        return NULL;
+    }
+    int fd = open_file(p, why);
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0) {
+        *why = "cannot stat the file";
+        goto fail;
+    }
+    bool blkdev = S_ISBLK(st.st_mode);
+    if (blkdev) {
+        if (describe_blkdev(fd, p, &inf, why) < 0)
+            goto fail;
+    } else if (S_ISREG(st.st_mode)) {
+        if (describe_regular(fd, p, &st, &inf, why) < 0)
+            goto fail;
+    } else {
+        *why = "not a regular file or block device";
+        goto fail;
+    }
+    inf.read_only = p->read_only;
+    inf.can_discard = !p->read_only;
+    inf.can_write_zeroes = !p->read_only;
+    inf.has_flush = true;
+
+    struct file_be *fb = calloc(1, sizeof(*fb));
+    if (!fb) {
+        *why = "out of memory";
+        goto fail;
+    }
+    fb->base.ops = &file_ops;
+    fb->fd = fd;
+    fb->is_blkdev = blkdev;
+    fb->info = inf;
+    return &fb->base;
+fail:
+    LOG_ERR("blk-file", "%s: %s", p->path, *why);
+    close(fd);
+    return NULL;
+}

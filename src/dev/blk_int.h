@@ -1,0 +1,75 @@
+/* virtio-blk internals shared by the device (blk.c: vdev ops, config, queue
+ * life cycle) and the data path (blk_req.c: poll, request parsing and
+ * completion).
+ *
+ * A started queue owns a request pool (one blk_req per ring entry, up to
+ * BLK_POOL_MAX), a backend queue and the sc_queue its sidecore polls. Only
+ * that sidecore touches the pool and the ring while the queue is attached;
+ * the control thread takes over after sc_detach. */
+#ifndef SC_BLK_INT_H
+#define SC_BLK_INT_H
+
+#include <stdatomic.h>
+
+#include "blk.h"
+#include "virtio_blk_spec.h"
+
+#define BLK_MAX_IOV (BLK_SEG_MAX * 2 + 4) /* a buffer may split across regions */
+#define BLK_POOL_MAX 1024                 /* requests in flight per queue */
+#define BLK_POLL_BUDGET 64                /* chains popped per poll round */
+#define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard / write zeroes */
+
+struct blk_queue;
+
+struct blk_req {
+    struct blk_io io; /* first: done() gets &io */
+    struct blk_queue *q;
+    struct vq_chain chain;
+    struct iovec *data; /* data part of the chain (header and status cut off) */
+    uint8_t *status;
+    uint32_t type;
+};
+
+struct blk_queue {
+    struct blk_dev *dev;
+    uint16_t idx;
+    struct virtq *vq;
+    int call_fd;
+    struct blk_bq *bq;
+    struct sc_queue scq;
+    char name[80]; /* device name + ".qN" */
+
+    struct blk_req *reqs;
+    unsigned nreqs;
+    unsigned *free_idx;
+    unsigned nfree;
+    struct blk_req *deferred; /* refused by a full backend; retried first */
+    bool pushed;              /* used elements written since the last publish */
+    unsigned err_logs;        /* request errors logged so far */
+};
+
+struct blk_dev {
+    struct vdev vdev;
+    char name[64];
+    char serial[VIRTIO_BLK_ID_BYTES];
+    struct blk_backend *be;
+    struct blk_backend_info info;
+    struct sc_set *scs;
+    uint16_t num_queues;
+    bool read_only;
+    uint64_t capacity; /* 512-byte sectors */
+    uint64_t features; /* negotiated */
+    struct virtio_blk_config cfg;
+    struct blk_queue *q[BLK_MAX_QUEUES];
+    struct sc_queue_stats past[BLK_MAX_QUEUES]; /* of stopped incarnations */
+    _Atomic uint64_t ioerr;
+    _Atomic uint64_t unsupp;
+};
+
+/* Data path (blk_req.c). */
+int blk_queue_poll(struct sc_queue *scq);
+bool blk_queue_set_notify(struct sc_queue *scq, bool enable);
+/* Control thread, after sc_detach: complete what is in flight (bounded). */
+void blk_queue_drain(struct blk_queue *q);
+
+#endif

@@ -1,0 +1,383 @@
+/* virtio-blk data path: one poll round per call from the sidecore.
+ *
+ * A round reaps backend completions, retries a request the backend refused
+ * for lack of room, pops up to BLK_POLL_BUDGET chains, validates and submits
+ * them, kicks the backend once and publishes the used ring once (with one
+ * interrupt at most, as EVENT_IDX allows).
+ *
+ * The header and status byte are located by byte offsets, not descriptors:
+ * the header is the first 16 readable bytes (it may span iovecs) and the
+ * status is the last writable byte (alone or at the end of a data buffer).
+ * Every used element reports the whole writable length, so the dirty log
+ * covers the status byte (at the end) whatever the outcome. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "blk_int.h"
+
+#define BLK_ERR_LOG_MAX 10 /* per queue: a hostile guest must not flood the log */
+#define BLK_DRAIN_NS (5ull * 1000000000ull)
+
+#define REQ_ERR(q, ...)                                                                  \
+    do {                                                                                 \
+        if ((q)->err_logs < BLK_ERR_LOG_MAX) {                                           \
+            (q)->err_logs++;                                                             \
+            LOG_ERR("blk", __VA_ARGS__);                                                 \
+            if ((q)->err_logs == BLK_ERR_LOG_MAX)                                        \
+                LOG_ERR("blk", "%s: further request errors are counted, not logged",     \
+                        (q)->name);                                                      \
+        }                                                                                \
+    } while (0)
+
+/* Copy len bytes starting skip bytes into the iovecs; returns bytes copied. */
+static size_t iov_read(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len)
+{
+    size_t done = 0;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        size_t l = iov[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        size_t k = SC_MIN(l - skip, len - done);
+        memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + skip, k);
+        done += k;
+        skip = 0;
+    }
+    return done;
+}
+
+static size_t iov_write(const struct iovec *iov, unsigned n, const void *src, size_t len)
+{
+    size_t done = 0;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        size_t k = SC_MIN(iov[i].iov_len, len - done);
+        memcpy(iov[i].iov_base, (const uint8_t *)src + done, k);
+        done += k;
+    }
+    return done;
+}
+
+/* The iovecs covering bytes [skip, skip+len) of iov, into out. */
+static int iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
+                     struct iovec *out)
+{
+    int m = 0;
+    for (unsigned i = 0; i < n && len > 0; i++) {
+        size_t l = iov[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        size_t k = SC_MIN(l - skip, len);
+        out[m].iov_base = (uint8_t *)iov[i].iov_base + skip;
+        out[m].iov_len = k;
+        m++;
+        len -= k;
+        skip = 0;
+    }
+    return m;
+}
+
+static struct blk_req *req_alloc(struct blk_queue *q)
+{
+    return q->nfree ? &q->reqs[q->free_idx[--q->nfree]] : NULL;
+}
+
+static void req_free(struct blk_queue *q, struct blk_req *r)
+{
+    q->free_idx[q->nfree++] = (unsigned)(r - q->reqs);
+}
+
+static void complete(struct blk_queue *q, struct blk_req *r, uint8_t status, uint64_t bytes)
+{
+    *r->status = status;
+    if (status == VIRTIO_BLK_S_IOERR)
+        atomic_fetch_add_explicit(&q->dev->ioerr, 1, memory_order_relaxed);
+    else if (status == VIRTIO_BLK_S_UNSUPP)
+        atomic_fetch_add_explicit(&q->dev->unsupp, 1, memory_order_relaxed);
+    vq_push(q->vq, &r->chain, r->chain.in_len);
+    q->pushed = true;
+    sc_queue_account(&q->scq, 1, status == VIRTIO_BLK_S_OK ? bytes : 0);
+    req_free(q, r);
+}
+
+static void req_done(struct blk_io *io, int res)
+{
+    struct blk_req *r = (struct blk_req *)io;
+    struct blk_queue *q = r->q;
+    if (res < 0) {
+        REQ_ERR(q, "%s: request type %u at byte %llu (%llu bytes) failed in the backend: %s",
+                q->name, r->type, (unsigned long long)io->offset,
+                (unsigned long long)io->len, strerror(-res));
+        complete(q, r, VIRTIO_BLK_S_IOERR, 0);
+        return;
+    }
+    bool xfer = io->op == BLK_OP_READ || io->op == BLK_OP_WRITE;
+    complete(q, r, VIRTIO_BLK_S_OK, xfer ? io->len : 0);
+}
+
+/* false when the backend is full: r waits in q->deferred. */
+static bool submit(struct blk_queue *q, struct blk_req *r)
+{
+    int rc = q->dev->be->ops->submit(q->bq, &r->io);
+    if (rc == 0)
+        return true;
+    if (rc == -EAGAIN) {
+        q->deferred = r;
+        return false;
+    }
+    REQ_ERR(q, "%s: backend refused request type %u: %s", q->name, r->type, strerror(-rc));
+    complete(q, r, VIRTIO_BLK_S_IOERR, 0);
+    return true;
+}
+
+/* Is [sector, sector + bytes/512) inside the device, with bytes a whole
+ * number of sectors? */
+static bool range_ok(const struct blk_dev *d, uint64_t sector, uint64_t bytes)
+{
+    if (bytes % VIRTIO_BLK_SECTOR)
+        return false;
+    uint64_t ns = bytes / VIRTIO_BLK_SECTOR;
+    return sector <= d->capacity && ns <= d->capacity - sector;
+}
+
+static void fail_req(struct blk_queue *q, struct blk_req *r, uint8_t status, const char *what,
+                     uint64_t sector, uint64_t bytes)
+{
+    REQ_ERR(q, "%s: request type %u, sector %llu, %llu bytes: %s -> %s", q->name, r->type,
+            (unsigned long long)sector, (unsigned long long)bytes, what,
+            status == VIRTIO_BLK_S_UNSUPP ? "UNSUPP" : "IOERR");
+    complete(q, r, status, 0);
+}
+
+/* DISCARD / WRITE_ZEROES: one segment after the header. Returns false when
+ * r was completed here. */
+static bool prep_dwz(struct blk_queue *q, struct blk_req *r, const struct iovec *rd,
+                     unsigned nrd)
+{
+    struct blk_dev *d = q->dev;
+    bool wz = r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+    uint32_t seg_bytes = r->chain.out_len - (uint32_t)sizeof(struct virtio_blk_outhdr);
+    struct virtio_blk_discard_write_zeroes seg;
+
+    if (d->read_only) {
+        fail_req(q, r, VIRTIO_BLK_S_IOERR, "device is read-only", 0, 0);
+        return false;
+    }
+    if (!(wz ? d->info.can_write_zeroes : d->info.can_discard)) {
+        fail_req(q, r, VIRTIO_BLK_S_UNSUPP, "backend cannot do this", 0, 0);
+        return false;
+    }
+    if (seg_bytes != sizeof(seg)) {
+        fail_req(q, r, VIRTIO_BLK_S_IOERR, "needs exactly one 16-byte segment", 0, seg_bytes);
+        return false;
+    }
+    iov_read(rd, nrd, sizeof(struct virtio_blk_outhdr), &seg, sizeof(seg));
+    uint64_t bytes = (uint64_t)seg.num_sectors * VIRTIO_BLK_SECTOR;
+    if ((seg.flags & ~VIRTIO_BLK_WZ_F_UNMAP) || (!wz && (seg.flags & VIRTIO_BLK_WZ_F_UNMAP))) {
+        fail_req(q, r, VIRTIO_BLK_S_UNSUPP, "unknown or invalid segment flags", seg.sector,
+                 bytes);
+        return false;
+    }
+    if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS || !range_ok(d, seg.sector, bytes)) {
+        fail_req(q, r, VIRTIO_BLK_S_IOERR, "segment outside the device or too large",
+                 seg.sector, bytes);
+        return false;
+    }
+    if (bytes == 0) {
+        complete(q, r, VIRTIO_BLK_S_OK, 0);
+        return false;
+    }
+    r->io.op = wz ? BLK_OP_WRITE_ZEROES : BLK_OP_DISCARD;
+    r->io.offset = seg.sector * VIRTIO_BLK_SECTOR;
+    r->io.len = bytes;
+    r->io.unmap = wz && (seg.flags & VIRTIO_BLK_WZ_F_UNMAP);
+    return true;
+}
+
+/* Parse and start one popped chain. Returns -1 when the device must stop. */
+static int handle(struct blk_queue *q, struct blk_req *r)
+{
+    struct blk_dev *d = q->dev;
+    struct vq_chain *c = &r->chain;
+    struct iovec *rd = c->iov, *wr = c->iov + c->n_out;
+    unsigned nrd = c->n_out, nwr = c->n_in;
+    struct virtio_blk_outhdr h;
+
+    if (c->in_len == 0 || c->out_len < sizeof(h)) {
+        const char *why = c->in_len == 0 ? "has no writable byte for its status"
+                                         : "has a header shorter than 16 bytes";
+        vq_fail(q->vq, "request (head %u) %s", c->head, why);
+        vdev_fail(&d->vdev, q->idx, "%s: request (head %u) %s", q->name,
+                  c->head, why);
+        req_free(q, r);
+        return -1;
+    }
+    iov_read(rd, nrd, 0, &h, sizeof(h));
+    unsigned last = nwr;
+    while (last > 0 && wr[last - 1].iov_len == 0)
+        last--;
+    r->status = (uint8_t *)wr[last - 1].iov_base + wr[last - 1].iov_len - 1;
+    r->type = h.type;
+    r->io.done = req_done;
+    r->io.iov = r->data;
+    r->io.iovcnt = 0;
+    r->io.unmap = false;
+    r->io.offset = 0;
+    r->io.len = 0;
+
+    uint32_t in_data = c->in_len - 1;
+    uint32_t out_data = c->out_len - (uint32_t)sizeof(h);
+    switch (h.type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT: {
+        bool out = h.type == VIRTIO_BLK_T_OUT;
+        uint32_t len = out ? out_data : in_data;
+        if (out && d->read_only) {
+            fail_req(q, r, VIRTIO_BLK_S_IOERR, "write to a read-only device", h.sector, len);
+            return 0;
+        }
+        if (len == 0) {
+            fail_req(q, r, VIRTIO_BLK_S_IOERR,
+                     out ? "write without readable data" : "read without writable data",
+                     h.sector, 0);
+            return 0;
+        }
+        if (!range_ok(d, h.sector, len)) {
+            fail_req(q, r, VIRTIO_BLK_S_IOERR,
+                     "range outside the device or not a multiple of 512 bytes", h.sector, len);
+            return 0;
+        }
+        r->io.op = out ? BLK_OP_WRITE : BLK_OP_READ;
+        r->io.offset = h.sector * VIRTIO_BLK_SECTOR;
+        r->io.len = len;
+        r->io.iovcnt = out ? iov_slice(rd, nrd, sizeof(h), len, r->data)
+                           : iov_slice(wr, nwr, 0, len, r->data);
+        break;
+    }
+    case VIRTIO_BLK_T_FLUSH:
+        r->io.op = BLK_OP_FLUSH;
+        break;
+    case VIRTIO_BLK_T_GET_ID: {
+        size_t n = iov_write(wr, nwr, d->serial, SC_MIN((size_t)in_data, sizeof(d->serial)));
+        complete(q, r, VIRTIO_BLK_S_OK, n);
+        return 0;
+    }
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        if (!prep_dwz(q, r, rd, nrd))
+            return 0;
+        break;
+    default:
+        fail_req(q, r, VIRTIO_BLK_S_UNSUPP, "unknown request type", h.sector, 0);
+        return 0;
+    }
+    submit(q, r);
+    return 0;
+}
+
+static void publish(struct blk_queue *q)
+{
+    vq_publish(q->vq);
+    q->pushed = false;
+    if (!vq_should_notify(q->vq) || q->call_fd < 0)
+        return;
+    uint64_t one = 1;
+    if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+        q->scq.stats.notifies++;
+    else
+        REQ_ERR(q, "%s: cannot signal the call eventfd: %s", q->name, strerror(errno));
+}
+
+int blk_queue_poll(struct sc_queue *scq)
+{
+    struct blk_queue *q = scq->opaque;
+    struct blk_dev *d = q->dev;
+    const struct blk_backend_ops *be = d->be->ops;
+    int work, ret = 0;
+
+    if (vdev_is_broken(&d->vdev))
+        return -1;
+    work = be->reap(q->bq);
+    if (q->deferred) {
+        struct blk_req *r = q->deferred;
+        q->deferred = NULL;
+        if (!submit(q, r))
+            goto out;
+        work++;
+    }
+    for (int i = 0; i < BLK_POLL_BUDGET && !q->deferred; i++) {
+        struct blk_req *r = req_alloc(q);
+        if (!r)
+            break;
+        int rc = vq_pop(q->vq, &r->chain);
+        if (rc <= 0) {
+            req_free(q, r);
+            if (rc < 0) {
+                vdev_fail(&d->vdev, q->idx, "%s: %s", q->name,
+                          q->vq->err ? q->vq->err : "virtqueue broken");
+                ret = -1;
+            }
+            break;
+        }
+        work++;
+        if (handle(q, r) < 0) {
+            ret = -1;
+            break;
+        }
+    }
+out:
+    /* Always: a reap may have queued the rest of a short transfer. */
+    be->kick(q->bq);
+    if (q->pushed)
+        publish(q);
+    return ret < 0 ? ret : work;
+}
+
+bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
+{
+    struct blk_queue *q = scq->opaque;
+    const struct blk_backend_ops *be = q->dev->be->ops;
+    bool pending = vq_set_notify(q->vq, enable);
+
+    /* Completions the backend cannot signal must be polled for. */
+    if (enable && !pending)
+        pending = q->deferred || (be->event_fd(q->bq) < 0 && be->in_flight(q->bq) > 0);
+    return pending;
+}
+
+void blk_queue_drain(struct blk_queue *q)
+{
+    const struct blk_backend_ops *be = q->dev->be->ops;
+    uint64_t deadline = sc_now_ns() + BLK_DRAIN_NS;
+
+    for (;;) {
+        if (q->deferred) {
+            struct blk_req *r = q->deferred;
+            q->deferred = NULL;
+            submit(q, r);
+        }
+        be->kick(q->bq);
+        be->reap(q->bq);
+        if (!q->deferred && be->in_flight(q->bq) == 0)
+            break;
+        if (sc_now_ns() > deadline) {
+            LOG_ERR("blk", "%s: %u request(s) still in flight after 5 s; giving up on them",
+                    q->name, be->in_flight(q->bq));
+            if (q->deferred) {
+                complete(q, q->deferred, VIRTIO_BLK_S_IOERR, 0);
+                q->deferred = NULL;
+            }
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (q->pushed)
+        publish(q);
+}

@@ -1,0 +1,575 @@
+/* virtio-blk end to end without sockets: guest memory is a memfd mapped
+ * twice (the test's "driver" view and the guest-memory table), the test lays
+ * out a split ring and acts as the driver, a real sidecore serves the queue
+ * with the file backend. Checks used elements, status bytes and the file;
+ * request-level errors (IOERR, UNSUPP, read-only) and a device-level error
+ * (no status byte) that stops one device and leaves another one working. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backend/blk_backend.h"
+#include "core/sidecore.h"
+#include "dev/blk.h"
+#include "dev/virtio_blk_spec.h"
+#include "mem/guestmem.h"
+#include "virtq/vdev.h"
+#include "virtq/virtq.h"
+
+#define MEM_SIZE (8u << 20)
+#define QNUM 256
+#define DISK_SIZE (1u << 20)
+#define DESC_GPA 0x1000ull
+#define AVAIL_GPA 0x3000ull
+#define USED_GPA 0x4000ull
+#define DATA_GPA 0x10000ull
+
+struct drv {
+    uint8_t *mem; /* the driver's view of guest memory */
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    uint16_t next_desc, avail_idx, used_seen;
+    uint64_t next_data;
+    int kick_fd, call_fd;
+    struct virtq vq;
+};
+
+struct env {
+    int memfd;
+    uint8_t *mem;
+    struct guestmem gm;
+    struct sc_set *scs;
+    char dir[64];
+    char path[2][128];
+    struct vdev *dev[2];
+    struct drv drv[2];
+    _Atomic int failures;
+};
+
+static void on_fail(struct vdev *d, uint16_t qidx, void *opaque)
+{
+    (void)d;
+    (void)qidx;
+    atomic_fetch_add(&((struct env *)opaque)->failures, 1);
+}
+
+static struct vdev *make_dev(struct env *e, int i, const char *name, bool ro)
+{
+    const char *why = NULL;
+    struct blk_file_params fp = {.path = e->path[i], .size = DISK_SIZE};
+    if (ro) {
+        /* Create it writable first, then reopen read-only. */
+        struct blk_backend *tmp = blk_file_create(&fp, &why);
+        assert_non_null(tmp);
+        tmp->ops->destroy(tmp);
+        fp.size = 0;
+        fp.read_only = true;
+    }
+    struct blk_backend *be = blk_file_create(&fp, &why);
+    assert_non_null(be);
+    struct blk_dev_params p = {.name = name, .num_queues = 2, .serial = "serial-0123"};
+    struct vdev *d = blk_dev_create(&p, be, e->scs, &why);
+    assert_non_null(d);
+    d->on_fail = on_fail;
+    d->on_fail_opaque = e;
+    return d;
+}
+
+/* Driver i's ring lives in its own 1 MiB slice of guest memory. */
+static void start_queue(struct env *e, int i)
+{
+    struct drv *v = &e->drv[i];
+    uint64_t base = (uint64_t)i << 20;
+    memset(v, 0, sizeof(*v));
+    v->mem = e->mem;
+    v->desc = (struct vring_desc *)(e->mem + base + DESC_GPA);
+    v->avail = (struct vring_avail *)(e->mem + base + AVAIL_GPA);
+    v->used = (struct vring_used *)(e->mem + base + USED_GPA);
+    v->next_data = base + DATA_GPA;
+    v->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    v->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    const struct gm_table *t = gm_current(&e->gm);
+    void *hd = gm_gpa_to_host(t, base + DESC_GPA, vring_desc_bytes(QNUM));
+    void *ha = gm_gpa_to_host(t, base + AVAIL_GPA, vring_avail_bytes(QNUM));
+    void *hu = gm_gpa_to_host(t, base + USED_GPA, vring_used_bytes(QNUM));
+    assert_non_null(hd);
+    uint64_t feat = e->dev[i]->ops->features(e->dev[i]);
+    feat &= ~(1ull << VIRTIO_RING_F_EVENT_IDX); /* an interrupt per publish */
+    assert_int_equal(e->dev[i]->ops->set_features(e->dev[i], feat), 0);
+    vq_init(&v->vq, QNUM, hd, ha, hu, 0, feat, &e->gm);
+    assert_int_equal(e->dev[i]->ops->queue_start(e->dev[i], 0, &v->vq, v->kick_fd, v->call_fd),
+                     0);
+}
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    const char *why = NULL;
+    e->memfd = memfd_create("guest", MFD_CLOEXEC);
+    assert_true(e->memfd >= 0);
+    assert_int_equal(ftruncate(e->memfd, MEM_SIZE), 0);
+    e->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, e->memfd, 0);
+    assert_true(e->mem != MAP_FAILED);
+    gm_init(&e->gm);
+    struct gm_table *t = gm_table_new_empty();
+    assert_non_null(t);
+    assert_int_equal(gm_table_add(t, 0, MEM_SIZE, (uint64_t)(uintptr_t)e->mem, 0,
+                                  dup(e->memfd), &why),
+                     0);
+    gm_table_free(gm_publish(&e->gm, t), true);
+
+    struct sc_params sp;
+    sc_params_default(&sp);
+    sp.nr_sidecores = 1;
+    e->scs = sc_set_create(&sp);
+    assert_non_null(e->scs);
+
+    snprintf(e->dir, sizeof(e->dir), "/tmp/sc-blkdev-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    for (int i = 0; i < 2; i++)
+        snprintf(e->path[i], sizeof(e->path[i]), "%s/d%d.img", e->dir, i);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    for (int i = 0; i < 2; i++) {
+        if (!e->dev[i])
+            continue;
+        e->dev[i]->ops->queue_stop(e->dev[i], 0);
+        e->dev[i]->ops->destroy(e->dev[i]);
+        close(e->drv[i].kick_fd);
+        close(e->drv[i].call_fd);
+        unlink(e->path[i]);
+    }
+    rmdir(e->dir);
+    sc_set_destroy(e->scs);
+    gm_destroy(&e->gm);
+    munmap(e->mem, MEM_SIZE);
+    close(e->memfd);
+    free(e);
+    return 0;
+}
+
+struct seg {
+    uint64_t gpa;
+    uint32_t len;
+    bool write;
+};
+
+/* Allocate len bytes of guest memory for buffers (16-byte aligned). */
+static uint64_t galloc(struct drv *v, uint32_t len)
+{
+    uint64_t g = v->next_data;
+    v->next_data += (len + 15) & ~15u;
+    return g;
+}
+
+static uint16_t add_chain(struct drv *v, const struct seg *s, int n)
+{
+    uint16_t head = v->next_desc % QNUM;
+    for (int i = 0; i < n; i++) {
+        uint16_t d = (uint16_t)((v->next_desc + i) % QNUM);
+        v->desc[d].addr = s[i].gpa;
+        v->desc[d].len = s[i].len;
+        v->desc[d].flags = (uint16_t)((s[i].write ? VRING_DESC_F_WRITE : 0) |
+                                      (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+        v->desc[d].next = (uint16_t)((d + 1) % QNUM);
+    }
+    v->next_desc = (uint16_t)(v->next_desc + n);
+    v->avail->ring[v->avail_idx % QNUM] = head;
+    v->avail_idx++;
+    atomic_store_explicit((_Atomic uint16_t *)&v->avail->idx, v->avail_idx,
+                          memory_order_release);
+    return head;
+}
+
+static void kick(struct drv *v)
+{
+    uint64_t one = 1;
+    assert_int_equal(write(v->kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* Wait (bounded) for n more used elements. */
+static bool wait_used(struct drv *v, uint16_t n)
+{
+    uint16_t want = (uint16_t)(v->used_seen + n);
+    for (int i = 0; i < 5000; i++) {
+        uint16_t idx =
+            atomic_load_explicit((_Atomic uint16_t *)&v->used->idx, memory_order_acquire);
+        if (idx == want) {
+            v->used_seen = want;
+            return true;
+        }
+        usleep(1000);
+    }
+    return false;
+}
+
+static struct vring_used_elem *used_elem(struct drv *v, uint16_t back)
+{
+    return &v->used->ring[(uint16_t)(v->used_seen - back) % QNUM];
+}
+
+struct rq {
+    uint64_t hdr, data, st;
+};
+
+/* header | data | status in three descriptors. */
+static struct rq submit3(struct drv *v, uint32_t type, uint64_t sector, uint32_t dlen,
+                         bool dwrite)
+{
+    struct rq r;
+    r.hdr = galloc(v, 16);
+    r.data = dlen ? galloc(v, dlen) : 0;
+    r.st = galloc(v, 1);
+    struct virtio_blk_outhdr h = {.type = type, .sector = sector};
+    memcpy(v->mem + r.hdr, &h, sizeof(h));
+    v->mem[r.st] = 0xff;
+    struct seg s[3] = {{r.hdr, 16, false}, {r.data, dlen, dwrite}, {r.st, 1, true}};
+    if (dlen)
+        add_chain(v, s, 3);
+    else {
+        s[1] = s[2];
+        add_chain(v, s, 2);
+    }
+    return r;
+}
+
+static uint8_t run3(struct drv *v, uint32_t type, uint64_t sector, uint32_t dlen, bool dwrite,
+                    struct rq *out)
+{
+    struct rq r = submit3(v, type, sector, dlen, dwrite);
+    kick(v);
+    assert_true(wait_used(v, 1));
+    if (out)
+        *out = r;
+    return v->mem[r.st];
+}
+
+static void read_file(const char *path, uint64_t off, void *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void test_config_and_features(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "blk0", false);
+    struct vdev *d = e->dev[0];
+    struct virtio_blk_config c;
+    assert_int_equal(d->ops->config_size(d), sizeof(c));
+    d->ops->get_config(d, (uint8_t *)&c, 0, sizeof(c));
+    assert_int_equal(c.capacity, DISK_SIZE / 512);
+    assert_int_equal(c.seg_max, BLK_SEG_MAX);
+    assert_int_equal(c.num_queues, 2);
+    assert_int_equal(c.blk_size, 512);
+    assert_int_equal(c.max_discard_seg, 1);
+    assert_int_equal(c.max_write_zeroes_seg, 1);
+    assert_int_equal(d->ops->max_queues(d), 2);
+    uint64_t f = d->ops->features(d);
+    assert_true(f & (1ull << VIRTIO_F_VERSION_1));
+    assert_true(f & (1ull << VIRTIO_BLK_F_MQ));
+    assert_true(f & (1ull << VIRTIO_BLK_F_DISCARD));
+    assert_true(f & (1ull << VIRTIO_BLK_F_FLUSH));
+    assert_false(f & (1ull << VIRTIO_BLK_F_RO));
+    uint8_t b = 0;
+    assert_true(d->ops->set_config(d, &b, 32, 1) < 0);
+    /* Queue 2 does not exist (num_queues = 2). */
+    struct virtq vq = {.num = 8};
+    assert_int_equal(d->ops->queue_start(d, 2, &vq, -1, -1), -EINVAL);
+}
+
+static void test_read_write_flush_getid(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "blk0", false);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq r;
+
+    /* Write 4 KiB at sector 8. */
+    r = submit3(v, VIRTIO_BLK_T_OUT, 8, 4096, false);
+    for (int i = 0; i < 4096; i++)
+        v->mem[r.data + i] = (uint8_t)(i * 13 + 1);
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_OK);
+    assert_int_equal(used_elem(v, 1)->len, 1);
+    uint8_t fbuf[4096];
+    read_file(e->path[0], 8 * 512, fbuf, sizeof(fbuf));
+    assert_memory_equal(fbuf, v->mem + r.data, 4096);
+
+    /* Read it back: header split 8+8, data split 1000+3096 with the status
+     * byte at the end of the second data descriptor. */
+    uint64_t h = galloc(v, 16), d = galloc(v, 4097);
+    struct virtio_blk_outhdr hdr = {.type = VIRTIO_BLK_T_IN, .sector = 8};
+    memcpy(v->mem + h, &hdr, 16);
+    memset(v->mem + d, 0, 4097);
+    v->mem[d + 4096] = 0xff;
+    struct seg s[4] = {{h, 8, false}, {h + 8, 8, false}, {d, 1000, true}, {d + 1000, 3097, true}};
+    add_chain(v, s, 4);
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[d + 4096], VIRTIO_BLK_S_OK);
+    assert_memory_equal(v->mem + d, fbuf, 4096);
+    assert_int_equal(used_elem(v, 1)->len, 4097);
+
+    assert_int_equal(run3(v, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_GET_ID, 0, 20, true, &r), VIRTIO_BLK_S_OK);
+    assert_memory_equal(v->mem + r.data, "serial-0123\0\0\0\0\0\0\0\0", 20);
+
+    /* The guest was told about completions. */
+    uint64_t cnt = 0;
+    assert_int_equal(read(v->call_fd, &cnt, sizeof(cnt)), sizeof(cnt));
+    assert_true(cnt >= 1);
+    struct sc_queue_stats qs[2];
+    assert_int_equal(blk_dev_queue_stats(e->dev[0], qs, 2), 2);
+    assert_int_equal(qs[0].requests, 4);
+    assert_true(qs[0].notifies >= 1);
+    assert_true(qs[0].bytes >= 8192);
+}
+
+static void test_discard_write_zeroes(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "blk0", false);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq r;
+    r = submit3(v, VIRTIO_BLK_T_OUT, 0, 8192, false);
+    memset(v->mem + r.data, 0x5a, 8192);
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_OK);
+
+    struct virtio_blk_discard_write_zeroes seg = {.sector = 0, .num_sectors = 8};
+    r = submit3(v, VIRTIO_BLK_T_DISCARD, 0, 16, false);
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_OK);
+
+    seg = (struct virtio_blk_discard_write_zeroes){.sector = 8, .num_sectors = 8,
+                                                   .flags = VIRTIO_BLK_WZ_F_UNMAP};
+    r = submit3(v, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false);
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_OK);
+    uint8_t fbuf[8192], zero[8192] = {0};
+    read_file(e->path[0], 0, fbuf, sizeof(fbuf));
+    assert_memory_equal(fbuf, zero, sizeof(fbuf));
+
+    /* unmap on a discard, unknown flags: UNSUPP; two segments, range: IOERR. */
+    seg = (struct virtio_blk_discard_write_zeroes){.sector = 0, .num_sectors = 8,
+                                                   .flags = VIRTIO_BLK_WZ_F_UNMAP};
+    r = submit3(v, VIRTIO_BLK_T_DISCARD, 0, 16, false);
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_UNSUPP);
+    seg.flags = 4;
+    r = submit3(v, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false);
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_UNSUPP);
+    r = submit3(v, VIRTIO_BLK_T_DISCARD, 0, 32, false);
+    memset(v->mem + r.data, 0, 32);
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_IOERR);
+    seg = (struct virtio_blk_discard_write_zeroes){.sector = DISK_SIZE / 512 - 4,
+                                                   .num_sectors = 8};
+    r = submit3(v, VIRTIO_BLK_T_DISCARD, 0, 16, false);
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_IOERR);
+}
+
+static void test_request_errors(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "blk0", false);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    uint64_t cap = DISK_SIZE / 512;
+
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, cap, 512, true, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, cap - 1, 1024, true, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_OUT, UINT64_MAX, 512, false, NULL),
+                     VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_OUT, 0, 100, false, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 0, 0, false, NULL), VIRTIO_BLK_S_IOERR);
+    /* IN whose data is device-readable: no writable data. */
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 0, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, 99, 0, 512, true, NULL), VIRTIO_BLK_S_UNSUPP);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, cap - 1, 512, true, NULL), VIRTIO_BLK_S_OK);
+    assert_false(vdev_is_broken(e->dev[0]));
+    struct blk_dev_errors errs;
+    blk_dev_errors(e->dev[0], &errs);
+    assert_int_equal(errs.ioerr, 6);
+    assert_int_equal(errs.unsupp, 1);
+}
+
+static void test_read_only_device(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "ro0", true);
+    struct vdev *d = e->dev[0];
+    uint64_t f = d->ops->features(d);
+    assert_true(f & (1ull << VIRTIO_BLK_F_RO));
+    assert_false(f & (1ull << VIRTIO_BLK_F_DISCARD));
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq r;
+    r = submit3(v, VIRTIO_BLK_T_DISCARD, 0, 16, false);
+    struct virtio_blk_discard_write_zeroes seg = {.sector = 0, .num_sectors = 1};
+    memcpy(v->mem + r.data, &seg, sizeof(seg));
+    kick(v);
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[r.st], VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_OUT, 0, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_many_in_flight(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "blk0", false);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq r[64];
+    for (int i = 0; i < 64; i++) {
+        r[i] = submit3(v, VIRTIO_BLK_T_OUT, (uint64_t)i * 8, 4096, false);
+        memset(v->mem + r[i].data, i + 1, 4096);
+    }
+    kick(v);
+    assert_true(wait_used(v, 64));
+    for (int i = 0; i < 64; i++) {
+        assert_int_equal(v->mem[r[i].st], VIRTIO_BLK_S_OK);
+        uint8_t fbuf[4096];
+        read_file(e->path[0], (uint64_t)i * 4096, fbuf, sizeof(fbuf));
+        assert_memory_equal(fbuf, v->mem + r[i].data, 4096);
+    }
+    e->dev[0]->ops->queue_stop(e->dev[0], 0);
+    assert_int_equal(v->vq.last_avail, 64);
+    /* Restart on the same ring: the device continues where it stopped. */
+    assert_int_equal(e->dev[0]->ops->queue_start(e->dev[0], 0, &v->vq, v->kick_fd, v->call_fd),
+                     0);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 0, 4096, true, NULL), VIRTIO_BLK_S_OK);
+}
+
+static void test_device_failure_isolated(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "bad0", false);
+    e->dev[1] = make_dev(e, 1, "good1", false);
+    start_queue(e, 0);
+    start_queue(e, 1);
+    struct drv *v = &e->drv[0];
+
+    /* A request with no device-writable byte: nowhere to put a status. */
+    uint64_t h = galloc(v, 16);
+    struct virtio_blk_outhdr hdr = {.type = VIRTIO_BLK_T_IN};
+    memcpy(v->mem + h, &hdr, 16);
+    struct seg s[1] = {{h, 16, false}};
+    add_chain(v, s, 1);
+    kick(v);
+    for (int i = 0; i < 5000 && !vdev_is_broken(e->dev[0]); i++)
+        usleep(1000);
+    assert_true(vdev_is_broken(e->dev[0]));
+    assert_int_equal(atomic_load(&e->failures), 1);
+
+    /* The other device on the same sidecore still works. */
+    assert_int_equal(run3(&e->drv[1], VIRTIO_BLK_T_OUT, 0, 512, false, NULL), VIRTIO_BLK_S_OK);
+    assert_int_equal(run3(&e->drv[1], VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+    /* The broken one serves nothing more. */
+    submit3(v, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+    kick(v);
+    usleep(20000);
+    assert_int_equal(v->used->idx, 0);
+}
+
+static void test_short_header_fails_device(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "bad0", false);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    uint64_t h = galloc(v, 16), st = galloc(v, 1);
+    struct seg s[2] = {{h, 12, false}, {st, 1, true}};
+    add_chain(v, s, 2);
+    kick(v);
+    for (int i = 0; i < 5000 && !vdev_is_broken(e->dev[0]); i++)
+        usleep(1000);
+    assert_true(vdev_is_broken(e->dev[0]));
+}
+
+/* The null backend has no event fd: the sidecore must keep polling while
+ * its requests wait for the next reap, and reads leave the buffers alone. */
+static void test_null_backend_device(void **state)
+{
+    struct env *e = *state;
+    const char *why = NULL;
+    struct blk_backend *be = blk_null_create(DISK_SIZE, 512, &why);
+    assert_non_null(be);
+    struct blk_dev_params p = {.name = "null0", .num_queues = 1};
+    e->dev[0] = blk_dev_create(&p, be, e->scs, &why);
+    assert_non_null(e->dev[0]);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq r[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = submit3(v, VIRTIO_BLK_T_IN, (uint64_t)i, 512, true);
+        memset(v->mem + r[i].data, 0x77, 512);
+    }
+    kick(v);
+    assert_true(wait_used(v, 8));
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(v->mem[r[i].st], VIRTIO_BLK_S_OK);
+        assert_int_equal(v->mem[r[i].data + 100], 0x77);
+    }
+    assert_int_equal(run3(v, VIRTIO_BLK_T_GET_ID, 0, 20, true, &r[0]), VIRTIO_BLK_S_OK);
+    assert_memory_equal(v->mem + r[0].data, "null0\0", 6);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_config_and_features),
+        T(test_read_write_flush_getid),
+        T(test_discard_write_zeroes),
+        T(test_request_errors),
+        T(test_read_only_device),
+        T(test_many_in_flight),
+        T(test_device_failure_isolated),
+        T(test_short_header_fails_device),
+        T(test_null_backend_device),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
