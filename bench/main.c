@@ -1,2 +1,42 @@
-/* placeholder until the real program lands */
-int main(void) { return 1; }
+/* sidecore-bench: vhost-user blk load generator on the frontend library.
+ * Subcommands: run (one socket), compare (sidecored vs qemu-storage-daemon). */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "compare.h"
+#include "opts.h"
+#include "run.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        opts_usage();
+        return argc < 2 ? 2 : 0;
+    }
+    sc_log_set_level(SC_LOG_WARN);
+    struct bench_opts o;
+    if (!strcmp(argv[1], "run")) {
+        if (opts_parse(argc - 1, argv + 1, false, &o))
+            return 2;
+        struct run_result r;
+        bench_run(&o, o.socket, &r);
+        if (o.json) {
+            json_t *j = run_json(&o, &r);
+            json_dumpf(j, stdout, JSON_INDENT(2));
+            putchar('\n');
+            json_decref(j);
+        } else if (r.rc != 2) {
+            run_print(&o, &r);
+        }
+        return r.rc;
+    }
+    if (!strcmp(argv[1], "compare")) {
+        if (opts_parse(argc - 1, argv + 1, true, &o))
+            return 2;
+        return bench_compare(&o, argv[0]);
+    }
+    fprintf(stderr, "sidecore-bench: unknown command '%s' (run or compare)\n", argv[1]);
+    opts_usage();
+    return 2;
+}

@@ -1,0 +1,361 @@
+#include "compare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "rpc.h"
+#include "run.h"
+
+#define START_TIMEOUT_MS 15000
+
+struct side {
+    const char *name;
+    pid_t pid;
+    char sock[PATH_MAX], log[PATH_MAX], img[PATH_MAX];
+    struct run_result res;
+    bool ran;
+};
+
+struct sc_stats {
+    uint64_t busy_ns, requests, wall_ns;
+    bool ok;
+};
+
+static pid_t spawn(char *const argv[], int cpu, const char *log)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("sidecore-bench: fork");
+        return -1;
+    }
+    if (pid == 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        sched_setaffinity(0, sizeof(set), &set);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static void show_log(const struct side *s)
+{
+    FILE *f = fopen(s->log, "r");
+    if (!f)
+        return;
+    fprintf(stderr, "---- %s log (%s) ----\n", s->name, s->log);
+    char line[512];
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+static void stop(struct side *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    uint64_t deadline = sc_now_ns() + 5000000000ull;
+    int st;
+    while (waitpid(s->pid, &st, WNOHANG) == 0) {
+        if (sc_now_ns() > deadline) {
+            fprintf(stderr, "sidecore-bench: %s ignored SIGTERM for 5 s; killing it\n",
+                    s->name);
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &st, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    s->pid = 0;
+}
+
+/* Waits until every path exists, or the daemon dies, or the timeout. */
+static int wait_ready(struct side *s, const char *const *paths, unsigned n)
+{
+    uint64_t deadline = sc_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000ull;
+    for (;;) {
+        unsigned ok = 0;
+        struct stat st;
+        for (unsigned i = 0; i < n; i++)
+            ok += stat(paths[i], &st) == 0 && S_ISSOCK(st.st_mode);
+        if (ok == n)
+            return 0;
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            fprintf(stderr, "sidecore-bench: %s exited during start-up (%s %d)\n", s->name,
+                    WIFEXITED(status) ? "exit status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            show_log(s);
+            return -1;
+        }
+        if (sc_now_ns() > deadline) {
+            fprintf(stderr, "sidecore-bench: %s did not create its sockets within %d ms\n",
+                    s->name, START_TIMEOUT_MS);
+            show_log(s);
+            return -1;
+        }
+        usleep(20000);
+    }
+}
+
+static int make_image(const char *path, uint64_t size)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+        fprintf(stderr, "sidecore-bench: create %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int get_stats(const char *rpc, struct sc_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    json_t *r = rpc_call(rpc, "sidecore_stats", NULL, 5000);
+    if (!json_is_array(r)) {
+        if (r)
+            fprintf(stderr, "sidecore-bench: sidecore_stats did not return an array\n");
+        json_decref(r);
+        return -1;
+    }
+    size_t i;
+    json_t *sc;
+    json_array_foreach(r, i, sc) {
+        s->busy_ns += (uint64_t)json_integer_value(json_object_get(sc, "busy_ns"));
+        s->requests += (uint64_t)json_integer_value(json_object_get(sc, "requests"));
+    }
+    json_decref(r);
+    s->wall_ns = sc_now_ns();
+    s->ok = true;
+    return 0;
+}
+
+static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv0,
+                         struct side *s, struct sc_stats *d, int dcpu)
+{
+    char exe[PATH_MAX], rpc[PATH_MAX], blk[PATH_MAX * 2 + 128], cpus[16];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        snprintf(exe, sizeof(exe), "%s", argv0);
+    else
+        exe[n] = 0;
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s/sidecored", dirname(exe));
+    if (access(bin, X_OK)) {
+        fprintf(stderr, "sidecore-bench: %s not found or not executable (build it next to "
+                "sidecore-bench)\n", bin);
+        return 2;
+    }
+    snprintf(s->sock, sizeof(s->sock), "%s/sc.sock", dir);
+    snprintf(s->log, sizeof(s->log), "%s/sidecored.log", dir);
+    snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
+    snprintf(cpus, sizeof(cpus), "%d", dcpu);
+    if (!strcmp(o->backend, "file")) {
+        snprintf(s->img, sizeof(s->img), "%s/sc.img", dir);
+        if (make_image(s->img, o->size))
+            return 2;
+        snprintf(blk, sizeof(blk), "name=d0,socket=%s,backend=file,path=%s,size=%" PRIu64
+                 ",queues=%u", s->sock, s->img, o->size, o->queues);
+    } else {
+        snprintf(blk, sizeof(blk), "name=d0,socket=%s,backend=null,size=%" PRIu64 ",queues=%u",
+                 s->sock, o->size, o->queues);
+    }
+    char *argv[] = {bin, "--no-default", "--rpc", rpc, "--sidecores", "1", "--cpus", cpus,
+                    "--blk", blk, NULL};
+    s->pid = spawn(argv, dcpu, s->log);
+    const char *paths[] = {s->sock, rpc};
+    if (s->pid < 0 || wait_ready(s, paths, 2))
+        return 2;
+    struct sc_stats before, after;
+    get_stats(rpc, &before);
+    bench_run(o, s->sock, &s->res);
+    s->ran = true;
+    get_stats(rpc, &after);
+    if (before.ok && after.ok) {
+        d->busy_ns = after.busy_ns - before.busy_ns;
+        d->requests = after.requests - before.requests;
+        d->wall_ns = after.wall_ns - before.wall_ns;
+        d->ok = true;
+    }
+    if (s->res.rc == 2)
+        show_log(s);
+    stop(s);
+    return s->res.rc;
+}
+
+static int run_qsd(struct bench_opts *o, const char *dir, struct side *s, int dcpu)
+{
+    char blockdev[PATH_MAX + 128], export[PATH_MAX + 160];
+    snprintf(s->sock, sizeof(s->sock), "%s/qsd.sock", dir);
+    snprintf(s->log, sizeof(s->log), "%s/qsd.log", dir);
+    if (!strcmp(o->backend, "file")) {
+        snprintf(s->img, sizeof(s->img), "%s/qsd.img", dir);
+        if (make_image(s->img, o->size))
+            return 2;
+        snprintf(blockdev, sizeof(blockdev), "driver=file,node-name=n0,filename=%s", s->img);
+    } else {
+        snprintf(blockdev, sizeof(blockdev), "driver=null-co,node-name=n0,size=%" PRIu64,
+                 o->size);
+    }
+    snprintf(export, sizeof(export), "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,"
+             "addr.path=%s,writable=on,num-queues=%u", s->sock, o->queues);
+    char *argv[] = {"qemu-storage-daemon", "--blockdev", blockdev, "--export", export, NULL};
+    s->pid = spawn(argv, dcpu, s->log);
+    const char *paths[] = {s->sock};
+    if (s->pid < 0 || wait_ready(s, paths, 1))
+        return 2;
+    bench_run(o, s->sock, &s->res);
+    s->ran = true;
+    if (s->res.rc == 2)
+        show_log(s);
+    stop(s);
+    return s->res.rc;
+}
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+/* One table row; a side that did not run shows "-" instead of zeros. */
+static void row(const char *label, bool ra, double a, bool rb, double b, int prec)
+{
+    char ca[32] = "-", cb[32] = "-", cr[32] = "-";
+    if (ra)
+        snprintf(ca, sizeof(ca), "%.*f", prec, a);
+    if (rb)
+        snprintf(cb, sizeof(cb), "%.*f", prec, b);
+    if (ra && rb && b > 0)
+        snprintf(cr, sizeof(cr), "%.2f", a / b);
+    printf("%-24s %14s %14s %12s\n", label, ca, cb, cr);
+}
+
+static void print_table(const struct bench_opts *o, const struct side *sc, const struct side *q,
+                        const struct sc_stats *d, int bcpu, int dcpu)
+{
+    const struct run_result *a = &sc->res, *b = &q->res;
+    printf("compare: %s bs=%u qd=%u queues=%u %s, backend %s (%.0f MiB), bench on CPU %d, "
+           "daemons on CPU %d\n", workload_name(o->wl), o->bs, o->qd, o->queues,
+           o->event ? "event" : "poll", o->backend, (double)o->size / 1048576.0, bcpu, dcpu);
+    printf("%-24s %14s %14s %12s\n", "", "sidecored", "qemu-sd", "sc/qsd");
+    row("IOPS", sc->ran, run_iops(a), q->ran, run_iops(b), 0);
+    row("MB/s", sc->ran, run_mbps(a), q->ran, run_mbps(b), 1);
+    static const double pct[] = {0.5, 0.99, 0.999};
+    static const char *const label[] = {"latency p50 (us)", "latency p99 (us)",
+                                        "latency p99.9 (us)"};
+    for (unsigned i = 0; i < 3; i++)
+        row(label[i], sc->ran, (double)hist_pct(&a->main.lat, pct[i]) / 1e3, q->ran,
+            (double)hist_pct(&b->main.lat, pct[i]) / 1e3, 1);
+    printf("%-24s %14" PRIu64 " %14" PRIu64 "\n", "I/O errors", a->main.errors, b->main.errors);
+    printf("%-24s %14s %14s\n", "run status", sc->ran ? (a->rc ? "FAILED" : "ok") : "not run",
+           q->ran ? (b->rc ? "FAILED" : "ok") : "not run");
+    if (d->ok && d->wall_ns) {
+        printf("%-24s %14.1f\n", "sidecore busy CPU %", 100.0 * (double)d->busy_ns /
+                                                           (double)d->wall_ns);
+        printf("%-24s %14.0f\n", "sidecore busy ns/request",
+               d->requests ? (double)d->busy_ns / (double)d->requests : 0.0);
+    } else {
+        printf("%-24s %14s\n", "sidecore busy CPU %", "n/a (no sidecore_stats)");
+    }
+}
+
+static json_t *compare_json(const struct bench_opts *o, const struct side *sc,
+                            const struct side *q, const struct sc_stats *d)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "backend", json_string(o->backend));
+    json_object_set_new(j, "size", json_integer((json_int_t)o->size));
+    if (sc->ran)
+        json_object_set_new(j, "sidecored", run_json(o, &sc->res));
+    if (q->ran)
+        json_object_set_new(j, "qsd", run_json(o, &q->res));
+    json_object_set_new(j, "ratio",
+                        json_pack("{s:f,s:f}", "iops", ratio(run_iops(&sc->res),
+                                                             run_iops(&q->res)),
+                                  "mb_s", ratio(run_mbps(&sc->res), run_mbps(&q->res))));
+    if (d->ok && d->wall_ns)
+        json_object_set_new(j, "sidecore",
+                            json_pack("{s:f,s:f,s:I,s:I}", "busy_cpu_pct",
+                                      100.0 * (double)d->busy_ns / (double)d->wall_ns,
+                                      "busy_ns_per_request",
+                                      d->requests ? (double)d->busy_ns / (double)d->requests
+                                                  : 0.0,
+                                      "busy_ns", (json_int_t)d->busy_ns, "requests",
+                                      (json_int_t)d->requests));
+    return j;
+}
+
+static void cleanup_dir(const char *dir, const struct side *a, const struct side *b)
+{
+    const char *files[] = {a->img, b->img, a->log, b->log, a->sock, b->sock};
+    for (unsigned i = 0; i < SC_ARRAY_SIZE(files); i++)
+        if (files[i][0])
+            unlink(files[i]);
+    char rpc[PATH_MAX];
+    snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
+    unlink(rpc);
+    if (rmdir(dir))
+        fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+int bench_compare(struct bench_opts *o, const char *argv0)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int dcpu = ncpu > 1 ? 1 : 0;
+    if (o->cpu < 0)
+        o->cpu = 0;
+    if (o->verify && !strcmp(o->backend, "null")) {
+        fprintf(stderr, "sidecore-bench: null backends store nothing; --verify ignored\n");
+        o->verify = false;
+    }
+    char dir[] = "/tmp/sc-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("sidecore-bench: mkdtemp");
+        return 2;
+    }
+    struct side sc = {.name = "sidecored"}, q = {.name = "qemu-storage-daemon"};
+    struct sc_stats d = {0};
+    if (!o->json)
+        fprintf(stderr, "sidecore-bench: --- sidecored ---\n");
+    int r1 = run_sidecored(o, dir, argv0, &sc, &d, dcpu);
+    if (!o->json)
+        fprintf(stderr, "sidecore-bench: --- qemu-storage-daemon ---\n");
+    int r2 = run_qsd(o, dir, &q, dcpu);
+    if (o->json) {
+        json_t *j = compare_json(o, &sc, &q, &d);
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(j);
+    } else {
+        print_table(o, &sc, &q, &d, o->cpu, dcpu);
+    }
+    stop(&sc);
+    stop(&q);
+    cleanup_dir(dir, &sc, &q);
+    return r1 > r2 ? r1 : r2;
+}

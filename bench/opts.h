@@ -1,0 +1,34 @@
+/* sidecore-bench options: parsed once from argv, shared by `run` and
+ * `compare`. Parsing prints a usage error and returns -1 on bad input. */
+#ifndef BENCH_OPTS_H
+#define BENCH_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum workload { WL_RANDREAD, WL_RANDWRITE, WL_READ, WL_WRITE, WL_MIXED };
+
+struct bench_opts {
+    const char *socket;      /* run */
+    const char *backend;     /* compare: null|file */
+    uint64_t size;           /* compare: device size in bytes */
+    enum workload wl;
+    unsigned rwmix;          /* percent reads for mixed */
+    uint32_t bs;
+    unsigned qd, queues;
+    double time_s;           /* 0 with ios set: no time limit */
+    uint64_t ios;            /* 0: no count limit */
+    uint64_t span;           /* bytes of the device to use, 0: all */
+    bool verify, json, event, quiet;
+    int cpu;                 /* -1: no pinning */
+    unsigned mem_mb;         /* 0: derived */
+    unsigned timeout_s;
+};
+
+const char *workload_name(enum workload w);
+/* argv starts after the subcommand. compare: accept --backend/--size. */
+int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o);
+void opts_usage(void);
+int parse_size(const char *s, uint64_t *out);
+
+#endif
