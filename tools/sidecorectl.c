@@ -1,2 +1,627 @@
-/* placeholder until the real program lands */
-int main(void) { return 1; }
+/* sidecorectl: command-line client for sidecored's JSON-RPC socket.
+ * Standalone (libc and jansson only): it speaks the line protocol itself.
+ * Prints tables for people by default and the raw result with --json; on an
+ * error it prints the daemon's message and exits with status 1 (2 for usage
+ * errors). */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RPC_TIMEOUT_MS 10000
+#define MAX_REPLY (16u << 20)
+
+static const char *g_socket;
+static bool g_json;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sidecorectl [-s RPC_SOCKET] [--json] COMMAND [ARGS]\n"
+            "commands:\n"
+            "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
+            "             [--queues N] [--read-only] [--direct] [--client]\n"
+            "  delete NAME\n"
+            "  list\n"
+            "  stats [NAME]\n"
+            "  sidecores\n"
+            "  top [--interval MS] [--count N]\n"
+            "  info\n"
+            "The default socket is sidecored's: /run/sidecore/sidecored.sock as root,\n"
+            "else /tmp/sidecore-$UID/sidecored.sock.\n");
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sidecorectl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sidecorectl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see sidecorectl --help)\n");
+    va_end(ap);
+    exit(2);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int connect_rpc(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(g_socket) >= sizeof(sa.sun_path))
+        die("socket path %s is too long", g_socket);
+    strcpy(sa.sun_path, g_socket);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("cannot connect to %s: %s (is sidecored running?)", g_socket, strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die("sending to %s: %s", g_socket, strerror(errno));
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* One request on its own connection. Returns the result (new reference);
+ * exits with the daemon's message on an error reply. */
+static json_t *call(const char *method, json_t *params)
+{
+    int fd = connect_rpc();
+    json_t *req = json_pack("{s:s,s:i,s:s}", "jsonrpc", "2.0", "id", 1, "method", method);
+    if (!req)
+        die("out of memory");
+    if (params)
+        json_object_set_new(req, "params", params);
+    char *txt = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!txt)
+        die("out of memory");
+    send_all(fd, txt, strlen(txt));
+    send_all(fd, "\n", 1);
+    free(txt);
+
+    size_t cap = 65536, used = 0;
+    char *buf = malloc(cap);
+    char *nl = NULL;
+    uint64_t deadline = now_ms() + RPC_TIMEOUT_MS;
+    while (buf && !(nl = memchr(buf, '\n', used))) {
+        uint64_t now = now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = now >= deadline ? 0 : poll(&p, 1, (int)(deadline - now));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            die("%s: no answer from %s within %d ms", method, g_socket, RPC_TIMEOUT_MS);
+        if (used == cap) {
+            if (cap >= MAX_REPLY)
+                die("%s: answer larger than %u bytes", method, MAX_REPLY);
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                die("out of memory");
+            buf = nb;
+        }
+        ssize_t n = recv(fd, buf + used, cap - used, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die("%s: sidecored closed the connection without answering", method);
+        used += (size_t)n;
+    }
+    if (!buf)
+        die("out of memory");
+    close(fd);
+    json_error_t jerr;
+    json_t *rep = json_loadb(buf, (size_t)(nl - buf), 0, &jerr);
+    free(buf);
+    if (!rep)
+        die("%s: unreadable answer from sidecored: %s", method, jerr.text);
+    json_t *err = json_object_get(rep, "error");
+    json_t *res = json_object_get(rep, "result");
+    if (err || !res) {
+        const char *msg = json_string_value(json_object_get(err, "message"));
+        char copy[1024];
+        snprintf(copy, sizeof(copy), "%s",
+                 msg   ? msg
+                 : err ? "error without a message"
+                       : "answer has neither result nor error");
+        json_decref(rep);
+        die("%s: %s", method, copy);
+    }
+    json_incref(res);
+    json_decref(rep);
+    return res;
+}
+
+static void print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s)
+        puts(s);
+    free(s);
+}
+
+static uint64_t u64(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void human_size(uint64_t b, char *buf, size_t len)
+{
+    static const char units[] = "BKMGTP";
+    double v = (double)b;
+    unsigned u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lluB", (unsigned long long)b);
+    else
+        snprintf(buf, len, "%.*f%c", v < 10 && v != (double)(uint64_t)v ? 1 : 0, v, units[u]);
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static void cmd_create(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        die_usage("create-blk: a device NAME comes first");
+    const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
+    bool read_only = false, client = false, direct = false;
+    const char *queues = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--read-only") == 0) {
+            read_only = true;
+        } else if (strcmp(a, "--client") == 0) {
+            client = true;
+        } else if (strcmp(a, "--direct") == 0) {
+            direct = true;
+        } else if (i + 1 >= argc) {
+            die_usage("create-blk: %s needs a value (or is unknown)", a);
+        } else if (strcmp(a, "--socket") == 0) {
+            socket = argv[++i];
+        } else if (strcmp(a, "--backend") == 0) {
+            backend = argv[++i];
+        } else if (strcmp(a, "--path") == 0) {
+            path = argv[++i];
+        } else if (strcmp(a, "--size") == 0) {
+            size = argv[++i];
+        } else if (strcmp(a, "--queues") == 0) {
+            queues = argv[++i];
+            char *end;
+            strtol(queues, &end, 10);
+            if (!*queues || *end)
+                die_usage("create-blk: --queues expects a number, got \"%s\"", queues);
+        } else {
+            die_usage("create-blk: unknown option %s", a);
+        }
+    }
+    json_t *be = json_pack("{s:s}", "type", backend);
+    if (path)
+        json_object_set_new(be, "path", json_string(path));
+    if (direct)
+        json_object_set_new(be, "direct", json_true());
+    if (size) {
+        char *end;
+        unsigned long long n = strtoull(size, &end, 10);
+        /* Plain numbers go as numbers; "1G" is parsed by the daemon. */
+        json_object_set_new(be, "size", *size && !*end ? json_integer((json_int_t)n)
+                                                       : json_string(size));
+    }
+    json_t *dev = json_pack("{s:s,s:s,s:o}", "name", argv[1], "type", "blk", "backend", be);
+    if (socket)
+        json_object_set_new(dev, "socket", json_string(socket));
+    if (queues)
+        json_object_set_new(dev, "queues", json_integer(strtol(queues, NULL, 10)));
+    if (read_only)
+        json_object_set_new(dev, "read_only", json_true());
+    if (client)
+        json_object_set_new(dev, "client", json_true());
+    json_t *r = call("device_create", dev);
+    if (g_json)
+        print_json(r);
+    else
+        printf("created %s on %s\n", argv[1], str(r, "socket"));
+    json_decref(r);
+}
+
+static void cmd_delete(int argc, char **argv)
+{
+    if (argc != 2)
+        die_usage("delete: expected exactly one device NAME");
+    json_t *r = call("device_delete", json_pack("{s:s}", "name", argv[1]));
+    if (g_json)
+        print_json(r);
+    else
+        printf("deleted %s\n", argv[1]);
+    json_decref(r);
+}
+
+static void cmd_list(void)
+{
+    json_t *r = call("device_list", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-16s %-5s %7s %6s %-3s %-7s %-10s %s\n", "NAME", "BACK", "SIZE", "QUEUES", "RO",
+           "MODE", "STATUS", "SOCKET");
+    size_t i;
+    json_t *d;
+    json_array_foreach(r, i, d) {
+        json_t *be = json_object_get(d, "backend");
+        char size[16];
+        human_size(u64(be, "size"), size, sizeof(size));
+        printf("%-16s %-5s %7s %6llu %-3s %-7s %-10s %s\n", str(d, "name"), str(be, "type"), size,
+               (unsigned long long)u64(d, "queues"),
+               json_is_true(json_object_get(d, "read_only")) ? "yes" : "no",
+               json_is_true(json_object_get(d, "client")) ? "client" : "server",
+               str(d, "status"), str(d, "socket"));
+        if (strcmp(str(be, "type"), "file") == 0)
+            printf("%-16s   file %s%s\n", "", str(be, "path"),
+                   json_is_true(json_object_get(be, "direct")) ? " (O_DIRECT)" : "");
+        if (*str(d, "why"))
+            printf("%-16s   failed: %s\n", "", str(d, "why"));
+    }
+    if (json_array_size(r) == 0)
+        printf("(no devices)\n");
+    json_decref(r);
+}
+
+static void print_stats(json_t *s)
+{
+    printf("%s: %s%s%s, errors ioerr=%llu unsupp=%llu\n", str(s, "name"), str(s, "status"),
+           *str(s, "why") ? ": " : "", str(s, "why"),
+           (unsigned long long)u64(json_object_get(s, "errors"), "ioerr"),
+           (unsigned long long)u64(json_object_get(s, "errors"), "unsupp"));
+    printf("  %-20s %12s %10s %10s %10s %10s %12s\n", "QUEUE", "REQUESTS", "BYTES", "KICKS",
+           "NOTIFIES", "BUSY_MS", "POLLS");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(s, "queues"), i, q) {
+        char bytes[16];
+        human_size(u64(q, "bytes"), bytes, sizeof(bytes));
+        printf("  %-20s %12llu %10s %10llu %10llu %10.1f %12llu\n", str(q, "name"),
+               (unsigned long long)u64(q, "requests"), bytes, (unsigned long long)u64(q, "kicks"),
+               (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
+               (unsigned long long)u64(q, "polls"));
+    }
+}
+
+/* Stats of every device (name NULL) or one. */
+static json_t *collect_stats(const char *name)
+{
+    json_t *all = json_array();
+    if (name) {
+        json_array_append_new(all, call("device_stats", json_pack("{s:s}", "name", name)));
+        return all;
+    }
+    json_t *list = call("device_list", NULL);
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d) {
+        json_array_append_new(all,
+                              call("device_stats", json_pack("{s:s}", "name", str(d, "name"))));
+    }
+    json_decref(list);
+    return all;
+}
+
+static void cmd_stats(int argc, char **argv)
+{
+    if (argc > 2)
+        die_usage("stats: expected at most one device NAME");
+    json_t *all = collect_stats(argc == 2 ? argv[1] : NULL);
+    if (g_json) {
+        print_json(argc == 2 ? json_array_get(all, 0) : all);
+    } else {
+        size_t i;
+        json_t *s;
+        json_array_foreach(all, i, s) print_stats(s);
+        if (json_array_size(all) == 0)
+            printf("(no devices)\n");
+    }
+    json_decref(all);
+}
+
+static void cmd_sidecores(void)
+{
+    json_t *r = call("sidecore_stats", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-3s %4s %6s %12s %6s %6s %6s %9s %9s %12s\n", "ID", "CPU", "QUEUES", "ROUNDS",
+           "BUSY%", "IDLE%", "SLEEP%", "SLEEPS", "WAKEUPS", "REQUESTS");
+    size_t i;
+    json_t *c;
+    json_array_foreach(r, i, c) {
+        uint64_t b = u64(c, "busy_ns"), id = u64(c, "idle_ns"), sl = u64(c, "sleep_ns");
+        uint64_t tot = b + id + sl;
+        json_t *cpu = json_object_get(c, "cpu");
+        char cpus[24];
+        if (json_integer_value(cpu) < 0)
+            snprintf(cpus, sizeof(cpus), "-");
+        else
+            snprintf(cpus, sizeof(cpus), "%lld", (long long)json_integer_value(cpu));
+        printf("%-3llu %4s %6llu %12llu %6.1f %6.1f %6.1f %9llu %9llu %12llu\n",
+               (unsigned long long)u64(c, "id"), cpus, (unsigned long long)u64(c, "queues"),
+               (unsigned long long)u64(c, "rounds"), pct(b, tot), pct(id, tot), pct(sl, tot),
+               (unsigned long long)u64(c, "sleeps"), (unsigned long long)u64(c, "wakeups"),
+               (unsigned long long)u64(c, "requests"));
+    }
+    json_decref(r);
+}
+
+static void cmd_info(void)
+{
+    json_t *r = call("daemon_info", NULL);
+    if (g_json) {
+        print_json(r);
+    } else {
+        printf("sidecored %s, pid %llu, %llu sidecore(s) in %s mode, %llu device(s), up %llu s\n",
+               str(r, "version"), (unsigned long long)u64(r, "pid"),
+               (unsigned long long)u64(r, "sidecores"), str(r, "mode"),
+               (unsigned long long)u64(r, "devices"), (unsigned long long)u64(r, "uptime_s"));
+    }
+    json_decref(r);
+}
+
+struct sample {
+    uint64_t t_ms;
+    json_t *devs;  /* array of device_stats results */
+    json_t *cores; /* sidecore_stats result */
+};
+
+static void take_sample(struct sample *s)
+{
+    s->devs = collect_stats(NULL);
+    s->cores = call("sidecore_stats", NULL);
+    s->t_ms = now_ms();
+}
+
+static json_t *find_named(json_t *arr, const char *key, json_t *val)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) {
+        if (json_equal(json_object_get(o, key), val))
+            return o;
+    }
+    return NULL;
+}
+
+static double rate(json_t *a, json_t *b, const char *key, double secs)
+{
+    uint64_t x = a ? u64(a, key) : 0, y = u64(b, key);
+    return y >= x && secs > 0 ? (double)(y - x) / secs : 0.0;
+}
+
+/* Rates between two samples: devices queue by queue, then the sidecores. */
+static json_t *top_rates(const struct sample *a, const struct sample *b)
+{
+    double secs = (double)(b->t_ms - a->t_ms) / 1000.0;
+    json_t *queues = json_array(), *cores = json_array();
+    size_t i, j;
+    json_t *d, *q;
+    json_array_foreach(b->devs, i, d) {
+        json_t *da = find_named(a->devs, "name", json_object_get(d, "name"));
+        json_array_foreach(json_object_get(d, "queues"), j, q) {
+            json_t *qa = da ? find_named(json_object_get(da, "queues"), "index",
+                                         json_object_get(q, "index"))
+                            : NULL;
+            json_array_append_new(
+                queues,
+                json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f}", "name", str(q, "name"), "status",
+                          str(d, "status"), "iops", rate(qa, q, "requests", secs), "bytes_s",
+                          rate(qa, q, "bytes", secs), "kicks_s", rate(qa, q, "kicks", secs),
+                          "notifies_s", rate(qa, q, "notifies", secs), "busy_pct",
+                          rate(qa, q, "busy_ns", secs) / 1e7));
+        }
+    }
+    json_array_foreach(b->cores, i, d) {
+        json_t *ca = find_named(a->cores, "id", json_object_get(d, "id"));
+        double busy = rate(ca, d, "busy_ns", secs), idle = rate(ca, d, "idle_ns", secs);
+        double sleep = rate(ca, d, "sleep_ns", secs), reqs = rate(ca, d, "requests", secs);
+        double on_cpu = busy + idle;
+        json_array_append_new(
+            cores, json_pack("{s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "id",
+                             (json_int_t)u64(d, "id"), "cpu",
+                             json_integer_value(json_object_get(d, "cpu")), "queues",
+                             (json_int_t)u64(d, "queues"), "busy_pct", busy / 1e7, "idle_pct",
+                             idle / 1e7, "sleep_pct", sleep / 1e7, "requests_s", reqs,
+                             "wakeups_s", rate(ca, d, "wakeups", secs), "ns_per_request",
+                             reqs > 0 ? on_cpu / reqs : 0.0));
+    }
+    return json_pack("{s:f,s:o,s:o}", "interval_s", secs, "queues", queues, "sidecores", cores);
+}
+
+static void print_top(json_t *t, bool tty)
+{
+    if (tty)
+        printf("\033[H\033[2J");
+    printf("sidecore top: interval %.2f s\n\n", json_real_value(json_object_get(t, "interval_s")));
+    printf("%-20s %-10s %10s %10s %10s %10s %6s\n", "QUEUE", "STATUS", "IOPS", "MB/s", "KICKS/s",
+           "NOTIFY/s", "BUSY%");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(t, "queues"), i, q) {
+        printf("%-20s %-10s %10.0f %10.2f %10.0f %10.0f %6.1f\n", str(q, "name"), str(q, "status"),
+               json_real_value(json_object_get(q, "iops")),
+               json_real_value(json_object_get(q, "bytes_s")) / 1e6,
+               json_real_value(json_object_get(q, "kicks_s")),
+               json_real_value(json_object_get(q, "notifies_s")),
+               json_real_value(json_object_get(q, "busy_pct")));
+    }
+    printf("\n%-3s %4s %6s %6s %6s %6s %10s %10s %8s\n", "ID", "CPU", "QUEUES", "BUSY%", "IDLE%",
+           "SLEEP%", "REQ/s", "WAKEUPS/s", "NS/REQ");
+    json_array_foreach(json_object_get(t, "sidecores"), i, q) {
+        json_int_t cpu = json_integer_value(json_object_get(q, "cpu"));
+        char cpus[24];
+        if (cpu < 0)
+            snprintf(cpus, sizeof(cpus), "-");
+        else
+            snprintf(cpus, sizeof(cpus), "%lld", (long long)cpu);
+        printf("%-3lld %4s %6lld %6.1f %6.1f %6.1f %10.0f %10.0f %8.0f\n",
+               (long long)json_integer_value(json_object_get(q, "id")), cpus,
+               (long long)json_integer_value(json_object_get(q, "queues")),
+               json_real_value(json_object_get(q, "busy_pct")),
+               json_real_value(json_object_get(q, "idle_pct")),
+               json_real_value(json_object_get(q, "sleep_pct")),
+               json_real_value(json_object_get(q, "requests_s")),
+               json_real_value(json_object_get(q, "wakeups_s")),
+               json_real_value(json_object_get(q, "ns_per_request")));
+    }
+    fflush(stdout);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void cmd_top(int argc, char **argv)
+{
+    long interval = 1000, count = 0;
+    for (int i = 1; i < argc; i++) {
+        long *dst = strcmp(argv[i], "--interval") == 0 ? &interval
+                    : strcmp(argv[i], "--count") == 0  ? &count
+                                                       : NULL;
+        if (!dst)
+            die_usage("top: unknown option %s", argv[i]);
+        if (i + 1 >= argc)
+            die_usage("top: %s needs a number", argv[i]);
+        char *end;
+        *dst = strtol(argv[++i], &end, 10);
+        if (!*argv[i] || *end || *dst < 0 || *dst > 3600000)
+            die_usage("top: %s expects a number from 0 to 3600000, got \"%s\"", argv[i - 1],
+                      argv[i]);
+    }
+    if (interval < 10)
+        die_usage("top: --interval must be at least 10 ms");
+    bool tty = !g_json && isatty(STDOUT_FILENO);
+    struct sample prev;
+    take_sample(&prev);
+    for (long n = 0; count == 0 || n < count; n++) {
+        sleep_ms((unsigned)interval);
+        struct sample cur;
+        take_sample(&cur);
+        json_t *t = top_rates(&prev, &cur);
+        if (g_json) {
+            char *s = json_dumps(t, JSON_COMPACT);
+            if (s)
+                puts(s);
+            free(s);
+            fflush(stdout);
+        } else {
+            print_top(t, tty);
+        }
+        json_decref(t);
+        json_decref(prev.devs);
+        json_decref(prev.cores);
+        prev = cur;
+    }
+    json_decref(prev.devs);
+    json_decref(prev.cores);
+}
+
+int main(int argc, char **argv)
+{
+    static char def[108];
+    if (geteuid() == 0)
+        snprintf(def, sizeof(def), "/run/sidecore/sidecored.sock");
+    else
+        snprintf(def, sizeof(def), "/tmp/sidecore-%u/sidecored.sock", (unsigned)geteuid());
+    g_socket = def;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            g_json = true;
+        } else if (strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) {
+            if (++i >= argc)
+                die_usage("%s needs a socket path", argv[i - 1]);
+            g_socket = argv[i];
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            die_usage("unknown option %s", argv[i]);
+        }
+    }
+    if (i >= argc)
+        die_usage("a COMMAND is required");
+    const char *cmd = argv[i];
+    int cargc = argc - i;
+    char **cargv = argv + i;
+    if (strcmp(cmd, "create-blk") == 0)
+        cmd_create(cargc, cargv);
+    else if (strcmp(cmd, "delete") == 0)
+        cmd_delete(cargc, cargv);
+    else if (strcmp(cmd, "list") == 0 && cargc == 1)
+        cmd_list();
+    else if (strcmp(cmd, "stats") == 0)
+        cmd_stats(cargc, cargv);
+    else if (strcmp(cmd, "sidecores") == 0 && cargc == 1)
+        cmd_sidecores();
+    else if (strcmp(cmd, "top") == 0)
+        cmd_top(cargc, cargv);
+    else if (strcmp(cmd, "info") == 0 && cargc == 1)
+        cmd_info();
+    else if (strcmp(cmd, "help") == 0)
+        usage(stdout);
+    else
+        die_usage("unknown command or arguments: %s", cmd);
+    return 0;
+}

@@ -1,2 +1,404 @@
-/* placeholder until the real program lands */
-int main(void) { return 1; }
+/* sidecored: the vhost-user backend daemon. Builds its configuration from
+ * the embedded default, a JSON file and command-line options (options win),
+ * creates the sidecores and devices, serves JSON-RPC on a unix socket and
+ * runs the control loop until SIGINT/SIGTERM, then removes everything it
+ * created (sockets included). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/evloop.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "control/config.h"
+#include "control/methods.h"
+#include "control/registry.h"
+#include "control/rpc.h"
+#include "core/sidecore.h"
+
+#define LOGC "sidecored"
+
+struct opts {
+    const char *config;
+    const char *rpc;
+    const char *runtime_dir;
+    unsigned sidecores;
+    int cpus[CFG_MAX_SIDECORES];
+    int nr_cpus;
+    long idle_us;
+    const char *mode;
+    const char *log_level;
+    bool no_default;
+    const char **blk;
+    unsigned nr_blk;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sidecored [options]\n"
+            "  --config FILE        JSON start-up configuration\n"
+            "  --rpc PATH           JSON-RPC socket (default <runtime-dir>/sidecored.sock)\n"
+            "  --runtime-dir DIR    sockets and images (default /run/sidecore as root,\n"
+            "                       else /tmp/sidecore-$UID)\n"
+            "  --sidecores N        polling threads (default 1)\n"
+            "  --cpus C0,C1,...     cpu for each sidecore\n"
+            "  --idle-us N          idle polling time before a sidecore sleeps (default 200)\n"
+            "  --mode M             hybrid | poll (never sleep) | notify (never poll)\n"
+            "  --log-level L        error | warn | info | debug\n"
+            "  --no-default         start without the default devices null0 and file0\n"
+            "  --blk KEY=VAL,...    add a blk device (repeatable); keys: name, socket,\n"
+            "                       backend=null|file, path, size (bytes or 512M/1G),\n"
+            "                       queues, readonly=on, direct=on, client=on\n"
+            "  --help               this text\n"
+            "Without --config and --no-default the daemon serves null0 (null, 1 GiB) and\n"
+            "file0 (<runtime-dir>/file0.img, 256 MiB), 2 queues each.\n");
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "sidecored: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see sidecored --help)\n");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK };
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"rpc", required_argument, NULL, O_RPC},
+        {"runtime-dir", required_argument, NULL, O_RUNDIR},
+        {"sidecores", required_argument, NULL, O_SC},
+        {"cpus", required_argument, NULL, O_CPUS},
+        {"idle-us", required_argument, NULL, O_IDLE},
+        {"mode", required_argument, NULL, O_MODE},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"no-default", no_argument, NULL, O_NODEF},
+        {"blk", required_argument, NULL, O_BLK},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->idle_us = -1;
+    o->nr_cpus = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_CONFIG: o->config = optarg; break;
+        case O_RPC: o->rpc = optarg; break;
+        case O_RUNDIR: o->runtime_dir = optarg; break;
+        case O_SC: {
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > CFG_MAX_SIDECORES)
+                return die_usage("--sidecores: expected a number from 1 to 64, got \"%s\"",
+                                 optarg);
+            o->sidecores = (unsigned)n;
+            break;
+        }
+        case O_CPUS:
+            o->nr_cpus = cfg_parse_cpu_list(optarg, o->cpus, CFG_MAX_SIDECORES);
+            if (o->nr_cpus < 0)
+                return die_usage("--cpus: expected cpu numbers like 1,0 (at most 64), got \"%s\"",
+                                 optarg);
+            break;
+        case O_IDLE:
+            o->idle_us = strtol(optarg, &end, 10);
+            if (*end || end == optarg || o->idle_us < 0 || o->idle_us > 10000000)
+                return die_usage("--idle-us: expected microseconds from 0 to 10000000, got \"%s\"",
+                                 optarg);
+            break;
+        case O_MODE: {
+            enum cfg_mode m;
+            if (cfg_parse_mode(optarg, &m) < 0)
+                return die_usage("--mode: expected hybrid, poll or notify, got \"%s\"", optarg);
+            o->mode = optarg;
+            break;
+        }
+        case O_LOG: {
+            enum sc_log_level l;
+            if (cfg_parse_log_level(optarg, &l) < 0)
+                return die_usage("--log-level: expected error, warn, info or debug, got \"%s\"",
+                                 optarg);
+            o->log_level = optarg;
+            break;
+        }
+        case O_NODEF: o->no_default = true; break;
+        case O_BLK: {
+            const char **nb = realloc(o->blk, (o->nr_blk + 1) * sizeof(*nb));
+            if (!nb)
+                return die_usage("%s", "out of memory");
+            o->blk = nb;
+            o->blk[o->nr_blk++] = optarg;
+            break;
+        }
+        case 'h': usage(stdout); return 1;
+        default: return die_usage("%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return die_usage("unexpected argument \"%s\"", argv[optind]);
+    return 0;
+}
+
+/* Creates dir and its missing parents. */
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(buf, &st) < 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int add_default_devices(struct sc_config *c, const char *rundir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/file0.img", rundir);
+    struct cfg_device null0 = {.name = "null0", .queues = 2,
+                               .backend = {.type = CFG_BE_NULL, .size = 1ull << 30}};
+    struct cfg_device file0 = {.name = "file0", .queues = 2,
+                               .backend = {.type = CFG_BE_FILE, .path = path,
+                                           .size = 256ull << 20}};
+    if (cfg_add_device(c, &null0) || cfg_add_device(c, &file0))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Merges options into the config; options win. Returns 0 or an exit code. */
+static int build_config(const struct opts *o, struct sc_config *c)
+{
+    char err[512];
+    if (o->config && cfg_load_file(o->config, c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sidecored: config: %s\n", err);
+        return 2;
+    }
+    if (o->runtime_dir) {
+        free(c->runtime_dir);
+        c->runtime_dir = strdup(o->runtime_dir);
+    } else if (!c->runtime_dir) {
+        char def[64];
+        if (geteuid() == 0)
+            snprintf(def, sizeof(def), "/run/sidecore");
+        else
+            snprintf(def, sizeof(def), "/tmp/sidecore-%u", (unsigned)geteuid());
+        c->runtime_dir = strdup(def);
+    }
+    if (o->rpc) {
+        free(c->rpc_socket);
+        c->rpc_socket = strdup(o->rpc);
+    } else if (!c->rpc_socket && c->runtime_dir &&
+               asprintf(&c->rpc_socket, "%s/sidecored.sock", c->runtime_dir) < 0) {
+        c->rpc_socket = NULL;
+    }
+    if (!c->runtime_dir || !c->rpc_socket) {
+        fprintf(stderr, "sidecored: out of memory\n");
+        return 1;
+    }
+    if (o->log_level) {
+        cfg_parse_log_level(o->log_level, &c->log_level);
+        c->has_log_level = true;
+    }
+    if (o->sidecores)
+        c->sidecores.count = o->sidecores;
+    if (o->nr_cpus >= 0) {
+        memcpy(c->sidecores.cpus, o->cpus, sizeof(o->cpus));
+        c->sidecores.nr_cpus = (unsigned)o->nr_cpus;
+    }
+    if (o->idle_us >= 0) {
+        c->sidecores.idle_us = (unsigned)o->idle_us;
+        c->sidecores.has_idle_us = true;
+    }
+    if (o->mode) {
+        cfg_parse_mode(o->mode, &c->sidecores.mode);
+        c->sidecores.has_mode = true;
+    }
+    if (!o->config && !o->no_default && add_default_devices(c, c->runtime_dir) < 0) {
+        fprintf(stderr, "sidecored: out of memory\n");
+        return 1;
+    }
+    for (unsigned i = 0; i < o->nr_blk; i++) {
+        struct cfg_device d;
+        if (cfg_device_from_blk_arg(o->blk[i], &d, err, sizeof(err)) < 0) {
+            fprintf(stderr, "sidecored: %s\n(see sidecored --help)\n", err);
+            return 2;
+        }
+        int rc = cfg_add_device(c, &d);
+        cfg_device_free(&d);
+        if (rc) {
+            fprintf(stderr, "sidecored: out of memory\n");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)
+{
+    sc_params_default(p);
+    unsigned n = s->count ? s->count : (s->nr_cpus ? s->nr_cpus : p->nr_sidecores);
+    p->nr_sidecores = n;
+    for (unsigned i = 0; i < SC_ARRAY_SIZE(p->cpus); i++)
+        p->cpus[i] = i < s->nr_cpus ? s->cpus[i] : -1;
+    if (s->has_idle_us)
+        p->idle_us = s->idle_us;
+    if (s->has_mode) {
+        p->never_sleep = s->mode == CFG_MODE_POLL;
+        p->never_poll = s->mode == CFG_MODE_NOTIFY;
+    }
+}
+
+/* The QEMU command line that attaches a guest to the device. */
+static void print_qemu_line(const struct cfg_device *d)
+{
+    printf("# %s: %s backend, %llu MiB, %u queue(s)%s\n", d->name,
+           d->backend.type == CFG_BE_FILE ? "file" : "null",
+           (unsigned long long)(d->backend.size >> 20), d->queues,
+           d->read_only ? ", read-only" : "");
+    printf("qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "
+           "-object memory-backend-memfd,id=mem,size=512M,share=on "
+           "-chardev socket,id=c0,path=%s%s "
+           "-device vhost-user-blk-pci,chardev=c0,num-queues=%u\n",
+           d->socket, d->client ? ",server=on,wait=off" : "", d->queues);
+}
+
+struct daemon {
+    struct evloop *loop;
+    struct sc_set *scs;
+    struct registry *reg;
+    struct rpc_server *rpc;
+    int sigfd;
+    bool stop;
+};
+
+static void on_signal(int fd, uint32_t events, void *opaque)
+{
+    struct daemon *d = opaque;
+    struct signalfd_siginfo si;
+    (void)events;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        LOG_INFO(LOGC, "%s received; shutting down", strsignal((int)si.ssi_signo));
+        d->stop = true;
+    }
+}
+
+static int run(struct sc_config *c)
+{
+    struct daemon d = {.sigfd = -1};
+    int rc = 1;
+    const char *why = "";
+    char err[512];
+
+    /* Blocked before any thread starts, so the sidecores inherit the mask
+     * and the signals reach only the signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int mk = mkdir_p(c->runtime_dir, geteuid() == 0 ? 0755 : 0700);
+    if (mk < 0) {
+        LOG_ERR(LOGC, "cannot create the runtime directory %s: %s", c->runtime_dir,
+                strerror(-mk));
+        return 1;
+    }
+    struct sc_params p;
+    sc_params_from(&c->sidecores, &p);
+    d.loop = evloop_create();
+    d.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (!d.loop || d.sigfd < 0 || evloop_add(d.loop, d.sigfd, EPOLLIN, on_signal, &d) < 0) {
+        LOG_ERR(LOGC, "cannot set up the event loop or the signalfd: %s", strerror(errno));
+        goto out;
+    }
+    d.scs = sc_set_create(&p);
+    if (!d.scs) {
+        LOG_ERR(LOGC, "cannot start %u sidecore(s) (check --cpus / sidecores.cpus)",
+                p.nr_sidecores);
+        goto out;
+    }
+    d.reg = registry_create(d.loop, d.scs, c->runtime_dir);
+    if (!d.reg)
+        goto out;
+    for (unsigned i = 0; i < c->nr_devices; i++) {
+        if (registry_add(d.reg, &c->devices[i], err, sizeof(err)) < 0) {
+            LOG_ERR(LOGC, "%s", err);
+            goto out;
+        }
+    }
+    const char *mode = c->sidecores.has_mode ? cfg_mode_name(c->sidecores.mode) : "hybrid";
+    struct daemon_ctx ctx = {.reg = d.reg, .scs = d.scs, .mode = mode, .start_ns = sc_now_ns()};
+    d.rpc = rpc_server_create(d.loop, c->rpc_socket, daemon_methods, daemon_methods_count, &ctx,
+                              &why);
+    if (!d.rpc) {
+        LOG_ERR(LOGC, "RPC socket: %s", why);
+        goto out;
+    }
+    for (unsigned i = 0; i < c->nr_devices; i++)
+        print_qemu_line(registry_find(d.reg, c->devices[i].name));
+    fflush(stdout);
+    LOG_INFO(LOGC, "ready: %u device(s), %u sidecore(s) (%s), RPC on %s",
+             registry_count(d.reg), sc_set_count(d.scs), mode, c->rpc_socket);
+    while (!d.stop) {
+        int n = evloop_run_once(d.loop, -1);
+        if (n < 0) {
+            LOG_ERR(LOGC, "event loop: %s", strerror(-n));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    rpc_server_destroy(d.rpc);
+    registry_destroy(d.reg);
+    if (d.scs)
+        sc_set_destroy(d.scs);
+    if (d.loop)
+        evloop_destroy(d.loop);
+    if (d.sigfd >= 0)
+        close(d.sigfd);
+    if (rc == 0)
+        LOG_INFO(LOGC, "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) {
+        free(o.blk);
+        return rc == 1 ? 0 : rc;
+    }
+    struct sc_config c = {0};
+    rc = build_config(&o, &c);
+    free(o.blk);
+    if (rc == 0) {
+        if (c.has_log_level)
+            sc_log_set_level(c.log_level);
+        rc = run(&c);
+    }
+    cfg_free(&c);
+    return rc;
+}

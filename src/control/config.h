@@ -1,0 +1,85 @@
+/* Daemon configuration: the JSON start-up file, the device objects that
+ * device_create receives, and the --blk KEY=VAL,... command-line syntax all
+ * parse into the structs below. Every parse error is written to err as
+ * "<key path>: expected <what>, got <value>" so a person can fix the input;
+ * nothing is half-filled on error (the output is freed again).
+ *
+ * Device defaults: type "blk", 1 queue, server mode, writable; socket NULL
+ * means <runtime_dir>/<name>.sock (the registry fills it in); null backends
+ * default to 1 GiB; file backends keep the file's size when size is 0. */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/log.h"
+
+#define CFG_NAME_MAX 32
+#define CFG_MAX_SIDECORES 64
+#define CFG_NULL_DEFAULT_SIZE (1ull << 30)
+
+enum cfg_backend_type { CFG_BE_NULL, CFG_BE_FILE };
+enum cfg_mode { CFG_MODE_HYBRID, CFG_MODE_POLL, CFG_MODE_NOTIFY };
+
+struct cfg_backend {
+    enum cfg_backend_type type;
+    char *path;     /* file only */
+    uint64_t size;  /* bytes; 0 = default (null: 1 GiB, file: keep) */
+    bool direct;    /* file only: O_DIRECT */
+};
+
+struct cfg_device {
+    char *name;
+    char *socket;   /* NULL: <runtime_dir>/<name>.sock */
+    bool client;
+    unsigned queues;
+    bool read_only;
+    struct cfg_backend backend;
+};
+
+struct cfg_sidecores {
+    unsigned count;                 /* 0 = not given */
+    int cpus[CFG_MAX_SIDECORES];
+    unsigned nr_cpus;               /* entries given in cpus */
+    unsigned idle_us;
+    bool has_idle_us;
+    enum cfg_mode mode;
+    bool has_mode;
+};
+
+struct sc_config {
+    char *runtime_dir;              /* NULL: not given */
+    char *rpc_socket;               /* NULL: not given */
+    enum sc_log_level log_level;
+    bool has_log_level;
+    struct cfg_sidecores sidecores;
+    struct cfg_device *devices;
+    unsigned nr_devices;
+};
+
+/* "4096", "512K", "512M", "1G", "2T" (binary units, optional "iB"/"B"). */
+int cfg_parse_size(const char *s, uint64_t *out);
+int cfg_parse_mode(const char *s, enum cfg_mode *out);
+const char *cfg_mode_name(enum cfg_mode m);
+int cfg_parse_log_level(const char *s, enum sc_log_level *out);
+/* "1,0,3": up to max cpus; returns the count or -1. */
+int cfg_parse_cpu_list(const char *s, int *cpus, unsigned max);
+
+/* ctx names the object in messages (e.g. "devices[1]" or "params"). */
+int cfg_device_from_json(const json_t *obj, const char *ctx, struct cfg_device *out, char *err,
+                         size_t errlen);
+int cfg_device_from_blk_arg(const char *arg, struct cfg_device *out, char *err, size_t errlen);
+int cfg_device_copy(struct cfg_device *dst, const struct cfg_device *src);
+json_t *cfg_device_to_json(const struct cfg_device *d);
+void cfg_device_free(struct cfg_device *d);
+
+int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t errlen);
+int cfg_load_file(const char *path, struct sc_config *out, char *err, size_t errlen);
+/* Appends a copy of d. */
+int cfg_add_device(struct sc_config *c, const struct cfg_device *d);
+void cfg_free(struct sc_config *c);
+
+#endif

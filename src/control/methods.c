@@ -1,0 +1,115 @@
+#include "methods.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+
+/* {"name": "..."} for delete and stats. */
+static const char *name_param(json_t *params, struct rpc_error *err)
+{
+    if (!json_is_object(params)) {
+        rpc_fail(err, RPC_INVALID_PARAMS, "params: expected an object like {\"name\": \"blk0\"}");
+        return NULL;
+    }
+    json_t *n = json_object_get(params, "name");
+    if (!json_is_string(n) || !*json_string_value(n)) {
+        rpc_fail(err, RPC_INVALID_PARAMS, "params.name: expected a device name string");
+        return NULL;
+    }
+    return json_string_value(n);
+}
+
+static int errno_code(int rc) { return rc == -EINVAL ? RPC_INVALID_PARAMS : RPC_SERVER_ERROR; }
+
+static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    struct cfg_device d;
+    if (cfg_device_from_json(params, "params", &d, err->message, sizeof(err->message)) < 0) {
+        err->code = RPC_INVALID_PARAMS;
+        return NULL;
+    }
+    int rc = registry_add(ctx->reg, &d, err->message, sizeof(err->message));
+    cfg_device_free(&d);
+    if (rc < 0) {
+        err->code = errno_code(rc);
+        return NULL;
+    }
+    const struct cfg_device *made = registry_find(ctx->reg, json_string_value(
+                                                                json_object_get(params, "name")));
+    return made ? cfg_device_to_json(made) : json_object();
+}
+
+static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    const char *name = name_param(params, err);
+    if (!name)
+        return NULL;
+    int rc = registry_remove(ctx->reg, name, err->message, sizeof(err->message));
+    if (rc < 0) {
+        err->code = errno_code(rc);
+        return NULL;
+    }
+    return json_pack("{s:s}", "deleted", name);
+}
+
+static json_t *m_device_list(json_t *params, void *opaque, struct rpc_error *err)
+{
+    (void)params;
+    (void)err;
+    return registry_list_json(((struct daemon_ctx *)opaque)->reg);
+}
+
+static json_t *m_device_stats(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    const char *name = name_param(params, err);
+    if (!name)
+        return NULL;
+    json_t *r = registry_stats_json(ctx->reg, name, err->message, sizeof(err->message));
+    if (!r)
+        err->code = RPC_SERVER_ERROR;
+    return r;
+}
+
+static json_t *m_sidecore_stats(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    (void)params;
+    (void)err;
+    json_t *arr = json_array();
+    unsigned n = sc_set_count(ctx->scs);
+    for (unsigned i = 0; arr && i < n; i++) {
+        struct sc_core_stats s;
+        sc_core_stats(ctx->scs, i, &s);
+        json_array_append_new(
+            arr, json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (int)s.id, "cpu",
+                           s.cpu, "queues", (int)s.nr_queues, "rounds", (json_int_t)s.rounds,
+                           "busy_ns", (json_int_t)s.busy_ns, "idle_ns", (json_int_t)s.idle_ns,
+                           "sleep_ns", (json_int_t)s.sleep_ns, "sleeps", (json_int_t)s.sleeps,
+                           "wakeups", (json_int_t)s.wakeups, "requests",
+                           (json_int_t)s.requests));
+    }
+    return arr;
+}
+
+static json_t *m_daemon_info(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    (void)params;
+    (void)err;
+    return json_pack("{s:s,s:i,s:i,s:s,s:I,s:i}", "version", SIDECORE_VERSION, "pid",
+                     (int)getpid(), "sidecores", (int)sc_set_count(ctx->scs), "mode", ctx->mode,
+                     "uptime_s", (json_int_t)((sc_now_ns() - ctx->start_ns) / 1000000000ull),
+                     "devices", (int)registry_count(ctx->reg));
+}
+
+const struct rpc_method daemon_methods[] = {
+    {"device_create", m_device_create}, {"device_delete", m_device_delete},
+    {"device_list", m_device_list},     {"device_stats", m_device_stats},
+    {"sidecore_stats", m_sidecore_stats}, {"daemon_info", m_daemon_info},
+};
+const size_t daemon_methods_count = sizeof(daemon_methods) / sizeof(daemon_methods[0]);

@@ -1,0 +1,28 @@
+/* The daemon's JSON-RPC methods (device_create, device_delete, device_list,
+ * device_stats, sidecore_stats, daemon_info) over the registry and the
+ * sidecore set. Parameter errors name the field (invalid-params); requests
+ * that are well formed but cannot be done (duplicate, missing device, a
+ * backend that does not open) get RPC_SERVER_ERROR with the reason. */
+#ifndef SC_METHODS_H
+#define SC_METHODS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/sidecore.h"
+#include "registry.h"
+#include "rpc.h"
+
+#define SIDECORE_VERSION "0.1.0"
+
+struct daemon_ctx {
+    struct registry *reg;
+    struct sc_set *scs;
+    const char *mode;   /* "hybrid", "poll" or "notify" */
+    uint64_t start_ns;  /* sc_now_ns() at start-up */
+};
+
+extern const struct rpc_method daemon_methods[];
+extern const size_t daemon_methods_count;
+
+#endif

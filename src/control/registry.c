@@ -1,0 +1,270 @@
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend/blk_backend.h"
+#include "../common/log.h"
+#include "../dev/blk.h"
+#include "../vhost/vhost_user.h"
+#include "../virtq/virtio_spec.h"
+
+struct reg_dev {
+    struct cfg_device cfg;
+    struct vdev *vdev;
+    struct vhost_dev *vh;
+    struct reg_dev *next; /* newest first */
+};
+
+struct registry {
+    struct evloop *loop;
+    struct sc_set *scs;
+    char *runtime_dir;
+    struct reg_dev *devs;
+    unsigned count;
+};
+
+struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
+                                 const char *runtime_dir)
+{
+    struct registry *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->scs = scs;
+    r->runtime_dir = strdup(runtime_dir ? runtime_dir : ".");
+    if (!r->runtime_dir) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static struct reg_dev *find(const struct registry *r, const char *name)
+{
+    for (struct reg_dev *d = r->devs; d; d = d->next)
+        if (strcmp(d->cfg.name, name) == 0)
+            return d;
+    return NULL;
+}
+
+const struct cfg_device *registry_find(const struct registry *r, const char *name)
+{
+    struct reg_dev *d = find(r, name);
+    return d ? &d->cfg : NULL;
+}
+
+unsigned registry_count(const struct registry *r) { return r->count; }
+
+static int conflict(const struct registry *r, const struct cfg_device *c, char *err, size_t len)
+{
+    for (struct reg_dev *d = r->devs; d; d = d->next) {
+        if (strcmp(d->cfg.name, c->name) == 0) {
+            snprintf(err, len, "device %s already exists", c->name);
+            return -EEXIST;
+        }
+        if (strcmp(d->cfg.socket, c->socket) == 0) {
+            snprintf(err, len, "socket %s is already used by device %s", c->socket, d->cfg.name);
+            return -EEXIST;
+        }
+        if (c->backend.path && d->cfg.backend.path &&
+            strcmp(c->backend.path, d->cfg.backend.path) == 0) {
+            snprintf(err, len, "backend path %s is already used by device %s", c->backend.path,
+                     d->cfg.name);
+            return -EEXIST;
+        }
+    }
+    return 0;
+}
+
+static struct blk_backend *open_backend(const struct cfg_device *c, char *err, size_t len)
+{
+    const char *why = "unknown reason";
+    struct blk_backend *be;
+    if (c->backend.type == CFG_BE_FILE) {
+        struct blk_file_params fp = {.path = c->backend.path,
+                                     .size = c->backend.size,
+                                     .direct = c->backend.direct,
+                                     .read_only = c->read_only};
+        be = blk_file_create(&fp, &why);
+    } else {
+        be = blk_null_create(c->backend.size, 512, &why);
+    }
+    if (!be)
+        snprintf(err, len, "device %s: cannot open the %s backend%s%s: %s", c->name,
+                 c->backend.type == CFG_BE_FILE ? "file" : "null",
+                 c->backend.path ? " " : "", c->backend.path ? c->backend.path : "", why);
+    return be;
+}
+
+int registry_add(struct registry *r, const struct cfg_device *c, char *err, size_t len)
+{
+    struct reg_dev *d = calloc(1, sizeof(*d));
+    if (!d || cfg_device_copy(&d->cfg, c)) {
+        free(d);
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = -ENOMEM;
+    if (!d->cfg.socket) {
+        if (asprintf(&d->cfg.socket, "%s/%s.sock", r->runtime_dir, d->cfg.name) < 0) {
+            d->cfg.socket = NULL;
+            snprintf(err, len, "out of memory");
+            goto fail;
+        }
+    }
+    if ((rc = conflict(r, &d->cfg, err, len)))
+        goto fail;
+    struct blk_backend *be = open_backend(&d->cfg, err, len);
+    if (!be) {
+        rc = -EIO;
+        goto fail;
+    }
+    const char *why = "unknown reason";
+    struct blk_dev_params bp = {
+        .name = d->cfg.name, .num_queues = (uint16_t)d->cfg.queues, .read_only = d->cfg.read_only};
+    d->vdev = blk_dev_create(&bp, be, r->scs, &why);
+    if (!d->vdev) {
+        be->ops->destroy(be);
+        snprintf(err, len, "device %s: %s", d->cfg.name, why);
+        rc = -EINVAL;
+        goto fail;
+    }
+    struct vhost_dev_cfg vc = {
+        .socket_path = d->cfg.socket, .client = d->cfg.client, .dev = d->vdev};
+    rc = vhost_dev_create(r->loop, &vc, &d->vh, &why);
+    if (rc < 0) {
+        d->vdev->ops->destroy(d->vdev);
+        snprintf(err, len, "device %s: socket %s: %s", d->cfg.name, d->cfg.socket, why);
+        goto fail;
+    }
+    d->next = r->devs;
+    r->devs = d;
+    r->count++;
+    LOG_INFO("registry", "device %s created: %s backend, %u queue(s)%s, %s %s", d->cfg.name,
+             d->cfg.backend.type == CFG_BE_FILE ? "file" : "null", d->cfg.queues,
+             d->cfg.read_only ? ", read-only" : "",
+             d->cfg.client ? "connecting to" : "listening on", d->cfg.socket);
+    return 0;
+fail:
+    cfg_device_free(&d->cfg);
+    free(d);
+    return rc;
+}
+
+static void dev_free(struct reg_dev *d)
+{
+    vhost_dev_destroy(d->vh);
+    d->vdev->ops->destroy(d->vdev);
+    cfg_device_free(&d->cfg);
+    free(d);
+}
+
+int registry_remove(struct registry *r, const char *name, char *err, size_t len)
+{
+    for (struct reg_dev **pp = &r->devs; *pp; pp = &(*pp)->next) {
+        struct reg_dev *d = *pp;
+        if (strcmp(d->cfg.name, name) == 0) {
+            *pp = d->next;
+            r->count--;
+            LOG_INFO("registry", "device %s deleted", name);
+            dev_free(d);
+            return 0;
+        }
+    }
+    snprintf(err, len, "no device named %s", name);
+    return -ENOENT;
+}
+
+void registry_destroy(struct registry *r)
+{
+    if (!r)
+        return;
+    while (r->devs) {
+        struct reg_dev *d = r->devs;
+        r->devs = d->next;
+        dev_free(d);
+    }
+    free(r->runtime_dir);
+    free(r);
+}
+
+/* A word for people: where the device is in its life. */
+static const char *status_word(const struct reg_dev *d, const struct vhost_dev_info *vi)
+{
+    if (vi->failed)
+        return "failed";
+    if (!vi->connected)
+        return d->cfg.client ? "connecting" : "waiting";
+    if ((vi->status & VIRTIO_STATUS_DRIVER_OK) && vi->queues_started)
+        return "running";
+    return "connected";
+}
+
+static json_t *state_json(const struct reg_dev *d, json_t *obj)
+{
+    struct vhost_dev_info vi;
+    vhost_dev_get_info(d->vh, &vi);
+    const char *why = vi.why[0] ? vi.why : (vdev_is_broken(d->vdev) ? d->vdev->why : "");
+    json_object_set_new(obj, "connected", json_boolean(vi.connected));
+    json_object_set_new(obj, "status", json_string(status_word(d, &vi)));
+    json_object_set_new(obj, "virtio_status", json_integer(vi.status));
+    json_object_set_new(obj, "queues_started", json_integer(vi.queues_started));
+    json_object_set_new(obj, "failed", json_boolean(vi.failed));
+    json_object_set_new(obj, "why", json_string(why));
+    return obj;
+}
+
+json_t *registry_list_json(struct registry *r)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    /* Oldest first, as people created them. */
+    struct reg_dev *order[r->count ? r->count : 1];
+    unsigned n = 0;
+    for (struct reg_dev *d = r->devs; d && n < r->count; d = d->next)
+        order[n++] = d;
+    while (n--) {
+        json_t *o = cfg_device_to_json(&order[n]->cfg);
+        if (!o || json_array_append_new(arr, state_json(order[n], o))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+json_t *registry_stats_json(struct registry *r, const char *name, char *err, size_t len)
+{
+    struct reg_dev *d = find(r, name);
+    if (!d) {
+        snprintf(err, len, "no device named %s", name);
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s}", "name", d->cfg.name);
+    if (!o)
+        return NULL;
+    state_json(d, o);
+    struct blk_dev_errors e;
+    blk_dev_errors(d->vdev, &e);
+    json_object_set_new(o, "errors", json_pack("{s:I,s:I}", "ioerr", (json_int_t)e.ioerr, "unsupp",
+                                               (json_int_t)e.unsupp));
+    struct sc_queue_stats qs[BLK_MAX_QUEUES];
+    unsigned nq = blk_dev_queue_stats(d->vdev, qs, BLK_MAX_QUEUES);
+    json_t *qa = json_array();
+    for (unsigned i = 0; qa && i < nq; i++) {
+        char qname[CFG_NAME_MAX + 16];
+        snprintf(qname, sizeof(qname), "%s.q%u", d->cfg.name, i);
+        json_array_append_new(
+            qa, json_pack("{s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "index", (int)i, "name", qname,
+                          "requests", (json_int_t)qs[i].requests, "bytes",
+                          (json_int_t)qs[i].bytes, "kicks", (json_int_t)qs[i].kicks, "notifies",
+                          (json_int_t)qs[i].notifies, "busy_ns", (json_int_t)qs[i].busy_ns,
+                          "polls", (json_int_t)qs[i].polls));
+    }
+    json_object_set_new(o, "queues", qa ? qa : json_array());
+    return o;
+}

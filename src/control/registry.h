@@ -1,0 +1,38 @@
+/* Device registry: the daemon's devices by name. Adding a device opens its
+ * backend, creates the virtio device on the sidecore set and its vhost-user
+ * socket on the control loop, in that order; removing one undoes it in
+ * reverse. Names, vhost-user socket paths and file backend paths are unique:
+ * a second device with any of them is refused. Control thread only.
+ *
+ * Errors come back as -errno with a message in err: -EINVAL (the request is
+ * wrong: fix the parameters), -EEXIST (a unique key is taken), -ENOENT (no
+ * such device); anything else is a failure to open a resource. */
+#ifndef SC_REGISTRY_H
+#define SC_REGISTRY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../common/evloop.h"
+#include "../core/sidecore.h"
+#include "config.h"
+
+struct registry;
+
+/* runtime_dir is where devices without a socket get <name>.sock. */
+struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
+                                 const char *runtime_dir);
+/* Removes every device, newest first. */
+void registry_destroy(struct registry *r);
+
+int registry_add(struct registry *r, const struct cfg_device *d, char *err, size_t errlen);
+int registry_remove(struct registry *r, const char *name, char *err, size_t errlen);
+unsigned registry_count(const struct registry *r);
+/* The device as created (socket filled in); NULL if absent. */
+const struct cfg_device *registry_find(const struct registry *r, const char *name);
+
+/* device_list and device_stats results (see the RPC surface). */
+json_t *registry_list_json(struct registry *r);
+json_t *registry_stats_json(struct registry *r, const char *name, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,421 @@
+#include "rpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+/* Reads per readiness event, so one busy client cannot starve the others
+ * (epoll is level-triggered and comes back for the rest). */
+#define READS_PER_EVENT 8
+
+struct rpc_client {
+    struct rpc_server *srv;
+    int fd;
+    char *in;        /* RPC_MAX_LINE + 1 bytes */
+    size_t in_len;
+    char *out;
+    size_t out_len, out_off, out_cap;
+    bool closing;    /* close once out is flushed */
+    struct rpc_client *next;
+};
+
+struct rpc_server {
+    struct evloop *loop;
+    int fd;
+    char *path;
+    const struct rpc_method *methods;
+    size_t nr_methods;
+    void *opaque;
+    struct rpc_client *clients;
+    unsigned nr_clients;
+};
+
+static __thread char why_buf[320];
+
+json_t *rpc_fail(struct rpc_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err->code = code;
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+int rpc_listen_unix(const char *path, const char **why)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(why_buf, sizeof(why_buf), "socket path %s is longer than %zu bytes", path,
+                 sizeof(sa.sun_path) - 1);
+        *why = why_buf;
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(why_buf, sizeof(why_buf), "%s exists and is not a socket; not replacing it",
+                     path);
+            *why = why_buf;
+            return -EEXIST;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            close(probe);
+            snprintf(why_buf, sizeof(why_buf),
+                     "%s is in use by a running process (another sidecored?)", path);
+            *why = why_buf;
+            return -EADDRINUSE;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlink(path); /* stale: left by a process that died */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why_buf, sizeof(why_buf), "socket: %s", strerror(e));
+        *why = why_buf;
+        return -e;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+        int e = errno;
+        snprintf(why_buf, sizeof(why_buf), "cannot listen on %s: %s", path, strerror(e));
+        *why = why_buf;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void client_close(struct rpc_client *c)
+{
+    struct rpc_server *s = c->srv;
+    for (struct rpc_client **pp = &s->clients; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    s->nr_clients--;
+    evloop_del(s->loop, c->fd);
+    close(c->fd);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+/* Appends one line; false when the client exceeds its output allowance. */
+static bool client_queue(struct rpc_client *c, json_t *msg)
+{
+    char *txt = json_dumps(msg, JSON_COMPACT);
+    if (!txt)
+        return false;
+    size_t n = strlen(txt);
+    size_t pending = c->out_len - c->out_off;
+    bool ok = false;
+    if (pending + n + 1 > RPC_MAX_OUTPUT) {
+        LOG_ERR("rpc", "client fd %d does not read its answers (%zu bytes pending); dropping it",
+                c->fd, pending);
+        goto out;
+    }
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + n + 1 > c->out_cap) {
+        if (c->out_off > 0) {
+            memmove(c->out, c->out + c->out_off, pending);
+            c->out_len = pending;
+            c->out_off = 0;
+        }
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < c->out_len + n + 1)
+            cap *= 2;
+        if (cap != c->out_cap) {
+            char *nb = realloc(c->out, cap);
+            if (!nb)
+                goto out;
+            c->out = nb;
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_len, txt, n);
+    c->out[c->out_len + n] = '\n';
+    c->out_len += n + 1;
+    ok = true;
+out:
+    free(txt);
+    return ok;
+}
+
+static json_t *error_reply(const json_t *id, int code, const char *msg)
+{
+    return json_pack("{s:s,s:O?,s:{s:i,s:s}}", "jsonrpc", "2.0", "id", id, "error", "code", code,
+                     "message", msg);
+}
+
+/* Returns the reply to send, or NULL for notifications. */
+static json_t *handle_request(struct rpc_server *s, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(line, len, 0, &jerr);
+    char msg[512];
+    if (!req) {
+        snprintf(msg, sizeof(msg), "parse error: %s (column %d)", jerr.text, jerr.column);
+        return error_reply(NULL, RPC_PARSE_ERROR, msg);
+    }
+    json_t *reply = NULL;
+    if (!json_is_object(req)) {
+        reply = error_reply(NULL, RPC_INVALID_REQUEST,
+                            json_is_array(req) ? "invalid request: batches are not supported"
+                                               : "invalid request: expected a JSON object");
+        goto out;
+    }
+    json_t *id = json_object_get(req, "id");
+    if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_real(id) &&
+        !json_is_null(id)) {
+        reply = error_reply(NULL, RPC_INVALID_REQUEST,
+                            "invalid request: \"id\" must be a string, a number or null");
+        goto out;
+    }
+    const char *ver = json_string_value(json_object_get(req, "jsonrpc"));
+    const char *method = json_string_value(json_object_get(req, "method"));
+    json_t *params = json_object_get(req, "params");
+    const char *bad = NULL;
+    if (!ver || strcmp(ver, "2.0") != 0)
+        bad = "invalid request: \"jsonrpc\" must be \"2.0\"";
+    else if (!method)
+        bad = "invalid request: \"method\" must be a string";
+    else if (params && !json_is_object(params) && !json_is_array(params))
+        bad = "invalid request: \"params\" must be an object or an array";
+    if (bad) {
+        if (id)
+            reply = error_reply(id, RPC_INVALID_REQUEST, bad);
+        goto out;
+    }
+    const struct rpc_method *m = NULL;
+    for (size_t i = 0; i < s->nr_methods && !m; i++)
+        if (strcmp(s->methods[i].name, method) == 0)
+            m = &s->methods[i];
+    if (!m) {
+        snprintf(msg, sizeof(msg), "method not found: %.100s", method);
+        if (id)
+            reply = error_reply(id, RPC_METHOD_NOT_FOUND, msg);
+        goto out;
+    }
+    struct rpc_error err = {0};
+    json_t *result = m->fn(params, s->opaque, &err);
+    if (!id) {
+        json_decref(result);
+        goto out;
+    }
+    if (result) {
+        reply = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+    } else {
+        if (!err.code) {
+            err.code = RPC_INTERNAL_ERROR;
+            snprintf(err.message, sizeof(err.message), "%s failed (out of memory?)", method);
+        }
+        LOG_DEBUG("rpc", "%s: error %d: %s", method, err.code, err.message);
+        reply = error_reply(id, err.code, err.message);
+    }
+out:
+    json_decref(req);
+    return reply;
+}
+
+static void client_flush(struct rpc_client *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            client_close(c); /* peer went away; nobody reads the answer */
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len) {
+        c->out_off = c->out_len = 0;
+        if (c->closing) {
+            client_close(c);
+            return;
+        }
+    }
+    uint32_t ev = c->out_len ? EPOLLOUT : 0;
+    if (!c->closing)
+        ev |= EPOLLIN;
+    evloop_mod(c->srv->loop, c->fd, ev);
+}
+
+/* Serves every complete line in the input buffer. false: client dropped. */
+static bool client_lines(struct rpc_client *c)
+{
+    size_t start = 0;
+    char *nl;
+    while (!c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
+        size_t len = (size_t)(nl - (c->in + start));
+        if (len && c->in[start + len - 1] == '\r')
+            len--;
+        bool blank = true;
+        for (size_t i = 0; i < len && blank; i++)
+            blank = c->in[start + i] == ' ' || c->in[start + i] == '\t';
+        if (!blank) {
+            json_t *reply = handle_request(c->srv, c->in + start, len);
+            bool ok = !reply || client_queue(c, reply);
+            json_decref(reply);
+            if (!ok) {
+                client_close(c);
+                return false;
+            }
+        }
+        start = (size_t)(nl - c->in) + 1;
+    }
+    memmove(c->in, c->in + start, c->in_len - start);
+    c->in_len -= start;
+    if (!c->closing && c->in_len >= RPC_MAX_LINE) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "invalid request: line longer than %u bytes; closing",
+                 RPC_MAX_LINE);
+        LOG_ERR("rpc", "client fd %d sent a line longer than %u bytes; closing it", c->fd,
+                RPC_MAX_LINE);
+        json_t *reply = error_reply(NULL, RPC_INVALID_REQUEST, msg);
+        bool ok = reply && client_queue(c, reply);
+        json_decref(reply);
+        if (!ok) {
+            client_close(c);
+            return false;
+        }
+        c->closing = true;
+        c->in_len = 0;
+    }
+    return true;
+}
+
+static void client_cb(int fd, uint32_t events, void *opaque)
+{
+    struct rpc_client *c = opaque;
+    (void)fd;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (int i = 0; i < READS_PER_EVENT && !c->closing; i++) {
+            ssize_t n = recv(c->fd, c->in + c->in_len, RPC_MAX_LINE - c->in_len, MSG_DONTWAIT);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (n <= 0) {
+                /* EOF (or reset): answer what was asked, then close. */
+                c->closing = true;
+                break;
+            }
+            c->in_len += (size_t)n;
+            if (!client_lines(c))
+                return;
+        }
+    }
+    client_flush(c);
+}
+
+static void accept_cb(int fd, uint32_t events, void *opaque)
+{
+    struct rpc_server *s = opaque;
+    (void)events;
+    for (;;) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                LOG_ERR("rpc", "accept on %s: %s", s->path, strerror(errno));
+            return;
+        }
+        if (s->nr_clients >= RPC_MAX_CLIENTS) {
+            static const char busy[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+                                       "-32000,\"message\":\"too many RPC clients; try later\"}}\n";
+            LOG_ERR("rpc", "refusing an RPC client: %u clients already connected",
+                    s->nr_clients);
+            ssize_t w = send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            close(cfd);
+            continue;
+        }
+        struct rpc_client *c = calloc(1, sizeof(*c));
+        if (c)
+            c->in = malloc(RPC_MAX_LINE + 1);
+        if (!c || !c->in || evloop_add(s->loop, cfd, EPOLLIN, client_cb, c) < 0) {
+            LOG_ERR("rpc", "cannot serve a new RPC client: out of resources");
+            if (c)
+                free(c->in);
+            free(c);
+            close(cfd);
+            continue;
+        }
+        c->srv = s;
+        c->fd = cfd;
+        c->next = s->clients;
+        s->clients = c;
+        s->nr_clients++;
+    }
+}
+
+struct rpc_server *rpc_server_create(struct evloop *loop, const char *path,
+                                     const struct rpc_method *methods, size_t nr_methods,
+                                     void *opaque, const char **why)
+{
+    struct rpc_server *s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        *why = "out of memory";
+        return NULL;
+    }
+    s->loop = loop;
+    s->methods = methods;
+    s->nr_methods = nr_methods;
+    s->opaque = opaque;
+    s->fd = rpc_listen_unix(path, why);
+    if (s->fd < 0) {
+        free(s->path);
+        free(s);
+        return NULL;
+    }
+    int rc = evloop_add(loop, s->fd, EPOLLIN, accept_cb, s);
+    if (rc < 0) {
+        snprintf(why_buf, sizeof(why_buf), "evloop: %s", strerror(-rc));
+        *why = why_buf;
+        close(s->fd);
+        unlink(path);
+        free(s->path);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void rpc_server_destroy(struct rpc_server *s)
+{
+    if (!s)
+        return;
+    while (s->clients)
+        client_close(s->clients);
+    evloop_del(s->loop, s->fd);
+    close(s->fd);
+    unlink(s->path);
+    free(s->path);
+    free(s);
+}
+
+unsigned rpc_server_clients(const struct rpc_server *s) { return s->nr_clients; }

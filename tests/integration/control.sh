@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Control plane end to end: sidecored driven through sidecorectl.
+#  1. --no-default start: create null and file devices (read-only, 4 queues),
+#     list/stats/info/sidecores/top, I/O through sidecore-bench shows up in
+#     the stats, delete; bad requests give clear errors and the daemon stays
+#     up; a second daemon on the same RPC socket is refused.
+#  2. --config FILE brings up the devices in the file; a bad config names
+#     the key and exits non-zero.
+#  3. No device arguments: null0 and file0 come up and QEMU lines are printed.
+# Each daemon stops on SIGTERM with status 0 and removes its sockets.
+# Usage: control.sh BUILD_DIR
+set -u
+BUILD=${1:?usage: control.sh BUILD_DIR}
+SCD=$BUILD/sidecored
+CTL=$BUILD/sidecorectl
+BENCH=$BUILD/sidecore-bench
+for b in "$SCD" "$CTL"; do
+    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
+done
+TMP=$(mktemp -d /tmp/control.XXXXXX)
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    [ -f "$TMP/daemon.log" ] && sed 's/^/  sidecored: /' "$TMP/daemon.log" | tail -n 40
+    exit 1
+}
+
+# start_daemon LOGNAME ARGS...: starts sidecored, waits (10 s max) for
+# "sidecored: ready" in its log.
+start_daemon() {
+    local log=$1; shift
+    "$SCD" "$@" >"$TMP/$log.out" 2>"$TMP/daemon.log" &
+    PID=$!
+    local _
+    for _ in $(seq 100); do
+        grep -q "sidecored: ready" "$TMP/daemon.log" && return 0
+        kill -0 "$PID" 2>/dev/null || fail "sidecored exited at start-up"
+        sleep 0.1
+    done
+    fail "sidecored did not log 'sidecored: ready' within 10 s"
+}
+
+# stop_daemon SOCKET...: SIGTERM, then status 0 within 10 s and no sockets left.
+stop_daemon() {
+    kill -TERM "$PID"
+    local _ rc=0
+    for _ in $(seq 100); do
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$PID" 2>/dev/null && fail "sidecored still running 10 s after SIGTERM"
+    wait "$PID" || rc=$?
+    PID=
+    [ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+    local s
+    for s in "$@"; do
+        [ ! -e "$s" ] || fail "sidecored left $s behind"
+    done
+    grep -q "sidecored: stopped" "$TMP/daemon.log" || fail "no 'stopped' line in the log"
+}
+
+# ctl ARGS...: sidecorectl against the current daemon, bounded; must succeed.
+ctl() {
+    timeout 30 "$CTL" -s "$RPC" "$@" >"$TMP/ctl.out" 2>"$TMP/ctl.err" ||
+        fail "sidecorectl $* failed: $(cat "$TMP/ctl.err")"
+}
+
+# ctl_fails PATTERN ARGS...: sidecorectl must fail and print PATTERN.
+ctl_fails() {
+    local pat=$1; shift
+    local rc=0
+    timeout 30 "$CTL" -s "$RPC" "$@" >"$TMP/ctl.out" 2>"$TMP/ctl.err" || rc=$?
+    [ "$rc" -ne 0 ] || fail "sidecorectl $* succeeded, expected an error"
+    [ "$rc" -ne 124 ] || fail "sidecorectl $* timed out"
+    grep -qF -- "$pat" "$TMP/ctl.err" ||
+        fail "sidecorectl $* said '$(cat "$TMP/ctl.err")', expected '$pat'"
+    echo "ok: sidecorectl $* -> $(cat "$TMP/ctl.err")"
+    kill -0 "$PID" 2>/dev/null || fail "sidecored died after: sidecorectl $*"
+}
+
+jget() { # jget FILE EXPR: a value from a JSON file (jq is not assumed)
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# ---- 1. runtime devices through the RPC -------------------------------------
+RUN=$TMP/run1
+RPC=$RUN/sidecored.sock
+ctl_fails_nodaemon() {
+    local rc=0
+    "$CTL" -s "$RPC" list >/dev/null 2>"$TMP/ctl.err" || rc=$?
+    [ "$rc" -ne 0 ] || fail "sidecorectl succeeded without a daemon"
+    grep -qF "cannot connect to $RPC: No such file or directory (is sidecored running?)" \
+        "$TMP/ctl.err" || fail "no clear message without a daemon: $(cat "$TMP/ctl.err")"
+    echo "ok: no daemon -> $(cat "$TMP/ctl.err")"
+}
+ctl_fails_nodaemon
+start_daemon run1 --no-default --runtime-dir "$RUN" --sidecores 2 --idle-us 100
+[ -S "$RPC" ] || fail "no RPC socket at $RPC"
+ctl info
+grep -q "2 sidecore(s) in hybrid mode, 0 device(s)" "$TMP/ctl.out" || fail "info: $(cat "$TMP/ctl.out")"
+
+ctl create-blk nul1 --socket "$RUN/nul1.sock" --backend null --size 2G --queues 4
+[ -S "$RUN/nul1.sock" ] || fail "create-blk did not create $RUN/nul1.sock"
+truncate -s 64M "$TMP/img1.img" # read-only backends do not create files
+ctl create-blk img1 --socket "$RUN/img1.sock" --backend file --path "$TMP/img1.img" --size 64M \
+    --read-only
+ctl create-blk img2 --backend file --path "$TMP/img2.img" --size 32M --queues 2
+[ -S "$RUN/img2.sock" ] || fail "a device without --socket should listen on $RUN/img2.sock"
+[ "$(stat -c %s "$TMP/img2.img")" -eq $((32 << 20)) ] || fail "img2.img was not created with 32 MiB"
+
+ctl list
+cat "$TMP/ctl.out"
+grep -Eq "^nul1 +null +2G +4 +no +server +waiting +$RUN/nul1.sock" "$TMP/ctl.out" || fail "list: nul1"
+grep -Eq "^img1 +file +64M +1 +yes " "$TMP/ctl.out" || fail "list: img1 is not read-only"
+ctl --json list
+cp "$TMP/ctl.out" "$TMP/list.json"
+[ "$(jget "$TMP/list.json" 'len(d)')" = 3 ] || fail "--json list has not 3 devices"
+[ "$(jget "$TMP/list.json" 'd[0]["queues"]')" = 4 ] || fail "--json list: nul1 queues"
+[ "$(jget "$TMP/list.json" 'd[1]["read_only"]')" = True ] || fail "--json list: img1 read_only"
+[ "$(jget "$TMP/list.json" 'd[1]["backend"]["path"]')" = "$TMP/img1.img" ] || fail "img1 path"
+
+if [ -x "$BENCH" ]; then
+    timeout 120 "$BENCH" run --socket "$RUN/nul1.sock" --workload randread --queues 4 --qd 8 \
+        --ios 4000 --quiet >"$TMP/bench.out" 2>&1 || fail "bench on nul1: $(cat "$TMP/bench.out")"
+    ctl --json stats nul1
+    cp "$TMP/ctl.out" "$TMP/stats.json"
+    reqs=$(jget "$TMP/stats.json" 'sum(q["requests"] for q in d["queues"])')
+    [ "$reqs" -ge 4000 ] || fail "stats count $reqs requests on nul1 after 4000 I/Os"
+    echo "ok: stats count $reqs requests after the bench"
+    ctl sidecores
+    cat "$TMP/ctl.out"
+    sreqs=$(awk 'NR > 1 {s += $10} END {print s}' "$TMP/ctl.out")
+    [ "$sreqs" -ge 4000 ] || fail "sidecores count $sreqs requests"
+else
+    echo "note: $BENCH not built; skipping the I/O part"
+fi
+ctl stats nul1
+grep -q "nul1.q3" "$TMP/ctl.out" || fail "stats nul1 shows no queue 3"
+ctl stats
+grep -q "^img2: waiting" "$TMP/ctl.out" || fail "stats (all) misses img2"
+ctl --json stats img1
+[ "$(jget "$TMP/ctl.out" 'd["errors"]["ioerr"]')" = 0 ] || fail "stats img1 errors"
+ctl top --interval 100 --count 2
+grep -c "^nul1.q" "$TMP/ctl.out" | grep -qx 8 || fail "top did not print 2 samples of 4 queues"
+ctl --json top --interval 100 --count 1
+[ "$(jget "$TMP/ctl.out" 'len(d["sidecores"])')" = 2 ] || fail "top --json sidecores"
+
+# Bad requests: clear errors, the daemon stays up.
+ctl_fails "device nul1 already exists" create-blk nul1 --backend null
+ctl_fails "socket $RUN/nul1.sock is already used by device nul1" \
+    create-blk other --socket "$RUN/nul1.sock"
+ctl_fails "params.backend.path: missing" create-blk x --backend file
+ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count, got "12X"' \
+    create-blk x --size 12X
+ctl_fails 'params.backend.type: expected "null" or "file", got "rbd"' create-blk x --backend rbd
+ctl_fails "params.queues: expected an integer from 1 to 64, got 65" create-blk x --queues 65
+ctl_fails "params.name: expected a name" create-blk "bad/name"
+ctl_fails "cannot open the file backend $TMP/nodir/x.img" \
+    create-blk x --backend file --path "$TMP/nodir/x.img" --size 1M
+ctl_fails "backend path $TMP/img1.img is already used by device img1" \
+    create-blk x --backend file --path "$TMP/img1.img"
+ctl_fails "no device named ghost" delete ghost
+ctl_fails "no device named ghost" stats ghost
+ctl_fails "unknown command" frobnicate
+ctl list
+grep -q "^x " "$TMP/ctl.out" && fail "a failed create left device x behind"
+
+# A second daemon may not take over a live RPC socket.
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$RUN" >/dev/null 2>"$TMP/second.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "a second sidecored on $RPC started"
+grep -q "in use" "$TMP/second.log" || fail "second daemon: $(cat "$TMP/second.log")"
+ctl info
+
+ctl delete img2
+[ ! -e "$RUN/img2.sock" ] || fail "delete left $RUN/img2.sock"
+ctl --json list
+[ "$(jget "$TMP/ctl.out" 'len(d)')" = 2 ] || fail "delete did not remove img2"
+stop_daemon "$RPC" "$RUN/nul1.sock" "$RUN/img1.sock"
+echo "ok: runtime devices"
+
+# ---- 2. --config FILE --------------------------------------------------------
+RUN=$TMP/run2
+RPC=$TMP/ctl2.sock
+cat >"$TMP/good.json" <<EOF
+{"runtime_dir": "$RUN", "rpc_socket": "$RPC", "log_level": "info",
+ "sidecores": {"count": 1, "idle_us": 50, "mode": "hybrid"},
+ "devices": [
+   {"name": "cnull", "type": "blk", "queues": 3, "backend": {"type": "null", "size": "512M"}},
+   {"name": "cfile", "type": "blk", "socket": "$RUN/cf.sock", "read_only": true,
+    "backend": {"type": "file", "path": "$TMP/cfile.img", "size": "16M"}}]}
+EOF
+truncate -s 16M "$TMP/cfile.img"
+start_daemon run2 --config "$TMP/good.json"
+ctl --json list
+[ "$(jget "$TMP/ctl.out" '[x["name"] for x in d]')" = "['cnull', 'cfile']" ] ||
+    fail "config devices: $(cat "$TMP/ctl.out")"
+[ "$(jget "$TMP/ctl.out" 'd[0]["socket"]')" = "$RUN/cnull.sock" ] || fail "cnull socket"
+grep -q "num-queues=3" "$TMP/run2.out" || fail "no QEMU line for cnull"
+stop_daemon "$RPC" "$RUN/cnull.sock" "$RUN/cf.sock"
+
+cat >"$TMP/bad.json" <<EOF
+{"devices": [{"name": "a", "backend": {"type": "null"}},
+             {"name": "b", "backend": {"type": "null", "size": "x"}}]}
+EOF
+rc=0
+timeout 20 "$SCD" --config "$TMP/bad.json" --runtime-dir "$RUN" >/dev/null 2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored accepted a bad config"
+grep -qF 'devices[1].backend.size: expected a size like 1G, 512M or a byte count, got "x"' \
+    "$TMP/bad.log" || fail "bad config message: $(cat "$TMP/bad.log")"
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=z,queues=lots" >/dev/null \
+    2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored accepted a bad --blk"
+grep -qF -- '--blk queues: expected an integer from 1 to 64, got "lots"' "$TMP/bad.log" ||
+    fail "bad --blk message: $(cat "$TMP/bad.log")"
+echo "ok: --config and bad start-up input"
+
+# ---- 3. embedded default -----------------------------------------------------
+RUN=$TMP/run3
+RPC=$RUN/sidecored.sock
+start_daemon run3 --runtime-dir "$RUN"
+ctl --json list
+[ "$(jget "$TMP/ctl.out" '[(x["name"], x["backend"]["type"], x["backend"]["size"], x["queues"]) for x in d]')" = \
+  "[('null0', 'null', 1073741824, 2), ('file0', 'file', 268435456, 2)]" ] ||
+    fail "default devices: $(cat "$TMP/ctl.out")"
+[ -f "$RUN/file0.img" ] || fail "no $RUN/file0.img"
+for dev in null0 file0; do
+    grep -qF -- "-chardev socket,id=c0,path=$RUN/$dev.sock -device vhost-user-blk-pci,chardev=c0,num-queues=2" \
+        "$TMP/run3.out" || fail "no QEMU line for $dev: $(cat "$TMP/run3.out")"
+done
+grep -q "^qemu-system-x86_64 -M q35,memory-backend=mem .*memory-backend-memfd,id=mem,size=512M,share=on" \
+    "$TMP/run3.out" || fail "QEMU line lacks the shared memory backend"
+stop_daemon "$RPC" "$RUN/null0.sock" "$RUN/file0.sock"
+echo "PASS: control plane"
