@@ -310,7 +310,9 @@ static void cmd_list(void)
             printf("%-16s   file %s%s\n", "", str(be, "path"),
                    json_is_true(json_object_get(be, "direct")) ? " (O_DIRECT)" : "");
         if (*str(d, "why"))
-            printf("%-16s   failed: %s\n", "", str(d, "why"));
+            printf("%-16s   %s %llu time(s), last: %s\n", "",
+                   json_is_true(json_object_get(d, "failed")) ? "failed now," : "failed",
+                   (unsigned long long)u64(d, "failures"), str(d, "why"));
     }
     if (json_array_size(r) == 0)
         printf("(no devices)\n");

@@ -213,6 +213,7 @@ static json_t *state_json(const struct reg_dev *d, json_t *obj)
     json_object_set_new(obj, "virtio_status", json_integer(vi.status));
     json_object_set_new(obj, "queues_started", json_integer(vi.queues_started));
     json_object_set_new(obj, "failed", json_boolean(vi.failed));
+    json_object_set_new(obj, "failures", json_integer((json_int_t)vi.failures));
     json_object_set_new(obj, "why", json_string(why));
     return obj;
 }

@@ -141,12 +141,15 @@ static int h_get_max_mem_slots(struct vhost_dev *v, struct vhu_msg *m, int *fds,
     return VHU_OK;
 }
 
-static int check_config_range(struct vhost_dev *v, const struct vhu_config *c)
+/* Frontends size config reads by their own headers' struct, which may be
+ * longer than ours (newer virtio fields): bytes past our config space read as
+ * zero, as for features not offered. Only a range past the protocol's 256-byte
+ * config window is an error. */
+static int check_config_window(struct vhost_dev *v, const struct vhu_config *c)
 {
-    uint32_t cs = v->dev->ops->config_size(v->dev);
-    if (c->offset > cs || c->size > cs - c->offset)
-        return vhu_err(v, "config range [%u, +%u) is outside the %u-byte config space",
-                      c->offset, c->size, cs);
+    if (c->offset > VHOST_USER_MAX_CONFIG || c->size > VHOST_USER_MAX_CONFIG - c->offset)
+        return vhu_err(v, "config range [%u, +%u) is outside the %u-byte config window",
+                      c->offset, c->size, VHOST_USER_MAX_CONFIG);
     return VHU_OK;
 }
 
@@ -156,12 +159,17 @@ static int h_get_config(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
     const struct vhu_config *c = &m->p.cfg;
     (void)fds, (void)nfds;
 
-    if (check_config_range(v, c) != VHU_OK)
+    if (check_config_window(v, c) != VHU_OK)
         return VHU_FATAL;
     r->p.cfg.offset = c->offset;
     r->p.cfg.size = c->size;
     r->p.cfg.flags = c->flags;
-    v->dev->ops->get_config(v->dev, r->p.cfg.data, c->offset, c->size);
+    memset(r->p.cfg.data, 0, c->size);
+    uint32_t cs = v->dev->ops->config_size(v->dev);
+    if (c->offset < cs) {
+        uint32_t n = c->size < cs - c->offset ? c->size : cs - c->offset;
+        v->dev->ops->get_config(v->dev, r->p.cfg.data, c->offset, n);
+    }
     r->size = VHOST_USER_CONFIG_HDR + c->size;
     return VHU_OK;
 }
@@ -174,10 +182,14 @@ static int h_set_config(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
 
     if (c->flags > 1)
         return vhu_err(v, "unknown config flags 0x%x", c->flags);
-    if (check_config_range(v, c) != VHU_OK)
+    if (check_config_window(v, c) != VHU_OK)
         return VHU_FATAL;
-    /* A guest writing a read-only field is refused, not a broken frontend. */
-    int rc = v->dev->ops->set_config(v->dev, c->data, c->offset, c->size);
+    /* A guest writing a read-only or absent field is refused, not a broken
+     * frontend. */
+    uint32_t cs = v->dev->ops->config_size(v->dev);
+    int rc = c->offset > cs || c->size > cs - c->offset
+                 ? -1
+                 : v->dev->ops->set_config(v->dev, c->data, c->offset, c->size);
     if (rc != 0) {
         snprintf(v->err, sizeof(v->err), "the device refused a config write at [%u, +%u)",
                  c->offset, c->size);

@@ -73,6 +73,7 @@ struct vhost_dev {
     uint64_t messages;
     uint64_t connections;
     bool failed;
+    uint64_t failures;
     char why[192];       /* last failure (kept after the vdev is cleared) */
     char err[160];       /* reason of the failing handler */
 };

@@ -72,6 +72,7 @@ void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const cha
             v->dev->name, msgname, reason);
     snprintf(v->why, sizeof(v->why), "%s: %s", msgname, reason);
     v->failed = true;
+    v->failures++;
     vdev_fail(v->dev, qidx, "%s: %s", msgname, reason);
 }
 
@@ -157,6 +158,7 @@ static void on_wake(int fd, uint32_t events, void *opaque)
             v->dev->why);
     snprintf(v->why, sizeof(v->why), "%s", v->dev->why);
     v->failed = true;
+    v->failures++;
     disconnect(v);
 }
 
@@ -378,6 +380,7 @@ void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)
     out->messages = v->messages;
     out->connections = v->connections;
     out->failed = v->failed || vdev_is_broken(v->dev);
+    out->failures = v->failures;
     if (v->why[0])
         snprintf(out->why, sizeof(out->why), "%s", v->why);
     else if (vdev_is_broken(v->dev))

@@ -37,8 +37,9 @@ struct vhost_dev_info {
     uint64_t mem_bytes;
     uint64_t messages;          /* messages handled on the current connection */
     uint64_t connections;       /* connections accepted/made in total */
-    bool failed;
-    char why[192];              /* last failure, empty if none */
+    bool failed;                /* stopped now; a new connection starts afresh */
+    uint64_t failures;          /* times a frontend's bad input stopped the device */
+    char why[192];              /* last failure (kept across reconnects), empty if none */
 };
 
 /* Creates the socket (server: unlinks a stale path first) and registers with
