@@ -118,14 +118,18 @@ static bool arm_all(struct sidecore *c)
     return pending;
 }
 
-static uint64_t poll_round(struct sidecore *c)
+/* Returns the round's work (requests started or completed: a request may
+ * count twice, once each way) and adds the requests completed to *done. */
+static uint64_t poll_round(struct sidecore *c, uint64_t *done)
 {
     uint64_t work = 0;
     for (struct sc_queue *q = c->queues; q; q = q->next) {
         q->round_work = 0;
         if (q->parked)
             continue;
+        uint64_t before = q->stats.requests;
         int r = q->poll(q);
+        *done += q->stats.requests - before;
         q->stats.polls++;
         if (SC_UNLIKELY(r < 0)) {
             q->parked = true;
@@ -239,14 +243,15 @@ void *sc_loop_main(void *arg)
             serve_mailbox(c);
             last_work = t;
         }
-        uint64_t work = poll_round(c);
+        uint64_t done = 0;
+        uint64_t work = poll_round(c, &done);
         uint64_t now = sc_now_ns();
         uint64_t dur = now - t;
         t = now;
         sc_stat_add(&c->rounds, 1);
         if (work > 0) {
             sc_stat_add(&c->busy_ns, dur);
-            sc_stat_add(&c->requests, work);
+            sc_stat_add(&c->requests, done);
             charge_busy(c, dur, work);
             last_work = now;
             if (notify_on && !p->never_poll) {
