@@ -21,6 +21,11 @@ foreach(script ${SC_INTEGRATION_TESTS})
   add_test(NAME integration/${name} COMMAND bash ${script} ${CMAKE_BINARY_DIR})
   set_tests_properties(integration/${name} PROPERTIES TIMEOUT 600 LABELS integration
     RUN_SERIAL TRUE)
+  # Tests that boot a Linux guest under QEMU (TCG, tens of seconds each) carry
+  # the label "guest" so a quick pass can leave them out with `ctest -LE guest`.
+  if(name MATCHES "^qemu_")
+    set_tests_properties(integration/${name} PROPERTIES LABELS "integration;guest")
+  endif()
 endforeach()
 
 # Helper programs for integration tests (raw protocol clients and the like).
