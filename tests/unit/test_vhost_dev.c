@@ -402,6 +402,17 @@ static void test_good_handshake(void **state)
     assert_memory_equal(rc.data, t->m.cfg + 4, 16);
     /* A refused config write is answered, not fatal. */
     assert_int_equal(acked(t, VHOST_USER_SET_CONFIG, &c, VHOST_USER_CONFIG_HDR + 16, NULL, 0), 1);
+    /* A frontend whose config struct is longer than ours (newer QEMU) reads
+     * our bytes followed by zeros, and the device keeps working. */
+    struct vhu_config lc = {.offset = 0, .size = CFG_SIZE + 36};
+    send_raw(t, VHOST_USER_GET_CONFIG, 0, &lc, VHOST_USER_CONFIG_HDR + lc.size, NULL, 0);
+    assert_int_equal(recv_reply(t, &h, &rc, sizeof(rc), NULL), 1);
+    assert_int_equal(h.size, VHOST_USER_CONFIG_HDR + CFG_SIZE + 36);
+    assert_memory_equal(rc.data, t->m.cfg, CFG_SIZE);
+    for (unsigned i = CFG_SIZE; i < CFG_SIZE + 36; i++)
+        assert_int_equal(rc.data[i], 0);
+    /* Writing past our config space is refused, not fatal. */
+    assert_int_equal(acked(t, VHOST_USER_SET_CONFIG, &lc, VHOST_USER_CONFIG_HDR + lc.size, NULL, 0), 1);
 
     struct vhu_inflight in = {.num_queues = NQ, .queue_size = RING_NUM};
     int ifd = -1;
@@ -549,9 +560,9 @@ static void test_bad_sizes(void **state)
     assert_int_equal(write(t->cl, &big, sizeof(big)), 12);
     expect_failed(t, "exceeds");
     expect_recovers(t);
-    /* Config range outside the config space. */
+    /* Config range outside the protocol's 256-byte window. */
     client_connect(t);
-    struct vhu_config c = {.offset = 56, .size = 8};
+    struct vhu_config c = {.offset = 250, .size = 8};
     send_raw(t, VHOST_USER_GET_CONFIG, 0, &c, VHOST_USER_CONFIG_HDR + 8, NULL, 0);
     expect_failed(t, "outside");
     expect_recovers(t);
