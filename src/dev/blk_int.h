@@ -17,6 +17,7 @@
 #define BLK_MAX_IOV (BLK_SEG_MAX * 2 + 4) /* a buffer may split across regions */
 #define BLK_POOL_MAX 1024                 /* requests in flight per queue */
 #define BLK_POLL_BUDGET 64                /* chains popped per poll round */
+#define BLK_STAGE 16                      /* chains popped before any is handled */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard / write zeroes */
 
 struct blk_queue;
@@ -44,6 +45,10 @@ struct blk_queue {
     unsigned *free_idx;
     unsigned nfree;
     struct blk_req *deferred; /* refused by a full backend; retried first */
+    /* Popped, headers being fetched, handled in order; what a full backend
+     * left unhandled waits here for the next round. */
+    struct blk_req *staged[BLK_STAGE];
+    unsigned nstaged, staged_pos;
     bool pushed;              /* used elements written since the last publish */
     unsigned err_logs;        /* request errors logged so far */
 };

@@ -55,6 +55,8 @@ struct virtq {
     bool log_used;         /* VHOST_VRING_F_LOG was set in SET_VRING_ADDR */
 
     uint16_t last_avail; /* next avail entry we will consume */
+    uint16_t avail_seen; /* avail->idx as last read: avoids re-reading the
+                          * driver's hot cache line for every chain */
     uint16_t used_idx;   /* next used entry we will write (shadow) */
     uint16_t pub_used;   /* used->idx as last published */
     uint16_t signalled_used;
