@@ -310,17 +310,48 @@ static json_t *compare_json(const struct bench_opts *o, const struct side *sc,
     return j;
 }
 
-static void cleanup_dir(const char *dir, const struct side *a, const struct side *b)
+static void cleanup_files(const struct side *a, const struct side *b)
 {
     const char *files[] = {a->img, b->img, a->log, b->log, a->sock, b->sock};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(files); i++)
         if (files[i][0])
             unlink(files[i]);
+}
+
+static void cleanup_dir(const char *dir)
+{
     char rpc[PATH_MAX];
     snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
     unlink(rpc);
     if (rmdir(dir))
         fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+/* Index of the round with the median IOPS (the lower middle for even n). */
+static unsigned median_round(const struct side *r, unsigned n)
+{
+    unsigned order[16];
+    for (unsigned i = 0; i < n; i++)
+        order[i] = i;
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && run_iops(&r[order[j - 1]].res) > run_iops(&r[order[j]].res);
+             j--) {
+            unsigned t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    return order[(n - 1) / 2];
+}
+
+static void print_rounds(const struct side *sc, const struct side *q, unsigned n)
+{
+    printf("%-24s", "IOPS per round (sc)");
+    for (unsigned i = 0; i < n; i++)
+        printf(" %.0f", sc[i].ran ? run_iops(&sc[i].res) : 0.0);
+    printf("\n%-24s", "IOPS per round (qsd)");
+    for (unsigned i = 0; i < n; i++)
+        printf(" %.0f", q[i].ran ? run_iops(&q[i].res) : 0.0);
+    printf("\n");
 }
 
 int bench_compare(struct bench_opts *o, const char *argv0)
@@ -338,24 +369,52 @@ int bench_compare(struct bench_opts *o, const char *argv0)
         perror("sidecore-bench: mkdtemp");
         return 2;
     }
-    struct side sc = {.name = "sidecored"}, q = {.name = "qemu-storage-daemon"};
-    struct sc_stats d = {0};
-    if (!o->json)
-        fprintf(stderr, "sidecore-bench: --- sidecored ---\n");
-    int r1 = run_sidecored(o, dir, argv0, &sc, &d, dcpu);
-    if (!o->json)
-        fprintf(stderr, "sidecore-bench: --- qemu-storage-daemon ---\n");
-    int r2 = run_qsd(o, dir, &q, dcpu);
+    unsigned n = o->repeat ? o->repeat : 1;
+    struct side *sc = calloc(n, sizeof(*sc)), *q = calloc(n, sizeof(*q));
+    struct sc_stats *d = calloc(n, sizeof(*d));
+    if (!sc || !q || !d) {
+        fprintf(stderr, "sidecore-bench: out of memory for %u rounds\n", n);
+        free(sc), free(q), free(d);
+        rmdir(dir);
+        return 2;
+    }
+    int rc = 0;
+    /* Alternating rounds spread the machine's drift over both daemons. */
+    for (unsigned i = 0; i < n; i++) {
+        sc[i].name = "sidecored";
+        q[i].name = "qemu-storage-daemon";
+        if (!o->json)
+            fprintf(stderr, "sidecore-bench: --- round %u/%u: sidecored ---\n", i + 1, n);
+        int r1 = run_sidecored(o, dir, argv0, &sc[i], &d[i], dcpu);
+        stop(&sc[i]);
+        if (!o->json)
+            fprintf(stderr, "sidecore-bench: --- round %u/%u: qemu-storage-daemon ---\n", i + 1,
+                    n);
+        int r2 = run_qsd(o, dir, &q[i], dcpu);
+        stop(&q[i]);
+        rc = SC_MAX(rc, SC_MAX(r1, r2));
+        cleanup_files(&sc[i], &q[i]);
+        if (rc == 2)
+            break;
+    }
+    unsigned ms = median_round(sc, n), mq = median_round(q, n);
     if (o->json) {
-        json_t *j = compare_json(o, &sc, &q, &d);
+        json_t *j = compare_json(o, &sc[ms], &q[mq], &d[ms]);
+        json_t *rounds = json_array();
+        for (unsigned i = 0; i < n; i++)
+            json_array_append_new(rounds, json_pack("{s:f,s:f}", "sidecored",
+                                                    run_iops(&sc[i].res), "qsd",
+                                                    run_iops(&q[i].res)));
+        json_object_set_new(j, "rounds", rounds);
         json_dumpf(j, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(j);
     } else {
-        print_table(o, &sc, &q, &d, o->cpu, dcpu);
+        print_table(o, &sc[ms], &q[mq], &d[ms], o->cpu, dcpu);
+        if (n > 1)
+            print_rounds(sc, q, n);
     }
-    stop(&sc);
-    stop(&q);
-    cleanup_dir(dir, &sc, &q);
-    return r1 > r2 ? r1 : r2;
+    cleanup_dir(dir);
+    free(sc), free(q), free(d);
+    return rc;
 }

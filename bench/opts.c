@@ -30,7 +30,9 @@ void opts_usage(void)
         "  --mem MB         shared memory size (default: what the run needs)\n"
         "  --poll | --event completions by polling (default) or call eventfds\n"
         "  --timeout SEC    a request not completed in SEC seconds is an error (default 30)\n"
-        "  --quiet          no progress line\n");
+        "  --quiet          no progress line\n"
+        "  --repeat N       compare: N rounds per daemon, alternating; the median round\n"
+        "                   is shown and every round's IOPS listed (default 1)\n");
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -69,7 +71,7 @@ static int parse_uint(const char *name, const char *s, uint64_t lo, uint64_t hi,
 }
 
 enum { O_SOCKET = 256, O_BACKEND, O_SIZE, O_WL, O_RWMIX, O_BS, O_QD, O_QUEUES, O_TIME, O_IOS,
-       O_SPAN, O_VERIFY, O_JSON, O_CPU, O_MEM, O_POLL, O_EVENT, O_TIMEOUT, O_QUIET, O_HELP };
+       O_SPAN, O_VERIFY, O_JSON, O_CPU, O_MEM, O_POLL, O_EVENT, O_TIMEOUT, O_QUIET, O_REPEAT, O_HELP };
 
 int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
 {
@@ -80,9 +82,9 @@ int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
         {"ios", 1, 0, O_IOS}, {"span", 1, 0, O_SPAN}, {"verify", 0, 0, O_VERIFY},
         {"json", 0, 0, O_JSON}, {"cpu", 1, 0, O_CPU}, {"mem", 1, 0, O_MEM},
         {"poll", 0, 0, O_POLL}, {"event", 0, 0, O_EVENT}, {"timeout", 1, 0, O_TIMEOUT},
-        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"quiet", 0, 0, O_QUIET}, {"repeat", 1, 0, O_REPEAT}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     *o = (struct bench_opts){.wl = WL_RANDREAD, .rwmix = 70, .bs = 4096, .qd = 32, .queues = 1,
-                             .cpu = -1, .timeout_s = 30};
+                             .cpu = -1, .timeout_s = 30, .repeat = 1};
     bool time_set = false;
     uint64_t v;
     optind = 1;
@@ -169,6 +171,11 @@ int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
             o->timeout_s = (unsigned)v;
             break;
         case O_QUIET: o->quiet = true; break;
+        case O_REPEAT:
+            if (parse_uint("repeat", optarg, 1, 15, &v))
+                return -1;
+            o->repeat = (unsigned)v;
+            break;
         case O_HELP: opts_usage(); exit(0);
         default: opts_usage(); return -1;
         }

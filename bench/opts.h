@@ -23,6 +23,7 @@ struct bench_opts {
     int cpu;                 /* -1: no pinning */
     unsigned mem_mb;         /* 0: derived */
     unsigned timeout_s;
+    unsigned repeat;         /* compare: rounds per side, alternating; median shown */
 };
 
 const char *workload_name(enum workload w);
