@@ -12,8 +12,8 @@ BUILD=${1:?usage: bench_qsd.sh BUILD_DIR}
 BENCH=$BUILD/sidecore-bench
 QSD=$(command -v qemu-storage-daemon || true)
 if [ -z "$QSD" ]; then
-    echo "SKIP: qemu-storage-daemon not installed"
-    exit 77
+    echo "FAIL: qemu-storage-daemon not installed (run: scripts/install-deps.sh test)"
+    exit 1
 fi
 [ -x "$BENCH" ] || { echo "FAIL: $BENCH not built"; exit 1; }
 

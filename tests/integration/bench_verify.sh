@@ -6,15 +6,15 @@
 #  file: --verify with 1 and 4 queues must pass; then the host reads the
 #        backing file and finds the bench's sector headers at their LBAs.
 # Finally SIGTERM must stop sidecored cleanly and remove its sockets.
-# Usage: bench_verify.sh BUILD_DIR   (exit 77 = skipped: no usable sidecored)
+# Usage: bench_verify.sh BUILD_DIR   
 set -u
 BUILD=${1:?usage: bench_verify.sh BUILD_DIR}
 BENCH=$BUILD/sidecore-bench
 SCD=$BUILD/sidecored
 [ -x "$BENCH" ] || { echo "FAIL: $BENCH not built"; exit 1; }
 if ! "$SCD" --help 2>&1 | grep -q -- --blk; then
-    echo "SKIP: $SCD missing or its --help does not list --blk"
-    exit 77
+    echo "FAIL: $SCD missing or its --help does not list --blk"
+    exit 1
 fi
 
 TMP=$(mktemp -d /tmp/bench-verify.XXXXXX)

@@ -7,8 +7,8 @@ set -u
 BUILD=${1:?usage: qemu_guest_blk_qsd.sh BUILD_DIR}
 QSD=$(command -v qemu-storage-daemon || true)
 if [ -z "$QSD" ]; then
-    echo "SKIP: qemu-storage-daemon not installed"
-    exit 77
+    echo "FAIL: qemu-storage-daemon not installed (run: scripts/install-deps.sh test)"
+    exit 1
 fi
 TMP=$(mktemp -d /tmp/guest-qsd.XXXXXX)
 QSD_PID=

@@ -23,12 +23,12 @@ fail() {
     exit 1
 }
 
-# guest_require: skips (77) when QEMU is not installed at all.
+# guest_require: fails when QEMU is not installed (install-deps.sh installs it).
 guest_require() {
     QEMU=$(command -v qemu-system-x86_64 || true)
     if [ -z "$QEMU" ]; then
-        echo "SKIP: qemu-system-x86_64 not installed (run: scripts/install-deps.sh test)"
-        exit 77
+        echo "FAIL: qemu-system-x86_64 not installed (run: scripts/install-deps.sh test)"
+        exit 1
     fi
     local root
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
