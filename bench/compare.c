@@ -1,29 +1,23 @@
 #include "compare.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon.h"
 #include "rpc.h"
 #include "run.h"
 
 #define START_TIMEOUT_MS 15000
 
 struct side {
-    const char *name;
-    pid_t pid;
-    char sock[PATH_MAX], log[PATH_MAX], img[PATH_MAX];
+    struct daemon d;
+    char sock[PATH_MAX], img[PATH_MAX];
     struct run_result res;
     bool ran;
 };
@@ -32,109 +26,6 @@ struct sc_stats {
     uint64_t busy_ns, requests, wall_ns;
     bool ok;
 };
-
-static pid_t spawn(char *const argv[], int cpu, const char *log)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("sidecore-bench: fork");
-        return -1;
-    }
-    if (pid == 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        sched_setaffinity(0, sizeof(set), &set);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0)
-            dup2(null, 0);
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
-static void show_log(const struct side *s)
-{
-    FILE *f = fopen(s->log, "r");
-    if (!f)
-        return;
-    fprintf(stderr, "---- %s log (%s) ----\n", s->name, s->log);
-    char line[512];
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stderr);
-    fclose(f);
-}
-
-static void stop(struct side *s)
-{
-    if (s->pid <= 0)
-        return;
-    kill(s->pid, SIGTERM);
-    uint64_t deadline = sc_now_ns() + 5000000000ull;
-    int st;
-    while (waitpid(s->pid, &st, WNOHANG) == 0) {
-        if (sc_now_ns() > deadline) {
-            fprintf(stderr, "sidecore-bench: %s ignored SIGTERM for 5 s; killing it\n",
-                    s->name);
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &st, 0);
-            break;
-        }
-        usleep(10000);
-    }
-    s->pid = 0;
-}
-
-/* Waits until every path exists, or the daemon dies, or the timeout. */
-static int wait_ready(struct side *s, const char *const *paths, unsigned n)
-{
-    uint64_t deadline = sc_now_ns() + (uint64_t)START_TIMEOUT_MS * 1000000ull;
-    for (;;) {
-        unsigned ok = 0;
-        struct stat st;
-        for (unsigned i = 0; i < n; i++)
-            ok += stat(paths[i], &st) == 0 && S_ISSOCK(st.st_mode);
-        if (ok == n)
-            return 0;
-        int status;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = 0;
-            fprintf(stderr, "sidecore-bench: %s exited during start-up (%s %d)\n", s->name,
-                    WIFEXITED(status) ? "exit status" : "signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-            show_log(s);
-            return -1;
-        }
-        if (sc_now_ns() > deadline) {
-            fprintf(stderr, "sidecore-bench: %s did not create its sockets within %d ms\n",
-                    s->name, START_TIMEOUT_MS);
-            show_log(s);
-            return -1;
-        }
-        usleep(20000);
-    }
-}
-
-static int make_image(const char *path, uint64_t size)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-        fprintf(stderr, "sidecore-bench: create %s: %s\n", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
 
 static int get_stats(const char *rpc, struct sc_stats *s)
 {
@@ -161,21 +52,11 @@ static int get_stats(const char *rpc, struct sc_stats *s)
 static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv0,
                          struct side *s, struct sc_stats *d, int dcpu)
 {
-    char exe[PATH_MAX], rpc[PATH_MAX], blk[PATH_MAX * 2 + 128], cpus[16];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        snprintf(exe, sizeof(exe), "%s", argv0);
-    else
-        exe[n] = 0;
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s/sidecored", dirname(exe));
-    if (access(bin, X_OK)) {
-        fprintf(stderr, "sidecore-bench: %s not found or not executable (build it next to "
-                "sidecore-bench)\n", bin);
+    char bin[PATH_MAX], rpc[PATH_MAX], blk[PATH_MAX * 2 + 128], cpus[16];
+    if (daemon_sidecored_path(argv0, bin, sizeof(bin)))
         return 2;
-    }
     snprintf(s->sock, sizeof(s->sock), "%s/sc.sock", dir);
-    snprintf(s->log, sizeof(s->log), "%s/sidecored.log", dir);
+    snprintf(s->d.log, sizeof(s->d.log), "%s/sidecored.log", dir);
     snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
     snprintf(cpus, sizeof(cpus), "%d", dcpu);
     if (!strcmp(o->backend, "file")) {
@@ -190,9 +71,8 @@ static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv
     }
     char *argv[] = {bin, "--no-default", "--rpc", rpc, "--sidecores", "1", "--cpus", cpus,
                     "--blk", blk, NULL};
-    s->pid = spawn(argv, dcpu, s->log);
     const char *paths[] = {s->sock, rpc};
-    if (s->pid < 0 || wait_ready(s, paths, 2))
+    if (daemon_start(&s->d, argv, dcpu) || daemon_wait_sockets(&s->d, paths, 2, START_TIMEOUT_MS))
         return 2;
     struct sc_stats before, after;
     get_stats(rpc, &before);
@@ -206,8 +86,8 @@ static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv
         d->ok = true;
     }
     if (s->res.rc == 2)
-        show_log(s);
-    stop(s);
+        daemon_show_log(&s->d);
+    daemon_stop(&s->d);
     return s->res.rc;
 }
 
@@ -215,7 +95,7 @@ static int run_qsd(struct bench_opts *o, const char *dir, struct side *s, int dc
 {
     char blockdev[PATH_MAX + 128], export[PATH_MAX + 160];
     snprintf(s->sock, sizeof(s->sock), "%s/qsd.sock", dir);
-    snprintf(s->log, sizeof(s->log), "%s/qsd.log", dir);
+    snprintf(s->d.log, sizeof(s->d.log), "%s/qsd.log", dir);
     if (!strcmp(o->backend, "file")) {
         snprintf(s->img, sizeof(s->img), "%s/qsd.img", dir);
         if (make_image(s->img, o->size))
@@ -228,15 +108,14 @@ static int run_qsd(struct bench_opts *o, const char *dir, struct side *s, int dc
     snprintf(export, sizeof(export), "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,"
              "addr.path=%s,writable=on,num-queues=%u", s->sock, o->queues);
     char *argv[] = {"qemu-storage-daemon", "--blockdev", blockdev, "--export", export, NULL};
-    s->pid = spawn(argv, dcpu, s->log);
     const char *paths[] = {s->sock};
-    if (s->pid < 0 || wait_ready(s, paths, 1))
+    if (daemon_start(&s->d, argv, dcpu) || daemon_wait_sockets(&s->d, paths, 1, START_TIMEOUT_MS))
         return 2;
     bench_run(o, s->sock, &s->res);
     s->ran = true;
     if (s->res.rc == 2)
-        show_log(s);
-    stop(s);
+        daemon_show_log(&s->d);
+    daemon_stop(&s->d);
     return s->res.rc;
 }
 
@@ -312,7 +191,7 @@ static json_t *compare_json(const struct bench_opts *o, const struct side *sc,
 
 static void cleanup_files(const struct side *a, const struct side *b)
 {
-    const char *files[] = {a->img, b->img, a->log, b->log, a->sock, b->sock};
+    const char *files[] = {a->img, b->img, a->d.log, b->d.log, a->sock, b->sock};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(files); i++)
         if (files[i][0])
             unlink(files[i]);
@@ -381,17 +260,17 @@ int bench_compare(struct bench_opts *o, const char *argv0)
     int rc = 0;
     /* Alternating rounds spread the machine's drift over both daemons. */
     for (unsigned i = 0; i < n; i++) {
-        sc[i].name = "sidecored";
-        q[i].name = "qemu-storage-daemon";
+        sc[i].d.name = "sidecored";
+        q[i].d.name = "qemu-storage-daemon";
         if (!o->json)
             fprintf(stderr, "sidecore-bench: --- round %u/%u: sidecored ---\n", i + 1, n);
         int r1 = run_sidecored(o, dir, argv0, &sc[i], &d[i], dcpu);
-        stop(&sc[i]);
+        daemon_stop(&sc[i].d);
         if (!o->json)
             fprintf(stderr, "sidecore-bench: --- round %u/%u: qemu-storage-daemon ---\n", i + 1,
                     n);
         int r2 = run_qsd(o, dir, &q[i], dcpu);
-        stop(&q[i]);
+        daemon_stop(&q[i].d);
         rc = SC_MAX(rc, SC_MAX(r1, r2));
         cleanup_files(&sc[i], &q[i]);
         if (rc == 2)

@@ -1,10 +1,12 @@
 /* sidecore-bench: vhost-user blk load generator on the frontend library.
- * Subcommands: run (one socket), compare (sidecored vs qemu-storage-daemon). */
+ * Subcommands: run (one socket), compare (sidecored vs qemu-storage-daemon),
+ * idle (the daemon's CPU with queues attached and nothing to do). */
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "compare.h"
+#include "idle.h"
 #include "opts.h"
 #include "run.h"
 
@@ -17,7 +19,7 @@ int main(int argc, char **argv)
     sc_log_set_level(SC_LOG_WARN);
     struct bench_opts o;
     if (!strcmp(argv[1], "run")) {
-        if (opts_parse(argc - 1, argv + 1, false, &o))
+        if (opts_parse(argc - 1, argv + 1, OPTS_RUN, &o))
             return 2;
         struct run_result r;
         bench_run(&o, o.socket, &r);
@@ -32,9 +34,14 @@ int main(int argc, char **argv)
         return r.rc;
     }
     if (!strcmp(argv[1], "compare")) {
-        if (opts_parse(argc - 1, argv + 1, true, &o))
+        if (opts_parse(argc - 1, argv + 1, OPTS_COMPARE, &o))
             return 2;
         return bench_compare(&o, argv[0]);
+    }
+    if (!strcmp(argv[1], "idle")) {
+        if (opts_parse(argc - 1, argv + 1, OPTS_IDLE, &o))
+            return 2;
+        return bench_idle(&o, argv[0]);
     }
     fprintf(stderr, "sidecore-bench: unknown command '%s' (run or compare)\n", argv[1]);
     opts_usage();

@@ -15,6 +15,7 @@ void opts_usage(void)
     fprintf(stderr,
         "usage: sidecore-bench run --socket PATH [options]\n"
         "       sidecore-bench compare --backend null|file [--size S] [options]\n"
+        "       sidecore-bench idle [--queues N] [--time SEC] [--cpu N] [--json]\n"
         "options:\n"
         "  --workload randread|randwrite|read|write|mixed   (default randread)\n"
         "  --rwmix PCT      percent reads for mixed (default 70)\n"
@@ -73,7 +74,7 @@ static int parse_uint(const char *name, const char *s, uint64_t lo, uint64_t hi,
 enum { O_SOCKET = 256, O_BACKEND, O_SIZE, O_WL, O_RWMIX, O_BS, O_QD, O_QUEUES, O_TIME, O_IOS,
        O_SPAN, O_VERIFY, O_JSON, O_CPU, O_MEM, O_POLL, O_EVENT, O_TIMEOUT, O_QUIET, O_REPEAT, O_HELP };
 
-int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
+int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o)
 {
     static const struct option lo[] = {
         {"socket", 1, 0, O_SOCKET}, {"backend", 1, 0, O_BACKEND}, {"size", 1, 0, O_SIZE},
@@ -85,7 +86,7 @@ int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
         {"quiet", 0, 0, O_QUIET}, {"repeat", 1, 0, O_REPEAT}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     *o = (struct bench_opts){.wl = WL_RANDREAD, .rwmix = 70, .bs = 4096, .qd = 32, .queues = 1,
                              .cpu = -1, .timeout_s = 30, .repeat = 1};
-    bool time_set = false;
+    bool time_set = false, queues_set = false;
     uint64_t v;
     optind = 1;
     int c;
@@ -131,6 +132,7 @@ int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
             if (parse_uint("queues", optarg, 1, 64, &v))
                 return -1;
             o->queues = (unsigned)v;
+            queues_set = true;
             break;
         case O_TIME: {
             char *end;
@@ -186,7 +188,10 @@ int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o)
     }
     if (!time_set && o->ios == 0)
         o->time_s = 10;
-    if (compare) {
+    if (mode == OPTS_IDLE) {
+        if (!queues_set)
+            o->queues = 16;
+    } else if (mode == OPTS_COMPARE) {
         if (!o->backend || (strcmp(o->backend, "null") && strcmp(o->backend, "file"))) {
             fprintf(stderr, "sidecore-bench compare: --backend null|file is required\n");
             return -1;

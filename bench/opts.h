@@ -27,8 +27,10 @@ struct bench_opts {
 };
 
 const char *workload_name(enum workload w);
-/* argv starts after the subcommand. compare: accept --backend/--size. */
-int opts_parse(int argc, char **argv, bool compare, struct bench_opts *o);
+enum opts_mode { OPTS_RUN, OPTS_COMPARE, OPTS_IDLE };
+/* argv starts after the subcommand. run needs --socket, compare --backend;
+ * idle needs neither (its --queues defaults to 16). */
+int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o);
 void opts_usage(void);
 int parse_size(const char *s, uint64_t *out);
 
