@@ -100,7 +100,10 @@ static int run_qsd(struct bench_opts *o, const char *dir, struct side *s, int dc
         snprintf(s->img, sizeof(s->img), "%s/qsd.img", dir);
         if (make_image(s->img, o->size))
             return 2;
-        snprintf(blockdev, sizeof(blockdev), "driver=file,node-name=n0,filename=%s", s->img);
+        /* io_uring, like sidecored's file backend: qsd's default thread
+         * pool would make the comparison about the AIO engine. */
+        snprintf(blockdev, sizeof(blockdev),
+                 "driver=file,node-name=n0,aio=io_uring,filename=%s", s->img);
     } else {
         snprintf(blockdev, sizeof(blockdev), "driver=null-co,node-name=n0,size=%" PRIu64,
                  o->size);
