@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "vu_proto.h"
@@ -162,18 +163,11 @@ static int send_msg(struct vu_conn *c, uint32_t req, uint32_t flags, const void 
 {
     struct vu_hdr h = {.request = req, .flags = VU_FLAG_VERSION | flags, .size = size};
     struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, size}};
-    char cbuf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+    union fdpass_ctl ctl;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
-    if (nfds) {
-        memset(cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-    }
+    if (fdpass_attach(&mh, ctl.buf, sizeof(ctl.buf), fds, nfds))
+        return fail(c, -EINVAL, "send %s: %u fds, at most %u allowed", req_name(req), nfds,
+                    FDPASS_MAX);
     size_t total = sizeof(h) + size;
     ssize_t n;
     do
@@ -206,10 +200,10 @@ static int read_full(struct vu_conn *c, void *buf, size_t len, uint32_t req)
                         strerror(errno));
         if (n == 0)
             continue;
-        char cbuf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+        union fdpass_ctl ctl;
         struct iovec iov = {p, len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                            .msg_controllen = sizeof(cbuf)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                            .msg_controllen = sizeof(ctl.buf)};
         ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
         if (r < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -219,18 +213,10 @@ static int read_full(struct vu_conn *c, void *buf, size_t len, uint32_t req)
             return fail(c, -ECONNRESET, "backend closed the connection while we waited for "
                                         "the reply to %s", req_name(req));
         /* Replies to our messages never carry fds; drop any to avoid leaks. */
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                size_t nf = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < nf; i++) {
-                    int fd;
-                    memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                    close(fd);
-                }
-                LOG_WARN("vu_front", "reply to %s carried %zu unexpected fd(s); closed",
-                         req_name(req), nf);
-            }
-        }
+        unsigned nf = fdpass_take(&mh, NULL, 0, NULL);
+        if (nf)
+            LOG_WARN("vu_front", "reply to %s carried %u unexpected fd(s); closed",
+                     req_name(req), nf);
         p += r;
         len -= (size_t)r;
     }

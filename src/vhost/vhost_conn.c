@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/fdpass.h"
+
 void vhu_conn_init(struct vhu_conn *c, int fd)
 {
     memset(c, 0, sizeof(*c));
@@ -29,25 +31,10 @@ static void close_fds(struct vhu_conn *c)
  * than the protocol allows (the extra ones are closed at once). */
 static int collect_fds(struct vhu_conn *c, struct msghdr *mh)
 {
-    int over = 0;
-
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *data = CMSG_DATA(cm);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            if (c->nfds < VHOST_USER_MAX_FDS) {
-                c->fds[c->nfds++] = fd;
-            } else {
-                close(fd);
-                over = 1;
-            }
-        }
-    }
-    return over ? -1 : 0;
+    unsigned got;
+    unsigned total = fdpass_take(mh, c->fds + c->nfds, VHOST_USER_MAX_FDS - c->nfds, &got);
+    c->nfds += got;
+    return total > got ? -1 : 0;
 }
 
 enum vhu_recv vhu_conn_recv(struct vhu_conn *c, char *why, size_t whylen)
@@ -134,10 +121,7 @@ int vhu_conn_send(struct vhu_conn *c, uint32_t request, const void *payload, uin
     struct vhu_hdr h = {.request = request,
                        .flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
                        .size = size};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-        struct cmsghdr align;
-    } ctrl;
+    union fdpass_ctl ctrl;
     struct iovec iov[2] = {{.iov_base = &h, .iov_len = sizeof(h)},
                            {.iov_base = (void *)payload, .iov_len = size}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
@@ -145,18 +129,8 @@ int vhu_conn_send(struct vhu_conn *c, uint32_t request, const void *payload, uin
 
     if (c->fd < 0)
         return -ENOTCONN;
-    if (nfds > VHOST_USER_MAX_FDS)
+    if (nfds > VHOST_USER_MAX_FDS || fdpass_attach(&mh, ctrl.buf, sizeof(ctrl.buf), fds, nfds))
         return -EINVAL;
-    if (nfds) {
-        memset(&ctrl, 0, sizeof(ctrl));
-        mh.msg_control = ctrl.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-    }
     while (sent < total) {
         ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "vhost/vhost_msg.h"
 #include "virtq/virtio_spec.h"
 
@@ -66,16 +67,8 @@ static int send_msg(struct fe *f, uint32_t req, uint32_t flags, const void *p, u
         memcpy(buf + 12, p, size);
     struct iovec iov = {.iov_base = buf, .iov_len = 12 + size};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        memset(&ctrl, 0, sizeof(ctrl));
-        mh.msg_control = ctrl.b;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-    }
+    if (fdpass_attach(&mh, ctrl.b, sizeof(ctrl.b), fds, nfds))
+        return -1;
     return sendmsg(f->fd, &mh, MSG_NOSIGNAL) == (ssize_t)(12 + size) ? 0 : -1;
 }
 

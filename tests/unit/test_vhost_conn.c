@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "common/fdpass.h"
 #include "vhost/vhost_conn.h"
 
 static int count_fds(void)
@@ -34,16 +35,7 @@ static void send_with_fds(int sock, const void *buf, size_t len, const int *fds,
     } ctrl;
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        memset(&ctrl, 0, sizeof(ctrl));
-        mh.msg_control = ctrl.b;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-    }
+    assert_int_equal(fdpass_attach(&mh, ctrl.b, sizeof(ctrl.b), fds, nfds), 0);
     assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
 }
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "common/evloop.h"
+#include "common/fdpass.h"
 #include "common/log.h"
 #include "vhost/vhost_msg.h"
 #include "vhost/vhost_user.h"
@@ -167,16 +168,7 @@ static void send_raw(struct t *t, uint32_t req, uint32_t flags, const void *payl
     } ctrl;
     struct iovec iov = {.iov_base = buf, .iov_len = 12 + size};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds) {
-        memset(&ctrl, 0, sizeof(ctrl));
-        mh.msg_control = ctrl.b;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-    }
+    assert_int_equal(fdpass_attach(&mh, ctrl.b, sizeof(ctrl.b), fds, nfds), 0);
     /* The backend may already have closed: that is an outcome, not an error. */
     sendmsg(t->cl, &mh, MSG_NOSIGNAL);
 }
