@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "rpc.h"
 #include "run.h"
+#include "scstats.h"
 
 #define START_TIMEOUT_MS 15000
 
@@ -22,35 +23,8 @@ struct side {
     bool ran;
 };
 
-struct sc_stats {
-    uint64_t busy_ns, requests, wall_ns;
-    bool ok;
-};
-
-static int get_stats(const char *rpc, struct sc_stats *s)
-{
-    memset(s, 0, sizeof(*s));
-    json_t *r = rpc_call(rpc, "sidecore_stats", NULL, 5000);
-    if (!json_is_array(r)) {
-        if (r)
-            fprintf(stderr, "sidecore-bench: sidecore_stats did not return an array\n");
-        json_decref(r);
-        return -1;
-    }
-    size_t i;
-    json_t *sc;
-    json_array_foreach(r, i, sc) {
-        s->busy_ns += (uint64_t)json_integer_value(json_object_get(sc, "busy_ns"));
-        s->requests += (uint64_t)json_integer_value(json_object_get(sc, "requests"));
-    }
-    json_decref(r);
-    s->wall_ns = sc_now_ns();
-    s->ok = true;
-    return 0;
-}
-
 static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv0,
-                         struct side *s, struct sc_stats *d, int dcpu)
+                         struct side *s, struct sc_usage *d, int dcpu)
 {
     char bin[PATH_MAX], rpc[PATH_MAX], blk[PATH_MAX * 2 + 128], cpus[16];
     if (daemon_sidecored_path(argv0, bin, sizeof(bin)))
@@ -74,17 +48,12 @@ static int run_sidecored(struct bench_opts *o, const char *dir, const char *argv
     const char *paths[] = {s->sock, rpc};
     if (daemon_start(&s->d, argv, dcpu) || daemon_wait_sockets(&s->d, paths, 2, START_TIMEOUT_MS))
         return 2;
-    struct sc_stats before, after;
-    get_stats(rpc, &before);
+    struct sc_usage before, after;
+    sc_usage_sample(rpc, &before);
     bench_run(o, s->sock, &s->res);
     s->ran = true;
-    get_stats(rpc, &after);
-    if (before.ok && after.ok) {
-        d->busy_ns = after.busy_ns - before.busy_ns;
-        d->requests = after.requests - before.requests;
-        d->wall_ns = after.wall_ns - before.wall_ns;
-        d->ok = true;
-    }
+    sc_usage_sample(rpc, &after);
+    *d = sc_usage_delta(&before, &after);
     if (s->res.rc == 2)
         daemon_show_log(&s->d);
     daemon_stop(&s->d);
@@ -138,7 +107,7 @@ static void row(const char *label, bool ra, double a, bool rb, double b, int pre
 }
 
 static void print_table(const struct bench_opts *o, const struct side *sc, const struct side *q,
-                        const struct sc_stats *d, int bcpu, int dcpu)
+                        const struct sc_usage *d, int bcpu, int dcpu)
 {
     const struct run_result *a = &sc->res, *b = &q->res;
     printf("compare: %s bs=%u qd=%u queues=%u %s, backend %s (%.0f MiB), bench on CPU %d, "
@@ -156,18 +125,11 @@ static void print_table(const struct bench_opts *o, const struct side *sc, const
     printf("%-24s %14" PRIu64 " %14" PRIu64 "\n", "I/O errors", a->main.errors, b->main.errors);
     printf("%-24s %14s %14s\n", "run status", sc->ran ? (a->rc ? "FAILED" : "ok") : "not run",
            q->ran ? (b->rc ? "FAILED" : "ok") : "not run");
-    if (d->ok && d->wall_ns) {
-        printf("%-24s %14.1f\n", "sidecore busy CPU %", 100.0 * (double)d->busy_ns /
-                                                           (double)d->wall_ns);
-        printf("%-24s %14.0f\n", "sidecore busy ns/request",
-               d->requests ? (double)d->busy_ns / (double)d->requests : 0.0);
-    } else {
-        printf("%-24s %14s\n", "sidecore busy CPU %", "n/a (no sidecore_stats)");
-    }
+    sc_usage_print(d);
 }
 
 static json_t *compare_json(const struct bench_opts *o, const struct side *sc,
-                            const struct side *q, const struct sc_stats *d)
+                            const struct side *q, const struct sc_usage *d)
 {
     json_t *j = json_object();
     json_object_set_new(j, "backend", json_string(o->backend));
@@ -180,15 +142,9 @@ static json_t *compare_json(const struct bench_opts *o, const struct side *sc,
                         json_pack("{s:f,s:f}", "iops", ratio(run_iops(&sc->res),
                                                              run_iops(&q->res)),
                                   "mb_s", ratio(run_mbps(&sc->res), run_mbps(&q->res))));
-    if (d->ok && d->wall_ns)
-        json_object_set_new(j, "sidecore",
-                            json_pack("{s:f,s:f,s:I,s:I}", "busy_cpu_pct",
-                                      100.0 * (double)d->busy_ns / (double)d->wall_ns,
-                                      "busy_ns_per_request",
-                                      d->requests ? (double)d->busy_ns / (double)d->requests
-                                                  : 0.0,
-                                      "busy_ns", (json_int_t)d->busy_ns, "requests",
-                                      (json_int_t)d->requests));
+    json_t *u = sc_usage_json(d);
+    if (u)
+        json_object_set_new(j, "sidecore", u);
     return j;
 }
 
@@ -253,7 +209,7 @@ int bench_compare(struct bench_opts *o, const char *argv0)
     }
     unsigned n = o->repeat ? o->repeat : 1;
     struct side *sc = calloc(n, sizeof(*sc)), *q = calloc(n, sizeof(*q));
-    struct sc_stats *d = calloc(n, sizeof(*d));
+    struct sc_usage *d = calloc(n, sizeof(*d));
     if (!sc || !q || !d) {
         fprintf(stderr, "sidecore-bench: out of memory for %u rounds\n", n);
         free(sc), free(q), free(d);

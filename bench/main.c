@@ -9,6 +9,7 @@
 #include "idle.h"
 #include "opts.h"
 #include "run.h"
+#include "scstats.h"
 
 int main(int argc, char **argv)
 {
@@ -22,14 +23,25 @@ int main(int argc, char **argv)
         if (opts_parse(argc - 1, argv + 1, OPTS_RUN, &o))
             return 2;
         struct run_result r;
+        struct sc_usage before = {0}, after = {0};
+        if (o.rpc)
+            sc_usage_sample(o.rpc, &before);
         bench_run(&o, o.socket, &r);
+        if (o.rpc)
+            sc_usage_sample(o.rpc, &after);
+        struct sc_usage d = sc_usage_delta(&before, &after);
         if (o.json) {
             json_t *j = run_json(&o, &r);
+            json_t *u = sc_usage_json(&d);
+            if (u)
+                json_object_set_new(j, "sidecore", u);
             json_dumpf(j, stdout, JSON_INDENT(2));
             putchar('\n');
             json_decref(j);
         } else if (r.rc != 2) {
             run_print(&o, &r);
+            if (o.rpc)
+                sc_usage_print(&d);
         }
         return r.rc;
     }

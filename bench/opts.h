@@ -10,6 +10,7 @@ enum workload { WL_RANDREAD, WL_RANDWRITE, WL_READ, WL_WRITE, WL_MIXED };
 
 struct bench_opts {
     const char *socket;      /* run */
+    const char *rpc;         /* run: sidecored's control socket, for its CPU figures */
     const char *backend;     /* compare: null|file */
     uint64_t size;           /* compare: device size in bytes */
     enum workload wl;
