@@ -1,0 +1,484 @@
+/* virtio-net device: features, config space, queue life cycle and the rx
+ * queue choice (control thread). Data path: net_tx.c, net_rx.c, net_ctrl.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "net_int.h"
+
+#define DEV(v) ((struct net_dev *)(v))
+#define BIT(b) (1ull << (b))
+
+static bool net_port_ready(struct net_port *p)
+{
+    struct net_dev *d = p->opaque;
+    return atomic_load_explicit(&d->rx_nsel, memory_order_relaxed) > 0 &&
+           !vdev_is_broken(&d->vdev);
+}
+
+static const struct net_port_ops net_port_ops = {
+    .type = "virtio", .deliver = net_rx_deliver, .ready = net_port_ready};
+
+static uint64_t net_features(struct vdev *v)
+{
+    struct net_dev *d = DEV(v);
+    uint64_t f = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+                 BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+                 BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_CTRL_RX) |
+                 BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS);
+    if (d->offload)
+        f |= BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) |
+             BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+             BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6);
+    return f;
+}
+
+static int net_set_features(struct vdev *v, uint64_t f)
+{
+    struct net_dev *d = DEV(v);
+    bool csum = f & BIT(VIRTIO_NET_F_CSUM), gcsum = f & BIT(VIRTIO_NET_F_GUEST_CSUM);
+    unsigned rx = 0, tx = 0;
+
+    d->features = f;
+    d->mrg = f & BIT(VIRTIO_NET_F_MRG_RXBUF);
+    d->hdr_len = (d->mrg || (f & BIT(VIRTIO_F_VERSION_1))) ? VIRTIO_NET_HDR_LEN
+                                                          : VIRTIO_NET_HDR_LEGACY_LEN;
+    /* TSO without the matching checksum offload is not a valid choice
+     * (virtio spec, feature requirements): treated as absent. */
+    if (gcsum) {
+        rx |= NET_CAP_CSUM;
+        if (f & BIT(VIRTIO_NET_F_GUEST_TSO4))
+            rx |= NET_CAP_TSO4;
+        if (f & BIT(VIRTIO_NET_F_GUEST_TSO6))
+            rx |= NET_CAP_TSO6;
+    }
+    if (csum) {
+        tx |= NET_CAP_CSUM;
+        if (f & BIT(VIRTIO_NET_F_HOST_TSO4))
+            tx |= NET_CAP_TSO4;
+        if (f & BIT(VIRTIO_NET_F_HOST_TSO6))
+            tx |= NET_CAP_TSO6;
+    }
+    d->tx_allowed = tx;
+    atomic_store(&d->port.caps, rx);
+    return 0;
+}
+
+static uint16_t net_max_queues(struct vdev *v)
+{
+    return (uint16_t)(DEV(v)->max_pairs * 2 + 1);
+}
+
+static uint32_t net_config_size(struct vdev *v)
+{
+    (void)v;
+    return sizeof(struct virtio_net_config);
+}
+
+static void net_get_config(struct vdev *v, uint8_t *buf, uint32_t off, uint32_t len)
+{
+    struct net_dev *d = DEV(v);
+    if (off > sizeof(d->cfg) || len > sizeof(d->cfg) - off) {
+        memset(buf, 0, len);
+        return;
+    }
+    memcpy(buf, (const uint8_t *)&d->cfg + off, len);
+}
+
+static int net_set_config(struct vdev *v, const uint8_t *buf, uint32_t off, uint32_t len)
+{
+    (void)buf;
+    /* The MAC is writable only for legacy drivers without CTRL_MAC_ADDR. */
+    LOG_ERR("net", "%s: config write of %u bytes at %u refused: the config space is "
+            "read-only", DEV(v)->name, len, off);
+    return -EPERM;
+}
+
+void net_filter_reset(struct net_rx_filter *f)
+{
+    /* Promiscuous until the driver says otherwise, as QEMU's device does. */
+    atomic_store(&f->promisc, true);
+    atomic_store(&f->allmulti, false);
+    atomic_store(&f->uc_all, false);
+    atomic_store(&f->mc_all, false);
+    atomic_store(&f->n_uc, 0);
+    atomic_store(&f->n_mc, 0);
+}
+
+void net_rx_select_update(struct net_dev *d)
+{
+    pthread_mutex_lock(&d->sel_lock);
+    uint16_t active = atomic_load(&d->active_pairs), n = 0;
+    /* Publish a shrinking set by its count first, a growing one by its
+     * entries first, so a sender never picks an unset entry. */
+    uint16_t sel[NET_MAX_PAIRS];
+    for (uint16_t i = 0; i < d->max_pairs && i < active; i++) {
+        struct net_rxq *q = d->rxq[i];
+        if (!q)
+            continue;
+        net_rx_lock(q);
+        bool on = q->vq != NULL;
+        net_rx_unlock(q);
+        if (on)
+            sel[n++] = i;
+    }
+    uint16_t old = atomic_load(&d->rx_nsel);
+    if (n < old)
+        atomic_store(&d->rx_nsel, n);
+    for (uint16_t i = 0; i < n; i++)
+        atomic_store(&d->rx_sel[i], sel[i]);
+    atomic_store(&d->rx_nsel, n);
+    pthread_mutex_unlock(&d->sel_lock);
+}
+
+static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick_fd,
+                     int call_fd)
+{
+    uint16_t pair = idx / 2;
+    struct net_txq *q = d->txq[pair];
+    if (!q) {
+        q = calloc(1, sizeof(*q));
+        struct iovec *iov = calloc((size_t)NET_BATCH * NET_MAX_IOV, sizeof(*iov));
+        if (!q || !iov) {
+            free(q);
+            free(iov);
+            return -ENOMEM;
+        }
+        q->dev = d;
+        q->idx = idx;
+        q->pair = pair;
+        q->iov_store = iov;
+        for (unsigned i = 0; i < NET_BATCH; i++) {
+            q->chains[i].iov = iov + (size_t)i * NET_MAX_IOV;
+            q->chains[i].max_iov = NET_MAX_IOV;
+        }
+        snprintf(q->name, sizeof(q->name), "%s.tx%u", d->name, pair);
+        q->scq.name = q->name;
+        q->scq.poll = net_tx_poll;
+        q->scq.set_notify = net_tx_set_notify;
+        q->scq.opaque = q;
+        d->txq[pair] = q;
+    }
+    if (q->vq)
+        return -EBUSY;
+    q->vq = vq;
+    q->call_fd = call_fd;
+    q->scq.kick_fd = kick_fd;
+    q->scq.aux_fd = -1;
+    int rc = sc_attach(d->scs, &q->scq);
+    if (rc < 0)
+        q->vq = NULL;
+    return rc;
+}
+
+static int rxq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int call_fd)
+{
+    uint16_t pair = idx / 2;
+    struct net_rxq *q = d->rxq[pair];
+    if (!q) {
+        q = calloc(1, sizeof(*q));
+        struct iovec *iov = calloc((size_t)NET_RX_RING * NET_RX_MAX_IOV, sizeof(*iov));
+        uint64_t *gpa = calloc((size_t)NET_RX_RING * NET_RX_MAX_IOV, sizeof(*gpa));
+        if (!q || !iov || !gpa) {
+            free(q);
+            free(iov);
+            free(gpa);
+            return -ENOMEM;
+        }
+        q->dev = d;
+        q->idx = idx;
+        q->iov_store = iov;
+        q->gpa_store = gpa;
+        for (unsigned i = 0; i < NET_RX_RING; i++) {
+            q->ring[i].iov = iov + (size_t)i * NET_RX_MAX_IOV;
+            q->ring[i].gpa = gpa + (size_t)i * NET_RX_MAX_IOV;
+            q->ring[i].max_iov = NET_RX_MAX_IOV;
+        }
+        snprintf(q->name, sizeof(q->name), "%s.rx%u", d->name, pair);
+        d->rxq[pair] = q;
+    }
+    if (q->vq)
+        return -EBUSY;
+    /* Nobody polls an rx ring: packets arrive when senders have them, and
+     * an rx queue without buffers drops, so guest kicks would be wasted. */
+    vq_set_notify(vq, false);
+    net_rx_lock(q);
+    q->vq = vq;
+    q->call_fd = call_fd;
+    q->head = q->count = 0;
+    q->pushed = false;
+    net_rx_unlock(q);
+    net_rx_select_update(d);
+    return 0;
+}
+
+static int ctrlq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick_fd,
+                       int call_fd)
+{
+    struct net_ctrlq *q = d->ctrlq;
+    if (!q) {
+        q = calloc(1, sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        q->dev = d;
+        q->chain.iov = q->iov;
+        q->chain.gpa = q->gpa;
+        q->chain.max_iov = NET_CTRL_MAX_IOV;
+        snprintf(q->name, sizeof(q->name), "%s.ctrl", d->name);
+        q->scq.name = q->name;
+        q->scq.poll = net_ctrl_poll;
+        q->scq.set_notify = net_ctrl_set_notify;
+        q->scq.opaque = q;
+        d->ctrlq = q;
+    }
+    if (q->vq)
+        return -EBUSY;
+    q->idx = idx;
+    q->vq = vq;
+    q->call_fd = call_fd;
+    q->scq.kick_fd = kick_fd;
+    q->scq.aux_fd = -1;
+    /* A driver that hands us the control queue steers multiqueue through
+     * it: one pair until VQ_PAIRS_SET (virtio spec). Frontends that keep the
+     * control queue to themselves enable rings instead. */
+    if (d->features & BIT(VIRTIO_NET_F_MQ)) {
+        atomic_store(&d->active_pairs, 1);
+        net_rx_select_update(d);
+    }
+    int rc = sc_attach(d->scs, &q->scq);
+    if (rc < 0)
+        q->vq = NULL;
+    return rc;
+}
+
+static int ctrl_index(const struct net_dev *d)
+{
+    if (!(d->features & BIT(VIRTIO_NET_F_CTRL_VQ)))
+        return -1;
+    return (d->features & BIT(VIRTIO_NET_F_MQ)) ? d->max_pairs * 2 : 2;
+}
+
+static int net_queue_start(struct vdev *v, uint16_t idx, struct virtq *vq, int kick_fd,
+                           int call_fd)
+{
+    struct net_dev *d = DEV(v);
+    int rc;
+    if (!vq || vq->num == 0) {
+        LOG_ERR("net", "%s: queue %u has no ring", d->name, idx);
+        return -EINVAL;
+    }
+    uint16_t npairs = (d->features & BIT(VIRTIO_NET_F_MQ)) ? d->max_pairs : 1;
+    if (idx == ctrl_index(d))
+        rc = ctrlq_start(d, idx, vq, kick_fd, call_fd);
+    else if (idx >= npairs * 2)
+        rc = -EINVAL;
+    else if (idx % 2)
+        rc = txq_start(d, idx, vq, kick_fd, call_fd);
+    else
+        rc = rxq_start(d, idx, vq, call_fd);
+    if (rc < 0)
+        LOG_ERR("net", "%s: cannot start queue %u: %s", d->name, idx,
+                rc == -EINVAL ? "no such queue with the negotiated features" : strerror(-rc));
+    return rc;
+}
+
+static void net_queue_stop(struct vdev *v, uint16_t idx)
+{
+    struct net_dev *d = DEV(v);
+    if (d->ctrlq && d->ctrlq->vq && idx == d->ctrlq->idx) {
+        sc_detach(&d->ctrlq->scq);
+        d->ctrlq->vq = NULL;
+        return;
+    }
+    if (idx >= d->max_pairs * 2)
+        return;
+    uint16_t pair = idx / 2;
+    if (idx % 2) {
+        struct net_txq *q = d->txq[pair];
+        if (q && q->vq) {
+            sc_detach(&q->scq);
+            q->vq = NULL;
+        }
+        return;
+    }
+    struct net_rxq *q = d->rxq[pair];
+    if (!q || !q->vq)
+        return;
+    net_rx_lock(q);
+    net_rx_return_held(q);
+    q->vq = NULL;
+    net_rx_unlock(q);
+    net_rx_select_update(d);
+}
+
+static void net_reset(struct vdev *v)
+{
+    struct net_dev *d = DEV(v);
+    for (uint16_t i = 0; i < d->max_pairs * 2 + 1; i++)
+        net_queue_stop(v, i);
+    d->features = 0;
+    d->tx_allowed = 0;
+    atomic_store(&d->port.caps, 0);
+    atomic_store(&d->active_pairs, d->max_pairs);
+    net_filter_reset(&d->filter);
+    net_rx_select_update(d);
+}
+
+static void net_destroy(struct vdev *v)
+{
+    struct net_dev *d = DEV(v);
+    if (!d)
+        return;
+    for (uint16_t i = 0; i < d->max_pairs * 2 + 1; i++)
+        net_queue_stop(v, i);
+    if (d->port.sw || d->port.peer)
+        LOG_ERR("net", "%s: destroyed while its port is still linked", d->name);
+    for (unsigned i = 0; i < d->max_pairs; i++) {
+        if (d->txq[i])
+            free(d->txq[i]->iov_store);
+        if (d->rxq[i]) {
+            free(d->rxq[i]->iov_store);
+            free(d->rxq[i]->gpa_store);
+        }
+        free(d->txq[i]);
+        free(d->rxq[i]);
+    }
+    free(d->ctrlq);
+    pthread_mutex_destroy(&d->sel_lock);
+    free(d);
+}
+
+static const struct vdev_ops net_ops = {
+    .features = net_features,
+    .set_features = net_set_features,
+    .max_queues = net_max_queues,
+    .config_size = net_config_size,
+    .get_config = net_get_config,
+    .set_config = net_set_config,
+    .queue_start = net_queue_start,
+    .queue_stop = net_queue_stop,
+    .reset = net_reset,
+    .destroy = net_destroy,
+};
+
+struct vdev *net_dev_create(const struct net_dev_params *p, struct sc_set *scs,
+                            const char **why)
+{
+    if (!p || !p->name || !p->name[0]) {
+        *why = "a device name is required";
+        return NULL;
+    }
+    if (strlen(p->name) >= sizeof(((struct net_dev *)0)->name)) {
+        *why = "device name is too long (max 63 bytes)";
+        return NULL;
+    }
+    if (p->queue_pairs < 1 || p->queue_pairs > NET_MAX_PAIRS) {
+        *why = "queue pairs must be 1..16";
+        return NULL;
+    }
+    if (p->mtu < 68) {
+        *why = "mtu must be 68..65535";
+        return NULL;
+    }
+    if (p->mac[0] & 1) {
+        *why = "the mac must be a unicast address";
+        return NULL;
+    }
+    if (!scs) {
+        *why = "a sidecore set is required";
+        return NULL;
+    }
+    struct net_dev *d = calloc(1, sizeof(*d));
+    if (!d) {
+        *why = "out of memory";
+        return NULL;
+    }
+    snprintf(d->name, sizeof(d->name), "%s", p->name);
+    d->vdev.ops = &net_ops;
+    d->vdev.name = d->name;
+    d->scs = scs;
+    d->max_pairs = p->queue_pairs;
+    d->offload = p->offload;
+    d->hdr_len = VIRTIO_NET_HDR_LEN;
+    memcpy(d->cfg.mac, p->mac, 6);
+    d->cfg.status = VIRTIO_NET_S_LINK_UP;
+    d->cfg.max_virtqueue_pairs = p->queue_pairs;
+    d->cfg.mtu = p->mtu;
+    for (int i = 0; i < 6; i++)
+        d->mac48 = d->mac48 << 8 | p->mac[i];
+    pthread_mutex_init(&d->sel_lock, NULL);
+    atomic_init(&d->active_pairs, p->queue_pairs);
+    net_filter_reset(&d->filter);
+    net_port_init(&d->port, &net_port_ops, d->name, p->mac, 0, d);
+    return &d->vdev;
+}
+
+struct net_port *net_dev_port(struct vdev *v)
+{
+    return &DEV(v)->port;
+}
+
+unsigned net_dev_queue_stats(struct vdev *v, struct net_queue_stats *out, unsigned max)
+{
+    struct net_dev *d = DEV(v);
+    unsigned n = 0;
+    for (uint16_t i = 0; i < d->max_pairs && n + 2 <= max; i++) {
+        struct net_queue_stats *r = &out[n++], *t = &out[n++];
+        memset(r, 0, sizeof(*r));
+        memset(t, 0, sizeof(*t));
+        r->index = (uint16_t)(2 * i);
+        r->kind = NET_Q_RX;
+        t->index = (uint16_t)(2 * i + 1);
+        t->kind = NET_Q_TX;
+        struct net_rxq *rq = d->rxq[i];
+        if (rq) {
+            net_rx_lock(rq);
+            r->started = rq->vq != NULL;
+            r->packets = rq->packets;
+            r->bytes = rq->bytes;
+            r->notifies = rq->notifies;
+            net_rx_unlock(rq);
+        }
+        struct net_txq *tq = d->txq[i];
+        if (tq) {
+            t->started = tq->vq != NULL;
+            t->packets = tq->scq.stats.requests;
+            t->bytes = tq->scq.stats.bytes;
+            t->kicks = tq->scq.stats.kicks;
+            t->notifies = tq->scq.stats.notifies;
+            t->busy_ns = tq->scq.stats.busy_ns;
+            t->polls = tq->scq.stats.polls;
+        }
+    }
+    if (n < max) {
+        struct net_queue_stats *c = &out[n++];
+        memset(c, 0, sizeof(*c));
+        c->index = (uint16_t)(d->max_pairs * 2);
+        c->kind = NET_Q_CTRL;
+        if (d->ctrlq) {
+            c->index = d->ctrlq->idx;
+            c->started = d->ctrlq->vq != NULL;
+            c->packets = d->ctrlq->scq.stats.requests;
+            c->kicks = d->ctrlq->scq.stats.kicks;
+            c->notifies = d->ctrlq->scq.stats.notifies;
+            c->busy_ns = d->ctrlq->scq.stats.busy_ns;
+            c->polls = d->ctrlq->scq.stats.polls;
+        }
+    }
+    return n;
+}
+
+void net_dev_state(struct vdev *v, struct net_dev_state *out)
+{
+    struct net_dev *d = DEV(v);
+    out->features = d->features;
+    out->max_pairs = d->max_pairs;
+    out->active_pairs = atomic_load(&d->active_pairs);
+    out->promisc = atomic_load(&d->filter.promisc);
+    out->allmulti = atomic_load(&d->filter.allmulti);
+    out->ctrl_ok = atomic_load(&d->ctrl_ok);
+    out->ctrl_err = atomic_load(&d->ctrl_err);
+}

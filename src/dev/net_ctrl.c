@@ -1,0 +1,163 @@
+/* virtio-net control queue: one command per chain, answered with
+ * VIRTIO_NET_OK or VIRTIO_NET_ERR in the chain's last writable byte.
+ * Unknown classes and commands, commands whose feature was not negotiated
+ * and malformed payloads get ERR: the driver asked for something we do not
+ * do, the ring itself is fine. Only a chain with no byte for the answer is
+ * a ring error (the device fails). */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backend/net_offload.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "net_int.h"
+
+#define CTRL_BUDGET 16
+#define BIT(b) (1ull << (b))
+
+static uint64_t mac48(const uint8_t *m)
+{
+    return (uint64_t)m[0] << 40 | (uint64_t)m[1] << 32 | (uint64_t)m[2] << 24 |
+           (uint64_t)m[3] << 16 | (uint64_t)m[4] << 8 | m[5];
+}
+
+static uint8_t cmd_rx(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint32_t len)
+{
+    if (!(d->features & BIT(VIRTIO_NET_F_CTRL_RX)) || len != 1 || data[0] > 1)
+        return VIRTIO_NET_ERR;
+    if (cmd == VIRTIO_NET_CTRL_RX_PROMISC)
+        atomic_store(&d->filter.promisc, data[0] == 1);
+    else if (cmd == VIRTIO_NET_CTRL_RX_ALLMULTI)
+        atomic_store(&d->filter.allmulti, data[0] == 1);
+    else
+        return VIRTIO_NET_ERR; /* ALLUNI etc. need CTRL_RX_EXTRA, not offered */
+    return VIRTIO_NET_OK;
+}
+
+/* One table of TABLE_SET: le32 count, then count addresses. Returns the
+ * bytes it occupies or -1 when the payload is too short. */
+static int64_t parse_table(const uint8_t *data, uint32_t len, uint32_t off, _Atomic uint64_t *tab,
+                           _Atomic uint32_t *n, _Atomic bool *all)
+{
+    uint32_t cnt;
+    if (off > len || len - off < 4)
+        return -1;
+    memcpy(&cnt, data + off, 4);
+    uint64_t bytes = 4 + (uint64_t)cnt * 6;
+    if (bytes > len - off)
+        return -1;
+    if (cnt > NET_MAC_FILTER_MAX) {
+        atomic_store(all, true);
+        atomic_store(n, 0);
+    } else {
+        atomic_store(all, false);
+        for (uint32_t i = 0; i < cnt; i++)
+            atomic_store(&tab[i], mac48(data + off + 4 + 6 * i));
+        atomic_store(n, cnt);
+    }
+    return (int64_t)bytes;
+}
+
+static uint8_t cmd_mac(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint32_t len)
+{
+    struct net_rx_filter *f = &d->filter;
+    if (!(d->features & BIT(VIRTIO_NET_F_CTRL_RX)) || cmd != VIRTIO_NET_CTRL_MAC_TABLE_SET)
+        return VIRTIO_NET_ERR; /* ADDR_SET needs CTRL_MAC_ADDR, not offered */
+    /* Shrink the live counts first: a concurrent reader then never sees
+     * a count covering entries being rewritten. */
+    atomic_store(&f->n_uc, 0);
+    atomic_store(&f->n_mc, 0);
+    int64_t a = parse_table(data, len, 0, f->uc, &f->n_uc, &f->uc_all);
+    if (a < 0)
+        return VIRTIO_NET_ERR;
+    int64_t b = parse_table(data, len, (uint32_t)a, f->mc, &f->n_mc, &f->mc_all);
+    if (b < 0 || (uint64_t)(a + b) != len)
+        return VIRTIO_NET_ERR;
+    return VIRTIO_NET_OK;
+}
+
+static uint8_t cmd_mq(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint32_t len)
+{
+    uint16_t pairs;
+    if (!(d->features & BIT(VIRTIO_NET_F_MQ)) || cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET ||
+        len != 2)
+        return VIRTIO_NET_ERR;
+    memcpy(&pairs, data, 2);
+    if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > d->max_pairs)
+        return VIRTIO_NET_ERR;
+    atomic_store(&d->active_pairs, pairs);
+    net_rx_select_update(d);
+    return VIRTIO_NET_OK;
+}
+
+static uint8_t execute(struct net_ctrlq *q, const struct vq_chain *c)
+{
+    struct net_dev *d = q->dev;
+    struct virtio_net_ctrl_hdr h;
+    if (c->out_len < sizeof(h) || c->out_len - sizeof(h) > NET_CTRL_MAX_DATA)
+        return VIRTIO_NET_ERR;
+    net_iov_read(c->iov, c->n_out, 0, &h, sizeof(h));
+    uint32_t len = c->out_len - (uint32_t)sizeof(h);
+    net_iov_read(c->iov, c->n_out, sizeof(h), q->data, len);
+    switch (h.class) {
+    case VIRTIO_NET_CTRL_RX: return cmd_rx(d, h.cmd, q->data, len);
+    case VIRTIO_NET_CTRL_MAC: return cmd_mac(d, h.cmd, q->data, len);
+    case VIRTIO_NET_CTRL_MQ: return cmd_mq(d, h.cmd, q->data, len);
+    default: return VIRTIO_NET_ERR;
+    }
+}
+
+int net_ctrl_poll(struct sc_queue *scq)
+{
+    struct net_ctrlq *q = scq->opaque;
+    struct net_dev *d = q->dev;
+    struct vq_chain *c = &q->chain;
+    int done = 0;
+
+    if (vdev_is_broken(&d->vdev))
+        return -1;
+    for (; done < CTRL_BUDGET; done++) {
+        int rc = vq_pop(q->vq, c);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            vdev_fail(&d->vdev, q->idx, "%s: %s", q->name,
+                      q->vq->err ? q->vq->err : "virtqueue broken");
+            return -1;
+        }
+        const struct iovec *last = NULL;
+        for (unsigned i = c->n_out + c->n_in; i > c->n_out; i--)
+            if (c->iov[i - 1].iov_len) {
+                last = &c->iov[i - 1];
+                break;
+            }
+        if (!last) {
+            vq_fail(q->vq, "control command (head %u) has no writable byte for its answer",
+                    c->head);
+            vdev_fail(&d->vdev, q->idx, "%s: control command (head %u) has no writable byte "
+                      "for its answer", q->name, c->head);
+            return -1;
+        }
+        uint8_t ack = execute(q, c);
+        ((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
+        atomic_fetch_add(ack == VIRTIO_NET_OK ? &d->ctrl_ok : &d->ctrl_err, 1);
+        vq_push(q->vq, c, c->in_len);
+        sc_queue_account(scq, 1, 0);
+    }
+    if (done) {
+        vq_publish(q->vq);
+        if (q->call_fd >= 0 && vq_should_notify(q->vq)) {
+            uint64_t one = 1;
+            if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+                scq->stats.notifies++;
+        }
+    }
+    return done;
+}
+
+bool net_ctrl_set_notify(struct sc_queue *scq, bool enable)
+{
+    struct net_ctrlq *q = scq->opaque;
+    return vq_set_notify(q->vq, enable);
+}

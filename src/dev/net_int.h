@@ -1,0 +1,142 @@
+/* virtio-net internals shared by net.c (vdev ops, config, queue life cycle),
+ * net_tx.c (transmit poll), net_rx.c (delivery into rx queues) and
+ * net_ctrl.c (control queue).
+ *
+ * Queue objects live as long as the device (their chain storage is
+ * allocated at first start), so counters survive reconnects and a sender
+ * racing a queue stop never touches freed memory.
+ *
+ * rx locking: an rx queue is filled by whichever sidecore sends to the
+ * device, so several may try at once. Each rx queue has a spinlock, taken for
+ * one delivered batch (at most NET_BATCH packets, each copied once): waits
+ * are bounded by one batch's copy and no sidecore ever sleeps holding it.
+ * The alternative, a per-queue mailbox drained by an owning sidecore, would
+ * cost a second copy or a second pass over the sender's buffers, whose
+ * lifetime ends when the sender completes its tx chains. The control thread
+ * takes the same lock to start and stop the queue (vq NULL = stopped). */
+#ifndef SC_NET_INT_H
+#define SC_NET_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "net.h"
+#include "virtio_net_spec.h"
+
+#define NET_RX_RING 64     /* rx chains one packet may use / kept between packets */
+#define NET_RX_MAX_IOV 64  /* iovecs per rx chain */
+#define NET_CTRL_MAX_IOV 16
+#define NET_CTRL_MAX_DATA 4096
+#define NET_MAC_FILTER_MAX 64
+#define NET_ERR_LOG_MAX 10 /* per queue: a hostile guest must not flood the log */
+
+struct net_dev;
+
+struct net_txq {
+    struct net_dev *dev;
+    uint16_t idx, pair;
+    struct virtq *vq;
+    int call_fd;
+    struct sc_queue scq;
+    char name[80];
+    struct vq_chain chains[NET_BATCH];
+    struct net_pkt pkts[NET_BATCH];
+    struct net_pkt *ptrs[NET_BATCH];
+    struct iovec *iov_store; /* NET_BATCH * NET_MAX_IOV */
+};
+
+/* Popped rx chains not used yet, oldest first: a packet that finds too few
+ * buffers leaves what it popped here for the next one (in order, as
+ * IN_ORDER requires), instead of returning buffers to the guest unused. */
+struct net_rxq {
+    _Atomic int lock;
+    struct net_dev *dev;
+    uint16_t idx;
+    struct virtq *vq; /* NULL while stopped; under lock */
+    int call_fd;
+    bool pushed;
+    struct vq_chain ring[NET_RX_RING];
+    uint16_t head, count;
+    struct iovec *iov_store;
+    uint64_t *gpa_store;
+    uint64_t packets, bytes, notifies; /* under lock */
+    unsigned err_logs;
+    char name[80];
+};
+
+struct net_ctrlq {
+    struct net_dev *dev;
+    uint16_t idx;
+    struct virtq *vq;
+    int call_fd;
+    struct sc_queue scq;
+    char name[80];
+    struct vq_chain chain;
+    struct iovec iov[NET_CTRL_MAX_IOV];
+    uint64_t gpa[NET_CTRL_MAX_IOV];
+    uint8_t data[NET_CTRL_MAX_DATA];
+};
+
+/* Best effort, as the spec allows: read without locks by deliverers. */
+struct net_rx_filter {
+    _Atomic bool promisc, allmulti;
+    _Atomic bool uc_all, mc_all; /* table overflowed: accept the whole class */
+    _Atomic uint32_t n_uc, n_mc;
+    _Atomic uint64_t uc[NET_MAC_FILTER_MAX], mc[NET_MAC_FILTER_MAX];
+};
+
+struct net_dev {
+    struct vdev vdev;
+    char name[64];
+    struct net_port port;
+    struct sc_set *scs;
+    uint16_t max_pairs;
+    bool offload;
+    struct virtio_net_config cfg;
+    uint64_t mac48;
+    uint64_t features; /* negotiated; control thread */
+    /* Read by the data path; set while the queues are stopped. */
+    unsigned hdr_len;  /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
+    bool mrg;
+    unsigned tx_allowed; /* NET_CAP_* the driver may request on transmit */
+
+    struct net_txq *txq[NET_MAX_PAIRS];
+    struct net_rxq *rxq[NET_MAX_PAIRS];
+    struct net_ctrlq *ctrlq;
+
+    /* Rx queue choice for senders: started rx queues below active_pairs. */
+    pthread_mutex_t sel_lock;
+    _Atomic uint16_t active_pairs;
+    _Atomic uint16_t rx_nsel;
+    _Atomic uint16_t rx_sel[NET_MAX_PAIRS];
+
+    struct net_rx_filter filter;
+    _Atomic uint64_t ctrl_ok, ctrl_err;
+};
+
+/* net_tx.c */
+int net_tx_poll(struct sc_queue *scq);
+bool net_tx_set_notify(struct sc_queue *scq, bool enable);
+/* net_rx.c */
+void net_rx_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
+void net_rx_lock(struct net_rxq *q);
+void net_rx_unlock(struct net_rxq *q);
+/* Control thread, under the lock, before the queue stops: hand back
+ * chains popped but not used. */
+void net_rx_return_held(struct net_rxq *q);
+/* net_ctrl.c */
+int net_ctrl_poll(struct sc_queue *scq);
+bool net_ctrl_set_notify(struct sc_queue *scq, bool enable);
+/* net.c: recompute the rx queue choice (any thread). */
+void net_rx_select_update(struct net_dev *d);
+void net_filter_reset(struct net_rx_filter *f);
+
+#define NET_QERR(q, ...)                                                                 \
+    do {                                                                                 \
+        if ((q)->err_logs < NET_ERR_LOG_MAX) {                                           \
+            (q)->err_logs++;                                                             \
+            LOG_ERR("net", __VA_ARGS__);                                                 \
+        }                                                                                \
+    } while (0)
+
+#endif

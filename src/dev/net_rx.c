@@ -1,0 +1,272 @@
+/* Delivery into a virtio-net device's rx queues, on the sending port's
+ * sidecore (locking: net_int.h).
+ *
+ * A packet becomes the virtio header followed by the frame, written across
+ * one rx chain, or with MRG_RXBUF across as many chains as it needs
+ * (num_buffers in the header says how many). Chains are popped in order;
+ * a packet that finds too few buffers is dropped and its popped chains wait
+ * for the next packet. The used ring is published, and the guest notified,
+ * once per delivered batch. */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backend/net_offload.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "net_int.h"
+
+#define SPINS_BEFORE_YIELD 256
+
+void net_rx_lock(struct net_rxq *q)
+{
+    unsigned spins = 0;
+    for (;;) {
+        if (!atomic_exchange_explicit(&q->lock, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&q->lock, memory_order_relaxed)) {
+            /* The holder may be preempted (2 cores, shared): do not burn
+             * its time slice. */
+            if (++spins >= SPINS_BEFORE_YIELD) {
+                sched_yield();
+                spins = 0;
+            } else {
+                sc_cpu_relax();
+            }
+        }
+    }
+}
+
+void net_rx_unlock(struct net_rxq *q)
+{
+    atomic_store_explicit(&q->lock, 0, memory_order_release);
+}
+
+static uint64_t mac48(const uint8_t *m)
+{
+    return (uint64_t)m[0] << 40 | (uint64_t)m[1] << 32 | (uint64_t)m[2] << 24 |
+           (uint64_t)m[3] << 16 | (uint64_t)m[4] << 8 | m[5];
+}
+
+static bool in_table(const _Atomic uint64_t *t, uint32_t n, uint64_t m)
+{
+    for (uint32_t i = 0; i < n && i < NET_MAC_FILTER_MAX; i++)
+        if (atomic_load_explicit(&t[i], memory_order_relaxed) == m)
+            return true;
+    return false;
+}
+
+/* CTRL_RX filtering; best effort (the spec allows unwanted packets). */
+static bool accept(struct net_dev *d, const uint8_t *dst)
+{
+    struct net_rx_filter *f = &d->filter;
+    if (atomic_load_explicit(&f->promisc, memory_order_relaxed))
+        return true;
+    uint64_t m = mac48(dst);
+    if (dst[0] & 1) {
+        if (m == 0xffffffffffffull || atomic_load_explicit(&f->allmulti, memory_order_relaxed) ||
+            atomic_load_explicit(&f->mc_all, memory_order_relaxed))
+            return true;
+        return in_table(f->mc, atomic_load_explicit(&f->n_mc, memory_order_relaxed), m);
+    }
+    if (m == d->mac48 || atomic_load_explicit(&f->uc_all, memory_order_relaxed))
+        return true;
+    return in_table(f->uc, atomic_load_explicit(&f->n_uc, memory_order_relaxed), m);
+}
+
+static void fail(struct net_rxq *q, const char *why)
+{
+    vq_fail(q->vq, "%s", why);
+    vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
+}
+
+/* The k-th held chain, popping more as needed. 1: *c set; 0: the guest
+ * posted no more buffers; -1: the ring is broken (device failed). */
+static int chain_at(struct net_rxq *q, unsigned k, struct vq_chain **c)
+{
+    struct vq_chain *ch = &q->ring[(q->head + k) % NET_RX_RING];
+    if (k >= q->count) {
+        int rc = vq_pop(q->vq, ch);
+        if (rc <= 0) {
+            if (rc < 0)
+                vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name,
+                          q->vq->err ? q->vq->err : "virtqueue broken");
+            return rc;
+        }
+        q->count++;
+        if (ch->in_len == 0) {
+            fail(q, "rx buffer without device-writable space");
+            return -1;
+        }
+        if (q->dev->mrg && ch->in_len < q->dev->hdr_len) {
+            fail(q, "mergeable rx buffer smaller than the virtio-net header");
+            return -1;
+        }
+    }
+    *c = ch;
+    return 1;
+}
+
+/* Copy bytes [off, off+len) of header-then-frame to dst. */
+static void stream_read(uint8_t *dst, size_t off, size_t len, const uint8_t *hdr, unsigned hl,
+                        const struct net_pkt *p)
+{
+    if (off < hl) {
+        size_t k = SC_MIN(hl - off, len);
+        memcpy(dst, hdr + off, k);
+        dst += k;
+        off += k;
+        len -= k;
+    }
+    if (len)
+        net_iov_read(p->iov, p->niov, off - hl, dst, len);
+}
+
+/* Writes len bytes of the stream from off into chain c; returns len. */
+static uint32_t fill_chain(const struct vq_chain *c, size_t off, uint32_t len, const uint8_t *hdr,
+                           unsigned hl, const struct net_pkt *p)
+{
+    uint32_t done = 0;
+    for (unsigned i = c->n_out; i < c->n_out + c->n_in && done < len; i++) {
+        uint32_t k = (uint32_t)SC_MIN(c->iov[i].iov_len, (size_t)(len - done));
+        stream_read(c->iov[i].iov_base, off + done, k, hdr, hl, p);
+        done += k;
+    }
+    return done;
+}
+
+/* 1: delivered; 0: dropped for lack of buffers; -1: device failed. */
+static int put_one(struct net_rxq *q, const struct net_pkt *p)
+{
+    struct net_dev *d = q->dev;
+    unsigned hl = d->hdr_len;
+    uint64_t need = hl + (uint64_t)p->len, have = 0;
+    unsigned k = 0;
+    struct vq_chain *c;
+
+    while (have < need) {
+        if (k > 0 && !d->mrg)
+            return 0; /* one buffer per packet without MRG_RXBUF: too small */
+        if (k == NET_RX_RING)
+            return 0;
+        int rc = chain_at(q, k, &c);
+        if (rc <= 0)
+            return rc;
+        have += c->in_len;
+        k++;
+    }
+    struct virtio_net_hdr_v1 h = p->hdr;
+    h.num_buffers = (uint16_t)(d->mrg ? k : 1);
+    uint64_t off = 0;
+    for (unsigned j = 0; j < k; j++) {
+        c = &q->ring[q->head];
+        uint32_t part = (uint32_t)SC_MIN((uint64_t)c->in_len, need - off);
+        fill_chain(c, off, part, (const uint8_t *)&h, hl, p);
+        vq_push(q->vq, c, part);
+        off += part;
+        q->head = (uint16_t)((q->head + 1) % NET_RX_RING);
+        q->count--;
+    }
+    q->pushed = true;
+    return 1;
+}
+
+static void publish(struct net_rxq *q)
+{
+    vq_publish(q->vq);
+    q->pushed = false;
+    if (q->call_fd < 0 || !vq_should_notify(q->vq))
+        return;
+    uint64_t one = 1;
+    if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+        q->notifies++;
+    else
+        NET_QERR(q, "%s: cannot signal the call eventfd: %s", q->name, strerror(errno));
+}
+
+void net_rx_return_held(struct net_rxq *q)
+{
+    /* Handing them back unused (length 0) keeps the guest's buffer
+     * accounting whole; the driver discards such zero-length buffers. */
+    while (q->count) {
+        vq_push(q->vq, &q->ring[q->head], 0);
+        q->head = (uint16_t)((q->head + 1) % NET_RX_RING);
+        q->count--;
+        q->pushed = true;
+    }
+    if (q->pushed)
+        publish(q);
+}
+
+void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned n,
+                    unsigned hint)
+{
+    struct net_dev *d = port->opaque;
+    uint16_t nsel = atomic_load_explicit(&d->rx_nsel, memory_order_acquire);
+    if (nsel == 0 || vdev_is_broken(&d->vdev)) {
+        net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        return;
+    }
+    uint16_t qi = atomic_load_explicit(&d->rx_sel[hint % nsel], memory_order_relaxed);
+    struct net_rxq *q = d->rxq[qi < d->max_pairs ? qi : 0];
+    unsigned caps = atomic_load_explicit(&port->caps, memory_order_relaxed);
+    uint64_t ok = 0, bytes = 0, drops[NET_DROP__COUNT] = {0};
+
+    net_rx_lock(q);
+    if (!q->vq || vdev_is_broken(&d->vdev)) {
+        net_rx_unlock(q);
+        net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const struct net_pkt *p = pkts[i];
+        if (!accept(d, p->eth)) {
+            drops[NET_DROP_FILTERED]++;
+            continue;
+        }
+        int rc;
+        if (SC_LIKELY(p->hdr.flags == 0 && p->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE)) {
+            rc = put_one(q, p);
+            if (rc > 0) {
+                ok++;
+                bytes += p->len;
+            }
+        } else {
+            struct net_fix f;
+            enum net_drop why;
+            if (net_fix_begin(&f, p, caps, &why) < 0) {
+                drops[why]++;
+                continue;
+            }
+            const struct net_pkt *o;
+            rc = 1;
+            while (rc >= 0 && (o = net_fix_next(&f))) {
+                rc = put_one(q, o);
+                if (rc > 0) {
+                    ok++;
+                    bytes += o->len;
+                } else if (rc == 0) {
+                    drops[NET_DROP_NO_BUFFERS]++;
+                }
+            }
+            if (rc >= 0)
+                continue;
+        }
+        if (rc == 0) {
+            drops[NET_DROP_NO_BUFFERS]++;
+        } else if (rc < 0) {
+            drops[NET_DROP_LINK_DOWN] += n - i;
+            break;
+        }
+    }
+    if (q->pushed && !q->vq->err)
+        publish(q);
+    q->packets += ok;
+    q->bytes += bytes;
+    net_rx_unlock(q);
+    net_port_rx(port, ok, bytes);
+    for (unsigned r = 0; r < NET_DROP__COUNT; r++)
+        if (drops[r])
+            net_port_drop(port, r, drops[r]);
+}

@@ -1,0 +1,551 @@
+/* virtio-net devices end to end without sockets: guest memory is the
+ * frontend library's memfd (the test drives the rings with vu_vring, as a
+ * driver would) mapped again as the device's guest-memory table; a real
+ * sidecore serves tx and control queues; devices sit on one switch.
+ * Covers: control queue commands (OK/ERR) and a malformed control chain,
+ * guest-to-guest delivery with learning, mergeable rx buffers and
+ * num_buffers, drops for missing buffers with held chains reused in order,
+ * hostile transmit headers, rx filtering, software checksum and
+ * segmentation for receivers without the offloads, and a broken rx ring
+ * that stops only its own device. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "backend/net_sink.h"
+#include "backend/net_switch.h"
+#include "core/sidecore.h"
+#include "dev/net.h"
+#include "dev/virtio_net_spec.h"
+#include "frontend/vu_mem.h"
+#include "frontend/vu_vring.h"
+#include "mem/guestmem.h"
+#include "virtq/vdev.h"
+#include "virtq/virtq.h"
+
+#define QNUM 64
+#define BIT(b) (1ull << (b))
+#define F_BASE (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS))
+
+struct q {
+    struct vu_vring vr;
+    struct virtq vq;
+    bool on;
+};
+
+struct dev {
+    struct vdev *v;
+    struct q q[5];
+    uint64_t features;
+};
+
+struct env {
+    struct vu_mem mem;
+    struct guestmem gm;
+    struct sc_set *scs;
+    struct net_switch *sw;
+    struct dev d[3];
+};
+
+static struct env *E;
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    const char *why = NULL;
+    assert_int_equal(vu_mem_create(&e->mem, 32u << 20), 0);
+    gm_init(&e->gm);
+    struct gm_table *t = gm_table_new_empty();
+    assert_int_equal(gm_table_add(t, 0, e->mem.size, (uint64_t)(uintptr_t)e->mem.base, 0,
+                                  dup(e->mem.fd), &why),
+                     0);
+    gm_table_free(gm_publish(&e->gm, t), true);
+    struct sc_params sp;
+    sc_params_default(&sp);
+    e->scs = sc_set_create(&sp);
+    assert_non_null(e->scs);
+    e->sw = net_switch_create("sw", 256, 300, &why);
+    assert_non_null(e->sw);
+    E = e;
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    for (int i = 0; i < 3; i++) {
+        struct dev *d = &e->d[i];
+        if (!d->v)
+            continue;
+        for (int k = 0; k < 5; k++)
+            if (d->q[k].on)
+                d->v->ops->queue_stop(d->v, (uint16_t)k);
+        net_switch_remove_port(e->sw, net_dev_port(d->v));
+        d->v->ops->destroy(d->v);
+        for (int k = 0; k < 5; k++)
+            if (d->q[k].on)
+                vu_vring_destroy(&d->q[k].vr);
+    }
+    net_switch_destroy(e->sw);
+    sc_set_destroy(e->scs);
+    gm_destroy(&e->gm);
+    vu_mem_destroy(&e->mem);
+    free(e);
+    return 0;
+}
+
+static struct dev *mkdev(int i, uint16_t pairs, uint64_t features)
+{
+    const char *why = NULL;
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", i);
+    struct net_dev_params p = {.name = name, .queue_pairs = pairs, .mtu = 1500, .offload = true};
+    memcpy(p.mac, (uint8_t[]){0x52, 0x54, 0, 0, 0, (uint8_t)(i + 1)}, 6);
+    struct dev *d = &E->d[i];
+    d->v = net_dev_create(&p, E->scs, &why);
+    assert_non_null(d->v);
+    uint64_t offered = d->v->ops->features(d->v);
+    assert_int_equal(features & ~offered, 0);
+    d->features = features;
+    assert_int_equal(d->v->ops->set_features(d->v, features), 0);
+    assert_int_equal(net_switch_add_port(E->sw, net_dev_port(d->v), &why), 0);
+    return d;
+}
+
+static void startq(struct dev *d, uint16_t idx)
+{
+    struct q *q = &d->q[idx];
+    assert_int_equal(vu_vring_init(&q->vr, &E->mem, QNUM, false, false), 0);
+    const struct gm_table *t = gm_current(&E->gm);
+    void *hd = gm_gpa_to_host(t, q->vr.desc_gpa, vring_desc_bytes(QNUM));
+    void *ha = gm_gpa_to_host(t, q->vr.avail_gpa, vring_avail_bytes(QNUM));
+    void *hu = gm_gpa_to_host(t, q->vr.used_gpa, vring_used_bytes(QNUM));
+    vq_init(&q->vq, QNUM, hd, ha, hu, 0, d->features, &E->gm);
+    assert_int_equal(d->v->ops->queue_start(d->v, idx, &q->vq, q->vr.kick_fd, q->vr.call_fd), 0);
+    q->on = true;
+}
+
+static uint64_t buf(uint32_t len)
+{
+    void *p = vu_mem_alloc(&E->mem, len, 64);
+    assert_non_null(p);
+    return vu_mem_gpa(&E->mem, p, len);
+}
+
+static uint8_t *ptr(uint64_t gpa) { return vu_mem_ptr(&E->mem, gpa, 1); }
+
+/* Waits (5 s max) for one used element of q; returns its length. */
+static uint32_t used1(struct q *q, uint64_t *token)
+{
+    for (int i = 0; i < 5000; i++) {
+        void *tok;
+        uint32_t len;
+        int rc = vu_vring_get_used(&q->vr, &tok, &len);
+        assert_true(rc >= 0);
+        if (rc == 1) {
+            *token = (uint64_t)(uintptr_t)tok;
+            return len;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("no used element within 5 s");
+    return 0;
+}
+
+/* Transmit hdr (hlen bytes) then frame, as two descriptors; waits until the
+ * device returned the chain. */
+static void tx(struct dev *d, uint16_t pair, const struct virtio_net_hdr_v1 *h, uint32_t hlen,
+               const uint8_t *frame, uint32_t flen)
+{
+    struct q *q = &d->q[pair * 2 + 1];
+    uint64_t g = buf(hlen + flen);
+    memcpy(ptr(g), h, hlen);
+    memcpy(ptr(g) + hlen, frame, flen);
+    struct vu_sg sg[2] = {{g, hlen}, {g + hlen, flen}};
+    unsigned n = flen ? 2 : 1;
+    if (!hlen) {
+        sg[0] = sg[1];
+        n = 1;
+    }
+    assert_true(vu_vring_add(&q->vr, sg, n, 0, (void *)(uintptr_t)g) >= 0);
+    vu_vring_kick(&q->vr);
+    uint64_t tok;
+    assert_int_equal(used1(q, &tok), 0);
+    assert_int_equal(tok, g);
+}
+
+static uint64_t post(struct dev *d, uint16_t pair, uint32_t len)
+{
+    struct q *q = &d->q[pair * 2];
+    uint64_t g = buf(len);
+    struct vu_sg sg = {g, len};
+    assert_true(vu_vring_add(&q->vr, &sg, 0, 1, (void *)(uintptr_t)g) >= 0);
+    return g;
+}
+
+static bool rx_pending(struct dev *d, uint16_t pair) { return vu_vring_has_used(&d->q[pair * 2].vr); }
+
+static uint8_t frame_buf[70000];
+
+static uint32_t eth(const uint8_t *dst, const uint8_t *src, uint32_t len, uint8_t fill)
+{
+    memcpy(frame_buf, dst, 6);
+    memcpy(frame_buf + 6, src, 6);
+    frame_buf[12] = 0x08;
+    frame_buf[13] = 0x00;
+    memset(frame_buf + 14, fill, len - 14);
+    return len;
+}
+
+static const uint8_t BCAST[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t MAC1[6] = {0x52, 0x54, 0, 0, 0, 1}, MAC2[6] = {0x52, 0x54, 0, 0, 0, 2};
+
+static void counters(struct dev *d, struct net_port_counters *c)
+{
+    net_port_counters(net_dev_port(d->v), c);
+}
+
+/* ---- control queue ---- */
+
+static uint8_t ctrl(struct dev *d, uint16_t idx, const void *cmd, uint32_t len)
+{
+    struct q *q = &d->q[idx];
+    uint64_t g = buf(len), a = buf(1);
+    memcpy(ptr(g), cmd, len);
+    *ptr(a) = 0xee;
+    struct vu_sg sg[2] = {{g, len}, {a, 1}};
+    assert_true(vu_vring_add(&q->vr, sg, 1, 1, (void *)(uintptr_t)a) >= 0);
+    vu_vring_kick(&q->vr);
+    uint64_t tok;
+    assert_int_equal(used1(q, &tok), 1);
+    assert_int_equal(tok, a);
+    return *ptr(a);
+}
+
+static void test_ctrl(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ) |
+                 BIT(VIRTIO_NET_F_CTRL_RX);
+    struct dev *d = mkdev(0, 2, f);
+    startq(d, 4); /* 2 pairs with MQ: the control queue is 4 */
+    struct net_dev_state st;
+    net_dev_state(d->v, &st);
+    assert_int_equal(st.active_pairs, 1);
+    assert_true(st.promisc);
+
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){4, 0, 0, 0}, 4), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){4, 0, 3, 0}, 4), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){4, 0, 1}, 3), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){0, 0, 0}, 3), VIRTIO_NET_OK);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){0, 1, 1}, 3), VIRTIO_NET_OK);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){0, 1, 7}, 3), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){0, 5, 1}, 3), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){9, 0, 1}, 3), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){1, 1, 1, 2, 3, 4, 5, 6}, 8), VIRTIO_NET_ERR);
+    assert_int_equal(ctrl(d, 4, (uint8_t[]){0}, 1), VIRTIO_NET_ERR);
+    /* MAC TABLE_SET: one unicast, two multicast entries; then a lying count. */
+    uint8_t t[4 + 6 + 4 + 12 + 2] = {1, 0, 0, 0, 0x52, 0x54, 0, 0, 0, 9, 2, 0, 0, 0,
+                                     0x33, 0x33, 0, 0, 0, 1, 0x01, 0, 0x5e, 0, 0, 1};
+    memmove(t + 2, t, sizeof(t) - 2);
+    t[0] = 1;
+    t[1] = 0;
+    assert_int_equal(ctrl(d, 4, t, sizeof(t)), VIRTIO_NET_OK);
+    t[2] = 200;
+    assert_int_equal(ctrl(d, 4, t, sizeof(t)), VIRTIO_NET_ERR);
+    net_dev_state(d->v, &st);
+    assert_int_equal(st.active_pairs, 2);
+    assert_false(st.promisc);
+    assert_true(st.allmulti);
+    assert_int_equal(st.ctrl_ok, 4);
+    assert_int_equal(st.ctrl_err, 9);
+    assert_false(vdev_is_broken(d->v));
+
+    /* A command chain with no byte for the answer is a ring error. */
+    struct q *q = &d->q[4];
+    uint64_t g = buf(3);
+    struct vu_sg sg = {g, 3};
+    assert_true(vu_vring_add(&q->vr, &sg, 1, 0, (void *)(uintptr_t)g) >= 0);
+    vu_vring_kick(&q->vr);
+    for (int i = 0; i < 5000 && !vdev_is_broken(d->v); i++)
+        usleep(1000);
+    assert_true(vdev_is_broken(d->v));
+    assert_non_null(strstr(d->v->why, "no writable byte"));
+}
+
+/* ---- guest to guest ---- */
+
+static void test_switching(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+    }
+    const char *why;
+    struct net_sink_params sp = {.name = "sink"};
+    struct net_sink *sink = net_sink_create(&sp, &why);
+    assert_non_null(sink);
+    assert_int_equal(net_switch_add_port(E->sw, net_sink_port(sink), &why), 0);
+    struct virtio_net_hdr_v1 h = {0};
+
+    /* Broadcast from a: b and the sink get it; b's buffer holds the header
+     * (num_buffers 1) and the frame byte for byte. */
+    uint64_t rb = post(b, 0, 2048);
+    uint32_t n = eth(BCAST, MAC1, 100, 0xab);
+    tx(a, 0, &h, 12, frame_buf, n);
+    uint64_t tok;
+    assert_int_equal(used1(&b->q[0], &tok), 12 + 100);
+    assert_int_equal(tok, rb);
+    struct virtio_net_hdr_v1 got;
+    memcpy(&got, ptr(rb), 12);
+    assert_int_equal(got.num_buffers, 1);
+    assert_int_equal(got.flags, 0);
+    assert_memory_equal(ptr(rb) + 12, frame_buf, 100);
+    struct net_port_counters c;
+    net_port_counters(net_sink_port(sink), &c);
+    assert_int_equal(c.rx_packets, 1);
+
+    /* b answers a's learned address: only a gets it. */
+    uint64_t ra = post(a, 0, 2048);
+    n = eth(MAC1, MAC2, 60, 0xcd);
+    tx(b, 0, &h, 12, frame_buf, n);
+    assert_int_equal(used1(&a->q[0], &tok), 12 + 60);
+    assert_int_equal(tok, ra);
+    net_port_counters(net_sink_port(sink), &c);
+    assert_int_equal(c.rx_packets, 1);
+
+    /* Mergeable: 1000 bytes into 256-byte buffers take 4 of them. */
+    uint64_t small[12];
+    for (int i = 0; i < 8; i++)
+        small[i] = post(b, 0, 256);
+    n = eth(MAC2, MAC1, 1000, 0x5a);
+    tx(a, 0, &h, 12, frame_buf, n);
+    uint32_t lens[4] = {256, 256, 256, 1012 - 768};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(used1(&b->q[0], &tok), lens[i]);
+        assert_int_equal(tok, small[i]);
+    }
+    memcpy(&got, ptr(small[0]), 12);
+    assert_int_equal(got.num_buffers, 4);
+    assert_memory_equal(ptr(small[1]), frame_buf + 244, 256);
+
+    /* 2000 bytes need 8 buffers, 4 are left: dropped, and the 4 wait for
+     * the next frame, which uses them first, in order. */
+    n = eth(MAC2, MAC1, 2000, 0x11);
+    tx(a, 0, &h, 12, frame_buf, n);
+    counters(b, &c);
+    assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 1);
+    assert_false(rx_pending(b, 0));
+    for (int i = 8; i < 12; i++)
+        small[i] = post(b, 0, 256);
+    n = eth(MAC2, MAC1, 1000, 0x22);
+    tx(a, 0, &h, 12, frame_buf, n);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(used1(&b->q[0], &tok), lens[i]);
+        assert_int_equal(tok, small[4 + i]);
+    }
+    counters(b, &c);
+    assert_int_equal(c.rx_packets, 3);
+    net_switch_remove_port(E->sw, net_sink_port(sink));
+    net_sink_destroy(sink);
+}
+
+static void test_hostile_tx(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+    }
+    struct virtio_net_hdr_v1 h = {0};
+    uint32_t n = eth(BCAST, MAC1, 60, 1);
+    /* Chain shorter than the header. */
+    tx(a, 0, &h, 0, frame_buf, 5);
+    /* Frame shorter than an Ethernet header. */
+    tx(a, 0, &h, 12, frame_buf, 10);
+    /* NEEDS_CSUM without CSUM negotiated; GSO without TSO; gso_size 0. */
+    h = (struct virtio_net_hdr_v1){.flags = 1, .csum_start = 34, .csum_offset = 6};
+    tx(a, 0, &h, 12, frame_buf, n);
+    h = (struct virtio_net_hdr_v1){.flags = 1, .gso_type = 1, .gso_size = 0};
+    tx(a, 0, &h, 12, frame_buf, n);
+    struct net_port_counters c;
+    counters(a, &c);
+    assert_int_equal(c.drops[NET_DROP_BAD_HEADER], 3);
+    assert_int_equal(c.drops[NET_DROP_BAD_LENGTH], 1);
+    assert_int_equal(c.tx_packets, 0);
+    assert_false(vdev_is_broken(a->v));
+    /* The device still works. */
+    uint64_t rb = post(b, 0, 2048), tok;
+    h = (struct virtio_net_hdr_v1){0};
+    tx(a, 0, &h, 12, frame_buf, n);
+    assert_int_equal(used1(&b->q[0], &tok), 12 + 60);
+
+    /* Without MRG_RXBUF a frame must fit one buffer; a too-small one is
+     * kept for a smaller frame. */
+    struct dev *c2 = mkdev(2, 1, F_BASE);
+    startq(c2, 0);
+    startq(c2, 1);
+    uint64_t tiny = post(c2, 0, 100);
+    (void)rb;
+    n = eth(BCAST, MAC1, 200, 2);
+    tx(a, 0, &h, 12, frame_buf, n);
+    counters(c2, &c);
+    assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 1);
+    n = eth(BCAST, MAC1, 80, 3);
+    tx(a, 0, &h, 12, frame_buf, n);
+    assert_int_equal(used1(&c2->q[0], &tok), 92);
+    assert_int_equal(tok, tiny);
+}
+
+static void test_filter_and_broken_rx(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CTRL_VQ) |
+                 BIT(VIRTIO_NET_F_CTRL_RX);
+    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f), *c = mkdev(2, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+        startq(c, (uint16_t)i);
+    }
+    startq(b, 2);
+    assert_int_equal(ctrl(b, 2, (uint8_t[]){0, 0, 0}, 3), VIRTIO_NET_OK); /* promisc off */
+    struct virtio_net_hdr_v1 h = {0};
+    const uint8_t other[6] = {0x52, 0x54, 0, 0, 0, 0x77};
+    uint64_t tok;
+    for (int i = 0; i < 4; i++)
+        post(b, 0, 2048);
+    tx(a, 0, &h, 12, frame_buf, eth(other, MAC1, 60, 1));  /* flooded, not for b */
+    tx(a, 0, &h, 12, frame_buf, eth(BCAST, MAC1, 60, 2));  /* broadcast: taken */
+    tx(a, 0, &h, 12, frame_buf, eth(MAC2, MAC1, 60, 3));   /* b's own address */
+    assert_int_equal(used1(&b->q[0], &tok), 72);
+    assert_int_equal(used1(&b->q[0], &tok), 72);
+    struct net_port_counters pc;
+    counters(b, &pc);
+    assert_int_equal(pc.drops[NET_DROP_FILTERED], 1);
+    assert_int_equal(pc.rx_packets, 2);
+
+    /* c posts an rx "buffer" the device cannot write: c fails, a and b go on. */
+    struct q *cq = &c->q[0];
+    uint64_t g = buf(64);
+    struct vu_sg sg = {g, 64};
+    assert_true(vu_vring_add(&cq->vr, &sg, 1, 0, (void *)(uintptr_t)g) >= 0);
+    tx(a, 0, &h, 12, frame_buf, eth(BCAST, MAC1, 60, 4));
+    assert_true(vdev_is_broken(c->v));
+    assert_non_null(strstr(c->v->why, "device-writable"));
+    assert_false(vdev_is_broken(a->v));
+    assert_int_equal(used1(&b->q[0], &tok), 72);
+    tx(a, 0, &h, 12, frame_buf, eth(BCAST, MAC1, 60, 5));
+    counters(c, &pc);
+    assert_true(pc.drops[NET_DROP_LINK_DOWN] >= 1);
+}
+
+/* IPv4/TCP frame with 3000 payload bytes, pseudo-header sum in place. */
+static uint32_t tcp_frame(void)
+{
+    uint32_t payload = 3000, len = 14 + 20 + 20 + payload;
+    eth(MAC2, MAC1, len, 0);
+    uint8_t *ip = frame_buf + 14, *t = ip + 20;
+    memset(ip, 0, 40);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((len - 14) >> 8);
+    ip[3] = (uint8_t)(len - 14);
+    ip[8] = 64;
+    ip[9] = 6;
+    memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+    t[12] = 0x50;
+    t[13] = 0x18;
+    for (uint32_t i = 0; i < payload; i++)
+        t[20 + i] = (uint8_t)(i * 7);
+    uint32_t s = 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 6 + 20 + payload;
+    t[16] = (uint8_t)(s >> 8);
+    t[17] = (uint8_t)s;
+    return len;
+}
+
+static uint16_t fold_sum(const uint8_t *b, size_t n, uint32_t s)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (uint32_t)(b[i] << 8 | b[i + 1]);
+    if (n & 1)
+        s += (uint32_t)b[n - 1] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+static void test_offload_resolution(void **state)
+{
+    (void)state;
+    uint64_t tso = BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4);
+    uint64_t gtso = BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4);
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct dev *a = mkdev(0, 1, f | tso), *b = mkdev(1, 1, f), *c = mkdev(2, 1, f | gtso);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+        startq(c, (uint16_t)i);
+    }
+    /* MAC2 is not learned yet: the frame floods to b and c. */
+    uint64_t rb[3], rc = post(c, 0, 4096), tok;
+    for (int i = 0; i < 3; i++)
+        rb[i] = post(b, 0, 2048);
+    uint32_t n = tcp_frame();
+    struct virtio_net_hdr_v1 h = {.flags = 1, .gso_type = 1, .hdr_len = 54, .gso_size = 1000,
+                                  .csum_start = 34, .csum_offset = 16};
+    tx(a, 0, &h, 12, frame_buf, n);
+    /* c (GUEST_TSO4) gets the GSO packet whole, metadata intact. */
+    assert_int_equal(used1(&c->q[0], &tok), 12 + n);
+    struct virtio_net_hdr_v1 got;
+    memcpy(&got, ptr(rc), 12);
+    assert_int_equal(got.gso_type, 1);
+    assert_int_equal(got.gso_size, 1000);
+    assert_int_equal(got.flags, 1);
+    /* b (no offloads) gets three checksummed segments. */
+    for (int i = 0; i < 3; i++) {
+        uint32_t len = used1(&b->q[0], &tok);
+        assert_int_equal(tok, rb[i]);
+        assert_int_equal(len, 12 + 54 + 1000);
+        const uint8_t *p = ptr(rb[i]);
+        memcpy(&got, p, 12);
+        assert_int_equal(got.gso_type, 0);
+        assert_int_equal(got.flags, 0);
+        const uint8_t *ip = p + 12 + 14;
+        assert_int_equal(fold_sum(ip, 20, 0), 0xffff);
+        uint32_t ps = 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 6 + 20 + 1000;
+        assert_int_equal(fold_sum(ip + 20, 1020, ps), 0xffff);
+        assert_memory_equal(ip + 40, frame_buf + 54 + 1000 * i, 1000);
+    }
+    struct net_port_counters pc;
+    counters(b, &pc);
+    assert_int_equal(pc.rx_packets, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_switching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_tx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_and_broken_rx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offload_resolution, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
