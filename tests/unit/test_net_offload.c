@@ -1,0 +1,343 @@
+/* Offload helpers against known packets: the Internet checksum, sender
+ * header checks (hostile fields), software checksum completion and TCP
+ * segmentation (IPv4 with a VLAN tag, IPv6), and the pass-through rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/net_offload.h"
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* Gathers a packet's iovecs into flat bytes. */
+static uint32_t flatten(const struct net_pkt *p, uint8_t *out, size_t cap)
+{
+    assert_true(p->len <= cap);
+    assert_int_equal(net_iov_read(p->iov, p->niov, 0, out, p->len), p->len);
+    return p->len;
+}
+
+/* Sum of a range including its checksum field: 0xffff when valid. */
+static uint16_t raw_sum(const uint8_t *b, size_t n, uint32_t extra)
+{
+    uint64_t s = extra;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += rd16(b + i);
+    if (n & 1)
+        s += (uint32_t)b[n - 1] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+static void test_csum_known(void **state)
+{
+    (void)state;
+    /* RFC 1071 section 3 example: sum 0xddf2, checksum 0x220d. */
+    const uint8_t b[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+    struct net_csum c = {0};
+    net_csum_feed(&c, b, sizeof(b));
+    assert_int_equal(net_csum_final(&c), 0x220d);
+    /* Fed in odd pieces across "iovecs": same result. */
+    struct iovec iov[3] = {{(void *)b, 3}, {(void *)(b + 3), 1}, {(void *)(b + 4), 4}};
+    struct net_csum d = {0};
+    net_csum_feed_iov(&d, iov, 3, 0, 8);
+    assert_int_equal(net_csum_final(&d), 0x220d);
+    /* An IPv4 header with a known checksum (0xb861). */
+    const uint8_t ip[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                            0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+    struct net_csum e = {0};
+    net_csum_feed(&e, ip, 20);
+    assert_int_equal(net_csum_final(&e), 0xb861);
+}
+
+static void test_hdr_check(void **state)
+{
+    (void)state;
+    struct virtio_net_hdr_v1 h;
+#define H(...) (h = (struct virtio_net_hdr_v1){__VA_ARGS__}, &h)
+    assert_int_equal(net_hdr_check(H(0), 60, 0), NET_DROP__COUNT);
+    assert_int_equal(net_hdr_check(H(0), 13, NET_CAP_ALL), NET_DROP_BAD_LENGTH);
+    assert_int_equal(net_hdr_check(H(0), NET_MAX_FRAME + 1, NET_CAP_ALL), NET_DROP_BAD_LENGTH);
+    /* DATA_VALID on transmit is ignored, not an error. */
+    assert_int_equal(net_hdr_check(H(.flags = VIRTIO_NET_HDR_F_DATA_VALID), 60, 0),
+                     NET_DROP__COUNT);
+    assert_int_equal(h.flags, 0);
+    /* NEEDS_CSUM needs CSUM, and the field inside the frame. */
+    assert_int_equal(net_hdr_check(H(.flags = 1, .csum_start = 34, .csum_offset = 6), 60, 0),
+                     NET_DROP_BAD_HEADER);
+    assert_int_equal(
+        net_hdr_check(H(.flags = 1, .csum_start = 34, .csum_offset = 6), 60, NET_CAP_CSUM),
+        NET_DROP__COUNT);
+    assert_int_equal(
+        net_hdr_check(H(.flags = 1, .csum_start = 34, .csum_offset = 25), 60, NET_CAP_CSUM),
+        NET_DROP_BAD_HEADER);
+    assert_int_equal(
+        net_hdr_check(H(.flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff), 60, NET_CAP_CSUM),
+        NET_DROP_BAD_HEADER);
+    /* GSO: negotiated type, non-zero gso_size, NEEDS_CSUM. */
+    assert_int_equal(net_hdr_check(H(.flags = 1, .gso_type = 1, .gso_size = 1448, .csum_start = 34,
+                                     .csum_offset = 16), 3000, NET_CAP_CSUM | NET_CAP_TSO4),
+                     NET_DROP__COUNT);
+    assert_int_equal(net_hdr_check(H(.flags = 1, .gso_type = 1, .gso_size = 0, .csum_start = 34,
+                                     .csum_offset = 16), 3000, NET_CAP_ALL),
+                     NET_DROP_BAD_HEADER);
+    assert_int_equal(net_hdr_check(H(.flags = 1, .gso_type = 4, .gso_size = 1000, .csum_start = 54,
+                                     .csum_offset = 16), 3000, NET_CAP_CSUM | NET_CAP_TSO4),
+                     NET_DROP_BAD_HEADER);
+    assert_int_equal(net_hdr_check(H(.gso_type = 1, .gso_size = 1000), 3000, NET_CAP_ALL),
+                     NET_DROP_BAD_HEADER);
+    assert_int_equal(net_hdr_check(H(.flags = 1, .gso_type = 3, .gso_size = 1000, .csum_start = 34,
+                                     .csum_offset = 6), 3000, NET_CAP_ALL),
+                     NET_DROP_BAD_HEADER);
+    assert_int_equal(net_hdr_check(H(.flags = 1, .gso_type = 0x81, .gso_size = 1000,
+                                     .csum_start = 34, .csum_offset = 16), 3000, NET_CAP_ALL),
+                     NET_DROP_BAD_HEADER);
+#undef H
+}
+
+/* Ethernet (+ optional VLAN) / IPv4 or IPv6 / TCP with payload bytes
+ * i & 0xff; the TCP checksum holds the pseudo-header sum as a driver
+ * leaves it for NEEDS_CSUM. Returns the frame length. */
+static uint32_t build_tcp(uint8_t *f, bool v6, bool vlan, uint32_t payload)
+{
+    uint32_t l3 = vlan ? 18 : 14, ipl = v6 ? 40 : 20, l4 = l3 + ipl, len = l4 + 20 + payload;
+    memset(f, 0, len);
+    memcpy(f, "\x52\x54\x00\x00\x00\x02\x52\x54\x00\x00\x00\x01", 12);
+    if (vlan) {
+        wr16(f + 12, 0x8100);
+        wr16(f + 14, 5);
+    }
+    wr16(f + l3 - 2, v6 ? 0x86dd : 0x0800);
+    uint8_t *ip = f + l3, *tcp = f + l4;
+    uint64_t ps = 0;
+    if (v6) {
+        ip[0] = 0x60;
+        wr16(ip + 4, (uint16_t)(20 + payload));
+        ip[6] = 6;
+        ip[7] = 64;
+        for (int i = 0; i < 16; i++) {
+            ip[8 + i] = (uint8_t)(0x20 + i);
+            ip[24 + i] = (uint8_t)(0x40 + i);
+        }
+        for (int i = 0; i < 32; i += 2)
+            ps += rd16(ip + 8 + i);
+        ps += 20 + payload + 6;
+    } else {
+        ip[0] = 0x45;
+        wr16(ip + 2, (uint16_t)(20 + 20 + payload));
+        wr16(ip + 4, 0x1234);
+        ip[8] = 64;
+        ip[9] = 6;
+        memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+        for (int i = 0; i < 8; i += 2)
+            ps += rd16(ip + 12 + i);
+        ps += 6 + 20 + payload;
+        wr16(ip + 10, (uint16_t)~raw_sum(ip, 20, 0));
+    }
+    wr16(tcp, 40000);
+    wr16(tcp + 2, 80);
+    tcp[4] = 0x10; /* seq 0x10000000 */
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18 | 0x01 | 0x80; /* PSH ACK FIN CWR */
+    while (ps >> 16)
+        ps = (ps & 0xffff) + (ps >> 16);
+    wr16(tcp + 16, (uint16_t)ps);
+    for (uint32_t i = 0; i < payload; i++)
+        f[l4 + 20 + i] = (uint8_t)i;
+    return len;
+}
+
+static void check_tcp_csum(const uint8_t *f, bool v6, uint32_t l3, uint32_t len)
+{
+    uint32_t l4 = l3 + (v6 ? 40 : 20), tl = len - l4;
+    uint64_t ps = 6 + tl;
+    const uint8_t *ip = f + l3;
+    if (v6)
+        for (int i = 0; i < 32; i += 2)
+            ps += rd16(ip + 8 + i);
+    else
+        for (int i = 0; i < 8; i += 2)
+            ps += rd16(ip + 12 + i);
+    while (ps >> 16)
+        ps = (ps & 0xffff) + (ps >> 16);
+    assert_int_equal(raw_sum(f + l4, tl, (uint32_t)ps), 0xffff);
+    if (!v6)
+        assert_int_equal(raw_sum(ip, 20, 0), 0xffff);
+}
+
+static void test_csum_fix(void **state)
+{
+    (void)state;
+    static uint8_t f[2000], out[2000];
+    uint32_t len = build_tcp(f, false, false, 1000);
+    /* Split the frame over three iovecs, one boundary inside the TCP header. */
+    struct iovec iov[3] = {{f, 40}, {f + 40, 11}, {f + 51, len - 51}};
+    struct net_pkt p = {.iov = iov, .niov = 3, .len = len};
+    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.hdr.csum_start = 34;
+    p.hdr.csum_offset = 16;
+    struct net_fix fx;
+    enum net_drop why;
+
+    /* A receiver with GUEST_CSUM gets the packet as is. */
+    assert_int_equal(net_fix_begin(&fx, &p, NET_CAP_CSUM, &why), 0);
+    const struct net_pkt *o = net_fix_next(&fx);
+    assert_non_null(o);
+    assert_int_equal(o->hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    assert_ptr_equal(o->iov, iov);
+    assert_null(net_fix_next(&fx));
+
+    /* Without: completed in software, flags 0, the sender's bytes untouched. */
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), 0);
+    o = net_fix_next(&fx);
+    assert_non_null(o);
+    assert_int_equal(o->hdr.flags, 0);
+    assert_int_equal(flatten(o, out, sizeof(out)), len);
+    check_tcp_csum(out, false, 14, len);
+    assert_memory_equal(out, f, 50);
+    assert_memory_equal(out + 52, f + 52, len - 52);
+    assert_null(net_fix_next(&fx));
+}
+
+static void run_tso(bool v6, bool vlan)
+{
+    static uint8_t f[8000], out[2000];
+    const uint32_t payload = 3500, mss = 1000;
+    uint32_t len = build_tcp(f, v6, vlan, payload), l3 = vlan ? 18 : 14;
+    uint32_t hl = l3 + (v6 ? 40 : 20) + 20;
+    struct iovec iov[2] = {{f, 100}, {f + 100, len - 100}};
+    struct net_pkt p = {.iov = iov, .niov = 2, .len = len};
+    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    p.hdr.gso_size = (uint16_t)mss;
+    p.hdr.csum_start = (uint16_t)(hl - 20);
+    p.hdr.csum_offset = 16;
+    memcpy(p.eth, f, 12);
+    struct net_fix fx;
+    enum net_drop why;
+
+    /* A receiver with the TSO offload takes the GSO packet whole. */
+    assert_int_equal(net_fix_begin(&fx, &p, NET_CAP_ALL, &why), 0);
+    assert_ptr_equal(net_fix_next(&fx)->iov, iov);
+    assert_null(net_fix_next(&fx));
+
+    /* TSO without CSUM is not TSO: segmented. */
+    unsigned caps = v6 ? NET_CAP_TSO6 : NET_CAP_TSO4;
+    assert_int_equal(net_fix_begin(&fx, &p, caps, &why), 0);
+    const struct net_pkt *o;
+    uint32_t seg = 0, seen = 0;
+    while ((o = net_fix_next(&fx))) {
+        uint32_t n = flatten(o, out, sizeof(out)), want = payload - seen < mss ? payload - seen : mss;
+        bool last = seen + want == payload;
+        assert_int_equal(n, hl + want);
+        assert_int_equal(o->hdr.gso_type, 0);
+        assert_int_equal(o->hdr.flags, 0);
+        const uint8_t *ip = out + l3, *tcp = out + hl - 20;
+        if (v6) {
+            assert_int_equal(rd16(ip + 4), 20 + want);
+        } else {
+            assert_int_equal(rd16(ip + 2), 40 + want);
+            assert_int_equal(rd16(ip + 4), 0x1234 + seg);
+        }
+        assert_int_equal(rd32(tcp + 4), 0x10000000u + seen);
+        assert_int_equal(tcp[13] & 0x01, last ? 0x01 : 0);
+        assert_int_equal(tcp[13] & 0x08, last ? 0x08 : 0);
+        assert_int_equal(tcp[13] & 0x80, seg == 0 ? 0x80 : 0);
+        assert_memory_equal(out + hl, f + hl + seen, want);
+        check_tcp_csum(out, v6, l3, n);
+        seen += want;
+        seg++;
+    }
+    assert_int_equal(seg, 4);
+    assert_int_equal(seen, payload);
+}
+
+static void test_tso_v4_vlan(void **state)
+{
+    (void)state;
+    run_tso(false, true);
+}
+
+static void test_tso_v6(void **state)
+{
+    (void)state;
+    run_tso(true, false);
+}
+
+static void test_tso_hostile(void **state)
+{
+    (void)state;
+    static uint8_t f[3000];
+    uint32_t len = build_tcp(f, false, false, 2500);
+    struct iovec iov = {f, len};
+    struct net_pkt p = {.iov = &iov, .niov = 1, .len = len};
+    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    p.hdr.gso_size = 1000;
+    p.hdr.csum_start = 34;
+    p.hdr.csum_offset = 16;
+    struct net_fix fx;
+    enum net_drop why = NET_DROP__COUNT;
+
+    /* TCPV6 metadata on an IPv4 frame. */
+    p.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    assert_int_equal(why, NET_DROP_BAD_GSO);
+    p.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    /* Not TCP. */
+    f[14 + 9] = 17;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    f[14 + 9] = 6;
+    /* IP header length field pointing past the frame. */
+    f[14] = 0x4f;
+    p.len = 60;
+    iov.iov_len = 60;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    f[14] = 0x45;
+    /* TCP data offset below 5 words. */
+    p.len = len;
+    iov.iov_len = len;
+    f[34 + 12] = 2 << 4;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    f[34 + 12] = 5 << 4;
+    /* gso_size 1 would make more than NET_MAX_SEGS segments. */
+    p.hdr.gso_size = 1;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    /* Frame cut inside the TCP header. */
+    p.hdr.gso_size = 1000;
+    p.len = 40;
+    iov.iov_len = 40;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), -1);
+    /* And a sane one still works. */
+    p.len = len;
+    iov.iov_len = len;
+    assert_int_equal(net_fix_begin(&fx, &p, 0, &why), 0);
+    unsigned n = 0;
+    while (net_fix_next(&fx))
+        n++;
+    assert_int_equal(n, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csum_known),  cmocka_unit_test(test_hdr_check),
+        cmocka_unit_test(test_csum_fix),    cmocka_unit_test(test_tso_v4_vlan),
+        cmocka_unit_test(test_tso_v6),      cmocka_unit_test(test_tso_hostile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
