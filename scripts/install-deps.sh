@@ -6,6 +6,8 @@
 #   install-deps.sh test   also everything `make check` uses: cmocka, QEMU
 #                          for the Linux-guest tests, busybox-static and cpio
 #                          for the guest's initramfs, jq for test scripts
+#                          dpdk + dpdk-dev (dpdk-testpmd: virtio-user and
+#                          vhost PMDs) for the net interop tests
 # The guest's kernel is not installed: scripts/guest/build-guest.sh fetches
 # it with `apt-get download`, which needs the package lists this script
 # refreshes whenever it installs anything.
@@ -13,7 +15,7 @@
 set -euo pipefail
 
 RUN_PKGS="build-essential cmake pkg-config liburing-dev libjansson-dev qemu-system-common util-linux"
-TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq"
+TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2"
 
 case ${1:-} in
     run) want=$RUN_PKGS ;;

@@ -36,6 +36,19 @@ static void usage(FILE *f)
             "  sidecores\n"
             "  top [--interval MS] [--count N]\n"
             "  info\n"
+            "  net-create NAME [KEY=VAL ...]   keys as sidecored --net: socket, queues,\n"
+            "             mac, mtu, client=on, offload=off, switch=SW | backend=sink,\n"
+            "             source_size, source_dst, source_count\n"
+            "  net-delete NAME\n"
+            "  net-list\n"
+            "  net-stats NAME                  queues and port counters of a net device\n"
+            "  switch-create NAME [mac_table=N] [aging=SECONDS]\n"
+            "  switch-delete NAME              (its net devices must be deleted first)\n"
+            "  switch-list\n"
+            "  switch-stats NAME               per-port counters and drops by reason\n"
+            "  port-add SWITCH NAME type=tap|sink [ifname=IF] [source_size=B]\n"
+            "             [source_dst=MAC] [source_count=N]\n"
+            "  port-delete SWITCH NAME\n"
             "The default socket is sidecored's: /run/sidecore/sidecored.sock as root,\n"
             "else /tmp/sidecore-$UID/sidecored.sock.\n");
 }
@@ -419,6 +432,215 @@ static void cmd_info(void)
     json_decref(r);
 }
 
+/* NAME KEY=VAL ... -> {"<name_key>": NAME, KEY: "VAL", ...}; the daemon
+ * parses the values (numbers and on/off may come as strings). */
+static json_t *kv_params(const char *cmd, const char *name_key, int argc, char **argv, int first)
+{
+    json_t *o = json_object();
+    for (int i = first; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i])
+            die_usage("%s: expected KEY=VAL, got \"%s\"", cmd, argv[i]);
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+        json_object_set_new(o, key, json_string(eq + 1));
+    }
+    if (name_key)
+        json_object_set_new(o, name_key, json_string(argv[first - 1]));
+    return o;
+}
+
+static void print_or(json_t *r, const char *fmt, const char *a, const char *b)
+{
+    if (g_json)
+        print_json(r);
+    else
+        printf(fmt, a, b);
+    json_decref(r);
+}
+
+static void cmd_net_create(int argc, char **argv)
+{
+    if (argc < 2 || strchr(argv[1], '='))
+        die_usage("net-create: a device NAME comes first");
+    json_t *r = call("net_create", kv_params("net-create", "name", argc, argv, 2));
+    print_or(r, "created %s on %s\n", argv[1], str(r, "socket"));
+}
+
+static void cmd_named(const char *cmd, const char *method, const char *what, int argc,
+                      char **argv)
+{
+    if (argc != 2)
+        die_usage("%s: expected exactly one %s NAME", cmd, what);
+    json_t *r = call(method, json_pack("{s:s}", "name", argv[1]));
+    print_or(r, "deleted %s%s\n", argv[1], "");
+}
+
+static void cmd_net_list(void)
+{
+    json_t *r = call("net_list", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-16s %6s %-17s %5s %-14s %-10s %s\n", "NAME", "PAIRS", "MAC", "MTU", "LINK",
+           "STATUS", "SOCKET");
+    size_t i;
+    json_t *d;
+    json_array_foreach(r, i, d) {
+        char link[40];
+        if (*str(d, "switch"))
+            snprintf(link, sizeof(link), "switch %s", str(d, "switch"));
+        else
+            snprintf(link, sizeof(link), "sink%s", u64(d, "source_size") ? "+source" : "");
+        printf("%-16s %6llu %-17s %5llu %-14s %-10s %s\n", str(d, "name"),
+               (unsigned long long)u64(d, "queues"), str(d, "mac"),
+               (unsigned long long)u64(d, "mtu"), link, str(d, "status"), str(d, "socket"));
+        if (*str(d, "why"))
+            printf("%-16s   failed %llu time(s), last: %s\n", "",
+                   (unsigned long long)u64(d, "failures"), str(d, "why"));
+    }
+    if (json_array_size(r) == 0)
+        printf("(no net devices)\n");
+    json_decref(r);
+}
+
+static void print_port_header(void)
+{
+    printf("  %-20s %-6s %-17s %12s %10s %12s %10s %10s\n", "PORT", "TYPE", "MAC", "TX_PKTS",
+           "TX_BYTES", "RX_PKTS", "RX_BYTES", "DROPS");
+}
+
+static void print_port(json_t *p)
+{
+    char tb[16], rb[16];
+    human_size(u64(p, "tx_bytes"), tb, sizeof(tb));
+    human_size(u64(p, "rx_bytes"), rb, sizeof(rb));
+    printf("  %-20s %-6s %-17s %12llu %10s %12llu %10s %10llu\n", str(p, "name"), str(p, "type"),
+           str(p, "mac"), (unsigned long long)u64(p, "tx_packets"), tb,
+           (unsigned long long)u64(p, "rx_packets"), rb,
+           (unsigned long long)u64(p, "drops_total"));
+    const char *why;
+    json_t *n;
+    bool any = false;
+    json_object_foreach(json_object_get(p, "drops"), why, n) {
+        if (json_integer_value(n) > 0) {
+            printf("%s%s=%lld", any ? " " : "    drops: ", why, (long long)json_integer_value(n));
+            any = true;
+        }
+    }
+    if (any)
+        printf("\n");
+}
+
+static void cmd_net_stats(int argc, char **argv)
+{
+    if (argc != 2)
+        die_usage("net-stats: expected exactly one net device NAME");
+    json_t *s = call("net_stats", json_pack("{s:s}", "name", argv[1]));
+    if (g_json) {
+        print_json(s);
+        json_decref(s);
+        return;
+    }
+    printf("%s: %s%s%s, features %s, %llu/%llu queue pair(s) active, promisc %s, allmulti %s\n",
+           str(s, "name"), str(s, "status"), *str(s, "why") ? ": " : "", str(s, "why"),
+           str(s, "features"), (unsigned long long)u64(s, "active_pairs"),
+           (unsigned long long)u64(s, "queues"),
+           json_is_true(json_object_get(s, "promisc")) ? "on" : "off",
+           json_is_true(json_object_get(s, "allmulti")) ? "on" : "off");
+    print_port_header();
+    print_port(json_object_get(s, "port"));
+    if (json_object_get(s, "sink"))
+        print_port(json_object_get(s, "sink"));
+    printf("  %-20s %-4s %12s %10s %10s %10s %10s %12s\n", "QUEUE", "ON", "PACKETS", "BYTES",
+           "KICKS", "NOTIFIES", "BUSY_MS", "POLLS");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(s, "queues"), i, q) {
+        char bytes[16];
+        human_size(u64(q, "bytes"), bytes, sizeof(bytes));
+        printf("  %-20s %-4s %12llu %10s %10llu %10llu %10.1f %12llu\n", str(q, "name"),
+               json_is_true(json_object_get(q, "started")) ? "yes" : "no",
+               (unsigned long long)u64(q, "packets"), bytes, (unsigned long long)u64(q, "kicks"),
+               (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
+               (unsigned long long)u64(q, "polls"));
+    }
+    json_decref(s);
+}
+
+static void cmd_switch_create(int argc, char **argv)
+{
+    if (argc < 2 || strchr(argv[1], '='))
+        die_usage("switch-create: a switch NAME comes first");
+    json_t *r = call("switch_create", kv_params("switch-create", "name", argc, argv, 2));
+    print_or(r, "created switch %s%s\n", argv[1], "");
+}
+
+static void cmd_switch_list(void)
+{
+    json_t *r = call("switch_list", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-16s %6s %8s %10s %8s\n", "NAME", "PORTS", "MACS", "MAC_TABLE", "AGING_S");
+    size_t i;
+    json_t *d;
+    json_array_foreach(r, i, d) {
+        printf("%-16s %6llu %8llu %10llu %8llu\n", str(d, "name"),
+               (unsigned long long)u64(d, "ports"), (unsigned long long)u64(d, "macs"),
+               (unsigned long long)u64(d, "mac_table"), (unsigned long long)u64(d, "aging"));
+    }
+    if (json_array_size(r) == 0)
+        printf("(no switches)\n");
+    json_decref(r);
+}
+
+static void cmd_switch_stats(int argc, char **argv)
+{
+    if (argc != 2)
+        die_usage("switch-stats: expected exactly one switch NAME");
+    json_t *s = call("switch_stats", json_pack("{s:s}", "name", argv[1]));
+    if (g_json) {
+        print_json(s);
+        json_decref(s);
+        return;
+    }
+    printf("%s: %llu/%llu MAC entries (aging %llu s), flooded %llu (unknown unicast %llu), "
+           "hairpin drops %llu\n",
+           str(s, "name"), (unsigned long long)u64(s, "macs"),
+           (unsigned long long)u64(s, "mac_capacity"), (unsigned long long)u64(s, "aging"),
+           (unsigned long long)u64(s, "flooded"), (unsigned long long)u64(s, "unknown"),
+           (unsigned long long)u64(s, "hairpin"));
+    print_port_header();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(s, "ports"), i, p) print_port(p);
+    json_decref(s);
+}
+
+static void cmd_port_add(int argc, char **argv)
+{
+    if (argc < 3 || strchr(argv[1], '=') || strchr(argv[2], '='))
+        die_usage("port-add: SWITCH and port NAME come first");
+    json_t *o = kv_params("port-add", "name", argc, argv, 3);
+    json_object_set_new(o, "switch", json_string(argv[1]));
+    json_t *r = call("switch_port_add", o);
+    print_or(r, "added port %s to %s\n", argv[2], argv[1]);
+}
+
+static void cmd_port_delete(int argc, char **argv)
+{
+    if (argc != 3)
+        die_usage("port-delete: expected SWITCH and port NAME");
+    json_t *r = call("switch_port_delete",
+                     json_pack("{s:s,s:s}", "switch", argv[1], "name", argv[2]));
+    print_or(r, "deleted port %s from %s\n", argv[2], argv[1]);
+}
+
 struct sample {
     uint64_t t_ms;
     json_t *devs;  /* array of device_stats results */
@@ -621,6 +843,26 @@ int main(int argc, char **argv)
         cmd_top(cargc, cargv);
     else if (strcmp(cmd, "info") == 0 && cargc == 1)
         cmd_info();
+    else if (strcmp(cmd, "net-create") == 0)
+        cmd_net_create(cargc, cargv);
+    else if (strcmp(cmd, "net-delete") == 0)
+        cmd_named(cmd, "net_delete", "net device", cargc, cargv);
+    else if (strcmp(cmd, "net-list") == 0 && cargc == 1)
+        cmd_net_list();
+    else if (strcmp(cmd, "net-stats") == 0)
+        cmd_net_stats(cargc, cargv);
+    else if (strcmp(cmd, "switch-create") == 0)
+        cmd_switch_create(cargc, cargv);
+    else if (strcmp(cmd, "switch-delete") == 0)
+        cmd_named(cmd, "switch_delete", "switch", cargc, cargv);
+    else if (strcmp(cmd, "switch-list") == 0 && cargc == 1)
+        cmd_switch_list();
+    else if (strcmp(cmd, "switch-stats") == 0)
+        cmd_switch_stats(cargc, cargv);
+    else if (strcmp(cmd, "port-add") == 0)
+        cmd_port_add(cargc, cargv);
+    else if (strcmp(cmd, "port-delete") == 0)
+        cmd_port_delete(cargc, cargv);
     else if (strcmp(cmd, "help") == 0)
         usage(stdout);
     else

@@ -15,11 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/net_port.h"
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "control/config.h"
 #include "control/methods.h"
+#include "control/net_registry.h"
 #include "control/registry.h"
 #include "control/rpc.h"
 #include "core/sidecore.h"
@@ -39,7 +41,27 @@ struct opts {
     bool no_default;
     const char **blk;
     unsigned nr_blk;
+    const char **sw, **port, **net; /* --switch, --port, --net arguments */
+    unsigned nr_sw, nr_port, nr_net;
 };
+
+static int push_arg(const char ***list, unsigned *n, const char *arg)
+{
+    const char **nl = realloc(*list, (*n + 1) * sizeof(*nl));
+    if (!nl)
+        return -1;
+    *list = nl;
+    nl[(*n)++] = arg;
+    return 0;
+}
+
+static void free_args(struct opts *o)
+{
+    free(o->blk);
+    free(o->sw);
+    free(o->port);
+    free(o->net);
+}
 
 static void usage(FILE *f)
 {
@@ -58,9 +80,32 @@ static void usage(FILE *f)
             "  --blk KEY=VAL,...    add a blk device (repeatable); keys: name, socket,\n"
             "                       backend=null|file, path, size (bytes or 512M/1G),\n"
             "                       queues, readonly=on, direct=on, client=on\n"
+            "  --switch KEY=VAL,... add an L2 switch (repeatable); keys: name,\n"
+            "                       mac_table (entries, default 4096), aging (seconds,\n"
+            "                       default 300)\n"
+            "  --port KEY=VAL,...   add a port to a switch (repeatable); keys: switch,\n"
+            "                       name, type=tap|sink; tap: ifname (default: the port\n"
+            "                       name); sink: source_size, source_dst, source_count\n"
+            "                       (as for --net; source_dst defaults to broadcast)\n"
+            "  --net KEY=VAL,...    add a virtio-net device (repeatable); keys: name,\n"
+            "                       socket, queues (queue pairs, default 1), mac (default\n"
+            "                       52:54:00 + 3 bytes from the name), mtu (default 1500),\n"
+            "                       client=on, offload=off (offer no CSUM/TSO), and one\n"
+            "                       of: switch=NAME (a port of that switch), or\n"
+            "                       backend=sink (wired straight to a private sink/source\n"
+            "                       port, for benchmarks): the sink counts and drops what\n"
+            "                       the guest sends; with source_size=BYTES (frame size,\n"
+            "                       60..9000) it also sends UDP frames to the guest as\n"
+            "                       fast as the guest takes them, to source_dst=MAC\n"
+            "                       (default: the device's mac), source_count=N in all\n"
+            "                       (default 0: unlimited)\n"
             "  --help               this text\n"
             "Without --config and --no-default the daemon serves null0 (null, 1 GiB) and\n"
-            "file0 (<runtime-dir>/file0.img, 256 MiB), 2 queues each.\n");
+            "file0 (<runtime-dir>/file0.img, 256 MiB), 2 queues each. Net devices and\n"
+            "switches exist only when asked for (options, config, or sidecorectl).\n"
+            "Example: two guests and the host on one switch:\n"
+            "  sidecored --switch name=sw0 --port switch=sw0,name=sctap0,type=tap \\\n"
+            "    --net name=net0,switch=sw0 --net name=net1,switch=sw0\n");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -73,7 +118,8 @@ static int die_usage(const char *fmt, const char *arg)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK };
+    enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK,
+           O_SWITCH, O_PORT, O_NET };
     static const struct option longs[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rpc", required_argument, NULL, O_RPC},
@@ -85,6 +131,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"log-level", required_argument, NULL, O_LOG},
         {"no-default", no_argument, NULL, O_NODEF},
         {"blk", required_argument, NULL, O_BLK},
+        {"switch", required_argument, NULL, O_SWITCH},
+        {"port", required_argument, NULL, O_PORT},
+        {"net", required_argument, NULL, O_NET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,6 +190,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->blk[o->nr_blk++] = optarg;
             break;
         }
+        case O_SWITCH:
+        case O_PORT:
+        case O_NET: {
+            int rc = c == O_SWITCH ? push_arg(&o->sw, &o->nr_sw, optarg)
+                     : c == O_PORT ? push_arg(&o->port, &o->nr_port, optarg)
+                                   : push_arg(&o->net, &o->nr_net, optarg);
+            if (rc < 0)
+                return die_usage("%s", "out of memory");
+            break;
+        }
         case 'h': usage(stdout); return 1;
         default: return die_usage("%s", "unknown option");
         }
@@ -183,6 +242,48 @@ static int add_default_devices(struct sc_config *c, const char *rundir)
                                            .size = 256ull << 20}};
     if (cfg_add_device(c, &null0) || cfg_add_device(c, &file0))
         return -ENOMEM;
+    return 0;
+}
+
+/* --switch / --port / --net: KEY=VAL lists parsed like their JSON objects. */
+static int add_net_options(const struct opts *o, struct sc_config *c)
+{
+    char err[512];
+    const char *const *lists[3] = {o->sw, o->port, o->net};
+    const unsigned counts[3] = {o->nr_sw, o->nr_port, o->nr_net};
+    static const char *const opt[3] = {"--switch", "--port", "--net"};
+    for (unsigned k = 0; k < 3; k++) {
+        for (unsigned i = 0; i < counts[k]; i++) {
+            json_t *obj = cfg_kv_to_json(lists[k][i], opt[k], err, sizeof(err));
+            int rc = obj ? 0 : -EINVAL;
+            if (obj && k == 0) {
+                struct cfg_switch x;
+                if ((rc = cfg_switch_from_json(obj, opt[k], &x, err, sizeof(err))) == 0) {
+                    rc = cfg_netset_add_switch(&c->net, &x);
+                    cfg_switch_free(&x);
+                }
+            } else if (obj && k == 1) {
+                struct cfg_port x;
+                if ((rc = cfg_port_from_json(obj, opt[k], NULL, &x, err, sizeof(err))) == 0) {
+                    rc = cfg_netset_add_port(&c->net, &x);
+                    cfg_port_free(&x);
+                }
+            } else if (obj) {
+                struct cfg_net x;
+                if ((rc = cfg_net_from_json(obj, opt[k], &x, err, sizeof(err))) == 0) {
+                    rc = cfg_netset_add_net(&c->net, &x);
+                    cfg_net_free(&x);
+                }
+            }
+            json_decref(obj);
+            if (rc == -ENOMEM)
+                snprintf(err, sizeof(err), "out of memory");
+            if (rc) {
+                fprintf(stderr, "sidecored: %s\n(see sidecored --help)\n", err);
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -238,6 +339,8 @@ static int build_config(const struct opts *o, struct sc_config *c)
         fprintf(stderr, "sidecored: out of memory\n");
         return 1;
     }
+    if (add_net_options(o, c) < 0)
+        return 2;
     for (unsigned i = 0; i < o->nr_blk; i++) {
         struct cfg_device d;
         if (cfg_device_from_blk_arg(o->blk[i], &d, err, sizeof(err)) < 0) {
@@ -283,10 +386,30 @@ static void print_qemu_line(const struct cfg_device *d)
            d->socket, d->client ? ",server=on,wait=off" : "", d->queues);
 }
 
+/* The QEMU options that attach a guest NIC to a net device. */
+static void print_net_line(const struct cfg_net *n)
+{
+    char mac[18];
+    net_mac_format(n->mac, mac);
+    printf("# %s: virtio-net, %u queue pair(s), %s%s\n", n->name, n->queues,
+           n->sw ? "switch " : "sink", n->sw ? n->sw : "");
+    printf("qemu-system-x86_64 ... -chardev socket,id=n0,path=%s%s "
+           "-netdev vhost-user,id=n0,chardev=n0%s "
+           "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0\n",
+           n->socket, n->client ? ",server=on,wait=off" : "",
+           n->queues > 1 ? ",queues=N" : "", mac);
+}
+
+static bool net_claims(void *opaque, const char *name, const char *socket)
+{
+    return net_registry_claims(opaque, name, socket);
+}
+
 struct daemon {
     struct evloop *loop;
     struct sc_set *scs;
     struct registry *reg;
+    struct net_registry *net;
     struct rpc_server *rpc;
     int sigfd;
     bool stop;
@@ -348,8 +471,17 @@ static int run(struct sc_config *c)
             goto out;
         }
     }
+    d.net = net_registry_create(d.loop, d.scs, c->runtime_dir, d.reg);
+    if (!d.net)
+        goto out;
+    registry_set_claims(d.reg, net_claims, d.net);
+    if (net_registry_apply(d.net, &c->net, err, sizeof(err)) < 0) {
+        LOG_ERR(LOGC, "%s", err);
+        goto out;
+    }
     const char *mode = c->sidecores.has_mode ? cfg_mode_name(c->sidecores.mode) : "hybrid";
-    struct daemon_ctx ctx = {.reg = d.reg, .scs = d.scs, .mode = mode, .start_ns = sc_now_ns()};
+    struct daemon_ctx ctx = {
+        .reg = d.reg, .net = d.net, .scs = d.scs, .mode = mode, .start_ns = sc_now_ns()};
     d.rpc = rpc_server_create(d.loop, c->rpc_socket, daemon_methods, daemon_methods_count, &ctx,
                               &why);
     if (!d.rpc) {
@@ -358,9 +490,12 @@ static int run(struct sc_config *c)
     }
     for (unsigned i = 0; i < c->nr_devices; i++)
         print_qemu_line(registry_find(d.reg, c->devices[i].name));
+    for (unsigned i = 0; i < c->net.nr_nets; i++)
+        print_net_line(net_registry_find_net(d.net, c->net.nets[i].name));
     fflush(stdout);
-    LOG_INFO(LOGC, "ready: %u device(s), %u sidecore(s) (%s), RPC on %s",
-             registry_count(d.reg), sc_set_count(d.scs), mode, c->rpc_socket);
+    LOG_INFO(LOGC, "ready: %u blk and %u net device(s), %u sidecore(s) (%s), RPC on %s",
+             registry_count(d.reg), net_registry_count(d.net), sc_set_count(d.scs), mode,
+             c->rpc_socket);
     while (!d.stop) {
         int n = evloop_run_once(d.loop, -1);
         if (n < 0) {
@@ -371,6 +506,9 @@ static int run(struct sc_config *c)
     rc = 0;
 out:
     rpc_server_destroy(d.rpc);
+    if (d.reg)
+        registry_set_claims(d.reg, NULL, NULL);
+    net_registry_destroy(d.net);
     registry_destroy(d.reg);
     if (d.scs)
         sc_set_destroy(d.scs);
@@ -388,12 +526,12 @@ int main(int argc, char **argv)
     struct opts o = {0};
     int rc = parse_args(argc, argv, &o);
     if (rc) {
-        free(o.blk);
+        free_args(&o);
         return rc == 1 ? 0 : rc;
     }
     struct sc_config c = {0};
     rc = build_config(&o, &c);
-    free(o.blk);
+    free_args(&o);
     if (rc == 0) {
         if (c.has_log_level)
             sc_log_set_level(c.log_level);

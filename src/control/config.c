@@ -591,10 +591,16 @@ int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t l
                 if (rc)
                     goto fail;
             }
+        } else if (strcmp(key, "switches") == 0) {
+            if ((rc = cfg_netset_add_switches(&c.net, v, err, len)))
+                goto fail;
+        } else if (strcmp(key, "net_devices") == 0) {
+            if ((rc = cfg_netset_add_nets(&c.net, v, err, len)))
+                goto fail;
         } else {
             set_err(err, len,
                     "%s: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, "
-                    "devices)",
+                    "devices, switches, net_devices)",
                     key);
             rc = -EINVAL;
             goto fail;
@@ -636,6 +642,7 @@ void cfg_free(struct sc_config *c)
     for (unsigned i = 0; i < c->nr_devices; i++)
         cfg_device_free(&c->devices[i]);
     free(c->devices);
+    cfg_netset_free(&c->net);
     free(c->runtime_dir);
     free(c->rpc_socket);
     memset(c, 0, sizeof(*c));

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../common/log.h"
+#include "net_config.h"
 
 #define CFG_NAME_MAX 32
 #define CFG_MAX_SIDECORES 64
@@ -58,6 +59,7 @@ struct sc_config {
     struct cfg_sidecores sidecores;
     struct cfg_device *devices;
     unsigned nr_devices;
+    struct cfg_netset net; /* "switches" (with their ports) and "net_devices" */
 };
 
 /* "4096", "512K", "512M", "1G", "2T" (binary units, optional "iB"/"B"). */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "net_methods.h"
 
 /* {"name": "..."} for delete and stats. */
 static const char *name_param(json_t *params, struct rpc_error *err)
@@ -111,5 +112,10 @@ const struct rpc_method daemon_methods[] = {
     {"device_create", m_device_create}, {"device_delete", m_device_delete},
     {"device_list", m_device_list},     {"device_stats", m_device_stats},
     {"sidecore_stats", m_sidecore_stats}, {"daemon_info", m_daemon_info},
+    {"net_create", m_net_create},       {"net_delete", m_net_delete},
+    {"net_list", m_net_list},           {"net_stats", m_net_stats},
+    {"switch_create", m_switch_create}, {"switch_delete", m_switch_delete},
+    {"switch_list", m_switch_list},     {"switch_stats", m_switch_stats},
+    {"switch_port_add", m_switch_port_add}, {"switch_port_delete", m_switch_port_delete},
 };
 const size_t daemon_methods_count = sizeof(daemon_methods) / sizeof(daemon_methods[0]);

@@ -15,8 +15,11 @@
 
 #define SIDECORE_VERSION "0.1.0"
 
+struct net_registry;
+
 struct daemon_ctx {
     struct registry *reg;
+    struct net_registry *net; /* switches and net devices */
     struct sc_set *scs;
     const char *mode;   /* "hybrid", "poll" or "notify" */
     uint64_t start_ns;  /* sc_now_ns() at start-up */

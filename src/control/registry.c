@@ -24,6 +24,8 @@ struct registry {
     char *runtime_dir;
     struct reg_dev *devs;
     unsigned count;
+    bool (*claims)(void *opaque, const char *name, const char *socket);
+    void *claims_opaque;
 };
 
 struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
@@ -58,8 +60,29 @@ const struct cfg_device *registry_find(const struct registry *r, const char *nam
 
 unsigned registry_count(const struct registry *r) { return r->count; }
 
+const char *registry_socket_user(const struct registry *r, const char *socket)
+{
+    for (struct reg_dev *d = r->devs; d; d = d->next)
+        if (strcmp(d->cfg.socket, socket) == 0)
+            return d->cfg.name;
+    return NULL;
+}
+
+void registry_set_claims(struct registry *r,
+                         bool (*claims)(void *opaque, const char *name, const char *socket),
+                         void *opaque)
+{
+    r->claims = claims;
+    r->claims_opaque = opaque;
+}
+
 static int conflict(const struct registry *r, const struct cfg_device *c, char *err, size_t len)
 {
+    if (r->claims && r->claims(r->claims_opaque, c->name, c->socket)) {
+        snprintf(err, len, "device %s: the name or socket %s is taken by a net device", c->name,
+                 c->socket);
+        return -EEXIST;
+    }
     for (struct reg_dev *d = r->devs; d; d = d->next) {
         if (strcmp(d->cfg.name, c->name) == 0) {
             snprintf(err, len, "device %s already exists", c->name);

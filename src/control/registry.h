@@ -11,6 +11,7 @@
 #define SC_REGISTRY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/evloop.h"
@@ -30,6 +31,14 @@ int registry_remove(struct registry *r, const char *name, char *err, size_t errl
 unsigned registry_count(const struct registry *r);
 /* The device as created (socket filled in); NULL if absent. */
 const struct cfg_device *registry_find(const struct registry *r, const char *name);
+
+/* The blk device listening on or connecting to socket, or NULL. */
+const char *registry_socket_user(const struct registry *r, const char *socket);
+/* Other device kinds (net) share the name and socket space: a device whose
+ * name or socket claims() reports taken is refused with -EEXIST. */
+void registry_set_claims(struct registry *r,
+                         bool (*claims)(void *opaque, const char *name, const char *socket),
+                         void *opaque);
 
 /* device_list and device_stats results (see the RPC surface). */
 json_t *registry_list_json(struct registry *r);

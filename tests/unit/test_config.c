@@ -88,7 +88,8 @@ static const struct {
     {"{\"log_level\": \"loud\"}",
      "log_level: expected \"error\", \"warn\", \"info\" or \"debug\", got \"loud\""},
     {"{\"colour\": 1}",
-     "colour: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, devices)"},
+     "colour: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, devices, "
+     "switches, net_devices)"},
     {"{\"sidecores\": 3}", "sidecores: expected an object like {\"count\": 1}, got 3"},
     {"{\"sidecores\": {\"count\": 0}}", "sidecores.count: expected an integer from 1 to 64, got 0"},
     {"{\"sidecores\": {\"cpus\": [1, \"x\"]}}",

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# virtio-net against a real frontend: DPDK testpmd's virtio-user PMD.
+#  1. txonly into a device wired to a sink (split ring; mergeable rx buffers
+#     on and off; 2 queue pairs): the packets testpmd counts as sent are the
+#     packets the device sent and the sink took.
+#  2. Two testpmd instances on one switch, txonly -> rxonly: the sender's
+#     count equals the device's tx count; the receiver's count equals its
+#     device's rx count; rx + dropped for lack of rx buffers = sent.
+#  3. A sink/source port added to a switch while testpmd runs rxonly:
+#     exactly source_count frames reach the device, and testpmd receives
+#     what the device delivered.
+#  4. A tap port: testpmd txonly frames reach the host (the kernel's rx
+#     counter matches the port's), and an ARP request from the host reaches
+#     testpmd rxonly through the switch.
+# Counts must match exactly; nothing is timed. Every testpmd run is short and
+# bounded, and every process is stopped on exit.
+# Usage: net_switch.sh BUILD_DIR
+set -u
+BUILD=${1:?usage: net_switch.sh BUILD_DIR}
+SCD=$BUILD/sidecored
+CTL=$BUILD/sidecorectl
+TESTPMD=$(command -v dpdk-testpmd || true)
+for b in "$SCD" "$CTL"; do
+    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
+done
+[ -n "$TESTPMD" ] || { echo "FAIL: dpdk-testpmd not found (scripts/install-deps.sh test installs dpdk)"; exit 1; }
+command -v jq >/dev/null || { echo "FAIL: jq not found (scripts/install-deps.sh test)"; exit 1; }
+command -v ip >/dev/null || { echo "FAIL: ip (iproute2) not found"; exit 1; }
+
+TMP=$(mktemp -d /tmp/net_switch.XXXXXX)
+PID=
+PMDS=()
+cleanup() {
+    local p
+    for p in "${PMDS[@]}"; do
+        kill -INT "$p" 2>/dev/null
+    done
+    for p in "${PMDS[@]}"; do
+        timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+    done
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$TMP" /var/run/dpdk/scnet-$$-*
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    local f
+    for f in "$TMP"/pmd-*.log; do
+        [ -f "$f" ] && { echo "  --- $f"; tail -n 25 "$f" | sed 's/^/  /'; }
+    done
+    [ -f "$TMP/daemon.log" ] && sed 's/^/  sidecored: /' "$TMP/daemon.log" | tail -n 40
+    exit 1
+}
+
+ctl() { timeout 15 "$CTL" -s "$TMP/rpc.sock" --json "$@"; }
+
+start_daemon() {
+    "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 "$@" \
+        >"$TMP/daemon.out" 2>"$TMP/daemon.log" &
+    PID=$!
+    local _
+    for _ in $(seq 100); do
+        grep -q "sidecored: ready" "$TMP/daemon.log" && return 0
+        kill -0 "$PID" 2>/dev/null || fail "sidecored exited at start-up"
+        sleep 0.1
+    done
+    fail "sidecored did not get ready within 10 s"
+}
+
+stop_daemon() {
+    kill -TERM "$PID"
+    local rc=0
+    timeout 10 tail --pid="$PID" -f /dev/null || fail "sidecored still running 10 s after SIGTERM"
+    wait "$PID" || rc=$?
+    PID=
+    [ "$rc" -eq 0 ] || fail "sidecored exited with status $rc"
+}
+
+# start_pmd NAME CPU SOCKET MODE [VDEV_EXTRA [TESTPMD_EXTRA]]: testpmd with a
+# virtio-user port on SOCKET; waits (20 s max) until it forwards.
+start_pmd() {
+    local name=$1 cpu=$2 sock=$3 mode=$4 vextra=${5:-} pextra=${6:-}
+    timeout -s INT 120 "$TESTPMD" --lcores "(0,1)@$cpu" --no-pci --no-huge -m 512 \
+        --file-prefix="scnet-$$-$name" \
+        --vdev "net_virtio_user0,path=$sock$vextra" -- \
+        --forward-mode="$mode" --stats-period 1 --total-num-mbufs 8192 $pextra \
+        >"$TMP/pmd-$name.log" 2>&1 &
+    eval "PMD_$name=$!"
+    PMDS+=($!)
+    local _
+    for _ in $(seq 200); do
+        grep -q "start packet forwarding" "$TMP/pmd-$name.log" && return 0
+        kill -0 "$!" 2>/dev/null || fail "testpmd $name exited at start-up"
+        sleep 0.1
+    done
+    fail "testpmd $name did not start forwarding within 20 s"
+}
+
+# stop_pmd NAME: SIGINT, then its final counters land in the log.
+stop_pmd() {
+    local var="PMD_$1"
+    local p=${!var}
+    kill -INT "$p"
+    timeout 20 tail --pid="$p" -f /dev/null || fail "testpmd $1 did not exit within 20 s"
+    wait "$p" 2>/dev/null
+    grep -q "Accumulated forward statistics" "$TMP/pmd-$1.log" || fail "testpmd $1 printed no final statistics"
+}
+
+# pmd_count NAME RX|TX: the accumulated count testpmd printed at exit.
+pmd_count() {
+    sed -n '/Accumulated forward statistics/,/+++++++++++++++++++++++++++++++++++++++/p' \
+        "$TMP/pmd-$1.log" | sed -n "s/.*$2-packets: *\([0-9]*\).*/\1/p" | head -n 1
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls every 0.2 s.
+wait_until() {
+    local secs=$1 what=$2 _
+    shift 2
+    for _ in $(seq $((secs * 5))); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    fail "timed out after $secs s waiting for $what"
+}
+
+port_field() { # SWITCH PORT FIELD
+    ctl switch-stats "$1" | jq -r --arg p "$2" ".ports[] | select(.name == \$p) | $3"
+}
+
+# ---- 1. txonly into a sink ------------------------------------------------
+sink_case() { # LABEL QUEUES VDEV_EXTRA
+    local label=$1 q=$2 extra=$3
+    echo "== sink: $label"
+    start_daemon --net "name=n0,backend=sink,queues=$q"
+    start_pmd tx 0 "$TMP/n0.sock" txonly ",queues=$q$extra" "--rxq=$q --txq=$q"
+    sleep 2
+    stop_pmd tx
+    local sent dev sink drops
+    sent=$(pmd_count tx TX)
+    local s
+    s=$(ctl net-stats n0) || fail "net-stats n0"
+    dev=$(echo "$s" | jq .port.tx_packets)
+    sink=$(echo "$s" | jq .sink.rx_packets)
+    drops=$(echo "$s" | jq .port.drops_total)
+    echo "testpmd sent $sent; device sent $dev; sink took $sink; drops $drops"
+    [ -n "$sent" ] && [ "$sent" -gt 0 ] || fail "$label: testpmd sent nothing"
+    [ "$sent" = "$dev" ] || fail "$label: testpmd sent $sent, the device sent $dev"
+    [ "$dev" = "$sink" ] || fail "$label: the device sent $dev, the sink took $sink"
+    [ "$drops" = 0 ] || fail "$label: $drops packets dropped"
+    if [ "$q" -gt 1 ]; then
+        local busy
+        busy=$(echo "$s" | jq '[.queues[] | select(.kind == "tx" and .packets > 0)] | length')
+        [ "$busy" = "$q" ] || fail "$label: only $busy of $q tx queues carried packets"
+    fi
+    stop_daemon
+}
+sink_case "split, mergeable rx buffers" 1 ""
+sink_case "split, no mergeable rx buffers" 1 ",mrg_rxbuf=0"
+sink_case "split, 2 queue pairs" 2 ""
+
+# ---- 2. two testpmd on one switch -----------------------------------------
+echo "== switch: txonly -> rxonly"
+start_daemon --switch name=sw0 --net name=n0,switch=sw0 --net name=n1,switch=sw0
+start_pmd rx 1 "$TMP/n1.sock" rxonly
+start_pmd tx 0 "$TMP/n0.sock" txonly
+sleep 2
+stop_pmd tx
+# The receiver drains what was delivered before it stops.
+sleep 1
+stop_pmd rx
+sent=$(pmd_count tx TX)
+got=$(pmd_count rx RX)
+n0_tx=$(port_field sw0 n0 .tx_packets)
+n1_rx=$(port_field sw0 n1 .rx_packets)
+n1_nobuf=$(port_field sw0 n1 .drops.no_buffers)
+n1_drops=$(port_field sw0 n1 .drops_total)
+echo "testpmd tx $sent; n0 tx $n0_tx; n1 rx $n1_rx (+$n1_nobuf without buffers); testpmd rx $got"
+[ -n "$sent" ] && [ "$sent" -gt 0 ] || fail "switch: testpmd sent nothing"
+[ "$sent" = "$n0_tx" ] || fail "switch: testpmd sent $sent, n0 sent $n0_tx"
+[ "$got" = "$n1_rx" ] || fail "switch: n1 delivered $n1_rx, testpmd received $got"
+[ "$n1_drops" = "$n1_nobuf" ] || fail "switch: n1 dropped for reasons other than missing buffers"
+[ $((n1_rx + n1_nobuf)) -eq "$n0_tx" ] || fail "switch: n1 took $n1_rx + dropped $n1_nobuf != $n0_tx sent"
+[ "$got" -gt 0 ] || fail "switch: nothing reached the receiver"
+
+# ---- 3. a source port on the switch -> testpmd rxonly ---------------------
+echo "== switch: source port -> rxonly"
+N=200000
+start_pmd rx 1 "$TMP/n1.sock" rxonly
+ctl port-add sw0 gen type=sink source_size=128 source_count=$N >/dev/null || fail "port-add gen"
+gen_done() { [ "$(port_field sw0 gen .tx_packets)" = "$N" ]; }
+wait_until 60 "the source to send $N frames" gen_done
+sleep 1
+stop_pmd rx
+got=$(pmd_count rx RX)
+rx_before=$n1_rx
+n1_rx=$(port_field sw0 n1 .rx_packets)
+n1_nobuf=$(port_field sw0 n1 .drops.no_buffers)
+n0_rx=$(port_field sw0 n0 .rx_packets)
+n0_down=$(port_field sw0 n0 .drops.link_down)
+delivered=$((n1_rx - rx_before))
+echo "source sent $N; n1 delivered $delivered; testpmd received $got; n0 (no frontend) dropped $n0_down"
+[ "$got" = "$delivered" ] || fail "source: n1 delivered $delivered, testpmd received $got"
+[ "$got" -gt 0 ] || fail "source: nothing reached testpmd"
+[ "$n0_down" -ge "$N" ] || fail "source: n0 without a frontend should drop the $N flooded frames as link_down"
+ctl port-delete sw0 gen >/dev/null || fail "port-delete"
+
+# ---- 4. a tap port joins the host: both directions -------------------------
+echo "== switch: tap port <-> testpmd"
+TAP=sct$$
+TAP=${TAP:0:15}
+ctl port-add sw0 host type=tap ifname=$TAP >/dev/null || fail "port-add tap $TAP"
+ip link show "$TAP" >/dev/null 2>&1 || fail "tap $TAP does not exist"
+ip addr add 10.211.0.1/24 dev "$TAP" || fail "cannot address $TAP"
+kern_rx() { ip -s -j link show "$TAP" | jq '.[0].stats64.rx.packets'; }
+rx0=$(kern_rx)
+start_pmd tx 0 "$TMP/n0.sock" txonly
+sleep 1
+stop_pmd tx
+sent=$(pmd_count tx TX)
+tap_rx=$(port_field sw0 host .rx_packets)
+tap_drop=$(port_field sw0 host .drops_total)
+host_rx=$(( $(kern_rx) - rx0 ))
+echo "testpmd tx $sent; tap port wrote $tap_rx (+$tap_drop dropped); the kernel counted $host_rx"
+[ "$sent" -gt 0 ] || fail "tap: testpmd sent nothing"
+[ $((tap_rx + tap_drop)) -eq "$sent" ] || fail "tap: $tap_rx + $tap_drop != $sent"
+[ "$host_rx" -eq "$tap_rx" ] || fail "tap: the kernel received $host_rx, the port wrote $tap_rx"
+# Host to guest: a datagram to an unknown neighbour makes the kernel ARP
+# (broadcast) through the tap, the switch and n1 into testpmd.
+start_pmd rx 1 "$TMP/n1.sock" rxonly
+before=$(port_field sw0 n1 .rx_packets)
+echo x >/dev/udp/10.211.0.2/9 2>/dev/null
+arp_seen() { [ "$(port_field sw0 host .tx_packets)" -gt 0 ] && [ "$(port_field sw0 n1 .rx_packets)" -gt "$before" ]; }
+wait_until 10 "an ARP request from the host to reach n1" arp_seen
+sleep 1
+stop_pmd rx
+got=$(pmd_count rx RX)
+delivered=$(( $(port_field sw0 n1 .rx_packets) - before ))
+echo "host sent $(port_field sw0 host .tx_packets) frame(s) into the switch; n1 delivered $delivered; testpmd received $got"
+[ "$got" = "$delivered" ] || fail "tap: n1 delivered $delivered, testpmd received $got"
+ctl port-delete sw0 host >/dev/null || fail "port-delete tap"
+ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP still exists after port-delete"
+ctl switch-delete sw0 >/dev/null 2>&1 && fail "switch-delete succeeded with net devices on it"
+ctl net-delete n0 >/dev/null && ctl net-delete n1 >/dev/null || fail "net-delete"
+ctl switch-delete sw0 >/dev/null || fail "switch-delete"
+stop_daemon
+echo "PASS"
