@@ -16,6 +16,7 @@ void opts_usage(void)
         "usage: sidecore-bench run --socket PATH [options]\n"
         "       sidecore-bench compare --backend null|file [--size S] [options]\n"
         "       sidecore-bench idle [--queues N] [--time SEC] [--cpu N] [--json]\n"
+        "       sidecore-bench net-compare [--help for its options]\n"
         "options:\n"
         "  --workload randread|randwrite|read|write|mixed   (default randread)\n"
         "  --rwmix PCT      percent reads for mixed (default 70)\n"
@@ -32,6 +33,9 @@ void opts_usage(void)
         "  --poll | --event completions by polling (default) or call eventfds\n"
         "  --timeout SEC    a request not completed in SEC seconds is an error (default 30)\n"
         "  --quiet          no progress line\n"
+        "  --packed         run: packed virtqueues (VIRTIO_F_RING_PACKED)\n"
+        "  --in-order       run: negotiate VIRTIO_F_IN_ORDER and check that completions\n"
+        "                   come back in submission order\n"
         "  --rpc PATH       run: sidecored's control socket; adds the sidecores' busy\n"
         "                   CPU and ns per request over the run\n"
         "  --repeat N       compare: N rounds per daemon, alternating; the median round\n"
@@ -74,7 +78,7 @@ static int parse_uint(const char *name, const char *s, uint64_t lo, uint64_t hi,
 }
 
 enum { O_SOCKET = 256, O_BACKEND, O_SIZE, O_WL, O_RWMIX, O_BS, O_QD, O_QUEUES, O_TIME, O_IOS,
-       O_SPAN, O_VERIFY, O_JSON, O_CPU, O_MEM, O_POLL, O_EVENT, O_TIMEOUT, O_QUIET, O_REPEAT, O_RPC, O_HELP };
+       O_SPAN, O_VERIFY, O_JSON, O_CPU, O_MEM, O_POLL, O_EVENT, O_TIMEOUT, O_QUIET, O_REPEAT, O_RPC, O_PACKED, O_IN_ORDER, O_HELP };
 
 int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o)
 {
@@ -85,7 +89,8 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o)
         {"ios", 1, 0, O_IOS}, {"span", 1, 0, O_SPAN}, {"verify", 0, 0, O_VERIFY},
         {"json", 0, 0, O_JSON}, {"cpu", 1, 0, O_CPU}, {"mem", 1, 0, O_MEM},
         {"poll", 0, 0, O_POLL}, {"event", 0, 0, O_EVENT}, {"timeout", 1, 0, O_TIMEOUT},
-        {"quiet", 0, 0, O_QUIET}, {"repeat", 1, 0, O_REPEAT}, {"rpc", 1, 0, O_RPC}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"quiet", 0, 0, O_QUIET}, {"repeat", 1, 0, O_REPEAT}, {"rpc", 1, 0, O_RPC},
+        {"packed", 0, 0, O_PACKED}, {"in-order", 0, 0, O_IN_ORDER}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     *o = (struct bench_opts){.wl = WL_RANDREAD, .rwmix = 70, .bs = 4096, .qd = 32, .queues = 1,
                              .cpu = -1, .timeout_s = 30, .repeat = 1};
     bool time_set = false, queues_set = false;
@@ -175,6 +180,8 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o)
             o->timeout_s = (unsigned)v;
             break;
         case O_QUIET: o->quiet = true; break;
+        case O_PACKED: o->packed = true; break;
+        case O_IN_ORDER: o->in_order = true; break;
         case O_RPC: o->rpc = optarg; break;
         case O_REPEAT:
             if (parse_uint("repeat", optarg, 1, 15, &v))

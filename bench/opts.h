@@ -21,6 +21,7 @@ struct bench_opts {
     uint64_t ios;            /* 0: no count limit */
     uint64_t span;           /* bytes of the device to use, 0: all */
     bool verify, json, event, quiet;
+    bool packed, in_order;   /* ring layout and IN_ORDER (run) */
     int cpu;                 /* -1: no pinning */
     unsigned mem_mb;         /* 0: derived */
     unsigned timeout_s;

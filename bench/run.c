@@ -46,6 +46,8 @@ int bench_run(const struct bench_opts *o, const char *socket, struct run_result 
     struct vu_blk_cfg cfg = {.socket = socket,
                              .queues = o->queues,
                              .queue_size = queue_size_for(o->qd),
+                             .packed = o->packed,
+                             .in_order = o->in_order,
                              .mem_bytes = o->mem_mb ? (uint64_t)o->mem_mb << 20
                                                     : engine_mem_bytes(o)};
     struct vu_blk *b;

@@ -17,7 +17,8 @@ static uint64_t blk_features(struct vdev *v)
     uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
                  (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
                  (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
-                 (1ull << VIRTIO_BLK_F_TOPOLOGY) | (1ull << VIRTIO_BLK_F_MQ);
+                 (1ull << VIRTIO_BLK_F_TOPOLOGY) | (1ull << VIRTIO_BLK_F_MQ) |
+                 (1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_IN_ORDER);
     if (d->read_only)
         f |= 1ull << VIRTIO_BLK_F_RO;
     else {

@@ -131,6 +131,16 @@ static int negotiate(struct vu_blk *b, const struct vu_blk_cfg *cfg)
         want &= ~(1ull << VIRTIO_RING_F_INDIRECT_DESC);
     if (cfg->no_event_idx)
         want &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+    const uint64_t ring_opts = (cfg->packed ? 1ull << VIRTIO_F_RING_PACKED : 0) |
+                               (cfg->in_order ? 1ull << VIRTIO_F_IN_ORDER : 0);
+    if (ring_opts & ~offered) {
+        LOG_ERR("vu_blk", "backend does not offer the ring features asked for (%s%s; features "
+                "0x%llx)", (ring_opts & ~offered) >> VIRTIO_F_RING_PACKED & 1 ? "RING_PACKED " : "",
+                (ring_opts & ~offered) >> VIRTIO_F_IN_ORDER & 1 ? "IN_ORDER" : "",
+                (unsigned long long)offered);
+        return -ENOTSUP;
+    }
+    want |= ring_opts;
     in->features = offered & want;
     if (has(in->features, VHOST_USER_F_PROTOCOL_FEATURES)) {
         uint64_t pf;
@@ -190,9 +200,12 @@ static int negotiate(struct vu_blk *b, const struct vu_blk_cfg *cfg)
 static int setup_queue(struct vu_blk *b, unsigned qi, const struct vu_blk_cfg *cfg)
 {
     struct vu_blk_q *q = &b->q[qi];
-    int r = vu_vring_init(&q->vr, b->mem, b->qsize,
-                          has(b->info.features, VIRTIO_RING_F_EVENT_IDX),
-                          has(b->info.features, VIRTIO_RING_F_INDIRECT_DESC));
+    struct vu_vring_cfg rc = {.num = b->qsize,
+                              .event_idx = has(b->info.features, VIRTIO_RING_F_EVENT_IDX),
+                              .indirect = has(b->info.features, VIRTIO_RING_F_INDIRECT_DESC),
+                              .packed = has(b->info.features, VIRTIO_F_RING_PACKED),
+                              .in_order = has(b->info.features, VIRTIO_F_IN_ORDER)};
+    int r = vu_vring_init_cfg(&q->vr, b->mem, &rc);
     if (r)
         return r;
     q->ctx = calloc(b->qsize, sizeof(*q->ctx));
@@ -211,7 +224,7 @@ static int setup_queue(struct vu_blk *b, unsigned qi, const struct vu_blk_cfg *c
     uint64_t base = (uint64_t)(uintptr_t)b->mem->base;
     r = vu_set_vring_num(b->conn, qi, b->qsize);
     if (!r)
-        r = vu_set_vring_base(b->conn, qi, 0);
+        r = vu_set_vring_base(b->conn, qi, vu_vring_start_base(&q->vr));
     if (!r)
         r = vu_set_vring_addr(b->conn, qi, base + q->vr.desc_gpa, base + q->vr.used_gpa,
                               base + q->vr.avail_gpa);

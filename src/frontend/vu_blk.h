@@ -63,6 +63,9 @@ struct vu_blk_cfg {
     uint64_t mem_bytes;       /* 0: rings + 16 MiB */
     struct vu_mem *mem;       /* optional: use this memory instead (not owned) */
     bool no_indirect, no_event_idx;
+    bool packed;              /* VIRTIO_F_RING_PACKED; start-up fails if not offered */
+    bool in_order;            /* VIRTIO_F_IN_ORDER; likewise (completions are then
+                               * checked to come back in submission order) */
     bool poll_no_callfd;      /* send "no fd" for call: the device must not signal */
 };
 

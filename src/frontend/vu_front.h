@@ -53,7 +53,16 @@ int vu_set_mem_table(struct vu_conn *c, const struct vu_mem_region *r, unsigned 
 int vu_set_vring_num(struct vu_conn *c, unsigned idx, unsigned num);
 int vu_set_vring_addr(struct vu_conn *c, unsigned idx, uint64_t desc_ua, uint64_t used_ua,
                       uint64_t avail_ua);
+/* The same with VHOST_VRING_F_LOG: used-ring writes are logged at log_gpa
+ * (the used ring's guest address). */
+int vu_set_vring_addr_logged(struct vu_conn *c, unsigned idx, uint64_t desc_ua, uint64_t used_ua,
+                             uint64_t avail_ua, uint64_t log_gpa);
+/* SET_LOG_BASE: size bytes of fd at offset become the dirty log (bit
+ * gpa / 4096). Needs LOG_SHMFD negotiated; waits for the backend's reply. */
+int vu_set_log_base(struct vu_conn *c, int fd, uint64_t size, uint64_t offset);
 int vu_set_vring_base(struct vu_conn *c, unsigned idx, unsigned base);
+/* *base: a split ring's next avail index; for a packed ring the avail
+ * position and wrap counter in bits 0-15, the used ones in bits 16-31. */
 int vu_get_vring_base(struct vu_conn *c, unsigned idx, unsigned *base);
 /* fd < 0 sends the "no fd" flag (polling, per spec). */
 int vu_set_vring_kick(struct vu_conn *c, unsigned idx, int fd);

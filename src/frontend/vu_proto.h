@@ -13,6 +13,7 @@ enum vu_req {
     VU_REQ_SET_OWNER = 3,
     VU_REQ_RESET_OWNER = 4,
     VU_REQ_SET_MEM_TABLE = 5,
+    VU_REQ_SET_LOG_BASE = 6,
     VU_REQ_SET_VRING_NUM = 8,
     VU_REQ_SET_VRING_ADDR = 9,
     VU_REQ_SET_VRING_BASE = 10,
@@ -38,6 +39,11 @@ enum vu_req {
 #define VU_PF_CONFIG 9
 #define VU_PF_INFLIGHT_SHMFD 12
 #define VU_PF_STATUS 16
+
+/* Dirty logging for migration: the transport feature bit and the ring
+ * address flag that asks for used-ring writes to be logged too. */
+#define VU_F_LOG_ALL 26
+#define VU_VRING_F_LOG 0
 
 /* Header flags. */
 #define VU_FLAG_VERSION 0x1u
@@ -71,6 +77,11 @@ struct vu_vring_addr {
     uint64_t used_user_addr;
     uint64_t avail_user_addr;
     uint64_t log_guest_addr;
+};
+
+struct vu_log_wire {
+    uint64_t mmap_size;
+    uint64_t mmap_offset;
 };
 
 struct vu_mem_region_wire {

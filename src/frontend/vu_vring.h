@@ -1,8 +1,13 @@
-/* Driver side of one split virtqueue (virtio 1.x "Split Virtqueues").
+/* Driver side of one virtqueue: split (virtio 1.x "Split Virtqueues") or
+ * packed ("Packed Virtqueues", vu_vring_packed.c), chosen at init.
  *
  * Contract:
  * - The ring (descriptor table, avail, used, and optional per-head indirect
- *   tables) lives in a struct vu_mem; descriptors carry GPAs.
+ *   tables) lives in a struct vu_mem; descriptors carry GPAs. For a packed
+ *   ring desc_gpa is the descriptor ring, avail_gpa the driver event area and
+ *   used_gpa the device event area (what SET_VRING_ADDR sends in those
+ *   fields); the size need not be a power of two, and the ring starts at
+ *   position 0 with wrap counter 1 (SET_VRING_BASE 0x8000).
  * - vu_vring_add() places one buffer chain (device-readable segments first,
  *   then device-writable ones) and publishes it in the avail ring; it uses an
  *   indirect table when INDIRECT is on and the chain has more than one
@@ -13,7 +18,13 @@
  *   a used idx that runs ahead of what is outstanding, an id >= num, an id not
  *   currently outstanding, or a length larger than the chain's writable bytes
  *   marks the ring broken (LOG_ERR with the details) and returns -EPROTO;
- *   every later call fails with -EPIPE.
+ *   every later call fails with -EPIPE. Packed: a used descriptor with an
+ *   id that is >= num or not outstanding, or a length beyond the buffer's
+ *   writable bytes, is a violation too.
+ * - in_order (VIRTIO_F_IN_ORDER negotiated): additionally every completion
+ *   must be the oldest outstanding buffer. This checks that the device
+ *   returns buffers in order; a device that writes one used element per
+ *   batch (which the spec allows) is reported as a violation.
  * - Completion notifications: vu_vring_disable_cb() asks the device not to
  *   interrupt (polling); vu_vring_enable_cb() re-arms it and returns false if
  *   completions already arrived (the caller must reap before sleeping).
@@ -24,6 +35,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "virtq/virtio_packed.h"
 #include "virtq/virtio_spec.h"
 #include "vu_mem.h"
 
@@ -40,9 +52,24 @@ struct vu_vring_head {
     uint16_t ndesc;   /* descriptors taken from the table */
 };
 
+struct vu_vring_cfg {
+    uint16_t num; /* split: a power of two; packed: any; at most 32768 */
+    bool event_idx, indirect, packed, in_order;
+};
+
 struct vu_vring {
     uint16_t num;
     bool event_idx, indirect, cb_enabled, broken;
+    bool packed, in_order;
+    /* packed ring state (the split fields desc/avail/used stay NULL) */
+    struct vring_packed_desc *pdesc;
+    struct vring_packed_event *drv_event, *dev_event;
+    uint16_t avail_pw, used_pw, kicked_pw; /* position | wrap counter << 15 */
+    uint16_t *free_ids; /* stack of free buffer ids */
+    uint16_t n_free_ids;
+    /* in_order: ids in the order they were made available */
+    uint16_t *order;
+    uint16_t order_head;
     struct vring_desc *desc;
     struct vring_avail *avail;
     struct vring_used *used;
@@ -59,9 +86,16 @@ struct vu_vring {
 };
 
 /* num: power of two, 1..32768. Creates kick/call eventfds (non-blocking).
- * Returns 0 or -errno. */
+ * Returns 0 or -errno. A split ring without IN_ORDER. */
 int vu_vring_init(struct vu_vring *vr, struct vu_mem *mem, uint16_t num, bool event_idx,
                   bool indirect);
+/* Any layout; same results as vu_vring_init. */
+int vu_vring_init_cfg(struct vu_vring *vr, struct vu_mem *mem, const struct vu_vring_cfg *cfg);
+/* What SET_VRING_BASE sends for a fresh ring of this layout. */
+static inline uint32_t vu_vring_start_base(const struct vu_vring *vr)
+{
+    return vr->packed ? VRING_PACKED_WRAP : 0;
+}
 void vu_vring_destroy(struct vu_vring *vr);
 
 /* Returns the head id, -ENOSPC if not enough free descriptors, -EINVAL for a

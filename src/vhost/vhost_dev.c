@@ -26,9 +26,8 @@ int vhu_err(struct vhost_dev *v, const char *fmt, ...)
 
 uint64_t vhu_offered_features(struct vhost_dev *v)
 {
-    /* Split rings only, and no IOTLB: never offer what the engine lacks. */
-    uint64_t dev = v->dev->ops->features(v->dev) &
-                   ~((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_ACCESS_PLATFORM));
+    /* No IOTLB: never offer what the engine lacks. */
+    uint64_t dev = v->dev->ops->features(v->dev) & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
     return dev | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
 }
 
@@ -75,7 +74,11 @@ static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
     bool dev_changed = !v->features_set || ((f ^ v->features) & ~transport);
     v->features = f;
     v->features_set = true;
+    vhu_log_apply(v);
     if (dev_changed) {
+        LOG_INFO(VHU_COMP, "%s: features 0x%llx (%s rings%s)", v->dev->name,
+                 (unsigned long long)f, vhu_packed(v) ? "packed" : "split",
+                 (f & (1ull << VIRTIO_F_IN_ORDER)) ? ", in order" : "");
         int rc = v->dev->ops->set_features(v->dev, f & ~transport);
         if (rc != 0)
             return vhu_err(v, "the device refused features 0x%llx (error %d)",

@@ -26,7 +26,9 @@ struct vhu_queue {
     uint32_t num;        /* 0: not set */
     struct vhu_vring_addr addr;
     bool addr_set;
-    uint16_t base;       /* avail index to start at (SET_VRING_BASE, or saved at stop) */
+    uint16_t base;       /* avail index to start at (SET_VRING_BASE, or saved at stop);
+                          * packed: position | wrap counter << 15 */
+    uint16_t used_base;  /* packed: the used position, same encoding */
     bool kick_set;       /* SET_VRING_KICK seen (kick_fd -1 means: polled) */
     int kick_fd;
     int call_fd;
@@ -63,6 +65,10 @@ struct vhost_dev {
     struct guestmem gm;
     bool gm_ready;
     int log_call_fd;     /* SET_LOG_FD */
+    /* SET_LOG_BASE's log, owned here. The data path sees it (gm.log) only
+     * while LOG_ALL is negotiated: the frontend frees the log once it turns
+     * LOG_ALL off, and expects no writes to it after that. */
+    struct dirty_log_map *log_map;
 
     void *inflight_map;  /* SET_INFLIGHT_FD area */
     size_t inflight_map_len;
@@ -121,6 +127,10 @@ void vhu_queues_reset(struct vhost_dev *v);
 int vhu_ring_translate(struct vhost_dev *v, const struct vhu_vring_addr *a, uint32_t num,
                       void **desc, void **avail, void **used);
 unsigned vhu_queues_started(struct vhost_dev *v);
+static inline bool vhu_packed(const struct vhost_dev *v)
+{
+    return v->features & (1ull << VIRTIO_F_RING_PACKED);
+}
 
 /* vhost_ring.c */
 int vhu_h_set_vring_num(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
@@ -145,6 +155,8 @@ int vhu_h_set_inflight_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
                          struct vhu_reply *);
 /* Turns dirty logging off and frees the log (queues must be stopped). */
 void vhu_log_forget(struct vhost_dev *v);
+/* Shows the log to the data path or hides it, after LOG_ALL in v->features. */
+void vhu_log_apply(struct vhost_dev *v);
 void vhu_inflight_forget(struct vhost_dev *v);
 /* Drops every region (queues must be stopped). */
 void vhu_mem_forget(struct vhost_dev *v);

@@ -144,11 +144,17 @@ int vhu_h_set_log_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigne
         return vhu_err(v, "cannot map the dirty log (size %llu, offset %llu): %s",
                       (unsigned long long)l->size, (unsigned long long)l->offset,
                       strerror(errno));
-    struct dirty_log_map *old = dirty_log_swap(&v->gm.log, map);
+    struct dirty_log_map *old = v->log_map;
+    v->log_map = map;
     if (old) {
+        /* A sidecore may still hold the old log: retire it once every queue
+         * has stopped. */
         vhu_queues_pause(v, v->paused);
+        vhu_log_apply(v);
         rc = vhu_queues_resume(v, v->paused);
         dirty_log_map_free(old);
+    } else {
+        vhu_log_apply(v);
     }
     /* With LOG_SHMFD the frontend waits for this reply (u64 0). */
     r->p.u64 = 0;
@@ -167,11 +173,26 @@ int vhu_h_set_log_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned 
     return VHU_OK;
 }
 
+void vhu_log_apply(struct vhost_dev *v)
+{
+    struct dirty_log_map *m = (v->features >> VHOST_F_LOG_ALL) & 1 ? v->log_map : NULL;
+    /* The map stays owned by v->log_map: a sidecore that still marks the
+     * one hidden here writes memory that is mapped until it is replaced or
+     * forgotten, both of which quiesce the queues first. */
+    struct dirty_log_map *was = dirty_log_swap(&v->gm.log, m);
+    if (m && m != was)
+        LOG_INFO(VHU_COMP, "%s: dirty logging on (%llu-byte log, guest memory up to %llu MiB)",
+                 v->dev->name, (unsigned long long)m->size,
+                 (unsigned long long)(m->size * 8 * DIRTY_LOG_PAGE >> 20));
+    else if (!m && was)
+        LOG_INFO(VHU_COMP, "%s: dirty logging off", v->dev->name);
+}
+
 void vhu_log_forget(struct vhost_dev *v)
 {
-    struct dirty_log_map *old = dirty_log_swap(&v->gm.log, NULL);
-    if (old)
-        dirty_log_map_free(old);
+    dirty_log_swap(&v->gm.log, NULL);
+    dirty_log_map_free(v->log_map);
+    v->log_map = NULL;
     if (v->log_call_fd >= 0)
         close(v->log_call_fd);
     v->log_call_fd = -1;

@@ -35,9 +35,28 @@ static int ring_part(struct vhost_dev *v, const char *what, uint64_t uva, uint64
     return VHU_OK;
 }
 
+/* Guest address of a frontend address that vhu_ring_translate accepted. */
+static uint64_t uva_to_gpa(const struct gm_table *t, uint64_t uva)
+{
+    for (uint32_t k = 0; k < t->n; k++)
+        if (uva - t->r[k].uva < t->r[k].size)
+            return t->r[k].gpa + (uva - t->r[k].uva);
+    return 0;
+}
+
 int vhu_ring_translate(struct vhost_dev *v, const struct vhu_vring_addr *a, uint32_t num,
                       void **desc, void **avail, void **used)
 {
+    if (vhu_packed(v)) {
+        /* Packed: descriptor ring, driver area ("avail"), device area ("used"). */
+        if (num == 0 || num > VIRTQ_MAX_SIZE)
+            return vhu_err(v, "ring %u size %u is not in 1..%u", a->index, num, VIRTQ_MAX_SIZE);
+        if (ring_part(v, "descriptor", a->desc, vring_packed_desc_bytes(num), 16, desc) ||
+            ring_part(v, "driver event", a->avail, sizeof(struct vring_packed_event), 4, avail) ||
+            ring_part(v, "device event", a->used, sizeof(struct vring_packed_event), 4, used))
+            return VHU_FATAL;
+        return VHU_OK;
+    }
     if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1)))
         return vhu_err(v, "ring %u size %u is not a power of two in 1..%u", a->index, num,
                       VIRTQ_MAX_SIZE);
@@ -58,12 +77,19 @@ int vhu_queue_try_start(struct vhost_dev *v, uint16_t i)
         return VHU_OK;
     if (vhu_ring_translate(v, &q->addr, q->num, &desc, &avail, &used) != VHU_OK)
         return VHU_FATAL;
+    if (vhu_packed(v) && vring_packed_idx(q->base) >= q->num)
+        return vhu_err(v, "ring %u base position %u is beyond the ring size %u", i,
+                      vring_packed_idx(q->base), q->num);
     /* The struct may still hold a resubmit list from its previous start. */
     vq_fini(&q->vq);
     vq_init(&q->vq, (uint16_t)q->num, desc, avail, used, q->base, v->features, &v->gm);
     if (q->addr.flags & (1u << VHOST_VRING_F_LOG)) {
         q->vq.log_used = true;
         q->vq.used_log_gpa = q->addr.log;
+        /* The device writes the packed descriptor ring and device area
+         * itself: they are logged at their own guest addresses. */
+        q->vq.desc_log_gpa = uva_to_gpa(gm_current(&v->gm), q->addr.desc);
+        q->vq.dev_event_log_gpa = uva_to_gpa(gm_current(&v->gm), q->addr.used);
     }
     if (v->inflight_base && i < v->inflight_nq) {
         if (q->num != v->inflight_qsize)
@@ -90,6 +116,7 @@ void vhu_queue_stop(struct vhost_dev *v, uint16_t i)
         return;
     v->dev->ops->queue_stop(v->dev, i);
     q->base = q->vq.last_avail;
+    q->used_base = q->vq.used_idx;
     q->started = false;
 }
 

@@ -28,9 +28,10 @@ int vhu_h_set_vring_num(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
 
     if (check_index(v, s->index) || check_stopped(v, s->index))
         return VHU_FATAL;
-    if (s->num == 0 || s->num > VIRTQ_MAX_SIZE || (s->num & (s->num - 1)))
-        return vhu_err(v, "ring %u size %u is not a power of two in 1..%u", s->index, s->num,
-                      VIRTQ_MAX_SIZE);
+    /* Packed rings need not be a power of two (virtio spec, "Packed Virtqueues"). */
+    if (s->num == 0 || s->num > VIRTQ_MAX_SIZE || (!vhu_packed(v) && (s->num & (s->num - 1))))
+        return vhu_err(v, "ring %u size %u is not %s in 1..%u", s->index, s->num,
+                      vhu_packed(v) ? "a size" : "a power of two", VIRTQ_MAX_SIZE);
     v->q[s->index].num = s->num;
     return vhu_queue_try_start(v, (uint16_t)s->index);
 }
@@ -66,6 +67,18 @@ int vhu_h_set_vring_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
 
     if (check_index(v, s->index) || check_stopped(v, s->index))
         return VHU_FATAL;
+    if (vhu_packed(v)) {
+        /* Low half: next avail position and wrap counter; high half (QEMU
+         * sends it, DPDK sends 0): the used one. Without inflight tracking
+         * nothing can be in flight at a start, so both must agree. */
+        uint16_t avail = (uint16_t)s->num, used = (uint16_t)(s->num >> 16);
+        if (used != 0 && used != avail)
+            return vhu_err(v, "ring %u base: used state 0x%x differs from avail state 0x%x "
+                              "(requests in flight cannot be recovered on a packed ring)",
+                          s->index, used, avail);
+        v->q[s->index].base = v->q[s->index].used_base = avail;
+        return VHU_OK;
+    }
     if (s->num > 0xffff)
         return vhu_err(v, "ring %u base %u does not fit a split ring's 16-bit index", s->index,
                       s->num);
@@ -90,6 +103,8 @@ int vhu_h_get_vring_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
     q->kick_set = false;
     r->p.state.index = idx;
     r->p.state.num = q->base;
+    if (vhu_packed(v)) /* the used half too, as QEMU expects */
+        r->p.state.num |= (uint32_t)q->used_base << 16;
     r->size = sizeof(r->p.state);
     return VHU_OK;
 }

@@ -1,4 +1,6 @@
-/* Split virtqueue engine, device side.
+/* Virtqueue engine, device side: split rings, and packed rings
+ * (VIRTIO_F_RING_PACKED, virtq_packed*.c) behind the same entry points with
+ * the same checks; VIRTIO_F_IN_ORDER for both (virtq_order.c).
  *
  * vq_pop walks one descriptor chain and turns it into host iovecs. Every field
  * the driver controls is checked: the available index may not run more than
@@ -27,6 +29,7 @@
 
 #include "../mem/guestmem.h"
 #include "inflight.h"
+#include "virtio_packed.h"
 #include "virtio_spec.h"
 
 #define VQ_MAX_CHAIN_BYTES (1ull << 32) /* a chain's total length stays < 4 GiB */
@@ -75,12 +78,35 @@ struct virtq {
     uint16_t batch_head;   /* head of the last vq_push, for inflight last_batch_head */
     const char *err;              /* non-NULL: queue is broken, this says why */
     char err_buf[160];
+
+    /* Packed ring (VIRTIO_F_RING_PACKED) and IN_ORDER, see virtq_packed.c and
+     * virtq_order.c. For a packed ring desc/avail/used above are unused;
+     * last_avail, used_idx, pub_used and signalled_used hold a ring
+     * position with its wrap counter in bit 15 (virtio_packed.h). */
+    bool ext;      /* packed or in_order: the entry points take the slower path */
+    bool packed;
+    bool in_order;
+    struct vring_packed_desc *pdesc;
+    struct vring_packed_event *drv_event; /* driver area: its interrupt wishes */
+    struct vring_packed_event *dev_event; /* device area: our kick wishes */
+    uint64_t desc_log_gpa;      /* guest address of pdesc, for dirty logging */
+    uint64_t dev_event_log_gpa; /* guest address of dev_event */
+    struct vq_id_state *ids;    /* per buffer id (ring size entries) */
+    uint16_t *order;            /* IN_ORDER: ids in the order they were popped */
+    uint16_t order_head, order_len;
+    struct vq_used_shadow *shadow; /* packed: used descriptors written, flags not yet */
+    uint16_t n_shadow;
 };
 
 /* Control path: set up a queue on host ring addresses (already translated
  * and size-checked by the transport; num a power of two). last_avail and
  * used_idx start at base. Overwrites the whole struct: call vq_fini first
- * when reusing one that had an inflight area. */
+ * when reusing one that had an inflight area or a packed / IN_ORDER ring.
+ * With VIRTIO_F_RING_PACKED in features, desc is the descriptor ring, avail
+ * the driver event area and used the device event area; num need not be a
+ * power of two, and base is a position with its wrap counter in bit 15.
+ * Packed and IN_ORDER queues allocate per-id state; when that fails the
+ * queue starts in the error state. */
 void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used,
              uint16_t base, uint64_t features, struct guestmem *gm);
 

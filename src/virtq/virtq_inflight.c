@@ -21,6 +21,7 @@ static int by_counter(const void *a, const void *b)
 
 void vq_fini(struct virtq *vq)
 {
+    vq_fini_ext(vq);
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->n_resubmit = vq->resubmit_pos = 0;
@@ -49,6 +50,13 @@ static void repair_last_batch(struct virtq *vq, struct vq_inflight *inf, uint16_
 
 int vq_set_inflight(struct virtq *vq, struct vq_inflight *inf)
 {
+    if (vq->packed) {
+        /* The area's packed layout is not implemented: run without it rather
+         * than misread it; only crash recovery of this ring is lost. */
+        LOG_WARN("virtq", "inflight tracking is not supported on packed rings; requests in "
+                          "flight at a backend crash will not be resubmitted");
+        return 0;
+    }
     uint16_t used_idx = vq_rd16(&vq->used->idx);
     if (inf->version == 0) {
         /* Fresh area (zero-filled by GET_INFLIGHT_FD): nothing to recover. */

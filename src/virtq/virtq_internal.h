@@ -1,9 +1,10 @@
-/* Helpers shared by the split-ring files (not part of the virtq contract).
+/* Helpers shared by the virtq engine's files (not part of the virtq contract).
  * Guest-shared fields are read exactly once into locals: the driver may
  * change them at any time, so a value is never re-read after it was checked. */
 #ifndef SC_VIRTQ_INTERNAL_H
 #define SC_VIRTQ_INTERNAL_H
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "virtq.h"
@@ -26,5 +27,38 @@ static inline uint16_t vq_slot(const struct virtq *vq, uint16_t idx)
 {
     return idx & (uint16_t)(vq->num - 1);
 }
+
+/* The split ring's own entry points; vq_pop / vq_push dispatch to them,
+ * or, when vq->ext is set, to the packed / IN_ORDER paths below. */
+int vq_pop_split(struct virtq *vq, struct vq_chain *c);
+void vq_push_split(struct virtq *vq, const struct vq_chain *c, uint32_t len);
+
+/* Per buffer id (packed: the driver's buffer id; split IN_ORDER: the head). */
+struct vq_id_state {
+    uint16_t ndesc;   /* ring descriptors the buffer took (packed) */
+    bool outstanding; /* popped, not yet pushed */
+    bool has_in;      /* packed: the buffer has device-writable bytes */
+    bool done;        /* IN_ORDER: pushed, waiting for older ids */
+    uint32_t len;     /* IN_ORDER: the length given to vq_push */
+};
+
+struct vq_used_shadow {
+    uint16_t id;
+    uint16_t ndesc;
+    bool wrote;
+    bool skippable; /* IN_ORDER, nothing writable: may share a used descriptor */
+};
+
+/* virtq_packed.c / virtq_order.c */
+void vq_init_ext(struct virtq *vq, uint64_t features);
+void vq_fini_ext(struct virtq *vq);
+int vq_pop_ext(struct virtq *vq, struct vq_chain *c);
+void vq_push_ext(struct virtq *vq, const struct vq_chain *c, uint32_t len);
+int vq_pop_packed(struct virtq *vq, struct vq_chain *c);
+void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len);
+void vq_publish_packed(struct virtq *vq);
+bool vq_has_work_packed(const struct virtq *vq);
+bool vq_should_notify_packed(struct virtq *vq);
+bool vq_set_notify_packed(struct virtq *vq, bool enable);
 
 #endif

@@ -32,6 +32,8 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
     vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
     vq->notify_on = true;
     vq->gm = gm;
+    if (features & ((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_IN_ORDER)))
+        vq_init_ext(vq, features);
 }
 
 void vq_fail(struct virtq *vq, const char *fmt, ...)
@@ -223,6 +225,13 @@ static void prefetch_indirect(const struct virtq *vq, const struct gm_table *t, 
 
 int vq_pop(struct virtq *vq, struct vq_chain *c)
 {
+    if (SC_UNLIKELY(vq->ext))
+        return vq_pop_ext(vq, c);
+    return vq_pop_split(vq, c);
+}
+
+int vq_pop_split(struct virtq *vq, struct vq_chain *c)
+{
     if (SC_UNLIKELY(vq->err != NULL))
         return -1;
     const struct gm_table *t = gm_current(vq->gm);
@@ -275,6 +284,8 @@ int vq_pop(struct virtq *vq, struct vq_chain *c)
 
 bool vq_has_work(const struct virtq *vq)
 {
+    if (SC_UNLIKELY(vq->packed))
+        return vq_has_work_packed(vq);
     if (vq->resubmit_pos < vq->n_resubmit)
         return true;
     return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;

@@ -24,6 +24,14 @@ static void log_written(struct virtq *vq, const struct vq_chain *c, uint32_t len
 
 void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len)
 {
+    if (SC_UNLIKELY(vq->ext))
+        vq_push_ext(vq, c, len);
+    else
+        vq_push_split(vq, c, len);
+}
+
+void vq_push_split(struct virtq *vq, const struct vq_chain *c, uint32_t len)
+{
     uint16_t slot = vq_slot(vq, vq->used_idx);
     struct vring_used_elem *e = &vq->used->ring[slot];
 
@@ -56,6 +64,10 @@ static void inflight_retire(struct virtq *vq)
 
 void vq_publish(struct virtq *vq)
 {
+    if (SC_UNLIKELY(vq->packed)) {
+        vq_publish_packed(vq);
+        return;
+    }
     if (vq->pub_used == vq->used_idx)
         return;
     if (vq->inflight)
@@ -73,6 +85,8 @@ void vq_publish(struct virtq *vq)
 
 bool vq_should_notify(struct virtq *vq)
 {
+    if (SC_UNLIKELY(vq->packed))
+        return vq_should_notify_packed(vq);
     /* Our used->idx store must be visible before we read the driver's
      * suppression fields, or both sides may decide the other will act. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -91,6 +105,8 @@ bool vq_should_notify(struct virtq *vq)
 
 bool vq_set_notify(struct virtq *vq, bool enable)
 {
+    if (SC_UNLIKELY(vq->packed))
+        return vq_set_notify_packed(vq, enable);
     vq->notify_on = enable;
     if (vq->event_idx) {
         /* Disabling leaves avail_event alone: at most one more kick comes. */

@@ -7,7 +7,9 @@
  * the backend closing the connection), or sets a device up properly with
  * memfd guest memory and then corrupts the ring (descriptor loop, buffer
  * outside memory, head out of range, avail index far ahead, bad indirect
- * table) and kicks, expecting the backend to close the connection. At the
+ * table; on a packed ring: buffer id out of range, an id used twice, a
+ * chain longer than the ring, indirect inside indirect) and kicks,
+ * expecting the backend to close the connection. At the
  * end it checks that the device still accepts a well-behaved connection.
  * Exit status 0 when every scenario got the expected reaction; every wait is
  * bounded. */
@@ -27,6 +29,7 @@
 
 #include "common/fdpass.h"
 #include "vhost/vhost_msg.h"
+#include "virtq/virtio_packed.h"
 #include "virtq/virtio_spec.h"
 
 #define WAIT_MS 5000
@@ -43,6 +46,9 @@ struct fe {
     struct vring_desc *desc;
     struct vring_avail *avail;
     struct vring_used *used;
+    bool packed; /* set before proper_setup: negotiate RING_PACKED; desc is then
+                  * the descriptor ring (use pdesc), avail/used the event areas */
+    struct vring_packed_desc *pdesc;
 };
 
 static void sleep_ms(unsigned ms)
@@ -214,7 +220,12 @@ static int proper_setup(struct fe *f, bool rings)
         return -1;
     }
     uint64_t want = feat & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
-                            (1ull << VIRTIO_RING_F_INDIRECT_DESC));
+                            (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                            (f->packed ? 1ull << VIRTIO_F_RING_PACKED : 0));
+    if (f->packed && !(want & (1ull << VIRTIO_F_RING_PACKED))) {
+        fprintf(stderr, "vu_hostile: backend does not offer RING_PACKED\n");
+        return -1;
+    }
     if (ok(f, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0) < 0 ||
         ok(f, VHOST_USER_SET_FEATURES, &want, 8, NULL, 0) < 0)
         return -1;
@@ -235,6 +246,7 @@ static int proper_setup(struct fe *f, bool rings)
     f->desc = (struct vring_desc *)(f->mem + 0x10000);
     f->avail = (struct vring_avail *)(f->mem + 0x11000);
     f->used = (struct vring_used *)(f->mem + 0x12000);
+    f->pdesc = (struct vring_packed_desc *)f->desc;
     struct vhu_vring_state s = {0, QNUM};
     struct vhu_vring_addr a = {.index = 0, .desc = (uintptr_t)f->desc,
                               .avail = (uintptr_t)f->avail, .used = (uintptr_t)f->used};
@@ -243,7 +255,7 @@ static int proper_setup(struct fe *f, bool rings)
     f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ok(f, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0) < 0)
         return -1;
-    s.num = 0;
+    s.num = f->packed ? VRING_PACKED_WRAP : 0;
     if (ok(f, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0) < 0 ||
         ok(f, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0) < 0 ||
         ok(f, VHOST_USER_SET_VRING_CALL, &idx, 8, &f->call, 1) < 0 ||
@@ -460,6 +472,63 @@ static int r_bad_indirect(struct fe *f)
     return kick(f);
 }
 
+/* Packed ring: descriptor at position pos of the first lap (wrap counter 1);
+ * the head's flags go last. */
+static void pdesc_put(struct fe *f, uint16_t pos, uint64_t addr, uint32_t len, uint16_t id,
+                      uint16_t flags)
+{
+    struct vring_packed_desc *d = &f->pdesc[pos];
+    d->addr = addr;
+    d->len = len;
+    d->id = id;
+    __atomic_store_n(&d->flags, (uint16_t)(flags | vring_packed_avail_flags(true)),
+                     __ATOMIC_RELEASE);
+}
+
+static int packed_setup(struct fe *f)
+{
+    f->packed = true;
+    return proper_setup(f, true);
+}
+
+static int p_id_out_of_range(struct fe *f)
+{
+    if (packed_setup(f) < 0)
+        return -1;
+    pdesc_put(f, 0, 0x100000, 16, 5000, 0);
+    return kick(f);
+}
+
+static int p_id_twice(struct fe *f)
+{
+    if (packed_setup(f) < 0)
+        return -1;
+    /* Both are available at the kick, and blk pops a batch before handling
+     * any of it, so the second is refused while the first is outstanding. */
+    pdesc_put(f, 1, 0x100000, 16, 3, 0);
+    pdesc_put(f, 0, 0x100000, 16, 3, 0);
+    return kick(f);
+}
+
+static int p_chain_too_long(struct fe *f)
+{
+    if (packed_setup(f) < 0)
+        return -1;
+    for (uint16_t i = QNUM; i-- > 0;) /* every slot with NEXT: no end in one lap */
+        pdesc_put(f, i, 0x100000, 0, 0, VRING_DESC_F_NEXT);
+    return kick(f);
+}
+
+static int p_indirect_nested(struct fe *f)
+{
+    if (packed_setup(f) < 0)
+        return -1;
+    struct vring_packed_desc *t = (struct vring_packed_desc *)(f->mem + 0x100000);
+    t[0] = (struct vring_packed_desc){.addr = 0x100000, .len = 16, .flags = VRING_DESC_F_INDIRECT};
+    pdesc_put(f, 0, 0x100000, 16, 0, VRING_DESC_F_INDIRECT);
+    return kick(f);
+}
+
 struct scenario {
     const char *name;
     int (*run)(struct fe *f);
@@ -489,6 +558,10 @@ static const struct scenario scenarios[] = {
     {"next_out_of_range", r_next_out_of_range, "descriptor next index 4000"},
     {"avail_far_ahead", r_avail_far_ahead, "avail idx 1000 ahead on a 128-entry ring"},
     {"bad_indirect", r_bad_indirect, "indirect table of 17 bytes"},
+    {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
+    {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
+    {"packed_chain_too_long", p_chain_too_long, "packed ring: NEXT on every descriptor"},
+    {"packed_indirect_nested", p_indirect_nested, "packed ring: indirect inside indirect"},
 };
 
 static int run_one(const struct scenario *s)

@@ -109,6 +109,7 @@ static void start_queue(struct env *e, int i)
     assert_non_null(hd);
     uint64_t feat = e->dev[i]->ops->features(e->dev[i]);
     feat &= ~(1ull << VIRTIO_RING_F_EVENT_IDX); /* an interrupt per publish */
+    feat &= ~((1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_IN_ORDER)); /* split rings here */
     assert_int_equal(e->dev[i]->ops->set_features(e->dev[i], feat), 0);
     vq_init(&v->vq, QNUM, hd, ha, hu, 0, feat, &e->gm);
     assert_int_equal(e->dev[i]->ops->queue_start(e->dev[i], 0, &v->vq, v->kick_fd, v->call_fd),

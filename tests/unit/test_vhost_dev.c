@@ -48,7 +48,8 @@ struct mock {
 static uint64_t m_features(struct vdev *d)
 {
     (void)d;
-    return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX);
+    return (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+           (1ull << VIRTIO_F_RING_PACKED);
 }
 static int m_set_features(struct vdev *d, uint64_t f)
 {
@@ -780,6 +781,76 @@ static void test_client_reconnect(void **state)
     /* teardown destroys t->v; it expects the server path gone, as it is. */
 }
 
+/* Packed rings: any size, small event areas, and SET/GET_VRING_BASE carry
+ * the position with its wrap counter (bit 15), the used half in the high
+ * 16 bits (QEMU's encoding; DPDK sends 0 there). */
+static void test_packed_ring_base(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    uint64_t f = get_u64(t, VHOST_USER_GET_FEATURES);
+    assert_true(f & (1ull << VIRTIO_F_RING_PACKED));
+    send_raw(t, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0);
+    uint64_t pf = get_u64(t, VHOST_USER_GET_PROTOCOL_FEATURES);
+    ack_ok(t, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0);
+    uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+                    (1ull << VIRTIO_F_RING_PACKED);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &want, 8, NULL, 0);
+    set_mem(t, 0, UVA, MEM_SIZE);
+
+    struct vhu_vring_state s = {0, 100}; /* not a power of two */
+    ack_ok(t, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0);
+    s.num = 0x80058005; /* position 5, counter 1, both halves */
+    ack_ok(t, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0);
+    /* The event areas are 4 bytes: they may sit at the end of memory. */
+    struct vhu_vring_addr a = {.index = 0, .desc = UVA + 0x10000, .avail = UVA + MEM_SIZE - 8,
+                               .used = UVA + MEM_SIZE - 4};
+    ack_ok(t, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+    int kick = eventfd(0, EFD_CLOEXEC);
+    uint64_t u = 0;
+    ack_ok(t, VHOST_USER_SET_VRING_KICK, &u, 8, &kick, 1);
+    close(kick);
+    s = (struct vhu_vring_state){0, 1};
+    ack_ok(t, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL, 0);
+    assert_int_equal(t->m.starts[0], 1);
+    struct virtq *vq = t->m.vq[0];
+    assert_true(vq->packed);
+    assert_int_equal(vq->num, 100);
+    assert_int_equal(vq->last_avail, 0x8005);
+    assert_int_equal(vq->used_idx, 0x8005);
+
+    struct vhu_hdr h;
+    struct vhu_vring_state rs;
+    s = (struct vhu_vring_state){0, 0};
+    send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+    assert_int_equal(recv_reply(t, &h, &rs, sizeof(rs), NULL), 1);
+    /* The mock's stop consumed seven descriptors and completed none. */
+    assert_int_equal(rs.num, 0x8005800c);
+
+    /* DPDK's form (low half only) is taken as used == avail. */
+    s = (struct vhu_vring_state){0, 0x0007};
+    ack_ok(t, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0);
+    send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+    assert_int_equal(recv_reply(t, &h, &rs, sizeof(rs), NULL), 1);
+    assert_int_equal(rs.num, 0x00070007);
+
+    /* A base position beyond the ring stops the device at start. */
+    s = (struct vhu_vring_state){0, 0x8000 | 100};
+    ack_ok(t, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0);
+    kick = eventfd(0, EFD_CLOEXEC);
+    send_raw(t, VHOST_USER_SET_VRING_KICK, 0, &u, 8, &kick, 1);
+    close(kick);
+    expect_failed(t, "beyond the ring size");
+    expect_recovers(t);
+
+    /* Used and avail halves that disagree mean requests in flight. */
+    client_connect(t);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &want, 8, NULL, 0);
+    s = (struct vhu_vring_state){0, 0x80038005};
+    send_raw(t, VHOST_USER_SET_VRING_BASE, 0, &s, 8, NULL, 0);
+    expect_failed(t, "differs from avail state");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +866,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_datapath_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_frontend_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_ring_base, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
