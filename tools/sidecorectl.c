@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "usage: sidecorectl [-s RPC_SOCKET] [--json] COMMAND [ARGS]\n"
             "commands:\n"
             "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
-            "             [--queues N] [--read-only] [--direct] [--client]\n"
+            "             [--queues N] [--read-only] [--direct] [--shared] [--client]\n"
             "  delete NAME\n"
             "  list\n"
             "  stats [NAME]\n"
@@ -49,6 +49,14 @@ static void usage(FILE *f)
             "  port-add SWITCH NAME type=tap|sink [ifname=IF] [source_size=B]\n"
             "             [source_dst=MAC] [source_count=N]\n"
             "  port-delete SWITCH NAME\n"
+            "  peers                           vmhost: remote devices' iohost state\n"
+            "             (connected, RTT, retransmissions, in flight, failovers)\n"
+            "  exports                         iohost: exports, sessions, counters\n"
+            "  export-create 'JSON'            an export object, e.g. '{\"name\":\"disk0\",\n"
+            "             \"backend\":{\"type\":\"file\",\"path\":\"/srv/d0.img\"}}'\n"
+            "  export-delete NAME\n"
+            "  interpose NAME 'JSON'           set the stages of a device or export,\n"
+            "             e.g. '[{\"type\":\"meter\"},{\"type\":\"qos\",\"iops\":1000}]'\n"
             "The default socket is sidecored's: /run/sidecore/sidecored.sock as root,\n"
             "else /tmp/sidecore-$UID/sidecored.sock.\n");
 }
@@ -227,7 +235,7 @@ static void cmd_create(int argc, char **argv)
     if (argc < 2 || argv[1][0] == '-')
         die_usage("create-blk: a device NAME comes first");
     const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
-    bool read_only = false, client = false, direct = false;
+    bool read_only = false, client = false, direct = false, shared = false;
     const char *queues = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -237,6 +245,8 @@ static void cmd_create(int argc, char **argv)
             client = true;
         } else if (strcmp(a, "--direct") == 0) {
             direct = true;
+        } else if (strcmp(a, "--shared") == 0) {
+            shared = true;
         } else if (i + 1 >= argc) {
             die_usage("create-blk: %s needs a value (or is unknown)", a);
         } else if (strcmp(a, "--socket") == 0) {
@@ -262,6 +272,8 @@ static void cmd_create(int argc, char **argv)
         json_object_set_new(be, "path", json_string(path));
     if (direct)
         json_object_set_new(be, "direct", json_true());
+    if (shared)
+        json_object_set_new(be, "shared", json_true());
     if (size) {
         char *end;
         unsigned long long n = strtoull(size, &end, 10);
@@ -474,6 +486,79 @@ static void cmd_named(const char *cmd, const char *method, const char *what, int
         die_usage("%s: expected exactly one %s NAME", cmd, what);
     json_t *r = call(method, json_pack("{s:s}", "name", argv[1]));
     print_or(r, "deleted %s%s\n", argv[1], "");
+}
+
+static void cmd_peers(void)
+{
+    json_t *r = call("remote_peers", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-16s %-22s %-12s %8s %8s %10s %9s %9s\n", "DEVICE", "IOHOST", "STATE", "RTT_US",
+           "INFLIGHT", "RETRANSMIT", "FAILOVERS", "RECONNECT");
+    size_t i;
+    json_t *d;
+    json_array_foreach(r, i, d)
+        printf("%-16s %-22s %-12s %8llu %8llu %10llu %9llu %9llu\n", str(d, "device"),
+               str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
+               (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "retransmits"),
+               (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"));
+    if (json_array_size(r) == 0)
+        printf("(no remote devices)\n");
+    json_decref(r);
+}
+
+static void cmd_exports(void)
+{
+    json_t *r = call("export_list", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("iohost on %s, %llu socket(s), %llu session(s)\n", str(r, "listen"),
+           (unsigned long long)u64(r, "sockets"), (unsigned long long)u64(r, "sessions"));
+    printf("%-16s %10s %12s %12s %8s %8s %8s\n", "EXPORT", "REQUESTS", "READ", "WRITTEN",
+           "ERRORS", "DUP_WR", "STAGES");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(r, "exports"), i, e) {
+        char rd[32], wr[32];
+        human_size(u64(e, "bytes_read"), rd, sizeof(rd));
+        human_size(u64(e, "bytes_written"), wr, sizeof(wr));
+        printf("%-16s %10llu %12s %12s %8llu %8llu %8zu\n", str(e, "name"),
+               (unsigned long long)u64(e, "requests"), rd, wr,
+               (unsigned long long)u64(e, "errors"), (unsigned long long)u64(e, "duplicate_writes"),
+               json_array_size(json_object_get(e, "interpose")));
+    }
+    json_decref(r);
+}
+
+static void cmd_export_create(int argc, char **argv)
+{
+    if (argc != 2)
+        die_usage("export-create: expected one JSON export object");
+    json_error_t je;
+    json_t *e = json_loads(argv[1], 0, &je);
+    if (!e)
+        die_usage("export-create: not JSON: %s", je.text);
+    json_t *r = call("export_create", e);
+    print_or(r, "exported %s%s\n", str(r, "name"), "");
+}
+
+static void cmd_interpose(int argc, char **argv)
+{
+    if (argc != 3)
+        die_usage("interpose: expected NAME and a JSON array of stages");
+    json_error_t je;
+    json_t *stages = json_loads(argv[2], 0, &je);
+    if (!stages)
+        die_usage("interpose: the stages are not JSON: %s", je.text);
+    json_t *r = call("interpose_set", json_pack("{s:s,s:o}", "device", argv[1], "stages",
+                                                stages));
+    print_or(r, "stages of %s set%s\n", argv[1], "");
 }
 
 static void cmd_net_list(void)
@@ -863,6 +948,16 @@ int main(int argc, char **argv)
         cmd_port_add(cargc, cargv);
     else if (strcmp(cmd, "port-delete") == 0)
         cmd_port_delete(cargc, cargv);
+    else if (strcmp(cmd, "peers") == 0 && cargc == 1)
+        cmd_peers();
+    else if (strcmp(cmd, "exports") == 0 && cargc == 1)
+        cmd_exports();
+    else if (strcmp(cmd, "export-create") == 0)
+        cmd_export_create(cargc, cargv);
+    else if (strcmp(cmd, "export-delete") == 0)
+        cmd_named(cmd, "export_delete", "export", cargc, cargv);
+    else if (strcmp(cmd, "interpose") == 0)
+        cmd_interpose(cargc, cargv);
     else if (strcmp(cmd, "help") == 0)
         usage(stdout);
     else

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "control/config.h"
+#include "control/exports.h"
 #include "control/methods.h"
 #include "control/net_registry.h"
 #include "control/registry.h"
@@ -43,6 +44,9 @@ struct opts {
     unsigned nr_blk;
     const char **sw, **port, **net; /* --switch, --port, --net arguments */
     unsigned nr_sw, nr_port, nr_net;
+    const char *role, *listen;      /* vRIO: --role, --listen */
+    const char **exp;               /* --export arguments */
+    unsigned nr_exp;
 };
 
 static int push_arg(const char ***list, unsigned *n, const char *arg)
@@ -61,6 +65,7 @@ static void free_args(struct opts *o)
     free(o->sw);
     free(o->port);
     free(o->net);
+    free(o->exp);
 }
 
 static void usage(FILE *f)
@@ -79,7 +84,7 @@ static void usage(FILE *f)
             "  --no-default         start without the default devices null0 and file0\n"
             "  --blk KEY=VAL,...    add a blk device (repeatable); keys: name, socket,\n"
             "                       backend=null|file, path, size (bytes or 512M/1G),\n"
-            "                       queues, readonly=on, direct=on, client=on\n"
+            "                       queues, readonly=on, direct=on, shared=on, client=on\n"
             "  --switch KEY=VAL,... add an L2 switch (repeatable); keys: name,\n"
             "                       mac_table (entries, default 4096), aging (seconds,\n"
             "                       default 300)\n"
@@ -99,6 +104,17 @@ static void usage(FILE *f)
             "                       fast as the guest takes them, to source_dst=MAC\n"
             "                       (default: the device's mac), source_count=N in all\n"
             "                       (default 0: unlimited)\n"
+            "  --role R             local | vmhost (remote blk devices) | iohost (serves\n"
+            "                       exports to vmhosts); default: iohost with --listen,\n"
+            "                       vmhost with a remote device, else local\n"
+            "  --listen IP:PORT     iohost: UDP address of the vRIO server\n"
+            "  --export KEY=VAL,... iohost: export a backend (repeatable); keys: name,\n"
+            "                       backend=null|file, path, size, direct=on, read_only=on\n"
+            "  --blk ...,backend=remote,server=IP:PORT,export=NAME[,fallback=PATH]\n"
+            "                       vmhost: a blk device served by an iohost; fallback is\n"
+            "                       a file reaching the same storage, used while the\n"
+            "                       iohost is unreachable (else requests fail); also\n"
+            "                       mtu, failover_ms\n"
             "  --help               this text\n"
             "Without --config and --no-default the daemon serves null0 (null, 1 GiB) and\n"
             "file0 (<runtime-dir>/file0.img, 256 MiB), 2 queues each. Net devices and\n"
@@ -119,7 +135,7 @@ static int die_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK,
-           O_SWITCH, O_PORT, O_NET };
+           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT };
     static const struct option longs[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rpc", required_argument, NULL, O_RPC},
@@ -134,6 +150,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"switch", required_argument, NULL, O_SWITCH},
         {"port", required_argument, NULL, O_PORT},
         {"net", required_argument, NULL, O_NET},
+        {"role", required_argument, NULL, O_ROLE},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"export", required_argument, NULL, O_EXPORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -200,6 +219,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return die_usage("%s", "out of memory");
             break;
         }
+        case O_ROLE: {
+            enum cfg_role r;
+            if (cfg_role_parse(optarg, &r) < 0)
+                return die_usage("--role: expected local, vmhost or iohost, got \"%s\"", optarg);
+            o->role = optarg;
+            break;
+        }
+        case O_LISTEN: o->listen = optarg; break;
+        case O_EXPORT:
+            if (push_arg(&o->exp, &o->nr_exp, optarg) < 0)
+                return die_usage("%s", "out of memory");
+            break;
         case 'h': usage(stdout); return 1;
         default: return die_usage("%s", "unknown option");
         }
@@ -287,6 +318,80 @@ static int add_net_options(const struct opts *o, struct sc_config *c)
     return 0;
 }
 
+/* --role, --listen, --export; exports parse like their JSON objects. */
+static int add_rio_options(const struct opts *o, struct sc_config *c)
+{
+    char err[512];
+    if (o->role) {
+        cfg_role_parse(o->role, &c->rio.role);
+        c->rio.has_role = true;
+    }
+    if (o->listen) {
+        json_t *io = json_pack("{s:s}", "listen", o->listen);
+        int rc = cfg_iohost_from_json(io, &c->rio.io, err, sizeof(err));
+        json_decref(io);
+        if (rc < 0) {
+            fprintf(stderr, "sidecored: --listen: %s\n", err);
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < o->nr_exp; i++) {
+        json_t *obj = cfg_kv_to_json(o->exp[i], "--export", err, sizeof(err));
+        json_t *be = obj ? json_object() : NULL;
+        /* The flat form names backend keys beside the export's own. */
+        static const char *const bkeys[] = {"path", "size", "direct"};
+        for (unsigned k = 0; be && k < 3; k++) {
+            json_t *v = json_object_get(obj, bkeys[k]);
+            if (v) {
+                json_object_set(be, bkeys[k], v);
+                json_object_del(obj, bkeys[k]);
+            }
+        }
+        if (be) {
+            json_t *t = json_object_get(obj, "backend");
+            json_object_set_new(be, "type", t ? json_incref(t) : json_string("file"));
+            if (json_is_string(json_object_get(be, "direct")))
+                json_object_set_new(be, "direct",
+                                    json_boolean(!strcmp(json_string_value(
+                                                             json_object_get(be, "direct")),
+                                                         "on")));
+            if (json_is_string(json_object_get(be, "size")) &&
+                json_string_value(json_object_get(be, "size"))[0] == '\0')
+                json_object_del(be, "size");
+            json_object_set_new(obj, "backend", be);
+        }
+        struct cfg_export e;
+        int rc = obj ? cfg_export_from_json(obj, "--export", &e, err, sizeof(err)) : -EINVAL;
+        json_decref(obj);
+        if (rc == 0) {
+            rc = cfg_rio_add_export(&c->rio, &e);
+            cfg_export_free(&e);
+        }
+        if (rc) {
+            fprintf(stderr, "sidecored: %s\n(see sidecored --help)\n", err);
+            return -1;
+        }
+    }
+    bool remote = false;
+    for (unsigned i = 0; i < c->nr_devices; i++)
+        remote |= c->devices[i].backend.type == CFG_BE_REMOTE;
+    struct cfg_rio *r = &c->rio;
+    if (!r->has_role)
+        r->role = r->io.listen ? CFG_ROLE_IOHOST : remote ? CFG_ROLE_VMHOST : CFG_ROLE_LOCAL;
+    const char *bad = NULL;
+    if (r->role == CFG_ROLE_IOHOST && !r->io.listen)
+        bad = "the iohost role needs a listen address (--listen IP:PORT or iohost.listen)";
+    else if (r->role != CFG_ROLE_IOHOST && (r->io.listen || r->nr_exports))
+        bad = "a listen address and exports need the iohost role";
+    else if (r->role == CFG_ROLE_LOCAL && remote)
+        bad = "remote blk devices need the vmhost role";
+    if (bad) {
+        fprintf(stderr, "sidecored: %s\n", bad);
+        return -1;
+    }
+    return 0;
+}
+
 /* Merges options into the config; options win. Returns 0 or an exit code. */
 static int build_config(const struct opts *o, struct sc_config *c)
 {
@@ -354,7 +459,7 @@ static int build_config(const struct opts *o, struct sc_config *c)
             return 1;
         }
     }
-    return 0;
+    return add_rio_options(o, c) < 0 ? 2 : 0;
 }
 
 static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)
@@ -375,8 +480,8 @@ static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)
 /* The QEMU command line that attaches a guest to the device. */
 static void print_qemu_line(const struct cfg_device *d)
 {
-    printf("# %s: %s backend, %llu MiB, %u queue(s)%s\n", d->name,
-           d->backend.type == CFG_BE_FILE ? "file" : "null",
+    static const char *const be_names[] = {"null", "file", "remote"};
+    printf("# %s: %s backend, %llu MiB, %u queue(s)%s\n", d->name, be_names[d->backend.type],
            (unsigned long long)(d->backend.size >> 20), d->queues,
            d->read_only ? ", read-only" : "");
     printf("qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "
@@ -410,6 +515,7 @@ struct daemon {
     struct sc_set *scs;
     struct registry *reg;
     struct net_registry *net;
+    struct exports *exports; /* iohost role */
     struct rpc_server *rpc;
     int sigfd;
     bool stop;
@@ -465,6 +571,7 @@ static int run(struct sc_config *c)
     d.reg = registry_create(d.loop, d.scs, c->runtime_dir);
     if (!d.reg)
         goto out;
+    registry_set_role(d.reg, c->rio.role);
     for (unsigned i = 0; i < c->nr_devices; i++) {
         if (registry_add(d.reg, &c->devices[i], err, sizeof(err)) < 0) {
             LOG_ERR(LOGC, "%s", err);
@@ -479,9 +586,22 @@ static int run(struct sc_config *c)
         LOG_ERR(LOGC, "%s", err);
         goto out;
     }
+    if (c->rio.role == CFG_ROLE_IOHOST) {
+        if (!(d.exports = exports_create(d.scs, &c->rio.io, err, sizeof(err)))) {
+            LOG_ERR(LOGC, "%s", err);
+            goto out;
+        }
+        for (unsigned i = 0; i < c->rio.nr_exports; i++) {
+            if (exports_add(d.exports, &c->rio.exports[i], err, sizeof(err)) < 0) {
+                LOG_ERR(LOGC, "%s", err);
+                goto out;
+            }
+        }
+    }
     const char *mode = c->sidecores.has_mode ? cfg_mode_name(c->sidecores.mode) : "hybrid";
-    struct daemon_ctx ctx = {
-        .reg = d.reg, .net = d.net, .scs = d.scs, .mode = mode, .start_ns = sc_now_ns()};
+    struct daemon_ctx ctx = {.reg = d.reg, .net = d.net, .exports = d.exports,
+                             .role = cfg_role_name(c->rio.role), .scs = d.scs, .mode = mode,
+                             .start_ns = sc_now_ns()};
     d.rpc = rpc_server_create(d.loop, c->rpc_socket, daemon_methods, daemon_methods_count, &ctx,
                               &why);
     if (!d.rpc) {
@@ -493,8 +613,9 @@ static int run(struct sc_config *c)
     for (unsigned i = 0; i < c->net.nr_nets; i++)
         print_net_line(net_registry_find_net(d.net, c->net.nets[i].name));
     fflush(stdout);
-    LOG_INFO(LOGC, "ready: %u blk and %u net device(s), %u sidecore(s) (%s), RPC on %s",
-             registry_count(d.reg), net_registry_count(d.net), sc_set_count(d.scs), mode,
+    LOG_INFO(LOGC, "ready: %s role, %u blk and %u net device(s), %u export(s), %u sidecore(s) "
+             "(%s), RPC on %s", cfg_role_name(c->rio.role), registry_count(d.reg),
+             net_registry_count(d.net), c->rio.nr_exports, sc_set_count(d.scs), mode,
              c->rpc_socket);
     while (!d.stop) {
         int n = evloop_run_once(d.loop, -1);
@@ -506,6 +627,7 @@ static int run(struct sc_config *c)
     rc = 0;
 out:
     rpc_server_destroy(d.rpc);
+    exports_destroy(d.exports);
     if (d.reg)
         registry_set_claims(d.reg, NULL, NULL);
     net_registry_destroy(d.net);

@@ -161,8 +161,16 @@ void cfg_device_free(struct cfg_device *d)
         return;
     free(d->name);
     free(d->socket);
-    free(d->backend.path);
+    cfg_backend_free(&d->backend);
+    json_decref(d->interpose);
     memset(d, 0, sizeof(*d));
+}
+
+void cfg_backend_free(struct cfg_backend *b)
+{
+    free(b->path);
+    cfg_remote_free(b->remote);
+    memset(b, 0, sizeof(*b));
 }
 
 static void device_defaults(struct cfg_device *d)
@@ -193,6 +201,17 @@ static int device_finish(struct cfg_device *d, const char *pfx, const char *bpfx
         set_err(err, len, "%sdirect: only file backends take direct", bpfx);
         return -EINVAL;
     }
+    if (d->backend.type == CFG_BE_NULL && d->backend.shared) {
+        set_err(err, len, "%sshared: only file backends take shared", bpfx);
+        return -EINVAL;
+    }
+    if (d->backend.type == CFG_BE_REMOTE && (d->backend.path || d->backend.direct)) {
+        set_err(err, len, "%spath: a remote backend takes no path or direct (its fallback may)",
+                bpfx);
+        return -EINVAL;
+    }
+    if (cfg_remote_check(d, bpfx, err, len) < 0)
+        return -EINVAL;
     if (d->backend.size % 512) {
         set_err(err, len, "%ssize: expected a multiple of 512 bytes, got %llu", bpfx,
                 (unsigned long long)d->backend.size);
@@ -230,6 +249,14 @@ static int backend_from_json(const json_t *obj, const char *ctx, struct cfg_back
     snprintf(bctx, sizeof(bctx), "%s%sbackend", ctx, *ctx ? "." : "");
     if (!json_is_object(obj))
         return expected(err, len, ctx, "backend", "an object like {\"type\": \"null\"}", obj);
+    return cfg_backend_from_json(obj, bctx, b, err, len);
+}
+
+int cfg_backend_from_json(const json_t *obj, const char *bctx, struct cfg_backend *b, char *err,
+                          size_t len)
+{
+    if (!json_is_object(obj))
+        return expected(err, len, "", bctx, "an object like {\"type\": \"null\"}", obj);
     const json_t *t = json_object_get(obj, "type");
     if (!t) {
         set_err(err, len, "%s.type: missing (expected \"null\" or \"file\")", bctx);
@@ -239,8 +266,12 @@ static int backend_from_json(const json_t *obj, const char *ctx, struct cfg_back
         b->type = CFG_BE_NULL;
     else if (json_is_string(t) && strcmp(json_string_value(t), "file") == 0)
         b->type = CFG_BE_FILE;
+    else if (json_is_string(t) && strcmp(json_string_value(t), "remote") == 0)
+        b->type = CFG_BE_REMOTE;
     else
-        return expected(err, len, bctx, "type", "\"null\" or \"file\"", t);
+        return expected(err, len, bctx, "type", "\"null\", \"file\" or \"remote\"", t);
+    if (b->type == CFG_BE_REMOTE)
+        return cfg_remote_from_json(obj, bctx, b, err, len);
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
@@ -254,12 +285,13 @@ static int backend_from_json(const json_t *obj, const char *ctx, struct cfg_back
         } else if (strcmp(key, "size") == 0) {
             if (json_size(v, &b->size) < 0)
                 return expected(err, len, bctx, key, "a size like 1G, 512M or a byte count", v);
-        } else if (strcmp(key, "direct") == 0) {
+        } else if (strcmp(key, "direct") == 0 || strcmp(key, "shared") == 0) {
             if (!json_is_boolean(v))
                 return expected(err, len, bctx, key, "true or false", v);
-            b->direct = json_is_true(v);
+            *(key[0] == 'd' ? &b->direct : &b->shared) = json_is_true(v);
         } else {
-            set_err(err, len, "%s.%s: unknown key (expected type, path, size, direct)", bctx, key);
+            set_err(err, len, "%s.%s: unknown key (expected type, path, size, direct, shared)",
+                    bctx, key);
             return -EINVAL;
         }
     }
@@ -317,10 +349,15 @@ int cfg_device_from_json(const json_t *obj, const char *ctx, struct cfg_device *
             if ((rc = backend_from_json(v, ctx, &d.backend, err, len)))
                 goto fail;
             has_backend = true;
+        } else if (strcmp(key, "interpose") == 0) {
+            if ((rc = cfg_interpose_check(v, ctx, err, len)))
+                goto fail;
+            json_decref(d.interpose);
+            d.interpose = json_deep_copy(v);
         } else {
             set_err(err, len,
                     "%s%s%s: unknown key (expected name, type, socket, client, queues, "
-                    "read_only, backend)",
+                    "read_only, backend, interpose)",
                     ctx, *ctx ? "." : "", key);
             goto fail;
         }
@@ -380,8 +417,10 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
             d->backend.type = CFG_BE_NULL;
         else if (strcmp(val, "file") == 0)
             d->backend.type = CFG_BE_FILE;
+        else if (strcmp(val, "remote") == 0)
+            d->backend.type = CFG_BE_REMOTE;
         else {
-            set_err(err, len, "--blk backend: expected null or file, got \"%s\"", val);
+            set_err(err, len, "--blk backend: expected null, file or remote, got \"%s\"", val);
             return -EINVAL;
         }
         return 0;
@@ -407,11 +446,17 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
         return blk_bool(key, val, &d->read_only, err, len);
     if (strcmp(key, "direct") == 0)
         return blk_bool(key, val, &d->backend.direct, err, len);
+    if (strcmp(key, "shared") == 0)
+        return blk_bool(key, val, &d->backend.shared, err, len);
     if (strcmp(key, "client") == 0)
         return blk_bool(key, val, &d->client, err, len);
+    int rrc = cfg_remote_blk_pair(d, key, val, err, len);
+    if (rrc <= 0)
+        return rrc;
     set_err(err, len,
             "--blk %s: unknown key (expected name, socket, backend, path, size, queues, "
-            "readonly, direct, client)",
+            "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
+            "failover_ms)",
             key);
     return -EINVAL;
 }
@@ -454,28 +499,57 @@ int cfg_device_copy(struct cfg_device *dst, const struct cfg_device *src)
     *dst = *src;
     dst->name = src->name ? strdup(src->name) : NULL;
     dst->socket = src->socket ? strdup(src->socket) : NULL;
-    dst->backend.path = src->backend.path ? strdup(src->backend.path) : NULL;
-    if ((src->name && !dst->name) || (src->socket && !dst->socket) ||
-        (src->backend.path && !dst->backend.path)) {
+    dst->interpose = src->interpose ? json_incref(src->interpose) : NULL;
+    int rc = cfg_backend_copy(&dst->backend, &src->backend);
+    if ((src->name && !dst->name) || (src->socket && !dst->socket) || rc) {
         cfg_device_free(dst);
         return -ENOMEM;
     }
     return 0;
 }
 
-json_t *cfg_device_to_json(const struct cfg_device *d)
+int cfg_backend_copy(struct cfg_backend *dst, const struct cfg_backend *src)
 {
-    json_t *be = json_pack("{s:s,s:I}", "type", d->backend.type == CFG_BE_FILE ? "file" : "null",
-                           "size", (json_int_t)d->backend.size);
+    *dst = *src;
+    dst->path = src->path ? strdup(src->path) : NULL;
+    dst->remote = src->remote ? cfg_remote_dup(src->remote) : NULL;
+    if ((src->path && !dst->path) || (src->remote && !dst->remote)) {
+        cfg_backend_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+json_t *cfg_backend_to_json(const struct cfg_backend *b)
+{
+    static const char *const names[] = {"null", "file", "remote"};
+    json_t *be = json_pack("{s:s,s:I}", "type", names[b->type], "size", (json_int_t)b->size);
     if (!be)
         return NULL;
-    if (d->backend.type == CFG_BE_FILE) {
-        json_object_set_new(be, "path", json_string(d->backend.path ? d->backend.path : ""));
-        json_object_set_new(be, "direct", json_boolean(d->backend.direct));
+    if (b->type == CFG_BE_FILE) {
+        json_object_set_new(be, "path", json_string(b->path ? b->path : ""));
+        json_object_set_new(be, "direct", json_boolean(b->direct));
+        json_object_set_new(be, "shared", json_boolean(b->shared));
+    } else if (b->type == CFG_BE_REMOTE && b->remote) {
+        json_t *r = cfg_remote_to_json(b->remote);
+        json_object_update(be, r);
+        json_decref(r);
     }
-    return json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", d->name ? d->name : "", "type",
-                     "blk", "socket", d->socket ? d->socket : "", "client", d->client, "queues",
-                     (int)d->queues, "read_only", d->read_only, "backend", be);
+    return be;
+}
+
+json_t *cfg_device_to_json(const struct cfg_device *d)
+{
+    json_t *be = cfg_backend_to_json(&d->backend);
+    if (!be)
+        return NULL;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:i,s:b,s:o}", "name", d->name ? d->name : "",
+                          "type", "blk", "socket", d->socket ? d->socket : "", "client",
+                          d->client, "queues", (int)d->queues, "read_only", d->read_only,
+                          "backend", be);
+    if (o && d->interpose)
+        json_object_set(o, "interpose", d->interpose);
+    return o;
 }
 
 static int sidecores_from_json(const json_t *obj, struct cfg_sidecores *s, char *err, size_t len)
@@ -597,10 +671,22 @@ int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t l
         } else if (strcmp(key, "net_devices") == 0) {
             if ((rc = cfg_netset_add_nets(&c.net, v, err, len)))
                 goto fail;
+        } else if (strcmp(key, "role") == 0) {
+            if (!json_is_string(v) || cfg_role_parse(json_string_value(v), &c.rio.role) < 0) {
+                rc = expected(err, len, "", key, "\"local\", \"vmhost\" or \"iohost\"", v);
+                goto fail;
+            }
+            c.rio.has_role = true;
+        } else if (strcmp(key, "iohost") == 0) {
+            if ((rc = cfg_iohost_from_json(v, &c.rio.io, err, len)))
+                goto fail;
+        } else if (strcmp(key, "exports") == 0) {
+            if ((rc = cfg_rio_add_exports(&c.rio, v, err, len)))
+                goto fail;
         } else {
             set_err(err, len,
                     "%s: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, "
-                    "devices, switches, net_devices)",
+                    "devices, switches, net_devices, role, iohost, exports)",
                     key);
             rc = -EINVAL;
             goto fail;
@@ -643,6 +729,7 @@ void cfg_free(struct sc_config *c)
         cfg_device_free(&c->devices[i]);
     free(c->devices);
     cfg_netset_free(&c->net);
+    cfg_rio_free(&c->rio);
     free(c->runtime_dir);
     free(c->rpc_socket);
     memset(c, 0, sizeof(*c));

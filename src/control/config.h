@@ -17,12 +17,13 @@
 
 #include "../common/log.h"
 #include "net_config.h"
+#include "remote_config.h"
 
 #define CFG_NAME_MAX 32
 #define CFG_MAX_SIDECORES 64
 #define CFG_NULL_DEFAULT_SIZE (1ull << 30)
 
-enum cfg_backend_type { CFG_BE_NULL, CFG_BE_FILE };
+enum cfg_backend_type { CFG_BE_NULL, CFG_BE_FILE, CFG_BE_REMOTE };
 enum cfg_mode { CFG_MODE_HYBRID, CFG_MODE_POLL, CFG_MODE_NOTIFY };
 
 struct cfg_backend {
@@ -30,6 +31,9 @@ struct cfg_backend {
     char *path;     /* file only */
     uint64_t size;  /* bytes; 0 = default (null: 1 GiB, file: keep) */
     bool direct;    /* file only: O_DIRECT */
+    bool shared;    /* file only: devices that all set it may use the same path
+                     * (source and destination of a live migration) */
+    struct cfg_remote *remote; /* remote only (remote_config.h) */
 };
 
 struct cfg_device {
@@ -39,6 +43,7 @@ struct cfg_device {
     unsigned queues;
     bool read_only;
     struct cfg_backend backend;
+    json_t *interpose; /* stage list (ip_chain.h); NULL: none */
 };
 
 struct cfg_sidecores {
@@ -60,6 +65,7 @@ struct sc_config {
     struct cfg_device *devices;
     unsigned nr_devices;
     struct cfg_netset net; /* "switches" (with their ports) and "net_devices" */
+    struct cfg_rio rio;    /* "role", "iohost", "exports" */
 };
 
 /* "4096", "512K", "512M", "1G", "2T" (binary units, optional "iB"/"B"). */
@@ -75,6 +81,12 @@ int cfg_device_from_json(const json_t *obj, const char *ctx, struct cfg_device *
                          size_t errlen);
 int cfg_device_from_blk_arg(const char *arg, struct cfg_device *out, char *err, size_t errlen);
 int cfg_device_copy(struct cfg_device *dst, const struct cfg_device *src);
+/* A backend object on its own (also a remote's fallback, an export's). */
+int cfg_backend_from_json(const json_t *obj, const char *bctx, struct cfg_backend *b, char *err,
+                          size_t errlen);
+int cfg_backend_copy(struct cfg_backend *dst, const struct cfg_backend *src);
+json_t *cfg_backend_to_json(const struct cfg_backend *b);
+void cfg_backend_free(struct cfg_backend *b);
 json_t *cfg_device_to_json(const struct cfg_device *d);
 void cfg_device_free(struct cfg_device *d);
 

@@ -6,6 +6,7 @@
 
 #include "../common/util.h"
 #include "net_methods.h"
+#include "remote_methods.h"
 
 /* {"name": "..."} for delete and stats. */
 static const char *name_param(json_t *params, struct rpc_error *err)
@@ -102,7 +103,8 @@ static json_t *m_daemon_info(json_t *params, void *opaque, struct rpc_error *err
     struct daemon_ctx *ctx = opaque;
     (void)params;
     (void)err;
-    return json_pack("{s:s,s:i,s:i,s:s,s:I,s:i}", "version", SIDECORE_VERSION, "pid",
+    return json_pack("{s:s,s:s,s:i,s:i,s:s,s:I,s:i}", "version", SIDECORE_VERSION, "role",
+                     ctx->role ? ctx->role : "local", "pid",
                      (int)getpid(), "sidecores", (int)sc_set_count(ctx->scs), "mode", ctx->mode,
                      "uptime_s", (json_int_t)((sc_now_ns() - ctx->start_ns) / 1000000000ull),
                      "devices", (int)registry_count(ctx->reg));
@@ -117,5 +119,8 @@ const struct rpc_method daemon_methods[] = {
     {"switch_create", m_switch_create}, {"switch_delete", m_switch_delete},
     {"switch_list", m_switch_list},     {"switch_stats", m_switch_stats},
     {"switch_port_add", m_switch_port_add}, {"switch_port_delete", m_switch_port_delete},
+    {"interpose_set", m_interpose_set}, {"remote_peers", m_remote_peers},
+    {"export_create", m_export_create}, {"export_delete", m_export_delete},
+    {"export_list", m_export_list},
 };
 const size_t daemon_methods_count = sizeof(daemon_methods) / sizeof(daemon_methods[0]);

@@ -16,10 +16,13 @@
 #define SIDECORE_VERSION "0.1.0"
 
 struct net_registry;
+struct exports;
 
 struct daemon_ctx {
     struct registry *reg;
     struct net_registry *net; /* switches and net devices */
+    struct exports *exports;  /* iohost role: the vRIO server; NULL otherwise */
+    const char *role;         /* "local", "vmhost" or "iohost" */
     struct sc_set *scs;
     const char *mode;   /* "hybrid", "poll" or "notify" */
     uint64_t start_ns;  /* sc_now_ns() at start-up */

@@ -8,11 +8,15 @@
 #include "../backend/blk_backend.h"
 #include "../common/log.h"
 #include "../dev/blk.h"
+#include "../remote/rio_client.h"
+#include "blk_open.h"
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
 
 struct reg_dev {
     struct cfg_device cfg;
+    struct ip_chain *chain;      /* the device's backend: stages over the real one */
+    struct blk_backend *remote;  /* inside the chain when the backend is remote */
     struct vdev *vdev;
     struct vhost_dev *vh;
     struct reg_dev *next; /* newest first */
@@ -21,6 +25,7 @@ struct reg_dev {
 struct registry {
     struct evloop *loop;
     struct sc_set *scs;
+    enum cfg_role role;
     char *runtime_dir;
     struct reg_dev *devs;
     unsigned count;
@@ -93,34 +98,36 @@ static int conflict(const struct registry *r, const struct cfg_device *c, char *
             return -EEXIST;
         }
         if (c->backend.path && d->cfg.backend.path &&
-            strcmp(c->backend.path, d->cfg.backend.path) == 0) {
-            snprintf(err, len, "backend path %s is already used by device %s", c->backend.path,
-                     d->cfg.name);
+            strcmp(c->backend.path, d->cfg.backend.path) == 0 &&
+            !(c->backend.shared && d->cfg.backend.shared)) {
+            snprintf(err, len,
+                     "backend path %s is already used by device %s (devices that all set "
+                     "shared may share it, e.g. for a live migration)",
+                     c->backend.path, d->cfg.name);
             return -EEXIST;
         }
     }
     return 0;
 }
 
-static struct blk_backend *open_backend(const struct cfg_device *c, char *err, size_t len)
+static struct blk_backend *open_backend(const struct registry *r, struct reg_dev *d, char *err,
+                                        size_t len)
 {
-    const char *why = "unknown reason";
-    struct blk_backend *be;
-    if (c->backend.type == CFG_BE_FILE) {
-        struct blk_file_params fp = {.path = c->backend.path,
-                                     .size = c->backend.size,
-                                     .direct = c->backend.direct,
-                                     .read_only = c->read_only};
-        be = blk_file_create(&fp, &why);
-    } else {
-        be = blk_null_create(c->backend.size, 512, &why);
+    const struct cfg_device *c = &d->cfg;
+    char what[64];
+    snprintf(what, sizeof(what), "device %s", c->name);
+    if (c->backend.type == CFG_BE_REMOTE && r->role == CFG_ROLE_LOCAL) {
+        snprintf(err, len, "%s: remote backends need the vmhost role (role \"vmhost\")", what);
+        return NULL;
     }
+    struct blk_backend *be = blk_open(&c->backend, c->read_only, what, &d->remote, err, len);
     if (!be)
-        snprintf(err, len, "device %s: cannot open the %s backend%s%s: %s", c->name,
-                 c->backend.type == CFG_BE_FILE ? "file" : "null",
-                 c->backend.path ? " " : "", c->backend.path ? c->backend.path : "", why);
-    return be;
+        return NULL;
+    d->chain = blk_open_chain(be, c->interpose, what, err, len);
+    return d->chain ? ip_chain_backend(d->chain) : NULL;
 }
+
+void registry_set_role(struct registry *r, enum cfg_role role) { r->role = role; }
 
 int registry_add(struct registry *r, const struct cfg_device *c, char *err, size_t len)
 {
@@ -140,7 +147,7 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
     }
     if ((rc = conflict(r, &d->cfg, err, len)))
         goto fail;
-    struct blk_backend *be = open_backend(&d->cfg, err, len);
+    struct blk_backend *be = open_backend(r, d, err, len);
     if (!be) {
         rc = -EIO;
         goto fail;
@@ -166,8 +173,9 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
     d->next = r->devs;
     r->devs = d;
     r->count++;
+    static const char *const be_names[] = {"null", "file", "remote"};
     LOG_INFO("registry", "device %s created: %s backend, %u queue(s)%s, %s %s", d->cfg.name,
-             d->cfg.backend.type == CFG_BE_FILE ? "file" : "null", d->cfg.queues,
+             be_names[d->cfg.backend.type], d->cfg.queues,
              d->cfg.read_only ? ", read-only" : "",
              d->cfg.client ? "connecting to" : "listening on", d->cfg.socket);
     return 0;
@@ -261,6 +269,24 @@ json_t *registry_list_json(struct registry *r)
     return arr;
 }
 
+/* Per-peer state of a remote device, as sidecorectl shows it. */
+static json_t *remote_json(const struct reg_dev *d)
+{
+    struct rio_peer_stats p;
+    rio_blk_stats(d->remote, &p);
+    const struct cfg_remote *c = d->cfg.backend.remote;
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "device", d->cfg.name, "server", c->server, "export", c->device,
+                     "state", p.state, "connected", strcmp(p.state, "connected") == 0,
+                     "queues", (int)p.queues, "rtt_us", (json_int_t)p.rtt_us, "in_flight",
+                     (json_int_t)p.in_flight, "on_fallback", (json_int_t)p.on_fallback,
+                     "requests", (json_int_t)p.requests, "retransmits",
+                     (json_int_t)p.retransmits, "failovers", (json_int_t)p.failovers,
+                     "reconnects", (json_int_t)p.reconnects, "fallback_requests",
+                     (json_int_t)p.fallback_requests, "failed_requests",
+                     (json_int_t)p.failed_requests, "last_rx_ms", (json_int_t)p.last_rx_ms);
+}
+
 json_t *registry_stats_json(struct registry *r, const char *name, char *err, size_t len)
 {
     struct reg_dev *d = find(r, name);
@@ -290,5 +316,33 @@ json_t *registry_stats_json(struct registry *r, const char *name, char *err, siz
                           "polls", (json_int_t)qs[i].polls));
     }
     json_object_set_new(o, "queues", qa ? qa : json_array());
+    json_object_set_new(o, "interpose", ip_chain_stats(d->chain));
+    if (d->remote)
+        json_object_set_new(o, "remote", remote_json(d));
     return o;
+}
+
+int registry_interpose_set(struct registry *r, const char *name, const json_t *stages,
+                           char *err, size_t len)
+{
+    struct reg_dev *d = find(r, name);
+    if (!d) {
+        snprintf(err, len, "no device named %s", name);
+        return -ENOENT;
+    }
+    int rc = blk_chain_set(d->chain, stages, err, len);
+    if (rc == 0) {
+        json_decref(d->cfg.interpose);
+        d->cfg.interpose = json_array_size(stages) ? json_deep_copy(stages) : NULL;
+    }
+    return rc;
+}
+
+json_t *registry_remote_json(struct registry *r)
+{
+    json_t *arr = json_array();
+    for (struct reg_dev *d = r->devs; arr && d; d = d->next)
+        if (d->remote)
+            json_array_append_new(arr, remote_json(d));
+    return arr;
 }

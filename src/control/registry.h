@@ -40,6 +40,14 @@ void registry_set_claims(struct registry *r,
                          bool (*claims)(void *opaque, const char *name, const char *socket),
                          void *opaque);
 
+/* Remote backends are refused in the local role (the default). */
+void registry_set_role(struct registry *r, enum cfg_role role);
+/* Replaces the device's interposition stages (a JSON stage list). */
+int registry_interpose_set(struct registry *r, const char *name, const json_t *stages,
+                           char *err, size_t len);
+/* Per-peer state of every remote device. */
+json_t *registry_remote_json(struct registry *r);
+
 /* device_list and device_stats results (see the RPC surface). */
 json_t *registry_list_json(struct registry *r);
 json_t *registry_stats_json(struct registry *r, const char *name, char *err, size_t errlen);

@@ -160,7 +160,7 @@ ctl_fails "socket $RUN/nul1.sock is already used by device nul1" \
 ctl_fails "params.backend.path: missing" create-blk x --backend file
 ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count, got "12X"' \
     create-blk x --size 12X
-ctl_fails 'params.backend.type: expected "null" or "file", got "rbd"' create-blk x --backend rbd
+ctl_fails 'params.backend.type: expected "null", "file" or "remote", got "rbd"' create-blk x --backend rbd
 ctl_fails "params.queues: expected an integer from 1 to 64, got 65" create-blk x --queues 65
 ctl_fails "params.name: expected a name" create-blk "bad/name"
 ctl_fails "cannot open the file backend $TMP/nodir/x.img" \

@@ -89,7 +89,7 @@ static const struct {
      "log_level: expected \"error\", \"warn\", \"info\" or \"debug\", got \"loud\""},
     {"{\"colour\": 1}",
      "colour: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, devices, "
-     "switches, net_devices)"},
+     "switches, net_devices, role, iohost, exports)"},
     {"{\"sidecores\": 3}", "sidecores: expected an object like {\"count\": 1}, got 3"},
     {"{\"sidecores\": {\"count\": 0}}", "sidecores.count: expected an integer from 1 to 64, got 0"},
     {"{\"sidecores\": {\"cpus\": [1, \"x\"]}}",
@@ -116,7 +116,7 @@ static const struct {
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"null\", \"size\": 1000}}]}",
      "devices[0].backend.size: expected a multiple of 512 bytes, got 1000"},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"disk\"}}]}",
-     "devices[0].backend.type: expected \"null\" or \"file\", got \"disk\""},
+     "devices[0].backend.type: expected \"null\", \"file\" or \"remote\", got \"disk\""},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"size\": \"1G\"}}]}",
      "devices[0].backend.type: missing (expected \"null\" or \"file\")"},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"file\"}}]}",
@@ -126,6 +126,9 @@ static const struct {
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"file\", \"path\": \"/x\","
      " \"direct\": \"yes\"}}]}",
      "devices[0].backend.direct: expected true or false, got \"yes\""},
+    {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"file\", \"path\": \"/x\","
+     " \"shared\": 1}}]}",
+     "devices[0].backend.shared: expected true or false, got 1"},
     {"{\"devices\": [{\"name\": \"a\", \"queues\": 65, \"backend\": {\"type\": \"null\"}}]}",
      "devices[0].queues: expected an integer from 1 to 64, got 65"},
     {"{\"devices\": [{\"name\": \"a\", \"read_only\": 1, \"backend\": {\"type\": \"null\"}}]}",
@@ -134,7 +137,7 @@ static const struct {
      "devices[0].socket: expected a unix socket path, got \"\""},
     {"{\"devices\": [{\"name\": \"a\", \"sock\": \"/x\", \"backend\": {\"type\": \"null\"}}]}",
      "devices[0].sock: unknown key (expected name, type, socket, client, queues, read_only, "
-     "backend)"},
+     "backend, interpose)"},
 };
 
 static void test_bad_configs(void **state)
@@ -257,11 +260,13 @@ static void test_blk_arg(void **state)
                              "\"lots\""},
         {"name=a,queues=0", "--blk queues: expected an integer from 1 to 64, got \"0\""},
         {"name=a,queues=4x", "--blk queues: expected an integer from 1 to 64, got \"4x\""},
-        {"name=a,backend=rbd", "--blk backend: expected null or file, got \"rbd\""},
+        {"name=a,backend=rbd", "--blk backend: expected null, file or remote, got \"rbd\""},
         {"name=a,readonly=maybe", "--blk readonly: expected on or off, got \"maybe\""},
         {"name=a,colour=red",
          "--blk colour: unknown key (expected name, socket, backend, path, size, queues, "
-         "readonly, direct, client)"},
+         "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
+         "failover_ms)"},
+        {"name=a,shared=on", "--blk shared: only file backends take shared"},
         {"name=a,queues", "--blk: expected KEY=VALUE, got \"queues\""},
         {"name=a,backend=file", "--blk path: missing (a file backend needs a path)"},
         {"name=a b", "--blk name: expected a name of 1-32 letters, digits, '_', '-' or '.', got "
@@ -282,9 +287,10 @@ static void test_round_trip(void **state)
     struct cfg_device d, e;
     char err[256];
     assert_int_equal(cfg_device_from_blk_arg("name=r,socket=/s,backend=file,path=/p,size=1M,"
-                                             "queues=3,readonly=on,direct=on",
+                                             "queues=3,readonly=on,direct=on,shared=on",
                                              &d, err, sizeof(err)),
                      0);
+    assert_true(d.backend.shared);
     json_t *j = cfg_device_to_json(&d);
     assert_non_null(j);
     assert_int_equal(cfg_device_from_json(j, "x", &e, err, sizeof(err)), 0);
@@ -295,6 +301,7 @@ static void test_round_trip(void **state)
     assert_int_equal(e.queues, 3);
     assert_true(e.read_only);
     assert_true(e.backend.direct);
+    assert_true(e.backend.shared);
     json_decref(j);
     cfg_device_free(&d);
     cfg_device_free(&e);

@@ -1,0 +1,93 @@
+#include "remote_methods.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "exports.h"
+#include "methods.h"
+#include "registry.h"
+
+static int code_of(int rc) { return rc == -EINVAL ? RPC_INVALID_PARAMS : RPC_SERVER_ERROR; }
+
+static struct exports *need_iohost(void *opaque, struct rpc_error *err)
+{
+    struct exports *x = ((struct daemon_ctx *)opaque)->exports;
+    if (!x)
+        rpc_fail(err, RPC_SERVER_ERROR, "this daemon is not an iohost (role \"iohost\" with an "
+                 "iohost.listen address)");
+    return x;
+}
+
+json_t *m_interpose_set(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    const json_t *name = json_object_get(params, "device");
+    const json_t *stages = json_object_get(params, "stages");
+    if (!json_is_string(name))
+        return rpc_fail(err, RPC_INVALID_PARAMS, "params.device: expected a device or export "
+                        "name");
+    if (!json_is_array(stages))
+        return rpc_fail(err, RPC_INVALID_PARAMS, "params.stages: expected an array of stage "
+                        "objects like [{\"type\": \"meter\"}] ([] removes every stage)");
+    const char *n = json_string_value(name);
+    int rc;
+    if (registry_find(ctx->reg, n))
+        rc = registry_interpose_set(ctx->reg, n, stages, err->message, sizeof(err->message));
+    else if (ctx->exports)
+        rc = exports_interpose_set(ctx->exports, n, stages, err->message, sizeof(err->message));
+    else
+        return rpc_fail(err, RPC_SERVER_ERROR, "no device or export named %s", n);
+    if (rc < 0) {
+        err->code = code_of(rc);
+        return NULL;
+    }
+    return json_pack("{s:s,s:O}", "device", n, "stages", stages);
+}
+
+json_t *m_remote_peers(json_t *params, void *opaque, struct rpc_error *err)
+{
+    (void)params;
+    (void)err;
+    return registry_remote_json(((struct daemon_ctx *)opaque)->reg);
+}
+
+json_t *m_export_create(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct exports *x = need_iohost(opaque, err);
+    if (!x)
+        return NULL;
+    struct cfg_export e;
+    if (cfg_export_from_json(params, "params", &e, err->message, sizeof(err->message)) < 0) {
+        err->code = RPC_INVALID_PARAMS;
+        return NULL;
+    }
+    int rc = exports_add(x, &e, err->message, sizeof(err->message));
+    json_t *r = rc < 0 ? NULL : cfg_export_to_json(&e);
+    cfg_export_free(&e);
+    if (rc < 0)
+        err->code = code_of(rc);
+    return r;
+}
+
+json_t *m_export_delete(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct exports *x = need_iohost(opaque, err);
+    if (!x)
+        return NULL;
+    const json_t *n = json_object_get(params, "name");
+    if (!json_is_string(n))
+        return rpc_fail(err, RPC_INVALID_PARAMS, "params.name: expected an export name");
+    int rc = exports_remove(x, json_string_value(n), err->message, sizeof(err->message));
+    if (rc < 0) {
+        err->code = code_of(rc);
+        return NULL;
+    }
+    return json_pack("{s:s}", "deleted", json_string_value(n));
+}
+
+json_t *m_export_list(json_t *params, void *opaque, struct rpc_error *err)
+{
+    (void)params;
+    struct exports *x = need_iohost(opaque, err);
+    return x ? exports_json(x) : NULL;
+}

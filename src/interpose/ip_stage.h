@@ -1,0 +1,64 @@
+/* Interposition stages: what one step of a device's chain may do to a block
+ * request on its way to the backend and back.
+ *
+ * A stage is configured once and shared by every queue of the device; what a
+ * stage keeps per queue (cipher contexts) comes from qopen on the queue's
+ * sidecore. For each request the chain calls, in chain order:
+ *   admit  (optional) may say "not now" (-EAGAIN) without side effects; the
+ *          request is then retried later (the device keeps it, as for a full
+ *          backend). Every stage admits before any stage runs pre.
+ *   pre    may take resources, rewrite the request (x->io: op, offset, len,
+ *          iov; e.g. point it at a bounce buffer) or fail it (-errno);
+ * and after the backend finished, in reverse order:
+ *   post   may change the result (*res) and releases what pre took.
+ * x->scratch[pos] is the stage's per-request word. Time comes from the
+ * chain's clock (now_ns), so tests control it. Stats are read by the control
+ * thread while sidecores run: counters are atomics.
+ *
+ * Adding a stage kind: one file with its ops and a from_json constructor,
+ * and one line in ip_kinds.c. Devices and transports do not change. */
+#ifndef SC_IP_STAGE_H
+#define SC_IP_STAGE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../backend/blk_backend.h"
+
+#define IP_MAX_STAGES 8
+
+/* A request as the stages see it. io is what goes to the inner backend; orig
+ * is the device's request (its buffers are guest memory: stages must not
+ * write into orig's data for a WRITE). */
+struct ip_xfer {
+    struct blk_io io;
+    struct blk_io *orig;
+    uint64_t start_ns;
+    void *scratch[IP_MAX_STAGES];
+};
+
+struct ip_stage;
+
+struct ip_stage_ops {
+    const char *kind;
+    int (*admit)(struct ip_stage *s, const struct ip_xfer *x, uint64_t now_ns);
+    int (*pre)(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
+               uint64_t now_ns);
+    void (*post)(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos, int *res,
+                 uint64_t now_ns);
+    /* Per-queue state (may be NULL); qopen returns -errno on failure. */
+    int (*qopen)(struct ip_stage *s, void **qstate);
+    void (*qclose)(struct ip_stage *s, void *qstate);
+    /* The stage's settings and counters, for device stats. */
+    json_t *(*stats)(struct ip_stage *s);
+    void (*destroy)(struct ip_stage *s);
+};
+
+struct ip_stage {
+    const struct ip_stage_ops *ops;
+};
+
+/* The chain's clock. */
+typedef uint64_t (*ip_clock_fn)(void *opaque);
+
+#endif

@@ -1,0 +1,345 @@
+/* vmhost client: creating the backend (one bounded HELLO to learn the
+ * export's size and abilities), queue life cycle and per-peer stats. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "rio_client_int.h"
+#include "rio_io.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+
+static const struct blk_backend_ops rio_ops;
+
+static uint64_t random64(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = sc_now_ns() ^ ((uint64_t)getpid() << 32);
+    return v ? v : 1;
+}
+
+static void rio_info(struct blk_backend *b, struct blk_backend_info *out)
+{
+    *out = ((struct rio_be *)b)->info;
+}
+
+static void cq_free(struct rio_cq *q)
+{
+    if (q->fbq)
+        q->be->fallback->ops->queue_close(q->fbq);
+    if (q->epfd >= 0)
+        close(q->epfd);
+    if (q->tfd >= 0)
+        close(q->tfd);
+    if (q->sock >= 0)
+        close(q->sock);
+    free(q->stage);
+    free(q);
+}
+
+static int watch(int epfd, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq **out)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    if (depth == 0)
+        return -EINVAL;
+    unsigned window = SC_MIN(be->window, depth);
+    struct rio_cq *q = calloc(1, sizeof(*q) + window * sizeof(q->slots[0]));
+    if (!q)
+        return -ENOMEM;
+    q->be = be;
+    q->sock = q->tfd = q->epfd = q->fb_efd = -1;
+    q->window = window;
+    q->session = random64();
+    q->next_id = q->lwm = 1;
+    q->next_check_ns = UINT64_MAX;
+    q->rto_ns = SC_MAX(be->rto_min_ns, MS(10));
+    for (unsigned i = 0; i < window; i++)
+        q->slots[i].q = q;
+    const char *why = "";
+    int rc = -ENOMEM;
+    q->stage = malloc(be->frag_size);
+    if (!q->stage)
+        goto fail;
+    q->sock = rio_socket(NULL, 0, false, (struct sockaddr *)&be->addr, be->addrlen, &why);
+    if (q->sock < 0) {
+        rc = q->sock;
+        LOG_ERR("remote", "%s: %s: %s", be->device, why, strerror(-rc));
+        goto fail;
+    }
+    q->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    q->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (q->tfd < 0 || q->epfd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (be->fallback) {
+        if ((rc = be->fallback->ops->queue_open(be->fallback, window, &q->fbq)) < 0) {
+            LOG_ERR("remote", "%s: the fallback backend cannot open a queue: %s", be->device,
+                    strerror(-rc));
+            q->fbq = NULL;
+            goto fail;
+        }
+        q->fb_efd = be->fallback->ops->event_fd(q->fbq);
+    }
+    if ((rc = watch(q->epfd, q->sock)) < 0 || (rc = watch(q->epfd, q->tfd)) < 0 ||
+        (rc = watch(q->epfd, q->fb_efd)) < 0)
+        goto fail;
+    pthread_mutex_lock(&be->lock);
+    for (struct rio_cq *o = be->queues; o; o = o->next)
+        q->idx = (uint16_t)SC_MAX(q->idx, o->idx + 1);
+    q->next = be->queues;
+    be->queues = q;
+    pthread_mutex_unlock(&be->lock);
+    *out = (struct blk_bq *)q;
+    return 0;
+fail:
+    cq_free(q);
+    return rc;
+}
+
+static void rio_queue_close(struct blk_bq *bq)
+{
+    struct rio_cq *q = (struct rio_cq *)bq;
+    if (!q)
+        return;
+    struct rio_be *be = q->be;
+    if (q->busy)
+        LOG_ERR("remote", "%s.q%u: closed with %u request(s) in flight", be->device, q->idx,
+                q->busy);
+    pthread_mutex_lock(&be->lock);
+    for (struct rio_cq **pp = &be->queues; *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    _Atomic uint64_t *past[] = {&be->past_requests, &be->past_retransmits, &be->past_failovers,
+                                &be->past_reconnects, &be->past_fb, &be->past_failed};
+    _Atomic uint64_t *now[] = {&q->requests, &q->retransmits, &q->failovers, &q->reconnects,
+                               &q->fb_requests, &q->failed};
+    for (unsigned i = 0; i < SC_ARRAY_SIZE(past); i++)
+        atomic_fetch_add(past[i], atomic_load(now[i]));
+    pthread_mutex_unlock(&be->lock);
+    cq_free(q);
+}
+
+static int rio_submit(struct blk_bq *bq, struct blk_io *io)
+{
+    return rio_cq_submit((struct rio_cq *)bq, io);
+}
+
+static void rio_kick(struct blk_bq *bq) { rio_cq_kick((struct rio_cq *)bq); }
+static int rio_reap(struct blk_bq *bq) { return rio_cq_reap((struct rio_cq *)bq); }
+static unsigned rio_in_flight(struct blk_bq *bq) { return ((struct rio_cq *)bq)->busy; }
+static int rio_event_fd(struct blk_bq *bq) { return ((struct rio_cq *)bq)->epfd; }
+
+static void rio_destroy(struct blk_backend *b)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    if (!be)
+        return;
+    if (be->fallback)
+        be->fallback->ops->destroy(be->fallback);
+    pthread_mutex_destroy(&be->lock);
+    free(be);
+}
+
+static const struct blk_backend_ops rio_ops = {
+    .name = "remote",
+    .info = rio_info,
+    .queue_open = rio_queue_open,
+    .queue_close = rio_queue_close,
+    .submit = rio_submit,
+    .kick = rio_kick,
+    .reap = rio_reap,
+    .in_flight = rio_in_flight,
+    .event_fd = rio_event_fd,
+    .destroy = rio_destroy,
+};
+
+/* One HELLO exchange, retried every 200 ms within timeout_ms. 0, -ENOENT
+ * (no such export), -ETIMEDOUT or another -errno. */
+static int hello(struct rio_be *be, unsigned timeout_ms, struct rio_hello_info *out)
+{
+    const char *why = "";
+    int fd = rio_socket(NULL, 0, false, (struct sockaddr *)&be->addr, be->addrlen, &why);
+    if (fd < 0)
+        return fd;
+    uint64_t nonce = random64();
+    struct rio_hdr h = {.type = RIO_T_HELLO, .device = be->tag, .id = nonce};
+    struct iovec name = {be->device, strlen(be->device)};
+    uint64_t end = sc_now_ns() + MS(timeout_ms);
+    int rc = -ETIMEDOUT;
+    uint8_t wire[RIO_HDR_SIZE];
+    rio_hdr_encode(&h, wire);
+    struct iovec v[2] = {{wire, sizeof(wire)}, name};
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+    while (sc_now_ns() < end && rc == -ETIMEDOUT) {
+        if (sendmsg(fd, &m, 0) < 0)
+            LOG_DEBUG("remote", "%s: HELLO: %s", be->device, strerror(errno));
+        uint64_t step_end = SC_MIN(end, sc_now_ns() + MS(200));
+        while (rc == -ETIMEDOUT) {
+            uint64_t now = sc_now_ns();
+            if (now >= step_end)
+                break;
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, (int)((step_end - now) / 1000000ull) + 1) <= 0)
+                continue;
+            struct rio_hdr a;
+            if (rio_peek(fd, &a, NULL, NULL) < 0)
+                continue;
+            if (a.type != RIO_T_HELLO_ACK || a.id != nonce) {
+                rio_drop(fd);
+                continue;
+            }
+            uint8_t info[RIO_HELLO_INFO_SIZE];
+            struct iovec iv = {info, sizeof(info)};
+            if (a.status) {
+                rio_drop(fd);
+                rc = a.status;
+            } else if (rio_recv_into(fd, &iv, 1, 0, sizeof(info), info) == 0) {
+                rio_hello_decode(info, out);
+                rc = 0;
+            }
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+static void info_from_hello(struct blk_backend_info *inf, const struct rio_hello_info *h)
+{
+    inf->size = h->size;
+    inf->block_size = h->block_size == 4096 ? 4096 : 512;
+    inf->read_only = h->flags & RIO_EX_READ_ONLY;
+    inf->can_discard = h->flags & RIO_EX_DISCARD;
+    inf->can_write_zeroes = h->flags & RIO_EX_WRITE_ZEROES;
+    inf->has_flush = h->flags & RIO_EX_FLUSH;
+}
+
+struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why)
+{
+    if (!p->device || !*p->device || strlen(p->device) >= RIO_NAME_MAX) {
+        *why = "the export name on the iohost is missing or longer than 63 bytes";
+        return NULL;
+    }
+    if (p->window > RIO_ID_SPAN) {
+        *why = "window must be at most 1024";
+        return NULL;
+    }
+    struct rio_be *be = calloc(1, sizeof(*be));
+    if (!be) {
+        *why = "out of memory";
+        return NULL;
+    }
+    if (rio_addr_parse(p->server, &be->addr, &be->addrlen) < 0) {
+        free(be);
+        *why = "iohost address: expected IP:PORT (numeric, e.g. 10.0.0.2:7000 or [fd00::2]:7000)";
+        return NULL;
+    }
+    be->base.ops = &rio_ops;
+    snprintf(be->device, sizeof(be->device), "%s", p->device);
+    be->tag = rio_tag(p->device);
+    unsigned mtu = p->mtu ? p->mtu : 1500;
+    be->frag_size = rio_frag_size(mtu, be->addr.ss_family == AF_INET6);
+    be->window = p->window ? p->window : 128;
+    be->heartbeat_ns = MS(p->heartbeat_ms ? p->heartbeat_ms : 100);
+    be->failover_ns = MS(p->failover_ms ? p->failover_ms : 1000);
+    be->timeout_ns = MS(p->timeout_ms ? p->timeout_ms : 10000);
+    be->rto_min_ns = (uint64_t)(p->rto_min_us ? p->rto_min_us : 2000) * 1000ull;
+    pthread_mutex_init(&be->lock, NULL);
+
+    struct rio_hello_info hi;
+    int rc = hello(be, p->connect_ms ? p->connect_ms : 2000, &hi);
+    if (rc == 0) {
+        info_from_hello(&be->info, &hi);
+        if (p->size && p->size != hi.size) {
+            rio_destroy(&be->base);
+            *why = "the given size differs from the export's size on the iohost";
+            return NULL;
+        }
+    } else if (rc == -ENOENT) {
+        rio_destroy(&be->base);
+        *why = "the iohost has no export of that name";
+        return NULL;
+    } else if (p->fallback) {
+        p->fallback->ops->info(p->fallback, &be->info);
+        if (p->size && p->size != be->info.size) {
+            rio_destroy(&be->base);
+            *why = "the given size differs from the fallback's size";
+            return NULL;
+        }
+    } else if (p->size) {
+        be->info = (struct blk_backend_info){.size = p->size, .block_size = 512,
+                                             .has_flush = true};
+    } else {
+        rio_destroy(&be->base);
+        *why = "the iohost does not answer (give size to create the device anyway)";
+        return NULL;
+    }
+    if (rc < 0) {
+        char a[80];
+        rio_addr_format((struct sockaddr *)&be->addr, a, sizeof(a));
+        LOG_WARN("remote", "%s: iohost %s does not answer yet (%s); starting anyway", be->device,
+                 a, strerror(-rc));
+    }
+    be->fallback = p->fallback;
+    return &be->base;
+}
+
+bool rio_blk_is(const struct blk_backend *b) { return b && b->ops == &rio_ops; }
+
+void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    memset(out, 0, sizeof(*out));
+    out->requests = atomic_load(&be->past_requests);
+    out->retransmits = atomic_load(&be->past_retransmits);
+    out->failovers = atomic_load(&be->past_failovers);
+    out->reconnects = atomic_load(&be->past_reconnects);
+    out->fallback_requests = atomic_load(&be->past_fb);
+    out->failed_requests = atomic_load(&be->past_failed);
+    int worst = RQ_CONNECTED;
+    uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns(), oldest_rx = 0;
+    pthread_mutex_lock(&be->lock);
+    for (struct rio_cq *q = be->queues; q; q = q->next) {
+        out->queues++;
+        int st = atomic_load_explicit(&q->pub_state, memory_order_relaxed);
+        if (st == RQ_FAILED || (st == RQ_RECOVERING && worst == RQ_CONNECTED))
+            worst = st;
+        uint64_t rtt = atomic_load_explicit(&q->pub_srtt_ns, memory_order_relaxed);
+        if (rtt) {
+            rtt_sum += rtt;
+            rtt_n++;
+        }
+        out->in_flight += atomic_load_explicit(&q->pub_remote, memory_order_relaxed);
+        out->on_fallback += atomic_load_explicit(&q->pub_fallback, memory_order_relaxed);
+        out->requests += atomic_load_explicit(&q->requests, memory_order_relaxed);
+        out->retransmits += atomic_load_explicit(&q->retransmits, memory_order_relaxed);
+        out->failovers += atomic_load_explicit(&q->failovers, memory_order_relaxed);
+        out->reconnects += atomic_load_explicit(&q->reconnects, memory_order_relaxed);
+        out->fallback_requests += atomic_load_explicit(&q->fb_requests, memory_order_relaxed);
+        out->failed_requests += atomic_load_explicit(&q->failed, memory_order_relaxed);
+        uint64_t rx = atomic_load_explicit(&q->pub_last_rx_ns, memory_order_relaxed);
+        if (rx && now - rx > oldest_rx)
+            oldest_rx = now - rx;
+    }
+    pthread_mutex_unlock(&be->lock);
+    out->state = rio_state_name(worst);
+    out->rtt_us = rtt_n ? rtt_sum / rtt_n / 1000 : 0;
+    out->last_rx_ms = oldest_rx / 1000000ull;
+}

@@ -1,0 +1,60 @@
+/* vmhost side of vRIO: a block backend that forwards requests to an export
+ * on an iohost. The virtio-blk device uses it like any backend and never
+ * sees the network.
+ *
+ * Each backend queue is one session: its own non-blocking UDP socket,
+ * driven only by the sidecore that serves the device queue (no locks). It
+ * keeps at most `window` requests in flight, retransmits unanswered ones
+ * (timeout from the measured round trip, doubled per retry), holds a FLUSH
+ * until every earlier request of the session is answered, and sends
+ * heartbeats while it waits. When the iohost stays silent for failover_ms
+ * (or one request waits timeout_ms), the queue fails over: outstanding and
+ * new requests go to the fallback backend (which must reach the same
+ * storage, e.g. the shared image file) or complete with -EIO. It keeps
+ * probing; when the iohost answers again it lets the fallback drain and
+ * switches back. Every request therefore completes within about
+ * timeout_ms + the fallback's own time.
+ *
+ * event_fd is an epoll set of the socket, the retransmission timer and the
+ * fallback's completions, drained by reap: a sleeping sidecore wakes for a
+ * reply, a due retransmission or a probe. */
+#ifndef SC_RIO_CLIENT_H
+#define SC_RIO_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backend/blk_backend.h"
+
+struct rio_blk_params {
+    const char *server;       /* "host:port" of the iohost */
+    const char *device;       /* export name there */
+    unsigned mtu;             /* path MTU, 0: 1500 */
+    unsigned window;          /* requests in flight per queue, 0: 128 (<= 1024) */
+    unsigned heartbeat_ms;    /* 0: 100 */
+    unsigned failover_ms;     /* silence before failover, 0: 1000 */
+    unsigned timeout_ms;      /* longest wait for one answer, 0: 10000 */
+    unsigned rto_min_us;      /* retransmission timeout floor, 0: 2000 */
+    unsigned connect_ms;      /* HELLO at create time, 0: 2000 */
+    uint64_t size;            /* 0: ask the iohost (it must answer then) */
+    struct blk_backend *fallback; /* NULL: -EIO while failed over; owned */
+};
+
+struct rio_peer_stats {
+    const char *state;        /* "connected", "failed-over", "recovering" (worst queue) */
+    unsigned queues;
+    uint64_t rtt_us;          /* smoothed, mean over queues that measured one */
+    uint64_t in_flight;       /* requests waiting for the iohost */
+    uint64_t on_fallback;     /* requests in the fallback now */
+    uint64_t requests, retransmits, failovers, reconnects;
+    uint64_t fallback_requests, failed_requests;
+    uint64_t last_rx_ms;      /* since the last datagram from the iohost (max over queues) */
+};
+
+/* On success the backend owns p->fallback; on failure (NULL, reason in *why)
+ * the caller still does. */
+struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why);
+bool rio_blk_is(const struct blk_backend *b);
+void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out);
+
+#endif

@@ -1,0 +1,84 @@
+/* vmhost client internals: the backend (rio_client.c: create, HELLO, queue
+ * life cycle, stats) and its queues (rio_cq.c: the data path). A slot holds
+ * one request; request id i lives in slot i % window, which is free because
+ * ids run at most window ahead of the low-water mark (lwm: the oldest id not
+ * yet settled). Counters the control thread reads are relaxed atomics. */
+#ifndef SC_RIO_CLIENT_INT_H
+#define SC_RIO_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "rio_client.h"
+#include "rio_reasm.h"
+
+enum rio_where {
+    W_FREE,
+    W_REMOTE,     /* sent, waiting for the answer */
+    W_HELD,       /* FLUSH waiting for every earlier id */
+    W_FALLBACK,   /* in the fallback backend */
+    W_FB_PENDING, /* the fallback refused for room: retried at reap */
+};
+
+enum rio_qstate { RQ_CONNECTED, RQ_FAILED, RQ_RECOVERING };
+
+struct rio_cq;
+
+struct rio_cslot {
+    struct blk_io fio; /* first: the fallback's done() gets &fio */
+    struct blk_io *io;
+    struct rio_cq *q;
+    uint64_t id;
+    uint64_t first_ns, deadline_ns;
+    unsigned tries;
+    enum rio_where where;
+    struct rio_reasm rx;
+};
+
+struct rio_be {
+    struct blk_backend base;
+    char device[64];
+    uint32_t tag;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t frag_size;
+    unsigned window;
+    uint64_t heartbeat_ns, failover_ns, timeout_ns, rto_min_ns;
+    struct blk_backend_info info;
+    struct blk_backend *fallback;
+    pthread_mutex_t lock; /* queue list, for stats */
+    struct rio_cq *queues;
+    _Atomic uint64_t past_requests, past_retransmits, past_failovers, past_reconnects,
+        past_fb, past_failed;
+};
+
+struct rio_cq {
+    struct rio_be *be;
+    int sock, tfd, epfd;
+    struct blk_bq *fbq;
+    int fb_efd;
+    uint64_t session, next_id, lwm;
+    unsigned window, busy, n_remote, n_fallback, n_pending, n_held;
+    enum rio_qstate state;
+    uint64_t alive_ns;     /* last sign of life (or start of waiting) */
+    uint64_t last_rx_ns, last_ping_ns;
+    uint64_t next_check_ns, armed_ns;
+    uint64_t srtt_ns, rttvar_ns, rto_ns;
+    uint8_t *stage;        /* one fragment, for too-scattered buffers */
+    _Atomic int pub_state;
+    _Atomic uint64_t pub_srtt_ns, pub_remote, pub_fallback, pub_last_rx_ns;
+    _Atomic uint64_t requests, retransmits, failovers, reconnects, fb_requests, failed;
+    bool fb_dirty;         /* the fallback's eventfd may hold a count */
+    uint16_t idx;
+    struct rio_cq *next;
+    struct rio_cslot slots[];
+};
+
+/* rio_cq.c */
+int rio_cq_submit(struct rio_cq *q, struct blk_io *io);
+int rio_cq_reap(struct rio_cq *q);
+void rio_cq_kick(struct rio_cq *q);
+const char *rio_state_name(int st);
+
+#endif

@@ -1,0 +1,408 @@
+/* vmhost client data path: one session per backend queue, run by the
+ * sidecore that serves the device queue. See rio_client.h for the contract.
+ *
+ * Time-driven work (retransmissions, heartbeats, failover, probes) happens
+ * in reap when the earliest deadline (next_check_ns) has passed; the timer
+ * fd is armed for that deadline only when it moves earlier, so a busy queue
+ * costs no timer syscalls per request. */
+#include <errno.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "rio_client_int.h"
+#include "rio_io.h"
+
+#define RX_BUDGET 256
+#define RTO_MAX_NS (500ull * 1000000ull)
+
+static const char *const state_names[] = {"connected", "failed-over", "recovering"};
+
+static void set_where(struct rio_cq *q, struct rio_cslot *s, enum rio_where w)
+{
+    unsigned *cnt[] = {NULL, &q->n_remote, &q->n_held, &q->n_fallback, &q->n_pending};
+    if (cnt[s->where])
+        (*cnt[s->where])--;
+    s->where = w;
+    if (cnt[w])
+        (*cnt[w])++;
+}
+
+static void due(struct rio_cq *q, uint64_t t)
+{
+    if (t < q->next_check_ns)
+        q->next_check_ns = t;
+}
+
+static void arm(struct rio_cq *q)
+{
+    uint64_t t = q->next_check_ns;
+    if (t == UINT64_MAX || (q->armed_ns && t >= q->armed_ns))
+        return;
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(t / 1000000000ull),
+                                          .tv_nsec = (long)(t % 1000000000ull)}};
+    if (timerfd_settime(q->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        q->armed_ns = t;
+}
+
+static void rtt_sample(struct rio_cq *q, uint64_t s)
+{
+    if (!q->srtt_ns) {
+        q->srtt_ns = s;
+        q->rttvar_ns = s / 2;
+    } else {
+        uint64_t err = q->srtt_ns > s ? q->srtt_ns - s : s - q->srtt_ns;
+        q->rttvar_ns = (3 * q->rttvar_ns + err) / 4;
+        q->srtt_ns = (7 * q->srtt_ns + s) / 8;
+    }
+    q->rto_ns = SC_MIN(SC_MAX(q->be->rto_min_ns, q->srtt_ns + 4 * q->rttvar_ns), RTO_MAX_NS);
+    atomic_store_explicit(&q->pub_srtt_ns, q->srtt_ns, memory_order_relaxed);
+}
+
+static void bump(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
+{
+    struct blk_io *io = s->io;
+    struct rio_hdr h = {
+        .type = RIO_T_REQ,
+        .op = (uint8_t)io->op,
+        .flags = io->unmap ? RIO_F_UNMAP : 0,
+        .queue = q->idx,
+        .device = q->be->tag,
+        .len = (uint32_t)io->len,
+        .session = q->session,
+        .id = s->id,
+        .offset = io->offset,
+        .ack = q->lwm,
+    };
+    uint32_t data = io->op == BLK_OP_WRITE ? (uint32_t)io->len : 0;
+    /* A datagram the socket cannot take now counts as lost. */
+    rio_send(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, q->be->frag_size, q->stage);
+    if (s->tries)
+        bump(&q->retransmits);
+    else
+        s->first_ns = now;
+    s->tries++;
+    uint64_t backoff = q->rto_ns << SC_MIN(s->tries - 1, 10u);
+    s->deadline_ns = now + SC_MIN(backoff, RTO_MAX_NS);
+    due(q, s->deadline_ns);
+    due(q, s->first_ns + q->be->timeout_ns);
+}
+
+static void ping(struct rio_cq *q, uint64_t now)
+{
+    struct rio_hdr h = {.type = RIO_T_PING, .device = q->be->tag, .queue = q->idx,
+                        .session = q->session, .offset = now};
+    rio_send(q->sock, NULL, 0, &h, NULL, 0, 0, q->be->frag_size, q->stage);
+    q->last_ping_ns = now;
+}
+
+static void waiting_starts(struct rio_cq *q, uint64_t now)
+{
+    if (q->n_remote + q->n_held == 0) {
+        q->alive_ns = now;
+        due(q, now + q->be->heartbeat_ns);
+    }
+}
+
+static void go_remote(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
+{
+    waiting_starts(q, now);
+    set_where(q, s, W_REMOTE);
+    s->tries = 0;
+    if (s->io->op == BLK_OP_READ)
+        rio_reasm_reset(&s->rx, (uint32_t)s->io->len);
+    send_req(q, s, now);
+}
+
+static struct rio_cslot *slot_of(struct rio_cq *q, uint64_t id)
+{
+    if (id < q->lwm || id >= q->next_id)
+        return NULL;
+    struct rio_cslot *s = &q->slots[id % q->window];
+    return s->io && s->id == id ? s : NULL;
+}
+
+/* A FLUSH is sent once every earlier request of the session is answered. */
+static void release_held(struct rio_cq *q)
+{
+    if (q->state != RQ_CONNECTED || !q->n_held || q->lwm == q->next_id)
+        return;
+    struct rio_cslot *s = &q->slots[q->lwm % q->window];
+    if (s->where == W_HELD) {
+        set_where(q, s, W_REMOTE);
+        s->tries = 0;
+        send_req(q, s, sc_now_ns());
+    }
+}
+
+static void settle(struct rio_cq *q, struct rio_cslot *s, int res)
+{
+    struct blk_io *io = s->io;
+    set_where(q, s, W_FREE);
+    s->io = NULL;
+    q->busy--;
+    while (q->lwm < q->next_id && q->slots[q->lwm % q->window].where == W_FREE)
+        q->lwm++;
+    if (res < 0)
+        bump(&q->failed);
+    io->done(io, res);
+    release_held(q);
+}
+
+static void fb_done(struct blk_io *fio, int res)
+{
+    struct rio_cslot *s = (struct rio_cslot *)fio;
+    settle(s->q, s, res);
+}
+
+static void to_fallback(struct rio_cq *q, struct rio_cslot *s)
+{
+    s->fio = *s->io;
+    s->fio.done = fb_done;
+    q->fb_dirty = true;
+    int rc = q->be->fallback->ops->submit(q->fbq, &s->fio);
+    if (rc == 0) {
+        set_where(q, s, W_FALLBACK);
+        bump(&q->fb_requests);
+    } else if (rc == -EAGAIN) {
+        set_where(q, s, W_FB_PENDING);
+    } else {
+        settle(q, s, rc);
+    }
+}
+
+static void failover(struct rio_cq *q, uint64_t now, const char *why)
+{
+    q->state = RQ_FAILED;
+    bump(&q->failovers);
+    LOG_WARN("remote", "%s.q%u: iohost %s; %u request(s) %s", q->be->device, q->idx, why,
+             q->n_remote + q->n_held, q->fbq ? "go to the fallback" : "fail with EIO");
+    uint64_t hi = q->next_id;
+    for (uint64_t id = q->lwm; id < hi; id++) {
+        struct rio_cslot *s = slot_of(q, id);
+        if (!s || (s->where != W_REMOTE && s->where != W_HELD))
+            continue;
+        if (q->fbq)
+            to_fallback(q, s);
+        else
+            settle(q, s, -EIO);
+    }
+    q->last_ping_ns = 0;
+    due(q, now);
+}
+
+static void heard(struct rio_cq *q, uint64_t now)
+{
+    q->last_rx_ns = now;
+    q->alive_ns = now;
+    atomic_store_explicit(&q->pub_last_rx_ns, now, memory_order_relaxed);
+    if (q->state != RQ_FAILED)
+        return;
+    bump(&q->reconnects);
+    q->state = q->n_fallback + q->n_pending ? RQ_RECOVERING : RQ_CONNECTED;
+    LOG_INFO("remote", "%s.q%u: iohost answers again; %s", q->be->device, q->idx,
+             q->state == RQ_RECOVERING ? "switching back once the fallback drains"
+                                       : "switched back");
+}
+
+/* One datagram. Returns 1 when it completed a request. */
+static int rx_one(struct rio_cq *q, const struct rio_hdr *h, int n, uint64_t now)
+{
+    if (h->session != q->session) {
+        rio_drop(q->sock);
+        return 0;
+    }
+    heard(q, now);
+    if (h->type == RIO_T_PONG) {
+        if (h->offset && h->offset <= now)
+            rtt_sample(q, now - h->offset);
+        rio_drop(q->sock);
+        return 0;
+    }
+    struct rio_cslot *s = h->type == RIO_T_RESP ? slot_of(q, h->id) : NULL;
+    if (!s || s->where != W_REMOTE || s->io->op != h->op) {
+        rio_drop(q->sock);
+        return 0;
+    }
+    int res = h->status;
+    if (rio_carries_data(h)) {
+        struct blk_io *io = s->io;
+        if (h->len != io->len) {
+            rio_drop(q->sock);
+            return 0;
+        }
+        if (rio_recv_into(q->sock, io->iov, io->iovcnt, h->frag_off,
+                          (uint32_t)(n - RIO_HDR_SIZE), q->stage) < 0 ||
+            rio_reasm_add(&s->rx, h) < 0 || !rio_reasm_done(&s->rx))
+            return 0;
+        res = 0;
+    } else {
+        rio_drop(q->sock);
+    }
+    if (s->tries == 1)
+        rtt_sample(q, now - s->first_ns);
+    settle(q, s, res);
+    return 1;
+}
+
+static int rx(struct rio_cq *q, uint64_t now)
+{
+    int done = 0;
+    for (int i = 0; i < RX_BUDGET; i++) {
+        struct rio_hdr h;
+        int n = rio_peek(q->sock, &h, NULL, NULL);
+        if (n == -EINVAL)
+            continue;
+        if (n < 0)
+            break;
+        done += rx_one(q, &h, n, now);
+    }
+    return done;
+}
+
+static void scan(struct rio_cq *q, uint64_t now)
+{
+    const struct rio_be *be = q->be;
+    q->next_check_ns = UINT64_MAX;
+    if (q->state == RQ_CONNECTED && q->n_remote + q->n_held > 0) {
+        if (now - q->alive_ns >= be->failover_ns) {
+            failover(q, now, "silent");
+        } else {
+            uint64_t hi = q->next_id;
+            for (uint64_t id = q->lwm; id < hi && q->state == RQ_CONNECTED; id++) {
+                struct rio_cslot *s = slot_of(q, id);
+                if (!s || s->where != W_REMOTE)
+                    continue;
+                if (now - s->first_ns >= be->timeout_ns)
+                    failover(q, now, "does not answer a request");
+                else if (now >= s->deadline_ns)
+                    send_req(q, s, now);
+                else
+                    due(q, SC_MIN(s->deadline_ns, s->first_ns + be->timeout_ns));
+            }
+        }
+        if (q->state == RQ_CONNECTED) {
+            uint64_t hb = SC_MAX(q->alive_ns, q->last_ping_ns) + be->heartbeat_ns;
+            if (now >= hb) {
+                ping(q, now);
+                hb = now + be->heartbeat_ns;
+            }
+            due(q, hb);
+            due(q, q->alive_ns + be->failover_ns);
+        }
+    }
+    if (q->state == RQ_FAILED) {
+        if (now >= q->last_ping_ns + be->heartbeat_ns)
+            ping(q, now);
+        due(q, q->last_ping_ns + be->heartbeat_ns);
+    }
+}
+
+/* The eventfd is drained before reaping (a completion after the read
+ * signals again) and once more when nothing is left, because completions
+ * reaped meanwhile may have counted and nothing else would read it. */
+static int fallback_work(struct rio_cq *q)
+{
+    const struct blk_backend_ops *fo = q->be->fallback->ops;
+    uint64_t v;
+    if (q->fb_efd >= 0 && read(q->fb_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        LOG_DEBUG("remote", "fallback eventfd: %s", strerror(errno));
+    int n = fo->reap(q->fbq);
+    for (uint64_t id = q->lwm; q->n_pending && id < q->next_id; id++) {
+        struct rio_cslot *s = slot_of(q, id);
+        if (s && s->where == W_FB_PENDING) {
+            to_fallback(q, s);
+            if (s->where == W_FB_PENDING)
+                break;
+        }
+    }
+    if (!q->n_fallback && !q->n_pending) {
+        if (q->fb_efd >= 0 && read(q->fb_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            LOG_DEBUG("remote", "fallback eventfd: %s", strerror(errno));
+        q->fb_dirty = false;
+    }
+    return n;
+}
+
+static void publish(struct rio_cq *q)
+{
+    atomic_store_explicit(&q->pub_state, (int)q->state, memory_order_relaxed);
+    atomic_store_explicit(&q->pub_remote, q->n_remote + q->n_held, memory_order_relaxed);
+    atomic_store_explicit(&q->pub_fallback, q->n_fallback + q->n_pending, memory_order_relaxed);
+}
+
+int rio_cq_reap(struct rio_cq *q)
+{
+    uint64_t now = sc_now_ns();
+    if (q->armed_ns && now >= q->armed_ns) {
+        uint64_t v;
+        /* The timer may fire a little after its time: keep it armed until
+         * the expiry is read, so it cannot stay readable unnoticed. */
+        if (read(q->tfd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+            q->armed_ns = 0;
+    }
+    int n = rx(q, now);
+    if (q->fbq && q->fb_dirty)
+        n += fallback_work(q);
+    if (q->state == RQ_RECOVERING && !q->n_fallback && !q->n_pending) {
+        q->state = RQ_CONNECTED;
+        release_held(q);
+    }
+    if (now >= q->next_check_ns)
+        scan(q, now);
+    arm(q);
+    publish(q);
+    return n;
+}
+
+void rio_cq_kick(struct rio_cq *q)
+{
+    if (q->fbq && q->fb_dirty)
+        q->be->fallback->ops->kick(q->fbq);
+}
+
+int rio_cq_submit(struct rio_cq *q, struct blk_io *io)
+{
+    if (io->op > BLK_OP_WRITE_ZEROES)
+        return -EOPNOTSUPP;
+    if ((io->op == BLK_OP_READ || io->op == BLK_OP_WRITE) &&
+        (io->len == 0 || io->len > RIO_MAX_IO))
+        return -EINVAL;
+    if (io->len > UINT32_MAX)
+        return -EINVAL;
+    if (q->state == RQ_RECOVERING)
+        return -EAGAIN; /* until the fallback drained */
+    if (q->state == RQ_FAILED && !q->fbq)
+        return -EIO;
+    if (q->next_id - q->lwm >= q->window)
+        return -EAGAIN;
+    uint64_t now = sc_now_ns();
+    struct rio_cslot *s = &q->slots[q->next_id % q->window];
+    s->id = q->next_id++;
+    s->io = io;
+    s->where = W_FREE;
+    q->busy++;
+    bump(&q->requests);
+    if (q->state == RQ_FAILED) {
+        to_fallback(q, s);
+    } else if (io->op == BLK_OP_FLUSH && s->id != q->lwm) {
+        waiting_starts(q, now);
+        set_where(q, s, W_HELD);
+    } else {
+        go_remote(q, s, now);
+    }
+    arm(q);
+    return 0;
+}
+
+const char *rio_state_name(int st)
+{
+    return st >= 0 && st < 3 ? state_names[st] : "?";
+}

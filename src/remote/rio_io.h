@@ -1,0 +1,64 @@
+/* vRIO datagram I/O shared by the vmhost client and the iohost server:
+ * sockets, sending a message as fragments, and receiving a datagram's data
+ * straight into the buffers it belongs to.
+ *
+ * Sending: a message with data is cut into fragments of frag_size bytes;
+ * each fragment goes out as [header, slice of the caller's iovecs] with
+ * sendmmsg (batches), so data leaves guest or request buffers without a
+ * staging copy. A fragment whose slice needs more than RIO_FRAG_IOV iovecs
+ * is copied through the caller's stage buffer instead. Sockets are
+ * non-blocking: a full socket buffer drops the rest (-EAGAIN), as the wire
+ * would; retransmission recovers.
+ *
+ * Receiving: rio_peek reads the header of the next datagram without taking
+ * it (and its full length, so the header can be checked against it); the
+ * caller then takes it with rio_recv_into (data lands in the slice
+ * [skip, skip + len) of its iovecs) or rio_drop. */
+#ifndef SC_RIO_IO_H
+#define SC_RIO_IO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "rio_wire.h"
+
+#define RIO_FRAG_IOV 32
+#define RIO_SOCK_BUF (8 << 20)
+
+/* "1.2.3.4:7000" or "[::1]:7000" (numeric only: no name lookups). */
+int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+void rio_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Non-blocking UDP socket for family with large buffers; bound to bind_to
+ * (SO_REUSEPORT when reuseport) and/or connected to peer when given.
+ * Returns the fd or -errno with a reason in why. */
+int rio_socket(const struct sockaddr *bind_to, socklen_t blen, bool reuseport,
+               const struct sockaddr *peer, socklen_t plen, const char **why);
+
+/* Sends header h (type, op, ids...) with len bytes of data from iov (may be
+ * 0 bytes: one datagram). h->frag_off and h->frag_size are filled in here.
+ * to may be NULL on a connected socket. stage holds one fragment. */
+int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr *h,
+             const struct iovec *iov, int iovcnt, uint32_t len, uint16_t frag_size,
+             uint8_t *stage);
+
+/* > 0: the next datagram's full size, header decoded into h (-EINVAL and
+ * the datagram dropped when it is not vRIO); -EAGAIN when none waits. */
+int rio_peek(int fd, struct rio_hdr *h, struct sockaddr_storage *from, socklen_t *fromlen);
+/* Takes the peeked datagram, its payload into bytes [skip, skip+len) of iov. */
+int rio_recv_into(int fd, const struct iovec *iov, int iovcnt, uint64_t skip, uint32_t len,
+                  uint8_t *stage);
+void rio_drop(int fd);
+
+/* The iovecs covering [skip, skip + len) of iov into out (at most max);
+ * returns the count, or -1 when more than max are needed or iov is short. */
+int rio_iov_slice(const struct iovec *iov, int n, uint64_t skip, uint64_t len,
+                  struct iovec *out, int max);
+/* Copy between a flat buffer and [skip, skip + len) of iov. */
+void rio_iov_to_buf(const struct iovec *iov, int n, uint64_t skip, uint8_t *dst, uint64_t len);
+void rio_buf_to_iov(const struct iovec *iov, int n, uint64_t skip, const uint8_t *src,
+                    uint64_t len);
+
+#endif

@@ -1,0 +1,34 @@
+#include "rio_reasm.h"
+
+#include <errno.h>
+#include <string.h>
+
+void rio_reasm_reset(struct rio_reasm *r, uint32_t len)
+{
+    r->len = len;
+    r->frag_size = 0;
+    r->nfrags = 0;
+    r->got = 0;
+    memset(r->bits, 0, sizeof(r->bits));
+}
+
+int rio_reasm_add(struct rio_reasm *r, const struct rio_hdr *h)
+{
+    if (h->len != r->len || h->frag_size < RIO_MIN_FRAG)
+        return -EINVAL;
+    if (!r->frag_size) {
+        r->frag_size = h->frag_size;
+        r->nfrags = (r->len + h->frag_size - 1) / h->frag_size;
+    } else if (h->frag_size != r->frag_size) {
+        return -EINVAL;
+    }
+    uint32_t i = h->frag_off / r->frag_size;
+    if (i >= r->nfrags || i >= RIO_MAX_FRAGS)
+        return -EINVAL;
+    uint64_t bit = 1ull << (i % 64);
+    if (r->bits[i / 64] & bit)
+        return 0;
+    r->bits[i / 64] |= bit;
+    r->got++;
+    return 1;
+}

@@ -1,0 +1,31 @@
+/* Reassembly of a fragmented vRIO message: which fragments of a len-byte
+ * message have arrived. Fragment i covers [i * frag_size, min(len, (i+1) *
+ * frag_size)); the first fragment fixes frag_size and later ones must agree.
+ * Duplicates (retransmissions) are recognised, so nothing counts twice. No
+ * allocation: the bitmap is sized for RIO_MAX_FRAGS. */
+#ifndef SC_RIO_REASM_H
+#define SC_RIO_REASM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rio_wire.h"
+
+struct rio_reasm {
+    uint32_t len;
+    uint16_t frag_size; /* 0 until the first fragment */
+    uint32_t nfrags;
+    uint32_t got;
+    uint64_t bits[RIO_MAX_FRAGS / 64];
+};
+
+void rio_reasm_reset(struct rio_reasm *r, uint32_t len);
+/* 1: new fragment, 0: duplicate, -EINVAL: does not fit this message (the
+ * header was already checked by rio_hdr_decode against its own len). */
+int rio_reasm_add(struct rio_reasm *r, const struct rio_hdr *h);
+static inline bool rio_reasm_done(const struct rio_reasm *r)
+{
+    return r->frag_size && r->got == r->nfrags;
+}
+
+#endif

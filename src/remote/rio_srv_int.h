@@ -1,0 +1,113 @@
+/* iohost server internals: the server and its exports (rio_server.c), the
+ * per-socket queues with their sessions (rio_srv_sess.c) and the datagram
+ * and request handling (rio_srv_rx.c). A socket queue and everything in it
+ * belongs to the sidecore that polls it; exports are shared (counters are
+ * atomics). */
+#ifndef SC_RIO_SRV_INT_H
+#define SC_RIO_SRV_INT_H
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "rio_reasm.h"
+#include "rio_server.h"
+#include "rio_wire.h"
+
+#define RIO_MAX_EXPORTS 64
+#define RIO_SESS_BUCKETS 256
+
+struct rio_export {
+    char name[RIO_NAME_MAX];
+    uint32_t tag;
+    struct blk_backend *be;
+    struct blk_backend_info info;
+    _Atomic uint64_t requests, bytes_read, bytes_written, errors;
+    _Atomic uint64_t dup_writes, reread, resent, sessions;
+};
+
+enum sreq_state { SR_RECV, SR_READY, SR_EXEC, SR_DONE };
+
+struct rio_sq;
+struct rio_sess;
+
+struct rio_sreq {
+    struct blk_io io; /* first: the backend's done() gets &io */
+    struct rio_sq *sq;
+    struct rio_sess *sess; /* NULL: orphaned (the client moved on) */
+    unsigned ex;           /* export index */
+    uint64_t id;
+    enum sreq_state state;
+    uint8_t op, flags;
+    uint16_t queue;
+    int status;
+    uint32_t len;
+    uint64_t offset;
+    uint8_t *buf;
+    struct iovec iov;
+    struct rio_reasm *rx;  /* while receiving a WRITE's fragments */
+    struct rio_sreq *next_ready;
+};
+
+struct rio_sess {
+    uint64_t id;
+    unsigned ex;
+    struct sockaddr_storage peer;
+    socklen_t plen;
+    uint64_t ack;
+    uint64_t last_ns;
+    unsigned live; /* requests not DONE (RECV, READY, EXEC) */
+    struct rio_sess *hnext;
+    struct rio_sreq *slot[RIO_ID_SPAN];
+};
+
+struct rio_sx {
+    struct blk_bq *bq;
+    int efd;
+};
+
+struct rio_server;
+
+struct rio_sq {
+    struct rio_server *srv;
+    unsigned idx;
+    int sock, epfd;
+    struct sc_queue scq;
+    char name[32];
+    struct rio_sx sx[RIO_MAX_EXPORTS];
+    struct rio_sess *buckets[RIO_SESS_BUCKETS];
+    unsigned nsess;
+    struct rio_sreq *ready_head, *ready_tail;
+    uint64_t mem_used;
+    unsigned exec; /* requests in backends, orphans included */
+    uint8_t *stage;
+    bool sent; /* something was sent this round: kick the backends */
+};
+
+struct rio_server {
+    struct sc_set *scs;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t frag_size;
+    unsigned depth, max_sessions, nsq;
+    uint64_t mem_budget, epoch;
+    struct rio_export *ex[RIO_MAX_EXPORTS]; /* slots; NULL: free */
+    _Atomic unsigned sessions;
+    struct rio_sq *sq[];
+};
+
+/* rio_srv_sess.c */
+struct rio_sess *rio_sess_find(struct rio_sq *sq, uint64_t id);
+struct rio_sess *rio_sess_new(struct rio_sq *sq, uint64_t id, unsigned ex, uint64_t now);
+void rio_sess_ack(struct rio_sq *sq, struct rio_sess *s, uint64_t ack);
+/* Drops every session of export ex (or all with ex == ~0u); nothing may be
+ * executing for them. */
+void rio_sess_drop_export(struct rio_sq *sq, unsigned ex);
+void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r);
+
+/* rio_srv_rx.c */
+int rio_sq_poll(struct sc_queue *scq);
+bool rio_sq_set_notify(struct sc_queue *scq, bool enable);
+/* Control thread, queue detached: finish what executes (bounded). */
+void rio_sq_drain(struct rio_sq *sq);
+
+#endif

@@ -1,0 +1,402 @@
+/* iohost socket queue: one poll round reaps the exports' backends, retries
+ * requests that were waiting (a FLUSH behind earlier writes, a full backend,
+ * QoS), then takes up to RX_BUDGET datagrams from the socket. Data of a
+ * WRITE is received straight into the request's buffer at its fragment's
+ * offset; READ data is sent straight from it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "rio_io.h"
+#include "rio_srv_int.h"
+
+#define RX_BUDGET 128
+#define DRAIN_NS (5ull * 1000000000ull)
+
+static bool write_like(uint8_t op)
+{
+    return op == RIO_OP_WRITE || op == RIO_OP_DISCARD || op == RIO_OP_WRITE_ZEROES;
+}
+
+static void bump(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static int export_by_tag(struct rio_server *srv, uint32_t tag)
+{
+    for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++)
+        if (srv->ex[i] && srv->ex[i]->tag == tag)
+            return (int)i;
+    return -1;
+}
+
+static void send_resp(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
+{
+    struct rio_hdr h = {.type = RIO_T_RESP, .op = r->op, .queue = r->queue,
+                        .device = sq->srv->ex[r->ex]->tag, .status = r->status, .len = r->len,
+                        .session = s->id, .id = r->id};
+    bool data = r->op == RIO_OP_READ && r->status == 0;
+    rio_send(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &r->iov, 1,
+             data ? r->len : 0, sq->srv->frag_size, sq->stage);
+}
+
+static void ready_push(struct rio_sq *sq, struct rio_sreq *r)
+{
+    r->next_ready = NULL;
+    if (sq->ready_tail)
+        sq->ready_tail->next_ready = r;
+    else
+        sq->ready_head = r;
+    sq->ready_tail = r;
+}
+
+static void finish(struct rio_sq *sq, struct rio_sreq *r, int res)
+{
+    struct rio_export *ex = sq->srv->ex[r->ex];
+    if (res < 0)
+        bump(&ex->errors, 1);
+    else if (r->op == RIO_OP_READ)
+        bump(&ex->bytes_read, r->len);
+    else if (r->op == RIO_OP_WRITE)
+        bump(&ex->bytes_written, r->len);
+    struct rio_sess *s = r->sess;
+    if (!s) {
+        rio_sreq_free(sq, r);
+        return;
+    }
+    r->status = res;
+    r->state = SR_DONE;
+    s->live--;
+    send_resp(sq, s, r);
+    if (r->buf) {
+        sq->mem_used -= r->len;
+        free(r->buf);
+        r->buf = NULL;
+    }
+}
+
+static void backend_done(struct blk_io *io, int res)
+{
+    struct rio_sreq *r = (struct rio_sreq *)io;
+    r->sq->exec--;
+    finish(r->sq, r, res);
+}
+
+/* Is a write of s with a smaller id than id still unfinished? */
+static bool earlier_writes(const struct rio_sess *s, uint64_t id)
+{
+    uint64_t from = id - s->ack > RIO_ID_SPAN ? id - RIO_ID_SPAN : s->ack;
+    for (uint64_t i = from; i < id; i++) {
+        const struct rio_sreq *r = s->slot[i % RIO_ID_SPAN];
+        if (r && r->id == i && r->state != SR_DONE && write_like(r->op))
+            return true;
+    }
+    return false;
+}
+
+static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
+{
+    if (sq->mem_used + r->len > sq->srv->mem_budget)
+        return false;
+    r->buf = malloc(r->len);
+    if (!r->buf)
+        return false;
+    sq->mem_used += r->len;
+    r->iov = (struct iovec){r->buf, r->len};
+    return true;
+}
+
+/* A READY request to its backend, or back on the ready list. */
+static void start(struct rio_sq *sq, struct rio_sreq *r)
+{
+    if ((r->op == RIO_OP_FLUSH && earlier_writes(r->sess, r->id)) ||
+        (r->op == RIO_OP_READ && !r->buf && !take_buffer(sq, r))) {
+        ready_push(sq, r);
+        return;
+    }
+    struct rio_export *ex = sq->srv->ex[r->ex];
+    bool data = r->op == RIO_OP_READ || r->op == RIO_OP_WRITE;
+    r->io = (struct blk_io){.op = (enum blk_op)r->op, .offset = r->offset, .len = r->len,
+                            .iov = data ? &r->iov : NULL, .iovcnt = data ? 1 : 0,
+                            .unmap = r->flags & RIO_F_UNMAP, .done = backend_done};
+    int rc = ex->be->ops->submit(sq->sx[r->ex].bq, &r->io);
+    if (rc == -EAGAIN) {
+        ready_push(sq, r);
+    } else if (rc < 0) {
+        finish(sq, r, rc);
+    } else {
+        r->state = SR_EXEC;
+        sq->exec++;
+        sq->sent = true;
+    }
+}
+
+static int run_ready(struct rio_sq *sq)
+{
+    struct rio_sreq *r = sq->ready_head;
+    int n = 0;
+    sq->ready_head = sq->ready_tail = NULL;
+    while (r) {
+        struct rio_sreq *next = r->next_ready;
+        if (!r->sess)
+            rio_sreq_free(sq, r);
+        else
+            start(sq, r);
+        n += sq->ready_tail != r; /* still waiting is not work */
+        r = next;
+    }
+    return n;
+}
+
+/* The range check every data or range request passes; -errno to answer. */
+static int check_req(const struct rio_export *ex, const struct rio_hdr *h)
+{
+    const struct blk_backend_info *inf = &ex->info;
+    if (write_like(h->op) && inf->read_only)
+        return -EROFS;
+    if (h->op == RIO_OP_FLUSH)
+        return 0;
+    if ((h->op == RIO_OP_DISCARD && !inf->can_discard) ||
+        (h->op == RIO_OP_WRITE_ZEROES && !inf->can_write_zeroes))
+        return -EOPNOTSUPP;
+    if (h->len == 0 || h->len % 512 || h->offset % 512 || h->offset > inf->size ||
+        h->len > inf->size - h->offset)
+        return -EINVAL;
+    return 0;
+}
+
+static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const struct rio_hdr *h)
+{
+    struct rio_sreq *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->sq = sq;
+    r->sess = s;
+    r->ex = s->ex;
+    r->id = h->id;
+    r->op = h->op;
+    r->flags = h->flags;
+    r->queue = h->queue;
+    r->len = h->op == RIO_OP_FLUSH ? 0 : h->len;
+    r->offset = h->offset;
+    r->state = SR_READY;
+    int err = check_req(sq->srv->ex[s->ex], h);
+    if (!err && r->op == RIO_OP_WRITE) {
+        r->rx = malloc(sizeof(*r->rx));
+        if (!r->rx || !take_buffer(sq, r)) {
+            free(r->rx);
+            free(r);
+            return NULL; /* dropped: the client sends it again */
+        }
+        rio_reasm_reset(r->rx, r->len);
+        r->state = SR_RECV;
+    }
+    s->slot[h->id % RIO_ID_SPAN] = r;
+    s->live++;
+    bump(&sq->srv->ex[s->ex]->requests, 1);
+    if (err)
+        finish(sq, r, err);
+    return r;
+}
+
+static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, int n,
+                       const struct sockaddr_storage *from, socklen_t flen, uint64_t now)
+{
+    struct rio_server *srv = sq->srv;
+    int exi = export_by_tag(srv, h->device);
+    struct rio_sess *s = rio_sess_find(sq, h->session);
+    if (!s && exi >= 0)
+        s = rio_sess_new(sq, h->session, (unsigned)exi, now);
+    if (!s || (int)s->ex != exi) {
+        rio_drop(sq->sock);
+        return;
+    }
+    memcpy(&s->peer, from, flen);
+    s->plen = flen;
+    s->last_ns = now;
+    rio_sess_ack(sq, s, h->ack);
+    if (h->id < s->ack || h->id - s->ack >= RIO_ID_SPAN) {
+        rio_drop(sq->sock);
+        return;
+    }
+    struct rio_sreq *r = s->slot[h->id % RIO_ID_SPAN];
+    if (r && r->id != h->id) {
+        rio_drop(sq->sock);
+        return;
+    }
+    if (!r) {
+        r = new_req(sq, s, h);
+        if (!r || r->state != SR_RECV) {
+            rio_drop(sq->sock);
+            if (r && r->state == SR_READY)
+                start(sq, r);
+            return;
+        }
+    }
+    struct rio_export *ex = srv->ex[s->ex];
+    switch (r->state) {
+    case SR_RECV:
+        if (!rio_carries_data(h) || h->len != r->len ||
+            rio_recv_into(sq->sock, &r->iov, 1, h->frag_off, (uint32_t)(n - RIO_HDR_SIZE),
+                          sq->stage) < 0) {
+            rio_drop(sq->sock);
+            return;
+        }
+        if (rio_reasm_add(r->rx, h) >= 0 && rio_reasm_done(r->rx)) {
+            free(r->rx);
+            r->rx = NULL;
+            r->state = SR_READY;
+            start(sq, r);
+        }
+        return;
+    case SR_DONE:
+        rio_drop(sq->sock);
+        if (r->op == RIO_OP_READ && r->status == 0) {
+            /* Reads are answered again by reading again. */
+            bump(&ex->reread, 1);
+            r->state = SR_READY;
+            s->live++;
+            start(sq, r);
+        } else {
+            if (r->op == RIO_OP_WRITE)
+                bump(&ex->dup_writes, 1);
+            bump(&ex->resent, 1);
+            send_resp(sq, s, r);
+        }
+        return;
+    case SR_READY:
+    case SR_EXEC:
+        rio_drop(sq->sock); /* in progress: its answer will come */
+        return;
+    }
+}
+
+static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, int n,
+                         const struct sockaddr_storage *from, socklen_t flen)
+{
+    struct rio_server *srv = sq->srv;
+    char name[RIO_NAME_MAX] = {0};
+    struct iovec v = {name, sizeof(name) - 1};
+    if (rio_recv_into(sq->sock, &v, 1, 0, (uint32_t)(n - RIO_HDR_SIZE), sq->stage) < 0)
+        return;
+    int exi = export_by_tag(srv, rio_tag(name));
+    struct rio_export *ex = exi >= 0 && !strcmp(srv->ex[exi]->name, name) ? srv->ex[exi] : NULL;
+    struct rio_hdr a = {.type = RIO_T_HELLO_ACK, .device = h->device, .id = h->id,
+                        .status = ex ? 0 : -ENOENT};
+    uint8_t wire[RIO_HDR_SIZE], info[RIO_HELLO_INFO_SIZE];
+    rio_hdr_encode(&a, wire);
+    struct iovec out[2] = {{wire, sizeof(wire)}, {info, sizeof(info)}};
+    if (ex) {
+        const struct blk_backend_info *i = &ex->info;
+        struct rio_hello_info hi = {
+            .size = i->size, .block_size = i->block_size, .epoch = srv->epoch,
+            .flags = (i->read_only ? RIO_EX_READ_ONLY : 0) |
+                     (i->can_discard ? RIO_EX_DISCARD : 0) |
+                     (i->can_write_zeroes ? RIO_EX_WRITE_ZEROES : 0) |
+                     (i->has_flush ? RIO_EX_FLUSH : 0)};
+        rio_hello_encode(&hi, info);
+    }
+    struct msghdr m = {.msg_name = (void *)from, .msg_namelen = flen, .msg_iov = out,
+                       .msg_iovlen = ex ? 2 : 1};
+    if (sendmsg(sq->sock, &m, 0) < 0)
+        LOG_DEBUG("remote", "HELLO_ACK: %s", strerror(errno));
+}
+
+static void handle_ping(struct rio_sq *sq, const struct rio_hdr *h,
+                        const struct sockaddr_storage *from, socklen_t flen)
+{
+    rio_drop(sq->sock);
+    struct rio_hdr a = {.type = RIO_T_PONG, .queue = h->queue, .device = h->device,
+                        .session = h->session, .offset = h->offset};
+    rio_send(sq->sock, (const struct sockaddr *)from, flen, &a, NULL, 0, 0,
+             sq->srv->frag_size, sq->stage);
+}
+
+int rio_sq_poll(struct sc_queue *scq)
+{
+    struct rio_sq *sq = scq->opaque;
+    struct rio_server *srv = sq->srv;
+    int work = 0;
+    for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++)
+        if (sq->sx[i].bq)
+            work += srv->ex[i]->be->ops->reap(sq->sx[i].bq);
+    if (sq->ready_head)
+        work += run_ready(sq);
+    uint64_t now = sc_now_ns();
+    for (int k = 0; k < RX_BUDGET; k++) {
+        struct rio_hdr h;
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof(from);
+        int n = rio_peek(sq->sock, &h, &from, &flen);
+        if (n == -EINVAL)
+            continue;
+        if (n < 0)
+            break;
+        work++;
+        switch (h.type) {
+        case RIO_T_REQ: handle_req(sq, &h, n, &from, flen, now); break;
+        case RIO_T_HELLO: handle_hello(sq, &h, n, &from, flen); break;
+        case RIO_T_PING: handle_ping(sq, &h, &from, flen); break;
+        default: rio_drop(sq->sock); break;
+        }
+    }
+    if (sq->sent) {
+        sq->sent = false;
+        for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++)
+            if (sq->sx[i].bq)
+                srv->ex[i]->be->ops->kick(sq->sx[i].bq);
+    }
+    sc_queue_account(scq, (uint64_t)work, 0);
+    return work;
+}
+
+/* Backend eventfds are edge-triggered in the socket queue's epoll set:
+ * taking the edges here (before the sidecore sleeps) means nobody has to
+ * read them, and a completion after this point wakes the sidecore. */
+bool rio_sq_set_notify(struct sc_queue *scq, bool enable)
+{
+    struct rio_sq *sq = scq->opaque;
+    if (!enable)
+        return false;
+    struct epoll_event ev[8];
+    bool pending = epoll_wait(sq->epfd, ev, 8, 0) > 0 || sq->ready_head;
+    for (unsigned i = 0; !pending && i < RIO_MAX_EXPORTS; i++)
+        if (sq->sx[i].bq && sq->sx[i].efd < 0 &&
+            sq->srv->ex[i]->be->ops->in_flight(sq->sx[i].bq))
+            pending = true;
+    return pending;
+}
+
+void rio_sq_drain(struct rio_sq *sq)
+{
+    struct rio_server *srv = sq->srv;
+    uint64_t deadline = sc_now_ns() + DRAIN_NS;
+    while (sq->ready_head) {
+        struct rio_sreq *r = sq->ready_head;
+        sq->ready_head = r->next_ready;
+        if (r->sess) {
+            r->sess->live--;
+            r->sess->slot[r->id % RIO_ID_SPAN] = NULL;
+        }
+        rio_sreq_free(sq, r);
+    }
+    sq->ready_tail = NULL;
+    while (sq->exec && sc_now_ns() < deadline) {
+        for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++) {
+            if (!sq->sx[i].bq)
+                continue;
+            srv->ex[i]->be->ops->kick(sq->sx[i].bq);
+            srv->ex[i]->be->ops->reap(sq->sx[i].bq);
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (sq->exec)
+        LOG_ERR("remote", "%s: %u request(s) still in backends after 5 s", sq->name, sq->exec);
+}

@@ -1,0 +1,124 @@
+/* iohost sessions: one per vmhost queue, found by its random id in a small
+ * hash table of the socket queue. A session remembers each request id from
+ * the client's low-water mark up (RIO_ID_SPAN at most): finished ones keep
+ * their status so a duplicate is answered, not applied. When the table is
+ * full, the idle session heard from longest ago makes room. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rio_srv_int.h"
+
+static unsigned bucket_of(uint64_t id)
+{
+    return (unsigned)((id * 0x9E3779B97F4A7C15ull) >> 56) % RIO_SESS_BUCKETS;
+}
+
+struct rio_sess *rio_sess_find(struct rio_sq *sq, uint64_t id)
+{
+    for (struct rio_sess *s = sq->buckets[bucket_of(id)]; s; s = s->hnext)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
+{
+    if (r->buf) {
+        sq->mem_used -= r->len;
+        free(r->buf);
+    }
+    free(r->rx);
+    free(r);
+}
+
+/* Forget slot i of s (its request is settled by the client or the session
+ * goes away). A request still in a backend or on the ready list is
+ * orphaned: whoever holds it frees it. */
+static void forget(struct rio_sq *sq, struct rio_sess *s, unsigned i)
+{
+    struct rio_sreq *r = s->slot[i];
+    s->slot[i] = NULL;
+    if (r->state != SR_DONE)
+        s->live--;
+    if (r->state == SR_EXEC || r->state == SR_READY)
+        r->sess = NULL;
+    else
+        rio_sreq_free(sq, r);
+}
+
+static void sess_free(struct rio_sq *sq, struct rio_sess *s)
+{
+    struct rio_sess **pp = &sq->buckets[bucket_of(s->id)];
+    while (*pp != s)
+        pp = &(*pp)->hnext;
+    *pp = s->hnext;
+    for (unsigned i = 0; i < RIO_ID_SPAN; i++)
+        if (s->slot[i])
+            forget(sq, s, i);
+    sq->nsess--;
+    atomic_fetch_sub(&sq->srv->sessions, 1);
+    free(s);
+}
+
+static bool evict_one(struct rio_sq *sq)
+{
+    struct rio_sess *victim = NULL;
+    for (unsigned b = 0; b < RIO_SESS_BUCKETS; b++)
+        for (struct rio_sess *s = sq->buckets[b]; s; s = s->hnext)
+            if (!s->live && (!victim || s->last_ns < victim->last_ns))
+                victim = s;
+    if (!victim)
+        return false;
+    sess_free(sq, victim);
+    return true;
+}
+
+struct rio_sess *rio_sess_new(struct rio_sq *sq, uint64_t id, unsigned ex, uint64_t now)
+{
+    if (sq->nsess >= sq->srv->max_sessions && !evict_one(sq))
+        return NULL;
+    struct rio_sess *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->id = id;
+    s->ex = ex;
+    s->last_ns = now;
+    unsigned b = bucket_of(id);
+    s->hnext = sq->buckets[b];
+    sq->buckets[b] = s;
+    sq->nsess++;
+    atomic_fetch_add(&sq->srv->sessions, 1);
+    atomic_fetch_add_explicit(&sq->srv->ex[ex]->sessions, 1, memory_order_relaxed);
+    return s;
+}
+
+void rio_sess_ack(struct rio_sq *sq, struct rio_sess *s, uint64_t ack)
+{
+    if (ack <= s->ack)
+        return;
+    if (ack - s->ack >= RIO_ID_SPAN) {
+        for (unsigned i = 0; i < RIO_ID_SPAN; i++)
+            if (s->slot[i] && s->slot[i]->id < ack)
+                forget(sq, s, i);
+    } else {
+        for (uint64_t id = s->ack; id < ack; id++) {
+            unsigned i = (unsigned)(id % RIO_ID_SPAN);
+            if (s->slot[i] && s->slot[i]->id < ack)
+                forget(sq, s, i);
+        }
+    }
+    s->ack = ack;
+}
+
+void rio_sess_drop_export(struct rio_sq *sq, unsigned ex)
+{
+    for (unsigned b = 0; b < RIO_SESS_BUCKETS; b++) {
+        struct rio_sess *s = sq->buckets[b];
+        while (s) {
+            struct rio_sess *next = s->hnext;
+            if (ex == ~0u || s->ex == ex)
+                sess_free(sq, s);
+            s = next;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+/* vRIO wire format: block requests between a vmhost and an iohost over UDP.
+ *
+ * Every datagram starts with a 64-byte header (little-endian on the wire)
+ * and may carry data after it. A request is identified by (session, id):
+ * a session is one vmhost queue (random 64-bit id), ids increase by one per
+ * request. REQ carries the request, RESP the answer; data travels in WRITE
+ * requests and successful READ responses, split into fragments of at most
+ * frag_size bytes at offsets that are multiples of frag_size (the sender's
+ * choice from its path MTU; every fragment of one message uses the same).
+ * `ack` in a REQ is the client's low-water mark: every id below it is
+ * settled and will never be sent again, so the server may forget it.
+ * HELLO asks for an export's description (payload: its name), PING/PONG
+ * are heartbeats (offset carries the sender's timestamp, echoed back).
+ *
+ * rio_hdr_decode accepts only self-consistent headers: a datagram that
+ * fails it is dropped by either side. */
+#ifndef SC_RIO_WIRE_H
+#define SC_RIO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RIO_MAGIC 0x5652u /* "RV" */
+#define RIO_VERSION 1
+#define RIO_HDR_SIZE 64
+#define RIO_MAX_IO (4u << 20)     /* READ/WRITE bytes per request */
+#define RIO_MIN_FRAG 1024u        /* smallest fragment a receiver accepts */
+#define RIO_MAX_FRAGS (RIO_MAX_IO / RIO_MIN_FRAG)
+#define RIO_MIN_MTU 1280u
+#define RIO_MAX_MTU 65000u
+#define RIO_ID_SPAN 1024u         /* ids in flight per session, at most */
+#define RIO_NAME_MAX 64
+
+enum rio_type {
+    RIO_T_REQ = 1,
+    RIO_T_RESP = 2,
+    RIO_T_HELLO = 3,
+    RIO_T_HELLO_ACK = 4,
+    RIO_T_PING = 5,
+    RIO_T_PONG = 6,
+};
+
+/* Same values as enum blk_op. */
+enum rio_op { RIO_OP_READ, RIO_OP_WRITE, RIO_OP_FLUSH, RIO_OP_DISCARD, RIO_OP_WRITE_ZEROES };
+
+#define RIO_F_UNMAP 0x01 /* WRITE_ZEROES may deallocate */
+
+/* Export description flags (HELLO_ACK payload). */
+#define RIO_EX_READ_ONLY 0x01
+#define RIO_EX_DISCARD 0x02
+#define RIO_EX_WRITE_ZEROES 0x04
+#define RIO_EX_FLUSH 0x08
+
+struct rio_hdr {
+    uint8_t type;
+    uint8_t op;
+    uint8_t flags;
+    uint16_t queue;     /* the client's queue index, for logs */
+    uint16_t frag_size; /* data-carrying messages: bytes per fragment */
+    uint32_t device;    /* export tag: rio_tag(name) */
+    int32_t status;     /* RESP / HELLO_ACK: 0 or -errno */
+    uint32_t len;       /* request bytes (READ/WRITE data, DISCARD/WZ range) */
+    uint32_t frag_off;  /* where this datagram's data belongs */
+    uint64_t session;
+    uint64_t id;
+    uint64_t offset;    /* REQ: byte offset; PING/PONG: timestamp */
+    uint64_t ack;
+};
+
+struct rio_hello_info {
+    uint64_t size;
+    uint32_t block_size;
+    uint32_t flags;     /* RIO_EX_* */
+    uint64_t epoch;     /* random per server start: a change means a restart */
+};
+#define RIO_HELLO_INFO_SIZE 24
+
+void rio_hdr_encode(const struct rio_hdr *h, uint8_t out[RIO_HDR_SIZE]);
+/* 0, or -EINVAL when the datagram is not a well-formed vRIO message; n is
+ * the datagram's full size (header and data). */
+int rio_hdr_decode(const uint8_t *buf, size_t n, struct rio_hdr *h);
+
+/* Does a message of this kind carry data after the header? */
+bool rio_carries_data(const struct rio_hdr *h);
+
+void rio_hello_encode(const struct rio_hello_info *in, uint8_t out[RIO_HELLO_INFO_SIZE]);
+void rio_hello_decode(const uint8_t in[RIO_HELLO_INFO_SIZE], struct rio_hello_info *out);
+
+/* FNV-1a of an export name: how requests name their device. */
+uint32_t rio_tag(const char *name);
+/* Data bytes per fragment for a path MTU (IPv4 or IPv6 headers). */
+uint16_t rio_frag_size(unsigned mtu, bool ipv6);
+
+#endif

@@ -1,0 +1,408 @@
+/* vRIO client and server in one process over loopback UDP: the server runs
+ * on a real sidecore over an in-memory backend, the test thread drives the
+ * client backend queue like a device would. Also a raw socket that speaks
+ * the wire format by hand, to check what a well-behaved client never does:
+ * duplicates, a FLUSH overtaking a write, stale and out-of-window ids.
+ * Waits are bounded; no test depends on how fast anything is. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "blk_mem.h"
+#include "common/util.h"
+#include "core/sidecore.h"
+#include "remote/rio_client.h"
+#include "remote/rio_io.h"
+#include "remote/rio_server.h"
+
+#define DISK (4u << 20)
+
+struct env {
+    struct sc_set *scs;
+    struct rio_server *srv;
+    struct mem_be *mem;
+    char addr[64];
+    unsigned done;
+    int res[64];
+};
+
+static void free_port(char *buf, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    snprintf(buf, len, "127.0.0.1:%u", ntohs(a.sin_port));
+    close(fd);
+}
+
+static void server_start(struct env *e)
+{
+    const char *why = "";
+    struct rio_server_params p = {.listen = e->addr};
+    e->srv = rio_server_create(&p, e->scs, &why);
+    assert_non_null(e->srv);
+    e->mem = mem_be_create(DISK);
+    assert_int_equal(rio_server_add_export(e->srv, "disk0", &e->mem->base, &why), 0);
+}
+
+static int setup(void **st)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    struct sc_params p;
+    sc_params_default(&p);
+    p.idle_us = 50;
+    e->scs = sc_set_create(&p);
+    free_port(e->addr, sizeof(e->addr));
+    server_start(e);
+    *st = e;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct env *e = *st;
+    rio_server_destroy(e->srv);
+    sc_set_destroy(e->scs);
+    free(e);
+    return 0;
+}
+
+struct req {
+    struct blk_io io;
+    struct env *e;
+    unsigned slot;
+    struct iovec iov[3];
+};
+
+static void on_done(struct blk_io *io, int res)
+{
+    struct req *r = (struct req *)io;
+    r->e->res[r->slot] = res;
+    r->e->done++;
+}
+
+static void req_init(struct req *r, struct env *e, unsigned slot, enum blk_op op, uint64_t off,
+                     void *buf, uint64_t len)
+{
+    memset(r, 0, sizeof(*r));
+    r->e = e;
+    r->slot = slot;
+    r->iov[0] = (struct iovec){buf, len};
+    r->io = (struct blk_io){.op = op, .offset = off, .len = len, .iov = r->iov,
+                            .iovcnt = buf ? 1 : 0, .done = on_done};
+}
+
+/* Drives the queue until `want` requests completed or ms passed. */
+static bool drive(struct blk_backend *be, struct blk_bq *q, struct env *e, unsigned want,
+                  unsigned ms)
+{
+    uint64_t end = sc_now_ns() + (uint64_t)ms * 1000000ull;
+    while (e->done < want && sc_now_ns() < end) {
+        be->ops->reap(q);
+        be->ops->kick(q);
+        struct pollfd p = {.fd = be->ops->event_fd(q), .events = POLLIN};
+        poll(&p, 1, 5);
+    }
+    return e->done >= want;
+}
+
+static struct blk_backend *client(struct env *e, struct blk_backend *fallback, unsigned fo_ms,
+                                  const char **why)
+{
+    struct rio_blk_params p = {.server = e->addr, .device = "disk0", .failover_ms = fo_ms,
+                               .heartbeat_ms = 20, .timeout_ms = 3 * fo_ms + 1000,
+                               .connect_ms = 1000, .fallback = fallback};
+    if (!e->srv)
+        p.size = DISK;
+    return rio_blk_create(&p, why);
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(i * 31 + seed + (i >> 9));
+}
+
+static void roundtrip(void **st)
+{
+    struct env *e = *st;
+    const char *why = "";
+    struct blk_backend *be = client(e, NULL, 1000, &why);
+    assert_non_null(be);
+    struct blk_backend_info inf;
+    be->ops->info(be, &inf);
+    assert_int_equal(inf.size, DISK);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 64, &q), 0);
+
+    static uint8_t w[1 << 20], r[1 << 20];
+    const uint32_t sizes[] = {512, 4096, 65536, 1 << 20};
+    for (unsigned k = 0; k < 4; k++) {
+        fill(w, sizes[k], k);
+        memset(r, 0, sizes[k]);
+        uint64_t off = (uint64_t)k * (1 << 20);
+        struct req a, b;
+        req_init(&a, e, 0, BLK_OP_WRITE, off, w, sizes[k]);
+        if (sizes[k] > 4096) { /* several buffers */
+            a.iov[0].iov_len = 1000;
+            a.iov[1] = (struct iovec){w + 1000, sizes[k] - 3000};
+            a.iov[2] = (struct iovec){w + sizes[k] - 2000, 2000};
+            a.io.iovcnt = 3;
+        }
+        e->done = 0;
+        assert_int_equal(be->ops->submit(q, &a.io), 0);
+        assert_true(drive(be, q, e, 1, 5000));
+        assert_int_equal(e->res[0], 0);
+        assert_memory_equal(e->mem->data + off, w, sizes[k]);
+        req_init(&b, e, 0, BLK_OP_READ, off, r, sizes[k]);
+        e->done = 0;
+        assert_int_equal(be->ops->submit(q, &b.io), 0);
+        assert_true(drive(be, q, e, 1, 5000));
+        assert_int_equal(e->res[0], 0);
+        assert_memory_equal(r, w, sizes[k]);
+    }
+    /* Many at once, a FLUSH among them, and one the server refuses. */
+    struct req many[34];
+    e->done = 0;
+    for (unsigned i = 0; i < 32; i++) {
+        req_init(&many[i], e, i, i % 2 ? BLK_OP_READ : BLK_OP_WRITE, i * 4096ull,
+                 w + i * 4096, 4096);
+        assert_int_equal(be->ops->submit(q, &many[i].io), 0);
+    }
+    req_init(&many[32], e, 32, BLK_OP_FLUSH, 0, NULL, 0);
+    assert_int_equal(be->ops->submit(q, &many[32].io), 0);
+    req_init(&many[33], e, 33, BLK_OP_READ, DISK - 512, r, 4096);
+    assert_int_equal(be->ops->submit(q, &many[33].io), 0);
+    assert_true(drive(be, q, e, 34, 5000));
+    for (unsigned i = 0; i < 33; i++)
+        assert_int_equal(e->res[i], 0);
+    assert_int_equal(e->res[33], -EINVAL);
+    assert_int_equal(atomic_load(&e->mem->flushes), 1);
+
+    struct rio_peer_stats ps;
+    rio_blk_stats(be, &ps);
+    assert_string_equal(ps.state, "connected");
+    assert_int_equal(ps.in_flight, 0);
+    assert_int_equal(ps.requests, 42);
+    assert_int_equal(ps.failovers, 0);
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+
+    struct rio_blk_params bad = {.server = e->addr, .device = "nope", .connect_ms = 1000};
+    assert_null(rio_blk_create(&bad, &why));
+    assert_non_null(strstr(why, "no export"));
+}
+
+/* A hand-made session on a raw socket. */
+struct raw {
+    int fd;
+    uint64_t session;
+    uint32_t tag;
+};
+
+static void raw_open(struct raw *r, struct env *e)
+{
+    struct sockaddr_storage ss;
+    socklen_t l;
+    const char *why = "";
+    assert_int_equal(rio_addr_parse(e->addr, &ss, &l), 0);
+    r->fd = rio_socket(NULL, 0, false, (struct sockaddr *)&ss, l, &why);
+    assert_true(r->fd >= 0);
+    r->session = 0x1234567890ull;
+    r->tag = rio_tag("disk0");
+}
+
+static void raw_send(struct raw *r, uint8_t op, uint64_t id, uint64_t ack, uint64_t off,
+                     uint32_t len, const uint8_t *data, uint32_t frag_off, uint32_t flen)
+{
+    struct rio_hdr h = {.type = RIO_T_REQ, .op = op, .device = r->tag, .len = len,
+                        .session = r->session, .id = id, .offset = off, .ack = ack,
+                        .frag_size = data ? 1024 : 0, .frag_off = frag_off};
+    uint8_t wire[RIO_HDR_SIZE];
+    rio_hdr_encode(&h, wire);
+    struct iovec v[2] = {{wire, sizeof(wire)}, {(void *)data, flen}};
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = data ? 2 : 1};
+    assert_true(sendmsg(r->fd, &m, 0) > 0);
+}
+
+/* Next RESP within ms, or false. Data responses are skipped to their end. */
+static bool raw_resp(struct raw *r, unsigned ms, struct rio_hdr *out)
+{
+    struct pollfd p = {.fd = r->fd, .events = POLLIN};
+    while (poll(&p, 1, (int)ms) > 0) {
+        int n = rio_peek(r->fd, out, NULL, NULL);
+        if (n < 0)
+            continue;
+        rio_drop(r->fd);
+        if (out->type == RIO_T_RESP)
+            return true;
+    }
+    return false;
+}
+
+static void at_most_once(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    uint8_t d[1024];
+    fill(d, sizeof(d), 7);
+    struct rio_hdr h;
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 1);
+    assert_int_equal(h.status, 0);
+    /* The write is retransmitted after its answer was lost. */
+    memset(e->mem->data, 0, 1024);
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 1);
+    assert_int_equal(h.status, 0);
+    assert_int_equal(atomic_load(&e->mem->writes), 1);
+    uint8_t zero[1024] = {0};
+    assert_memory_equal(e->mem->data, zero, sizeof(zero)); /* not written again */
+
+    /* A retransmitted read is read and answered again. */
+    raw_send(&r, RIO_OP_READ, 2, 1, 0, 1024, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    raw_send(&r, RIO_OP_READ, 2, 1, 0, 1024, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 2);
+    assert_int_equal(atomic_load(&e->mem->reads), 2);
+
+    /* Once the client settled ids below 3, id 1 is history: dropped. */
+    raw_send(&r, RIO_OP_FLUSH, 3, 3, 0, 0, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 3);
+    raw_send(&r, RIO_OP_WRITE, 1, 3, 0, 1024, d, 0, 1024);
+    raw_send(&r, RIO_OP_WRITE, 3 + RIO_ID_SPAN, 3, 0, 1024, d, 0, 1024); /* beyond window */
+    raw_send(&r, RIO_OP_WRITE, 4, 4, DISK, 1024, d, 0, 1024);          /* outside the disk */
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 4);
+    assert_int_equal(h.status, -EINVAL);
+    assert_int_equal(atomic_load(&e->mem->writes), 1);
+    close(r.fd);
+}
+
+static void flush_after_writes(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    static uint8_t d[2048];
+    fill(d, sizeof(d), 3);
+    struct rio_hdr h;
+    /* Half of a write, then a FLUSH: the FLUSH must wait for the write. */
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 2048, d, 0, 1024);
+    raw_send(&r, RIO_OP_FLUSH, 2, 1, 0, 0, NULL, 0, 0);
+    assert_false(raw_resp(&r, 200, &h));
+    assert_int_equal(atomic_load(&e->mem->flushes), 0);
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 2048, d + 1024, 1024, 1024);
+    bool got_w = false, got_f = false;
+    while (!(got_w && got_f) && raw_resp(&r, 2000, &h)) {
+        got_w |= h.id == 1;
+        got_f |= h.id == 2;
+    }
+    assert_true(got_w && got_f);
+    assert_int_equal(atomic_load(&e->mem->flushes), 1);
+    assert_memory_equal(e->mem->data, d, sizeof(d));
+    close(r.fd);
+}
+
+static void failover_and_back(void **st)
+{
+    struct env *e = *st;
+    const char *why = "";
+    struct mem_be *fb = mem_be_create(DISK);
+    struct blk_backend *be = client(e, &fb->base, 200, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    uint8_t w[4096];
+    fill(w, sizeof(w), 1);
+    struct req a;
+    req_init(&a, e, 0, BLK_OP_WRITE, 0, w, sizeof(w));
+    e->done = 0;
+    assert_int_equal(be->ops->submit(q, &a.io), 0);
+    assert_true(drive(be, q, e, 1, 5000));
+
+    /* The iohost goes away: the next request completes through the fallback. */
+    rio_server_destroy(e->srv);
+    e->srv = NULL;
+    e->done = 0;
+    req_init(&a, e, 0, BLK_OP_WRITE, 8192, w, sizeof(w));
+    assert_int_equal(be->ops->submit(q, &a.io), 0);
+    assert_true(drive(be, q, e, 1, 10000));
+    assert_int_equal(e->res[0], 0);
+    assert_memory_equal(fb->data + 8192, w, sizeof(w));
+    struct rio_peer_stats ps;
+    rio_blk_stats(be, &ps);
+    assert_string_equal(ps.state, "failed-over");
+    assert_int_equal(ps.failovers, 1);
+    assert_int_equal(ps.fallback_requests, 1);
+
+    /* It comes back: probes find it, and requests go remote again. */
+    server_start(e);
+    uint64_t end = sc_now_ns() + 10000000000ull;
+    do {
+        drive(be, q, e, 1000, 20);
+        rio_blk_stats(be, &ps);
+    } while (strcmp(ps.state, "connected") != 0 && sc_now_ns() < end);
+    assert_string_equal(ps.state, "connected");
+    assert_int_equal(ps.reconnects, 1);
+    e->done = 0;
+    req_init(&a, e, 0, BLK_OP_WRITE, 16384, w, sizeof(w));
+    assert_int_equal(be->ops->submit(q, &a.io), 0);
+    assert_true(drive(be, q, e, 1, 5000));
+    assert_memory_equal(e->mem->data + 16384, w, sizeof(w));
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+}
+
+static void failover_to_error(void **st)
+{
+    struct env *e = *st;
+    const char *why = "";
+    struct blk_backend *be = client(e, NULL, 200, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    rio_server_destroy(e->srv);
+    e->srv = NULL;
+    uint8_t w[4096] = {0};
+    struct req a[3];
+    e->done = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        req_init(&a[i], e, i, i == 2 ? BLK_OP_FLUSH : BLK_OP_WRITE, i * 4096, w, 4096);
+        assert_int_equal(be->ops->submit(q, &a[i].io), 0);
+    }
+    assert_true(drive(be, q, e, 3, 10000));
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(e->res[i], -EIO);
+    assert_int_equal(be->ops->submit(q, &a[0].io), -EIO); /* at once while failed */
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+    server_start(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(at_most_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(failover_to_error, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
