@@ -1,8 +1,9 @@
 # Shared by the qemu_guest_* integration tests (sourced, not run): builds the
 # Linux guest (scripts/guest/build-guest.sh, cached in BUILD/guest), boots it
-# under QEMU TCG against a vhost-user-blk socket and checks what the guest
-# reports. Needs: BUILD (read here), TMP, and a dump_backend_log function
-# printing the backend's log for failure reports.
+# under QEMU TCG against a vhost-user-blk socket (or, with guest_qemu, any
+# devices) and checks what the guest reports. Needs: BUILD (read here), TMP,
+# and a dump_backend_log function printing the backend's log for failure
+# reports.
 # shellcheck shell=bash disable=SC2154
 
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-300}
@@ -62,9 +63,23 @@ guest_boot() {
     [ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
 }
 
-# guest_result KEY: the value of the guest's "SCRESULT KEY=value" line.
+# guest_result KEY [SERIAL_LOG]: the value of the guest's "SCRESULT
+# KEY=value" line (default log: $TMP/serial.log).
 guest_result() {
-    tr -d '\r' <"$TMP/serial.log" | sed -n "s/^SCRESULT $1=//p" | tail -n 1
+    tr -d '\r' <"${2:-$TMP/serial.log}" | sed -n "s/^SCRESULT $1=//p" | tail -n 1
+}
+
+# guest_qemu SERIAL_LOG TEST KERNEL_ARGS QEMU_ARGS...: runs guest test TEST
+# (one vCPU) with QEMU_ARGS for its devices, bounded by GUEST_TIMEOUT; the
+# console goes to SERIAL_LOG. Returns QEMU's status (124: timed out).
+guest_qemu() {
+    local log=$1 test=$2 args=$3
+    shift 3
+    timeout "$GUEST_TIMEOUT" "$QEMU" -accel tcg -M q35 -cpu max -m 512M -smp 1 \
+        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem "$@" \
+        -kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.gz" \
+        -append "console=ttyS0 panic=-1 quiet sc.test=$test $args" \
+        -nodefaults -display none -serial stdio -no-reboot </dev/null >"$log" 2>&1
 }
 
 # guest_check IMAGE: compares the guest's checksums with each other and with
