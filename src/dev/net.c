@@ -301,6 +301,13 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
         struct net_txq *q = d->txq[pair];
         if (q && q->vq) {
             sc_detach(&q->scq);
+            /* Packets the driver made available before stopping the ring
+             * count as sent on its side: forward them rather than leave
+             * them behind. Bounded: each round consumes at least one chain
+             * or ends the loop. */
+            for (uint32_t i = 0; i <= q->vq->num; i++)
+                if (net_tx_poll(&q->scq) <= 0)
+                    break;
             q->vq = NULL;
         }
         return;
