@@ -229,8 +229,10 @@ echo "testpmd tx $sent; tap port wrote $tap_rx (+$tap_drop dropped); the kernel 
 [ "$host_rx" -eq "$tap_rx" ] || fail "tap: the kernel received $host_rx, the port wrote $tap_rx"
 # Host to guest: a datagram to an unknown neighbour makes the kernel ARP
 # (broadcast) through the tap, the switch and n1 into testpmd.
-start_pmd rx 1 "$TMP/n1.sock" rxonly
+# Counted before testpmd attaches: the kernel's own frames (IPv6 neighbour
+# discovery, MLD) may reach n1 as soon as it has rx buffers.
 before=$(port_field sw0 n1 .rx_packets)
+start_pmd rx 1 "$TMP/n1.sock" rxonly
 echo x >/dev/udp/10.211.0.2/9 2>/dev/null
 arp_seen() { [ "$(port_field sw0 host .tx_packets)" -gt 0 ] && [ "$(port_field sw0 n1 .rx_packets)" -gt "$before" ]; }
 wait_until 10 "an ARP request from the host to reach n1" arp_seen
