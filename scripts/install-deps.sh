@@ -7,7 +7,8 @@
 #                          for the Linux-guest tests, busybox-static and cpio
 #                          for the guest's initramfs, jq for test scripts
 #                          dpdk + dpdk-dev (dpdk-testpmd: virtio-user and
-#                          vhost PMDs) for the net interop tests
+#                          vhost PMDs) for the net interop tests, socat
+#                          for QEMU's monitor socket (migration test)
 # The guest's kernel is not installed: scripts/guest/build-guest.sh fetches
 # it with `apt-get download`, which needs the package lists this script
 # refreshes whenever it installs anything.
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 RUN_PKGS="build-essential cmake pkg-config liburing-dev libjansson-dev libssl-dev qemu-system-common util-linux"
-TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2"
+TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2 socat"
 
 case ${1:-} in
     run) want=$RUN_PKGS ;;

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds a small Linux guest for QEMU without installing a kernel on the host:
 # the Debian kernel package is downloaded and unpacked in a scratch dir, and
-# only vmlinuz and the virtio modules are kept. The initramfs holds
-# busybox-static, those modules, /init and the guest test scripts from
-# scripts/guest/tests/; /init runs /tests/NAME.sh for `sc.test=NAME` on the
-# kernel command line and powers off.
+# only vmlinuz and the virtio modules (blk and net) are kept. The initramfs
+# holds busybox-static (which brings ip, ping and nc), those modules, /init,
+# the guest test scripts from scripts/guest/tests/, and the programs in
+# scripts/guest/progs/ (C, linked statically); /init runs /tests/NAME.sh
+# for `sc.test=NAME` on the kernel command line and powers off.
 #
 # Output: OUT_DIR/vmlinuz and OUT_DIR/initrd.gz. Idempotent and quick the
 # second time: the kernel is downloaded only when OUT_DIR has none, and the
-# initramfs is rebuilt only when /init, a test script or this script is
-# newer than it. Needs `apt-get update` done once (install-deps does it).
+# initramfs is rebuilt only when /init, a test script, a guest program or
+# this script is newer than it. Needs `apt-get update` done once (install-deps does it).
 set -euo pipefail
 
 usage() { echo "usage: $0 OUT_DIR" >&2; exit 2; }
@@ -19,14 +20,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SELF=$HERE/$(basename "$0")
 BUSYBOX=/bin/busybox
 # Load order matters: the package ships no modules.dep to resolve it.
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk"
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+         failover net_failover virtio_net"
 
 die() { echo "build-guest: $*" >&2; exit 1; }
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip cc; do
     command -v "$tool" >/dev/null || die "$tool is missing (run: scripts/install-deps.sh test)"
 done
-{ [ -x "$BUSYBOX" ] && "$BUSYBOX" --list | grep -qx insmod; } ||
+# grep reads the whole list: with -q it could exit first and, under
+# pipefail, busybox's SIGPIPE would fail the check.
+{ [ -x "$BUSYBOX" ] && "$BUSYBOX" --list | grep -x insmod >/dev/null; } ||
     die "$BUSYBOX with insmod is missing (run: scripts/install-deps.sh test)"
 ! ldd "$BUSYBOX" >/dev/null 2>&1 ||
     die "$BUSYBOX is dynamically linked; the guest needs busybox-static"
@@ -91,7 +95,7 @@ have_kernel || fetch_kernel
 initrd=$OUT/initrd.gz
 if [ -f "$initrd" ]; then
     stale=0
-    for f in "$HERE/init" "$HERE"/tests/*.sh "$SELF" "$OUT/vmlinuz"; do
+    for f in "$HERE/init" "$HERE"/tests/*.sh "$HERE"/progs/*.c "$SELF" "$OUT/vmlinuz"; do
         [ "$f" -nt "$initrd" ] && stale=1
     done
     if [ "$stale" -eq 0 ]; then
@@ -111,6 +115,11 @@ cp "$OUT"/modules/*.ko "$root/lib/modules/"
 echo "$MODULES" >"$root/lib/modules/order"
 install -m 0755 "$HERE/init" "$root/init"
 install -m 0755 "$HERE"/tests/*.sh "$root/tests/"
+# Guest programs the tests need beyond busybox, static: the guest has no libc.
+for src in "$HERE"/progs/*.c; do
+    cc -static -O2 -s -std=gnu11 -Wall -Wextra -Werror -o "$root/bin/$(basename "$src" .c)" "$src" ||
+        die "compiling $src for the guest failed"
+done
 
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 >"$initrd.tmp"
 mv "$initrd.tmp" "$initrd"

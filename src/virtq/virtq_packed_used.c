@@ -41,8 +41,15 @@ void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len)
         .skippable = vq->in_order && len == 0 && !vq->ids[id].has_in};
     vq->used_idx = vring_packed_advance(pw, ndesc, vq->num);
     vq->batch_head = id;
+}
+
+/* After the descriptor's last store (its flags): a log read between an
+ * earlier mark and that store would lose the store on the destination. */
+static inline void log_desc(struct virtq *vq, uint16_t idx)
+{
     if (SC_UNLIKELY(logging_ring(vq)))
-        gm_log_write(vq->gm, vq->desc_log_gpa + (uint64_t)idx * sizeof(*d), sizeof(*d));
+        gm_log_write(vq->gm, vq->desc_log_gpa + (uint64_t)idx * sizeof(struct vring_packed_desc),
+                     sizeof(struct vring_packed_desc));
 }
 
 static inline uint16_t used_flags(uint16_t pw, bool wrote)
@@ -75,14 +82,17 @@ void vq_publish_packed(struct virtq *vq)
         if (end - i > 1) /* it speaks for the group: the last buffer's id */
             __atomic_store_n(&d->id, vq->shadow[end - 1].id, __ATOMIC_RELAXED);
         uint16_t flags = used_flags(pw, vq->shadow[i].wrote);
-        if (i == 0)
+        if (i == 0) {
             first_flags = flags;
-        else
+        } else {
             __atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+            log_desc(vq, vring_packed_idx(pw));
+        }
         pw = vring_packed_advance(pw, ndesc, vq->num);
         i = end;
     }
     __atomic_store_n(&vq->pdesc[vring_packed_idx(first)].flags, first_flags, __ATOMIC_RELEASE);
+    log_desc(vq, vring_packed_idx(first));
     vq->n_shadow = 0;
     vq->pub_used = vq->used_idx;
 }
