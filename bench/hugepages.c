@@ -42,12 +42,15 @@ int hugepages_setup(struct hugepages *h, const char *parent, long pages)
         return -1;
     }
     long want = h->saved + pages;
+    int wrc = write_pages(want);
+    long got = read_pages();
+    h->added = got > h->saved ? got - h->saved : 0;
     h->reserved = true;
     /* The kernel grants what it can find; a short grant is an error, not
      * a quieter benchmark. */
-    if (write_pages(want) || read_pages() < want) {
-        fprintf(stderr, "sidecore-bench: could not reserve %ld hugepages of 2 MiB (have %ld, "
-                "need root and free memory)\n", pages, read_pages() - h->saved);
+    if (wrc || got < want) {
+        fprintf(stderr, "sidecore-bench: could not reserve %ld hugepages of 2 MiB (got %ld; "
+                "needs root and free memory)\n", pages, h->added);
         hugepages_restore(h);
         return -1;
     }
@@ -97,9 +100,12 @@ void hugepages_restore(struct hugepages *h)
         h->dir[0] = 0;
     }
     if (h->reserved) {
-        if (write_pages(h->saved))
-            fprintf(stderr, "sidecore-bench: could not restore %s to %ld: %s\n", NR_HUGEPAGES,
-                    h->saved, strerror(errno));
+        /* Give back what was added, not the old count: another run that
+         * reserved pages meanwhile keeps its own. */
+        long now = read_pages(), back = now - h->added;
+        if (now < 0 || write_pages(back < 0 ? 0 : back))
+            fprintf(stderr, "sidecore-bench: could not give back %ld pages in %s: %s\n",
+                    h->added, NR_HUGEPAGES, strerror(errno));
         h->reserved = false;
     }
 }

@@ -1,7 +1,8 @@
 /* 2 MiB hugepages for a benchmark, borrowed and given back: reserves pages
  * through /proc/sys/vm/nr_hugepages (on top of what is already there),
  * mounts a private hugetlbfs for the DPDK processes, and afterwards
- * unmounts it and restores the previous page count. Needs root. */
+ * unmounts it and lowers the count by what it added (so runs that overlap
+ * each give back their own). Needs root. */
 #ifndef BENCH_HUGEPAGES_H
 #define BENCH_HUGEPAGES_H
 
@@ -11,6 +12,7 @@
 struct hugepages {
     char dir[PATH_MAX];   /* the mount point */
     long saved;           /* nr_hugepages before */
+    long added;           /* what this run reserved */
     bool mounted, reserved;
 };
 

@@ -87,8 +87,9 @@ static void print_table(const struct net_opts *o, const struct row *rows, unsign
 {
     printf("net-compare: testpmd virtio-user client(s) on CPU 0; backend on CPU 1: sidecored "
            "(1 sidecore, poll mode) or testpmd with net_vhost.\n"
-           "Mpps: mean of the client's own per-second port rate over %u s after %u s of "
-           "warm-up; client rings of %u.\n", o->time_s, o->warmup_s, o->queue_size);
+           "Mpps: the client's own port counters across %u s (to its next statistics block) "
+           "after %u s of warm-up; client rings of %u.\n", o->time_s, o->warmup_s,
+           o->queue_size);
     printf("%-5s %-6s %5s %-20s %10s %10s %8s %9s %10s\n", "huge", "ring", "size", "direction",
            "sidecored", "dpdk", "sc/dpdk", "sc busy%", "sc ns/pkt");
     for (unsigned i = 0; i < n; i++) {
@@ -120,8 +121,8 @@ static json_t *result_json(const struct nc_result *r)
     json_t *pps = json_array();
     for (unsigned i = 0; i < r->nsamples; i++)
         json_array_append_new(pps, json_real(r->pps[i]));
-    json_t *j = json_pack("{s:b,s:f,s:I,s:o}", "ok", r->ok, "mpps", r->mpps, "packets",
-                          (json_int_t)r->packets, "pps", pps);
+    json_t *j = json_pack("{s:b,s:f,s:I,s:f,s:o}", "ok", r->ok, "mpps", r->mpps, "packets",
+                          (json_int_t)r->packets, "seconds", r->seconds, "pps", pps);
     if (r->have_sc) {
         char f[24];
         snprintf(f, sizeof(f), "0x%llx", (unsigned long long)r->features);

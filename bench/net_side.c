@@ -79,7 +79,7 @@ static int start_sidecored(struct run *x)
 static int start_vhost(struct run *x)
 {
     char vdev[2][PATH_MAX + 64];
-    struct pmd_cfg cfg = {.name = "vhost", .cpu = x->e->backend_cpu,
+    struct pmd_cfg cfg = {.name = "vhost-testpmd", .cpu = x->e->backend_cpu,
                           .huge_dir = x->e->huge_dir};
     for (unsigned i = 0; i < nsocks(x); i++) {
         snprintf(x->sock[i], sizeof(x->sock[i]), "%s/vh%u.sock", x->e->dir, i);
@@ -125,13 +125,13 @@ static int start_clients(struct run *x)
              x->sock[rx_sock], x->e->queue_size, c->packed);
     if (c->dir != NC_TX) {
         const char *none[] = {NULL};
-        if (start_client(x, &x->crx, "rx", "rxonly", x->vdev_rx, none))
+        if (start_client(x, &x->crx, "client-rx", "rxonly", x->vdev_rx, none))
             return -1;
     }
     if (c->dir != NC_RX) {
         const char *plain[] = {x->txpkts, NULL};
         const char *g2g[] = {x->txpkts, "--eth-peer=0," NC_RX_MAC, NULL};
-        if (start_client(x, &x->ctx, "tx", "txonly", x->vdev_tx,
+        if (start_client(x, &x->ctx, "client-tx", "txonly", x->vdev_tx,
                          c->dir == NC_G2G ? g2g : plain))
             return -1;
     }
@@ -154,34 +154,31 @@ struct sc_snap {
     uint64_t busy_ns, wall_ns, packets, features;
 };
 
-static uint64_t jint(json_t *o, const char *path1, const char *path2)
+static json_t *net_stats(const struct run *x, const char *dev)
 {
-    json_t *v = json_object_get(o, path1);
-    if (path2)
-        v = json_object_get(v, path2);
-    return (uint64_t)json_integer_value(v);
+    json_t *p = json_pack("{s:s}", "name", dev);
+    json_t *r = rpc_call(x->rpc, "net_stats", p, 5000);
+    json_decref(p);
+    return r;
 }
 
-/* The sidecore's busy time and the packets the measured device moved. */
+/* The sidecore's busy time, the packets the measured device moved (n1 for
+ * g2g, the receiver's; else n0) and what the first client negotiated. */
 static int snap(const struct run *x, struct sc_snap *s)
 {
     json_t *sc = rpc_call(x->rpc, "sidecore_stats", NULL, 5000);
-    const char *dev = x->c->dir == NC_G2G ? "n1" : "n0";
-    json_t *p = json_pack("{s:s}", "name", dev);
-    json_t *ns = rpc_call(x->rpc, "net_stats", p, 5000);
-    json_t *p0 = json_pack("{s:s}", "name", "n0");
-    json_t *n0 = rpc_call(x->rpc, "net_stats", p0, 5000);
-    json_decref(p);
-    json_decref(p0);
+    json_t *n0 = net_stats(x, "n0");
+    json_t *ns = x->c->dir == NC_G2G ? net_stats(x, "n1") : json_incref(n0);
     int rc = -1;
     if (json_is_array(sc) && json_is_object(ns) && json_is_object(n0)) {
         size_t i;
         json_t *e;
         s->busy_ns = 0;
-        json_array_foreach(sc, i, e) s->busy_ns += jint(e, "busy_ns", NULL);
+        json_array_foreach(sc, i, e)
+            s->busy_ns += (uint64_t)json_integer_value(json_object_get(e, "busy_ns"));
         s->wall_ns = sc_now_ns();
-        s->packets = jint(json_object_get(ns, "port"),
-                          x->c->dir == NC_TX ? "tx_packets" : "rx_packets", NULL);
+        s->packets = (uint64_t)json_integer_value(json_object_get(
+            json_object_get(ns, "port"), x->c->dir == NC_TX ? "tx_packets" : "rx_packets"));
         const char *f = json_string_value(json_object_get(n0, "features"));
         s->features = f ? strtoull(f, NULL, 16) : 0;
         rc = 0;
@@ -192,52 +189,63 @@ static int snap(const struct run *x, struct sc_snap *s)
     return rc;
 }
 
+/* Blocks are read as testpmd prints them, and timed here: its stats loop
+ * is paced by the TSC, which a VM may calibrate badly enough that the
+ * blocks come every second or every other one. */
 static int measure(struct run *x, struct nc_result *r)
 {
     const struct nc_env *e = x->e;
     bool rx = x->c->dir != NC_TX;
     struct testpmd *m = rx ? &x->crx : &x->ctx;
-    unsigned warm = e->warmup_s, win = SC_MIN(e->time_s, NC_MAX_WINDOW), need = warm + win + 1;
-    uint64_t deadline = sc_now_ns() + (3ull * (warm + win) + 30) * 1000000000ull;
+    uint64_t warm_ns = e->warmup_s * 1000000000ull, win_ns = e->time_s * 1000000000ull;
+    uint64_t start = sc_now_ns(), t_open = 0, t_close = 0;
+    uint64_t deadline = start + 3 * (warm_ns + win_ns) + 30000000000ull;
+    unsigned seen = testpmd_blocks(m, 0), b_open = 0, b_close = 0;
     struct sc_snap s0 = {0}, s1 = {0};
-    bool got0 = false, got1 = false;
-    bool is_sc = x->scd.pid > 0;
-    /* Block k of the client's statistics closes the k-th second; the
-     * window is the blocks after the warm-up, and the sidecore's counters
-     * are read as its first and last blocks appear. */
+    bool got0 = false, got1 = false, is_sc = x->scd.pid > 0;
+    /* The window opens at the first block after the warm-up and closes at
+     * the first block after the window's time: both ends are testpmd's own
+     * cumulative counters. The sidecore's counters are read at both ends. */
     for (;;) {
         unsigned n = testpmd_blocks(m, 0);
-        if (is_sc && !got0 && n >= warm + 1)
-            got0 = snap(x, &s0) == 0;
-        if (n >= need) {
-            got1 = is_sc && snap(x, &s1) == 0;
-            break;
+        uint64_t now = sc_now_ns();
+        if (n > seen) {
+            seen = n;
+            if (!t_open && now - start >= warm_ns) {
+                t_open = now;
+                b_open = n - 1;
+                got0 = is_sc && snap(x, &s0) == 0;
+            } else if (t_open && now - t_open >= win_ns) {
+                t_close = now;
+                b_close = n - 1;
+                got1 = is_sc && snap(x, &s1) == 0;
+                break;
+            }
         }
         if (died(&x->scd) || died(&x->vhost.d) || died(&x->ctx.d) || died(&x->crx.d))
             return -1;
         if (*e->stop)
             return -1;
-        if (sc_now_ns() > deadline) {
-            fprintf(stderr, "sidecore-bench: %s printed %u of %u statistics blocks in time\n",
-                    m->d.name, n, need);
+        if (now > deadline) {
+            fprintf(stderr, "sidecore-bench: %s printed too few statistics blocks (%u) in time\n",
+                    m->d.name, n);
             daemon_show_log(&m->d);
             return -1;
         }
-        usleep(20000);
+        usleep(10000);
     }
-    struct pmd_sample *s = calloc(need, sizeof(*s));
-    if (!s || testpmd_samples(m->d.log, 0, s, need) < need) {
+    struct pmd_sample *s = calloc(b_close + 1, sizeof(*s));
+    if (!s || testpmd_samples(m->d.log, 0, s, b_close + 1) < b_close + 1) {
         free(s);
         return -1;
     }
-    double sum = 0;
-    for (unsigned i = 0; i < win; i++) {
-        r->pps[i] = rx ? s[warm + 1 + i].rx_pps : s[warm + 1 + i].tx_pps;
-        sum += r->pps[i];
-    }
-    r->nsamples = win;
-    r->mpps = sum / win / 1e6;
-    r->packets = rx ? s[warm + win].rx - s[warm].rx : s[warm + win].tx - s[warm].tx;
+    const struct pmd_sample *a = &s[b_open], *b = &s[b_close];
+    r->packets = rx ? b->rx - a->rx : b->tx - a->tx;
+    r->seconds = (double)(t_close - t_open) / 1e9;
+    r->mpps = (double)r->packets / r->seconds / 1e6;
+    r->nsamples = SC_MIN(b_close - b_open, NC_MAX_SAMPLES);
+    for (unsigned i = 0; i < r->nsamples; i++)
+        r->pps[i] = rx ? s[b_open + 1 + i].rx_pps : s[b_open + 1 + i].tx_pps;
     free(s);
     if (got0 && got1 && s1.wall_ns > s0.wall_ns) {
         r->have_sc = true;

@@ -1,8 +1,10 @@
 /* One row of `net-compare` on one backend: starts the backend (sidecored
  * with one polling sidecore, or testpmd with the vhost PMD) on the backend
  * CPU and the testpmd virtio-user client(s) on the client CPU, measures the
- * client's own port counters over a fixed window after a warm-up, and stops
- * every process it started, whatever happened. Directions:
+ * client's own cumulative port counters across a window of at least time_s
+ * seconds after warmup_s seconds (timed here, from the blocks testpmd
+ * prints), and stops every process it started, whatever happened.
+ * Directions:
  *   tx   client txonly into the backend's sink (sidecored backend=sink,
  *        DPDK rxonly); measured: the client's Tx-pps
  *   rx   the backend transmits (sidecored's source, DPDK txonly) into the
@@ -36,14 +38,15 @@ struct nc_env {
     const volatile int *stop; /* set by a signal: give up now */
 };
 
-#define NC_MAX_WINDOW 600
+#define NC_MAX_SAMPLES 600
 
 struct nc_result {
     bool ran, ok;
-    double mpps;              /* mean of the window's per-second rates */
+    double mpps;              /* packets / seconds */
     uint64_t packets;         /* counted by the client in the window */
+    double seconds;           /* the window: at least time_s */
     unsigned nsamples;
-    double pps[NC_MAX_WINDOW];
+    double pps[NC_MAX_SAMPLES]; /* the client's rates, block by block */
     /* sidecored only, over the same window */
     bool have_sc;
     uint64_t features;        /* negotiated by the client's device (n0) */
