@@ -1,0 +1,57 @@
+#!/bin/sh
+# Guest side of tests/integration/qemu_guest_net.sh. Kernel command line:
+#   sc.ip=ADDR/PREFIX     address for eth0
+#   sc.ping=A,B,...       addresses to ping, in order
+#   sc.hold=PORT          afterwards, stay up until the host connects to
+#                         PORT and sends a line (so a peer guest can still
+#                         ping this one); at most 180 s
+# For each address: SCRESULT ping_ADDR=RECEIVED/SENT after waiting up to
+# 60 s for its first answer (the peer may still be booting). Exits 1 when
+# an address never answered.
+ip='' ping_list='' hold=''
+for arg in $(cat /proc/cmdline); do
+    case $arg in
+        sc.ip=*) ip=${arg#sc.ip=} ;;
+        sc.ping=*) ping_list=${arg#sc.ping=} ;;
+        sc.hold=*) hold=${arg#sc.hold=} ;;
+    esac
+done
+[ -n "$ip" ] || { echo "SCRESULT error=no_sc.ip"; exit 2; }
+
+# The NIC appears asynchronously after virtio_net probes; wait up to 20 s.
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if [ ! -e /sys/class/net/eth0 ]; then
+    echo "SCRESULT error=no_eth0"
+    ls /sys/bus/virtio/devices/ 2>/dev/null | sed 's/^/SCRESULT virtio_device=/'
+    exit 1
+fi
+ip link set lo up
+ip link set eth0 up || { echo "SCRESULT error=eth0_up_failed"; exit 1; }
+ip addr add "$ip" dev eth0 || { echo "SCRESULT error=ip_addr_failed"; exit 1; }
+echo "SCRESULT mac=$(cat /sys/class/net/eth0/address)"
+
+rc=0
+for target in $(echo "$ping_list" | tr ',' ' '); do
+    i=0
+    until ping -c 1 -W 1 "$target" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 60 ] || break
+    done
+    got=$(ping -c 5 -i 0.2 -W 3 "$target" 2>/dev/null |
+          sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+    echo "SCRESULT ping_$target=${got:-0}/5"
+    [ "${got:-0}" -gt 0 ] || rc=1
+done
+
+if [ -n "$hold" ]; then
+    echo "SCRESULT holding=$hold"
+    msg=$(timeout 180 nc -l -p "$hold" 2>/dev/null | head -n 1)
+    echo "SCRESULT host_said=${msg:-nothing}"
+fi
+echo "SCRESULT eth0_rx=$(cat /sys/class/net/eth0/statistics/rx_packets)"
+echo "SCRESULT eth0_tx=$(cat /sys/class/net/eth0/statistics/tx_packets)"
+exit $rc

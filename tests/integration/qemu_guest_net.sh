@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Linux guests under QEMU (TCG) on sidecored's switch, with the host on a tap
+# port of the same switch.
+#  1. Guests A and B ping each other and the host's address on the tap; the
+#     host pings both; each guest stays up until the host has connected to
+#     it over TCP and said "bye", so neither leaves before the other is done.
+#  2. Guest C pings a testpmd virtio-user port on the switch (forward mode
+#     icmpecho answers ARP and ICMP echo): replies must come back, and what
+#     testpmd received and sent equals what its switch port delivered and
+#     took.
+# Usage: qemu_guest_net.sh BUILD_DIR
+set -u
+BUILD=${1:?usage: qemu_guest_net.sh BUILD_DIR}
+TMP=$(mktemp -d /tmp/guest-net.XXXXXX)
+HERE=$(dirname "$0")
+declare -A QPID=()
+cleanup() {
+    local n
+    for n in "${!QPID[@]}"; do kill "${QPID[$n]}" 2>/dev/null; done
+    for n in "${!QPID[@]}"; do wait "${QPID[$n]}" 2>/dev/null; done
+    dpdk_cleanup
+    scd_cleanup
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+dump_backend_log() { [ -f "$TMP/daemon.log" ] && cat "$TMP/daemon.log"; }
+# shellcheck source=lib/guest_common.sh
+. "$HERE/lib/guest_common.sh"
+# shellcheck source=lib/scd_common.sh
+. "$HERE/lib/scd_common.sh"
+# shellcheck source=lib/dpdk_common.sh
+. "$HERE/lib/dpdk_common.sh"
+fail() {
+    echo "FAIL: $*"
+    local f
+    for f in "$TMP"/serial-*.log; do
+        [ -f "$f" ] || continue
+        echo "--- last 30 lines of $(basename "$f") ---"
+        tail -n 30 "$f" | tr -d '\r'
+    done
+    [ -f "$TMP/pmd-pmd.log" ] && tail -n 20 "$TMP/pmd-pmd.log" | sed 's/^/  testpmd: /'
+    echo "--- sidecored log (last 40 lines) ---"
+    dump_backend_log | tail -n 40
+    exit 1
+}
+command -v ip >/dev/null || fail "ip not found (iproute2)"
+# busybox-static (the guest's) also pings from the host.
+PING=(/bin/busybox ping)
+"${PING[@]}" --help >/dev/null 2>&1 || fail "/bin/busybox has no ping (scripts/install-deps.sh test)"
+guest_require
+scd_require
+dpdk_require
+
+# A subnet and tap name of this run's own, so concurrent runs do not meet.
+NET=10.$((200 + $$ % 50)).$((($$ / 50) % 250)).
+HOST=${NET}1
+TAP=sctap$$
+HOLD_PORT=7000
+
+# boot NAME DEVICE KERNEL_ARGS: guest NAME on net device DEVICE, in the
+# background; its console goes to $TMP/serial-NAME.log.
+boot() {
+    local mac
+    mac=$(scd_ctl net-stats "$2" | jq -r .mac) || fail "net-stats $2"
+    : >"$TMP/serial-$1.log"
+    guest_qemu "$TMP/serial-$1.log" net "$3" \
+        -chardev socket,id=c0,path="$TMP/$2.sock" -netdev vhost-user,id=n0,chardev=c0 \
+        -device virtio-net-pci,netdev=n0,mac="$mac",vectors=0 &
+    QPID[$1]=$!
+}
+
+# wait_guest NAME: QEMU must power off cleanly (bounded by its timeout).
+wait_guest() {
+    local rc=0
+    wait "${QPID[$1]}" || rc=$?
+    unset "QPID[$1]"
+    [ "$rc" -eq 124 ] && fail "guest $1 did not power off within ${GUEST_TIMEOUT} s"
+    [ "$rc" -eq 0 ] || fail "QEMU of guest $1 exited with status $rc"
+}
+
+# holding NAME: the guest finished its pings and waits for the host.
+holding() {
+    kill -0 "${QPID[$1]}" 2>/dev/null || fail "guest $1 powered off before the host said bye"
+    [ -n "$(guest_result holding "$TMP/serial-$1.log")" ]
+}
+
+# check_pings NAME ADDR...: every ADDR answered the guest.
+check_pings() {
+    local name=$1 log=$TMP/serial-$1.log a got
+    shift
+    [ -z "$(guest_result error "$log")" ] || fail "guest $name: $(guest_result error "$log")"
+    [ -z "$(guest_result insmod_failed "$log")" ] || fail "guest $name could not load $(guest_result insmod_failed "$log")"
+    for a in "$@"; do
+        got=$(guest_result "ping_$a" "$log")
+        echo "guest $name -> $a: $got replies"
+        [ -n "$got" ] && [ "${got%/*}" -gt 0 ] || fail "guest $name got no answer from $a"
+    done
+    [ "$(guest_result exit "$log")" = 0 ] || fail "guest $name's test exited $(guest_result exit "$log")"
+}
+
+scd_start --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
+    --net name=g0,switch=sw0 --net name=g1,switch=sw0
+# The host's IPv6 chatter would land in the exact counts of part 2.
+[ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
+ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
+
+echo "== 1. two guests and the host"
+boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.hold=$HOLD_PORT"
+boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.hold=$HOLD_PORT"
+scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a
+scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
+for g in 2 3; do
+    timeout 30 "${PING[@]}" -c 3 -W 5 "${NET}$g" >"$TMP/hostping" 2>&1 ||
+        { cat "$TMP/hostping"; fail "the host cannot ping ${NET}$g"; }
+    echo "host -> ${NET}$g: $(grep -o '[0-9]* packets received' "$TMP/hostping")"
+    timeout 30 bash -c "echo bye >/dev/tcp/${NET}$g/$HOLD_PORT" ||
+        fail "the host cannot connect to ${NET}$g:$HOLD_PORT"
+done
+wait_guest a
+wait_guest b
+check_pings a "${NET}3" "$HOST"
+check_pings b "${NET}2" "$HOST"
+for g in a b; do
+    [ "$(guest_result host_said "$TMP/serial-$g.log")" = bye ] || fail "guest $g did not hear the host"
+done
+for p in tap0 g0 g1; do
+    s=$(scd_ctl switch-stats sw0 | jq -c --arg p "$p" '.ports[] | select(.name == $p)')
+    echo "port $p: $(echo "$s" | jq -c '{rx_packets, tx_packets, drops}')"
+    [ "$(echo "$s" | jq .rx_packets)" -gt 0 ] && [ "$(echo "$s" | jq .tx_packets)" -gt 0 ] ||
+        fail "port $p carried nothing in one direction"
+done
+for d in g0 g1; do
+    [ "$(scd_ctl net-stats $d | jq .failures)" = 0 ] || fail "device $d failed: $(scd_ctl net-stats $d | jq -r .why)"
+done
+
+echo "== 2. a guest and testpmd"
+scd_ctl net-create tp switch=sw0 "socket=$TMP/tp.sock" >/dev/null || fail "net-create tp"
+dpdk_start pmd 0 icmpecho "net_virtio_user0,path=$TMP/tp.sock"
+dpdk_wait_forwarding pmd
+boot c g0 "sc.ip=${NET}4/24 sc.ping=${NET}9"
+wait_guest c
+check_pings c "${NET}9"
+tp_rx=$(scd_port sw0 tp .rx_packets)
+dpdk_wait_live pmd 0 RX-packets "$tp_rx" 30
+dpdk_stop pmd
+rx=$(dpdk_fwd pmd RX-packets)
+tx=$(dpdk_fwd pmd TX-packets)
+tp_rx=$(scd_port sw0 tp .rx_packets)
+tp_tx=$(scd_port sw0 tp .tx_packets)
+echo "testpmd received $rx, sent $tx; its port delivered $tp_rx, took $tp_tx"
+[ "$tx" -gt 0 ] || fail "testpmd answered nothing"
+[ "$rx" = "$tp_rx" ] || fail "the port delivered $tp_rx frames, testpmd received $rx"
+[ "$tx" = "$tp_tx" ] || fail "testpmd sent $tx frames, the port took $tp_tx"
+[ "$(scd_ctl net-stats tp | jq .failures)" = 0 ] || fail "device tp failed"
+scd_stop
+echo "PASS: guests, host and testpmd reached each other through sidecored's switch"
