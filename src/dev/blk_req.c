@@ -331,7 +331,7 @@ static int stage(struct blk_queue *q)
             __builtin_prefetch(c->iov[0].iov_base);
         const struct iovec *lw = &c->iov[c->n_out + c->n_in - 1];
         if (c->n_in && lw->iov_len)
-            __builtin_prefetch((uint8_t *)lw->iov_base + lw->iov_len - 1, 1);
+            sc_prefetch_w((uint8_t *)lw->iov_base + lw->iov_len - 1);
         q->staged[q->nstaged++] = r;
     }
     return (int)q->nstaged;

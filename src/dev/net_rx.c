@@ -185,6 +185,26 @@ static void publish(struct net_rxq *q)
         NET_QERR(q, "%s: cannot signal the call eventfd: %s", q->name, strerror(errno));
 }
 
+/* Takes up to n chains off the ring ahead of the copies and starts fetching
+ * their first buffer lines for writing: the driver's CPU touched both last,
+ * and misses that overlap cost about one instead of n. Chains a batch does
+ * not use stay held for the next one. -1: the ring is broken. */
+static int prefetch_chains(struct net_rxq *q, unsigned n)
+{
+    unsigned want = SC_MIN(n, (unsigned)NET_RX_RING);
+    for (unsigned k = 0; k < want; k++) {
+        struct vq_chain *c;
+        int rc = chain_at(q, k, &c);
+        if (rc <= 0)
+            return rc;
+        const struct iovec *v = &c->iov[c->n_out];
+        sc_prefetch_w(v->iov_base);
+        if (v->iov_len > 64)
+            sc_prefetch_w((const uint8_t *)v->iov_base + 64);
+    }
+    return 0;
+}
+
 void net_rx_return_held(struct net_rxq *q)
 {
     /* Handing them back unused (length 0) keeps the guest's buffer
@@ -215,6 +235,11 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
 
     net_rx_lock(q);
     if (!q->vq || vdev_is_broken(&d->vdev)) {
+        net_rx_unlock(q);
+        net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        return;
+    }
+    if (prefetch_chains(q, n) < 0) {
         net_rx_unlock(q);
         net_port_drop(port, NET_DROP_LINK_DOWN, n);
         return;
