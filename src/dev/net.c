@@ -167,6 +167,7 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
         return -EBUSY;
     q->vq = vq;
     q->call_fd = call_fd;
+    q->unpublished = q->idle_polls = 0;
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
     int rc = sc_attach(d->scs, &q->scq);
@@ -308,6 +309,8 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
             for (uint32_t i = 0; i <= q->vq->num; i++)
                 if (net_tx_poll(&q->scq) <= 0)
                     break;
+            if (!q->vq->err)
+                net_tx_flush(q);
             q->vq = NULL;
         }
         return;

@@ -43,7 +43,13 @@ struct net_txq {
     struct net_pkt pkts[NET_BATCH];
     struct net_pkt *ptrs[NET_BATCH];
     struct iovec *iov_store; /* NET_BATCH * NET_MAX_IOV */
+    uint16_t unpublished;    /* chains used but not yet handed back */
+    uint8_t idle_polls;      /* rounds without new chains since then */
 };
+
+/* Hands the tx chains used so far back to the driver (and notifies it if
+ * it asked to be). For the stop path and before the queue sleeps. */
+void net_tx_flush(struct net_txq *q);
 
 /* Popped rx chains not used yet, oldest first: a packet that finds too few
  * buffers leaves what it popped here for the next one (in order, as

@@ -5,7 +5,8 @@
  * Covers: control queue commands (OK/ERR) and a malformed control chain,
  * guest-to-guest delivery with learning, mergeable rx buffers and
  * num_buffers, drops for missing buffers with held chains reused in order,
- * hostile transmit headers, rx filtering, software checksum and
+ * hostile transmit headers, a packed tx ring returning every chain when
+ * the driver pauses and when it stops, rx filtering, software checksum and
  * segmentation for receivers without the offloads, and a broken rx ring
  * that stops only its own device. */
 #include <errno.h>
@@ -131,6 +132,22 @@ static void startq(struct dev *d, uint16_t idx)
     void *ha = gm_gpa_to_host(t, q->vr.avail_gpa, vring_avail_bytes(QNUM));
     void *hu = gm_gpa_to_host(t, q->vr.used_gpa, vring_used_bytes(QNUM));
     vq_init(&q->vq, QNUM, hd, ha, hu, 0, d->features, &E->gm);
+    assert_int_equal(d->v->ops->queue_start(d->v, idx, &q->vq, q->vr.kick_fd, q->vr.call_fd), 0);
+    q->on = true;
+}
+
+/* A packed ring (without IN_ORDER: the library's driver reads one used
+ * descriptor per buffer). */
+static void startq_packed(struct dev *d, uint16_t idx)
+{
+    struct q *q = &d->q[idx];
+    struct vu_vring_cfg cfg = {.num = QNUM, .packed = true};
+    assert_int_equal(vu_vring_init_cfg(&q->vr, &E->mem, &cfg), 0);
+    const struct gm_table *t = gm_current(&E->gm);
+    vq_init(&q->vq, QNUM, gm_gpa_to_host(t, q->vr.desc_gpa, 16 * QNUM),
+            gm_gpa_to_host(t, q->vr.avail_gpa, 4), gm_gpa_to_host(t, q->vr.used_gpa, 4),
+            (uint16_t)vu_vring_start_base(&q->vr), d->features, &E->gm);
+    assert_null(q->vq.err);
     assert_int_equal(d->v->ops->queue_start(d->v, idx, &q->vq, q->vr.kick_fd, q->vr.call_fd), 0);
     q->on = true;
 }
@@ -414,6 +431,43 @@ static void test_hostile_tx(void **state)
     assert_int_equal(tok, tiny);
 }
 
+/* A packed tx ring hands chains back in batches (net_tx.c): they must still
+ * all come back when the driver pauses, and when the ring stops. */
+static void test_packed_tx_returns(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_F_RING_PACKED);
+    struct dev *a = mkdev(0, 1, f);
+    startq_packed(a, 0);
+    startq_packed(a, 1);
+    struct q *q = &a->q[1];
+    struct virtio_net_hdr_v1 h = {0};
+    uint32_t n = eth(BCAST, MAC1, 60, 1);
+    uint64_t g[QNUM];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5; i++) {
+            g[i] = buf(12 + n);
+            memcpy(ptr(g[i]), &h, 12);
+            memcpy(ptr(g[i]) + 12, frame_buf, n);
+            struct vu_sg sg = {g[i], 12 + n};
+            assert_true(vu_vring_add(&q->vr, &sg, 1, 0, (void *)(uintptr_t)g[i]) >= 0);
+        }
+        vu_vring_kick(&q->vr);
+        if (round == 1) /* the stop path forwards and returns what is left */
+            a->v->ops->queue_stop(a->v, 1);
+        for (int i = 0; i < 5; i++) {
+            uint64_t tok;
+            assert_int_equal(used1(q, &tok), 0);
+            assert_int_equal(tok, g[i]);
+        }
+    }
+    q->on = false;
+    vu_vring_destroy(&q->vr);
+    struct net_port_counters c;
+    counters(a, &c);
+    assert_int_equal(c.tx_packets, 10);
+}
+
 static void test_filter_and_broken_rx(void **state)
 {
     (void)state;
@@ -544,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_switching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_tx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_tx_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_and_broken_rx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offload_resolution, setup, teardown),
     };
