@@ -17,6 +17,12 @@
 
 #define SC_MAX_EVENTS 64
 #define SC_AUX_TAG 1ull /* low bit of epoll data: aux_fd rather than kick_fd */
+/* Idle polling past this yields the CPU every round: a poller sharing the
+ * CPU (the iohost of a vmhost on one machine, a vCPU thread) then runs at
+ * once instead of after our time slice or idle_us; alone on its CPU the
+ * sidecore pays one syscall per idle round, and none while work arrives
+ * more often than this. */
+#define SC_YIELD_AFTER_NS 5000ull
 
 static const char *qname(const struct sc_queue *q)
 {
@@ -267,7 +273,11 @@ void *sc_loop_main(void *arg)
             win_busy = busy;
             win_start = now;
         }
-        if (work > 0 || p->never_sleep)
+        if (work > 0)
+            continue;
+        if (!p->never_poll && now - last_work >= SC_YIELD_AFTER_NS)
+            sched_yield();
+        if (p->never_sleep)
             continue;
         if (p->never_poll || now - last_work >= idle_limit) {
             if (core_sleep(c, &notify_on))

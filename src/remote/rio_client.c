@@ -72,7 +72,8 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
         q->slots[i].q = q;
     const char *why = "";
     int rc = -ENOMEM;
-    q->stage = malloc(be->frag_size);
+    q->peer_frag = be->frag_size;
+    q->stage = malloc(RIO_DGRAM_MAX);
     if (!q->stage)
         goto fail;
     q->sock = rio_socket(NULL, 0, false, (struct sockaddr *)&be->addr, be->addrlen, &why);

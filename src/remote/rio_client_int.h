@@ -65,7 +65,9 @@ struct rio_cq {
     uint64_t last_rx_ns, last_ping_ns;
     uint64_t next_check_ns, armed_ns;
     uint64_t srtt_ns, rttvar_ns, rto_ns;
-    uint8_t *stage;        /* one fragment, for too-scattered buffers */
+    uint8_t *stage;        /* RIO_DGRAM_MAX: scattered sends, mispredicted receives */
+    struct rio_cslot *last_rx; /* the read whose fragment arrived last */
+    uint16_t peer_frag;    /* the iohost's fragment size, as last seen */
     _Atomic int pub_state;
     _Atomic uint64_t pub_srtt_ns, pub_remote, pub_fallback, pub_last_rx_ns;
     _Atomic uint64_t requests, retransmits, failovers, reconnects, fb_requests, failed;

@@ -212,39 +212,122 @@ static void heard(struct rio_cq *q, uint64_t now)
                                        : "switched back");
 }
 
-/* One datagram. Returns 1 when it completed a request. */
-static int rx_one(struct rio_cq *q, const struct rio_hdr *h, int n, uint64_t now)
+/* Where the next datagram's data most likely belongs: the next missing
+ * fragment of the read whose fragment came last (an answer's fragments
+ * travel together), else of the oldest read waiting for the iohost. NULL
+ * when no read waits. Only missing fragments of reads are guessed, so a
+ * wrong guess scribbles where the right data must still arrive, never over
+ * data already received or over a write's buffer. */
+static struct rio_cslot *predict(struct rio_cq *q, uint32_t *off, uint32_t *len)
 {
-    if (h->session != q->session) {
-        rio_drop(q->sock);
-        return 0;
+    struct rio_cslot *s = q->last_rx;
+    if (!s || !s->io || s->where != W_REMOTE || s->io->op != BLK_OP_READ) {
+        s = NULL;
+        for (uint64_t id = q->lwm; id < q->next_id && !s; id++) {
+            struct rio_cslot *c = &q->slots[id % q->window];
+            if (c->io && c->id == id && c->where == W_REMOTE && c->io->op == BLK_OP_READ)
+                s = c;
+        }
+        if (!s)
+            return NULL;
     }
+    const struct rio_reasm *r = &s->rx;
+    uint32_t frag = r->frag_size ? r->frag_size : q->peer_frag;
+    uint32_t n = (r->len + frag - 1) / frag;
+    for (uint32_t i = 0; i < n && i < RIO_MAX_FRAGS; i++) {
+        if (r->frag_size && (r->bits[i / 64] >> (i % 64)) & 1)
+            continue;
+        *off = i * frag;
+        *len = SC_MIN(frag, r->len - *off);
+        return s;
+    }
+    return NULL;
+}
+
+struct landing {
+    struct rio_cslot *s; /* the guess, or NULL */
+    uint32_t off, len;   /* where in its buffer, how many bytes went there */
+};
+
+/* Takes one datagram with a single recvmsg: its data into the guessed
+ * fragment's place in guest memory, whatever does not fit there into the
+ * stage. Size of the datagram, -EAGAIN, or -EINVAL (consumed, malformed). */
+static int recv_guess(struct rio_cq *q, uint8_t *hdr, struct rio_hdr *h, struct landing *l)
+{
+    struct iovec v[2 + RIO_FRAG_IOV];
+    int nio = 0;
+    v[0] = (struct iovec){hdr, RIO_HDR_SIZE};
+    l->off = l->len = 0;
+    l->s = predict(q, &l->off, &l->len);
+    if (l->s) {
+        nio = rio_iov_slice(l->s->io->iov, l->s->io->iovcnt, l->off, l->len, &v[1],
+                            RIO_FRAG_IOV);
+        if (nio < 0) {
+            l->s = NULL;
+            nio = 0;
+        }
+    }
+    v[1 + nio] = (struct iovec){q->stage, RIO_DGRAM_MAX};
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)(2 + nio)};
+    ssize_t n;
+    for (;;) {
+        n = recvmsg(q->sock, &m, MSG_DONTWAIT);
+        if (n >= 0)
+            break;
+        /* ICMP errors (port unreachable) surface here: not data. */
+        if (errno != EINTR && errno != ECONNREFUSED && errno != EHOSTUNREACH &&
+            errno != ENETUNREACH)
+            return -errno;
+    }
+    if ((m.msg_flags & MSG_TRUNC) || rio_hdr_decode(hdr, (size_t)n, h) < 0)
+        return -EINVAL;
+    return (int)n;
+}
+
+/* Data of a data datagram is where the guess put it when the guess was
+ * right; otherwise it is gathered in the stage first (the guessed place
+ * may overlap the right one) and copied where it belongs. */
+static void place(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
+                  const struct landing *l, struct blk_io *io, bool right)
+{
+    if (right)
+        return;
+    uint32_t k = l->s ? SC_MIN(dlen, l->len) : 0;
+    if (k) {
+        memmove(q->stage + k, q->stage, dlen - k);
+        rio_iov_to_buf(l->s->io->iov, l->s->io->iovcnt, l->off, q->stage, k);
+    }
+    rio_buf_to_iov(io->iov, io->iovcnt, h->frag_off, q->stage, dlen);
+}
+
+/* One datagram. Returns 1 when it completed a request. */
+static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
+                  const struct landing *l, uint64_t now)
+{
+    if (h->session != q->session)
+        return 0;
     heard(q, now);
     if (h->type == RIO_T_PONG) {
         if (h->offset && h->offset <= now)
             rtt_sample(q, now - h->offset);
-        rio_drop(q->sock);
         return 0;
     }
     struct rio_cslot *s = h->type == RIO_T_RESP ? slot_of(q, h->id) : NULL;
-    if (!s || s->where != W_REMOTE || s->io->op != h->op) {
-        rio_drop(q->sock);
+    if (!s || s->where != W_REMOTE || s->io->op != h->op)
         return 0;
-    }
     int res = h->status;
     if (rio_carries_data(h)) {
         struct blk_io *io = s->io;
-        if (h->len != io->len) {
-            rio_drop(q->sock);
+        if (h->len != io->len)
             return 0;
-        }
-        if (rio_recv_into(q->sock, io->iov, io->iovcnt, h->frag_off,
-                          (uint32_t)(n - RIO_HDR_SIZE), q->stage) < 0 ||
-            rio_reasm_add(&s->rx, h) < 0 || !rio_reasm_done(&s->rx))
+        if (rio_reasm_add(&s->rx, h) < 0)
+            return 0;
+        place(q, h, dlen, l, io, l->s == s && l->off == h->frag_off && l->len == dlen);
+        q->peer_frag = h->frag_size;
+        q->last_rx = s;
+        if (!rio_reasm_done(&s->rx))
             return 0;
         res = 0;
-    } else {
-        rio_drop(q->sock);
     }
     if (s->tries == 1)
         rtt_sample(q, now - s->first_ns);
@@ -256,13 +339,15 @@ static int rx(struct rio_cq *q, uint64_t now)
 {
     int done = 0;
     for (int i = 0; i < RX_BUDGET; i++) {
+        uint8_t hdr[RIO_HDR_SIZE];
         struct rio_hdr h;
-        int n = rio_peek(q->sock, &h, NULL, NULL);
+        struct landing l;
+        int n = recv_guess(q, hdr, &h, &l);
         if (n == -EINVAL)
             continue;
         if (n < 0)
             break;
-        done += rx_one(q, &h, n, now);
+        done += rx_one(q, &h, (uint32_t)(n - RIO_HDR_SIZE), &l, now);
     }
     return done;
 }

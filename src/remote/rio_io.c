@@ -277,3 +277,36 @@ int rio_recv_into(int fd, const struct iovec *iov, int iovcnt, uint64_t skip, ui
         rio_buf_to_iov(iov, iovcnt, skip, stage, len);
     return 0;
 }
+
+int rio_rxbatch_init(struct rio_rxbatch *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->slots = malloc((size_t)RIO_RX_BATCH * RIO_DGRAM_MAX);
+    return b->slots ? 0 : -ENOMEM;
+}
+
+void rio_rxbatch_free(struct rio_rxbatch *b)
+{
+    free(b->slots);
+    b->slots = NULL;
+}
+
+int rio_recv_batch(int fd, struct rio_rxbatch *b)
+{
+    for (unsigned i = 0; i < RIO_RX_BATCH; i++) {
+        b->iov[i] = (struct iovec){b->slots + (size_t)i * RIO_DGRAM_MAX, RIO_DGRAM_MAX};
+        b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i],
+                                            .msg_namelen = sizeof(b->from[i]),
+                                            .msg_iov = &b->iov[i], .msg_iovlen = 1};
+    }
+    for (;;) {
+        int n = recvmmsg(fd, b->msg, RIO_RX_BATCH, MSG_DONTWAIT, NULL);
+        if (n >= 0)
+            return n;
+        /* ICMP errors (port unreachable) surface here: not data. */
+        if (errno == EINTR || errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+            errno == ENETUNREACH)
+            continue;
+        return errno == EAGAIN ? 0 : -errno;
+    }
+}

@@ -13,7 +13,12 @@
  * Receiving: rio_peek reads the header of the next datagram without taking
  * it (and its full length, so the header can be checked against it); the
  * caller then takes it with rio_recv_into (data lands in the slice
- * [skip, skip + len) of its iovecs) or rio_drop. */
+ * [skip, skip + len) of its iovecs) or rio_drop. That costs two syscalls
+ * per datagram; where the data goes to the receiver's own memory anyway
+ * (the iohost's request buffers), rio_recv_batch takes up to RIO_RX_BATCH
+ * datagrams in one recvmmsg into slots large enough for any datagram, and
+ * the caller copies data out: a copy of a fragment is far cheaper than a
+ * syscall. */
 #ifndef SC_RIO_IO_H
 #define SC_RIO_IO_H
 
@@ -26,6 +31,8 @@
 
 #define RIO_FRAG_IOV 32
 #define RIO_SOCK_BUF (8 << 20)
+#define RIO_RX_BATCH 8
+#define RIO_DGRAM_MAX 65536u /* UDP payload at RIO_MAX_MTU fits */
 
 /* "1.2.3.4:7000" or "[::1]:7000" (numeric only: no name lookups). */
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
@@ -51,6 +58,20 @@ int rio_peek(int fd, struct rio_hdr *h, struct sockaddr_storage *from, socklen_t
 int rio_recv_into(int fd, const struct iovec *iov, int iovcnt, uint64_t skip, uint32_t len,
                   uint8_t *stage);
 void rio_drop(int fd);
+
+struct rio_rxbatch {
+    uint8_t *slots; /* RIO_RX_BATCH * RIO_DGRAM_MAX bytes */
+    struct mmsghdr msg[RIO_RX_BATCH];
+    struct iovec iov[RIO_RX_BATCH];
+    struct sockaddr_storage from[RIO_RX_BATCH];
+};
+
+int rio_rxbatch_init(struct rio_rxbatch *b);
+void rio_rxbatch_free(struct rio_rxbatch *b);
+/* Datagrams received (0: none waiting), or -errno. Datagram i is in
+ * slots + i * RIO_DGRAM_MAX, msg[i].msg_len bytes, from from[i]
+ * (msg[i].msg_hdr.msg_namelen bytes). */
+int rio_recv_batch(int fd, struct rio_rxbatch *b);
 
 /* The iovecs covering [skip, skip + len) of iov into out (at most max);
  * returns the count, or -1 when more than max are needed or iov is short. */

@@ -21,6 +21,7 @@ static void sq_free(struct rio_sq *sq)
     if (sq->sock >= 0)
         close(sq->sock);
     free(sq->stage);
+    rio_rxbatch_free(&sq->rxb);
     free(sq);
 }
 
@@ -42,7 +43,7 @@ static struct rio_sq *sq_new(struct rio_server *s, unsigned idx, const char **wh
     sq->epfd = -1;
     sq->sock = rio_socket((struct sockaddr *)&s->addr, s->addrlen, true, NULL, 0, why);
     sq->stage = malloc(s->frag_size);
-    if (sq->sock < 0 || !sq->stage) {
+    if (sq->sock < 0 || !sq->stage || rio_rxbatch_init(&sq->rxb) < 0) {
         if (sq->sock >= 0)
             *why = "out of memory";
         sq->sock = -1;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+#include "rio_io.h"
 #include "rio_reasm.h"
 #include "rio_server.h"
 #include "rio_wire.h"
@@ -80,6 +81,7 @@ struct rio_sq {
     uint64_t mem_used;
     unsigned exec; /* requests in backends, orphans included */
     uint8_t *stage;
+    struct rio_rxbatch rxb;
     bool sent; /* something was sent this round: kick the backends */
 };
 

@@ -1,8 +1,8 @@
 /* iohost socket queue: one poll round reaps the exports' backends, retries
  * requests that were waiting (a FLUSH behind earlier writes, a full backend,
- * QoS), then takes up to RX_BUDGET datagrams from the socket. Data of a
- * WRITE is received straight into the request's buffer at its fragment's
- * offset; READ data is sent straight from it. */
+ * QoS), then takes up to RX_BUDGET datagrams from the socket, a batch per
+ * syscall. Data of a WRITE is copied from the batch slot into the request's
+ * buffer at its fragment's offset; READ data is sent straight from it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,35 +205,29 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     return r;
 }
 
-static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, int n,
-                       const struct sockaddr_storage *from, socklen_t flen, uint64_t now)
+static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t *data,
+                       uint32_t dlen, const struct sockaddr_storage *from, socklen_t flen,
+                       uint64_t now)
 {
     struct rio_server *srv = sq->srv;
     int exi = export_by_tag(srv, h->device);
     struct rio_sess *s = rio_sess_find(sq, h->session);
     if (!s && exi >= 0)
         s = rio_sess_new(sq, h->session, (unsigned)exi, now);
-    if (!s || (int)s->ex != exi) {
-        rio_drop(sq->sock);
+    if (!s || (int)s->ex != exi)
         return;
-    }
     memcpy(&s->peer, from, flen);
     s->plen = flen;
     s->last_ns = now;
     rio_sess_ack(sq, s, h->ack);
-    if (h->id < s->ack || h->id - s->ack >= RIO_ID_SPAN) {
-        rio_drop(sq->sock);
+    if (h->id < s->ack || h->id - s->ack >= RIO_ID_SPAN)
         return;
-    }
     struct rio_sreq *r = s->slot[h->id % RIO_ID_SPAN];
-    if (r && r->id != h->id) {
-        rio_drop(sq->sock);
+    if (r && r->id != h->id)
         return;
-    }
     if (!r) {
         r = new_req(sq, s, h);
         if (!r || r->state != SR_RECV) {
-            rio_drop(sq->sock);
             if (r && r->state == SR_READY)
                 start(sq, r);
             return;
@@ -242,12 +236,10 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, int n,
     struct rio_export *ex = srv->ex[s->ex];
     switch (r->state) {
     case SR_RECV:
-        if (!rio_carries_data(h) || h->len != r->len ||
-            rio_recv_into(sq->sock, &r->iov, 1, h->frag_off, (uint32_t)(n - RIO_HDR_SIZE),
-                          sq->stage) < 0) {
-            rio_drop(sq->sock);
+        /* rio_hdr_decode checked that the fragment lies within len. */
+        if (!rio_carries_data(h) || h->len != r->len)
             return;
-        }
+        memcpy(r->buf + h->frag_off, data, dlen);
         if (rio_reasm_add(r->rx, h) >= 0 && rio_reasm_done(r->rx)) {
             free(r->rx);
             r->rx = NULL;
@@ -256,7 +248,6 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, int n,
         }
         return;
     case SR_DONE:
-        rio_drop(sq->sock);
         if (r->op == RIO_OP_READ && r->status == 0) {
             /* Reads are answered again by reading again. */
             bump(&ex->reread, 1);
@@ -272,19 +263,16 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, int n,
         return;
     case SR_READY:
     case SR_EXEC:
-        rio_drop(sq->sock); /* in progress: its answer will come */
-        return;
+        return; /* in progress: its answer will come */
     }
 }
 
-static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, int n,
-                         const struct sockaddr_storage *from, socklen_t flen)
+static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t *data,
+                         uint32_t dlen, const struct sockaddr_storage *from, socklen_t flen)
 {
     struct rio_server *srv = sq->srv;
     char name[RIO_NAME_MAX] = {0};
-    struct iovec v = {name, sizeof(name) - 1};
-    if (rio_recv_into(sq->sock, &v, 1, 0, (uint32_t)(n - RIO_HDR_SIZE), sq->stage) < 0)
-        return;
+    memcpy(name, data, SC_MIN(dlen, (uint32_t)sizeof(name) - 1));
     int exi = export_by_tag(srv, rio_tag(name));
     struct rio_export *ex = exi >= 0 && !strcmp(srv->ex[exi]->name, name) ? srv->ex[exi] : NULL;
     struct rio_hdr a = {.type = RIO_T_HELLO_ACK, .device = h->device, .id = h->id,
@@ -311,11 +299,31 @@ static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, int n,
 static void handle_ping(struct rio_sq *sq, const struct rio_hdr *h,
                         const struct sockaddr_storage *from, socklen_t flen)
 {
-    rio_drop(sq->sock);
     struct rio_hdr a = {.type = RIO_T_PONG, .queue = h->queue, .device = h->device,
                         .session = h->session, .offset = h->offset};
     rio_send(sq->sock, (const struct sockaddr *)from, flen, &a, NULL, 0, 0,
              sq->srv->frag_size, sq->stage);
+}
+
+/* Datagram i of the batch; 1 when it was a well-formed vRIO message. */
+static int handle_dgram(struct rio_sq *sq, int i, uint64_t now)
+{
+    const struct mmsghdr *m = &sq->rxb.msg[i];
+    const uint8_t *buf = sq->rxb.slots + (size_t)i * RIO_DGRAM_MAX;
+    const struct sockaddr_storage *from = &sq->rxb.from[i];
+    socklen_t flen = m->msg_hdr.msg_namelen;
+    struct rio_hdr h;
+    if ((m->msg_hdr.msg_flags & MSG_TRUNC) || rio_hdr_decode(buf, m->msg_len, &h) < 0)
+        return 0;
+    const uint8_t *data = buf + RIO_HDR_SIZE;
+    uint32_t dlen = m->msg_len - RIO_HDR_SIZE;
+    switch (h.type) {
+    case RIO_T_REQ: handle_req(sq, &h, data, dlen, from, flen, now); break;
+    case RIO_T_HELLO: handle_hello(sq, &h, data, dlen, from, flen); break;
+    case RIO_T_PING: handle_ping(sq, &h, from, flen); break;
+    default: break;
+    }
+    return 1;
 }
 
 int rio_sq_poll(struct sc_queue *scq)
@@ -329,22 +337,15 @@ int rio_sq_poll(struct sc_queue *scq)
     if (sq->ready_head)
         work += run_ready(sq);
     uint64_t now = sc_now_ns();
-    for (int k = 0; k < RX_BUDGET; k++) {
-        struct rio_hdr h;
-        struct sockaddr_storage from;
-        socklen_t flen = sizeof(from);
-        int n = rio_peek(sq->sock, &h, &from, &flen);
-        if (n == -EINVAL)
-            continue;
-        if (n < 0)
+    for (int k = 0; k < RX_BUDGET;) {
+        int n = rio_recv_batch(sq->sock, &sq->rxb);
+        if (n <= 0)
             break;
-        work++;
-        switch (h.type) {
-        case RIO_T_REQ: handle_req(sq, &h, n, &from, flen, now); break;
-        case RIO_T_HELLO: handle_hello(sq, &h, n, &from, flen); break;
-        case RIO_T_PING: handle_ping(sq, &h, &from, flen); break;
-        default: rio_drop(sq->sock); break;
-        }
+        for (int i = 0; i < n; i++)
+            work += handle_dgram(sq, i, now);
+        if (n < RIO_RX_BATCH)
+            break;
+        k += n;
     }
     if (sq->sent) {
         sq->sent = false;
