@@ -16,7 +16,7 @@
 set -euo pipefail
 
 RUN_PKGS="build-essential cmake pkg-config liburing-dev libjansson-dev libssl-dev qemu-system-common util-linux"
-TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2 socat"
+TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2 socat iputils-ping"
 
 case ${1:-} in
     run) want=$RUN_PKGS ;;

@@ -51,12 +51,17 @@ static void usage(FILE *f)
             "  port-delete SWITCH NAME\n"
             "  peers                           vmhost: remote devices' iohost state\n"
             "             (connected, RTT, retransmissions, in flight, failovers)\n"
+            "  net-peers                       vRIO net: remote net devices' tunnels (vmhost)\n"
+            "             and peers joined to switches here (iohost): state, RTT,\n"
+            "             packets each way, drops on the path\n"
             "  exports                         iohost: exports, sessions, counters\n"
             "  export-create 'JSON'            an export object, e.g. '{\"name\":\"disk0\",\n"
             "             \"backend\":{\"type\":\"file\",\"path\":\"/srv/d0.img\"}}'\n"
             "  export-delete NAME\n"
             "  interpose NAME 'JSON'           set the stages of a device or export,\n"
             "             e.g. '[{\"type\":\"meter\"},{\"type\":\"qos\",\"iops\":1000}]'\n"
+            "             or of a net port (device, tap, remote peer DEV@ADDR), e.g.\n"
+            "             '[{\"type\":\"filter\",\"rules\":[{\"action\":\"deny\",\"proto\":\"icmp\"}]}]'\n"
             "The default socket is sidecored's: /run/sidecore/sidecored.sock as root,\n"
             "else /tmp/sidecore-$UID/sidecored.sock.\n");
 }
@@ -510,6 +515,42 @@ static void cmd_peers(void)
     json_decref(r);
 }
 
+static void peer_row(json_t *d, const char *name, const char *where, const char *state,
+                     uint64_t out_pk, uint64_t in_pk)
+{
+    json_t *path = json_object_get(d, "path");
+    printf("%-24s %-22s %-12s %8llu %10llu %10llu %8llu %8llu\n", name, where, state,
+           (unsigned long long)u64(d, "rtt_us"), (unsigned long long)out_pk,
+           (unsigned long long)in_pk, (unsigned long long)u64(path, "drops_total"),
+           (unsigned long long)u64(json_object_get(path, "drops"), "lost"));
+}
+
+static void cmd_net_peers(void)
+{
+    json_t *r = call("net_peers", NULL);
+    if (g_json) {
+        print_json(r);
+        json_decref(r);
+        return;
+    }
+    printf("%-24s %-22s %-12s %8s %10s %10s %8s %8s\n", "TUNNEL/PEER", "IOHOST/VMHOST", "STATE",
+           "RTT_US", "OUT_PKTS", "IN_PKTS", "DROPS", "LOST");
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(r, "tunnels"), i, d)
+        peer_row(d, str(d, "name"), str(d, "server"), str(d, "state"),
+                 u64(d, "to_iohost_packets"), u64(d, "from_iohost_packets"));
+    json_t *l = json_object_get(r, "listener");
+    json_array_foreach(json_object_get(l, "peers"), i, d)
+        peer_row(d, str(d, "name"), str(d, "address"),
+                 json_is_true(json_object_get(d, "connected")) ? "connected" : "silent",
+                 u64(d, "to_vmhost_packets"), u64(d, "from_vmhost_packets"));
+    if (json_array_size(json_object_get(r, "tunnels")) == 0 &&
+        json_array_size(json_object_get(l, "peers")) == 0)
+        printf("(no remote net devices or peers)\n");
+    json_decref(r);
+}
+
 static void cmd_exports(void)
 {
     json_t *r = call("export_list", NULL);
@@ -950,6 +991,8 @@ int main(int argc, char **argv)
         cmd_port_delete(cargc, cargv);
     else if (strcmp(cmd, "peers") == 0 && cargc == 1)
         cmd_peers();
+    else if (strcmp(cmd, "net-peers") == 0 && cargc == 1)
+        cmd_net_peers();
     else if (strcmp(cmd, "exports") == 0 && cargc == 1)
         cmd_exports();
     else if (strcmp(cmd, "export-create") == 0)

@@ -45,6 +45,7 @@ struct opts {
     const char **sw, **port, **net; /* --switch, --port, --net arguments */
     unsigned nr_sw, nr_port, nr_net;
     const char *role, *listen;      /* vRIO: --role, --listen */
+    const char *net_listen;         /* vRIO net: --net-listen */
     const char **exp;               /* --export arguments */
     unsigned nr_exp;
 };
@@ -108,6 +109,9 @@ static void usage(FILE *f)
             "                       exports to vmhosts); default: iohost with --listen,\n"
             "                       vmhost with a remote device, else local\n"
             "  --listen IP:PORT     iohost: UDP address of the vRIO server\n"
+            "  --net-listen IP:PORT iohost: UDP address where remote net devices join\n"
+            "                       switches (--net ...,server=IP:PORT,remote_switch=SW\n"
+            "                       on a vmhost; also heartbeat_ms)\n"
             "  --export KEY=VAL,... iohost: export a backend (repeatable); keys: name,\n"
             "                       backend=null|file, path, size, direct=on, read_only=on\n"
             "  --blk ...,backend=remote,server=IP:PORT,export=NAME[,fallback=PATH]\n"
@@ -135,7 +139,7 @@ static int die_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK,
-           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT };
+           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT, O_NET_LISTEN };
     static const struct option longs[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rpc", required_argument, NULL, O_RPC},
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"net", required_argument, NULL, O_NET},
         {"role", required_argument, NULL, O_ROLE},
         {"listen", required_argument, NULL, O_LISTEN},
+        {"net-listen", required_argument, NULL, O_NET_LISTEN},
         {"export", required_argument, NULL, O_EXPORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -227,6 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         }
         case O_LISTEN: o->listen = optarg; break;
+        case O_NET_LISTEN: o->net_listen = optarg; break;
         case O_EXPORT:
             if (push_arg(&o->exp, &o->nr_exp, optarg) < 0)
                 return die_usage("%s", "out of memory");
@@ -335,6 +341,15 @@ static int add_rio_options(const struct opts *o, struct sc_config *c)
             return -1;
         }
     }
+    if (o->net_listen) {
+        json_t *io = json_pack("{s:s}", "net_listen", o->net_listen);
+        int rc = cfg_iohost_from_json(io, &c->rio.io, err, sizeof(err));
+        json_decref(io);
+        if (rc < 0) {
+            fprintf(stderr, "sidecored: --net-listen: %s\n", err);
+            return -1;
+        }
+    }
     for (unsigned i = 0; i < o->nr_exp; i++) {
         json_t *obj = cfg_kv_to_json(o->exp[i], "--export", err, sizeof(err));
         json_t *be = obj ? json_object() : NULL;
@@ -381,8 +396,8 @@ static int add_rio_options(const struct opts *o, struct sc_config *c)
     const char *bad = NULL;
     if (r->role == CFG_ROLE_IOHOST && !r->io.listen)
         bad = "the iohost role needs a listen address (--listen IP:PORT or iohost.listen)";
-    else if (r->role != CFG_ROLE_IOHOST && (r->io.listen || r->nr_exports))
-        bad = "a listen address and exports need the iohost role";
+    else if (r->role != CFG_ROLE_IOHOST && (r->io.listen || r->io.net_listen || r->nr_exports))
+        bad = "listen addresses and exports need the iohost role";
     else if (r->role == CFG_ROLE_LOCAL && remote)
         bad = "remote blk devices need the vmhost role";
     if (bad) {
@@ -596,6 +611,11 @@ static int run(struct sc_config *c)
                 LOG_ERR(LOGC, "%s", err);
                 goto out;
             }
+        }
+        if (c->rio.io.net_listen &&
+            net_registry_listen(d.net, c->rio.io.net_listen, err, sizeof(err)) < 0) {
+            LOG_ERR(LOGC, "%s", err);
+            goto out;
         }
     }
     const char *mode = c->sidecores.has_mode ? cfg_mode_name(c->sidecores.mode) : "hybrid";

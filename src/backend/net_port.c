@@ -26,6 +26,34 @@ void net_port_init(struct net_port *p, const struct net_port_ops *ops, const cha
     p->sw_slot = -1;
 }
 
+static void forward(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint)
+{
+    if (p->sw)
+        net_switch_forward(p->sw, p, pkts, n, hint);
+    else if (p->peer)
+        net_port_deliver(p->peer, pkts, n, hint);
+    else
+        net_port_drop(p, NET_DROP_NO_LINK, n);
+}
+
+typedef void (*pass_fn)(struct net_port *p, struct net_pkt *const *pkts, unsigned n,
+                        unsigned hint);
+
+/* The packets hook h lets through, in batches, to pass. */
+static void filtered(struct net_port_hook *h, struct net_port *p, bool to_port,
+                     struct net_pkt *const *pkts, unsigned n, unsigned hint, pass_fn pass)
+{
+    for (unsigned off = 0; off < n; off += NET_BATCH) {
+        unsigned k = n - off < NET_BATCH ? n - off : NET_BATCH;
+        struct net_pkt *keep[NET_BATCH];
+        unsigned m = h->filter(h, p, to_port, pkts + off, k, keep);
+        if (m < k)
+            net_port_drop(p, NET_DROP_FILTERED, k - m);
+        if (m)
+            pass(p, keep, m, hint);
+    }
+}
+
 void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint)
 {
     uint64_t bytes = 0;
@@ -33,12 +61,25 @@ void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, 
         bytes += pkts[i]->len;
     atomic_fetch_add_explicit(&p->tx_packets, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->tx_bytes, bytes, memory_order_relaxed);
-    if (p->sw)
-        net_switch_forward(p->sw, p, pkts, n, hint);
-    else if (p->peer)
-        p->peer->ops->deliver(p->peer, pkts, n, hint);
+    struct net_port_hook *h = atomic_load_explicit(&p->hook, memory_order_acquire);
+    if (h)
+        filtered(h, p, false, pkts, n, hint, forward);
     else
-        net_port_drop(p, NET_DROP_NO_LINK, n);
+        forward(p, pkts, n, hint);
+}
+
+static void deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint)
+{
+    p->ops->deliver(p, pkts, n, hint);
+}
+
+void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint)
+{
+    struct net_port_hook *h = atomic_load_explicit(&p->hook, memory_order_acquire);
+    if (h)
+        filtered(h, p, true, pkts, n, hint, deliver);
+    else
+        deliver(p, pkts, n, hint);
 }
 
 void net_port_counters(const struct net_port *p, struct net_port_counters *out)

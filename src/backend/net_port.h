@@ -67,6 +67,16 @@ extern const char *const net_drop_names[NET_DROP__COUNT];
 struct net_port;
 struct net_switch;
 
+/* Interposition on a port (the control layer sets it; port types never see
+ * it). filter keeps in out, in order, the packets of pkts[0..n) (n <=
+ * NET_BATCH) that may cross: to_port when p receives them, else when p sends
+ * them; returns how many. The rest are counted as filtered drops of p. A
+ * hook, once set, stays valid for the port's whole life. */
+struct net_port_hook {
+    unsigned (*filter)(struct net_port_hook *h, struct net_port *p, bool to_port,
+                       struct net_pkt *const *pkts, unsigned n, struct net_pkt **out);
+};
+
 struct net_port_ops {
     const char *type; /* "virtio", "tap", "sink" */
     void (*deliver)(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
@@ -92,6 +102,7 @@ struct net_port {
     struct net_switch *sw;
     int sw_slot;
     struct net_port *peer;
+    _Atomic(struct net_port_hook *) hook;
 
     /* Counters: senders and receivers run on different sidecores. */
     _Alignas(64) _Atomic uint64_t tx_packets, tx_bytes;
@@ -105,6 +116,8 @@ void net_port_init(struct net_port *p, const struct net_port_ops *ops, const cha
 /* Switch (or hand to the peer) a batch from p. hint spreads receivers'
  * queues (the sender's queue index). */
 void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
+/* What a switch or peer calls instead of p->ops->deliver: runs p's hook first. */
+void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
 
 static inline void net_port_drop(struct net_port *p, enum net_drop why, uint64_t n)
 {

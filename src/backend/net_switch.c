@@ -192,7 +192,7 @@ static void forward_batch(struct net_switch *sw, uint64_t ports, struct net_port
                 list[k++] = pkts[i];
         struct net_port *dst = atomic_load_explicit(&sw->slot[s], memory_order_acquire);
         if (dst)
-            dst->ops->deliver(dst, list, k, hint);
+            net_port_deliver(dst, list, k, hint);
     }
     if (flooded)
         atomic_fetch_add_explicit(&sw->flooded, flooded, memory_order_relaxed);

@@ -121,6 +121,6 @@ const struct rpc_method daemon_methods[] = {
     {"switch_port_add", m_switch_port_add}, {"switch_port_delete", m_switch_port_delete},
     {"interpose_set", m_interpose_set}, {"remote_peers", m_remote_peers},
     {"export_create", m_export_create}, {"export_delete", m_export_delete},
-    {"export_list", m_export_list},
+    {"export_list", m_export_list},     {"net_peers", m_net_peers},
 };
 const size_t daemon_methods_count = sizeof(daemon_methods) / sizeof(daemon_methods[0]);

@@ -311,6 +311,27 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
                 goto out;
             }
             has_mac = true;
+        } else if (strcmp(key, "server") == 0 || strcmp(key, "remote_switch") == 0) {
+            bool srv = key[0] == 's';
+            char **dst = srv ? &c.server : &c.rswitch;
+            const char *s = json_string_value(v);
+            free(*dst);
+            *dst = NULL;
+            if (!s || !*s || strlen(s) > 79 || (!srv && !valid_name(s))) {
+                rc = fail(err, len, ctx, key, srv ? "an IP:PORT of an iohost's net listener"
+                                                  : NAME_RULE, v);
+                goto out;
+            }
+            if (!(*dst = strdup(s))) {
+                rc = -ENOMEM;
+                goto out;
+            }
+        } else if (strcmp(key, "heartbeat_ms") == 0) {
+            if (get_uint(v, 1, 60000, &x) < 0) {
+                rc = fail(err, len, ctx, key, "milliseconds, 1..60000", v);
+                goto out;
+            }
+            c.heartbeat_ms = (unsigned)x;
         } else if (strcmp(key, "backend") == 0) {
             const char *s = json_string_value(v);
             if (!s || strcmp(s, "sink")) {
@@ -322,7 +343,7 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
             if (rc == 0) {
                 snprintf(err, len, "%s.%s: unknown key (expected name, socket, client, queues, "
                          "mac, mtu, offload, switch, backend, source_size, source_dst, "
-                         "source_count)", ctx, key);
+                         "source_count, server, remote_switch, heartbeat_ms)", ctx, key);
                 rc = -EINVAL;
             }
             goto out;
@@ -331,9 +352,14 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
     rc = -EINVAL;
     if (!c.name)
         fail(err, len, ctx, "name", NAME_RULE, NULL);
-    else if (!c.sw == !c.sink)
-        snprintf(err, len, "%s: give exactly one of switch=NAME and backend=sink", ctx);
-    else if (c.sw && (c.src.size || c.src.count || c.src.has_dst))
+    else if ((c.sw != NULL) + c.sink + (c.server != NULL) != 1)
+        snprintf(err, len, "%s: give exactly one of switch=NAME, backend=sink and "
+                 "server=IP:PORT (remote)", ctx);
+    else if (!c.server != !c.rswitch)
+        snprintf(err, len, "%s: server and remote_switch go together", ctx);
+    else if (c.heartbeat_ms && !c.server)
+        snprintf(err, len, "%s: heartbeat_ms needs server=IP:PORT", ctx);
+    else if (!c.sink && (c.src.size || c.src.count || c.src.has_dst))
         snprintf(err, len, "%s: source_* keys need backend=sink (on a switch, add a sink port)",
                  ctx);
     else
@@ -420,10 +446,16 @@ json_t *cfg_net_to_json(const struct cfg_net *c)
                           (int)c->mtu, "offload", c->offload);
     if (!o)
         return NULL;
-    if (c->sw)
+    if (c->sw) {
         json_object_set_new(o, "switch", json_string(c->sw));
-    else
+    } else if (c->server) {
+        json_object_set_new(o, "server", json_string(c->server));
+        json_object_set_new(o, "remote_switch", json_string(c->rswitch));
+        if (c->heartbeat_ms)
+            json_object_set_new(o, "heartbeat_ms", json_integer(c->heartbeat_ms));
+    } else {
         json_object_set_new(o, "backend", json_string("sink"));
+    }
     return source_json(o, &c->src);
 }
 
@@ -460,8 +492,9 @@ int cfg_net_copy(struct cfg_net *dst, const struct cfg_net *src)
 {
     *dst = *src;
     int a = dup_str(&dst->name, src->name), b = dup_str(&dst->socket, src->socket),
-        c = dup_str(&dst->sw, src->sw);
-    if (a || b || c) {
+        c = dup_str(&dst->sw, src->sw), d = dup_str(&dst->server, src->server),
+        e = dup_str(&dst->rswitch, src->rswitch);
+    if (a || b || c || d || e) {
         cfg_net_free(dst);
         return -ENOMEM;
     }
@@ -487,6 +520,8 @@ void cfg_net_free(struct cfg_net *c)
     free(c->name);
     free(c->socket);
     free(c->sw);
+    free(c->server);
+    free(c->rswitch);
     memset(c, 0, sizeof(*c));
 }
 

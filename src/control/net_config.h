@@ -11,7 +11,8 @@
  * offload on, mac 52:54:00 + 3 bytes hashed from the name, socket
  * <runtime_dir>/<name>.sock (filled in by the registry); a sink port's
  * source_dst defaults to broadcast, a net device's sink source to the
- * device's own mac. */
+ * device's own mac. A net device is linked by exactly one of switch=NAME,
+ * backend=sink, or server=IP:PORT with remote_switch=NAME (vRIO net). */
 #ifndef SC_NET_CONFIG_H
 #define SC_NET_CONFIG_H
 
@@ -51,9 +52,13 @@ struct cfg_net {
     uint8_t mac[6];
     unsigned mtu;
     bool offload;
-    char *sw;  /* switch to join, or NULL with sink */
+    char *sw;  /* switch to join, or NULL with sink or server */
     bool sink; /* wired to a private sink/source port */
     struct cfg_source src;
+    /* Remote (vRIO net): wired to a tunnel to switch rswitch on the iohost
+     * whose net listener is server ("IP:PORT"). */
+    char *server, *rswitch;
+    unsigned heartbeat_ms; /* 0: the tunnel's default */
 };
 
 struct cfg_netset {

@@ -64,6 +64,13 @@ json_t *m_net_list(json_t *params, void *opaque, struct rpc_error *err)
     return net_registry_list_json(reg(opaque));
 }
 
+json_t *m_net_peers(json_t *params, void *opaque, struct rpc_error *err)
+{
+    (void)params;
+    (void)err;
+    return net_registry_peers_json(((struct daemon_ctx *)opaque)->net);
+}
+
 json_t *m_net_stats(json_t *params, void *opaque, struct rpc_error *err)
 {
     const char *name = str_param(params, "name", "a net device name", err);

@@ -11,6 +11,10 @@
 #include "../backend/net_tap.h"
 #include "../common/log.h"
 #include "../dev/net.h"
+#include "../interpose/ip_chain.h"
+#include "../interpose/ip_net.h"
+#include "../remote/rnet_client.h"
+#include "../remote/rnet_server.h"
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
 
@@ -34,9 +38,23 @@ struct nr_net {
     struct cfg_net cfg;
     struct vdev *vdev;
     struct vhost_dev *vh;
-    struct nr_switch *sw;   /* or sink */
+    struct nr_switch *sw;   /* or sink, or tun */
     struct net_sink *sink;
+    struct rnet_client *tun;
     struct nr_net *next;
+};
+
+/* A port name's interposition chain; outlives the ports of that name. */
+struct nr_chain {
+    char name[48];
+    struct ip_net *c;
+    struct nr_chain *next;
+};
+
+/* A remote peer port on this iohost's switches (while it is joined). */
+struct nr_peer {
+    struct net_port *port;
+    struct nr_peer *next;
 };
 
 struct net_registry {
@@ -48,6 +66,9 @@ struct net_registry {
     struct nr_port *ports;
     struct nr_net *nets;
     unsigned nr_nets;
+    struct rnet_server *listener; /* iohost: remote net devices join here */
+    struct nr_peer *peers;
+    struct nr_chain *chains;
 };
 
 struct net_registry *net_registry_create(struct evloop *loop, struct sc_set *scs,
@@ -89,6 +110,22 @@ static struct nr_port *find_port(const struct net_registry *r, const char *name)
         if (strcmp(p->cfg.name, name) == 0)
             return p;
     return NULL;
+}
+
+static struct nr_chain *find_chain(const struct net_registry *r, const char *name)
+{
+    for (struct nr_chain *c = r->chains; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+/* A new port takes the chain configured for its name, if any. */
+static void hook_port(struct net_registry *r, struct net_port *p)
+{
+    struct nr_chain *c = find_chain(r, p->name);
+    if (c)
+        atomic_store_explicit(&p->hook, ip_net_hook(c->c), memory_order_release);
 }
 
 const struct cfg_net *net_registry_find_net(const struct net_registry *r, const char *name)
@@ -200,6 +237,7 @@ int net_registry_add_port(struct net_registry *r, const struct cfg_port *c, char
         free(p);
         return c->type == CFG_PORT_TAP ? -EIO : -EINVAL;
     }
+    hook_port(r, np);
     rc = net_switch_add_port(s->sw, np, &why);
     if (rc == 0)
         rc = p->tap ? net_tap_start(p->tap, r->scs) : net_sink_start(p->sink, r->scs);
@@ -249,6 +287,8 @@ int net_registry_remove_switch(struct net_registry *r, const char *name, char *e
                      n->cfg.name);
             return -EBUSY;
         }
+    if (r->listener)
+        rnet_server_drop_switch(r->listener, s->sw);
     for (struct nr_port **pp = &r->ports; *pp;) {
         struct nr_port *p = *pp;
         if (p->sw == s) {
@@ -275,6 +315,11 @@ static void unlink_net(struct nr_net *n)
     struct net_port *p = net_dev_port(n->vdev);
     if (n->sw) {
         net_switch_remove_port(n->sw->sw, p);
+    } else if (n->tun) {
+        /* The tunnel delivers into the device: stop it before unwiring. */
+        rnet_client_stop(n->tun);
+        p->peer = NULL;
+        rnet_client_port(n->tun)->peer = NULL;
     } else if (n->sink) {
         /* The source delivers into the device: stop it before unwiring. */
         net_sink_stop(n->sink);
@@ -292,6 +337,7 @@ static void net_free(struct nr_net *n)
         n->vdev->ops->destroy(n->vdev);
     }
     net_sink_destroy(n->sink);
+    rnet_client_destroy(n->tun);
     cfg_net_free(&n->cfg);
     free(n);
 }
@@ -356,8 +402,21 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         goto fail;
     }
     struct net_port *port = net_dev_port(n->vdev);
+    hook_port(r, port);
     if (n->sw) {
         rc = net_switch_add_port(n->sw->sw, port, &why);
+    } else if (c->server) {
+        struct rnet_client_params tp = {.name = c->name, .server = c->server,
+                                        .sw = c->rswitch, .heartbeat_ms = c->heartbeat_ms};
+        n->tun = rnet_client_create(&tp, &why);
+        rc = n->tun ? 0 : -EINVAL;
+        if (n->tun) {
+            port->peer = rnet_client_port(n->tun);
+            rnet_client_port(n->tun)->peer = port;
+            rc = rnet_client_start(n->tun, r->scs);
+            if (rc < 0)
+                why = "cannot attach the tunnel to a sidecore";
+        }
     } else {
         char sname[CFG_NAME_MAX + 8];
         snprintf(sname, sizeof(sname), "%s.sink", c->name);
@@ -391,7 +450,8 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
     r->nets = n;
     r->nr_nets++;
     LOG_INFO(LOGC, "net device %s created: %u queue pair(s), %s%s, %s %s", c->name, c->queues,
-             n->sw ? "switch " : "sink", n->sw ? c->sw : (c->src.size ? " + source" : ""),
+             n->sw ? "switch " : n->tun ? "remote switch " : "sink",
+             n->sw ? c->sw : n->tun ? c->rswitch : (c->src.size ? " + source" : ""),
              c->client ? "connecting to" : "listening on", n->cfg.socket);
     return 0;
 fail:
@@ -432,6 +492,7 @@ void net_registry_destroy(struct net_registry *r)
 {
     if (!r)
         return;
+    rnet_server_destroy(r->listener);
     while (r->nets) {
         struct nr_net *n = r->nets;
         r->nets = n->next;
@@ -449,8 +510,147 @@ void net_registry_destroy(struct net_registry *r)
         cfg_switch_free(&s->cfg);
         free(s);
     }
+    while (r->chains) {
+        struct nr_chain *c = r->chains;
+        r->chains = c->next;
+        ip_net_destroy(c->c);
+        free(c);
+    }
     free(r->runtime_dir);
     free(r);
+}
+
+/* ---- vRIO net listener and interposition ---- */
+
+static struct net_switch *listener_find_switch(void *opaque, const char *name)
+{
+    struct nr_switch *s = find_sw(opaque, name);
+    return s ? s->sw : NULL;
+}
+
+static void listener_peer_event(void *opaque, struct net_port *p, bool up)
+{
+    struct net_registry *r = opaque;
+    if (up) {
+        struct nr_peer *e = calloc(1, sizeof(*e));
+        if (!e) {
+            LOG_ERR(LOGC, "peer %s: out of memory: interposition cannot reach it", p->name);
+            return;
+        }
+        hook_port(r, p);
+        e->port = p;
+        e->next = r->peers;
+        r->peers = e;
+        return;
+    }
+    for (struct nr_peer **pp = &r->peers; *pp; pp = &(*pp)->next)
+        if ((*pp)->port == p) {
+            struct nr_peer *e = *pp;
+            *pp = e->next;
+            free(e);
+            return;
+        }
+}
+
+int net_registry_listen(struct net_registry *r, const char *listen, char *err, size_t len)
+{
+    if (r->listener) {
+        snprintf(err, len, "the net listener already runs");
+        return -EEXIST;
+    }
+    const char *why = "";
+    struct rnet_server_params p = {.listen = listen};
+    struct rnet_server_hooks h = {.find_switch = listener_find_switch,
+                                  .peer_event = listener_peer_event, .opaque = r};
+    r->listener = rnet_server_create(&p, r->scs, r->loop, &h, &why);
+    if (!r->listener) {
+        snprintf(err, len, "net listener %s: %s", listen, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The live port of that name: a device's, a tap or sink, or a remote peer. */
+static struct net_port *port_named(struct net_registry *r, const char *name)
+{
+    struct nr_net *n = find_net(r, name);
+    if (n)
+        return net_dev_port(n->vdev);
+    struct nr_port *p = find_port(r, name);
+    if (p)
+        return p->tap ? net_tap_port(p->tap) : net_sink_port(p->sink);
+    for (struct nr_peer *e = r->peers; e; e = e->next)
+        if (strcmp(e->port->name, name) == 0)
+            return e->port;
+    return NULL;
+}
+
+bool net_registry_has_port(struct net_registry *r, const char *name)
+{
+    return port_named(r, name) || find_chain(r, name) || strchr(name, '@');
+}
+
+int net_registry_interpose_set(struct net_registry *r, const char *name, const json_t *stages,
+                               char *err, size_t len)
+{
+    struct net_port *port = port_named(r, name);
+    struct nr_chain *c = find_chain(r, name);
+    if (!port && !c && !strchr(name, '@')) {
+        snprintf(err, len, "no net device, port or remote peer named %s", name);
+        return -ENOENT;
+    }
+    if (strlen(name) >= sizeof(c->name)) {
+        snprintf(err, len, "port names are at most 47 bytes");
+        return -EINVAL;
+    }
+    struct ip_stage *st[IP_MAX_STAGES];
+    unsigned n = 0;
+    if (ip_stages_from_json(stages, st, &n, err, len) < 0)
+        return -EINVAL;
+    bool fresh = !c;
+    if (fresh) {
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->c = ip_net_create())) {
+            free(c);
+            ip_stages_free(st, n);
+            snprintf(err, len, "out of memory");
+            return -ENOMEM;
+        }
+        snprintf(c->name, sizeof(c->name), "%s", name);
+    }
+    const char *why = "";
+    int rc = ip_net_set(c->c, st, n, &why);
+    if (rc < 0) {
+        ip_stages_free(st, n);
+        snprintf(err, len, "interpose: %s", why);
+        if (fresh) {
+            ip_net_destroy(c->c);
+            free(c);
+        }
+        return rc;
+    }
+    if (fresh) {
+        c->next = r->chains;
+        r->chains = c;
+    }
+    if (port)
+        atomic_store_explicit(&port->hook, ip_net_hook(c->c), memory_order_release);
+    LOG_INFO(LOGC, "port %s: %u interposition stage(s)", name, n);
+    return 0;
+}
+
+json_t *net_registry_peers_json(struct net_registry *r)
+{
+    json_t *tun = json_array();
+    struct nr_net *order[r->nr_nets ? r->nr_nets : 1];
+    unsigned k = 0;
+    for (struct nr_net *n = r->nets; n && k < r->nr_nets; n = n->next)
+        order[k++] = n;
+    while (tun && k--)
+        if (order[k]->tun)
+            json_array_append_new(tun, rnet_client_stats(order[k]->tun));
+    return json_pack("{s:o,s:o}", "tunnels", tun ? tun : json_array(), "listener",
+                     r->listener ? rnet_server_stats(r->listener) : json_null());
 }
 
 /* ---- JSON views ---- */
@@ -480,8 +680,9 @@ static json_t *state_json(const struct nr_net *n, json_t *o)
     return o;
 }
 
-static json_t *port_json(struct net_port *p)
+static json_t *port_json(struct net_registry *r, struct net_port *p)
 {
+    struct nr_chain *ch = find_chain(r, p->name);
     struct net_port_counters c;
     char mac[18];
     net_port_counters(p, &c);
@@ -492,11 +693,11 @@ static json_t *port_json(struct net_port *p)
         json_object_set_new(drops, net_drop_names[i], json_integer((json_int_t)c.drops[i]));
         total += c.drops[i];
     }
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "type",
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "name", p->name, "type",
                      p->ops->type, "mac", mac, "tx_packets", (json_int_t)c.tx_packets,
                      "tx_bytes", (json_int_t)c.tx_bytes, "rx_packets", (json_int_t)c.rx_packets,
                      "rx_bytes", (json_int_t)c.rx_bytes, "drops_total", (json_int_t)total,
-                     "drops", drops);
+                     "drops", drops, "interpose", ch ? ip_net_stats(ch->c) : json_array());
 }
 
 json_t *net_registry_list_json(struct net_registry *r)
@@ -540,9 +741,11 @@ json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *
     json_object_set_new(o, "allmulti", json_boolean(st.allmulti));
     json_object_set_new(o, "ctrl_ok", json_integer((json_int_t)st.ctrl_ok));
     json_object_set_new(o, "ctrl_err", json_integer((json_int_t)st.ctrl_err));
-    json_object_set_new(o, "port", port_json(net_dev_port(n->vdev)));
+    json_object_set_new(o, "port", port_json(r, net_dev_port(n->vdev)));
     if (n->sink)
-        json_object_set_new(o, "sink", port_json(net_sink_port(n->sink)));
+        json_object_set_new(o, "sink", port_json(r, net_sink_port(n->sink)));
+    if (n->tun)
+        json_object_set_new(o, "tunnel", rnet_client_stats(n->tun));
     struct net_queue_stats qs[NET_MAX_PAIRS * 2 + 1];
     unsigned nq = net_dev_queue_stats(n->vdev, qs, NET_MAX_PAIRS * 2 + 1);
     json_t *qa = json_array();
@@ -599,7 +802,7 @@ json_t *net_registry_switch_stats_json(struct net_registry *r, const char *name,
     json_t *pa = json_array();
     for (unsigned i = 0; pa && i < np; i++)
         if (ports[i])
-            json_array_append_new(pa, port_json(ports[i]));
+            json_array_append_new(pa, port_json(r, ports[i]));
     json_object_set_new(o, "ports", pa ? pa : json_array());
     return o;
 }

@@ -4,6 +4,9 @@
  * A net device is created, linked (joins its switch, or is wired to a
  * private sink/source port), then its vhost-user socket opens; removal runs
  * backwards, so its port leaves the switch only after its queues stopped.
+ * A remote net device (cfg server/remote_switch) is wired to a vRIO tunnel
+ * port instead (src/remote/rnet_client.h); on an iohost the net listener
+ * (net_registry_listen) attaches remote peers to switches by name.
  * Net device names and sockets must not collide with blk devices' (the blk
  * registry is consulted); port names are unique daemon-wide (a net device's
  * port is named after it). A switch is deleted only when no net device is on
@@ -49,6 +52,18 @@ const struct cfg_net *net_registry_find_net(const struct net_registry *r, const 
 /* True when a net device uses this name or socket (for the blk registry). */
 bool net_registry_claims(const struct net_registry *r, const char *name, const char *socket);
 unsigned net_registry_count(const struct net_registry *r);
+
+/* iohost: start the vRIO net listener (remote net devices join switches). */
+int net_registry_listen(struct net_registry *r, const char *listen, char *err, size_t len);
+
+/* Interposition on a port by name (a net device, a tap or sink port, or a
+ * remote peer "<device>@<vmhost address>", which may join later and keeps
+ * its stages across reconnects): stages must all apply to net. */
+bool net_registry_has_port(struct net_registry *r, const char *name);
+int net_registry_interpose_set(struct net_registry *r, const char *name, const json_t *stages,
+                               char *err, size_t len);
+/* {"tunnels": [remote net devices' tunnels], "listener": iohost peers or null} */
+json_t *net_registry_peers_json(struct net_registry *r);
 
 json_t *net_registry_list_json(struct net_registry *r);
 json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *err, size_t len);

@@ -376,6 +376,11 @@ int cfg_iohost_from_json(const json_t *o, struct cfg_iohost *out, char *err, siz
                 return expect(err, len, "iohost", key, "a numeric IP:PORT", v);
             if (set_str(&out->listen, json_string_value(v)))
                 return -ENOMEM;
+        } else if (strcmp(key, "net_listen") == 0) {
+            if (!json_is_string(v) || !valid_addr(json_string_value(v)))
+                return expect(err, len, "iohost", key, "a numeric IP:PORT", v);
+            if (set_str(&out->net_listen, json_string_value(v)))
+                return -ENOMEM;
         } else if (strcmp(key, "mtu") == 0) {
             if (json_uint(v, RIO_MAX_MTU, &out->mtu) < 0 || out->mtu < RIO_MIN_MTU)
                 return expect(err, len, "iohost", key, "an MTU from 1280 to 65000", v);
@@ -383,7 +388,7 @@ int cfg_iohost_from_json(const json_t *o, struct cfg_iohost *out, char *err, siz
             if (json_uint(v, 64, &out->sockets) < 0 || out->sockets < 1)
                 return expect(err, len, "iohost", key, "an integer from 1 to 64", v);
         } else {
-            snprintf(err, len, "iohost.%s: unknown key (expected listen, mtu, sockets)", key);
+            snprintf(err, len, "iohost.%s: unknown key (expected listen, net_listen, mtu, sockets)", key);
             return -EINVAL;
         }
     }
@@ -439,5 +444,6 @@ void cfg_rio_free(struct cfg_rio *rio)
         cfg_export_free(&rio->exports[i]);
     free(rio->exports);
     free(rio->io.listen);
+    free(rio->io.net_listen);
     memset(rio, 0, sizeof(*rio));
 }

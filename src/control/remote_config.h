@@ -39,6 +39,7 @@ struct cfg_export {
 
 struct cfg_iohost {
     char *listen;      /* NULL: not an iohost */
+    char *net_listen;  /* vRIO net: where remote net devices join switches; NULL: none */
     unsigned mtu, sockets;
 };
 

@@ -5,6 +5,7 @@
 
 #include "exports.h"
 #include "methods.h"
+#include "net_registry.h"
 #include "registry.h"
 
 static int code_of(int rc) { return rc == -EINVAL ? RPC_INVALID_PARAMS : RPC_SERVER_ERROR; }
@@ -33,10 +34,13 @@ json_t *m_interpose_set(json_t *params, void *opaque, struct rpc_error *err)
     int rc;
     if (registry_find(ctx->reg, n))
         rc = registry_interpose_set(ctx->reg, n, stages, err->message, sizeof(err->message));
+    else if (ctx->net && net_registry_has_port(ctx->net, n))
+        rc = net_registry_interpose_set(ctx->net, n, stages, err->message,
+                                        sizeof(err->message));
     else if (ctx->exports)
         rc = exports_interpose_set(ctx->exports, n, stages, err->message, sizeof(err->message));
     else
-        return rpc_fail(err, RPC_SERVER_ERROR, "no device or export named %s", n);
+        return rpc_fail(err, RPC_SERVER_ERROR, "no device, port or export named %s", n);
     if (rc < 0) {
         err->code = code_of(rc);
         return NULL;

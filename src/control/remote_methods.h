@@ -1,6 +1,7 @@
 /* JSON-RPC methods of the vRIO roles (registered in methods.c):
  *   interpose_set {"device": NAME, "stages": [stage objects]} -> the stages'
- *       stats; NAME is a blk device, or an export on an iohost; [] empties
+ *       stats; NAME is a blk device, a net port (device, tap, sink, remote
+ *       peer "<device>@<vmhost address>"), or an export on an iohost; [] empties
  *   remote_peers -> per remote device: state, connected, rtt_us, in_flight,
  *       retransmits, failovers, reconnects, ... (vmhost)
  *   export_create {export object: see remote_config.h} (iohost)

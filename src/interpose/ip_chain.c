@@ -383,6 +383,11 @@ int ip_chain_set(struct ip_chain *c, struct ip_stage **stages, unsigned n, const
         *why = "too many stages (at most 8)";
         return -EINVAL;
     }
+    for (unsigned i = 0; i < n; i++)
+        if (!(ip_stage_devs(stages[i]) & IP_DEV_BLK)) {
+            *why = "a stage in the list does not apply to block devices";
+            return -EINVAL;
+        }
     struct ip_list *l = calloc(1, sizeof(*l));
     if (!l) {
         *why = "out of memory";

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ip_chain.h"
+#include "ip_filter.h"
 #include "ip_stages.h"
 
 struct ip_kind {
@@ -18,6 +19,7 @@ static const struct ip_kind kinds[] = {
     {"meter", ip_meter_from_json},
     {"qos", ip_qos_from_json},
     {"crypt", ip_crypt_from_json},
+    {"filter", ip_filter_from_json},
 };
 
 int ip_json_expect(char *err, size_t len, const char *ctx, const char *key, const char *what,
@@ -88,7 +90,7 @@ int ip_stages_from_json(const json_t *arr, struct ip_stage **out, unsigned *n, c
             if (strcmp(json_string_value(t), kinds[j].name) == 0)
                 k = &kinds[j];
         if (!k) {
-            ip_json_expect(err, len, ctx, "type", "\"meter\", \"qos\" or \"crypt\"", t);
+            ip_json_expect(err, len, ctx, "type", "\"meter\", \"qos\", \"crypt\" or \"filter\"", t);
             goto fail;
         }
         if (!(out[*n] = k->from_json(o, ctx, err, len)))

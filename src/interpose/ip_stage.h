@@ -15,6 +15,12 @@
  * chain's clock (now_ns), so tests control it. Stats are read by the control
  * thread while sidecores run: counters are atomics.
  *
+ * Net stages (devs includes IP_DEV_NET) see frames instead: frame() gives
+ * the verdict for one frame crossing a port (to_port: the port receives
+ * it), on whichever sidecore moves it (any number at once); ip_net.h runs
+ * them. A stage says which device types it serves (devs; 0 means blk only)
+ * and a chain refuses stages of another type.
+ *
  * Adding a stage kind: one file with its ops and a from_json constructor,
  * and one line in ip_kinds.c. Devices and transports do not change. */
 #ifndef SC_IP_STAGE_H
@@ -24,8 +30,14 @@
 #include <stdint.h>
 
 #include "../backend/blk_backend.h"
+#include "../backend/net_port.h"
 
 #define IP_MAX_STAGES 8
+
+#define IP_DEV_BLK 1u
+#define IP_DEV_NET 2u
+
+enum ip_verdict { IP_PASS, IP_DROP };
 
 /* A request as the stages see it. io is what goes to the inner backend; orig
  * is the device's request (its buffers are guest memory: stages must not
@@ -41,6 +53,9 @@ struct ip_stage;
 
 struct ip_stage_ops {
     const char *kind;
+    unsigned devs; /* IP_DEV_*; 0: IP_DEV_BLK */
+    enum ip_verdict (*frame)(struct ip_stage *s, const struct net_pkt *p, bool to_port,
+                             uint64_t now_ns);
     int (*admit)(struct ip_stage *s, const struct ip_xfer *x, uint64_t now_ns);
     int (*pre)(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
                uint64_t now_ns);
@@ -57,6 +72,11 @@ struct ip_stage_ops {
 struct ip_stage {
     const struct ip_stage_ops *ops;
 };
+
+static inline unsigned ip_stage_devs(const struct ip_stage *s)
+{
+    return s->ops->devs ? s->ops->devs : IP_DEV_BLK;
+}
 
 /* The chain's clock. */
 typedef uint64_t (*ip_clock_fn)(void *opaque);

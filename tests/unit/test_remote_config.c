@@ -76,7 +76,7 @@ static void remote_errors(void **st)
          "params.backend.colour: unknown key (a remote backend takes server, device, size, "
          "fallback, mtu, window, heartbeat_ms, failover_ms, timeout_ms)"},
         {"{\"name\":\"a\",\"backend\":{\"type\":\"null\"},\"interpose\":[{\"type\":\"x\"}]}",
-         "params.interpose[0].type: expected \"meter\", \"qos\" or \"crypt\", got \"x\""},
+         "params.interpose[0].type: expected \"meter\", \"qos\", \"crypt\" or \"filter\", got \"x\""},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[384] = "";

@@ -1,0 +1,94 @@
+/* vRIO net header encoding (see rnet_wire.h). */
+#include "rnet_wire.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "../backend/net_port.h"
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    v = htole16(v);
+    memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htole32(v);
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    v = htole64(v);
+    memcpy(p, &v, 8);
+}
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return le16toh(v);
+}
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return le64toh(v);
+}
+
+void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE])
+{
+    memset(out, 0, RNET_HDR_SIZE);
+    put16(out, RNET_MAGIC);
+    out[2] = RNET_VERSION;
+    out[3] = h->type;
+    out[4] = h->flags;
+    put16(out + 6, h->peer);
+    put32(out + 8, (uint32_t)h->status);
+    put64(out + 12, h->session);
+    put32(out + 20, h->seq);
+    put16(out + 24, h->csum_start);
+    put16(out + 26, h->csum_offset);
+}
+
+int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h)
+{
+    if (n < RNET_HDR_SIZE || get16(buf) != RNET_MAGIC || buf[2] != RNET_VERSION)
+        return -EINVAL;
+    h->type = buf[3];
+    h->flags = buf[4];
+    h->peer = get16(buf + 6);
+    h->status = (int32_t)get32(buf + 8);
+    h->session = get64(buf + 12);
+    h->seq = get32(buf + 20);
+    h->csum_start = get16(buf + 24);
+    h->csum_offset = get16(buf + 26);
+    size_t pl = n - RNET_HDR_SIZE;
+    if (h->session == 0 || (h->flags & ~RNET_F_NEEDS_CSUM))
+        return -EINVAL;
+    switch (h->type) {
+    case RNET_T_DATA:
+        if (pl < NET_MIN_FRAME || pl > RNET_MAX_FRAME)
+            return -EINVAL;
+        /* The checksum field (2 bytes) must lie inside the frame. */
+        if ((h->flags & RNET_F_NEEDS_CSUM) &&
+            (size_t)h->csum_start + h->csum_offset + 2 > pl)
+            return -EINVAL;
+        return 0;
+    case RNET_T_HELLO:
+        return pl >= 2 && pl <= 2 * RNET_NAME_MAX ? 0 : -EINVAL;
+    case RNET_T_PING:
+    case RNET_T_PONG:
+        return pl == 8 ? 0 : -EINVAL;
+    case RNET_T_HELLO_ACK:
+    case RNET_T_BYE:
+        return pl == 0 ? 0 : -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}

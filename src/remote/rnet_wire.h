@@ -1,0 +1,57 @@
+/* vRIO net wire format: Ethernet frames between a vmhost's tunnel port and
+ * an iohost's switch, one UDP datagram per frame, best effort.
+ *
+ * Every datagram starts with a 32-byte header (little-endian). `session` is
+ * random per vmhost tunnel; `peer` is the slot the iohost gave it in
+ * HELLO_ACK. DATA carries one frame after the header and its virtio-net
+ * offload metadata (only NEEDS_CSUM crosses: the sender resolved GSO, see
+ * rnet_io.h); `seq` counts a session's DATA per direction, so a receiver
+ * sees frames the path lost as gaps (PING and PONG carry the sender's next
+ * seq, so a lost tail shows too). HELLO (payload: the switch name, a
+ * NUL, the tunnel's name) asks to join a switch; HELLO_ACK answers with the
+ * slot or -errno in status. PING / PONG (payload: the sender's 8-byte
+ * timestamp, echoed) are heartbeats; a PONG with status -ENOENT tells a
+ * tunnel the iohost no longer knows it (restart), so it says HELLO again.
+ * BYE: the tunnel goes away. rnet_hdr_decode accepts only self-consistent
+ * headers; anything else is dropped and counted. */
+#ifndef SC_RNET_WIRE_H
+#define SC_RNET_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RNET_MAGIC 0x4e52u /* "RN" */
+#define RNET_VERSION 1
+#define RNET_HDR_SIZE 32
+/* Largest frame a datagram carries: an IPv4 UDP payload less our header. */
+#define RNET_MAX_FRAME (65507u - RNET_HDR_SIZE)
+#define RNET_NAME_MAX 48
+
+enum rnet_type {
+    RNET_T_DATA = 1,
+    RNET_T_HELLO = 2,
+    RNET_T_HELLO_ACK = 3,
+    RNET_T_PING = 4,
+    RNET_T_PONG = 5,
+    RNET_T_BYE = 6,
+};
+
+#define RNET_F_NEEDS_CSUM 0x01 /* csum_start / csum_offset are valid */
+
+struct rnet_hdr {
+    uint8_t type;
+    uint8_t flags;
+    uint16_t peer;
+    int32_t status;       /* HELLO_ACK, PONG: 0 or -errno */
+    uint64_t session;
+    uint32_t seq;
+    uint16_t csum_start, csum_offset;
+};
+
+void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE]);
+/* 0, or -EINVAL when buf (n bytes: the whole datagram) is not a valid
+ * message: bad magic or version, unknown type, DATA without a frame or
+ * with csum fields outside it, control messages with a wrong payload. */
+int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h);
+
+#endif

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# vRIO net path across network namespaces this test creates (nvmhost0,
+# nvmhost1, niohost; veth pairs): sidecored runs as iohost (switch sw0 with a
+# tap port rntap0 addressed 10.78.9.1/24 in niohost, and the net listener)
+# and as two vmhosts whose net devices are remote (tunnels to sw0). DPDK
+# testpmd's virtio-user drives the vmhosts' devices (unix sockets ignore
+# namespaces).
+#  1. testpmd icmpecho on vmhost0's n0: ping from niohost to 10.78.9.2 is
+#     answered across the remote path; per direction, what one end sent
+#     equals what the other took plus the drops counted on the path.
+#  2. a filter denying ICMP on the iohost's peer port: pings fail, the
+#     rule's hit counter counts them; ARP still passes (default allow).
+#  3. testpmd txonly on vmhost0 -> rxonly on vmhost1 through the iohost's
+#     switch: packets arrive, and sent = received + drops counted on the way.
+# Every wait is bounded; every process and namespace is removed on exit.
+# Usage: remote_net.sh BUILD_DIR
+set -u
+BUILD=${1:?usage: remote_net.sh BUILD_DIR}
+SCD=$BUILD/sidecored
+CTL=$BUILD/sidecorectl
+for b in "$SCD" "$CTL"; do
+    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
+done
+for t in ip jq ping timeout stdbuf; do
+    command -v $t >/dev/null || { echo "FAIL: $t not found (scripts/install-deps.sh test)"; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: network namespaces need root"; exit 1; }
+
+TMP=$(mktemp -d /tmp/remote-net.XXXXXX)
+NS="nvmhost0 nvmhost1 niohost"
+PIDS=()
+fail() {
+    echo "FAIL: $*"
+    local f s
+    for s in io vm0 vm1; do
+        [ -S "$TMP/$s.rpc" ] && timeout 5 "$CTL" -s "$TMP/$s.rpc" --json net-peers 2>/dev/null |
+            jq -c . | sed "s|^|  $s net-peers: |"
+    done
+    [ -S "$TMP/io.rpc" ] && timeout 5 "$CTL" -s "$TMP/io.rpc" --json switch-stats sw0 2>/dev/null |
+        jq -c '.ports[]' | sed "s|^|  io port: |"
+    for f in "$TMP"/*.log; do
+        [ -f "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" | tail -30
+    done
+    exit 1
+}
+. "$(dirname "$0")/lib/dpdk_common.sh"
+cleanup() {
+    local p n
+    dpdk_cleanup
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do
+        timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    for n in $NS; do
+        ip netns del "$n" 2>/dev/null
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+dpdk_require
+
+# --- hosts ---------------------------------------------------------------
+for n in $NS; do
+    ip netns del "$n" 2>/dev/null
+    ip netns add "$n" || fail "cannot create namespace $n"
+    ip -n "$n" link set lo up
+done
+for i in 0 1; do
+    ip link add "rnv$i" type veth peer name "rnio$i" || fail "cannot create veth pair $i"
+    ip link set "rnv$i" netns "nvmhost$i"
+    ip link set "rnio$i" netns niohost
+    ip -n "nvmhost$i" addr add "10.78.$i.1/24" dev "rnv$i"
+    ip -n niohost addr add "10.78.$i.2/24" dev "rnio$i"
+    ip -n "nvmhost$i" link set "rnv$i" up
+    ip -n niohost link set "rnio$i" up
+done
+
+# start_daemon NAME NETNS ARGS...: sidecored in a namespace, up to 10 s to ready.
+start_daemon() {
+    local name=$1 ns=$2
+    shift 2
+    ip netns exec "$ns" "$SCD" --no-default --runtime-dir "$TMP/$name" \
+        --rpc "$TMP/$name.rpc" --log-level info "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    local _
+    for _ in $(seq 100); do
+        grep -q "sidecored: ready" "$TMP/$name.log" && return 0
+        kill -0 "$pid" 2>/dev/null || fail "sidecored $name exited at start-up"
+        sleep 0.1
+    done
+    fail "sidecored $name not ready within 10 s"
+}
+ctl() { local s=$1; shift; timeout 15 "$CTL" -s "$TMP/$s.rpc" --json "$@"; }
+# tun VM FIELD: a counter of the VM daemon's tunnel (jq path below .tunnels[0]).
+tun() { ctl "$1" net-peers | jq -r ".tunnels[0]$2"; }
+# peer NAME FIELD: a counter of the iohost's peer NAME.
+peer() { ctl io net-peers | jq -r --arg n "$1" ".listener.peers[] | select(.name == \$n) $2"; }
+wait_for() { # SECONDS WHAT COMMAND...
+    local secs=$1 what=$2 _
+    shift 2
+    for _ in $(seq $((secs * 5))); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    fail "timed out after $secs s waiting for $what"
+}
+joined() { [ "$(tun "$1" .state)" = connected ]; }
+
+start_daemon io niohost --cpus 0 --role iohost --listen 0.0.0.0:7410 --net-listen 0.0.0.0:7411 \
+    --switch name=sw0 --port switch=sw0,name=rntap0,type=tap
+ip netns exec niohost sysctl -qw net.ipv6.conf.rntap0.disable_ipv6=1
+ip -n niohost addr add 10.78.9.1/24 dev rntap0 || fail "cannot address the tap"
+start_daemon vm0 nvmhost0 --cpus 1 \
+    --net "name=n0,socket=$TMP/n0.sock,server=10.78.0.2:7411,remote_switch=sw0,heartbeat_ms=50"
+start_daemon vm1 nvmhost1 --cpus 1 \
+    --net "name=n1,socket=$TMP/n1.sock,server=10.78.1.2:7411,remote_switch=sw0,heartbeat_ms=50"
+wait_for 10 "vmhost0's tunnel to join sw0" joined vm0
+wait_for 10 "vmhost1's tunnel to join sw0" joined vm1
+P0=n0@10.78.0.1
+P1=n1@10.78.1.1
+[ "$(peer $P0 .switch)" = sw0 ] || fail "the iohost shows no peer $P0 on sw0"
+rtt=$(tun vm0 .rtt_us)
+[ "$rtt" -gt 0 ] || fail "no round trip measured by heartbeats"
+echo "tunnels joined; heartbeat RTT vmhost0 <-> iohost: $rtt us"
+
+# consistent VM PEER: per direction, sent = taken + drops on the way.
+# Frames from the device into the tunnel (to_iohost) reach the iohost's peer
+# port (from_vmhost) unless the vmhost could not send them or the path lost
+# them; and back.
+consistent() {
+    local t p
+    t=$(ctl "$1" net-peers | jq -c '.tunnels[0]')
+    p=$(ctl io net-peers | jq -c --arg n "$2" '.listener.peers[] | select(.name == $n)')
+    local up down
+    up=$(jq -n --argjson t "$t" --argjson p "$p" '$t.to_iohost_packets ==
+        $p.from_vmhost_packets + $p.path.drops.lost + $t.path.drops.send_full +
+        $t.path.drops.not_joined + $t.path.drops.too_big + $t.path.drops.bad_gso')
+    down=$(jq -n --argjson t "$t" --argjson p "$p" '$p.to_vmhost_packets ==
+        $t.from_iohost_packets + $t.path.drops.lost + $p.path.drops.send_full +
+        $p.path.drops.too_big + $p.path.drops.bad_gso')
+    [ "$up" = true ] && [ "$down" = true ]
+}
+
+# --- 1. ping across the remote path --------------------------------------
+dpdk_start e0 1 icmpecho "net_virtio_user0,path=$TMP/n0.sock"
+dpdk_wait_forwarding e0
+ip netns exec niohost timeout 30 ping -c 20 -i 0.1 -W 2 10.78.9.2 >"$TMP/ping1.out" 2>&1
+got=$(awk '/packets transmitted/ {print $4}' "$TMP/ping1.out")
+[ "${got:-0}" -ge 18 ] || fail "ping across the remote path: ${got:-0} of 20 replies"
+wait_for 10 "consistent counts on both ends" consistent vm0 $P0
+echo "1. ping: $got/20 replies; tunnel sent $(tun vm0 .to_iohost_packets), got $(tun vm0 .from_iohost_packets); counts consistent"
+
+# --- 2. a filter on the iohost's peer port denies ICMP ---------------------
+ctl io interpose "$P0" '[{"type":"filter","default":"allow","rules":[
+    {"action":"deny","ethertype":"ipv4","proto":"icmp"}]}]' >/dev/null ||
+    fail "interpose_set with a filter on $P0 failed"
+ip netns exec niohost timeout 30 ping -c 10 -i 0.1 -W 1 10.78.9.2 >"$TMP/ping2.out" 2>&1
+got=$(awk '/packets transmitted/ {print $4}' "$TMP/ping2.out")
+[ "${got:-1}" -eq 0 ] || fail "ICMP denied on $P0, yet $got ping replies came back"
+hits=$(ctl io switch-stats sw0 | jq -r --arg n "$P0" \
+    '.ports[] | select(.name == $n) | .interpose[0].rules[0].hits')
+[ "${hits:-0}" -ge 10 ] || fail "the deny rule counted ${hits:-0} hits for 10 echo requests"
+filtered=$(ctl io switch-stats sw0 | jq -r --arg n "$P0" \
+    '.ports[] | select(.name == $n) | .drops.filtered')
+[ "$filtered" -ge 10 ] || fail "the peer port counted $filtered filtered drops"
+ctl io interpose "$P0" '[]' >/dev/null || fail "clearing the filter failed"
+ip netns exec niohost timeout 30 ping -c 5 -i 0.1 -W 2 10.78.9.2 >"$TMP/ping3.out" 2>&1
+got=$(awk '/packets transmitted/ {print $4}' "$TMP/ping3.out")
+[ "${got:-0}" -ge 4 ] || fail "pings do not pass again after the filter was removed"
+echo "2. filter: 0/10 replies while ICMP is denied, rule hits $hits; $got/5 after removal"
+dpdk_stop e0
+
+# --- 3. txonly on vmhost0 -> rxonly on vmhost1 through the iohost ---------
+dpdk_start rx1 1 rxonly "net_virtio_user0,path=$TMP/n1.sock"
+dpdk_wait_forwarding rx1
+dpdk_start tx0 1 txonly "net_virtio_user0,path=$TMP/n0.sock" --txpkts=256
+dpdk_wait_forwarding tx0
+sleep 2
+dpdk_stop_fwd tx0
+sent=$(dpdk_fwd tx0 TX-packets)
+[ "${sent:-0}" -gt 0 ] || fail "testpmd tx0 sent nothing"
+# Settle: frames still in sockets and rings land, heartbeats carry the tails.
+sleep 1
+dpdk_stop_fwd rx1
+recv=$(dpdk_fwd rx1 RX-packets)
+dpdk_quit tx0
+dpdk_quit rx1
+n1=$(ctl vm1 net-stats n1)
+io=$(ctl io net-peers)
+t0=$(ctl vm0 net-peers | jq -c '.tunnels[0]')
+t1=$(ctl vm1 net-peers | jq -c '.tunnels[0]')
+drops=$(jq -n --argjson t0 "$t0" --argjson t1 "$t1" --argjson io "$io" --argjson n1 "$n1" \
+    --arg p0 "$P0" --arg p1 "$P1" '
+    ($io.listener.peers[] | select(.name == $p0)) as $q0 |
+    ($io.listener.peers[] | select(.name == $p1)) as $q1 |
+    ($t0.path.drops.send_full + $t0.path.drops.not_joined + $t0.path.drops.too_big +
+     $q0.path.drops.lost + $q0.port_drops + $q1.port_drops +
+     $q1.path.drops.send_full + $q1.path.drops.too_big + $t1.path.drops.lost +
+     $n1.port.drops_total)')
+echo "3. stream: testpmd sent $sent, received $recv, drops counted on the way $drops"
+[ "${recv:-0}" -gt 0 ] || fail "nothing reached vmhost1"
+[ "$recv" -le "$sent" ] || fail "received more than was sent"
+[ $((recv + drops)) -ge "$sent" ] ||
+    fail "sent $sent != received $recv + counted drops $drops (frames unaccounted for)"
+echo "PASS"
