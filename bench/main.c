@@ -1,15 +1,19 @@
 /* sidecore-bench: vhost-user blk load generator on the frontend library.
  * Subcommands: run (one socket), compare (sidecored vs qemu-storage-daemon),
  * idle (the daemon's CPU with queues attached and nothing to do),
- * net-compare (virtio-net: sidecored vs DPDK's vhost PMD, testpmd client). */
+ * net-compare (virtio-net: sidecored vs DPDK's vhost PMD, testpmd client),
+ * remote-compare (local sidecore vs vmhost -> iohost over veth), iopf (guest
+ * memory overcommit with device-side I/O page faults, docs/VPRI.md). */
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "compare.h"
 #include "idle.h"
+#include "iopf.h"
 #include "net_compare.h"
 #include "opts.h"
+#include "remote_compare.h"
 #include "run.h"
 #include "scstats.h"
 
@@ -52,15 +56,19 @@ int main(int argc, char **argv)
             return 2;
         return bench_compare(&o, argv[0]);
     }
+    if (!strcmp(argv[1], "iopf"))
+        return bench_iopf(argc - 1, argv + 1, argv[0]);
     if (!strcmp(argv[1], "net-compare"))
         return bench_net_compare(argc - 1, argv + 1, argv[0]);
+    if (!strcmp(argv[1], "remote-compare"))
+        return bench_remote_compare(argc - 1, argv + 1, argv[0]);
     if (!strcmp(argv[1], "idle")) {
         if (opts_parse(argc - 1, argv + 1, OPTS_IDLE, &o))
             return 2;
         return bench_idle(&o, argv[0]);
     }
-    fprintf(stderr, "sidecore-bench: unknown command '%s' (run, compare, idle or net-compare)\n",
-            argv[1]);
+    fprintf(stderr, "sidecore-bench: unknown command '%s' (run, compare, idle, iopf, "
+            "net-compare or remote-compare)\n", argv[1]);
     opts_usage();
     return 2;
 }

@@ -17,6 +17,8 @@ void opts_usage(void)
         "       sidecore-bench compare --backend null|file [--size S] [options]\n"
         "       sidecore-bench idle [--queues N] [--time SEC] [--cpu N] [--json]\n"
         "       sidecore-bench net-compare [--help for its options]\n"
+        "       sidecore-bench remote-compare [--help for its options]\n"
+        "       sidecore-bench iopf run|table [--help for its options]\n"
         "options:\n"
         "  --workload randread|randwrite|read|write|mixed   (default randread)\n"
         "  --rwmix PCT      percent reads for mixed (default 70)\n"

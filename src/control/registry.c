@@ -163,7 +163,7 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         goto fail;
     }
     struct vhost_dev_cfg vc = {
-        .socket_path = d->cfg.socket, .client = d->cfg.client, .dev = d->vdev};
+        .socket_path = d->cfg.socket, .client = d->cfg.client, .dev = d->vdev, .vpri = true};
     rc = vhost_dev_create(r->loop, &vc, &d->vh, &why);
     if (rc < 0) {
         d->vdev->ops->destroy(d->vdev);

@@ -149,6 +149,7 @@ static int blk_queue_start(struct vdev *v, uint16_t idx, struct virtq *vq, int k
     }
     q->vq = vq;
     q->call_fd = call_fd;
+    vpri_q_bind(&q->vp, vq->gm, idx);
     int rc = d->be->ops->queue_open(d->be, n, &q->bq);
     if (rc < 0) {
         LOG_ERR("blk", "%s: backend %s cannot open a queue of depth %u: %s", d->name,
@@ -183,6 +184,7 @@ static void blk_queue_stop(struct vdev *v, uint16_t idx)
     struct blk_queue *q = d->q[idx];
     sc_detach(&q->scq);
     blk_queue_drain(q);
+    vpri_q_unbind(&q->vp);
     d->be->ops->queue_close(q->bq);
 
     struct sc_queue_stats *p = &d->past[idx];

@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 
+#include "../vpri/vpri_queue.h"
 #include "blk.h"
 #include "virtio_blk_spec.h"
 
@@ -29,6 +30,7 @@ struct blk_req {
     struct iovec *data; /* data part of the chain (header and status cut off) */
     uint8_t *status;
     uint32_t type;
+    uint8_t vtag; /* VPRI in-flight tag (VPRI_NO_TAG until admitted) */
 };
 
 struct blk_queue {
@@ -50,6 +52,7 @@ struct blk_queue {
     struct blk_req *staged[BLK_STAGE];
     unsigned nstaged, staged_pos;
     bool pushed;              /* used elements written since the last publish */
+    struct vpri_q vp;         /* VPRI: residency checks, parked requests */
     unsigned err_logs;        /* request errors logged so far */
 };
 

@@ -85,11 +85,18 @@ static int iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t le
 
 static struct blk_req *req_alloc(struct blk_queue *q)
 {
-    return q->nfree ? &q->reqs[q->free_idx[--q->nfree]] : NULL;
+    if (!q->nfree)
+        return NULL;
+    struct blk_req *r = &q->reqs[q->free_idx[--q->nfree]];
+    r->vtag = VPRI_NO_TAG;
+    return r;
 }
 
+/* Ends the request's VPRI tag too: the device no longer touches its pages. */
 static void req_free(struct blk_queue *q, struct blk_req *r)
 {
+    vpri_q_end(&q->vp, r->vtag);
+    r->vtag = VPRI_NO_TAG;
     q->free_idx[q->nfree++] = (unsigned)(r - q->reqs);
 }
 
@@ -337,12 +344,57 @@ static int stage(struct blk_queue *q)
     return (int)q->nstaged;
 }
 
-/* Handles staged chains in order until the backend is full. -1: the device
- * failed on a malformed request; the rest are dropped with it. */
+/* VPRI: a chain is handled only once every page of it has the access the
+ * device needs; otherwise it is parked with a fault posted, and later
+ * chains go on (blk completes out of order). -1: the device failed. */
+static int admit(struct blk_queue *q, struct blk_req *r)
+{
+    struct vpri_miss m;
+    enum vpri_verdict v = vpri_q_check(&q->vp, &r->chain, &m);
+    if (v == VPRI_RESIDENT) {
+        r->vtag = vpri_q_begin(&q->vp, &r->chain);
+        return handle(q, r);
+    }
+    if (v == VPRI_MISS && vpri_park(&q->vp, r, &m) == 0)
+        return 0;
+    vdev_fail(&q->dev->vdev, q->idx, "%s: request (head %u): %s at gpa 0x%llx", q->name,
+              r->chain.head, v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
+                                            : "buffer reaches past the PA-BITMAP",
+              (unsigned long long)m.gpa);
+    req_free(q, r);
+    return -1;
+}
+
+static const struct vq_chain *req_chain(void *req)
+{
+    return &((struct blk_req *)req)->chain;
+}
+
+static bool req_resume(void *req, void *ctx)
+{
+    struct blk_req *r = req;
+    struct blk_queue *q = ctx;
+    r->vtag = vpri_q_begin(&q->vp, &r->chain);
+    return handle(q, r) == 0 && !q->deferred;
+}
+
+/* Parked requests whose pages became resident go on; -1: device failed. */
+static int resume_parked(struct blk_queue *q)
+{
+    const char *why = NULL;
+    int n = vpri_park_scan(&q->vp, req_chain, req_resume, q, &why);
+    if (n < 0)
+        vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
+    return n < 0 || vdev_is_broken(&q->dev->vdev) ? -1 : n;
+}
+
+/* Handles staged chains in order until the backend is full (or the park
+ * list is). -1: the device failed on a malformed request; the rest are
+ * dropped with it. */
 static int run_staged(struct blk_queue *q)
 {
-    while (q->staged_pos < q->nstaged && !q->deferred) {
-        if (handle(q, q->staged[q->staged_pos++]) < 0) {
+    while (q->staged_pos < q->nstaged && !q->deferred && !vpri_park_full(&q->vp)) {
+        if (admit(q, q->staged[q->staged_pos++]) < 0) {
             while (q->staged_pos < q->nstaged)
                 req_free(q, q->staged[q->staged_pos++]);
             return -1;
@@ -360,6 +412,7 @@ int blk_queue_poll(struct sc_queue *scq)
 
     if (vdev_is_broken(&d->vdev))
         return -1;
+    vpri_q_enter(&q->vp);
     work = be->reap(q->bq);
     if (q->deferred) {
         struct blk_req *r = q->deferred;
@@ -368,11 +421,20 @@ int blk_queue_poll(struct sc_queue *scq)
             goto out;
         work++;
     }
+    if (vpri_park_due(&q->vp)) {
+        int n = resume_parked(q);
+        if (n < 0) {
+            ret = -1;
+            goto out;
+        }
+        work += n;
+    }
     if (run_staged(q) < 0) {
         ret = -1;
         goto out;
     }
-    for (int popped = 0; popped < BLK_POLL_BUDGET && !q->deferred;) {
+    for (int popped = 0; popped < BLK_POLL_BUDGET && !q->deferred &&
+                         q->staged_pos == q->nstaged;) {
         int n = stage(q);
         if (n <= 0) {
             ret = n;
@@ -390,6 +452,7 @@ out:
     be->kick(q->bq);
     if (q->pushed)
         publish(q);
+    vpri_q_leave(&q->vp);
     return ret < 0 ? ret : work;
 }
 
@@ -401,8 +464,30 @@ bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
 
     /* Completions the backend cannot signal must be polled for. */
     if (enable && !pending)
-        pending = q->deferred || (be->event_fd(q->bq) < 0 && be->in_flight(q->bq) > 0);
+        pending = q->deferred || (be->event_fd(q->bq) < 0 && be->in_flight(q->bq) > 0) ||
+                  vpri_q_sleeping(&q->vp);
     return pending;
+}
+
+/* Giving up on parked requests: one whose pages are resident by now gets
+ * IOERR; writing the status of any other would touch a page that is not
+ * there, so it is dropped (the driver has to reset the device). */
+static void fail_parked(struct blk_queue *q)
+{
+    unsigned dropped = 0;
+    struct blk_req *r;
+    while ((r = vpri_park_pop(&q->vp))) {
+        struct vpri_miss m;
+        if (vpri_q_check(&q->vp, &r->chain, &m) == VPRI_RESIDENT && locate_status(r)) {
+            complete(q, r, VIRTIO_BLK_S_IOERR, 0);
+        } else {
+            req_free(q, r);
+            dropped++;
+        }
+    }
+    if (dropped)
+        LOG_ERR("blk", "%s: %u parked request(s) dropped: their pages never became resident",
+                q->name, dropped);
 }
 
 void blk_queue_drain(struct blk_queue *q)
@@ -416,11 +501,15 @@ void blk_queue_drain(struct blk_queue *q)
             q->deferred = NULL;
             submit(q, r);
         }
+        if (vpri_park_due(&q->vp) && resume_parked(q) < 0)
+            break;
         if (run_staged(q) < 0)
             break;
         be->kick(q->bq);
         be->reap(q->bq);
-        if (!q->deferred && q->staged_pos == q->nstaged && be->in_flight(q->bq) == 0)
+        vpri_q_leave(&q->vp);
+        if (!q->deferred && q->staged_pos == q->nstaged && be->in_flight(q->bq) == 0 &&
+            q->vp.park.n == 0)
             break;
         if (sc_now_ns() > deadline) {
             LOG_ERR("blk", "%s: %u request(s) still in flight after 5 s; giving up on them",
@@ -436,6 +525,7 @@ void blk_queue_drain(struct blk_queue *q)
                 else
                     req_free(q, r);
             }
+            fail_parked(q);
             break;
         }
         struct timespec ts = {0, 1000000};

@@ -143,13 +143,23 @@ static int negotiate(struct vu_blk *b, const struct vu_blk_cfg *cfg)
     want |= ring_opts;
     in->features = offered & want;
     if (has(in->features, VHOST_USER_F_PROTOCOL_FEATURES)) {
-        uint64_t pf;
+        uint64_t pf, want_pf = WANT_PROTOCOL;
+        if (cfg->vpri)
+            want_pf |= 1ull << VHOST_USER_PROTOCOL_F_VPRI;
         r = vu_get_protocol_features(b->conn, &pf);
+        if (!r && cfg->vpri && !has(pf, VHOST_USER_PROTOCOL_F_VPRI)) {
+            LOG_ERR("vu_blk", "backend does not offer VPRI (protocol features 0x%llx)",
+                    (unsigned long long)pf);
+            return -ENOTSUP;
+        }
         if (!r)
-            r = vu_set_protocol_features(b->conn, pf & WANT_PROTOCOL);
+            r = vu_set_protocol_features(b->conn, pf & want_pf);
         if (r)
             return r;
-        in->protocol_features = pf & WANT_PROTOCOL;
+        in->protocol_features = pf & want_pf;
+    } else if (cfg->vpri) {
+        LOG_ERR("vu_blk", "VPRI needs PROTOCOL_FEATURES, which the backend does not offer");
+        return -ENOTSUP;
     }
     in->device_queues = 1;
     if (has(in->protocol_features, VU_PF_MQ)) {
@@ -282,6 +292,8 @@ int vu_blk_open(const struct vu_blk_cfg *cfg, struct vu_blk **out)
                                 .uaddr = (uint64_t)(uintptr_t)b->mem->base, .mmap_offset = 0,
                                 .fd = b->mem->fd};
     r = vu_set_mem_table(b->conn, &reg, 1);
+    if (!r && cfg->vpri)
+        r = vu_vpri_send(cfg->vpri, b->conn);
     for (unsigned i = 0; !r && i < b->nq; i++)
         r = setup_queue(b, i, cfg);
     b->started = r == 0;

@@ -25,6 +25,7 @@
 
 #include "vu_front.h"
 #include "vu_mem.h"
+#include "vu_vpri.h"
 #include "vu_vring.h"
 
 /* virtio-blk feature bits (virtio spec 5.2.3). */
@@ -67,6 +68,8 @@ struct vu_blk_cfg {
     bool in_order;            /* VIRTIO_F_IN_ORDER; likewise (completions are then
                                * checked to come back in submission order) */
     bool poll_no_callfd;      /* send "no fd" for call: the device must not signal */
+    struct vu_vpri *vpri;     /* optional, not owned: negotiate VPRI (start-up fails if
+                               * not offered) and send it before the rings start */
 };
 
 struct vu_blk_info {

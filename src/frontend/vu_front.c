@@ -299,6 +299,12 @@ int vu_set_protocol_features(struct vu_conn *c, uint64_t pf)
 
 int vu_set_owner(struct vu_conn *c) { return send_cmd(c, VU_REQ_SET_OWNER, NULL, 0, NULL, 0); }
 
+int vu_send_ext(struct vu_conn *c, uint32_t req, const void *payload, uint32_t size,
+                const int *fds, unsigned nfds)
+{
+    return send_cmd(c, req, payload, size, fds, nfds);
+}
+
 int vu_get_queue_num(struct vu_conn *c, uint64_t *num)
 {
     return get_u64(c, VU_REQ_GET_QUEUE_NUM, num);

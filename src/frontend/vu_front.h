@@ -69,6 +69,10 @@ int vu_set_vring_kick(struct vu_conn *c, unsigned idx, int fd);
 int vu_set_vring_call(struct vu_conn *c, unsigned idx, int fd);
 int vu_set_vring_enable(struct vu_conn *c, unsigned idx, bool enable);
 int vu_set_status(struct vu_conn *c, uint8_t status);
+/* A request of a protocol extension (no reply body; acked under REPLY_ACK),
+ * e.g. VPRI's (vu_vpri.h). The fds stay the caller's. */
+int vu_send_ext(struct vu_conn *c, uint32_t req, const void *payload, uint32_t size,
+                const int *fds, unsigned nfds);
 int vu_get_status(struct vu_conn *c, uint8_t *status);
 
 #endif

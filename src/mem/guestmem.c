@@ -32,6 +32,7 @@ void gm_init(struct guestmem *gm)
     }
     atomic_init(&gm->table, t);
     atomic_init(&gm->log.map, NULL);
+    atomic_init(&gm->vpri, NULL);
 }
 
 void gm_region_unmap(struct gm_region *r)

@@ -40,9 +40,14 @@ struct gm_table {
     struct gm_region r[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
 };
 
+struct vpri_dev;
+
 struct guestmem {
     _Atomic(struct gm_table *) table; /* never NULL after gm_init */
     struct dirty_log log;
+    /* VPRI (src/vpri): set by the transport while queues are stopped;
+     * queues bind to it when they start. NULL: all memory is resident. */
+    _Atomic(struct vpri_dev *) vpri;
 };
 
 void gm_init(struct guestmem *gm);

@@ -13,6 +13,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../vpri/vpri_abi.h"
 #include "vhost_int.h"
 
 int vhu_err(struct vhost_dev *v, const char *fmt, ...)
@@ -31,9 +32,10 @@ uint64_t vhu_offered_features(struct vhost_dev *v)
     return dev | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
 }
 
-uint64_t vhu_offered_protocol_features(void)
+uint64_t vhu_offered_protocol_features(struct vhost_dev *v)
 {
-    return (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |
+    return (v->vpri_offer ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0) |
+           (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |
            (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
            (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
            (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
@@ -90,15 +92,15 @@ static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
 static int h_get_protocol_features(struct vhost_dev *v, struct vhu_msg *m, int *fds,
                                    unsigned nfds, struct vhu_reply *r)
 {
-    (void)v, (void)m, (void)fds, (void)nfds;
-    reply_u64(r, vhu_offered_protocol_features());
+    (void)m, (void)fds, (void)nfds;
+    reply_u64(r, vhu_offered_protocol_features(v));
     return VHU_OK;
 }
 
 static int h_set_protocol_features(struct vhost_dev *v, struct vhu_msg *m, int *fds,
                                    unsigned nfds, struct vhu_reply *r)
 {
-    uint64_t offered = vhu_offered_protocol_features(), f = m->p.u64;
+    uint64_t offered = vhu_offered_protocol_features(v), f = m->p.u64;
     (void)fds, (void)nfds, (void)r;
 
     if (f & ~offered)
@@ -273,11 +275,29 @@ static const struct vhu_entry table[VHOST_USER_MAX_REQUEST + 1] = {
     E(GET_STATUS, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_status),
 };
 
+/* Our own extension's ids lie far above QEMU's (docs/VPRI.md). */
+static const struct vhu_entry vpri_table[] = {
+    [VHOST_USER_VPRI_SET_MAP - VHOST_USER_VPRI_SET_MAP] =
+        {{"VPRI_SET_MAP", VHU_SIZE_EXACT, sizeof(struct vpri_map_msg), VHU_FD_ONE, false},
+         vhu_h_vpri_set_map},
+    [VHOST_USER_VPRI_SET_CHANNEL - VHOST_USER_VPRI_SET_MAP] =
+        {{"VPRI_SET_CHANNEL", VHU_SIZE_EXACT, sizeof(struct vpri_chan_msg), VHU_FD_THREE, false},
+         vhu_h_vpri_set_channel},
+};
+
+static const struct vhu_entry *entry(uint32_t request)
+{
+    if (request < SC_ARRAY_SIZE(table))
+        return table[request].fn ? &table[request] : NULL;
+    if (request - VHOST_USER_VPRI_SET_MAP < SC_ARRAY_SIZE(vpri_table))
+        return &vpri_table[request - VHOST_USER_VPRI_SET_MAP];
+    return NULL;
+}
+
 const struct vhu_msg_spec *vhost_msg_spec(uint32_t request)
 {
-    if (request >= SC_ARRAY_SIZE(table) || !table[request].fn)
-        return NULL;
-    return &table[request].spec;
+    const struct vhu_entry *e = entry(request);
+    return e ? &e->spec : NULL;
 }
 
 static int send_reply(struct vhost_dev *v, uint32_t request, struct vhu_reply *r)
@@ -304,7 +324,7 @@ int vhu_dispatch(struct vhost_dev *v)
     if (vhu_msg_check(spec, m, v->conn.nfds, v->err, sizeof(v->err)) < 0)
         rc = VHU_FATAL;
     else
-        rc = table[req].fn(v, m, v->conn.fds, v->conn.nfds, &r);
+        rc = entry(req)->fn(v, m, v->conn.fds, v->conn.nfds, &r);
 
     if (rc == VHU_REFUSED)
         LOG_WARN(VHU_COMP, "%s: %s refused: %s", v->dev->name, name, v->err);

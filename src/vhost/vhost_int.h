@@ -4,6 +4,7 @@
  *   vhost_queue.c   queue life cycle: translate + check rings, start, stop, restart
  *   vhost_mem.c     memory table, dirty log, inflight area messages
  *   vhost_server.c  sockets: listen/accept or connect/reconnect, failure, teardown
+ *   vhost_vpri.c    VPRI messages (docs/VPRI.md): map, channel, resolve wake-ups
  * Everything here runs on the control thread, except vhu_on_fail (any thread). */
 #ifndef SC_VHOST_INT_H
 #define SC_VHOST_INT_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "../mem/guestmem.h"
+#include "../vpri/vpri_dev.h"
 #include "../virtq/vdev.h"
 #include "../virtq/virtq.h"
 #include "vhost_conn.h"
@@ -76,6 +78,11 @@ struct vhost_dev {
     uint16_t inflight_nq;
     uint16_t inflight_qsize;
 
+    bool vpri_offer;           /* cfg.vpri */
+    struct vpri_map *vpri_map; /* VPRI_SET_MAP, owned */
+    struct vpri_chan *vpri_chan; /* VPRI_SET_CHANNEL, owned */
+    struct vpri_dev vpri;      /* what gm.vpri points to once both are set */
+
     uint64_t messages;
     uint64_t connections;
     bool failed;
@@ -106,7 +113,7 @@ int vhu_err(struct vhost_dev *v, const char *fmt, ...) __attribute__((format(pri
  * connection must be closed (the device failed; reason logged). */
 int vhu_dispatch(struct vhost_dev *v);
 uint64_t vhu_offered_features(struct vhost_dev *v);
-uint64_t vhu_offered_protocol_features(void);
+uint64_t vhu_offered_protocol_features(struct vhost_dev *v);
 bool vhu_has_proto(struct vhost_dev *v, unsigned bit);
 
 /* vhost_queue.c */
@@ -160,6 +167,13 @@ void vhu_log_apply(struct vhost_dev *v);
 void vhu_inflight_forget(struct vhost_dev *v);
 /* Drops every region (queues must be stopped). */
 void vhu_mem_forget(struct vhost_dev *v);
+
+/* vhost_vpri.c */
+int vhu_h_vpri_set_map(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);
+int vhu_h_vpri_set_channel(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
+                           struct vhu_reply *);
+/* Hides VPRI from the data path and frees it (queues must be stopped). */
+void vhu_vpri_forget(struct vhost_dev *v);
 
 /* vhost_server.c: called for a fatal error on the control thread. */
 void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const char *reason);

@@ -101,6 +101,9 @@ static int check_fds(const struct vhu_msg_spec *s, const struct vhu_msg *m, unsi
     case VHU_FD_ONE:
         want = 1;
         break;
+    case VHU_FD_THREE:
+        want = 3;
+        break;
     case VHU_FD_VRING:
         want = (m->p.u64 & VHOST_USER_VRING_NOFD_MASK) ? 0 : 1;
         break;

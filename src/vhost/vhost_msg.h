@@ -159,6 +159,7 @@ enum vhu_size_rule {
 enum vhu_fd_rule {
     VHU_FD_NONE,     /* no fds */
     VHU_FD_ONE,      /* exactly one */
+    VHU_FD_THREE,    /* exactly three (VPRI_SET_CHANNEL) */
     VHU_FD_VRING,    /* one unless VHOST_USER_VRING_NOFD_MASK is set in the u64, then none */
     VHU_FD_REGIONS,  /* one per region of the memory table */
     VHU_FD_OPTIONAL, /* zero or one (REM_MEM_REG: tolerated, closed unused) */

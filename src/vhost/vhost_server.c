@@ -54,6 +54,7 @@ static void teardown(struct vhost_dev *v)
     vhu_mem_forget(v);
     vhu_log_forget(v);
     vhu_inflight_forget(v);
+    vhu_vpri_forget(v);
     v->features = 0;
     v->features_set = false;
     v->protocol_features = 0;
@@ -307,6 +308,7 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     v->dev = cfg->dev;
     v->client = cfg->client;
     v->prefault_threads = cfg->prefault_threads;
+    v->vpri_offer = cfg->vpri;
     v->listen_fd = -1;
     v->log_call_fd = -1;
     v->backoff_ms = VHU_BACKOFF_MIN_MS;

@@ -25,6 +25,8 @@ struct vhost_dev_cfg {
     bool client;       /* connect to the frontend instead of listening */
     struct vdev *dev;  /* not owned */
     unsigned prefault_threads; /* > 0: pre-fault guest memory at SET_MEM_TABLE */
+    bool vpri;         /* offer VPRI (docs/VPRI.md): only for devices that check
+                        * residency before touching guest buffers (blk) */
 };
 
 struct vhost_dev_info {

@@ -36,6 +36,8 @@ static unsigned make_good(const struct vhu_msg_spec *s, uint32_t req, struct vhu
         return 0;
     case VHU_FD_ONE:
         return 1;
+    case VHU_FD_THREE:
+        return 3;
     case VHU_FD_VRING:
         return 1;
     case VHU_FD_REGIONS:
