@@ -336,7 +336,7 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
         out->fallback_requests += atomic_load_explicit(&q->fb_requests, memory_order_relaxed);
         out->failed_requests += atomic_load_explicit(&q->failed, memory_order_relaxed);
         uint64_t rx = atomic_load_explicit(&q->pub_last_rx_ns, memory_order_relaxed);
-        if (rx && now - rx > oldest_rx)
+        if (rx && now > rx && now - rx > oldest_rx)
             oldest_rx = now - rx;
     }
     pthread_mutex_unlock(&be->lock);

@@ -66,6 +66,14 @@ static void bump(_Atomic uint64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
+/* Time from t to now. A reap reads the clock once and then sends (a
+ * released FLUSH) with a fresher one, so t may lie after now: that is no
+ * time at all, not 2^64 ns (which failed the request as unanswered). */
+static inline uint64_t since(uint64_t now, uint64_t t)
+{
+    return now > t ? now - t : 0;
+}
+
 static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
 {
     struct blk_io *io = s->io;
@@ -330,7 +338,7 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
         res = 0;
     }
     if (s->tries == 1)
-        rtt_sample(q, now - s->first_ns);
+        rtt_sample(q, since(now, s->first_ns));
     settle(q, s, res);
     return 1;
 }
@@ -357,7 +365,7 @@ static void scan(struct rio_cq *q, uint64_t now)
     const struct rio_be *be = q->be;
     q->next_check_ns = UINT64_MAX;
     if (q->state == RQ_CONNECTED && q->n_remote + q->n_held > 0) {
-        if (now - q->alive_ns >= be->failover_ns) {
+        if (since(now, q->alive_ns) >= be->failover_ns) {
             failover(q, now, "silent");
         } else {
             uint64_t hi = q->next_id;
@@ -365,7 +373,7 @@ static void scan(struct rio_cq *q, uint64_t now)
                 struct rio_cslot *s = slot_of(q, id);
                 if (!s || s->where != W_REMOTE)
                     continue;
-                if (now - s->first_ns >= be->timeout_ns)
+                if (since(now, s->first_ns) >= be->timeout_ns)
                     failover(q, now, "does not answer a request");
                 else if (now >= s->deadline_ns)
                     send_req(q, s, now);
