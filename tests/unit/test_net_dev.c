@@ -94,8 +94,10 @@ static int teardown(void **state)
         net_switch_remove_port(e->sw, net_dev_port(d->v));
         d->v->ops->destroy(d->v);
         for (int k = 0; k < 5; k++)
-            if (d->q[k].on)
+            if (d->q[k].on) {
+                vq_fini(&d->q[k].vq);
                 vu_vring_destroy(&d->q[k].vr);
+            }
     }
     net_switch_destroy(e->sw);
     sc_set_destroy(e->scs);
@@ -462,6 +464,7 @@ static void test_packed_tx_returns(void **state)
         }
     }
     q->on = false;
+    vq_fini(&q->vq);
     vu_vring_destroy(&q->vr);
     struct net_port_counters c;
     counters(a, &c);
