@@ -93,6 +93,18 @@ static int get_name(const json_t *v, char **out)
     return *out ? 0 : -ENOMEM;
 }
 
+/* Replaces *dst with name v; a bad one is reported as KEY of CTX. */
+static int set_name(const json_t *v, char **dst, char *err, size_t len, const char *ctx,
+                    const char *key)
+{
+    free(*dst);
+    *dst = NULL;
+    int rc = get_name(v, dst);
+    if (rc && rc != -ENOMEM)
+        rc = fail(err, len, ctx, key, NAME_RULE, v);
+    return rc;
+}
+
 static int get_mac(const json_t *v, uint8_t mac[6])
 {
     return net_mac_parse(json_string_value(v), mac);
@@ -198,14 +210,8 @@ int cfg_port_from_json(const json_t *o, const char *ctx, const char *sw, struct 
     memset(c.src.dst, 0xff, 6);
     json_object_foreach((json_t *)o, key, v) {
         if (strcmp(key, "name") == 0 || strcmp(key, "switch") == 0) {
-            char **dst = key[0] == 'n' ? &c.name : &c.sw;
-            free(*dst);
-            *dst = NULL;
-            if ((rc = get_name(v, dst))) {
-                if (rc != -ENOMEM)
-                    rc = fail(err, len, ctx, key, NAME_RULE, v);
+            if ((rc = set_name(v, key[0] == 'n' ? &c.name : &c.sw, err, len, ctx, key)))
                 goto out;
-            }
         } else if (strcmp(key, "type") == 0) {
             const char *t = json_string_value(v);
             if (!t || (strcmp(t, "tap") && strcmp(t, "sink"))) {
@@ -269,14 +275,8 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
         return rc;
     json_object_foreach((json_t *)o, key, v) {
         if (strcmp(key, "name") == 0 || strcmp(key, "switch") == 0) {
-            char **dst = key[0] == 'n' ? &c.name : &c.sw;
-            free(*dst);
-            *dst = NULL;
-            if ((rc = get_name(v, dst))) {
-                if (rc != -ENOMEM)
-                    rc = fail(err, len, ctx, key, NAME_RULE, v);
+            if ((rc = set_name(v, key[0] == 'n' ? &c.name : &c.sw, err, len, ctx, key)))
                 goto out;
-            }
         } else if (strcmp(key, "socket") == 0) {
             const char *s = json_string_value(v);
             if (!s || !*s) {

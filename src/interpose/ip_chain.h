@@ -35,5 +35,8 @@ json_t *ip_chain_stats(struct ip_chain *c);
 int ip_stages_from_json(const json_t *arr, struct ip_stage **out, unsigned *n, char *err,
                         size_t errlen);
 void ip_stages_free(struct ip_stage **st, unsigned n);
+/* [{"type": ..., stage stats...}, ...] of stages st[0..n) (NULL if out of
+ * memory). */
+json_t *ip_stages_stats(struct ip_stage *const *st, unsigned n);
 
 #endif

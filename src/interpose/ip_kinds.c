@@ -70,6 +70,19 @@ void ip_stages_free(struct ip_stage **st, unsigned n)
             st[i]->ops->destroy(st[i]);
 }
 
+json_t *ip_stages_stats(struct ip_stage *const *st, unsigned n)
+{
+    json_t *arr = json_array();
+    for (unsigned i = 0; arr && i < n; i++) {
+        json_t *o = st[i]->ops->stats ? st[i]->ops->stats(st[i]) : json_object();
+        if (o) {
+            json_object_set_new(o, "type", json_string(st[i]->ops->kind));
+            json_array_append_new(arr, o);
+        }
+    }
+    return arr;
+}
+
 int ip_stages_from_json(const json_t *arr, struct ip_stage **out, unsigned *n, char *err,
                         size_t len)
 {

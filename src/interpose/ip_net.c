@@ -139,16 +139,9 @@ int ip_net_set(struct ip_net *c, struct ip_stage **stages, unsigned n, const cha
 
 json_t *ip_net_stats(struct ip_net *c)
 {
-    json_t *arr = json_array();
     pthread_mutex_lock(&c->lock);
     struct ip_nlist *l = atomic_load(&c->cur);
-    for (unsigned i = 0; arr && i < l->n; i++) {
-        json_t *o = l->st[i]->ops->stats ? l->st[i]->ops->stats(l->st[i]) : json_object();
-        if (o) {
-            json_object_set_new(o, "type", json_string(l->st[i]->ops->kind));
-            json_array_append_new(arr, o);
-        }
-    }
+    json_t *arr = ip_stages_stats(l->st, l->n);
     pthread_mutex_unlock(&c->lock);
     return arr;
 }
