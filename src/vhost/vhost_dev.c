@@ -81,10 +81,15 @@ static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
         LOG_INFO(VHU_COMP, "%s: features 0x%llx (%s rings%s)", v->dev->name,
                  (unsigned long long)f, vhu_packed(v) ? "packed" : "split",
                  (f & (1ull << VIRTIO_F_IN_ORDER)) ? ", in order" : "");
+        /* The data path reads the negotiated bits (header length, ring
+         * layout, event index) without locks: change them only while no
+         * sidecore runs a queue of this device. */
+        vhu_queues_pause(v, v->paused);
         int rc = v->dev->ops->set_features(v->dev, f & ~transport);
         if (rc != 0)
             return vhu_err(v, "the device refused features 0x%llx (error %d)",
                           (unsigned long long)(f & ~transport), rc);
+        return vhu_queues_resume(v, v->paused);
     }
     return VHU_OK;
 }

@@ -39,6 +39,7 @@
 struct mock {
     struct vdev vd;
     int starts[NQ], stops[NQ], resets;
+    int set_while_running; /* set_features calls that found a queue started */
     uint64_t features;
     struct virtq *vq[NQ];
     int kick[NQ], call[NQ];
@@ -53,7 +54,11 @@ static uint64_t m_features(struct vdev *d)
 }
 static int m_set_features(struct vdev *d, uint64_t f)
 {
-    ((struct mock *)d)->features = f;
+    struct mock *m = (struct mock *)d;
+    for (unsigned i = 0; i < NQ; i++)
+        if (m->starts[i] > m->stops[i])
+            m->set_while_running++;
+    m->features = f;
     return 0;
 }
 static uint16_t m_max_queues(struct vdev *d)
@@ -784,6 +789,36 @@ static void test_client_reconnect(void **state)
 /* Packed rings: any size, small event areas, and SET/GET_VRING_BASE carry
  * the position with its wrap counter (bit 15), the used half in the high
  * 16 bits (QEMU's encoding; DPDK sends 0 there). */
+/* A device's feature bits change only while its queues are stopped: a
+ * frontend that renegotiates under running rings gets them stopped,
+ * the features applied, and the rings restarted where they were. */
+static void test_features_while_running(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    handshake(t);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    setup_ring(t, 0, NULL);
+    setup_ring(t, 1, NULL);
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &f, 8, NULL, 0);
+    assert_int_equal(t->m.set_while_running, 0);
+    assert_int_equal(t->m.features, f & ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+    for (unsigned i = 0; i < NQ; i++) {
+        assert_int_equal(t->m.stops[i], 1);
+        assert_int_equal(t->m.starts[i], 2);
+        assert_true(t->m.vq[i]->event_idx);
+        assert_int_equal(t->m.vq[i]->last_avail, 7); /* restarted where it stopped */
+    }
+    /* Toggling only LOG_ALL (migration) leaves the rings alone. */
+    f |= 1ull << VHOST_F_LOG_ALL;
+    ack_ok(t, VHOST_USER_SET_FEATURES, &f, 8, NULL, 0);
+    assert_int_equal(t->m.stops[0], 1);
+    assert_false(info(t).failed);
+    assert_int_equal(info(t).queues_started, NQ);
+}
+
 static void test_packed_ring_base(void **state)
 {
     struct t *t = *state;
@@ -867,6 +902,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_frontend_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_ring_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_features_while_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
