@@ -235,6 +235,21 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+/* A created device: where it listens and the QEMU line that attaches a
+ * guest to it (the daemon formats it, as it does at start-up). */
+static void print_created(json_t *r, const char *name)
+{
+    if (g_json) {
+        print_json(r);
+    } else {
+        printf("created %s on %s\n", name, str(r, "socket"));
+        const char *q = json_string_value(json_object_get(r, "qemu"));
+        if (q)
+            printf("attach a guest with:\n  %s\n", q);
+    }
+    json_decref(r);
+}
+
 static void cmd_create(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
@@ -295,12 +310,7 @@ static void cmd_create(int argc, char **argv)
         json_object_set_new(dev, "read_only", json_true());
     if (client)
         json_object_set_new(dev, "client", json_true());
-    json_t *r = call("device_create", dev);
-    if (g_json)
-        print_json(r);
-    else
-        printf("created %s on %s\n", argv[1], str(r, "socket"));
-    json_decref(r);
+    print_created(call("device_create", dev), argv[1]);
 }
 
 static void cmd_delete(int argc, char **argv)
@@ -480,8 +490,7 @@ static void cmd_net_create(int argc, char **argv)
 {
     if (argc < 2 || strchr(argv[1], '='))
         die_usage("net-create: a device NAME comes first");
-    json_t *r = call("net_create", kv_params("net-create", "name", argc, argv, 2));
-    print_or(r, "created %s on %s\n", argv[1], str(r, "socket"));
+    print_created(call("net_create", kv_params("net-create", "name", argc, argv, 2)), argv[1]);
 }
 
 static void cmd_named(const char *cmd, const char *method, const char *what, int argc,

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend/net_port.h"
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -23,6 +22,7 @@
 #include "control/exports.h"
 #include "control/methods.h"
 #include "control/net_registry.h"
+#include "control/qemu_line.h"
 #include "control/registry.h"
 #include "control/rpc.h"
 #include "core/sidecore.h"
@@ -499,25 +499,19 @@ static void print_qemu_line(const struct cfg_device *d)
     printf("# %s: %s backend, %llu MiB, %u queue(s)%s\n", d->name, be_names[d->backend.type],
            (unsigned long long)(d->backend.size >> 20), d->queues,
            d->read_only ? ", read-only" : "");
-    printf("qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "
-           "-object memory-backend-memfd,id=mem,size=512M,share=on "
-           "-chardev socket,id=c0,path=%s%s "
-           "-device vhost-user-blk-pci,chardev=c0,num-queues=%u\n",
-           d->socket, d->client ? ",server=on,wait=off" : "", d->queues);
+    char *line = qemu_line_blk(d);
+    printf("%s\n", line ? line : "(out of memory)");
+    free(line);
 }
 
 /* The QEMU options that attach a guest NIC to a net device. */
 static void print_net_line(const struct cfg_net *n)
 {
-    char mac[18];
-    net_mac_format(n->mac, mac);
     printf("# %s: virtio-net, %u queue pair(s), %s%s\n", n->name, n->queues,
            n->sw ? "switch " : "sink", n->sw ? n->sw : "");
-    printf("qemu-system-x86_64 ... -chardev socket,id=n0,path=%s%s "
-           "-netdev vhost-user,id=n0,chardev=n0%s "
-           "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0\n",
-           n->socket, n->client ? ",server=on,wait=off" : "",
-           n->queues > 1 ? ",queues=N" : "", mac);
+    char *line = qemu_line_net(n);
+    printf("%s\n", line ? line : "(out of memory)");
+    free(line);
 }
 
 static bool net_claims(void *opaque, const char *name, const char *socket)

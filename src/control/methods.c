@@ -1,11 +1,13 @@
 #include "methods.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../common/util.h"
 #include "net_methods.h"
+#include "qemu_line.h"
 #include "remote_methods.h"
 
 /* {"name": "..."} for delete and stats. */
@@ -41,7 +43,14 @@ static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *e
     }
     const struct cfg_device *made = registry_find(ctx->reg, json_string_value(
                                                                 json_object_get(params, "name")));
-    return made ? cfg_device_to_json(made) : json_object();
+    if (!made)
+        return json_object();
+    json_t *r = cfg_device_to_json(made);
+    char *q = qemu_line_blk(made);
+    if (r && q)
+        json_object_set_new(r, "qemu", json_string(q));
+    free(q);
+    return r;
 }
 
 static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *err)

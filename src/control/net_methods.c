@@ -2,10 +2,12 @@
 #include "net_methods.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "methods.h"
 #include "net_registry.h"
+#include "qemu_line.h"
 
 static struct net_registry *reg(void *opaque)
 {
@@ -43,8 +45,14 @@ json_t *m_net_create(json_t *params, void *opaque, struct rpc_error *err)
         return done(rc, err, NULL);
     rc = net_registry_add_net(reg(opaque), &c, err->message, sizeof(err->message));
     json_t *r = NULL;
-    if (rc == 0)
-        r = cfg_net_to_json(net_registry_find_net(reg(opaque), c.name));
+    if (rc == 0) {
+        const struct cfg_net *made = net_registry_find_net(reg(opaque), c.name);
+        r = cfg_net_to_json(made);
+        char *q = made ? qemu_line_net(made) : NULL;
+        if (r && q)
+            json_object_set_new(r, "qemu", json_string(q));
+        free(q);
+    }
     cfg_net_free(&c);
     return done(rc, err, r);
 }

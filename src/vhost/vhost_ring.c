@@ -148,7 +148,7 @@ static int swap_fd(struct vhost_dev *v, uint16_t idx, int *slot, int fd, bool re
 int vhu_h_set_vring_kick(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
                         struct vhu_reply *r)
 {
-    uint16_t idx;
+    uint16_t idx = 0; /* -O3 cannot see that vring_fd_msg sets it on success */
     (void)r;
 
     if (vring_fd_msg(v, m, &idx))
@@ -160,7 +160,7 @@ int vhu_h_set_vring_kick(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
 int vhu_h_set_vring_call(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
                         struct vhu_reply *r)
 {
-    uint16_t idx;
+    uint16_t idx = 0; /* -O3 cannot see that vring_fd_msg sets it on success */
     (void)r;
 
     if (vring_fd_msg(v, m, &idx))
@@ -171,7 +171,7 @@ int vhu_h_set_vring_call(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
 int vhu_h_set_vring_err(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
                        struct vhu_reply *r)
 {
-    uint16_t idx;
+    uint16_t idx = 0; /* -O3 cannot see that vring_fd_msg sets it on success */
     (void)r;
 
     if (vring_fd_msg(v, m, &idx))

@@ -109,6 +109,8 @@ grep -q "2 sidecore(s) in hybrid mode, 0 device(s)" "$TMP/ctl.out" || fail "info
 
 ctl create-blk nul1 --socket "$RUN/nul1.sock" --backend null --size 2G --queues 4
 [ -S "$RUN/nul1.sock" ] || fail "create-blk did not create $RUN/nul1.sock"
+grep -qF -- "-chardev socket,id=c0,path=$RUN/nul1.sock -device vhost-user-blk-pci,chardev=c0,num-queues=4" \
+    "$TMP/ctl.out" || fail "create-blk prints no QEMU line: $(cat "$TMP/ctl.out")"
 truncate -s 64M "$TMP/img1.img" # read-only backends do not create files
 ctl create-blk img1 --socket "$RUN/img1.sock" --backend file --path "$TMP/img1.img" --size 64M \
     --read-only

@@ -230,7 +230,7 @@ static void test_direct_chain(void **state)
     vq_push(&f->vq, &f->c, 300);
     expect_no_used(f); /* not before vq_publish */
     vq_publish(&f->vq);
-    uint16_t id, fl;
+    uint16_t id = 0, fl = 0;
     uint32_t len;
     assert_int_equal(get_used(f, &id, &len, &fl), 1);
     assert_int_equal(id, 7);

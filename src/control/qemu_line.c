@@ -1,0 +1,38 @@
+#include "qemu_line.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../backend/net_port.h"
+
+/* Guest RAM must be a shared memfd: the daemon maps the same pages. */
+#define QEMU_MEM                                                                                   \
+    "qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "                                        \
+    "-object memory-backend-memfd,id=mem,size=512M,share=on "
+
+char *qemu_line_blk(const struct cfg_device *d)
+{
+    char *s;
+    if (asprintf(&s,
+                 QEMU_MEM "-chardev socket,id=c0,path=%s%s "
+                          "-device vhost-user-blk-pci,chardev=c0,num-queues=%u",
+                 d->socket, d->client ? ",server=on,wait=off" : "", d->queues) < 0)
+        return NULL;
+    return s;
+}
+
+char *qemu_line_net(const struct cfg_net *n)
+{
+    char mac[18], *s;
+    net_mac_format(n->mac, mac);
+    /* vectors=0: see ENVIRONMENT.md (vhost-user NICs under emulation);
+     * with more than one pair the guest needs mq=on to use them. */
+    if (asprintf(&s,
+                 QEMU_MEM "-chardev socket,id=n0,path=%s%s "
+                          "-netdev vhost-user,id=n0,chardev=n0,queues=%u "
+                          "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0%s",
+                 n->socket, n->client ? ",server=on,wait=off" : "", n->queues ? n->queues : 1,
+                 mac, n->queues > 1 ? ",mq=on" : "") < 0)
+        return NULL;
+    return s;
+}
