@@ -275,7 +275,7 @@ static json_t *remote_json(const struct reg_dev *d)
     struct rio_peer_stats p;
     rio_blk_stats(d->remote, &p);
     const struct cfg_remote *c = d->cfg.backend.remote;
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                      "device", d->cfg.name, "server", c->server, "export", c->device,
                      "state", p.state, "connected", strcmp(p.state, "connected") == 0,
                      "queues", (int)p.queues, "rtt_us", (json_int_t)p.rtt_us, "in_flight",
@@ -284,7 +284,8 @@ static json_t *remote_json(const struct reg_dev *d)
                      (json_int_t)p.retransmits, "failovers", (json_int_t)p.failovers,
                      "reconnects", (json_int_t)p.reconnects, "fallback_requests",
                      (json_int_t)p.fallback_requests, "failed_requests",
-                     (json_int_t)p.failed_requests, "last_rx_ms", (json_int_t)p.last_rx_ms);
+                     (json_int_t)p.failed_requests, "stale_resends", (json_int_t)p.stale_resends,
+                     "last_rx_ms", (json_int_t)p.last_rx_ms);
 }
 
 json_t *registry_stats_json(struct registry *r, const char *name, char *err, size_t len)

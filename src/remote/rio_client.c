@@ -129,9 +129,10 @@ static void rio_queue_close(struct blk_bq *bq)
             break;
         }
     _Atomic uint64_t *past[] = {&be->past_requests, &be->past_retransmits, &be->past_failovers,
-                                &be->past_reconnects, &be->past_fb, &be->past_failed};
+                                &be->past_reconnects, &be->past_fb, &be->past_failed,
+                                &be->past_stale};
     _Atomic uint64_t *now[] = {&q->requests, &q->retransmits, &q->failovers, &q->reconnects,
-                               &q->fb_requests, &q->failed};
+                               &q->fb_requests, &q->failed, &q->stale_resends};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(past); i++)
         atomic_fetch_add(past[i], atomic_load(now[i]));
     pthread_mutex_unlock(&be->lock);
@@ -314,6 +315,7 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
     out->reconnects = atomic_load(&be->past_reconnects);
     out->fallback_requests = atomic_load(&be->past_fb);
     out->failed_requests = atomic_load(&be->past_failed);
+    out->stale_resends = atomic_load(&be->past_stale);
     int worst = RQ_CONNECTED;
     uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns(), oldest_rx = 0;
     pthread_mutex_lock(&be->lock);
@@ -335,6 +337,7 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
         out->reconnects += atomic_load_explicit(&q->reconnects, memory_order_relaxed);
         out->fallback_requests += atomic_load_explicit(&q->fb_requests, memory_order_relaxed);
         out->failed_requests += atomic_load_explicit(&q->failed, memory_order_relaxed);
+        out->stale_resends += atomic_load_explicit(&q->stale_resends, memory_order_relaxed);
         uint64_t rx = atomic_load_explicit(&q->pub_last_rx_ns, memory_order_relaxed);
         if (rx && now > rx && now - rx > oldest_rx)
             oldest_rx = now - rx;

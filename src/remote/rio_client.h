@@ -48,6 +48,7 @@ struct rio_peer_stats {
     uint64_t on_fallback;     /* requests in the fallback now */
     uint64_t requests, retransmits, failovers, reconnects;
     uint64_t fallback_requests, failed_requests;
+    uint64_t stale_resends;   /* writes the iohost refused for an old lease, sent again */
     uint64_t last_rx_ms;      /* since the last datagram from the iohost (max over queues) */
 };
 

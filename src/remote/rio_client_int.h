@@ -50,7 +50,7 @@ struct rio_be {
     pthread_mutex_t lock; /* queue list, for stats */
     struct rio_cq *queues;
     _Atomic uint64_t past_requests, past_retransmits, past_failovers, past_reconnects,
-        past_fb, past_failed;
+        past_fb, past_failed, past_stale;
 };
 
 struct rio_cq {
@@ -65,12 +65,16 @@ struct rio_cq {
     uint64_t last_rx_ns, last_ping_ns;
     uint64_t next_check_ns, armed_ns;
     uint64_t srtt_ns, rttvar_ns, rto_ns;
+    uint32_t lease;        /* the newest iohost stamp (rio_wire.h), echoed in REQs */
+    uint64_t lease_rcv_ns; /* when it arrived */
+    uint64_t fence_ns;     /* the fallback takes nothing before (see failover) */
     uint8_t *stage;        /* RIO_DGRAM_MAX: scattered sends, mispredicted receives */
     struct rio_cslot *last_rx; /* the read whose fragment arrived last */
     uint16_t peer_frag;    /* the iohost's fragment size, as last seen */
     _Atomic int pub_state;
     _Atomic uint64_t pub_srtt_ns, pub_remote, pub_fallback, pub_last_rx_ns;
     _Atomic uint64_t requests, retransmits, failovers, reconnects, fb_requests, failed;
+    _Atomic uint64_t stale_resends;
     bool fb_dirty;         /* the fallback's eventfd may hold a count */
     uint16_t idx;
     struct rio_cq *next;

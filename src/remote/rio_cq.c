@@ -74,7 +74,8 @@ static inline uint64_t since(uint64_t now, uint64_t t)
     return now > t ? now - t : 0;
 }
 
-static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
+/* stale: a resend the iohost asked for (its lease ran out), not a loss. */
+static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now, bool stale)
 {
     struct blk_io *io = s->io;
     struct rio_hdr h = {
@@ -88,11 +89,14 @@ static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
         .id = s->id,
         .offset = io->offset,
         .ack = q->lwm,
+        .lease = q->lease,
     };
     uint32_t data = io->op == BLK_OP_WRITE ? (uint32_t)io->len : 0;
     /* A datagram the socket cannot take now counts as lost. */
     rio_send(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, q->be->frag_size, q->stage);
-    if (s->tries)
+    if (stale)
+        bump(&q->stale_resends);
+    else if (s->tries)
         bump(&q->retransmits);
     else
         s->first_ns = now;
@@ -126,7 +130,7 @@ static void go_remote(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
     s->tries = 0;
     if (s->io->op == BLK_OP_READ)
         rio_reasm_reset(&s->rx, (uint32_t)s->io->len);
-    send_req(q, s, now);
+    send_req(q, s, now, false);
 }
 
 static struct rio_cslot *slot_of(struct rio_cq *q, uint64_t id)
@@ -146,7 +150,7 @@ static void release_held(struct rio_cq *q)
     if (s->where == W_HELD) {
         set_where(q, s, W_REMOTE);
         s->tries = 0;
-        send_req(q, s, sc_now_ns());
+        send_req(q, s, sc_now_ns(), false);
     }
 }
 
@@ -172,6 +176,15 @@ static void fb_done(struct blk_io *fio, int res)
 
 static void to_fallback(struct rio_cq *q, struct rio_cslot *s)
 {
+    if (SC_UNLIKELY(q->fence_ns)) {
+        if (sc_now_ns() < q->fence_ns) {
+            set_where(q, s, W_FB_PENDING);
+            q->fb_dirty = true;
+            due(q, q->fence_ns);
+            return;
+        }
+        q->fence_ns = 0;
+    }
     s->fio = *s->io;
     s->fio.done = fb_done;
     q->fb_dirty = true;
@@ -186,8 +199,18 @@ static void to_fallback(struct rio_cq *q, struct rio_cslot *s)
     }
 }
 
+/* Requests still in the network or the iohost may yet be applied there,
+ * but none later than the lease of the newest stamp they can carry after
+ * it arrived, plus the time a write submitted just then may take (bounded
+ * by the lease too, an assumption on the iohost's storage). The fallback
+ * takes nothing before that, so no write of it can be overtaken by an
+ * abandoned one. After silence longer than that (failover_ms, 1 s by
+ * default) the fence has passed already. */
 static void failover(struct rio_cq *q, uint64_t now, const char *why)
 {
+    q->fence_ns = q->lease_rcv_ns ? q->lease_rcv_ns + 2ull * RIO_LEASE_MS * 1000000ull : 0;
+    if (q->fence_ns <= now)
+        q->fence_ns = 0;
     q->state = RQ_FAILED;
     bump(&q->failovers);
     LOG_WARN("remote", "%s.q%u: iohost %s; %u request(s) %s", q->be->device, q->idx, why,
@@ -315,6 +338,10 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
     if (h->session != q->session)
         return 0;
     heard(q, now);
+    if (h->lease && (!q->lease || (int32_t)(h->lease - q->lease) > 0)) {
+        q->lease = h->lease;
+        q->lease_rcv_ns = now;
+    }
     if (h->type == RIO_T_PONG) {
         if (h->offset && h->offset <= now)
             rtt_sample(q, now - h->offset);
@@ -323,6 +350,10 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
     struct rio_cslot *s = h->type == RIO_T_RESP ? slot_of(q, h->id) : NULL;
     if (!s || s->where != W_REMOTE || s->io->op != h->op)
         return 0;
+    if (h->status == -ESTALE) {
+        send_req(q, s, now, true); /* carries the stamp of this answer */
+        return 0;
+    }
     int res = h->status;
     if (rio_carries_data(h)) {
         struct blk_io *io = s->io;
@@ -376,7 +407,7 @@ static void scan(struct rio_cq *q, uint64_t now)
                 if (since(now, s->first_ns) >= be->timeout_ns)
                     failover(q, now, "does not answer a request");
                 else if (now >= s->deadline_ns)
-                    send_req(q, s, now);
+                    send_req(q, s, now, false);
                 else
                     due(q, SC_MIN(s->deadline_ns, s->first_ns + be->timeout_ns));
             }

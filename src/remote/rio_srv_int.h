@@ -23,7 +23,7 @@ struct rio_export {
     struct blk_backend *be;
     struct blk_backend_info info;
     _Atomic uint64_t requests, bytes_read, bytes_written, errors;
-    _Atomic uint64_t dup_writes, reread, resent, sessions;
+    _Atomic uint64_t dup_writes, reread, resent, sessions, stale;
 };
 
 enum sreq_state { SR_RECV, SR_READY, SR_EXEC, SR_DONE };
@@ -42,6 +42,7 @@ struct rio_sreq {
     uint16_t queue;
     int status;
     uint32_t len;
+    uint32_t lease;        /* the newest stamp its datagrams carried */
     uint64_t offset;
     uint8_t *buf;
     struct iovec iov;

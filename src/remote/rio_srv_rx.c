@@ -40,7 +40,7 @@ static void send_resp(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
 {
     struct rio_hdr h = {.type = RIO_T_RESP, .op = r->op, .queue = r->queue,
                         .device = sq->srv->ex[r->ex]->tag, .status = r->status, .len = r->len,
-                        .session = s->id, .id = r->id};
+                        .session = s->id, .id = r->id, .lease = rio_stamp(sc_now_ns())};
     bool data = r->op == RIO_OP_READ && r->status == 0;
     rio_send(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &r->iov, 1,
              data ? r->len : 0, sq->srv->frag_size, sq->stage);
@@ -112,9 +112,28 @@ static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
     return true;
 }
 
-/* A READY request to its backend, or back on the ready list. */
+/* A write-like request whose lease ran out (rio_wire.h): answered -ESTALE
+ * and forgotten, so the client's resend is a new request. */
+static void refuse_stale(struct rio_sq *sq, struct rio_sreq *r)
+{
+    struct rio_sess *s = r->sess;
+    bump(&sq->srv->ex[r->ex]->stale, 1);
+    r->status = -ESTALE;
+    send_resp(sq, s, r);
+    s->slot[r->id % RIO_ID_SPAN] = NULL;
+    s->live--;
+    rio_sreq_free(sq, r);
+}
+
+/* A READY request to its backend, or back on the ready list. The lease is
+ * checked here, at the last moment before the backend, every time a
+ * waiting request is tried again. */
 static void start(struct rio_sq *sq, struct rio_sreq *r)
 {
+    if (write_like(r->op) && !rio_stamp_fresh(r->lease, rio_stamp(sc_now_ns()))) {
+        refuse_stale(sq, r);
+        return;
+    }
     if ((r->op == RIO_OP_FLUSH && earlier_writes(r->sess, r->id)) ||
         (r->op == RIO_OP_READ && !r->buf && !take_buffer(sq, r))) {
         ready_push(sq, r);
@@ -184,6 +203,7 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     r->flags = h->flags;
     r->queue = h->queue;
     r->len = h->op == RIO_OP_FLUSH ? 0 : h->len;
+    r->lease = h->lease;
     r->offset = h->offset;
     r->state = SR_READY;
     int err = check_req(sq->srv->ex[s->ex], h);
@@ -234,6 +254,8 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         }
     }
     struct rio_export *ex = srv->ex[s->ex];
+    if ((int32_t)(h->lease - r->lease) > 0)
+        r->lease = h->lease; /* sent after the stamp the request had so far */
     switch (r->state) {
     case SR_RECV:
         /* rio_hdr_decode checked that the fragment lies within len. */
@@ -276,7 +298,7 @@ static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, const uint8
     int exi = export_by_tag(srv, rio_tag(name));
     struct rio_export *ex = exi >= 0 && !strcmp(srv->ex[exi]->name, name) ? srv->ex[exi] : NULL;
     struct rio_hdr a = {.type = RIO_T_HELLO_ACK, .device = h->device, .id = h->id,
-                        .status = ex ? 0 : -ENOENT};
+                        .status = ex ? 0 : -ENOENT, .lease = rio_stamp(sc_now_ns())};
     uint8_t wire[RIO_HDR_SIZE], info[RIO_HELLO_INFO_SIZE];
     rio_hdr_encode(&a, wire);
     struct iovec out[2] = {{wire, sizeof(wire)}, {info, sizeof(info)}};
@@ -300,7 +322,8 @@ static void handle_ping(struct rio_sq *sq, const struct rio_hdr *h,
                         const struct sockaddr_storage *from, socklen_t flen)
 {
     struct rio_hdr a = {.type = RIO_T_PONG, .queue = h->queue, .device = h->device,
-                        .session = h->session, .offset = h->offset};
+                        .session = h->session, .offset = h->offset,
+                        .lease = rio_stamp(sc_now_ns())};
     rio_send(sq->sock, (const struct sockaddr *)from, flen, &a, NULL, 0, 0,
              sq->srv->frag_size, sq->stage);
 }

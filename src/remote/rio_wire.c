@@ -1,7 +1,7 @@
 /* vRIO header layout (byte offsets, little-endian):
  *   0 magic u16   2 version u8   3 type u8   4 op u8   5 flags u8
  *   6 queue u16   8 frag_size u16   10 reserved u16   12 device u32
- *   16 status i32   20 len u32   24 frag_off u32   28 reserved u32
+ *   16 status i32   20 len u32   24 frag_off u32   28 lease u32
  *   32 session u64   40 id u64   48 offset u64   56 ack u64 */
 #include "rio_wire.h"
 
@@ -30,6 +30,7 @@ void rio_hdr_encode(const struct rio_hdr *h, uint8_t out[RIO_HDR_SIZE])
     put32(out + 16, (uint32_t)h->status);
     put32(out + 20, h->len);
     put32(out + 24, h->frag_off);
+    put32(out + 28, h->lease);
     put64(out + 32, h->session);
     put64(out + 40, h->id);
     put64(out + 48, h->offset);
@@ -73,7 +74,7 @@ int rio_hdr_decode(const uint8_t *buf, size_t n, struct rio_hdr *h)
 {
     if (n < RIO_HDR_SIZE || get16(buf) != RIO_MAGIC || buf[2] != RIO_VERSION)
         return -EINVAL;
-    if (get16(buf + 10) || get32(buf + 28))
+    if (get16(buf + 10))
         return -EINVAL;
     h->type = buf[3];
     h->op = buf[4];
@@ -84,6 +85,7 @@ int rio_hdr_decode(const uint8_t *buf, size_t n, struct rio_hdr *h)
     h->status = (int32_t)get32(buf + 16);
     h->len = get32(buf + 20);
     h->frag_off = get32(buf + 24);
+    h->lease = get32(buf + 28);
     h->session = get64(buf + 32);
     h->id = get64(buf + 40);
     h->offset = get64(buf + 48);

@@ -12,6 +12,19 @@
  * HELLO asks for an export's description (payload: its name), PING/PONG
  * are heartbeats (offset carries the sender's timestamp, echoed back).
  *
+ * Fencing by lease: every message from the iohost carries its stamp (its
+ * clock in ms, never 0) in `lease`; every REQ carries back the newest stamp
+ * the client has received. The iohost applies a write-like request only
+ * while that stamp is at most RIO_LEASE_MS old on its own clock, and
+ * answers -ESTALE otherwise (nothing applied; the client resends with the
+ * stamp of that answer). The stamp came from the iohost before the request
+ * was sent, so a request the network held back longer than the lease can
+ * no longer be applied, and the client knows, from when it received the
+ * stamps it sent, the moment after which nothing it sent can land: it
+ * hands abandoned writes to a fallback only after that moment (plus the
+ * time a submitted write may take, bounded by the lease again). No clocks
+ * need to agree: each side compares only stamps of its own clock.
+ *
  * rio_hdr_decode accepts only self-consistent headers: a datagram that
  * fails it is dropped by either side. */
 #ifndef SC_RIO_WIRE_H
@@ -22,7 +35,7 @@
 #include <stdint.h>
 
 #define RIO_MAGIC 0x5652u /* "RV" */
-#define RIO_VERSION 1
+#define RIO_VERSION 2
 #define RIO_HDR_SIZE 64
 #define RIO_MAX_IO (4u << 20)     /* READ/WRITE bytes per request */
 #define RIO_MIN_FRAG 1024u        /* smallest fragment a receiver accepts */
@@ -31,6 +44,7 @@
 #define RIO_MAX_MTU 65000u
 #define RIO_ID_SPAN 1024u         /* ids in flight per session, at most */
 #define RIO_NAME_MAX 64
+#define RIO_LEASE_MS 250u         /* how old a REQ's echoed stamp may be */
 
 enum rio_type {
     RIO_T_REQ = 1,
@@ -62,6 +76,7 @@ struct rio_hdr {
     int32_t status;     /* RESP / HELLO_ACK: 0 or -errno */
     uint32_t len;       /* request bytes (READ/WRITE data, DISCARD/WZ range) */
     uint32_t frag_off;  /* where this datagram's data belongs */
+    uint32_t lease;     /* iohost: its stamp; REQ: the newest stamp received */
     uint64_t session;
     uint64_t id;
     uint64_t offset;    /* REQ: byte offset; PING/PONG: timestamp */
@@ -75,6 +90,20 @@ struct rio_hello_info {
     uint64_t epoch;     /* random per server start: a change means a restart */
 };
 #define RIO_HELLO_INFO_SIZE 24
+
+/* The iohost's stamp for now (ms, wrapping, never 0). */
+static inline uint32_t rio_stamp(uint64_t now_ns)
+{
+    uint32_t ms = (uint32_t)(now_ns / 1000000ull);
+    return ms ? ms : 1;
+}
+
+/* May a request carrying `echo` still be applied at stamp `now`? A stamp of
+ * none (0) or from the future (a restarted clock) is not fresh. */
+static inline bool rio_stamp_fresh(uint32_t echo, uint32_t now)
+{
+    return echo != 0 && now - echo <= RIO_LEASE_MS;
+}
 
 void rio_hdr_encode(const struct rio_hdr *h, uint8_t out[RIO_HDR_SIZE]);
 /* 0, or -EINVAL when the datagram is not a well-formed vRIO message; n is

@@ -195,6 +195,7 @@ static void roundtrip(void **st)
     assert_int_equal(ps.in_flight, 0);
     assert_int_equal(ps.requests, 42);
     assert_int_equal(ps.failovers, 0);
+    assert_true(ps.stale_resends >= 1); /* the first write had no stamp to echo */
     be->ops->queue_close(q);
     be->ops->destroy(be);
 
@@ -208,7 +209,10 @@ struct raw {
     int fd;
     uint64_t session;
     uint32_t tag;
+    uint32_t lease; /* the stamp its requests echo */
 };
+
+static bool raw_resp(struct raw *r, unsigned ms, struct rio_hdr *out);
 
 static void raw_open(struct raw *r, struct env *e)
 {
@@ -220,6 +224,19 @@ static void raw_open(struct raw *r, struct env *e)
     assert_true(r->fd >= 0);
     r->session = 0x1234567890ull;
     r->tag = rio_tag("disk0");
+    /* A heartbeat's answer brings the iohost's stamp. */
+    struct rio_hdr h = {.type = RIO_T_PING, .device = r->tag, .session = r->session};
+    uint8_t wire[RIO_HDR_SIZE];
+    rio_hdr_encode(&h, wire);
+    assert_int_equal(send(r->fd, wire, sizeof(wire), 0), (ssize_t)sizeof(wire));
+    struct pollfd p = {.fd = r->fd, .events = POLLIN};
+    r->lease = 0;
+    while (!r->lease && poll(&p, 1, 2000) > 0) {
+        if (rio_peek(r->fd, &h, NULL, NULL) >= 0 && h.type == RIO_T_PONG)
+            r->lease = h.lease;
+        rio_drop(r->fd);
+    }
+    assert_true(r->lease != 0);
 }
 
 static void raw_send(struct raw *r, uint8_t op, uint64_t id, uint64_t ack, uint64_t off,
@@ -227,7 +244,8 @@ static void raw_send(struct raw *r, uint8_t op, uint64_t id, uint64_t ack, uint6
 {
     struct rio_hdr h = {.type = RIO_T_REQ, .op = op, .device = r->tag, .len = len,
                         .session = r->session, .id = id, .offset = off, .ack = ack,
-                        .frag_size = data ? 1024 : 0, .frag_off = frag_off};
+                        .frag_size = data ? 1024 : 0, .frag_off = frag_off,
+                        .lease = r->lease};
     uint8_t wire[RIO_HDR_SIZE];
     rio_hdr_encode(&h, wire);
     struct iovec v[2] = {{wire, sizeof(wire)}, {(void *)data, flen}};
@@ -294,6 +312,56 @@ static void at_most_once(void **st)
     close(r.fd);
 }
 
+/* Fencing (rio_wire.h): a write whose echoed stamp is missing, older than
+ * the lease, or from the future is answered -ESTALE and not applied; sent
+ * again with the stamp of that answer, it is applied once. */
+static void stale_lease(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    uint8_t d[1024];
+    fill(d, sizeof(d), 9);
+    struct rio_hdr h;
+    const uint32_t fresh = r.lease;
+    const uint32_t bad[] = {0, fresh + 60000};
+    for (unsigned i = 0; i < 2; i++) {
+        r.lease = bad[i];
+        raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+        assert_true(raw_resp(&r, 2000, &h));
+        assert_int_equal(h.id, 1);
+        assert_int_equal(h.status, -ESTALE);
+        assert_true(h.lease != 0);
+    }
+    /* Held back longer than the lease (slept past it: a lower bound). */
+    r.lease = fresh;
+    usleep((RIO_LEASE_MS + 50) * 1000);
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.status, -ESTALE);
+    assert_int_equal(atomic_load(&e->mem->writes), 0);
+    /* A read needs no lease. */
+    r.lease = 0;
+    raw_send(&r, RIO_OP_READ, 2, 1, 0, 1024, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 2);
+    assert_int_equal(h.status, 0);
+    /* Resent with the newest stamp until it is fresh when it arrives (a
+     * loaded machine may need more than one try). */
+    int status = -ESTALE;
+    for (unsigned k = 0; k < 50 && status == -ESTALE; k++) {
+        r.lease = h.lease;
+        raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+        while (raw_resp(&r, 2000, &h) && h.id != 1)
+            ;
+        status = h.status;
+    }
+    assert_int_equal(status, 0);
+    assert_int_equal(atomic_load(&e->mem->writes), 1);
+    assert_memory_equal(e->mem->data, d, sizeof(d));
+    close(r.fd);
+}
+
 static void flush_after_writes(void **st)
 {
     struct env *e = *st;
@@ -333,16 +401,20 @@ static void failover_and_back(void **st)
     struct req a;
     req_init(&a, e, 0, BLK_OP_WRITE, 0, w, sizeof(w));
     e->done = 0;
+    uint64_t sent = sc_now_ns(); /* the newest stamp arrives after this */
     assert_int_equal(be->ops->submit(q, &a.io), 0);
     assert_true(drive(be, q, e, 1, 5000));
 
-    /* The iohost goes away: the next request completes through the fallback. */
+    /* The iohost goes away: the next request completes through the
+     * fallback, but not before the lease of the newest stamp (and as long
+     * again for a write in flight there) has run out: a lower bound. */
     rio_server_destroy(e->srv);
     e->srv = NULL;
     e->done = 0;
     req_init(&a, e, 0, BLK_OP_WRITE, 8192, w, sizeof(w));
     assert_int_equal(be->ops->submit(q, &a.io), 0);
     assert_true(drive(be, q, e, 1, 10000));
+    assert_true(sc_now_ns() >= sent + 2ull * RIO_LEASE_MS * 1000000ull);
     assert_int_equal(e->res[0], 0);
     assert_memory_equal(fb->data + 8192, w, sizeof(w));
     struct rio_peer_stats ps;
@@ -401,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(at_most_once, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_to_error, setup, teardown),
     };

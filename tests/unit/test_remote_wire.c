@@ -32,6 +32,7 @@ static void roundtrip(void **st)
     struct rio_hdr h = write_frag(4096, 1408, 1408), o;
     h.flags = RIO_F_UNMAP;
     h.queue = 3;
+    h.lease = 0xfffffff0u;
     assert_int_equal(decode(&h, 1408, &o), 0);
     assert_int_equal(o.type, RIO_T_REQ);
     assert_int_equal(o.op, RIO_OP_WRITE);
@@ -41,12 +42,28 @@ static void roundtrip(void **st)
     assert_int_equal(o.len, 4096);
     assert_int_equal(o.frag_off, 1408);
     assert_true(o.session == 99 && o.id == 5 && o.offset == 4096 && o.ack == 3);
+    assert_int_equal(o.lease, 0xfffffff0u);
     /* The last fragment carries what is left. */
     h.frag_off = 2816;
     assert_int_equal(decode(&h, 4096 - 2816, &o), 0);
     struct rio_hdr r = {.type = RIO_T_RESP, .op = RIO_OP_WRITE, .status = -EIO};
     assert_int_equal(decode(&r, 0, &o), 0);
     assert_int_equal(o.status, -EIO);
+}
+
+/* Stamps compare on the iohost's clock only, across its 32-bit wrap. */
+static void stamps(void **st)
+{
+    (void)st;
+    assert_int_equal(rio_stamp(0), 1); /* never "none" */
+    assert_int_equal(rio_stamp(5000000ull), 5);
+    assert_true(rio_stamp_fresh(100, 100));
+    assert_true(rio_stamp_fresh(100, 100 + RIO_LEASE_MS));
+    assert_false(rio_stamp_fresh(100, 101 + RIO_LEASE_MS));
+    assert_false(rio_stamp_fresh(0, 100));   /* none */
+    assert_false(rio_stamp_fresh(101, 100)); /* from the future */
+    assert_true(rio_stamp_fresh(0xffffff80u, 10));
+    assert_false(rio_stamp_fresh(0xffffff00u, RIO_LEASE_MS + 1000));
 }
 
 static void malformed(void **st)
@@ -59,7 +76,7 @@ static void malformed(void **st)
     buf[0] ^= 1;
     assert_int_equal(rio_hdr_decode(buf, RIO_HDR_SIZE + 1408, &o), -EINVAL); /* magic */
     buf[0] ^= 1;
-    buf[2] = 2;
+    buf[2] = RIO_VERSION - 1; /* before leases: its peer would not fence */
     assert_int_equal(rio_hdr_decode(buf, RIO_HDR_SIZE + 1408, &o), -EINVAL); /* version */
     rio_hdr_encode(&h, buf);
     buf[10] = 1;
@@ -181,7 +198,9 @@ static void iov_slices(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(roundtrip),          cmocka_unit_test(malformed),
+        cmocka_unit_test(roundtrip),
+        cmocka_unit_test(stamps),
+        cmocka_unit_test(malformed),
         cmocka_unit_test(reassembly),         cmocka_unit_test(sizes_and_addresses),
         cmocka_unit_test(iov_slices),
     };
