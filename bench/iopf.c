@@ -11,6 +11,7 @@
 
 #include "common/util.h"
 #include "iopf_dev.h"
+#include "iopf_net.h"
 #include "iopf_table.h"
 
 #define DRAIN_NS (15ull * 1000000000ull)
@@ -64,6 +65,10 @@ static void usage(void)
             "       sidecore-bench iopf table [--time S] [--warmup S] [--pool-mb N] [--qd N]\n"
             "                                 [--rate IOPS]\n"
             "run options:\n"
+            "  --device D        blk | net (default blk); net: the nic workload on a virtio-net\n"
+            "                    device, whose frames the --socket2 net device sends (--ios\n"
+            "                    frames, --rate frames/s; no --storm, --hold-ms, --time,\n"
+            "                    --warmup)\n"
             "  --socket2 PATH    a second device on the same daemon, no VPRI, measured alongside\n"
             "                    (its own thread, qd 4, completions by interrupt)\n"
             "  --workload W      blk | nic | mix (default blk)\n"
@@ -95,7 +100,7 @@ static int parse_run(int argc, char **argv, struct iopf_params *o)
         {"qd", 1, 0, 'q'},         {"ios", 1, 0, 'n'},       {"time", 1, 0, 't'},
         {"verify", 0, 0, 'v'},     {"storm", 1, 0, 'e'},     {"hold-ms", 1, 0, 'h'},
         {"seed", 1, 0, 'z'},       {"warmup", 1, 0, 'u'},    {"rate", 1, 0, 'R'},
-        {0, 0, 0, 0}};
+        {"device", 1, 0, 'd'},     {0, 0, 0, 0}};
     memset(o, 0, sizeof(*o));
     o->a = (struct iopf_dev_cfg){.vpri = true, .wl = IOPF_WL_BLK, .bs = 4096, .qd = 16,
                                  .pool_bytes = 32ull << 20, .rx_buffers = 0,
@@ -136,6 +141,14 @@ static int parse_run(int argc, char **argv, struct iopf_params *o)
         case 'z': o->a.seed = strtoull(optarg, &end, 10); break;
         case 'u': o->warmup_s = strtod(optarg, &end); break;
         case 'R': o->a.rate = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'd':
+            if (!strcmp(optarg, "blk"))
+                o->device = IOPF_DEV_BLK;
+            else if (!strcmp(optarg, "net"))
+                o->device = IOPF_DEV_NET;
+            else
+                goto bad;
+            break;
         default: goto bad;
         }
         if (end && *end)
@@ -144,6 +157,12 @@ static int parse_run(int argc, char **argv, struct iopf_params *o)
     if (!o->a.socket || o->a.overcommit > 95 || o->a.pin_ratio < 0 || o->a.pin_ratio > 1 ||
         o->a.qd > 256 || optind != argc)
         goto bad;
+    if (o->device == IOPF_DEV_NET) {
+        /* The NIC case only, measured by frames: B is the sender. */
+        if (!o->socket2 || o->a.wl != IOPF_WL_NIC || o->storm || o->hold_ms || o->time_s > 0 ||
+            o->warmup_s > 0)
+            goto bad;
+    }
     return 0;
 bad:
     usage();
@@ -344,10 +363,14 @@ static void print_res(const struct iopf_params *o, const struct iopf_res *r)
            r->dev.resumed ? us(r->dev.wait_ns) / (double)r->dev.resumed : 0.0);
     printf("iopf: a_p50_us=%.1f a_p99_us=%.1f a_p999_us=%.1f", us(r->a_p50), us(r->a_p99),
            us(r->a_p999));
-    if (o->socket2)
+    if (o->socket2 && o->device != IOPF_DEV_NET)
         printf(" b_ios=%llu b_p50_us=%.1f b_p99_us=%.1f b_p999_us=%.1f",
                (unsigned long long)r->b_ios, us(r->b_p50), us(r->b_p99), us(r->b_p999));
     printf("\n");
+    if (o->device == IOPF_DEV_NET)
+        printf("net: sent=%llu received=%llu dropped_parked=%llu reordered=%llu\n",
+               (unsigned long long)r->net_sent, (unsigned long long)r->net_received,
+               (unsigned long long)r->net_dropped, (unsigned long long)r->net_reordered);
     if (o->hold_ms)
         printf("hold: ms=%u a_parked=%llu a_done_during=%llu b_done_during=%llu\n", o->hold_ms,
                (unsigned long long)r->hold_parked, (unsigned long long)r->hold_a_done,
@@ -368,7 +391,7 @@ int bench_iopf(int argc, char **argv, const char *argv0)
         if (parse_run(argc - 1, argv + 1, &o))
             return 2;
         struct iopf_res r;
-        int rc = iopf_run(&o, &r);
+        int rc = o.device == IOPF_DEV_NET ? iopf_net_run(&o, &r) : iopf_run(&o, &r);
         if (rc != 2)
             print_res(&o, &r);
         return rc;

@@ -12,6 +12,8 @@
  *              while B runs.
  *   iopf table the issue's table: workloads x overcommit x policy, with a
  *              daemon it starts itself.
+ *   iopf run --device net: the NIC workload on a real virtio-net device
+ *              (iopf_net.h), frames sent by the second device.
  * Exit codes: 0 clean, 1 wrong data or I/O errors, 2 could not run. */
 #ifndef BENCH_IOPF_H
 #define BENCH_IOPF_H
@@ -28,9 +30,15 @@ struct iopf_res {
     uint64_t a_p50, a_p99, a_p999;
     uint64_t b_ios, b_p50, b_p99, b_p999;
     uint64_t hold_parked, hold_a_done, hold_b_done;
+    /* --device net: frames B sent, A received, lost by A's port while its
+     * rx queue was parked (the device's counter), out of order */
+    uint64_t net_sent, net_received, net_dropped, net_reordered;
 };
 
+enum iopf_device { IOPF_DEV_BLK, IOPF_DEV_NET };
+
 struct iopf_params {
+    enum iopf_device device;
     struct iopf_dev_cfg a;
     const char *socket2; /* second device, or NULL */
     uint64_t ios;        /* requests on A, when time_s is 0 */

@@ -359,6 +359,29 @@ static void cmd_list(void)
     json_decref(r);
 }
 
+/* VPRI counters of the queues that have them (the device negotiated VPRI). */
+static void print_vpri(json_t *queues)
+{
+    size_t i;
+    json_t *q;
+    bool head = false;
+    json_array_foreach(queues, i, q) {
+        json_t *v = json_object_get(q, "vpri");
+        if (!v)
+            continue;
+        if (!head) {
+            printf("  %-20s %10s %7s %10s %12s %9s %9s %12s\n", "VPRI QUEUE", "FAULTS",
+                   "PARKED", "RESUMED", "LOOKUPS", "DROPPED", "RING_FULL", "MEAN_WAIT_US");
+            head = true;
+        }
+        printf("  %-20s %10llu %7llu %10llu %12llu %9llu %9llu %12.1f\n", str(q, "name"),
+               (unsigned long long)u64(v, "faults"), (unsigned long long)u64(v, "parked"),
+               (unsigned long long)u64(v, "resumed"), (unsigned long long)u64(v, "lookups"),
+               (unsigned long long)u64(v, "dropped"), (unsigned long long)u64(v, "ring_full"),
+               json_number_value(json_object_get(v, "mean_wait_us")));
+    }
+}
+
 static void print_stats(json_t *s)
 {
     printf("%s: %s%s%s, errors ioerr=%llu unsupp=%llu\n", str(s, "name"), str(s, "status"),
@@ -377,6 +400,7 @@ static void print_stats(json_t *s)
                (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
                (unsigned long long)u64(q, "polls"));
     }
+    print_vpri(json_object_get(s, "queues"));
 }
 
 /* Stats of every device (name NULL) or one. */
@@ -702,6 +726,7 @@ static void cmd_net_stats(int argc, char **argv)
                (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
                (unsigned long long)u64(q, "polls"));
     }
+    print_vpri(json_object_get(s, "queues"));
     json_decref(s);
 }
 

@@ -17,6 +17,7 @@
 #include "../remote/rnet_server.h"
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
+#include "vpri_json.h"
 
 #define LOGC "registry"
 
@@ -440,7 +441,7 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         goto fail;
     }
     struct vhost_dev_cfg vc = {
-        .socket_path = n->cfg.socket, .client = n->cfg.client, .dev = n->vdev};
+        .socket_path = n->cfg.socket, .client = n->cfg.client, .dev = n->vdev, .vpri = true};
     rc = vhost_dev_create(r->loop, &vc, &n->vh, &why);
     if (rc < 0) {
         snprintf(err, len, "net device %s: socket %s: %s", c->name, n->cfg.socket, why);
@@ -761,6 +762,8 @@ json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *
                           "notifies", (json_int_t)qs[i].notifies, "busy_ns",
                           (json_int_t)qs[i].busy_ns, "polls", (json_int_t)qs[i].polls));
     }
+    if (qa)
+        vpri_json_add_queues(n->vh, qa);
     json_object_set_new(o, "queues", qa ? qa : json_array());
     return o;
 }

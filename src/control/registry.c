@@ -10,6 +10,7 @@
 #include "../dev/blk.h"
 #include "../remote/rio_client.h"
 #include "blk_open.h"
+#include "vpri_json.h"
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
 
@@ -316,6 +317,8 @@ json_t *registry_stats_json(struct registry *r, const char *name, char *err, siz
                           (json_int_t)qs[i].notifies, "busy_ns", (json_int_t)qs[i].busy_ns,
                           "polls", (json_int_t)qs[i].polls));
     }
+    if (qa)
+        vpri_json_add_queues(d->vh, qa);
     json_object_set_new(o, "queues", qa ? qa : json_array());
     json_object_set_new(o, "interpose", ip_chain_stats(d->chain));
     if (d->remote)

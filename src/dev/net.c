@@ -143,17 +143,21 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     if (!q) {
         q = calloc(1, sizeof(*q));
         struct iovec *iov = calloc((size_t)NET_BATCH * NET_MAX_IOV, sizeof(*iov));
-        if (!q || !iov) {
+        uint64_t *gpa = calloc((size_t)NET_BATCH * NET_MAX_IOV, sizeof(*gpa));
+        if (!q || !iov || !gpa) {
             free(q);
             free(iov);
+            free(gpa);
             return -ENOMEM;
         }
         q->dev = d;
         q->idx = idx;
         q->pair = pair;
         q->iov_store = iov;
+        q->gpa_store = gpa;
         for (unsigned i = 0; i < NET_BATCH; i++) {
             q->chains[i].iov = iov + (size_t)i * NET_MAX_IOV;
+            q->chains[i].gpa = gpa + (size_t)i * NET_MAX_IOV;
             q->chains[i].max_iov = NET_MAX_IOV;
         }
         snprintf(q->name, sizeof(q->name), "%s.tx%u", d->name, pair);
@@ -168,6 +172,8 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     q->vq = vq;
     q->call_fd = call_fd;
     q->unpublished = q->idle_polls = 0;
+    q->held = false;
+    vpri_q_bind(&q->vp, vq->gm, idx);
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
     int rc = sc_attach(d->scs, &q->scq);
@@ -212,6 +218,7 @@ static int rxq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int call
     q->call_fd = call_fd;
     q->head = q->count = 0;
     q->pushed = false;
+    vpri_q_bind(&q->vp, vq->gm, idx);
     net_rx_unlock(q);
     net_rx_select_update(d);
     return 0;
@@ -302,15 +309,7 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
         struct net_txq *q = d->txq[pair];
         if (q && q->vq) {
             sc_detach(&q->scq);
-            /* Packets the driver made available before stopping the ring
-             * count as sent on its side: forward them rather than leave
-             * them behind. Bounded: each round consumes at least one chain
-             * or ends the loop. */
-            for (uint32_t i = 0; i <= q->vq->num; i++)
-                if (net_tx_poll(&q->scq) <= 0)
-                    break;
-            if (!q->vq->err)
-                net_tx_flush(q);
+            net_tx_stop(q);
             q->vq = NULL;
         }
         return;
@@ -320,6 +319,7 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
         return;
     net_rx_lock(q);
     net_rx_return_held(q);
+    vpri_q_unbind(&q->vp);
     q->vq = NULL;
     net_rx_unlock(q);
     net_rx_select_update(d);
@@ -348,8 +348,10 @@ static void net_destroy(struct vdev *v)
     if (d->port.sw || d->port.peer)
         LOG_ERR("net", "%s: destroyed while its port is still linked", d->name);
     for (unsigned i = 0; i < d->max_pairs; i++) {
-        if (d->txq[i])
+        if (d->txq[i]) {
             free(d->txq[i]->iov_store);
+            free(d->txq[i]->gpa_store);
+        }
         if (d->rxq[i]) {
             free(d->rxq[i]->iov_store);
             free(d->rxq[i]->gpa_store);

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../vpri/vpri_queue.h"
 #include "net.h"
 #include "virtio_net_spec.h"
 
@@ -43,13 +44,24 @@ struct net_txq {
     struct net_pkt pkts[NET_BATCH];
     struct net_pkt *ptrs[NET_BATCH];
     struct iovec *iov_store; /* NET_BATCH * NET_MAX_IOV */
+    uint64_t *gpa_store;     /* NET_BATCH * NET_MAX_IOV */
     uint16_t unpublished;    /* chains used but not yet handed back */
     uint8_t idle_polls;      /* rounds without new chains since then */
+    /* VPRI: a chain whose pages are not resident parks the whole queue (tx
+     * order is kept): it waits in chains[0] and nothing after it is popped
+     * until it resumes. */
+    struct vpri_q vp;
+    bool held;
+    uint8_t tags[NET_BATCH];
 };
 
 /* Hands the tx chains used so far back to the driver (and notifies it if
  * it asked to be). For the stop path and before the queue sleeps. */
 void net_tx_flush(struct net_txq *q);
+/* Control thread, after sc_detach: forwards what the driver made available,
+ * waits (bounded) for a parked chain to resume, then hands every chain
+ * back and forgets the queue's VPRI state. */
+void net_tx_stop(struct net_txq *q);
 
 /* Popped rx chains not used yet, oldest first: a packet that finds too few
  * buffers leaves what it popped here for the next one (in order, as
@@ -66,6 +78,9 @@ struct net_rxq {
     struct iovec *iov_store;
     uint64_t *gpa_store;
     uint64_t packets, bytes, notifies; /* under lock */
+    /* VPRI, under lock: a held chain whose pages are not resident parks the
+     * queue; frames for it are dropped until the pages come back. */
+    struct vpri_q vp;
     unsigned err_logs;
     char name[80];
 };
@@ -128,7 +143,7 @@ void net_rx_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n,
 void net_rx_lock(struct net_rxq *q);
 void net_rx_unlock(struct net_rxq *q);
 /* Control thread, under the lock, before the queue stops: hand back
- * chains popped but not used. */
+ * chains popped but not used (a parked one too: nothing was written). */
 void net_rx_return_held(struct net_rxq *q);
 /* net_ctrl.c */
 int net_ctrl_poll(struct sc_queue *scq);

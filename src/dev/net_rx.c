@@ -6,7 +6,11 @@
  * (num_buffers in the header says how many). Chains are popped in order;
  * a packet that finds too few buffers is dropped and its popped chains wait
  * for the next packet. The used ring is published, and the guest notified,
- * once per delivered batch. */
+ * once per delivered batch.
+ *
+ * VPRI (docs/VPRI.md): a packet's buffers are checked before the first byte
+ * is written; a miss parks the queue on that buffer and frames are dropped
+ * (counted) until a delivery finds it resident again. */
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
@@ -136,7 +140,32 @@ static uint32_t fill_chain(const struct vq_chain *c, size_t off, uint32_t len, c
     return done;
 }
 
-/* 1: delivered; 0: dropped for lack of buffers; -1: device failed. */
+#define PUT_PARKED 2
+
+/* VPRI, before any byte of the packet's k chains is written: all must be
+ * writable. A miss parks the queue on the chain that lacks it (the chains
+ * stay held, in order). 1: resident; PUT_PARKED; -1: the device failed. */
+static int admit(struct net_rxq *q, unsigned k)
+{
+    for (unsigned j = 0; j < k; j++) {
+        struct vq_chain *c = &q->ring[(q->head + j) % NET_RX_RING];
+        struct vpri_miss m;
+        enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
+        if (v == VPRI_RESIDENT)
+            continue;
+        if (v == VPRI_MISS && vpri_park(&q->vp, c, &m) == 0)
+            return PUT_PARKED;
+        vdev_fail(&q->dev->vdev, q->idx, "%s: rx buffer (head %u): %s at gpa 0x%llx", q->name,
+                  c->head, v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
+                                          : "buffer reaches past the PA-BITMAP",
+                  (unsigned long long)m.gpa);
+        return -1;
+    }
+    return 1;
+}
+
+/* 1: delivered; 0: dropped for lack of buffers; PUT_PARKED: dropped, the
+ * queue parked on a buffer that is not resident; -1: device failed. */
 static int put_one(struct net_rxq *q, const struct net_pkt *p)
 {
     struct net_dev *d = q->dev;
@@ -156,13 +185,21 @@ static int put_one(struct net_rxq *q, const struct net_pkt *p)
         have += c->in_len;
         k++;
     }
+    bool vpri = vpri_q_on(&q->vp);
+    if (vpri) {
+        int rc = admit(q, k);
+        if (rc != 1)
+            return rc;
+    }
     struct virtio_net_hdr_v1 h = p->hdr;
     h.num_buffers = (uint16_t)(d->mrg ? k : 1);
     uint64_t off = 0;
     for (unsigned j = 0; j < k; j++) {
         c = &q->ring[q->head];
         uint32_t part = (uint32_t)SC_MIN((uint64_t)c->in_len, need - off);
+        uint8_t tag = vpri ? vpri_q_begin(&q->vp, c) : VPRI_NO_TAG;
         fill_chain(c, off, part, (const uint8_t *)&h, hl, p);
+        vpri_q_end(&q->vp, tag);
         vq_push(q->vq, c, part);
         off += part;
         q->head = (uint16_t)((q->head + 1) % NET_RX_RING);
@@ -207,6 +244,9 @@ static int prefetch_chains(struct net_rxq *q, unsigned n)
 
 void net_rx_return_held(struct net_rxq *q)
 {
+    /* A parked chain is one of the held ones. */
+    while (vpri_park_pop(&q->vp))
+        ;
     /* Handing them back unused (length 0) keeps the guest's buffer
      * accounting whole; the driver discards such zero-length buffers. */
     while (q->count) {
@@ -217,6 +257,30 @@ void net_rx_return_held(struct net_rxq *q)
     }
     if (q->pushed)
         publish(q);
+}
+
+static const struct vq_chain *held_chain(void *req)
+{
+    return req;
+}
+
+static bool held_resume(void *req, void *ctx)
+{
+    (void)req, (void)ctx;
+    return true;
+}
+
+/* A parked queue looks at its chain again when the frontend moved on. 1:
+ * resumed; 0: still parked; -1: the device failed. */
+static int unpark(struct net_rxq *q)
+{
+    const char *why = NULL;
+    if (vpri_park_needs_scan(&q->vp) &&
+        vpri_park_scan(&q->vp, held_chain, held_resume, q, &why) < 0) {
+        vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
+        return -1;
+    }
+    return q->vp.park.n == 0;
 }
 
 void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned n,
@@ -239,9 +303,15 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
         net_port_drop(port, NET_DROP_LINK_DOWN, n);
         return;
     }
-    if (prefetch_chains(q, n) < 0) {
+    vpri_q_enter(&q->vp);
+    int parked = q->vp.park.n ? unpark(q) : 1;
+    if (parked <= 0 || prefetch_chains(q, n) < 0) {
+        /* Like a NIC without buffers: the frames go, the switch does not wait. */
+        if (parked == 0)
+            vpri_q_dropped(&q->vp, n);
+        vpri_q_rest(&q->vp);
         net_rx_unlock(q);
-        net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        net_port_drop(port, parked == 0 ? NET_DROP_NO_BUFFERS : NET_DROP_LINK_DOWN, n);
         return;
     }
     for (unsigned i = 0; i < n; i++) {
@@ -253,7 +323,7 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
         int rc;
         if (SC_LIKELY(p->hdr.flags == 0 && p->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE)) {
             rc = put_one(q, p);
-            if (rc > 0) {
+            if (rc == 1) {
                 ok++;
                 bytes += p->len;
             }
@@ -266,19 +336,23 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
             }
             const struct net_pkt *o;
             rc = 1;
-            while (rc >= 0 && (o = net_fix_next(&f))) {
+            while (rc >= 0 && rc != PUT_PARKED && (o = net_fix_next(&f))) {
                 rc = put_one(q, o);
-                if (rc > 0) {
+                if (rc == 1) {
                     ok++;
                     bytes += o->len;
                 } else if (rc == 0) {
                     drops[NET_DROP_NO_BUFFERS]++;
                 }
             }
-            if (rc >= 0)
+            if (rc >= 0 && rc != PUT_PARKED)
                 continue;
         }
-        if (rc == 0) {
+        if (rc == PUT_PARKED) {
+            vpri_q_dropped(&q->vp, n - i);
+            drops[NET_DROP_NO_BUFFERS] += n - i;
+            break;
+        } else if (rc == 0) {
             drops[NET_DROP_NO_BUFFERS]++;
         } else if (rc < 0) {
             drops[NET_DROP_LINK_DOWN] += n - i;
@@ -287,6 +361,7 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
     }
     if (q->pushed && !q->vq->err)
         publish(q);
+    vpri_q_rest(&q->vp);
     q->packets += ok;
     q->bytes += bytes;
     net_rx_unlock(q);

@@ -6,6 +6,10 @@
  * receivers copy them out of the guest's buffers during the call), then
  * returns every chain and publishes the used ring once.
  *
+ * VPRI (docs/VPRI.md): each chain is checked against the PA-BITMAP as it is
+ * popped, before any byte of it is read; a miss parks the queue on it (tx
+ * order is kept) until the frontend made its pages resident.
+ *
  * On a packed ring the used descriptors we write share cache lines with the
  * ones the driver is filling just ahead of them: publishing every few
  * packets bounces those lines between the two CPUs on nearly every packet
@@ -15,6 +19,7 @@
  * stops: the driver gets its buffers late only while it keeps sending. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../backend/net_offload.h"
@@ -41,6 +46,7 @@ static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
 }
 
 #define NET_TX_IDLE_FLUSH 8 /* empty rounds before deferred chains go back */
+#define NET_TX_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked chain */
 
 void net_tx_flush(struct net_txq *q)
 {
@@ -56,16 +62,88 @@ void net_tx_flush(struct net_txq *q)
     }
 }
 
+/* The header and the Ethernet header: 26 bytes that often straddle a line
+ * (DPDK puts the header just before its data), or a second buffer. */
+static void prefetch_head(const struct vq_chain *c)
+{
+    if (!c->n_out)
+        return;
+    const uint8_t *b = c->iov[0].iov_base;
+    __builtin_prefetch(b);
+    if (c->iov[0].iov_len > 26)
+        __builtin_prefetch(b + 25);
+    else if (c->n_out > 1)
+        __builtin_prefetch(c->iov[1].iov_base);
+}
+
+/* VPRI, before any byte of chains[i] is read. Resident: tagged. Miss: the
+ * queue parks on it; the record names chains[0], where the round moves the
+ * chain once the ones before it went back (the scan runs in a later round).
+ * -1: the device failed. */
+static int admit(struct net_txq *q, unsigned i)
+{
+    struct vq_chain *c = &q->chains[i];
+    struct vpri_miss m;
+    enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
+    if (v == VPRI_RESIDENT) {
+        q->tags[i] = vpri_q_begin(&q->vp, c);
+        return VPRI_RESIDENT;
+    }
+    if (v == VPRI_MISS && vpri_park(&q->vp, &q->chains[0], &m) == 0)
+        return VPRI_MISS;
+    vdev_fail(&q->dev->vdev, q->idx, "%s: chain (head %u): %s at gpa 0x%llx", q->name, c->head,
+              v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
+                             : "buffer reaches past the PA-BITMAP",
+              (unsigned long long)m.gpa);
+    return -1;
+}
+
+static const struct vq_chain *held_chain(void *req)
+{
+    return req;
+}
+
+static bool held_resume(void *req, void *ctx)
+{
+    struct net_txq *q = ctx;
+    q->tags[0] = vpri_q_begin(&q->vp, req);
+    return true;
+}
+
+/* 1: the held chain may go (tagged); 0: still parked; -1: device failed. */
+static int unpark(struct net_txq *q)
+{
+    const char *why = NULL;
+    if (vpri_park_needs_scan(&q->vp) &&
+        vpri_park_scan(&q->vp, held_chain, held_resume, q, &why) < 0) {
+        vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
+        return -1;
+    }
+    return q->vp.park.n == 0;
+}
+
 int net_tx_poll(struct sc_queue *scq)
 {
     struct net_txq *q = scq->opaque;
     struct net_dev *d = q->dev;
     unsigned hl = d->hdr_len, popped = 0, n = 0;
     uint64_t bytes = 0, bad[NET_DROP__COUNT] = {0};
+    bool vpri = vpri_q_on(&q->vp), parked = false;
     int ret = 0;
 
     if (vdev_is_broken(&d->vdev))
         return -1;
+    vpri_q_enter(&q->vp);
+    if (q->held) {
+        int rc = unpark(q);
+        if (rc <= 0) {
+            vpri_q_leave(&q->vp);
+            return rc;
+        }
+        q->held = false;
+        prefetch_head(&q->chains[0]);
+        popped = 1;
+    }
     /* All chains of the round first, each packet's first line fetched as
      * its chain is taken: the driver's CPU wrote them, and reading headers
      * one packet at a time would pay those misses one after another. */
@@ -80,17 +158,15 @@ int net_tx_poll(struct sc_queue *scq)
             }
             break;
         }
-        if (c->n_out) {
-            /* The header and the Ethernet header: 26 bytes that often
-             * straddle a line (DPDK puts the header just before its
-             * data), or a second buffer. */
-            const uint8_t *b = c->iov[0].iov_base;
-            __builtin_prefetch(b);
-            if (c->iov[0].iov_len > 26)
-                __builtin_prefetch(b + 25);
-            else if (c->n_out > 1)
-                __builtin_prefetch(c->iov[1].iov_base);
+        if (vpri) {
+            int v = admit(q, popped);
+            if (v != VPRI_RESIDENT) {
+                ret = v < 0 ? -1 : 0;
+                parked = v == VPRI_MISS;
+                break;
+            }
         }
+        prefetch_head(c);
         popped++;
     }
     for (unsigned i = 0; i < popped; i++) {
@@ -115,10 +191,23 @@ int net_tx_poll(struct sc_queue *scq)
     }
     if (n)
         net_port_send(&d->port, q->ptrs, n, q->pair);
-    if (ret < 0)
+    /* The receivers copied during the send: the buffers are ours no more. */
+    for (unsigned i = 0; vpri && i < popped; i++)
+        vpri_q_end(&q->vp, q->tags[i]);
+    if (ret < 0) {
+        vpri_q_leave(&q->vp);
         return ret;
+    }
     for (unsigned i = 0; i < popped; i++)
         vq_push(q->vq, &q->chains[i], 0);
+    if (parked) {
+        if (popped) {
+            struct vq_chain t = q->chains[0];
+            q->chains[0] = q->chains[popped];
+            q->chains[popped] = t;
+        }
+        q->held = true;
+    }
     q->unpublished = (uint16_t)(q->unpublished + popped);
     if (popped)
         q->idle_polls = 0;
@@ -130,6 +219,7 @@ int net_tx_poll(struct sc_queue *scq)
         if (bad[r])
             net_port_drop(&d->port, r, bad[r]);
     sc_queue_account(scq, n, bytes);
+    vpri_q_leave(&q->vp);
     return (int)popped;
 }
 
@@ -138,5 +228,44 @@ bool net_tx_set_notify(struct sc_queue *scq, bool enable)
     struct net_txq *q = scq->opaque;
     if (enable)
         net_tx_flush(q);
-    return vq_set_notify(q->vq, enable);
+    bool pending = vq_set_notify(q->vq, enable);
+    if (!enable)
+        return pending;
+    /* A parked queue takes nothing from its ring: only a resolution (which
+     * kicks us) or a fault still to post is work. */
+    bool vpri = vpri_q_sleeping(&q->vp);
+    return q->held ? vpri : pending || vpri;
+}
+
+void net_tx_stop(struct net_txq *q)
+{
+    uint64_t deadline = sc_now_ns() + NET_TX_DRAIN_NS;
+    /* Packets the driver made available before stopping the ring count as
+     * sent on its side: forward them rather than leave them behind. Bounded:
+     * each round consumes at least one chain, or waits for a parked one
+     * until the deadline. */
+    for (uint32_t i = 0; i <= q->vq->num;) {
+        int n = net_tx_poll(&q->scq);
+        if (n > 0) {
+            i++;
+            continue;
+        }
+        if (n < 0 || !q->held || sc_now_ns() > deadline)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (vpri_park_pop(&q->vp)) {
+        LOG_ERR("net", "%s: a parked packet was dropped: its pages never became resident",
+                q->name);
+        if (!q->vq->err) {
+            vq_push(q->vq, &q->chains[0], 0);
+            q->unpublished++;
+        }
+        net_port_drop(&q->dev->port, NET_DROP_LINK_DOWN, 1);
+    }
+    q->held = false;
+    if (!q->vq->err)
+        net_tx_flush(q);
+    vpri_q_unbind(&q->vp);
 }

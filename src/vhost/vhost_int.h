@@ -16,6 +16,7 @@
 
 #include "../mem/guestmem.h"
 #include "../vpri/vpri_dev.h"
+#include "../vpri/vpri_stats.h"
 #include "../virtq/vdev.h"
 #include "../virtq/virtq.h"
 #include "vhost_conn.h"
@@ -82,6 +83,7 @@ struct vhost_dev {
     struct vpri_map *vpri_map; /* VPRI_SET_MAP, owned */
     struct vpri_chan *vpri_chan; /* VPRI_SET_CHANNEL, owned */
     struct vpri_dev vpri;      /* what gm.vpri points to once both are set */
+    struct vpri_qstats *vpri_past; /* nq entries: counters of channels gone */
 
     uint64_t messages;
     uint64_t connections;

@@ -279,6 +279,7 @@ static void free_dev(struct vhost_dev *v)
         gm_destroy(&v->gm);
     free(v->q);
     free(v->paused);
+    free(v->vpri_past);
     free(v->path);
     free(v);
 }

@@ -17,6 +17,7 @@
 
 #include "../common/evloop.h"
 #include "../virtq/vdev.h"
+#include "../vpri/vpri_stats.h"
 
 struct vhost_dev;
 
@@ -26,7 +27,7 @@ struct vhost_dev_cfg {
     struct vdev *dev;  /* not owned */
     unsigned prefault_threads; /* > 0: pre-fault guest memory at SET_MEM_TABLE */
     bool vpri;         /* offer VPRI (docs/VPRI.md): only for devices that check
-                        * residency before touching guest buffers (blk) */
+                        * residency before touching guest buffers (blk, net) */
 };
 
 struct vhost_dev_info {
@@ -51,5 +52,9 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
 /* Stops queues, closes the connection and the socket (unlinks the path). */
 void vhost_dev_destroy(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
+/* VPRI counters per virtqueue index: the live channel's plus those of the
+ * channels before it. Returns the queues written, 0 if the device never
+ * had a VPRI channel. */
+unsigned vhost_dev_vpri_stats(struct vhost_dev *v, struct vpri_qstats *out, unsigned max);
 
 #endif

@@ -9,6 +9,7 @@
  * gets to re-check them (the kick counts as a spurious guest notification,
  * which the virtio spec allows). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -50,10 +51,40 @@ static void unwatch(struct vhost_dev *v)
         evloop_del(v->loop, v->vpri_chan->resolve_fd);
 }
 
+/* Keeps the counters of a channel about to go (its queues are stopped). */
+static void fold(struct vhost_dev *v)
+{
+    if (!v->vpri_chan || !v->vpri_past)
+        return;
+    for (uint16_t i = 0; i < v->nq && i < v->vpri_chan->nqueues; i++) {
+        struct vpri_qstats s;
+        vpri_qstats_read(&v->vpri_chan->slots[i], &s);
+        vpri_qstats_add(&v->vpri_past[i], &s);
+        v->vpri_past[i].parked = 0;
+    }
+}
+
+unsigned vhost_dev_vpri_stats(struct vhost_dev *v, struct vpri_qstats *out, unsigned max)
+{
+    if (!v->vpri_past)
+        return 0;
+    unsigned n = v->nq < max ? v->nq : max;
+    for (unsigned i = 0; i < n; i++) {
+        out[i] = v->vpri_past[i];
+        if (v->vpri_chan) {
+            struct vpri_qstats s;
+            vpri_qstats_read(&v->vpri_chan->slots[i], &s);
+            vpri_qstats_add(&out[i], &s);
+        }
+    }
+    return n;
+}
+
 void vhu_vpri_forget(struct vhost_dev *v)
 {
     atomic_store_explicit(&v->gm.vpri, NULL, memory_order_release);
     unwatch(v);
+    fold(v);
     vpri_map_free(v->vpri_map);
     vpri_chan_free(v->vpri_chan);
     v->vpri_map = NULL;
@@ -107,6 +138,11 @@ int vhu_h_vpri_set_channel(struct vhost_dev *v, struct vhu_msg *m, int *fds, uns
         return VHU_FATAL;
     }
     memcpy(&cm, &m->p, sizeof(cm));
+    if (!v->vpri_past && !(v->vpri_past = calloc(v->nq, sizeof(*v->vpri_past)))) {
+        for (int i = 0; i < 3; i++)
+            close(own[i]);
+        return vhu_err(v, "out of memory for the VPRI counters");
+    }
     if (vpri_chan_open(own, &cm, v->nq, &chan, v->err, sizeof(v->err)) < 0)
         return VHU_FATAL;
     int rc = evloop_add(v->loop, chan->resolve_fd, EPOLLIN, on_resolve, v);
@@ -117,6 +153,7 @@ int vhu_h_vpri_set_channel(struct vhost_dev *v, struct vhu_msg *m, int *fds, uns
     vhu_queues_pause(v, v->paused);
     atomic_store_explicit(&v->gm.vpri, NULL, memory_order_release);
     unwatch(v);
+    fold(v);
     vpri_chan_free(v->vpri_chan);
     v->vpri_chan = chan;
     atomic_store_explicit(&v->vpri.reserve, 0, memory_order_relaxed);

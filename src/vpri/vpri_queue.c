@@ -60,15 +60,22 @@ void vpri_q_leave(struct vpri_q *q)
         publish(q);
 }
 
+void vpri_q_rest(struct vpri_q *q)
+{
+    if (!q->d)
+        return;
+    for (unsigned moved = 0; moved < 2 && q->inflight[(q->gen + 1) & 1] == 0; moved++)
+        q->gen++;
+    q->quiet = q->inflight[0] == 0 && q->inflight[1] == 0;
+    publish(q);
+}
+
 bool vpri_q_sleeping(struct vpri_q *q)
 {
     if (!q->d)
         return false;
-    if (vpri_park_due(q))
+    if (vpri_park_needs_scan(q))
         return true;
-    for (unsigned i = 0; i < q->park.n; i++)
-        if (!q->park.e[i].posted)
-            return true;
     if (q->inflight[0] == 0 && q->inflight[1] == 0 && !q->quiet) {
         q->quiet = true;
         publish(q);
@@ -162,6 +169,22 @@ bool vpri_park_due(struct vpri_q *q)
     return vpri_handled(q->d) != q->seen_cons ||
            atomic_load_explicit(&q->d->chan->ctrl->resolve_gen, memory_order_acquire) !=
                q->seen_resolve;
+}
+
+bool vpri_park_needs_scan(struct vpri_q *q)
+{
+    if (vpri_park_due(q))
+        return true;
+    for (unsigned i = 0; i < q->park.n; i++)
+        if (!q->park.e[i].posted)
+            return true;
+    return false;
+}
+
+void vpri_q_dropped(struct vpri_q *q, uint64_t n)
+{
+    if (q->d)
+        bump(&q->slot->dropped, (int64_t)n);
 }
 
 int vpri_park_scan(struct vpri_q *q, const struct vq_chain *(*chain_of)(void *req),

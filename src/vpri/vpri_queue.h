@@ -85,6 +85,10 @@ static inline void vpri_q_enter(struct vpri_q *q)
 }
 void vpri_q_leave(struct vpri_q *q);
 bool vpri_q_sleeping(struct vpri_q *q);
+/* End of a round after which nothing is in flight until the next enter
+ * (net rx: every copy is done inside the round): leave() and publish quiet
+ * in one store, so the owner never waits for a queue nobody polls. */
+void vpri_q_rest(struct vpri_q *q);
 
 /* VPRI_RESIDENT, VPRI_MISS (*m filled) or VPRI_OUTSIDE (*m filled: the
  * chain reaches past the bitmap; the device must fail). */
@@ -109,6 +113,11 @@ int vpri_park(struct vpri_q *q, void *req, const struct vpri_miss *m);
 /* Has anything changed since the last scan (pages resolved, records
  * handled)? Cheap: two loads. */
 bool vpri_park_due(struct vpri_q *q);
+/* due(), or a parked request still waits for its record to be posted. */
+bool vpri_park_needs_scan(struct vpri_q *q);
+
+/* Net rx: frames dropped because the queue is parked (slot counter). */
+void vpri_q_dropped(struct vpri_q *q, uint64_t n);
 
 /* Visits parked requests: for each, check(chain_of(req)); resident ones
  * are removed and handed to resume(req) (which begins them); missing ones

@@ -13,14 +13,18 @@
 #     A alone, the idle sidecore sleeps with requests parked and the
 #     resolution wakes it;
 #  4. a frontend without VPRI (plain `sidecore-bench run --verify`) works on
-#     the same device afterwards.
+#     the same device afterwards;
+# and the daemon's own per-queue VPRI counters (sidecorectl stats) add up.
 # Usage: vpri_blk.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: vpri_blk.sh BUILD_DIR}
 BENCH=$BUILD/sidecore-bench
 SCD=$BUILD/sidecored
+CTL=$BUILD/sidecorectl
 [ -x "$BENCH" ] || { echo "FAIL: $BENCH not built"; exit 1; }
 [ -x "$SCD" ] || { echo "FAIL: $SCD not built"; exit 1; }
+[ -x "$CTL" ] || { echo "FAIL: $CTL not built"; exit 1; }
+command -v jq >/dev/null || { echo "FAIL: jq is missing (scripts/install-deps.sh test)"; exit 1; }
 
 TMP=$(mktemp -d /tmp/vpri-blk.XXXXXX)
 SCD_PID=
@@ -88,6 +92,26 @@ for wl in nic mix; do
     [ "$(field mismatches)" = 0 ] || fail "$wl: wrong data"
     [ "$(field faults)" -gt 0 ] || fail "$wl: no fault was served"
 done
+
+echo "== 1b. the daemon's own VPRI counters (sidecorectl stats)"
+# vq KEY: device a's queue-0 VPRI counter KEY, as the daemon reports it
+# (the bench has gone: these are the counters its channels left behind).
+timeout 10 "$CTL" -s "$TMP/rpc.sock" --json stats a >"$TMP/stats.json" ||
+    fail "sidecorectl stats a"
+vq() { jq -r ".queues[0].vpri.$1" "$TMP/stats.json"; }
+[ "$(vq faults)" -gt 0 ] || fail "the daemon counted no fault: $(cat "$TMP/stats.json")"
+[ "$(vq resumed)" -gt 0 ] || fail "the daemon counted no resumed request"
+[ "$(vq lookups)" -ge "$(vq resumed)" ] || fail "fewer lookups than resumed requests"
+[ "$(vq parked)" = 0 ] || fail "the daemon still counts parked requests"
+[ "$(vq dropped)" = 0 ] || fail "blk counted dropped frames"
+awk -v w="$(vq mean_wait_us)" 'BEGIN { exit !(w > 0) }' || fail "no report-to-resume time"
+timeout 10 "$CTL" -s "$TMP/rpc.sock" stats a >"$TMP/stats.txt" || fail "sidecorectl stats a"
+cat "$TMP/stats.txt"
+grep -q "VPRI QUEUE" "$TMP/stats.txt" || fail "sidecorectl shows no VPRI counters"
+timeout 10 "$CTL" -s "$TMP/rpc.sock" --json stats b >"$TMP/stats.json" ||
+    fail "sidecorectl stats b"
+[ "$(jq '[.queues[] | select(has("vpri"))] | length' "$TMP/stats.json")" = 0 ] ||
+    fail "device b never negotiated VPRI but shows counters"
 
 echo "== 2. eviction race"
 iopf 0 --socket "$A" --socket2 "$B" --overcommit 20 --pool-mb 4 --ios 20000 --verify --storm 8
