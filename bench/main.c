@@ -2,8 +2,9 @@
  * Subcommands: run (one socket), compare (sidecored vs qemu-storage-daemon),
  * idle (the daemon's CPU with queues attached and nothing to do),
  * net-compare (virtio-net: sidecored vs DPDK's vhost PMD, testpmd client),
- * remote-compare (local sidecore vs vmhost -> iohost over veth), iopf (guest
- * memory overcommit with device-side I/O page faults, docs/VPRI.md). */
+ * remote-compare (local sidecore vs vmhost -> iohost over veth: blk and net
+ * rows), iopf (guest memory overcommit with device-side I/O page faults,
+ * docs/VPRI.md). */
 #include <stdio.h>
 #include <string.h>
 

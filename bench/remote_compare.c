@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "daemon.h"
+#include "remote_net.h"
 #include "remote_rows.h"
 
 #define START_TIMEOUT_MS 15000
@@ -253,6 +254,8 @@ int bench_remote_compare(int argc, char **argv, const char *argv0)
                 rc = 1;
             if (o.consol && rc_consol_rows(&e, &ds, &t))
                 rc = 1;
+            if (o.net && !stop_flag && rc_net_rows(&e, &t))
+                rc = 1;
             if (stop_flag)
                 rc = 1;
             else if (rc == 0 && rt_missing(&t))
@@ -280,6 +283,8 @@ int bench_remote_compare(int argc, char **argv, const char *argv0)
         print_head(&e);
         rt_print(&t);
         rc_print_note(&t);
+        if (o.net)
+            rc_net_print_note(&e, &t);
     }
     return rc;
 }

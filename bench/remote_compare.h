@@ -7,16 +7,17 @@
  * prints every row local and remote side by side with remote/local
  * (remote_table.h): blk 4K randread QD1 latency and loaded IOPS per
  * backend, the sidecores' busy time per request, the bare veth hop
- * (remote_hop.h), and consolidation: two vmhosts with imbalanced load on
- * one iohost sidecore against one local sidecore each.
+ * (remote_hop.h), consolidation: two vmhosts with imbalanced load on
+ * one iohost sidecore against one local sidecore each, and net
+ * request-response and stream (remote_net.h).
  *
  * Every daemon, namespace and file it creates is removed on every exit
  * path; SIGINT / SIGTERM end the run after the measurement in progress
  * (each is bounded by --time). Exit status: 0 every row measured on both
  * sides, 1 some row failed, 2 bad options or set-up.
  *
- * Net rows (request-response, stream) belong in their own module that
- * takes the same environment and table; bench_remote_compare calls each
+ * The net rows (request-response, stream, the hop of a frame) are
+ * remote_net.h's, on daemons of their own; bench_remote_compare calls each
  * row group in turn. */
 #ifndef BENCH_REMOTE_COMPARE_H
 #define BENCH_REMOTE_COMPARE_H

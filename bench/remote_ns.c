@@ -63,6 +63,7 @@ static void remove_all(struct rns *n)
     for (unsigned i = 0; i < RNS_VMHOSTS; i++)
         run((const char *const[]){"ip", "netns", "del", n->vm[i], NULL}, true);
     run((const char *const[]){"ip", "netns", "del", RNS_IOHOST, NULL}, true);
+    run((const char *const[]){"ip", "netns", "del", RNS_LOCAL, NULL}, true);
 }
 
 static int link_pair(struct rns *n, unsigned i, const char *mtu)
@@ -93,7 +94,7 @@ int rns_setup(struct rns *n, unsigned mtu)
     names(n);
     remove_all(n);
     n->up = true;
-    const char *all[] = {n->vm[0], n->vm[1], RNS_IOHOST};
+    const char *all[] = {n->vm[0], n->vm[1], RNS_IOHOST, RNS_LOCAL};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(all); i++) {
         if (IP("netns", "add", all[i]) || IP("-n", all[i], "link", "set", "lo", "up")) {
             fprintf(stderr, "sidecore-bench: cannot create network namespace %s (root "
@@ -120,6 +121,8 @@ void rns_teardown(struct rns *n)
     remove_all(n);
     n->up = false;
 }
+
+int rns_cmd(const char *const argv[]) { return run(argv, false); }
 
 int rns_socket(const char *ns, int type)
 {

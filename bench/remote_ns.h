@@ -1,7 +1,8 @@
 /* The hosts of `sidecore-bench remote-compare`: network namespaces that
  * stand for two VM hosts and one I/O host on this machine, each VM host
  * joined to the I/O host by a veth pair (10.79.N.1 on vmhostN, 10.79.N.2
- * on the I/O host). Names carry the "scb-" prefix so they never collide
+ * on the I/O host), and a local host (no links: the net rows' local
+ * sidecored puts its tap there, apart from the machine's own network). Names carry the "scb-" prefix so they never collide
  * with the integration tests' namespaces; set-up first removes leftovers
  * of a run that was killed. Commands (`ip`) run bounded in time, their
  * output is kept out of the bench's own. */
@@ -12,6 +13,7 @@
 
 #define RNS_VMHOSTS 2
 #define RNS_IOHOST "scb-io"
+#define RNS_LOCAL "scb-lo"
 
 struct rns {
     char vm[RNS_VMHOSTS][16];      /* namespace names */
@@ -29,5 +31,9 @@ void rns_teardown(struct rns *n);
 /* A socket of the given type created inside namespace ns (the calling
  * thread returns to its own namespace). fd or -1 with a message. */
 int rns_socket(const char *ns, int type);
+
+/* Runs argv (PATH searched; "ip ...", "ip netns exec NS ..."), output
+ * discarded but for stderr, killed after 10 s. 0 when it exited 0. */
+int rns_cmd(const char *const argv[]);
 
 #endif

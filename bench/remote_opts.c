@@ -18,7 +18,10 @@ void remote_opts_usage(void)
         "  --rows LIST       blk (QD1 latency, QD-hi IOPS), hop (the bare veth round\n"
         "                    trip, polling and blocking), consolidation (two vmhosts,\n"
         "                    QD-hi and QD1, sharing one iohost sidecore, against one\n"
-        "                    local sidecore each) (default all)\n"
+        "                    local sidecore each), net (request-response and stream:\n"
+        "                    testpmd virtio-user as the VM, a tap and a sink on the\n"
+        "                    local sidecored's / the iohost's switch, the bare hop of\n"
+        "                    a frame; 300 hugepages borrowed) (default all)\n"
         "  --time SEC        seconds per measurement (default 5)\n"
         "  --size SIZE       device size (default 1G null, 256M file)\n"
         "  --mtu N           veth and vRIO path MTU, 1280..9000 (default 1500)\n"
@@ -99,13 +102,13 @@ int remote_opts_parse(int argc, char **argv, struct remote_opts *o)
         {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static const char *const backends[] = {"null", "file"};
-    static const char *const rows[] = {"blk", "hop", "consolidation"};
+    static const char *const rows[] = {"blk", "hop", "consolidation", "net"};
     *o = (struct remote_opts){.null_be = true, .file_be = true, .blk = true, .hop = true,
-                              .consol = true, .time_s = 5, .mtu = 1500, .qd_hi = 32,
+                              .consol = true, .net = true, .time_s = 5, .mtu = 1500, .qd_hi = 32,
                               .bench_cpu = 0, .local_cpu = 1, .vmhost_cpu = 1,
                               .iohost_cpu = 1, .idle_us = -1};
     bool *be_flags[] = {&o->null_be, &o->file_be};
-    bool *row_flags[] = {&o->blk, &o->hop, &o->consol};
+    bool *row_flags[] = {&o->blk, &o->hop, &o->consol, &o->net};
     long v;
     optind = 1;
     int c;
@@ -116,7 +119,7 @@ int remote_opts_parse(int argc, char **argv, struct remote_opts *o)
                 return -1;
             break;
         case O_ROWS:
-            if (parse_list("rows", optarg, rows, row_flags, 3))
+            if (parse_list("rows", optarg, rows, row_flags, 4))
                 return -1;
             break;
         case O_TIME: {

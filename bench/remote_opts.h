@@ -9,7 +9,7 @@
 
 struct remote_opts {
     bool null_be, file_be;         /* backends of the blk rows */
-    bool blk, hop, consol;         /* row groups */
+    bool blk, hop, consol, net;    /* row groups */
     double time_s;                 /* per measurement */
     uint64_t size;                 /* device size, 0: 1 GiB null, 256 MiB file */
     unsigned mtu;                  /* veth and vRIO path MTU */

@@ -15,9 +15,6 @@
 #include "rio_io.h"
 #include "rnet_io.h"
 
-/* Polls skipped after the socket had nothing (a receive is a syscall). */
-#define IDLE_SKIP 8
-
 struct rnet_client {
     struct net_port port;
     char server[80], sw[RNET_NAME_MAX];
@@ -38,7 +35,7 @@ struct rnet_client {
 
     /* The tunnel's queue only. */
     uint64_t next_beat;
-    unsigned skip;
+    struct poll_skip skip;
     struct rnet_rxseq rxseq;
     struct rnet_rxbuf rx;
     struct iovec iov[RNET_BATCH];
@@ -140,13 +137,11 @@ static int tunnel_poll(struct sc_queue *q)
     uint64_t now = sc_now_ns();
     if (now >= c->next_beat)
         beat(c, now);
-    if (c->skip) {
-        c->skip--;
+    if (poll_skip_now(&c->skip, now))
         return 0;
-    }
     int r = rnet_recv(c->sock, &c->rx);
     if (r <= 0) {
-        c->skip = IDLE_SKIP;
+        poll_skip_idle(&c->skip, RNET_SKIP_POLLS, RNET_SKIP_NS, now);
         return 0;
     }
     unsigned n = 0;
@@ -193,7 +188,7 @@ static int tunnel_poll(struct sc_queue *q)
 static bool tunnel_set_notify(struct sc_queue *q, bool enable)
 {
     struct rnet_client *c = q->opaque;
-    c->skip = 0;
+    poll_skip_reset(&c->skip);
     if (!enable)
         return false;
     struct epoll_event ev;

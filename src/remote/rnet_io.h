@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "../backend/net_port.h"
+#include "../common/poll_skip.h"
 #include "rnet_wire.h"
 
 #define RNET_BATCH 32
@@ -53,6 +54,10 @@ static inline void rnet_count(_Atomic uint64_t *c, uint64_t v)
 {
     atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
+
+/* Receive pacing of the tunnel and listener sockets (poll_skip.h). */
+#define RNET_SKIP_POLLS 8
+#define RNET_SKIP_NS 2000ull
 
 /* Receiver's view of one sender's sequence numbers (one thread). */
 struct rnet_rxseq {

@@ -17,8 +17,6 @@
 
 #define MAX_PENDING 32
 #define SWEEP_MS 1000
-/* Polls skipped after the socket had nothing (a receive is a syscall). */
-#define IDLE_SKIP 8
 
 struct rnet_peer {
     struct net_port port;
@@ -61,7 +59,7 @@ struct rnet_server {
     unsigned npending;
 
     /* The socket queue only. */
-    unsigned skip;
+    struct poll_skip skip;
     struct rnet_rxbuf rx;
     struct iovec iov[RNET_BATCH];
     struct net_pkt pkts[RNET_BATCH];
@@ -133,16 +131,14 @@ static void flush_run(struct rnet_server *s, struct rnet_peer *p, unsigned from,
 static int listener_poll(struct sc_queue *q)
 {
     struct rnet_server *s = q->opaque;
-    if (s->skip) {
-        s->skip--;
+    uint64_t now = sc_now_ns(), bytes = 0;
+    if (poll_skip_now(&s->skip, now))
         return 0;
-    }
     int r = rnet_recv(s->sock, &s->rx);
     if (r <= 0) {
-        s->skip = IDLE_SKIP;
+        poll_skip_idle(&s->skip, RNET_SKIP_POLLS, RNET_SKIP_NS, now);
         return 0;
     }
-    uint64_t now = sc_now_ns(), bytes = 0;
     unsigned n = 0, run = 0;
     struct rnet_peer *cur = NULL;
     for (int i = 0; i < r; i++) {
@@ -224,7 +220,7 @@ static bool listener_set_notify(struct sc_queue *q, bool enable)
     struct rnet_server *s = q->opaque;
     if (!enable)
         return false;
-    s->skip = 0;
+    poll_skip_reset(&s->skip);
     struct epoll_event ev;
     return epoll_wait(s->epfd, &ev, 1, 0) > 0;
 }
