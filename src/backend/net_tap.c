@@ -15,13 +15,16 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/poll_skip.h"
 #include "../common/util.h"
 #include "net_offload.h"
 
 #define TAP_BUF (VIRTIO_NET_HDR_LEN + NET_MAX_FRAME)
-/* Polls skipped after the host had nothing: a read is a syscall, and the
- * host side is the slow path, so a busy sidecore looks only now and then. */
+/* Polls skipped after the host had nothing (poll_skip.h): a read is a
+ * syscall, and the host side is the slow path, so a busy sidecore looks
+ * only now and then, but never waits longer than TAP_IDLE_NS. */
 #define TAP_IDLE_SKIP 16
+#define TAP_IDLE_NS 2000ull
 
 struct net_tap {
     struct net_port port;
@@ -30,7 +33,7 @@ struct net_tap {
     int epfd; /* holds fd: what the sidecore sleeps on (reading it consumes nothing) */
     struct sc_queue scq;
     bool attached;
-    unsigned skip;
+    struct poll_skip skip;
     char qname[64];
     uint8_t *bufs;
     struct iovec iov[NET_BATCH];
@@ -79,10 +82,8 @@ static int tap_poll(struct sc_queue *q)
     unsigned n = 0;
     uint64_t bytes = 0, bad[NET_DROP__COUNT] = {0};
 
-    if (t->skip) {
-        t->skip--;
+    if (t->skip.polls && poll_skip_now(&t->skip, sc_now_ns()))
         return 0;
-    }
     for (unsigned i = 0; i < NET_BATCH; i++) {
         uint8_t *buf = t->bufs + (size_t)i * TAP_BUF;
         ssize_t r = read(t->fd, buf, TAP_BUF);
@@ -119,14 +120,14 @@ static int tap_poll(struct sc_queue *q)
             net_port_drop(&t->port, r, bad[r]);
     sc_queue_account(q, n, bytes);
     if (n == 0)
-        t->skip = TAP_IDLE_SKIP;
+        poll_skip_idle(&t->skip, TAP_IDLE_SKIP, TAP_IDLE_NS, sc_now_ns());
     return (int)n;
 }
 
 static bool tap_set_notify(struct sc_queue *q, bool enable)
 {
     struct net_tap *t = q->opaque;
-    t->skip = 0;
+    poll_skip_reset(&t->skip);
     if (!enable)
         return false;
     struct epoll_event ev;
