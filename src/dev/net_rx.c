@@ -13,6 +13,7 @@
  * (counted) until a delivery finds it resident again. */
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -112,13 +113,33 @@ static int chain_at(struct net_rxq *q, unsigned k, struct vq_chain **c)
     return 1;
 }
 
+/* The header bytes [off, off+k) into dst; num_buffers is nb. The whole
+ * header (the common case) is stored from p->hdr and nb directly: copying
+ * it from a stack copy that was just patched would load bytes from two
+ * pending stores, which cannot be forwarded, so the load would wait until
+ * every older store retired, the rx buffer misses of the batch included. */
+static void hdr_read(uint8_t *dst, size_t off, size_t k, const struct virtio_net_hdr_v1 *ph,
+                     uint16_t nb, unsigned hl)
+{
+    const size_t nb_off = offsetof(struct virtio_net_hdr_v1, num_buffers);
+    if (SC_LIKELY(off == 0 && k == hl)) {
+        memcpy(dst, ph, nb_off);
+        if (hl > nb_off)
+            memcpy(dst + nb_off, &nb, sizeof(nb));
+        return;
+    }
+    struct virtio_net_hdr_v1 h = *ph;
+    h.num_buffers = nb;
+    memcpy(dst, (const uint8_t *)&h + off, k);
+}
+
 /* Copy bytes [off, off+len) of header-then-frame to dst. */
-static void stream_read(uint8_t *dst, size_t off, size_t len, const uint8_t *hdr, unsigned hl,
+static void stream_read(uint8_t *dst, size_t off, size_t len, uint16_t nb, unsigned hl,
                         const struct net_pkt *p)
 {
     if (off < hl) {
         size_t k = SC_MIN(hl - off, len);
-        memcpy(dst, hdr + off, k);
+        hdr_read(dst, off, k, &p->hdr, nb, hl);
         dst += k;
         off += k;
         len -= k;
@@ -128,13 +149,13 @@ static void stream_read(uint8_t *dst, size_t off, size_t len, const uint8_t *hdr
 }
 
 /* Writes len bytes of the stream from off into chain c; returns len. */
-static uint32_t fill_chain(const struct vq_chain *c, size_t off, uint32_t len, const uint8_t *hdr,
+static uint32_t fill_chain(const struct vq_chain *c, size_t off, uint32_t len, uint16_t nb,
                            unsigned hl, const struct net_pkt *p)
 {
     uint32_t done = 0;
     for (unsigned i = c->n_out; i < c->n_out + c->n_in && done < len; i++) {
         uint32_t k = (uint32_t)SC_MIN(c->iov[i].iov_len, (size_t)(len - done));
-        stream_read(c->iov[i].iov_base, off + done, k, hdr, hl, p);
+        stream_read(c->iov[i].iov_base, off + done, k, nb, hl, p);
         done += k;
     }
     return done;
@@ -191,14 +212,13 @@ static int put_one(struct net_rxq *q, const struct net_pkt *p)
         if (rc != 1)
             return rc;
     }
-    struct virtio_net_hdr_v1 h = p->hdr;
-    h.num_buffers = (uint16_t)(d->mrg ? k : 1);
+    uint16_t nb = (uint16_t)(d->mrg ? k : 1);
     uint64_t off = 0;
     for (unsigned j = 0; j < k; j++) {
         c = &q->ring[q->head];
         uint32_t part = (uint32_t)SC_MIN((uint64_t)c->in_len, need - off);
         uint8_t tag = vpri ? vpri_q_begin(&q->vp, c) : VPRI_NO_TAG;
-        fill_chain(c, off, part, (const uint8_t *)&h, hl, p);
+        fill_chain(c, off, part, nb, hl, p);
         vpri_q_end(&q->vp, tag);
         vq_push(q->vq, c, part);
         off += part;
