@@ -21,6 +21,19 @@ static inline uint64_t sc_now_ns(void)
 
 static inline void sc_cpu_relax(void) { __builtin_ia32_pause(); }
 
+/* Fetch a line for reading. Not __builtin_prefetch: GCC treats it as free
+ * of side effects, so a static helper that only prefetches is found "pure"
+ * and every call to it is deleted (which silently undid the ring and tx
+ * header prefetches); an asm volatile stays where it is written. */
+static inline void sc_prefetch(const void *p)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p);
+#endif
+}
+
 /* Fetch a line for writing: ask for ownership now, not on the store. GCC
  * emits a read prefetch for __builtin_prefetch(p, 1) unless PRFCHW is in
  * -march; PREFETCHW is in every x86-64 CPU since Broadwell and K8 (and a

@@ -335,7 +335,7 @@ static int stage(struct blk_queue *q)
         }
         const struct vq_chain *c = &r->chain;
         if (c->n_out)
-            __builtin_prefetch(c->iov[0].iov_base);
+            sc_prefetch(c->iov[0].iov_base);
         const struct iovec *lw = &c->iov[c->n_out + c->n_in - 1];
         if (c->n_in && lw->iov_len)
             sc_prefetch_w((uint8_t *)lw->iov_base + lw->iov_len - 1);

@@ -69,11 +69,11 @@ static void prefetch_head(const struct vq_chain *c)
     if (!c->n_out)
         return;
     const uint8_t *b = c->iov[0].iov_base;
-    __builtin_prefetch(b);
+    sc_prefetch(b);
     if (c->iov[0].iov_len > 26)
-        __builtin_prefetch(b + 25);
+        sc_prefetch(b + 25);
     else if (c->n_out > 1)
-        __builtin_prefetch(c->iov[1].iov_base);
+        sc_prefetch(c->iov[1].iov_base);
 }
 
 /* VPRI, before any byte of chains[i] is read. Resident: tagged. Miss: the

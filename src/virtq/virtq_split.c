@@ -205,10 +205,10 @@ static void prefetch_heads(const struct virtq *vq, uint16_t pending)
     uint16_t n = pending < VQ_PREFETCH ? pending : VQ_PREFETCH;
     for (uint16_t i = 0; i < n; i++) {
         uint16_t head = vq->avail->ring[vq_slot(vq, (uint16_t)(vq->last_avail + i))];
-        __builtin_prefetch(&vq->desc[head & (vq->num - 1)]);
+        sc_prefetch(&vq->desc[head & (vq->num - 1)]);
         /* Drivers chain neighbours (a block request is three descriptors):
          * the rest of the chain may start the next line. */
-        __builtin_prefetch(&vq->desc[(head + 2) & (vq->num - 1)]);
+        sc_prefetch(&vq->desc[(head + 2) & (vq->num - 1)]);
     }
 }
 
@@ -223,7 +223,7 @@ static void prefetch_indirect(const struct virtq *vq, const struct gm_table *t, 
         return;
     const void *table = gm_gpa_to_host(t, d->addr, sizeof(struct vring_desc));
     if (table)
-        __builtin_prefetch(table);
+        sc_prefetch(table);
 }
 
 int vq_pop(struct virtq *vq, struct vq_chain *c)
@@ -264,8 +264,8 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
     }
     if (pending > VQ_PREFETCH) {
         uint16_t ahead = vq->avail->ring[vq_slot(vq, (uint16_t)(vq->last_avail + VQ_PREFETCH))];
-        __builtin_prefetch(&vq->desc[ahead & (vq->num - 1)]);
-        __builtin_prefetch(&vq->desc[(ahead + 2) & (vq->num - 1)]);
+        sc_prefetch(&vq->desc[ahead & (vq->num - 1)]);
+        sc_prefetch(&vq->desc[(ahead + 2) & (vq->num - 1)]);
     }
     if (pending > VQ_PREFETCH / 2)
         prefetch_indirect(vq, t, (uint16_t)(vq->last_avail + VQ_PREFETCH / 2));
