@@ -47,6 +47,7 @@ struct vq_used_shadow {
     uint16_t ndesc;
     bool wrote;
     bool skippable; /* IN_ORDER, nothing writable: may share a used descriptor */
+    uint32_t len;
 };
 
 /* virtq_packed.c / virtq_order.c */

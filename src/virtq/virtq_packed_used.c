@@ -1,12 +1,16 @@
 /* Completion side of the packed ring: used descriptors, publication, and
  * both event suppression structures.
  *
- * vq_push_packed writes a used descriptor's id and length at the next used
- * position and skips the buffer's descriptor count, as the driver does when
- * it reads it back. The flags, which hand the descriptor to the driver, are
- * written by vq_publish_packed, the batch's first one last: a driver never
+ * vq_push_packed records a used buffer (id, length) and skips its
+ * descriptor count, as the driver does when it reads it back.
+ * vq_publish_packed writes the batch's used descriptors, each one's id,
+ * length and flags together, the batch's first flags last: a driver never
  * sees a later buffer of a batch without the earlier ones (mergeable rx
- * buffers rely on this, spec "Multi-buffer requests").
+ * buffers rely on this, spec "Multi-buffer requests"). Writing a line's
+ * descriptors at once matters: the driver polls the next used descriptor's
+ * flags, so every store into a line it read since costs a transfer back;
+ * writing ids and lengths at push time, spread over the batch's work, paid
+ * that several times per line.
  *
  * With IN_ORDER, consecutive buffers that have nothing device-writable (net
  * tx) share one used descriptor carrying the last one's id (spec "In-order
@@ -27,19 +31,14 @@ void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len)
 {
     if (SC_UNLIKELY(vq->n_shadow == vq->num))
         vq_publish_packed(vq); /* cannot happen with at most num outstanding ids */
-    uint16_t pw = vq->used_idx;
-    uint16_t idx = vring_packed_idx(pw);
-    struct vring_packed_desc *d = &vq->pdesc[idx];
     uint16_t ndesc = vq->ids[id].ndesc;
-
-    __atomic_store_n(&d->id, id, __ATOMIC_RELAXED);
-    __atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
     vq->shadow[vq->n_shadow++] = (struct vq_used_shadow){
         .id = id,
         .ndesc = ndesc,
         .wrote = len != 0,
-        .skippable = vq->in_order && len == 0 && !vq->ids[id].has_in};
-    vq->used_idx = vring_packed_advance(pw, ndesc, vq->num);
+        .skippable = vq->in_order && len == 0 && !vq->ids[id].has_in,
+        .len = len};
+    vq->used_idx = vring_packed_advance(vq->used_idx, ndesc, vq->num);
     vq->batch_head = id;
 }
 
@@ -79,8 +78,10 @@ void vq_publish_packed(struct virtq *vq)
         uint32_t ndesc = 0;
         uint16_t end = group_end(vq, i, &ndesc);
         struct vring_packed_desc *d = &vq->pdesc[vring_packed_idx(pw)];
-        if (end - i > 1) /* it speaks for the group: the last buffer's id */
-            __atomic_store_n(&d->id, vq->shadow[end - 1].id, __ATOMIC_RELAXED);
+        /* A group's descriptor speaks for it: the last buffer's id. */
+        const struct vq_used_shadow *last = &vq->shadow[end - 1];
+        __atomic_store_n(&d->id, last->id, __ATOMIC_RELAXED);
+        __atomic_store_n(&d->len, last->len, __ATOMIC_RELAXED);
         uint16_t flags = used_flags(pw, vq->shadow[i].wrote);
         if (i == 0) {
             first_flags = flags;
