@@ -242,10 +242,26 @@ static void publish(struct net_rxq *q)
         NET_QERR(q, "%s: cannot signal the call eventfd: %s", q->name, strerror(errno));
 }
 
+/* Start fetching the first lines of held chain k's buffer for writing: the
+ * driver's CPU touched them last. */
+static void prefetch_buf(const struct net_rxq *q, unsigned k)
+{
+    const struct vq_chain *c = &q->ring[(q->head + k) % NET_RX_RING];
+    const struct iovec *v = &c->iov[c->n_out];
+    sc_prefetch_w(v->iov_base);
+    if (v->iov_len > 64)
+        sc_prefetch_w((const uint8_t *)v->iov_base + 64);
+}
+
+/* Buffers fetched ahead of the copy: enough for their misses to overlap,
+ * few enough that the prefetches are not dropped for want of miss buffers
+ * (a whole batch's worth left the copies' stores missing again). */
+#define RX_PREFETCH_AHEAD 8u
+
 /* Takes up to n chains off the ring ahead of the copies and starts fetching
- * their first buffer lines for writing: the driver's CPU touched both last,
- * and misses that overlap cost about one instead of n. Chains a batch does
- * not use stay held for the next one. -1: the ring is broken. */
+ * the first RX_PREFETCH_AHEAD buffers; the delivery loop keeps that window
+ * moving. Chains a batch does not use stay held for the next one. -1: the
+ * ring is broken. */
 static int prefetch_chains(struct net_rxq *q, unsigned n)
 {
     unsigned want = SC_MIN(n, (unsigned)NET_RX_RING);
@@ -254,10 +270,8 @@ static int prefetch_chains(struct net_rxq *q, unsigned n)
         int rc = chain_at(q, k, &c);
         if (rc <= 0)
             return rc;
-        const struct iovec *v = &c->iov[c->n_out];
-        sc_prefetch_w(v->iov_base);
-        if (v->iov_len > 64)
-            sc_prefetch_w((const uint8_t *)v->iov_base + 64);
+        if (k < RX_PREFETCH_AHEAD)
+            prefetch_buf(q, k);
     }
     return 0;
 }
@@ -341,6 +355,8 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
             continue;
         }
         int rc;
+        if (q->count > RX_PREFETCH_AHEAD)
+            prefetch_buf(q, RX_PREFETCH_AHEAD);
         if (SC_LIKELY(p->hdr.flags == 0 && p->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE)) {
             rc = put_one(q, p);
             if (rc == 1) {
