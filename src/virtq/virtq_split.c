@@ -25,6 +25,7 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
     vq->used = used;
     vq->last_avail = base;
     vq->avail_seen = base;
+    vq->heads_end = base;
     vq->used_idx = base;
     vq->pub_used = base;
     vq->signalled_used = base;
@@ -195,16 +196,40 @@ static int walk_chain(struct virtq *vq, const struct gm_table *t, struct vq_chai
     return 0;
 }
 
+/* Copies the published avail entries after the ones already held, up to
+ * VQ_HEADS past last_avail. A copy that does not cover last_avail (the
+ * position moved under it: inflight recovery) starts over. */
+static void copy_heads(struct virtq *vq)
+{
+    uint16_t held = (uint16_t)(vq->heads_end - vq->last_avail);
+    if (held > VQ_HEADS)
+        held = 0;
+    uint16_t pos = (uint16_t)(vq->last_avail + held);
+    uint16_t room = (uint16_t)(VQ_HEADS - held);
+    uint16_t more = (uint16_t)(vq->avail_seen - pos);
+    if (more > room)
+        more = room;
+    for (uint16_t i = 0; i < more; i++, pos++)
+        vq->heads[pos & (VQ_HEADS - 1)] = vq_rd16(&vq->avail->ring[vq_slot(vq, pos)]);
+    vq->heads_end = pos;
+}
+
+static inline uint16_t held_head(const struct virtq *vq, uint16_t pos)
+{
+    return vq->heads[pos & (VQ_HEADS - 1)];
+}
+
 /* The driver wrote these descriptors on another CPU: start fetching the
  * first ones of the new batch now (and, in vq_pop, one VQ_PREFETCH entries
  * ahead of each chain taken) so their cache misses overlap instead of
  * being paid one chain at a time. Heads are not trusted here (prefetch
  * cannot fault; the index is masked); walk_chain checks them. */
-static void prefetch_heads(const struct virtq *vq, uint16_t pending)
+static void prefetch_heads(const struct virtq *vq, uint16_t n)
 {
-    uint16_t n = pending < VQ_PREFETCH ? pending : VQ_PREFETCH;
+    if (n > VQ_PREFETCH)
+        n = VQ_PREFETCH;
     for (uint16_t i = 0; i < n; i++) {
-        uint16_t head = vq->avail->ring[vq_slot(vq, (uint16_t)(vq->last_avail + i))];
+        uint16_t head = held_head(vq, (uint16_t)(vq->last_avail + i));
         sc_prefetch(&vq->desc[head & (vq->num - 1)]);
         /* Drivers chain neighbours (a block request is three descriptors):
          * the rest of the chain may start the next line. */
@@ -215,10 +240,9 @@ static void prefetch_heads(const struct virtq *vq, uint16_t pending)
 /* Second stage: by now the descriptor of that entry is (being) cached; when
  * it names an indirect table, start fetching the table too (drivers such as
  * Linux's virtio-blk put every multi-buffer request in one). */
-static void prefetch_indirect(const struct virtq *vq, const struct gm_table *t, uint16_t idx)
+static void prefetch_indirect(const struct virtq *vq, const struct gm_table *t, uint16_t pos)
 {
-    uint16_t head = vq->avail->ring[vq_slot(vq, idx)] & (vq->num - 1);
-    const struct vring_desc *d = &vq->desc[head];
+    const struct vring_desc *d = &vq->desc[held_head(vq, pos) & (vq->num - 1)];
     if (!(d->flags & VRING_DESC_F_INDIRECT))
         return;
     const void *table = gm_gpa_to_host(t, d->addr, sizeof(struct vring_desc));
@@ -249,6 +273,7 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
     }
 
     uint16_t pending = (uint16_t)(vq->avail_seen - vq->last_avail);
+    bool fresh = false;
     if (pending == 0 || pending > vq->num) {
         uint16_t avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
         pending = (uint16_t)(avail_idx - vq->last_avail);
@@ -260,16 +285,26 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
             return -1;
         }
         vq->avail_seen = avail_idx;
-        prefetch_heads(vq, pending);
+        fresh = true;
     }
-    if (pending > VQ_PREFETCH) {
-        uint16_t ahead = vq->avail->ring[vq_slot(vq, (uint16_t)(vq->last_avail + VQ_PREFETCH))];
+    uint16_t held = (uint16_t)(vq->heads_end - vq->last_avail);
+    if (held > VQ_HEADS || (held <= VQ_PREFETCH && held < pending)) {
+        copy_heads(vq);
+        held = (uint16_t)(vq->heads_end - vq->last_avail);
+    }
+    if (fresh) {
+        prefetch_heads(vq, held);
+        for (uint16_t i = 0; i < held && i < VQ_PREFETCH / 2; i++)
+            prefetch_indirect(vq, t, (uint16_t)(vq->last_avail + i));
+    }
+    if (held > VQ_PREFETCH) {
+        uint16_t ahead = held_head(vq, (uint16_t)(vq->last_avail + VQ_PREFETCH));
         sc_prefetch(&vq->desc[ahead & (vq->num - 1)]);
         sc_prefetch(&vq->desc[(ahead + 2) & (vq->num - 1)]);
     }
-    if (pending > VQ_PREFETCH / 2)
+    if (held > VQ_PREFETCH / 2)
         prefetch_indirect(vq, t, (uint16_t)(vq->last_avail + VQ_PREFETCH / 2));
-    uint16_t head = vq_rd16(&vq->avail->ring[vq_slot(vq, vq->last_avail)]);
+    uint16_t head = held_head(vq, vq->last_avail);
     if (SC_UNLIKELY(head >= vq->num)) {
         vq_fail(vq, "avail ring entry %u names head %u, beyond the ring size %u",
                 vq_slot(vq, vq->last_avail), head, vq->num);

@@ -287,6 +287,67 @@ static void test_avail_full_ring_ok(void **state)
     assert_int_equal(pop(f), 0);
 }
 
+/* Avail entries published a few at a time while the engine consumes them,
+ * across the 16-bit index wrap, with indirect and direct chains mixed: each
+ * head comes out once, in order, with its own buffers. */
+static void test_avail_trickle_across_wrap(void **state)
+{
+    struct fx *f = *state;
+    const uint16_t base = 65530;
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, vring_desc_bytes(NUM)),
+            host(f, AVAIL, vring_avail_bytes(NUM) + 2), host(f, USED, vring_used_bytes(NUM) + 2),
+            base, FEAT, &f->gm);
+    f->avail_idx = base;
+    unsigned offered = 0, popped = 0, step = 0;
+    while (popped < 300) {
+        /* Keep at most NUM outstanding; publish 1..5 at a time. */
+        unsigned burst = 1 + step++ % 5;
+        for (unsigned k = 0; k < burst && offered - popped < NUM; k++, offered++) {
+            uint16_t h = (uint16_t)(offered % NUM);
+            if (offered % 3 == 0) {
+                desc_at(f, IND, h, DATA + 0x100u * h, 4 + h, 0, 0);
+                desc(f, h, IND + 16u * h, 16, VRING_DESC_F_INDIRECT, 0);
+            } else {
+                desc(f, h, DATA + 0x100u * h, 4 + h, 0, 0);
+            }
+            offer(f, h);
+        }
+        for (unsigned k = 0; k < 1 + step % 3 && popped < offered; k++, popped++) {
+            assert_int_equal(pop(f), 1);
+            assert_int_equal(f->c.head, popped % NUM);
+            assert_int_equal(f->c.out_len, 4 + popped % NUM);
+            assert_int_equal(f->gpa[0], DATA + 0x100u * (popped % NUM));
+            vq_push(&f->vq, &f->c, 0);
+        }
+        vq_publish(&f->vq);
+    }
+    assert_int_equal(f->vq.last_avail, (uint16_t)(base + 300));
+    assert_int_equal(used(f)->idx, (uint16_t)(base + 300));
+}
+
+/* Each published avail entry is read from guest memory once: a driver that
+ * rewrites entries after publishing them (the spec forbids it) cannot make
+ * the engine see a different head the second time. */
+static void test_avail_entry_read_once(void **state)
+{
+    struct fx *f = *state;
+    for (uint16_t i = 0; i < 4; i++) {
+        desc(f, i, DATA + i, 1, 0, 0);
+        offer(f, i);
+    }
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 0);
+    for (uint16_t i = 1; i < 4; i++)
+        avail(f)->ring[i] = 0xffff;
+    for (uint16_t i = 1; i < 4; i++) {
+        assert_int_equal(pop(f), 1);
+        assert_int_equal(f->c.head, i);
+    }
+    assert_int_equal(pop(f), 0);
+    assert_null(f->vq.err);
+}
+
 static void test_indirect_in_indirect(void **state)
 {
     struct fx *f = *state;
@@ -732,6 +793,8 @@ int main(void)
         T(test_head_out_of_range),
         T(test_avail_too_far),
         T(test_avail_full_ring_ok),
+        T(test_avail_trickle_across_wrap),
+        T(test_avail_entry_read_once),
         T(test_indirect_in_indirect),
         T(test_indirect_with_next),
         T(test_indirect_not_negotiated),
