@@ -149,6 +149,10 @@ static int blk_queue_start(struct vdev *v, uint16_t idx, struct virtq *vq, int k
     }
     q->vq = vq;
     q->call_fd = call_fd;
+    /* A few polls' wait for a longer run of requests (sidecore-bench run,
+     * null backend, one sidecore, alternating phases in one run): QD16
+     * +25%, QD128 +8%, QD1 and QD4 unchanged, QD8 1-5% slower. */
+    vq_set_settle(vq, true);
     vpri_q_bind(&q->vp, vq->gm, idx);
     int rc = d->be->ops->queue_open(d->be, n, &q->bq);
     if (rc < 0) {

@@ -69,6 +69,8 @@ struct virtq {
      * read from guest memory once. */
     uint16_t heads_end;
     uint16_t heads[VQ_HEADS];
+    bool settle_on;     /* vq_set_settle */
+    uint8_t settle_left; /* calls still answered 0 without looking */
     uint16_t used_idx;   /* next used entry we will write (shadow) */
     uint16_t pub_used;   /* used->idx as last published */
     uint16_t signalled_used;
@@ -130,6 +132,16 @@ void vq_fini(struct virtq *vq);
 
 /* 1: chain returned in *c; 0: nothing available; -1: queue broken (vq->err). */
 int vq_pop(struct virtq *vq, struct vq_chain *c);
+
+/* Split ring, for devices that complete requests in the poll that takes
+ * them (blk): after a look at avail->idx found a short run of new buffers
+ * (3 to 15), the next VQ_SETTLE_POLLS calls of vq_pop answer 0 without
+ * looking again, so a driver that is streaming requests adds to the run
+ * before the device pays the misses on the index, the entries and the
+ * descriptors again. A driver with one or two requests outstanding is
+ * answered at once. vq_has_work still sees everything. Off after vq_init. */
+#define VQ_SETTLE_POLLS 12u
+void vq_set_settle(struct virtq *vq, bool on);
 
 /* True when the driver has made buffers available we have not consumed. */
 bool vq_has_work(const struct virtq *vq);

@@ -275,6 +275,10 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
     uint16_t pending = (uint16_t)(vq->avail_seen - vq->last_avail);
     bool fresh = false;
     if (pending == 0 || pending > vq->num) {
+        if (vq->settle_left) {
+            vq->settle_left--;
+            return 0;
+        }
         uint16_t avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
         pending = (uint16_t)(avail_idx - vq->last_avail);
         if (pending == 0)
@@ -286,6 +290,8 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
         }
         vq->avail_seen = avail_idx;
         fresh = true;
+        if (vq->settle_on && pending > 2 && pending < VQ_PREFETCH)
+            vq->settle_left = VQ_SETTLE_POLLS;
     }
     uint16_t held = (uint16_t)(vq->heads_end - vq->last_avail);
     if (held > VQ_HEADS || (held <= VQ_PREFETCH && held < pending)) {
@@ -319,6 +325,12 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
     }
     vq->last_avail++;
     return 1;
+}
+
+void vq_set_settle(struct virtq *vq, bool on)
+{
+    vq->settle_on = on && !vq->packed;
+    vq->settle_left = 0;
 }
 
 bool vq_has_work(const struct virtq *vq)

@@ -348,6 +348,46 @@ static void test_avail_entry_read_once(void **state)
     assert_null(f->vq.err);
 }
 
+/* vq_set_settle: a short run (3..15) makes the next VQ_SETTLE_POLLS pops
+ * answer 0 while vq_has_work sees the new buffer; one or two, or settling
+ * off, are answered at once. */
+static void test_settle(void **state)
+{
+    struct fx *f = *state;
+    for (uint16_t i = 0; i < NUM; i++)
+        desc(f, i, DATA + i, 1, 0, 0);
+    /* Off by default. */
+    offer(f, 0);
+    offer(f, 1);
+    offer(f, 2);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pop(f), 1);
+    offer(f, 3);
+    assert_int_equal(pop(f), 1);
+
+    vq_set_settle(&f->vq, true);
+    offer(f, 4);
+    offer(f, 5);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(pop(f), 1);
+    offer(f, 6); /* after a run of two: no wait */
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 6);
+    for (uint16_t h = 7; h < 10; h++)
+        offer(f, h);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pop(f), 1);
+    offer(f, 10); /* after a run of three: settles */
+    for (unsigned i = 0; i < VQ_SETTLE_POLLS; i++) {
+        assert_int_equal(pop(f), 0);
+        assert_true(vq_has_work(&f->vq));
+    }
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 10);
+    assert_int_equal(pop(f), 0);
+    assert_null(f->vq.err);
+}
+
 static void test_indirect_in_indirect(void **state)
 {
     struct fx *f = *state;
@@ -795,6 +835,7 @@ int main(void)
         T(test_avail_full_ring_ok),
         T(test_avail_trickle_across_wrap),
         T(test_avail_entry_read_once),
+        T(test_settle),
         T(test_indirect_in_indirect),
         T(test_indirect_with_next),
         T(test_indirect_not_negotiated),
