@@ -98,6 +98,22 @@ static int net_set_config(struct vdev *v, const uint8_t *buf, uint32_t off, uint
     return -EPERM;
 }
 
+static const struct vq_chain *parked_chain(void *req)
+{
+    return req;
+}
+
+int net_unpark(struct net_dev *d, uint16_t idx, const char *name, struct vpri_q *vp,
+               bool (*resume)(void *req, void *ctx), void *ctx)
+{
+    const char *why = NULL;
+    if (vpri_park_needs_scan(vp) && vpri_park_scan(vp, parked_chain, resume, ctx, &why) < 0) {
+        vdev_fail(&d->vdev, idx, "%s: %s", name, why);
+        return -1;
+    }
+    return vp->park.n == 0;
+}
+
 void net_filter_reset(struct net_rx_filter *f)
 {
     /* Promiscuous until the driver says otherwise, as QEMU's device does. */

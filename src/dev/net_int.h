@@ -55,6 +55,13 @@ struct net_txq {
     uint8_t tags[NET_BATCH];
 };
 
+/* VPRI: a queue parked on one chain looks at it again once the frontend
+ * resolved faults; resume(chain, ctx) runs on it when its pages are back.
+ * 1: resumed; 0: still parked; -1: the device failed (the reason logged,
+ * prefixed with name). */
+int net_unpark(struct net_dev *d, uint16_t idx, const char *name, struct vpri_q *vp,
+               bool (*resume)(void *req, void *ctx), void *ctx);
+
 /* Hands the tx chains used so far back to the driver (and notifies it if
  * it asked to be). For the stop path and before the queue sleeps. */
 void net_tx_flush(struct net_txq *q);

@@ -293,28 +293,10 @@ void net_rx_return_held(struct net_rxq *q)
         publish(q);
 }
 
-static const struct vq_chain *held_chain(void *req)
-{
-    return req;
-}
-
 static bool held_resume(void *req, void *ctx)
 {
     (void)req, (void)ctx;
     return true;
-}
-
-/* A parked queue looks at its chain again when the frontend moved on. 1:
- * resumed; 0: still parked; -1: the device failed. */
-static int unpark(struct net_rxq *q)
-{
-    const char *why = NULL;
-    if (vpri_park_needs_scan(&q->vp) &&
-        vpri_park_scan(&q->vp, held_chain, held_resume, q, &why) < 0) {
-        vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
-        return -1;
-    }
-    return q->vp.park.n == 0;
 }
 
 void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned n,
@@ -338,7 +320,7 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
         return;
     }
     vpri_q_enter(&q->vp);
-    int parked = q->vp.park.n ? unpark(q) : 1;
+    int parked = q->vp.park.n ? net_unpark(d, q->idx, q->name, &q->vp, held_resume, q) : 1;
     if (parked <= 0 || prefetch_chains(q, n) < 0) {
         /* Like a NIC without buffers: the frames go, the switch does not wait. */
         if (parked == 0)

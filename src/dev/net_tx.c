@@ -98,28 +98,12 @@ static int admit(struct net_txq *q, unsigned i)
     return -1;
 }
 
-static const struct vq_chain *held_chain(void *req)
-{
-    return req;
-}
-
+/* The held chain may go: tagged before it is read. */
 static bool held_resume(void *req, void *ctx)
 {
     struct net_txq *q = ctx;
     q->tags[0] = vpri_q_begin(&q->vp, req);
     return true;
-}
-
-/* 1: the held chain may go (tagged); 0: still parked; -1: device failed. */
-static int unpark(struct net_txq *q)
-{
-    const char *why = NULL;
-    if (vpri_park_needs_scan(&q->vp) &&
-        vpri_park_scan(&q->vp, held_chain, held_resume, q, &why) < 0) {
-        vdev_fail(&q->dev->vdev, q->idx, "%s: %s", q->name, why);
-        return -1;
-    }
-    return q->vp.park.n == 0;
 }
 
 int net_tx_poll(struct sc_queue *scq)
@@ -135,7 +119,7 @@ int net_tx_poll(struct sc_queue *scq)
         return -1;
     vpri_q_enter(&q->vp);
     if (q->held) {
-        int rc = unpark(q);
+        int rc = net_unpark(d, q->idx, q->name, &q->vp, held_resume, q);
         if (rc <= 0) {
             vpri_q_leave(&q->vp);
             return rc;
