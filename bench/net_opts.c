@@ -27,8 +27,12 @@ void net_opts_usage(void)
         "  --queue-size N    the clients' ring size, a power of 2 in 64..1024 (default\n"
         "                    256, virtio-user's own); g2g's two clients share one CPU,\n"
         "                    so larger rings carry more across the scheduler's slices\n"
+        "  --repeat N        N rounds per backend and row (1..%d, default 1), in the\n"
+        "                    order sidecored, dpdk, dpdk, sidecored, ...; the table\n"
+        "                    shows each backend's median round and lists the rounds\n"
         "  --json            print the result as JSON on stdout\n"
-        "  --quiet           no progress on stderr\n", NET_MIN_FRAME, NET_MAX_FRAME);
+        "  --quiet           no progress on stderr\n", NET_MIN_FRAME, NET_MAX_FRAME,
+        NET_MAX_REPEAT);
 }
 
 static int parse_secs(const char *name, const char *s, unsigned lo, unsigned *out)
@@ -87,7 +91,7 @@ static int parse_set(const char *opt, const char *s, const char *const *names, b
     return any ? 0 : -1;
 }
 
-enum { O_SIZES = 256, O_RINGS, O_DIRS, O_HUGE, O_WARMUP, O_TIME, O_QSIZE, O_JSON, O_QUIET,
+enum { O_SIZES = 256, O_RINGS, O_DIRS, O_HUGE, O_WARMUP, O_TIME, O_QSIZE, O_REPEAT, O_JSON, O_QUIET,
        O_HELP };
 
 int net_opts_parse(int argc, char **argv, struct net_opts *o)
@@ -95,14 +99,15 @@ int net_opts_parse(int argc, char **argv, struct net_opts *o)
     static const struct option lo[] = {
         {"sizes", 1, 0, O_SIZES}, {"rings", 1, 0, O_RINGS}, {"dirs", 1, 0, O_DIRS},
         {"hugepages", 1, 0, O_HUGE}, {"warmup", 1, 0, O_WARMUP}, {"time", 1, 0, O_TIME},
-        {"queue-size", 1, 0, O_QSIZE}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
+        {"queue-size", 1, 0, O_QSIZE}, {"repeat", 1, 0, O_REPEAT}, {"json", 0, 0, O_JSON},
+        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static const char *const rings[] = {"split", "packed"};
     static const char *const dirs[] = {"tx", "rx", "g2g"};
     *o = (struct net_opts){.sizes = {64, 1500}, .nsizes = 2, .split = true, .packed = true,
                            .tx = true, .rx = true, .g2g = true, .huge_off = true,
                            .huge_on = true, .warmup_s = 2, .time_s = 5,
-                           .queue_size = 256};
+                           .queue_size = 256, .repeat = 1};
     bool *ring_flags[] = {&o->split, &o->packed};
     bool *dir_flags[] = {&o->tx, &o->rx, &o->g2g};
     optind = 1;
@@ -146,6 +151,17 @@ int net_opts_parse(int argc, char **argv, struct net_opts *o)
                 return -1;
             }
             o->queue_size = (unsigned)v;
+            break;
+        }
+        case O_REPEAT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > NET_MAX_REPEAT) {
+                fprintf(stderr, "sidecore-bench net-compare: --repeat '%s': expected 1..%d\n",
+                        optarg, NET_MAX_REPEAT);
+                return -1;
+            }
+            o->repeat = (unsigned)v;
             break;
         }
         case O_JSON: o->json = true; break;

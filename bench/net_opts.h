@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #define NET_MAX_SIZES 4
+#define NET_MAX_REPEAT 9
 
 struct net_opts {
     unsigned sizes[NET_MAX_SIZES], nsizes; /* frame bytes, 60..1518 */
@@ -15,6 +16,7 @@ struct net_opts {
     bool huge_off, huge_on;
     unsigned warmup_s, time_s;
     unsigned queue_size;                  /* the clients' rings */
+    unsigned repeat;                      /* rounds per backend, 1..NET_MAX_REPEAT */
     bool json, quiet;
 };
 

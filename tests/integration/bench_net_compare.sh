@@ -44,6 +44,21 @@ bad=$(jq '[.rows[] | select((.sidecored.ok and .dpdk.ok and .sidecored.mpps > 0 
 [ "$(jq '[.rows[] | select(.sidecored.sidecore_busy_pct == null)] | length' "$TMP/out")" = 0 ] ||
     fail "rows without the sidecore's busy time"
 
+# Rounds: each backend's figure is one of its rounds (the median).
+echo "+ sidecore-bench net-compare --sizes 64 --rings split --dirs tx --hugepages off --warmup 0 --time 1 --repeat 2 --json"
+timeout -s INT 200 "$BENCH" net-compare --sizes 64 --rings split --dirs tx --hugepages off \
+    --warmup 0 --time 1 --repeat 2 --json >"$TMP/out2" 2>"$TMP/err" &
+BPID=$!
+rc=0
+wait "$BPID" || rc=$?
+BPID=
+[ "$rc" -eq 0 ] || fail "net-compare --repeat 2 exited $rc"
+jq -c '.rows[] | {sc: .sidecored.rounds_mpps, dpdk: .dpdk.rounds_mpps}' "$TMP/out2"
+[ "$(jq '[.rows[] | select((.sidecored.rounds_mpps | length) == 2 and (.dpdk.rounds_mpps | length) == 2
+        and (.sidecored.mpps as $m | .sidecored.rounds_mpps | index($m)) != null
+        and (.dpdk.mpps as $m | .dpdk.rounds_mpps | index($m)) != null)] | length' "$TMP/out2")" = 1 ] ||
+    fail "--repeat 2: expected two rounds per backend, the figure one of them"
+
 [ "$(cat /proc/sys/vm/nr_hugepages)" = "$pages_before" ] ||
     fail "nr_hugepages is $(cat /proc/sys/vm/nr_hugepages), was $pages_before"
 ! grep -q "sc-netcmp-" /proc/mounts || fail "a hugetlbfs mount of the bench is left: $(grep sc-netcmp- /proc/mounts)"

@@ -14,6 +14,7 @@
 
 #include "../../bench/daemon.c"
 #include "../../bench/net_opts.c"
+#include "../../bench/net_rounds.c"
 #include "../../bench/testpmd.c"
 
 /* One block as testpmd 22.11 prints it with --stats-period. */
@@ -103,6 +104,39 @@ static void test_opts_lists(void **state)
     assert_int_equal(o.queue_size, 1024);
     assert_int_equal(parse(&o, "--warmup", "0"), 0);
     assert_int_equal(o.warmup_s, 0);
+    assert_int_equal(parse(&o, NULL, NULL), 0);
+    assert_int_equal(o.repeat, 1);
+    assert_int_equal(parse(&o, "--repeat", "9"), 0);
+    assert_int_equal(o.repeat, 9);
+}
+
+static int median_of(const double *mpps, const bool *ok, unsigned n)
+{
+    struct nc_result r[NET_MAX_REPEAT];
+    memset(r, 0, sizeof(r));
+    for (unsigned i = 0; i < n; i++) {
+        r[i].ok = ok[i];
+        r[i].mpps = mpps[i];
+    }
+    return nc_median_round(r, n);
+}
+
+static void test_median_round(void **state)
+{
+    (void)state;
+    const bool all[5] = {true, true, true, true, true};
+    assert_int_equal(median_of((double[]){12.0}, all, 1), 0);
+    assert_int_equal(median_of((double[]){18.0, 10.0, 12.0}, all, 3), 2);
+    /* Even count: the lower middle. */
+    assert_int_equal(median_of((double[]){18.0, 10.0, 12.0, 11.0}, all, 4), 3);
+    /* Equal rates: still one round. */
+    assert_int_equal(median_of((double[]){5.0, 5.0, 5.0}, all, 3), 1);
+    /* Rounds that failed are not counted, whatever their rate. */
+    const bool some[4] = {false, true, false, true};
+    assert_int_equal(median_of((double[]){0.0, 9.0, 99.0, 7.0}, some, 4), 3);
+    const bool none[2] = {false, false};
+    assert_int_equal(median_of((double[]){1.0, 2.0}, none, 2), -1);
+    assert_int_equal(median_of(NULL, NULL, 0), -1);
 }
 
 static void test_opts_rejects(void **state)
@@ -116,6 +150,7 @@ static void test_opts_rejects(void **state)
         {"--hugepages", "yes"},   {"--time", "0"},           {"--time", "601"},
         {"--warmup", "-1"},       {"--queue-size", "100"},   {"--queue-size", "2048"},
         {"--queue-size", "32"},   {"--time", "5s"},          {"extra", NULL},
+        {"--repeat", "0"},        {"--repeat", "10"},        {"--repeat", "2x"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(parse(&o, bad[i][0], bad[i][1]), -1);
@@ -128,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_opts_defaults),
         cmocka_unit_test(test_opts_lists),
         cmocka_unit_test(test_opts_rejects),
+        cmocka_unit_test(test_median_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
