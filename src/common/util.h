@@ -47,4 +47,20 @@ static inline void sc_prefetch_w(const void *p)
 #endif
 }
 
+/* Drop a line we only read and will not read again, from every cache: the
+ * guest that wrote it will write it again, and while we keep a shared copy
+ * that store waits for ours to be invalidated. On these EPYC machines that
+ * wait is longer than the plain miss the store takes once the line is gone
+ * (a testpmd sender moved 10-14% more 64 B frames). Not for lines the guest
+ * only reads or never wrote: those it would have to fetch again. */
+static inline void sc_cache_drop(const void *p)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("clflushopt"))
+        __asm__ volatile("clflushopt %0" : "+m"(*(volatile char *)p));
+#else
+    (void)p;
+#endif
+}
+
 #endif

@@ -10,6 +10,10 @@
  * popped, before any byte of it is read; a miss parks the queue on it (tx
  * order is kept) until the frontend made its pages resident.
  *
+ * The lines of each frame's Ethernet header, which the tx path reads
+ * itself, are dropped from the caches once the frame is sent (the sender
+ * writes them again for its next frames; sc_cache_drop says why).
+ *
  * On a packed ring the used descriptors we write share cache lines with the
  * ones the driver is filling just ahead of them: publishing every few
  * packets bounces those lines between the two CPUs on nearly every packet
@@ -74,6 +78,18 @@ static void prefetch_head(const struct vq_chain *c)
         sc_prefetch(b + 25);
     else if (c->n_out > 1)
         sc_prefetch(c->iov[1].iov_base);
+}
+
+/* The line(s) holding the Ethernet header of a sent frame. */
+static void drop_eth_lines(const struct net_pkt *p)
+{
+    if (!p->niov)
+        return;
+    const uint8_t *f = p->iov[0].iov_base;
+    sc_cache_drop(f);
+    size_t last = SC_MIN(p->iov[0].iov_len, sizeof(p->eth)) - 1;
+    if (((uintptr_t)f & 63) + last >= 64)
+        sc_cache_drop(f + last);
 }
 
 /* VPRI, before any byte of chains[i] is read. Resident: tagged. Miss: the
@@ -173,8 +189,11 @@ int net_tx_poll(struct sc_queue *scq)
         bytes += p->len;
         q->ptrs[n++] = p;
     }
-    if (n)
+    if (n) {
         net_port_send(&d->port, q->ptrs, n, q->pair);
+        for (unsigned i = 0; i < n; i++)
+            drop_eth_lines(q->ptrs[i]);
+    }
     /* The receivers copied during the send: the buffers are ours no more. */
     for (unsigned i = 0; vpri && i < popped; i++)
         vpri_q_end(&q->vp, q->tags[i]);
