@@ -91,8 +91,8 @@ static int parse_set(const char *opt, const char *s, const char *const *names, b
     return any ? 0 : -1;
 }
 
-enum { O_SIZES = 256, O_RINGS, O_DIRS, O_HUGE, O_WARMUP, O_TIME, O_QSIZE, O_REPEAT, O_JSON, O_QUIET,
-       O_HELP };
+enum { O_SIZES = 256, O_RINGS, O_DIRS, O_HUGE, O_WARMUP, O_TIME, O_QSIZE, O_REPEAT, O_JSON,
+       O_QUIET, O_HELP };
 
 int net_opts_parse(int argc, char **argv, struct net_opts *o)
 {

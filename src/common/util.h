@@ -51,7 +51,7 @@ static inline void sc_prefetch_w(const void *p)
  * guest that wrote it will write it again, and while we keep a shared copy
  * that store waits for ours to be invalidated. On these EPYC machines that
  * wait is longer than the plain miss the store takes once the line is gone
- * (a testpmd sender moved 10-14% more 64 B frames). Not for lines the guest
+ * (a testpmd sender moved 4-23% more frames). Not for lines the guest
  * only reads or never wrote: those it would have to fetch again. */
 static inline void sc_cache_drop(const void *p)
 {
