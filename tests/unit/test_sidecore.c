@@ -431,6 +431,10 @@ static void test_destroy_joins(void **state)
     assert_int_equal(sc_attach(s, &f.q), 0);
     sc_detach(&f.q);
     sc_set_destroy(s);
+    /* pthread_join returns when the thread's tid is cleared, which the
+     * kernel does before it removes the task from /proc/self/task. */
+    for (int i = 0; i < 1000 && count_threads_named("sidecore-") > 0; i++)
+        nap_ms(1);
     assert_int_equal(count_threads_named("sidecore-"), 0);
 }
 
