@@ -7,16 +7,17 @@
  * fills SQEs (-EAGAIN when depth requests are in flight); kick submits them
  * in one system call.
  *
- * The ring is created disabled and enabled on the first kick, so that with
- * IORING_SETUP_SINGLE_ISSUER the issuer is the sidecore thread, not the
- * control thread that opened the queue. */
+ * Any thread may submit, one at a time: the sidecore while the queue is
+ * attached, the control thread when it drains the queue after detaching it
+ * (the deferred, staged and resumed requests it must still run). So no
+ * IORING_SETUP_SINGLE_ISSUER: with it, the control thread's submissions
+ * failed with EEXIST and a stopping device waited out its 5 s drain bound. */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -35,7 +36,6 @@ struct file_bq {
     struct file_be *be;
     struct io_uring ring;
     int efd;
-    bool disabled; /* created with IORING_SETUP_R_DISABLED, not enabled yet */
     bool submit_err_logged;
     bool short_logged;
     unsigned depth;
@@ -49,15 +49,12 @@ static int ring_init(struct file_bq *q)
 {
     struct io_uring_params prm;
     memset(&prm, 0, sizeof(prm));
-    prm.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
+    prm.flags = IORING_SETUP_COOP_TASKRUN;
     int rc = io_uring_queue_init_params(q->depth, &q->ring, &prm);
     if (rc == -EINVAL) {
-        /* Older kernels know none of these flags. */
+        /* Kernels before 5.19 do not know the flag. */
         memset(&prm, 0, sizeof(prm));
         rc = io_uring_queue_init_params(q->depth, &q->ring, &prm);
-        q->disabled = false;
-    } else {
-        q->disabled = true;
     }
     return rc;
 }
@@ -214,17 +211,6 @@ void file_kick(struct blk_bq *bq)
 
     if (io_uring_sq_ready(&q->ring) == 0)
         return;
-    if (q->disabled) {
-        /* Debian's liburing 2.3 declares io_uring_enable_rings but does not
-         * export it: register directly. */
-        if (syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
-                    NULL, 0) < 0 &&
-            !q->submit_err_logged) {
-            q->submit_err_logged = true;
-            LOG_ERR("blk-file", "enabling the io_uring: %s", strerror(errno));
-        }
-        q->disabled = false;
-    }
     int rc = io_uring_submit(&q->ring);
     /* Transient refusals keep the SQEs queued for the next kick. */
     if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR && !q->submit_err_logged) {

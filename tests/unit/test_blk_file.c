@@ -1,9 +1,11 @@
 /* Block backends without a device: the file backend through io_uring on a
  * temporary file (create/extend rules, read/write with scattered iovecs,
  * flush, discard, write zeroes, many requests in flight and the full-queue
- * -EAGAIN, a file that shrank under us, read-only), and the null backend. */
+ * -EAGAIN, a second thread submitting to a queue another thread started, a
+ * file that shrank under us, read-only), and the null backend. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +272,51 @@ static void test_many_in_flight(void **state)
     free(buf);
 }
 
+struct thread_write {
+    struct blk_backend *b;
+    struct blk_bq *q;
+    struct req r;
+    uint8_t buf[4096];
+};
+
+static void *write_from_thread(void *arg)
+{
+    struct thread_write *t = arg;
+    memset(t->buf, 0xa5, sizeof(t->buf));
+    req_set(&t->r, BLK_OP_WRITE, 0, sizeof(t->buf));
+    t->r.iov[0] = (struct iovec){t->buf, sizeof(t->buf)};
+    t->r.io.iovcnt = 1;
+    run(t->b, t->q, &t->r);
+    return NULL;
+}
+
+/* The sidecore thread submits first; after detaching the queue the control
+ * thread drains it and must be able to submit too (deferred requests, the
+ * rest of a short transfer). With a single-issuer ring the second thread's
+ * submission failed with EEXIST and the request never completed. */
+static void test_second_submitter(void **state)
+{
+    (void)state;
+    unlink(path);
+    struct blk_backend *b = open_file(1 << 20, false);
+    struct thread_write t = {.b = b};
+    assert_int_equal(b->ops->queue_open(b, DEPTH, &t.q), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_from_thread, &t), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(t.r.res, 0);
+
+    uint8_t back[4096];
+    struct req r;
+    req_set(&r, BLK_OP_READ, 0, sizeof(back));
+    r.iov[0] = (struct iovec){back, sizeof(back)};
+    r.io.iovcnt = 1;
+    assert_int_equal(run(b, t.q, &r), 0);
+    assert_memory_equal(back, t.buf, sizeof(back));
+    b->ops->queue_close(t.q);
+    b->ops->destroy(b);
+}
+
 static void test_file_shrunk(void **state)
 {
     (void)state;
@@ -407,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_create_rules),
         cmocka_unit_test(test_rw_flush_discard_zeroes),
         cmocka_unit_test(test_many_in_flight),
+        cmocka_unit_test(test_second_submitter),
         cmocka_unit_test(test_file_shrunk),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_direct),
