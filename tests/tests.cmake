@@ -28,11 +28,16 @@ foreach(script ${SC_INTEGRATION_TESTS})
   endif()
 endforeach()
 
-# Helper programs for integration tests (raw protocol clients and the like).
+# Helper programs for integration tests (raw protocol clients and the like);
+# tests/tools/lib holds what several of them share.
+file(GLOB SC_TEST_TOOL_LIB CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/lib/*.c)
+add_library(sctesttools STATIC ${SC_TEST_TOOL_LIB})
+target_include_directories(sctesttools PUBLIC ${CMAKE_SOURCE_DIR}/tests/tools)
+target_link_libraries(sctesttools PUBLIC sidecore)
 file(GLOB SC_TEST_TOOLS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/*.c)
 foreach(src ${SC_TEST_TOOLS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  target_link_libraries(${name} sidecore scfront)
+  target_link_libraries(${name} sctesttools sidecore scfront)
 endforeach()
