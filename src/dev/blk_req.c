@@ -490,21 +490,47 @@ static void fail_parked(struct blk_queue *q)
                 q->name, dropped);
 }
 
+/* Requests that have not reached the backend (the deferred one, the staged
+ * ones, the parked ones) end here: IOERR where the status byte can still be
+ * written, dropped otherwise. */
+static void give_up_pending(struct blk_queue *q)
+{
+    if (q->deferred) {
+        complete(q, q->deferred, VIRTIO_BLK_S_IOERR, 0);
+        q->deferred = NULL;
+    }
+    while (q->staged_pos < q->nstaged) {
+        struct blk_req *r = q->staged[q->staged_pos++];
+        if (locate_status(r))
+            complete(q, r, VIRTIO_BLK_S_IOERR, 0);
+        else
+            req_free(q, r);
+    }
+    fail_parked(q);
+}
+
 void blk_queue_drain(struct blk_queue *q)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
     uint64_t deadline = sc_now_ns() + BLK_DRAIN_NS;
 
     for (;;) {
-        if (q->deferred) {
-            struct blk_req *r = q->deferred;
-            q->deferred = NULL;
-            submit(q, r);
+        /* A failed device runs nothing more, and with the frontend gone no
+         * parked request will resume; but what the backend holds must
+         * finish before the queue closes: it writes into guest memory. */
+        if (vdev_is_broken(&q->dev->vdev)) {
+            give_up_pending(q);
+        } else {
+            if (vpri_q_owner_gone(&q->vp))
+                fail_parked(q);
+            if (q->deferred) {
+                struct blk_req *r = q->deferred;
+                q->deferred = NULL;
+                submit(q, r);
+            }
+            if ((vpri_park_due(&q->vp) && resume_parked(q) < 0) || run_staged(q) < 0)
+                give_up_pending(q);
         }
-        if (vpri_park_due(&q->vp) && resume_parked(q) < 0)
-            break;
-        if (run_staged(q) < 0)
-            break;
         be->kick(q->bq);
         be->reap(q->bq);
         vpri_q_leave(&q->vp);
@@ -512,20 +538,9 @@ void blk_queue_drain(struct blk_queue *q)
             q->vp.park.n == 0)
             break;
         if (sc_now_ns() > deadline) {
-            LOG_ERR("blk", "%s: %u request(s) still in flight after 5 s; giving up on them",
-                    q->name, be->in_flight(q->bq));
-            if (q->deferred) {
-                complete(q, q->deferred, VIRTIO_BLK_S_IOERR, 0);
-                q->deferred = NULL;
-            }
-            while (q->staged_pos < q->nstaged) {
-                struct blk_req *r = q->staged[q->staged_pos++];
-                if (locate_status(r))
-                    complete(q, r, VIRTIO_BLK_S_IOERR, 0);
-                else
-                    req_free(q, r);
-            }
-            fail_parked(q);
+            LOG_ERR("blk", "%s: after 5 s, %u request(s) still in the backend and %u parked; "
+                    "giving up on them", q->name, be->in_flight(q->bq), q->vp.park.n);
+            give_up_pending(q);
             break;
         }
         struct timespec ts = {0, 1000000};

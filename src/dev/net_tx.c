@@ -246,14 +246,14 @@ void net_tx_stop(struct net_txq *q)
     /* Packets the driver made available before stopping the ring count as
      * sent on its side: forward them rather than leave them behind. Bounded:
      * each round consumes at least one chain, or waits for a parked one
-     * until the deadline. */
+     * until the deadline (not at all once the frontend is gone). */
     for (uint32_t i = 0; i <= q->vq->num;) {
         int n = net_tx_poll(&q->scq);
         if (n > 0) {
             i++;
             continue;
         }
-        if (n < 0 || !q->held || sc_now_ns() > deadline)
+        if (n < 0 || !q->held || sc_now_ns() > deadline || vpri_q_owner_gone(&q->vp))
             break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);

@@ -49,6 +49,7 @@ static void teardown(struct vhost_dev *v)
 {
     if (v->conn.fd >= 0)
         evloop_del(v->loop, v->conn.fd);
+    atomic_store_explicit(&v->vpri.owner_gone, true, memory_order_release);
     vhu_queues_reset(v);
     v->dev->ops->reset(v->dev);
     vhu_mem_forget(v);

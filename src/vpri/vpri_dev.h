@@ -14,6 +14,7 @@
 #define SC_VPRI_DEV_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,10 @@ struct vpri_dev {
     const struct vpri_map *map;
     const struct vpri_chan *chan;
     _Atomic uint64_t reserve; /* tickets handed out */
+    /* Set when the frontend's connection ends, before its queues stop:
+     * nobody will resolve a fault any more, so a stopping queue gives up
+     * its parked requests at once instead of waiting out its bound. */
+    _Atomic bool owner_gone;
 };
 
 /* Control path. Map fd / channel fds are taken over (closed on error too).

@@ -69,6 +69,12 @@ struct vpri_q {
 void vpri_q_bind(struct vpri_q *q, struct guestmem *gm, uint16_t idx);
 void vpri_q_unbind(struct vpri_q *q);
 
+/* The frontend is gone: parked requests will never resume. */
+static inline bool vpri_q_owner_gone(const struct vpri_q *q)
+{
+    return q->d && atomic_load_explicit(&q->d->owner_gone, memory_order_acquire);
+}
+
 static inline bool vpri_q_on(const struct vpri_q *q)
 {
     return q->d != NULL;

@@ -7,9 +7,11 @@
  * taken) and resumes in order; the same sidecore keeps serving meanwhile;
  * an rx miss parks the rx queue, frames for it are dropped and counted,
  * and the next frame after the resolution lands in the buffer that missed;
- * the stop paths hand parked chains back; buffers past the bitmap fail the
+ * the stop paths hand parked chains back (at once when the frontend is
+ * gone); buffers past the bitmap fail the
  * device with a reason while b keeps working. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -418,6 +420,40 @@ static void test_tx_stop_waits(void **state)
     vu_vring_destroy(&e->a.q[1].vr);
 }
 
+static void *resolve_later(void *arg)
+{
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    resolve(*(uint64_t *)arg, 1);
+    return NULL;
+}
+
+/* With the frontend gone nobody will resolve a fault: stopping a parked tx
+ * queue hands the chain back at once. (A stop that waited, as it did, saw
+ * the resolution this thread makes 100 ms later and sent the frame.) */
+static void test_tx_stop_owner_gone(void **state)
+{
+    struct env *e = *state;
+    rx_post(&e->b);
+    uint64_t g = tx_add(&e->a, MAC_B, 7);
+    set_page(g, VPRI_PA_NONE);
+    kick(&e->a, 1);
+    record(1);
+    atomic_store(&e->vd.owner_gone, true);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, resolve_later, &g), 0);
+    e->a.v->ops->queue_stop(e->a.v, 1);
+    e->a.q[1].on = false;
+    assert_int_equal(pthread_join(th, NULL), 0);
+    uint64_t tok;
+    assert_int_equal(used1(&e->a.q[1], &tok), 0);
+    assert_int_equal(tok, g);
+    assert_int_equal(drops(&e->a, NET_DROP_LINK_DOWN), 1);
+    assert_false(vu_vring_has_used(&e->b.q[0].vr));
+    vq_fini(&e->a.q[1].vq);
+    vu_vring_destroy(&e->a.q[1].vr);
+}
+
 static void wait_broken(struct vdev *v)
 {
     for (int i = 0; i < 5000 && !vdev_is_broken(v); i++)
@@ -472,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rx_parks_drops_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_stop_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_stop_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_stop_owner_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_outside_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_outside_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_consumer, setup, teardown),
