@@ -6,10 +6,11 @@
  * Each case is its own connection with its own generator (derived from SEED
  * and the case number, so `--only N` replays case N alone) and is one of:
  * a storm of random control messages, with or without a proper set-up
- * first; or a proper set-up (random ring layout and feature subset) followed
- * by rounds of random chains on every queue, with random control messages
- * mixed in (memory tables, ring addresses, resets while requests are in
- * flight), ending in a hang-up, sometimes after stopping the rings.
+ * first; or a proper set-up (random ring layout and feature subset, VPRI
+ * sometimes) followed by rounds of random chains on every queue, with
+ * random control messages mixed in (memory tables, ring addresses, resets
+ * while requests are in flight) and, with VPRI, a hostile memory owner,
+ * ending in a hang-up, sometimes after stopping the rings.
  * The backend may serve, refuse or drop any of it; what it must do is keep
  * answering: every case starts with a connection that must work within
  * VU_RAW_WAIT_MS, and a proper set-up must be accepted. Exit status 0 when
@@ -82,6 +83,7 @@ static int run_case(uint64_t seed, unsigned n, bool net)
     bool setup = !storm || fz_pct(&z, 50);
     if (setup) {
         f.packed = fz_pct(&z, 40);
+        f.vpri = fz_pct(&z, 30);
         f.extra = extras(&z, net);
         /* net: rx, tx, and the control queue when it is negotiated. */
         bool ctrl = f.extra & f.offered & (1ull << VIRTIO_NET_F_CTRL_VQ);
@@ -108,6 +110,7 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         for (unsigned q = 0; q < nq; q++)
             if (fz_pct(&z, 70))
                 fz_ring_round(&z, &f, q, &r[q], 1 + fz_below(&z, 8));
+        fz_vpri_round(&z, &f);
         sleep_us(fz_below(&z, 2000));
         drain_calls(&f);
     }
@@ -123,8 +126,9 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         }
     }
     if (verbose)
-        printf("vu_fuzz: case %u: %s%s, %s ring, %u rounds%s\n", n, storm ? "storm" : "rings",
-               setup ? " after set-up" : "", f.packed ? "packed" : "split", rounds,
+        printf("vu_fuzz: case %u: %s%s, %s ring%s, %u rounds%s\n", n, storm ? "storm" : "rings",
+               setup ? " after set-up" : "", f.packed ? "packed" : "split",
+               f.vpri_on ? ", VPRI" : "", rounds,
                closed ? ", closed by the backend" : "");
     vu_raw_close(&f);
     return 0;

@@ -1,5 +1,6 @@
 /* Random hostile input for a vhost-user backend (vu_fuzz): a seeded
- * generator, control messages (fz_msg.c) and virtqueue chains (fz_ring.c).
+ * generator, control messages (fz_msg.c), virtqueue chains (fz_ring.c) and
+ * the VPRI memory owner's side (fz_vpri.c).
  * Everything is reproducible from the seed; nothing here judges the
  * backend's reaction, the caller does. */
 #ifndef SC_TEST_FZ_H
@@ -66,5 +67,9 @@ struct fz_ring {
 /* Makes up to n chains available on queue qi (well-formed mostly, broken
  * sometimes, their buffers' contents shaped for the device), then kicks. */
 void fz_ring_round(struct fz *z, struct vu_raw *f, unsigned qi, struct fz_ring *r, unsigned n);
+
+/* One step of the memory owner (VPRI negotiated): flips page attributes,
+ * consumes or ignores fault records, resolves, scribbles on the channel. */
+void fz_vpri_round(struct fz *z, struct vu_raw *f);
 
 #endif

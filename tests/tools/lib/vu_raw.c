@@ -125,6 +125,8 @@ void vu_raw_close(struct vu_raw *f)
         munmap(f->mem, VU_RAW_MEM);
     if (f->memfd >= 0)
         close(f->memfd);
+    if (f->vpri_on)
+        vu_vpri_destroy(&f->vp);
     for (unsigned q = 0; q < VU_RAW_MAXQ; q++) {
         if (f->q[q].kick >= 0)
             close(f->q[q].kick);
@@ -183,6 +185,24 @@ static int setup_queue(struct vu_raw *f, unsigned qi)
     return vu_raw_ok(f, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL, 0);
 }
 
+static int send_vpri(struct vu_raw *f)
+{
+    struct vu_vpri *v = &f->vp;
+    if (vu_vpri_create(v, VU_RAW_MEM / VPRI_PAGE_SIZE, VU_RAW_MAXQ, 64, 7) < 0) {
+        fprintf(stderr, "vu_raw: cannot create the VPRI map and channel\n");
+        return -1;
+    }
+    f->vpri_on = true;
+    struct vpri_map_msg mm = {.npages = v->npages, .mmap_size = v->map_len};
+    struct vpri_chan_msg cm = {.device_id = v->device_id, .nqueues = v->nqueues,
+                               .ring_entries = v->entries, .mmap_size = v->chan_len};
+    int fds[3] = {v->chan_fd, v->fault_fd, v->resolve_fd};
+    if (vu_raw_ok(f, VHOST_USER_VPRI_SET_MAP, &mm, sizeof(mm), &v->map_fd, 1) < 0 ||
+        vu_raw_ok(f, VHOST_USER_VPRI_SET_CHANNEL, &cm, sizeof(cm), fds, 3) < 0)
+        return -1;
+    return 0;
+}
+
 int vu_raw_setup(struct vu_raw *f, bool rings)
 {
     uint64_t feat, pf;
@@ -193,7 +213,8 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
         return -1;
     }
     pf &= (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |
-          (1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+          (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
+          (f->vpri ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0);
     if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
         fprintf(stderr, "vu_raw: backend does not offer REPLY_ACK\n");
         return -1;
@@ -220,6 +241,8 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
     struct vhu_mem_table mt = {.nregions = 1};
     mt.r[0] = (struct vhu_mem_region){.gpa = 0, .size = VU_RAW_MEM, .uva = (uintptr_t)f->mem};
     if (vu_raw_ok(f, VHOST_USER_SET_MEM_TABLE, &mt, 8 + 32, &f->memfd, 1) < 0)
+        return -1;
+    if ((pf & (1ull << VHOST_USER_PROTOCOL_F_VPRI)) && send_vpri(f) < 0)
         return -1;
     if (!rings)
         return 0;

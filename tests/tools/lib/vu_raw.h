@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "frontend/vu_vpri.h"
 #include "vhost/vhost_msg.h"
 #include "virtq/virtio_packed.h"
 #include "virtq/virtio_spec.h"
@@ -42,7 +43,10 @@ struct vu_raw {
     bool packed;          /* negotiate RING_PACKED (vu_raw_setup fails if not offered) */
     uint64_t extra;       /* further feature bits to take where the backend offers them */
     unsigned nq;          /* queues to set up (0 means 1) */
+    bool vpri;            /* negotiate VPRI (docs/VPRI.md) where offered */
     uint64_t features;    /* what vu_raw_setup negotiated */
+    bool vpri_on;         /* VPRI negotiated: vp holds the owner's side */
+    struct vu_vpri vp;
     struct vu_raw_q q[VU_RAW_MAXQ];
 };
 
@@ -66,8 +70,10 @@ int vu_raw_get_u64(struct vu_raw *f, uint32_t req, uint64_t *out);
 int vu_raw_ok(struct vu_raw *f, uint32_t req, const void *p, uint32_t size, const int *fds,
               unsigned nfds);
 
-/* What QEMU does: features, memory table and, with rings, f->nq enabled
- * queues and DRIVER_OK. Prints the step that failed. */
+/* What QEMU does: features, memory table (then, with f->vpri and the
+ * backend offering it, the VPRI map and channel, every page read-write) and,
+ * with rings, f->nq enabled queues and DRIVER_OK. Prints the step that
+ * failed. */
 int vu_raw_setup(struct vu_raw *f, bool rings);
 
 int vu_raw_kick(struct vu_raw *f, unsigned q);
