@@ -351,6 +351,14 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
     if (!s || s->where != W_REMOTE || s->io->op != h->op)
         return 0;
     if (h->status == -ESTALE) {
+        /* The iohost refused the stamp we hold and sent a fresh one: take it
+         * even if ours looks newer. Ours may be damaged (a stamp from its
+         * future), and keeping the "newest" then refused every write for
+         * good. */
+        if (h->lease) {
+            q->lease = h->lease;
+            q->lease_rcv_ns = now;
+        }
         send_req(q, s, now, true); /* carries the stamp of this answer */
         return 0;
     }

@@ -230,6 +230,13 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
                        uint64_t now)
 {
     struct rio_server *srv = sq->srv;
+    /* A client's low-water mark is at most the id of any request it still
+     * sends, and less than RIO_ID_SPAN below it. A header that says
+     * otherwise is damaged, and taking its ack would move the session's
+     * window past every id the client will send: all of them dropped, the
+     * device silent for good. */
+    if (h->ack > h->id || h->id - h->ack >= RIO_ID_SPAN)
+        return;
     int exi = export_by_tag(srv, h->device);
     struct rio_sess *s = rio_sess_find(sq, h->session);
     if (!s && exi >= 0)

@@ -2,11 +2,15 @@
  * on a real sidecore over an in-memory backend, the test thread drives the
  * client backend queue like a device would. Also a raw socket that speaks
  * the wire format by hand, to check what a well-behaved client never does:
- * duplicates, a FLUSH overtaking a write, stale and out-of-window ids.
+ * duplicates, a FLUSH overtaking a write, stale and out-of-window ids, a
+ * damaged low-water mark; and a relay that damages one lease stamp.
  * Waits are bounded; no test depends on how fast anything is. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -312,6 +316,28 @@ static void at_most_once(void **st)
     close(r.fd);
 }
 
+/* A damaged request whose ack runs ahead of its id (or lies more than the
+ * window below it) is dropped before its ack moves the session: taking it
+ * left every later id below the session's low-water mark, ignored. */
+static void damaged_ack(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    struct rio_hdr h;
+    raw_send(&r, RIO_OP_READ, 1, 1, 0, 1024, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.id, 1);
+    raw_send(&r, RIO_OP_READ, 2, ~0ull, 0, 1024, NULL, 0, 0);
+    raw_send(&r, RIO_OP_READ, 2 + 2 * RIO_ID_SPAN, 2 + RIO_ID_SPAN, 0, 1024, NULL, 0, 0);
+    raw_send(&r, RIO_OP_READ, 2, 2, 0, 1024, NULL, 0, 0);
+    bool answered = false;
+    while (!answered && raw_resp(&r, 2000, &h))
+        answered = h.id == 2 && h.status == 0;
+    assert_true(answered);
+    close(r.fd);
+}
+
 /* Fencing (rio_wire.h): a write whose echoed stamp is missing, older than
  * the lease, or from the future is answered -ESTALE and not applied; sent
  * again with the stamp of that answer, it is applied once. */
@@ -385,6 +411,95 @@ static void flush_after_writes(void **st)
     assert_int_equal(atomic_load(&e->mem->flushes), 1);
     assert_memory_equal(e->mem->data, d, sizeof(d));
     close(r.fd);
+}
+
+/* A relay between client and server that moves the lease stamp of the
+ * first answer to a request 2^30 ms into the iohost's future: a damaged
+ * datagram the client cannot tell from a good one. */
+struct relay {
+    int down, up; /* client side (bound), server side (connected) */
+    _Atomic bool stop;
+};
+
+static void *relay_run(void *arg)
+{
+    struct relay *r = arg;
+    struct sockaddr_storage cl;
+    socklen_t cll = 0;
+    bool damaged = false;
+    uint8_t b[65536];
+    while (!atomic_load(&r->stop)) {
+        struct pollfd p[2] = {{.fd = r->down, .events = POLLIN}, {.fd = r->up, .events = POLLIN}};
+        if (poll(p, 2, 10) <= 0)
+            continue;
+        if (p[0].revents & POLLIN) {
+            cll = sizeof(cl);
+            ssize_t n = recvfrom(r->down, b, sizeof(b), 0, (struct sockaddr *)&cl, &cll);
+            if (n > 0)
+                assert_true(send(r->up, b, (size_t)n, 0) == n);
+        }
+        if ((p[1].revents & POLLIN) && cll) {
+            ssize_t n = recv(r->up, b, sizeof(b), 0);
+            if (n >= RIO_HDR_SIZE && !damaged && b[3] == RIO_T_RESP) {
+                uint32_t lease;
+                memcpy(&lease, b + 28, 4);
+                lease += 1u << 30;
+                memcpy(b + 28, &lease, 4);
+                damaged = true;
+            }
+            if (n > 0)
+                sendto(r->down, b, (size_t)n, 0, (struct sockaddr *)&cl, cll);
+        }
+    }
+    return NULL;
+}
+
+/* After a damaged stamp from the iohost's future, every write was answered
+ * -ESTALE and resent with the damaged stamp (the client kept the "newest"),
+ * until the request timed out. The stamp of the -ESTALE answer replaces it,
+ * and the write lands. */
+static void damaged_lease(void **st)
+{
+    struct env *e = *st;
+    struct relay r = {0};
+    char raddr[64];
+    free_port(raddr, sizeof(raddr));
+    struct sockaddr_storage ss;
+    socklen_t l;
+    assert_int_equal(rio_addr_parse(raddr, &ss, &l), 0);
+    r.down = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(bind(r.down, (struct sockaddr *)&ss, l), 0);
+    assert_int_equal(rio_addr_parse(e->addr, &ss, &l), 0);
+    r.up = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(connect(r.up, (struct sockaddr *)&ss, l), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, relay_run, &r), 0);
+
+    const char *why = "";
+    struct rio_blk_params p = {.server = raddr, .device = "disk0", .failover_ms = 1000,
+                               .heartbeat_ms = 20, .timeout_ms = 4000, .connect_ms = 1000};
+    struct blk_backend *be = rio_blk_create(&p, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    uint8_t w[4096];
+    fill(w, sizeof(w), 9);
+    struct req a;
+    for (unsigned i = 0; i < 2; i++) { /* the first answer brings the damage */
+        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * (i + 1), w, sizeof(w));
+        e->done = 0;
+        e->res[0] = 1;
+        assert_int_equal(be->ops->submit(q, &a.io), 0);
+        assert_true(drive(be, q, e, 1, 10000));
+        assert_int_equal(e->res[0], 0);
+        assert_memory_equal(e->mem->data + 4096 * (i + 1), w, sizeof(w));
+    }
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+    atomic_store(&r.stop, true);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    close(r.down);
+    close(r.up);
 }
 
 static void failover_and_back(void **st)
@@ -472,6 +587,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(at_most_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
