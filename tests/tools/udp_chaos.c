@@ -4,8 +4,12 @@
  * find their way back); both directions: each datagram is dropped with
  * probability LOSS percent, else held back with probability REORDER percent
  * and sent after the next datagram of that direction (or after 2 ms).
+ * With MUTATE > 0, each datagram that goes through is followed, with that
+ * probability percent, by a damaged copy (bits flipped, fields set to edge
+ * values, cut short or extended), as a faulty or hostile network would
+ * deliver it: the receivers must survive it (no data guarantee then).
  * Deterministic (fixed seed); exits after SECONDS. Numeric IPv4 only.
- * usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS */
+ * usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS [MUTATE] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -77,12 +81,50 @@ static void release(struct held *h)
     }
 }
 
-static unsigned loss, reorder;
+static unsigned loss, reorder, mutate;
+
+static uint64_t rnd64(void)
+{
+    pct();
+    return rng;
+}
+
+/* A damaged copy of b: header bytes get the damage most of the time, since
+ * that is where parsers decide what the rest means. */
+static void send_mutant(int fd, const struct sockaddr_in *to, const uint8_t *b, ssize_t n)
+{
+    static uint8_t m[65536 + 64];
+    static const uint64_t edges[] = {0, 1, 0x7f, 0xff, 0xffff, 0x7fffffff, 0xffffffffu,
+                                     0x8000000000000000ull, ~0ull};
+    memcpy(m, b, (size_t)n);
+    size_t len = (size_t)n, span = len < 64 ? len : 64;
+    unsigned kind = pct();
+    if (kind < 50 && span) {
+        unsigned flips = 1 + pct() % 4;
+        for (unsigned i = 0; i < flips; i++)
+            m[rnd64() % span] ^= (uint8_t)(1u << (pct() % 8));
+    } else if (kind < 75 && span >= 8) {
+        uint64_t v = edges[pct() % (sizeof(edges) / sizeof(edges[0]))];
+        unsigned w = 1u << (pct() % 4); /* 1, 2, 4 or 8 bytes */
+        size_t at = rnd64() % (span - w + 1);
+        memcpy(m + at, &v, w);
+    } else if (kind < 90) {
+        len = rnd64() % (len + 1);
+    } else {
+        size_t extra = 1 + pct() % 64;
+        for (size_t i = 0; i < extra; i++)
+            m[len + i] = (uint8_t)rnd64();
+        len += extra;
+    }
+    out(fd, to, m, (ssize_t)len);
+}
 
 /* One datagram through the chaos: lost, held, or sent (then the held one). */
 static void pass(struct held *h, int fd, const struct sockaddr_in *to, const uint8_t *b,
                  ssize_t n)
 {
+    if (mutate && pct() < mutate)
+        send_mutant(fd, to, b, n);
     if (pct() < loss)
         return;
     if (!h->len && pct() < reorder) {
@@ -100,10 +142,12 @@ static void pass(struct held *h, int fd, const struct sockaddr_in *to, const uin
 int main(int argc, char **argv)
 {
     struct sockaddr_in la, ta;
-    if (argc != 6 || parse(argv[1], &la) || parse(argv[2], &ta)) {
-        fprintf(stderr, "usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS\n");
+    if (argc < 6 || argc > 7 || parse(argv[1], &la) || parse(argv[2], &ta)) {
+        fprintf(stderr,
+                "usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS [MUTATE]\n");
         return 2;
     }
+    mutate = argc == 7 ? (unsigned)atoi(argv[6]) : 0;
     loss = (unsigned)atoi(argv[3]);
     reorder = (unsigned)atoi(argv[4]);
     uint64_t end = now_ns() + (uint64_t)atoi(argv[5]) * 1000000000ull;
