@@ -348,7 +348,10 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
         return 0;
     }
     struct rio_cslot *s = h->type == RIO_T_RESP ? slot_of(q, h->id) : NULL;
-    if (!s || s->where != W_REMOTE || s->io->op != h->op)
+    /* An answer echoes the request it ran; one that does not is damaged
+     * (or ran a damaged request): the request is sent again. */
+    if (!s || s->where != W_REMOTE || s->io->op != h->op || h->offset != s->io->offset ||
+        (h->op != RIO_OP_FLUSH && h->len != s->io->len))
         return 0;
     if (h->status == -ESTALE) {
         /* The iohost refused the stamp we hold and sent a fresh one: take it

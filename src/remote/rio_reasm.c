@@ -20,7 +20,9 @@ int rio_reasm_add(struct rio_reasm *r, const struct rio_hdr *h)
         r->frag_size = h->frag_size;
         r->nfrags = (r->len + h->frag_size - 1) / h->frag_size;
     } else if (h->frag_size != r->frag_size) {
-        return -EINVAL;
+        rio_reasm_reset(r, r->len);
+        r->frag_size = h->frag_size;
+        r->nfrags = (r->len + h->frag_size - 1) / h->frag_size;
     }
     uint32_t i = h->frag_off / r->frag_size;
     if (i >= r->nfrags || i >= RIO_MAX_FRAGS)

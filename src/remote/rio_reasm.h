@@ -1,8 +1,12 @@
 /* Reassembly of a fragmented vRIO message: which fragments of a len-byte
  * message have arrived. Fragment i covers [i * frag_size, min(len, (i+1) *
- * frag_size)); the first fragment fixes frag_size and later ones must agree.
- * Duplicates (retransmissions) are recognised, so nothing counts twice. No
- * allocation: the bitmap is sized for RIO_MAX_FRAGS. */
+ * frag_size)); the first fragment sets frag_size. A fragment of another
+ * size starts the message over at that size (the sender never changes it
+ * within one transmission, so the earlier fragment was damaged, or came from
+ * an older one; a retransmission brings every fragment again, and keeping
+ * the first size refused all of them for good). Duplicates are recognised,
+ * so nothing counts twice. No allocation: the bitmap is sized for
+ * RIO_MAX_FRAGS. */
 #ifndef SC_RIO_REASM_H
 #define SC_RIO_REASM_H
 

@@ -102,6 +102,10 @@ struct rio_server {
 struct rio_sess *rio_sess_find(struct rio_sq *sq, uint64_t id);
 struct rio_sess *rio_sess_new(struct rio_sq *sq, uint64_t id, unsigned ex, uint64_t now);
 void rio_sess_ack(struct rio_sq *sq, struct rio_sess *s, uint64_t ack);
+/* Forget slot i of s (its request is settled by the client, replaced, or
+ * the session goes away). A request still in a backend or on the ready
+ * list is orphaned: whoever holds it frees it. */
+void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i);
 /* Drops every session of export ex (or all with ex == ~0u); nothing may be
  * executing for them. */
 void rio_sess_drop_export(struct rio_sq *sq, unsigned ex);

@@ -40,7 +40,8 @@ static void send_resp(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
 {
     struct rio_hdr h = {.type = RIO_T_RESP, .op = r->op, .queue = r->queue,
                         .device = sq->srv->ex[r->ex]->tag, .status = r->status, .len = r->len,
-                        .session = s->id, .id = r->id, .lease = rio_stamp(sc_now_ns())};
+                        .session = s->id, .id = r->id, .offset = r->offset,
+                        .lease = rio_stamp(sc_now_ns())};
     bool data = r->op == RIO_OP_READ && r->status == 0;
     rio_send(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &r->iov, 1,
              data ? r->len : 0, sq->srv->frag_size, sq->stage);
@@ -225,6 +226,14 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     return r;
 }
 
+/* Does a datagram of request r say what r has? (Retransmissions always do;
+ * a damaged datagram may not.) */
+static bool same_req(const struct rio_sreq *r, const struct rio_hdr *h)
+{
+    return r->op == h->op && r->flags == h->flags && r->offset == h->offset &&
+           (h->op == RIO_OP_FLUSH || r->len == h->len);
+}
+
 static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t *data,
                        uint32_t dlen, const struct sockaddr_storage *from, socklen_t flen,
                        uint64_t now)
@@ -252,6 +261,25 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
     struct rio_sreq *r = s->slot[h->id % RIO_ID_SPAN];
     if (r && r->id != h->id)
         return;
+    if (r && !same_req(r, h)) {
+        /* If the first datagram was damaged, the request it made refused
+         * every retransmission and never finished. One still receiving,
+         * or finished without changing anything (a read, a failure), holds
+         * nothing a backend uses: the newer datagram starts it again. A
+         * write that ran is not run again in another shape: its answer
+         * echoes what ran, the client ignores it, and the request fails
+         * there after its timeout (it did not land where it was sent). A
+         * running one answers first. */
+        bool redo = r->state == SR_RECV ||
+                    (r->state == SR_DONE && (!write_like(r->op) || r->status != 0));
+        if (!redo) {
+            if (r->state == SR_DONE)
+                send_resp(sq, s, r);
+            return;
+        }
+        rio_sess_forget(sq, s, (unsigned)(h->id % RIO_ID_SPAN));
+        r = NULL;
+    }
     if (!r) {
         r = new_req(sq, s, h);
         if (!r || r->state != SR_RECV) {

@@ -31,10 +31,7 @@ void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
     free(r);
 }
 
-/* Forget slot i of s (its request is settled by the client or the session
- * goes away). A request still in a backend or on the ready list is
- * orphaned: whoever holds it frees it. */
-static void forget(struct rio_sq *sq, struct rio_sess *s, unsigned i)
+void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i)
 {
     struct rio_sreq *r = s->slot[i];
     s->slot[i] = NULL;
@@ -54,7 +51,7 @@ static void sess_free(struct rio_sq *sq, struct rio_sess *s)
     *pp = s->hnext;
     for (unsigned i = 0; i < RIO_ID_SPAN; i++)
         if (s->slot[i])
-            forget(sq, s, i);
+            rio_sess_forget(sq, s, i);
     sq->nsess--;
     atomic_fetch_sub(&sq->srv->sessions, 1);
     free(s);
@@ -99,12 +96,12 @@ void rio_sess_ack(struct rio_sq *sq, struct rio_sess *s, uint64_t ack)
     if (ack - s->ack >= RIO_ID_SPAN) {
         for (unsigned i = 0; i < RIO_ID_SPAN; i++)
             if (s->slot[i] && s->slot[i]->id < ack)
-                forget(sq, s, i);
+                rio_sess_forget(sq, s, i);
     } else {
         for (uint64_t id = s->ack; id < ack; id++) {
             unsigned i = (unsigned)(id % RIO_ID_SPAN);
             if (s->slot[i] && s->slot[i]->id < ack)
-                forget(sq, s, i);
+                rio_sess_forget(sq, s, i);
         }
     }
     s->ack = ack;

@@ -3,7 +3,8 @@
  * client backend queue like a device would. Also a raw socket that speaks
  * the wire format by hand, to check what a well-behaved client never does:
  * duplicates, a FLUSH overtaking a write, stale and out-of-window ids, a
- * damaged low-water mark; and a relay that damages one lease stamp.
+ * damaged low-water mark, damaged first datagrams; and a relay that
+ * damages one lease stamp.
  * Waits are bounded; no test depends on how fast anything is. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -413,6 +414,42 @@ static void flush_after_writes(void **st)
     close(r.fd);
 }
 
+/* A damaged first datagram used to define its request for good: a write
+ * whose length it got wrong waited for fragments that never came and
+ * refused every retransmission; a read it sent past the disk kept
+ * answering -EINVAL. The retransmission now starts the request again, and
+ * the answer echoes what ran. */
+static void damaged_first_datagram(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    uint8_t d[1024];
+    fill(d, sizeof(d), 3);
+    struct rio_hdr h;
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 2048, d, 0, 1024); /* says 2048 */
+    raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 1024, d, 0, 1024);
+    bool answered = false;
+    while (!answered && raw_resp(&r, 2000, &h))
+        answered = h.id == 1;
+    assert_true(answered);
+    assert_int_equal(h.status, 0);
+    assert_int_equal(h.len, 1024);
+    assert_memory_equal(e->mem->data, d, sizeof(d));
+
+    raw_send(&r, RIO_OP_READ, 2, 2, DISK, 1024, NULL, 0, 0); /* past the disk */
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.status, -EINVAL);
+    assert_int_equal(h.offset, DISK);
+    raw_send(&r, RIO_OP_READ, 2, 2, 0, 1024, NULL, 0, 0);
+    answered = false;
+    while (!answered && raw_resp(&r, 2000, &h))
+        answered = h.id == 2 && h.status == 0;
+    assert_true(answered);
+    assert_int_equal(h.offset, 0);
+    close(r.fd);
+}
+
 /* A relay between client and server that moves the lease stamp of the
  * first answer to a request 2^30 ms into the iohost's future: a damaged
  * datagram the client cannot tell from a good one. */
@@ -589,6 +626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(at_most_once, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),

@@ -129,12 +129,18 @@ static void reassembly(void **st)
     h.frag_off = 0;
     assert_int_equal(rio_reasm_add(&r, &h), 1);
     assert_true(rio_reasm_done(&r));
-    /* A fragment size that changes mid-message does not fit. */
+    /* A fragment size that changes mid-message starts it over at the new
+     * size: the first was damaged, and keeping it refused every fragment of
+     * the retransmission. */
     rio_reasm_reset(&r, 4096);
     h = write_frag(4096, 0, 1408);
     assert_int_equal(rio_reasm_add(&r, &h), 1);
     h = write_frag(4096, 2048, 2048);
-    assert_int_equal(rio_reasm_add(&r, &h), -EINVAL);
+    assert_int_equal(rio_reasm_add(&r, &h), 1);
+    assert_false(rio_reasm_done(&r));
+    h = write_frag(4096, 0, 2048);
+    assert_int_equal(rio_reasm_add(&r, &h), 1);
+    assert_true(rio_reasm_done(&r));
     h = write_frag(8192, 0, 1408);
     assert_int_equal(rio_reasm_add(&r, &h), -EINVAL);
     /* The largest message in the smallest fragments. */
