@@ -68,24 +68,38 @@ start_daemon() {
     fail "sidecored $name not ready within 10 s"
 }
 
+# Four consecutive UDP ports nobody holds (another test or run may hold
+# fixed ones).
+BASE=
+for _ in $(seq 100); do
+    b=$((20000 + RANDOM % 20000))
+    busy=0
+    for p in $b $((b + 1)) $((b + 2)) $((b + 3)); do
+        ss -Hlun "sport = :$p" | grep -q . && busy=1
+    done
+    [ "$busy" -eq 0 ] && { BASE=$b; break; }
+done
+[ -n "$BASE" ] || fail "no four free UDP ports found"
+IOB=$BASE; ION=$((BASE + 1)); RLB=$((BASE + 2)); RLN=$((BASE + 3))
+
 truncate -s 64M "$TMP/img0"
 truncate -s 64M "$TMP/img1"
-start_daemon io --role iohost --cpus 0 --listen 127.0.0.1:7520 --net-listen 127.0.0.1:7521 \
+start_daemon io --role iohost --cpus 0 --listen 127.0.0.1:$IOB --net-listen 127.0.0.1:$ION \
     --export "name=d0,path=$TMP/img0" --export "name=d1,path=$TMP/img1" \
     --switch name=sw0 --port switch=sw0,name=gen,type=sink,source_size=300
-"$CHAOS" 127.0.0.1:7530 127.0.0.1:7520 2 5 $((SECS + 300)) "$MUTATE" >"$TMP/chaos-blk.out" 2>&1 &
+"$CHAOS" 127.0.0.1:$RLB 127.0.0.1:$IOB 2 5 $((SECS + 300)) "$MUTATE" >"$TMP/chaos-blk.out" 2>&1 &
 CB=$!
 PIDS+=("$CB")
-"$CHAOS" 127.0.0.1:7531 127.0.0.1:7521 2 5 $((SECS + 300)) "$MUTATE" >"$TMP/chaos-net.out" 2>&1 &
+"$CHAOS" 127.0.0.1:$RLN 127.0.0.1:$ION 2 5 $((SECS + 300)) "$MUTATE" >"$TMP/chaos-net.out" 2>&1 &
 PIDS+=("$!")
 sleep 0.2
 for p in "${PIDS[@]:1}"; do
     kill -0 "$p" 2>/dev/null || fail "a relay did not start: $(cat "$TMP"/chaos-*.out)"
 done
 start_daemon vm --role vmhost --cpus 1 \
-    --blk "name=R,socket=$TMP/R.sock,backend=remote,server=127.0.0.1:7530,export=d0" \
-    --blk "name=C,socket=$TMP/C.sock,backend=remote,server=127.0.0.1:7520,export=d1" \
-    --net "name=RN,socket=$TMP/RN.sock,server=127.0.0.1:7531,remote_switch=sw0"
+    --blk "name=R,socket=$TMP/R.sock,backend=remote,server=127.0.0.1:$RLB,export=d0" \
+    --blk "name=C,socket=$TMP/C.sock,backend=remote,server=127.0.0.1:$IOB,export=d1" \
+    --net "name=RN,socket=$TMP/RN.sock,server=127.0.0.1:$RLN,remote_switch=sw0"
 
 echo "fuzz_remote: ${SECS} s through the damaging relay (vu_fuzz seed $SEED)"
 timeout $((SECS + 60)) "$BENCH" run --socket "$TMP/C.sock" --verify --qd 8 --time "$SECS" \
@@ -114,7 +128,7 @@ ctl vm peers | jq -c '.[] | {device, state, retransmits, stale_resends}'
 # The damage stops: the relay goes, R reconnects through a clean one.
 kill "$CB"
 timeout 10 tail --pid="$CB" -f /dev/null
-"$CHAOS" 127.0.0.1:7530 127.0.0.1:7520 0 0 120 >"$TMP/chaos-clean.out" 2>&1 &
+"$CHAOS" 127.0.0.1:$RLB 127.0.0.1:$IOB 0 0 120 >"$TMP/chaos-clean.out" 2>&1 &
 CC=$!
 PIDS+=("$CC")
 sleep 0.2
