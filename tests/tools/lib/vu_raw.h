@@ -19,7 +19,10 @@
 #include "virtq/virtio_packed.h"
 #include "virtq/virtio_spec.h"
 
-#define VU_RAW_WAIT_MS 5000
+/* Longer than the daemon's own bound on a queue stop (5 s, which a VPRI
+ * request parked under a live frontend may use up while the control thread
+ * serves every device): a stall within it is allowed, not one beyond. */
+#define VU_RAW_WAIT_MS 12000
 #define VU_RAW_MEM (4u << 20)
 #define VU_RAW_QNUM 128u
 #define VU_RAW_MAXQ 4u
