@@ -14,8 +14,8 @@
  * the queue in the error state with a reason (vq->err) and vq_pop returns -1
  * from then on; the device decides what to do (stop itself, NEEDS_RESET).
  *
- * Completions are batched: vq_push writes used elements, vq_publish makes
- * them visible with one release store of used->idx, and vq_should_notify
+ * Completions are batched: vq_push records used elements, vq_publish writes
+ * them and makes them visible with one release store of used->idx, and vq_should_notify
  * applies EVENT_IDX / NO_INTERRUPT suppression. Dirty logging of the written
  * buffers and of the used ring happens inside vq_push / vq_publish.
  *
@@ -50,6 +50,7 @@ struct vq_chain {
 };
 
 #define VQ_HEADS 64u /* avail entries copied ahead (power of two) */
+#define VQ_USED_SHADOW 64u /* used elements held back for vq_publish */
 
 struct virtq {
     uint16_t num; /* ring size, power of two */
@@ -73,6 +74,10 @@ struct virtq {
     uint8_t settle_left; /* calls still answered 0 without looking */
     uint16_t used_idx;   /* next used entry we will write (shadow) */
     uint16_t pub_used;   /* used->idx as last published */
+    /* Split ring: used elements [used_written, used_idx) are recorded in
+     * used_shadow and written at vq_publish (or when it fills). */
+    uint16_t used_written;
+    struct vring_used_elem used_shadow[VQ_USED_SHADOW];
     uint16_t signalled_used;
     bool signalled_valid;
 
@@ -150,7 +155,8 @@ bool vq_has_work(const struct virtq *vq);
  * device-writable part were written; they are dirty-logged here. */
 void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len);
 
-/* Make pushed elements visible to the driver (release store of used->idx). */
+/* Write the pushed elements and make them visible to the driver (release
+ * store of used->idx). */
 void vq_publish(struct virtq *vq);
 
 /* After vq_publish: does the driver want an interrupt now? Records what was

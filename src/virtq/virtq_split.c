@@ -28,6 +28,7 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
     vq->heads_end = base;
     vq->used_idx = base;
     vq->pub_used = base;
+    vq->used_written = base;
     vq->signalled_used = base;
     vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
     vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);

@@ -30,26 +30,43 @@ void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len)
         vq_push_split(vq, c, len);
 }
 
+/* Writes the recorded used elements [used_written, used_idx) into the ring. */
+static void flush_used(struct virtq *vq)
+{
+    for (uint16_t k = vq->used_written; k != vq->used_idx; k++) {
+        uint16_t slot = vq_slot(vq, k);
+        vq->used->ring[slot] = vq->used_shadow[(uint16_t)(k - vq->used_written)];
+        /* After the store: a log read between the mark and the store would
+         * lose the store on the migration destination. */
+        if (vq->log_used && SC_UNLIKELY(logging(vq)))
+            gm_log_write(vq->gm, vq->used_log_gpa + offsetof(struct vring_used, ring) +
+                                     (uint64_t)slot * sizeof(struct vring_used_elem),
+                         sizeof(struct vring_used_elem));
+    }
+    vq->used_written = vq->used_idx;
+}
+
+/* Records the element; vq_publish writes the batch's elements together.
+ * The driver reads each element's line once it sees used->idx move, so
+ * elements stored one at a time between the batch's copies made a line it
+ * was still reading bounce back and forth (64 B split rx, alternating
+ * 100 ms phases in one run: +11-17% with hugepages, +2% without). */
 void vq_push_split(struct virtq *vq, const struct vq_chain *c, uint32_t len)
 {
+    uint16_t n = (uint16_t)(vq->used_idx - vq->used_written);
+    if (SC_UNLIKELY(n == VQ_USED_SHADOW)) {
+        flush_used(vq);
+        n = 0;
+    }
+    vq->used_shadow[n] = (struct vring_used_elem){.id = c->head, .len = len};
+    /* Claim the line for the store at publish (8 elements per line). */
     uint16_t slot = vq_slot(vq, vq->used_idx);
-    struct vring_used_elem *e = &vq->used->ring[slot];
-
-    e->id = c->head;
-    e->len = len;
-    /* The driver reads the used ring on its CPU: claim the next line now
-     * (8 entries per line) so the store that fills it does not wait. */
     if ((slot & 7) == 0)
-        sc_prefetch_w(&vq->used->ring[vq_slot(vq, (uint16_t)(vq->used_idx + 8))]);
+        sc_prefetch_w(&vq->used->ring[slot]);
     vq->batch_head = c->head;
     vq->used_idx++;
-    if (SC_UNLIKELY(logging(vq))) {
+    if (SC_UNLIKELY(logging(vq)))
         log_written(vq, c, len);
-        if (vq->log_used)
-            gm_log_write(vq->gm, vq->used_log_gpa + offsetof(struct vring_used, ring) +
-                                     (uint64_t)slot * sizeof(*e),
-                         sizeof(*e));
-    }
 }
 
 /* Clears the inflight marks of what was just published. The heads are read
@@ -74,6 +91,7 @@ void vq_publish(struct virtq *vq)
     }
     if (vq->pub_used == vq->used_idx)
         return;
+    flush_used(vq);
     if (vq->inflight)
         __atomic_store_n(&vq->inflight->last_batch_head, vq->batch_head, __ATOMIC_RELAXED);
     /* A crash between this store and inflight_retire leaves the area's

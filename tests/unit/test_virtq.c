@@ -638,6 +638,55 @@ static void test_set_notify(void **state)
     assert_true(vq_set_notify(&f->vq, true));
 }
 
+/* ---- used ring batching ---- */
+
+static void test_used_written_at_publish(void **state)
+{
+    struct fx *f = *state;
+    for (uint16_t i = 0; i < NUM; i++) {
+        desc(f, i, DATA + 0x100u * i, 64, VRING_DESC_F_WRITE, 0);
+        offer(f, (uint16_t)(NUM - 1 - i));
+    }
+    struct vq_chain got[NUM];
+    struct iovec iov[NUM][1];
+    uint64_t gpa[NUM][1];
+    for (uint16_t i = 0; i < NUM; i++) {
+        got[i] = (struct vq_chain){.iov = iov[i], .gpa = gpa[i], .max_iov = 1};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    for (uint16_t i = 0; i < NUM; i++)
+        vq_push(&f->vq, &got[i], 10u + i);
+    struct vring_used_elem zero[NUM] = {0};
+    assert_memory_equal(used(f)->ring, zero, sizeof(zero)); /* nothing before publish */
+    assert_int_equal(used(f)->idx, 0);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, NUM);
+    for (uint16_t i = 0; i < NUM; i++) {
+        assert_int_equal(used(f)->ring[i].id, NUM - 1 - i);
+        assert_int_equal(used(f)->ring[i].len, 10u + i);
+    }
+}
+
+/* More pushes than the batch holds before one publish: the ring ends with
+ * the latest element in every slot and the index counts them all. */
+static void test_used_batch_overflow(void **state)
+{
+    struct fx *f = *state;
+    desc(f, 3, DATA, 64, VRING_DESC_F_WRITE, 0);
+    offer(f, 3);
+    assert_int_equal(pop(f), 1);
+    const unsigned n = VQ_USED_SHADOW + NUM + 5;
+    for (unsigned k = 0; k < n; k++)
+        vq_push(&f->vq, &f->c, k);
+    assert_int_equal(used(f)->idx, 0);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, n);
+    for (unsigned k = n - NUM; k < n; k++) {
+        assert_int_equal(used(f)->ring[k % NUM].id, 3);
+        assert_int_equal(used(f)->ring[k % NUM].len, k);
+    }
+}
+
 /* ---- dirty log ---- */
 
 static void test_dirty_log(void **state)
@@ -667,19 +716,24 @@ static void test_dirty_log(void **state)
     vq_push(&f->vq, &c, 90); /* 90 bytes: page 0x11 only */
     uint8_t want[4096] = {0};
     want[0x11 / 8] |= 1u << (0x11 % 8);
-    want[(USED >> 12) / 8] |= 1u << ((USED >> 12) % 8); /* used element */
     assert_memory_equal(bits, want, sizeof(want));
     memset(bits, 0, 4096);
-    vq_publish(&f->vq); /* used->idx, same page */
+    vq_publish(&f->vq); /* the used element, then used->idx: same page */
     memset(want, 0, sizeof(want));
     want[(USED >> 12) / 8] |= 1u << ((USED >> 12) % 8);
     assert_memory_equal(bits, want, sizeof(want));
     memset(bits, 0, 4096);
 
     vq_push(&f->vq, &c, 200 + 1); /* both pages of desc 1, first of desc 2 */
+    memset(want, 0, sizeof(want));
     want[0x11 / 8] |= 1u << (0x11 % 8);
     want[0x12 / 8] |= 1u << (0x12 % 8);
     want[0x20 / 8] |= 1u << (0x20 % 8);
+    assert_memory_equal(bits, want, sizeof(want));
+    memset(bits, 0, 4096);
+    vq_publish(&f->vq);
+    memset(want, 0, sizeof(want));
+    want[(USED >> 12) / 8] |= 1u << ((USED >> 12) % 8);
     assert_memory_equal(bits, want, sizeof(want));
     memset(bits, 0, 4096);
 
@@ -852,6 +906,8 @@ int main(void)
         T(test_event_idx),
         T(test_no_interrupt_flag),
         T(test_set_notify),
+        T(test_used_written_at_publish),
+        T(test_used_batch_overflow),
         T(test_dirty_log),
         T(test_inflight_resubmit),
         T(test_inflight_repair_batch),
