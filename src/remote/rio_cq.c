@@ -343,7 +343,9 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
         q->lease_rcv_ns = now;
     }
     if (h->type == RIO_T_PONG) {
-        if (h->offset && h->offset <= now)
+        /* Only the echo of the latest ping: a damaged timestamp would be a
+         * sample of any size, and the retransmission timeout with it. */
+        if (h->offset && h->offset == q->last_ping_ns && h->offset <= now)
             rtt_sample(q, now - h->offset);
         return 0;
     }

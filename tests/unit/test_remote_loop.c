@@ -4,7 +4,7 @@
  * the wire format by hand, to check what a well-behaved client never does:
  * duplicates, a FLUSH overtaking a write, stale and out-of-window ids, a
  * damaged low-water mark, damaged first datagrams; and a relay that
- * damages one lease stamp.
+ * damages one lease stamp or one PONG.
  * Waits are bounded; no test depends on how fast anything is. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -450,20 +450,43 @@ static void damaged_first_datagram(void **st)
     close(r.fd);
 }
 
-/* A relay between client and server that moves the lease stamp of the
- * first answer to a request 2^30 ms into the iohost's future: a damaged
- * datagram the client cannot tell from a good one. */
+/* A relay between client and server that damages one datagram from the
+ * server the client cannot tell from a good one: the lease stamp of the
+ * first answer to a request moved 2^30 ms into the iohost's future, or the
+ * timestamp echoed by the first PONG moved an hour into the past. */
+enum relay_damage { DAMAGE_LEASE, DAMAGE_PONG };
+
 struct relay {
     int down, up; /* client side (bound), server side (connected) */
-    _Atomic bool stop;
+    enum relay_damage what;
+    _Atomic bool stop, damaged;
 };
+
+static bool damaged_seen(struct relay *r) { return atomic_load(&r->damaged); }
+
+/* Returns 1 when it damaged the datagram, -1 when the datagram is to be
+ * lost: PONGs only come while a request waits, so answers are held back
+ * until a PONG was damaged. */
+static int damage(struct relay *r, uint8_t *b, ssize_t n)
+{
+    struct rio_hdr h;
+    if (n < RIO_HDR_SIZE || rio_hdr_decode(b, (size_t)n, &h) < 0)
+        return 0;
+    if (r->what == DAMAGE_LEASE && h.type == RIO_T_RESP)
+        h.lease += 1u << 30;
+    else if (r->what == DAMAGE_PONG && h.type == RIO_T_PONG && h.offset)
+        h.offset = h.offset > 3600000000000ull ? h.offset - 3600000000000ull : 1;
+    else
+        return r->what == DAMAGE_PONG && h.type == RIO_T_RESP ? -1 : 0;
+    rio_hdr_encode(&h, b);
+    return 1;
+}
 
 static void *relay_run(void *arg)
 {
     struct relay *r = arg;
     struct sockaddr_storage cl;
     socklen_t cll = 0;
-    bool damaged = false;
     uint8_t b[65536];
     while (!atomic_load(&r->stop)) {
         struct pollfd p[2] = {{.fd = r->down, .events = POLLIN}, {.fd = r->up, .events = POLLIN}};
@@ -477,12 +500,12 @@ static void *relay_run(void *arg)
         }
         if ((p[1].revents & POLLIN) && cll) {
             ssize_t n = recv(r->up, b, sizeof(b), 0);
-            if (n >= RIO_HDR_SIZE && !damaged && b[3] == RIO_T_RESP) {
-                uint32_t lease;
-                memcpy(&lease, b + 28, 4);
-                lease += 1u << 30;
-                memcpy(b + 28, &lease, 4);
-                damaged = true;
+            if (!atomic_load(&r->damaged)) {
+                int d = damage(r, b, n);
+                if (d < 0)
+                    continue;
+                if (d > 0)
+                    atomic_store(&r->damaged, true);
             }
             if (n > 0)
                 sendto(r->down, b, (size_t)n, 0, (struct sockaddr *)&cl, cll);
@@ -495,22 +518,37 @@ static void *relay_run(void *arg)
  * -ESTALE and resent with the damaged stamp (the client kept the "newest"),
  * until the request timed out. The stamp of the -ESTALE answer replaces it,
  * and the write lands. */
-static void damaged_lease(void **st)
+static void relay_start(struct env *e, struct relay *r, enum relay_damage what, char *raddr,
+                        size_t len, pthread_t *th)
 {
-    struct env *e = *st;
-    struct relay r = {0};
-    char raddr[64];
-    free_port(raddr, sizeof(raddr));
+    *r = (struct relay){.what = what};
+    free_port(raddr, len);
     struct sockaddr_storage ss;
     socklen_t l;
     assert_int_equal(rio_addr_parse(raddr, &ss, &l), 0);
-    r.down = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_int_equal(bind(r.down, (struct sockaddr *)&ss, l), 0);
+    r->down = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(bind(r->down, (struct sockaddr *)&ss, l), 0);
     assert_int_equal(rio_addr_parse(e->addr, &ss, &l), 0);
-    r.up = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_int_equal(connect(r.up, (struct sockaddr *)&ss, l), 0);
+    r->up = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(connect(r->up, (struct sockaddr *)&ss, l), 0);
+    assert_int_equal(pthread_create(th, NULL, relay_run, r), 0);
+}
+
+static void relay_stop(struct relay *r, pthread_t th)
+{
+    atomic_store(&r->stop, true);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    close(r->down);
+    close(r->up);
+}
+
+static void damaged_lease(void **st)
+{
+    struct env *e = *st;
+    struct relay r;
+    char raddr[64];
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, relay_run, &r), 0);
+    relay_start(e, &r, DAMAGE_LEASE, raddr, sizeof(raddr), &th);
 
     const char *why = "";
     struct rio_blk_params p = {.server = raddr, .device = "disk0", .failover_ms = 1000,
@@ -533,10 +571,52 @@ static void damaged_lease(void **st)
     }
     be->ops->queue_close(q);
     be->ops->destroy(be);
-    atomic_store(&r.stop, true);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    close(r.down);
-    close(r.up);
+    relay_stop(&r, th);
+}
+
+/* A PONG whose echoed timestamp was damaged made a round-trip sample of
+ * any size (here an hour), and the smoothed RTT and the retransmission
+ * timeout with it. Only the echo of the latest ping is a sample now. */
+static void damaged_pong(void **st)
+{
+    struct env *e = *st;
+    struct relay r;
+    char raddr[64];
+    pthread_t th;
+    relay_start(e, &r, DAMAGE_PONG, raddr, sizeof(raddr), &th);
+
+    const char *why = "";
+    struct rio_blk_params p = {.server = raddr, .device = "disk0", .failover_ms = 1000,
+                               .heartbeat_ms = 20, .timeout_ms = 4000, .connect_ms = 1000};
+    struct blk_backend *be = rio_blk_create(&p, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    uint8_t w[4096];
+    fill(w, sizeof(w), 5);
+    struct req a;
+    req_init(&a, e, 0, BLK_OP_WRITE, 0, w, sizeof(w));
+    e->done = 0;
+    e->res[0] = 1;
+    assert_int_equal(be->ops->submit(q, &a.io), 0);
+    /* The answer is held back, so the queue pings every 20 ms while it
+     * waits; the relay damages the first PONG, then lets answers through. */
+    assert_true(drive(be, q, e, 1, 10000));
+    assert_true(damaged_seen(&r));
+    assert_int_equal(e->res[0], 0);
+    for (unsigned i = 1; i <= 4; i++) { /* answered at once: good samples */
+        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * i, w, sizeof(w));
+        e->done = 0;
+        assert_int_equal(be->ops->submit(q, &a.io), 0);
+        assert_true(drive(be, q, e, 1, 10000));
+    }
+    struct rio_peer_stats ps;
+    rio_blk_stats(be, &ps);
+    assert_true(ps.rtt_us > 0);
+    assert_true(ps.rtt_us < 60u * 1000000u); /* loopback: nowhere near a minute */
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+    relay_stop(&r, th);
 }
 
 static void failover_and_back(void **st)
@@ -626,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(at_most_once, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_pong, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
