@@ -16,11 +16,11 @@ int rio_reasm_add(struct rio_reasm *r, const struct rio_hdr *h)
 {
     if (h->len != r->len || h->frag_size < RIO_MIN_FRAG)
         return -EINVAL;
-    if (!r->frag_size) {
-        r->frag_size = h->frag_size;
-        r->nfrags = (r->len + h->frag_size - 1) / h->frag_size;
-    } else if (h->frag_size != r->frag_size) {
-        rio_reasm_reset(r, r->len);
+    if (h->frag_size != r->frag_size) {
+        /* The first fragment sets the size; another size (a damaged
+         * datagram, or a retransmission cut differently) starts over. */
+        if (r->frag_size)
+            rio_reasm_reset(r, r->len);
         r->frag_size = h->frag_size;
         r->nfrags = (r->len + h->frag_size - 1) / h->frag_size;
     }
