@@ -193,8 +193,10 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
     int rc = sc_attach(d->scs, &q->scq);
-    if (rc < 0)
+    if (rc < 0) {
+        vpri_q_unbind(&q->vp);
         q->vq = NULL;
+    }
     return rc;
 }
 
@@ -264,6 +266,8 @@ static int ctrlq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int ki
     q->idx = idx;
     q->vq = vq;
     q->call_fd = call_fd;
+    q->held = false;
+    vpri_q_bind(&q->vp, vq->gm, idx);
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
     /* A driver that hands us the control queue steers multiqueue through
@@ -274,8 +278,10 @@ static int ctrlq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int ki
         net_rx_select_update(d);
     }
     int rc = sc_attach(d->scs, &q->scq);
-    if (rc < 0)
+    if (rc < 0) {
+        vpri_q_unbind(&q->vp);
         q->vq = NULL;
+    }
     return rc;
 }
 
@@ -315,6 +321,7 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
     struct net_dev *d = DEV(v);
     if (d->ctrlq && d->ctrlq->vq && idx == d->ctrlq->idx) {
         sc_detach(&d->ctrlq->scq);
+        net_ctrl_stop(d->ctrlq);
         d->ctrlq->vq = NULL;
         return;
     }

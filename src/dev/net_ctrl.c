@@ -3,9 +3,14 @@
  * Unknown classes and commands, commands whose feature was not negotiated
  * and malformed payloads get ERR: the driver asked for something we do not
  * do, the ring itself is fine. Only a chain with no byte for the answer is
- * a ring error (the device fails). */
+ * a ring error (the device fails).
+ *
+ * VPRI (docs/VPRI.md): a command's buffers are checked before its first
+ * byte is read; a miss parks the queue on it (commands run in order) until
+ * the owner makes the pages resident. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../backend/net_offload.h"
@@ -14,6 +19,7 @@
 #include "net_int.h"
 
 #define CTRL_BUDGET 16
+#define NET_CTRL_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked command */
 #define BIT(b) (1ull << (b))
 
 static uint64_t mac48(const uint8_t *m)
@@ -108,44 +114,108 @@ static uint8_t execute(struct net_ctrlq *q, const struct vq_chain *c)
     }
 }
 
+/* VPRI, before any byte of the command is read or its answer written.
+ * Resident: tagged. Miss: the queue parks on it. -1: the device failed. */
+static int admit(struct net_ctrlq *q)
+{
+    struct vq_chain *c = &q->chain;
+    struct vpri_miss m;
+    enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
+    if (v == VPRI_RESIDENT) {
+        q->tag = vpri_q_begin(&q->vp, c);
+        return VPRI_RESIDENT;
+    }
+    if (v == VPRI_MISS && vpri_park(&q->vp, c, &m) == 0)
+        return VPRI_MISS;
+    vdev_fail(&q->dev->vdev, q->idx, "%s: command (head %u): %s at gpa 0x%llx", q->name,
+              c->head, v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
+                                      : "buffer reaches past the PA-BITMAP",
+              (unsigned long long)m.gpa);
+    return -1;
+}
+
+/* The held command may run: tagged before it is read. */
+static bool held_resume(void *req, void *ctx)
+{
+    struct net_ctrlq *q = ctx;
+    q->tag = vpri_q_begin(&q->vp, req);
+    return true;
+}
+
+/* 1: q->chain holds a command to run; 0: none (or the queue parked);
+ * -1: the device failed. */
+static int next_command(struct net_ctrlq *q)
+{
+    struct net_dev *d = q->dev;
+    struct vq_chain *c = &q->chain;
+    int rc = vq_pop(q->vq, c);
+    if (rc <= 0) {
+        if (rc < 0)
+            vdev_fail(&d->vdev, q->idx, "%s: %s", q->name,
+                      q->vq->err ? q->vq->err : "virtqueue broken");
+        return rc;
+    }
+    bool writable = false;
+    for (unsigned i = c->n_out; i < c->n_out + c->n_in && !writable; i++)
+        writable = c->iov[i].iov_len != 0;
+    if (!writable) {
+        vq_fail(q->vq, "control command (head %u) has no writable byte for its answer",
+                c->head);
+        vdev_fail(&d->vdev, q->idx, "%s: control command (head %u) has no writable byte "
+                  "for its answer", q->name, c->head);
+        return -1;
+    }
+    q->tag = VPRI_NO_TAG;
+    if (!vpri_q_on(&q->vp))
+        return 1;
+    int v = admit(q);
+    if (v == VPRI_MISS)
+        q->held = true;
+    return v < 0 ? -1 : v == VPRI_RESIDENT;
+}
+
+static void answer(struct net_ctrlq *q)
+{
+    struct net_dev *d = q->dev;
+    struct vq_chain *c = &q->chain;
+    const struct iovec *last = NULL;
+    for (unsigned i = c->n_out + c->n_in; i > c->n_out && !last; i--)
+        if (c->iov[i - 1].iov_len)
+            last = &c->iov[i - 1];
+    uint8_t ack = execute(q, c);
+    ((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
+    vpri_q_end(&q->vp, q->tag);
+    q->tag = VPRI_NO_TAG;
+    atomic_fetch_add(ack == VIRTIO_NET_OK ? &d->ctrl_ok : &d->ctrl_err, 1);
+    vq_push(q->vq, c, c->in_len);
+    sc_queue_account(&q->scq, 1, 0);
+}
+
 int net_ctrl_poll(struct sc_queue *scq)
 {
     struct net_ctrlq *q = scq->opaque;
     struct net_dev *d = q->dev;
-    struct vq_chain *c = &q->chain;
-    int done = 0;
+    int done = 0, ret = 0;
 
     if (vdev_is_broken(&d->vdev))
         return -1;
-    for (; done < CTRL_BUDGET; done++) {
-        int rc = vq_pop(q->vq, c);
-        if (rc == 0)
-            break;
-        if (rc < 0) {
-            vdev_fail(&d->vdev, q->idx, "%s: %s", q->name,
-                      q->vq->err ? q->vq->err : "virtqueue broken");
-            return -1;
+    vpri_q_enter(&q->vp);
+    if (q->held) {
+        ret = net_unpark(d, q->idx, q->name, &q->vp, held_resume, q);
+        if (ret > 0) {
+            q->held = false;
+            answer(q);
+            done++;
         }
-        const struct iovec *last = NULL;
-        for (unsigned i = c->n_out + c->n_in; i > c->n_out; i--)
-            if (c->iov[i - 1].iov_len) {
-                last = &c->iov[i - 1];
-                break;
-            }
-        if (!last) {
-            vq_fail(q->vq, "control command (head %u) has no writable byte for its answer",
-                    c->head);
-            vdev_fail(&d->vdev, q->idx, "%s: control command (head %u) has no writable byte "
-                      "for its answer", q->name, c->head);
-            return -1;
-        }
-        uint8_t ack = execute(q, c);
-        ((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
-        atomic_fetch_add(ack == VIRTIO_NET_OK ? &d->ctrl_ok : &d->ctrl_err, 1);
-        vq_push(q->vq, c, c->in_len);
-        sc_queue_account(scq, 1, 0);
     }
-    if (done) {
+    while (ret >= 0 && !q->held && done < CTRL_BUDGET) {
+        ret = next_command(q);
+        if (ret <= 0)
+            break;
+        answer(q);
+        done++;
+    }
+    if (done && !q->vq->err) {
         vq_publish(q->vq);
         if (q->call_fd >= 0 && vq_should_notify(q->vq)) {
             uint64_t one = 1;
@@ -153,11 +223,38 @@ int net_ctrl_poll(struct sc_queue *scq)
                 scq->stats.notifies++;
         }
     }
-    return done;
+    vpri_q_leave(&q->vp);
+    return ret < 0 ? -1 : done;
 }
 
 bool net_ctrl_set_notify(struct sc_queue *scq, bool enable)
 {
     struct net_ctrlq *q = scq->opaque;
-    return vq_set_notify(q->vq, enable);
+    bool pending = vq_set_notify(q->vq, enable);
+    if (!enable)
+        return pending;
+    /* A parked queue takes nothing from its ring: only a resolution (which
+     * kicks us) or a fault still to post is work. */
+    bool vpri = vpri_q_sleeping(&q->vp);
+    return q->held ? vpri : pending || vpri;
+}
+
+void net_ctrl_stop(struct net_ctrlq *q)
+{
+    uint64_t deadline = sc_now_ns() + NET_CTRL_DRAIN_NS;
+    while (q->held && !vpri_q_owner_gone(&q->vp) && sc_now_ns() < deadline &&
+           net_ctrl_poll(&q->scq) >= 0 && q->held) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (vpri_park_pop(&q->vp)) {
+        LOG_ERR("net", "%s: a parked control command went back unanswered: its pages never "
+                "became resident", q->name);
+        if (!q->vq->err) {
+            vq_push(q->vq, &q->chain, 0);
+            vq_publish(q->vq);
+        }
+    }
+    q->held = false;
+    vpri_q_unbind(&q->vp);
 }

@@ -103,6 +103,11 @@ struct net_ctrlq {
     struct iovec iov[NET_CTRL_MAX_IOV];
     uint64_t gpa[NET_CTRL_MAX_IOV];
     uint8_t data[NET_CTRL_MAX_DATA];
+    /* VPRI: a command whose pages are not resident parks the queue (chain
+     * held, commands run in order) until they are. */
+    struct vpri_q vp;
+    bool held;
+    uint8_t tag;
 };
 
 /* Best effort, as the spec allows: read without locks by deliverers. */
@@ -155,6 +160,9 @@ void net_rx_return_held(struct net_rxq *q);
 /* net_ctrl.c */
 int net_ctrl_poll(struct sc_queue *scq);
 bool net_ctrl_set_notify(struct sc_queue *scq, bool enable);
+/* Control thread, the queue detached: waits (bounded, not at all once the
+ * frontend is gone) for a parked command, else hands it back unanswered. */
+void net_ctrl_stop(struct net_ctrlq *q);
 /* net.c: recompute the rx queue choice (any thread). */
 void net_rx_select_update(struct net_dev *d);
 void net_filter_reset(struct net_rx_filter *f);

@@ -8,8 +8,8 @@
  * an rx miss parks the rx queue, frames for it are dropped and counted,
  * and the next frame after the resolution lands in the buffer that missed;
  * the stop paths hand parked chains back (at once when the frontend is
- * gone); buffers past the bitmap fail the
- * device with a reason while b keeps working. */
+ * gone); buffers past the bitmap fail the device with a reason while b
+ * keeps working; a control command parks and resumes the same way. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -81,17 +81,18 @@ static void mkdev(struct dev *d, const char *name, const uint8_t *mac)
     assert_int_equal(net_switch_add_port(E->sw, net_dev_port(d->v), &why), 0);
 }
 
-static void startq(struct dev *d, uint16_t idx)
+static void start_ring(struct vdev *v, struct q *q, uint16_t idx, uint64_t features)
 {
-    struct q *q = &d->q[idx];
     assert_int_equal(vu_vring_init(&q->vr, &E->mem, QNUM, false, false), 0);
     const struct gm_table *t = gm_current(&E->gm);
     vq_init(&q->vq, QNUM, gm_gpa_to_host(t, q->vr.desc_gpa, vring_desc_bytes(QNUM)),
             gm_gpa_to_host(t, q->vr.avail_gpa, vring_avail_bytes(QNUM)),
-            gm_gpa_to_host(t, q->vr.used_gpa, vring_used_bytes(QNUM)), 0, F_VPRI, &E->gm);
-    assert_int_equal(d->v->ops->queue_start(d->v, idx, &q->vq, q->vr.kick_fd, q->vr.call_fd), 0);
+            gm_gpa_to_host(t, q->vr.used_gpa, vring_used_bytes(QNUM)), 0, features, &E->gm);
+    assert_int_equal(v->ops->queue_start(v, idx, &q->vq, q->vr.kick_fd, q->vr.call_fd), 0);
     q->on = true;
 }
+
+static void startq(struct dev *d, uint16_t idx) { start_ring(d->v, &d->q[idx], idx, F_VPRI); }
 
 static int setup(void **state)
 {
@@ -501,6 +502,103 @@ static void test_hostile_consumer(void **state)
     assert_false(vdev_is_broken(e->b.v));
 }
 
+/* Device c: a control queue (index 2) that checks pages, no data rings. */
+#define F_CTRL (F_VPRI | (1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_CTRL_RX))
+
+static struct vdev *ctrl_dev(struct q *cq)
+{
+    const char *why = NULL;
+    struct net_dev_params p = {.name = "c", .queue_pairs = 1, .mtu = 1500,
+                               .mac = {0x52, 0x54, 0, 0, 0, 3}};
+    struct vdev *v = net_dev_create(&p, E->scs, &why);
+    assert_non_null(v);
+    assert_int_equal(v->ops->set_features(v, F_CTRL), 0);
+    start_ring(v, cq, 2, F_CTRL);
+    return v;
+}
+
+static void ctrl_dev_free(struct vdev *v, struct q *cq)
+{
+    v->ops->queue_stop(v, 2);
+    v->ops->destroy(v);
+    vq_fini(&cq->vq);
+    vu_vring_destroy(&cq->vr);
+}
+
+/* PROMISC off, its header in a page of its own (*cmd), its answer byte
+ * (0xff until answered) in another (*ack); kicked. */
+static void ctrl_send(struct q *cq, uint64_t *cmd, uint64_t *ack, bool cmd_resident)
+{
+    *cmd = pagebuf();
+    *ack = pagebuf();
+    uint8_t *c = ptr(*cmd);
+    c[0] = VIRTIO_NET_CTRL_RX;
+    c[1] = VIRTIO_NET_CTRL_RX_PROMISC;
+    c[2] = 0;
+    *ptr(*ack) = 0xff;
+    if (!cmd_resident)
+        set_page(*cmd, VPRI_PA_NONE);
+    struct vu_sg sg[2] = {{*cmd, 3}, {*ack, 1}};
+    assert_true(vu_vring_add(&cq->vr, sg, 1, 1, (void *)(uintptr_t)*cmd) >= 0);
+    uint64_t one = 1;
+    assert_int_equal(write(cq->vr.kick_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* The control queue read commands without looking at the PA-BITMAP: the
+ * sidecore could touch a page the owner had evicted. A miss now parks the
+ * command (nothing read, nothing answered) while the sidecore serves the
+ * others, and the resolution runs it. */
+static void test_ctrl_parks_resumes(void **state)
+{
+    struct env *e = *state;
+    struct q cq = {0};
+    struct vdev *c = ctrl_dev(&cq);
+    uint64_t cmd, ack, tok;
+    ctrl_send(&cq, &cmd, &ack, true);
+    assert_int_equal(used1(&cq, &tok), 1);
+    assert_int_equal(*ptr(ack), VIRTIO_NET_OK);
+
+    ctrl_send(&cq, &cmd, &ack, false);
+    const struct vpri_rec *r = record(1);
+    assert_int_equal(r->queue, 2);
+    assert_int_equal(r->access, VPRI_ACC_READ);
+    assert_int_equal(r->gpa, cmd);
+    assert_int_equal(atomic_load(&slot(2)->parked), 1);
+    uint64_t ra = rx_post(&e->a);
+    tx_one(&e->b, MAC_A, 4);
+    assert_int_equal(rx_fill(&e->a, ra), 4);
+    assert_false(vu_vring_has_used(&cq.vr));
+    assert_int_equal(*ptr(ack), 0xff);
+
+    resolve(cmd, 1);
+    uint64_t one = 1;
+    assert_int_equal(write(cq.vr.kick_fd, &one, sizeof(one)), sizeof(one));
+    assert_int_equal(used1(&cq, &tok), 1);
+    assert_int_equal(tok, cmd);
+    assert_int_equal(*ptr(ack), VIRTIO_NET_OK);
+    assert_int_equal(atomic_load(&slot(2)->resumed), 1);
+    assert_false(vdev_is_broken(c));
+    ctrl_dev_free(c, &cq);
+}
+
+/* Stopping with a parked command and the frontend gone: handed back at
+ * once, unanswered. */
+static void test_ctrl_stop_owner_gone(void **state)
+{
+    struct env *e = *state;
+    struct q cq = {0};
+    struct vdev *c = ctrl_dev(&cq);
+    uint64_t cmd, ack, tok;
+    ctrl_send(&cq, &cmd, &ack, false);
+    record(1);
+    atomic_store(&e->vd.owner_gone, true);
+    c->ops->queue_stop(c, 2);
+    assert_int_equal(used1(&cq, &tok), 0);
+    assert_int_equal(tok, cmd);
+    assert_int_equal(*ptr(ack), 0xff);
+    ctrl_dev_free(c, &cq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +610,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tx_outside_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_outside_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_parks_resumes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_stop_owner_gone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
