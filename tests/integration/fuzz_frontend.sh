@@ -10,29 +10,19 @@
 # Usage: fuzz_frontend.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
-DAEMON=$BUILD/sidecored
-CTL=$BUILD/sidecorectl
+HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH=$BUILD/sidecore-bench
 FUZZ=$BUILD/tests/vu_fuzz
-for bin in "$DAEMON" "$CTL" "$BENCH" "$FUZZ"; do
-    [ -x "$bin" ] || { echo "fuzz_frontend: missing $bin (build first)"; exit 1; }
-done
-command -v jq >/dev/null || { echo "fuzz_frontend: jq is required"; exit 1; }
-
 SEED=${SC_FUZZ_SEED:-$(( $(date +%s) % 1000000 ))}
 SECS=${SC_FUZZ_SECONDS:-25}
 TMP=$(mktemp -d /tmp/sc-fuzz.XXXXXX)
-RPC=$TMP/rpc.sock
-DPID=
 PIDS=()
+# shellcheck source=lib/scd_common.sh
+. "$HERE/lib/scd_common.sh"
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    if [ -n "$DPID" ]; then
-        kill -TERM "$DPID" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$DPID" 2>/dev/null
-    fi
+    scd_cleanup
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -45,22 +35,17 @@ fail() {
     echo "--- daemon log (tail) ---"; tail -n 60 "$TMP/daemon.log" 2>/dev/null
     exit 1
 }
-ctl() { timeout 15 "$CTL" -s "$RPC" --json "$@"; }
+scd_require
+for bin in "$BENCH" "$FUZZ"; do
+    [ -x "$bin" ] || fail "missing $bin (build first)"
+done
 
 echo "fuzz_frontend: seed $SEED, ${SECS} s per attacker"
-"$DAEMON" --no-default --runtime-dir "$TMP" --rpc "$RPC" --sidecores 1 --log-level info \
+scd_start --sidecores 1 --log-level info \
     --blk name=A,socket=$TMP/A.sock,backend=file,path=$TMP/A.img,size=64M,queues=2 \
     --blk name=B,socket=$TMP/B.sock,backend=file,path=$TMP/B.img,size=64M,queues=2 \
     --switch name=sw0 --net name=N,switch=sw0 \
-    --port switch=sw0,name=gen,type=sink,source_size=200 \
-    >"$TMP/daemon.out" 2>"$TMP/daemon.log" &
-DPID=$!
-for _ in $(seq 100); do
-    grep -q "sidecored: ready" "$TMP/daemon.log" 2>/dev/null && break
-    kill -0 "$DPID" 2>/dev/null || fail "daemon exited during start-up"
-    sleep 0.1
-done
-grep -q "sidecored: ready" "$TMP/daemon.log" || fail "daemon not ready within 10 s"
+    --port switch=sw0,name=gen,type=sink,source_size=200
 
 timeout $((SECS + 60)) "$BENCH" run --socket "$TMP/A.sock" --verify --time $((SECS + 5)) \
     >"$TMP/benchA.log" 2>&1 &
@@ -84,12 +69,12 @@ wait "$BPID"; RA=$?
 [ "$RA" -eq 0 ] || { cat "$TMP/benchA.log"; fail "the verifying bench on A failed (exit $RA)"; }
 PIDS=()
 
-kill -0 "$DPID" 2>/dev/null || fail "daemon died"
-LIST=$(ctl list) || fail "sidecorectl list failed"
+kill -0 "$SCD_PID" 2>/dev/null || fail "daemon died"
+LIST=$(scd_ctl list) || fail "sidecorectl list failed"
 BF=$(echo "$LIST" | jq -r '.[] | select(.name=="B") | .failures')
 BWHY=$(echo "$LIST" | jq -r '.[] | select(.name=="B") | .why')
 AF=$(echo "$LIST" | jq -r '.[] | select(.name=="A") | .failures')
-NET=$(ctl net-stats N) || fail "sidecorectl net-stats N failed"
+NET=$(scd_ctl net-stats N) || fail "sidecorectl net-stats N failed"
 NF=$(echo "$NET" | jq -r '.failures')
 NWHY=$(echo "$NET" | jq -r '.why')
 [ "$AF" = "0" ] || fail "the bystander A counts $AF failures: $LIST"
@@ -99,10 +84,6 @@ echo "fuzz_frontend: B stopped $BF times (last: $BWHY); N $NF times (last: $NWHY
 
 timeout 60 "$BENCH" run --socket "$TMP/B.sock" --verify --time 2 >"$TMP/benchB.log" 2>&1 ||
     { cat "$TMP/benchB.log"; fail "a fresh frontend on B did not work"; }
-kill -0 "$DPID" 2>/dev/null || fail "daemon died"
-kill -TERM "$DPID"
-timeout 10 tail --pid="$DPID" -f /dev/null || fail "daemon still running 10 s after SIGTERM"
-wait "$DPID"; DRC=$?
-DPID=
-[ "$DRC" -eq 0 ] || fail "daemon exited with status $DRC at shutdown"
+kill -0 "$SCD_PID" 2>/dev/null || fail "daemon died"
+scd_stop
 echo "fuzz_frontend: PASS"
