@@ -30,6 +30,7 @@
 #include "virtq/vdev.h"
 #include "virtq/virtq.h"
 #include "vpri/vpri_dev.h"
+#include "vpri_plain.h"
 
 #define MEM_SIZE (8u << 20)
 #define QNUM 256
@@ -560,48 +561,20 @@ static void test_null_backend_device(void **state)
     assert_memory_equal(v->mem + r[0].data, "null0\0", 6);
 }
 
-/* VPRI: map and channel in plain memory (the transport's checks are
- * test_vpri_msg's business). */
+/* VPRI: map and channel in plain memory (vpri_plain.h). */
 #define VP_PAGES (MEM_SIZE / 4096)
 #define VP_QUEUES 2u
 #define VP_ENTRIES 8u
 
 struct vp {
-    struct vpri_map map;
-    struct vpri_chan chan;
-    struct vpri_dev vd;
-    void *map_mem, *chan_mem;
+    struct vpri_plain v;
     uint64_t first, n; /* pages the late resolution makes resident */
 };
-
-static void vp_init(struct vp *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->map_mem = aligned_alloc(4096, vpri_map_bytes(VP_PAGES));
-    p->chan_mem = aligned_alloc(4096, vpri_chan_bytes(VP_QUEUES, VP_ENTRIES));
-    assert_non_null(p->map_mem);
-    assert_non_null(p->chan_mem);
-    memset(p->map_mem, 0, vpri_map_bytes(VP_PAGES));
-    memset(p->map_mem, 0xaa, vpri_bitmap_bytes(VP_PAGES)); /* all read-write */
-    memset(p->chan_mem, 0, vpri_chan_bytes(VP_QUEUES, VP_ENTRIES));
-    p->map.bits = p->map_mem;
-    p->map.dma = (_Atomic uint16_t *)((uint8_t *)p->map_mem + vpri_table_offset(VP_PAGES));
-    p->map.npages = VP_PAGES;
-    p->chan.ctrl = p->chan_mem;
-    p->chan.slots = (struct vpri_qslot *)((uint8_t *)p->chan_mem + vpri_slots_offset());
-    p->chan.ring = (struct vpri_rec *)((uint8_t *)p->chan_mem + vpri_ring_offset(VP_QUEUES));
-    p->chan.nqueues = VP_QUEUES;
-    p->chan.entries = VP_ENTRIES;
-    p->chan.fault_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p->chan.resolve_fd = -1;
-    p->vd.map = &p->map;
-    p->vd.chan = &p->chan;
-}
 
 static void vp_set(struct vp *p, uint64_t first, uint64_t n, unsigned pa)
 {
     for (uint64_t k = first; k < first + n; k++)
-        vpri_pa_set(p->map.bits, k, pa);
+        vpri_pa_set(p->v.map.bits, k, pa);
 }
 
 static void *resolve_later(void *arg)
@@ -610,8 +583,8 @@ static void *resolve_later(void *arg)
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, NULL);
     vp_set(p, p->first, p->n, VPRI_PA_RW);
-    atomic_fetch_add(&p->chan.ctrl->resolve_gen, 1);
-    atomic_store(&p->chan.ctrl->cons, 1);
+    atomic_fetch_add(&p->v.chan.ctrl->resolve_gen, 1);
+    atomic_store(&p->v.chan.ctrl->cons, 1);
     return NULL;
 }
 
@@ -623,9 +596,9 @@ static void test_vpri_stop_owner_gone(void **state)
 {
     struct env *e = *state;
     struct vp p;
-    vp_init(&p);
+    vpri_plain_init(&p.v, VP_PAGES, VP_QUEUES, VP_ENTRIES, 0);
     e->dev[0] = make_dev(e, 0, "vp", false);
-    atomic_store(&e->gm.vpri, &p.vd);
+    atomic_store(&e->gm.vpri, &p.v.dev);
     start_queue(e, 0);
     struct drv *v = &e->drv[0];
     v->next_data = (v->next_data + 4095) & ~4095ull;
@@ -634,10 +607,10 @@ static void test_vpri_stop_owner_gone(void **state)
     p.n = (r.st >> 12) - p.first + 1;
     vp_set(&p, p.first, p.n, VPRI_PA_NONE);
     kick(v);
-    for (int i = 0; i < 5000 && atomic_load(&p.chan.ring[0].seq) != 1; i++)
+    for (int i = 0; i < 5000 && atomic_load(&p.v.chan.ring[0].seq) != 1; i++)
         usleep(1000);
-    assert_int_equal(atomic_load(&p.chan.ring[0].seq), 1);
-    atomic_store(&p.vd.owner_gone, true);
+    assert_int_equal(atomic_load(&p.v.chan.ring[0].seq), 1);
+    atomic_store(&p.v.dev.owner_gone, true);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, resolve_later, &p), 0);
     e->dev[0]->ops->queue_stop(e->dev[0], 0);
@@ -645,9 +618,7 @@ static void test_vpri_stop_owner_gone(void **state)
     assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 0);
     assert_int_equal(v->mem[r.st], 0xff);
     atomic_store(&e->gm.vpri, NULL);
-    close(p.chan.fault_fd);
-    free(p.map_mem);
-    free(p.chan_mem);
+    vpri_plain_free(&p.v);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

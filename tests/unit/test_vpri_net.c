@@ -35,6 +35,7 @@
 #include "virtq/vdev.h"
 #include "virtq/virtq.h"
 #include "vpri/vpri_queue.h"
+#include "vpri_plain.h"
 
 #define QNUM 64
 #define MEM (8u << 20)
@@ -61,10 +62,7 @@ struct env {
     struct sc_set *scs;
     struct net_switch *sw;
     struct dev a, b;
-    struct vpri_map map;
-    struct vpri_chan chan;
-    struct vpri_dev vd;
-    void *map_mem, *chan_mem;
+    struct vpri_plain vp;
 };
 
 static struct env *E;
@@ -115,32 +113,13 @@ static int setup(void **state)
     e->sw = net_switch_create("sw", 256, 300, &why);
     assert_non_null(e->sw);
 
-    e->map_mem = aligned_alloc(4096, vpri_map_bytes(NPAGES));
-    e->chan_mem = aligned_alloc(4096, vpri_chan_bytes(NQ, ENTRIES));
-    assert_non_null(e->map_mem);
-    assert_non_null(e->chan_mem);
-    memset(e->map_mem, 0, vpri_map_bytes(NPAGES));
-    memset(e->map_mem, 0xaa, vpri_bitmap_bytes(NPAGES)); /* all read-write */
-    memset(e->chan_mem, 0, vpri_chan_bytes(NQ, ENTRIES));
-    e->map.bits = e->map_mem;
-    e->map.dma = (_Atomic uint16_t *)((uint8_t *)e->map_mem + vpri_table_offset(NPAGES));
-    e->map.npages = NPAGES;
-    e->chan.ctrl = e->chan_mem;
-    e->chan.slots = (struct vpri_qslot *)((uint8_t *)e->chan_mem + vpri_slots_offset());
-    e->chan.ring = (struct vpri_rec *)((uint8_t *)e->chan_mem + vpri_ring_offset(NQ));
-    e->chan.nqueues = NQ;
-    e->chan.entries = ENTRIES;
-    e->chan.device_id = 5;
-    e->chan.fault_fd = eventfd(0, EFD_NONBLOCK);
-    e->chan.resolve_fd = -1;
-    e->vd.map = &e->map;
-    e->vd.chan = &e->chan;
+    vpri_plain_init(&e->vp, NPAGES, NQ, ENTRIES, 5);
 
     mkdev(&e->a, "a", MAC_A);
     mkdev(&e->b, "b", MAC_B);
     startq(&e->b, 0);
     startq(&e->b, 1);
-    atomic_store(&e->gm.vpri, &e->vd); /* queues started from now on check */
+    atomic_store(&e->gm.vpri, &e->vp.dev); /* queues started from now on check */
     startq(&e->a, 0);
     startq(&e->a, 1);
     *state = e;
@@ -171,9 +150,7 @@ static int teardown(void **state)
     atomic_store(&e->gm.vpri, NULL);
     gm_destroy(&e->gm);
     vu_mem_destroy(&e->mem);
-    close(e->chan.fault_fd);
-    free(e->map_mem);
-    free(e->chan_mem);
+    vpri_plain_free(&e->vp);
     free(e);
     return 0;
 }
@@ -187,11 +164,11 @@ static uint64_t pagebuf(void)
 }
 
 static uint8_t *ptr(uint64_t gpa) { return vu_mem_ptr(&E->mem, gpa, 1); }
-static struct vpri_qslot *slot(unsigned i) { return &E->chan.slots[i]; }
+static struct vpri_qslot *slot(unsigned i) { return &E->vp.chan.slots[i]; }
 
 static void set_page(uint64_t gpa, unsigned pa)
 {
-    vpri_pa_set(E->map.bits, gpa >> VPRI_PAGE_SHIFT, pa);
+    vpri_pa_set(E->vp.map.bits, gpa >> VPRI_PAGE_SHIFT, pa);
 }
 
 static void nap(void)
@@ -221,7 +198,7 @@ static uint32_t used1(struct q *q, uint64_t *token)
 /* Waits (5 s max) for the n-th fault record (1-based); returns it. */
 static const struct vpri_rec *record(unsigned n)
 {
-    const struct vpri_rec *r = &E->chan.ring[(n - 1) % ENTRIES];
+    const struct vpri_rec *r = &E->vp.chan.ring[(n - 1) % ENTRIES];
     for (int i = 0; i < 5000 && atomic_load(&r->seq) != n; i++)
         nap();
     assert_int_equal(atomic_load(&r->seq), n);
@@ -232,8 +209,8 @@ static const struct vpri_rec *record(unsigned n)
 static void resolve(uint64_t gpa, uint64_t handled)
 {
     set_page(gpa, VPRI_PA_RW);
-    atomic_fetch_add(&E->chan.ctrl->resolve_gen, 1);
-    atomic_store(&E->chan.ctrl->cons, handled);
+    atomic_fetch_add(&E->vp.chan.ctrl->resolve_gen, 1);
+    atomic_store(&E->vp.chan.ctrl->cons, handled);
 }
 
 /* One frame (header + 64 bytes of fill, to dst) in its own page on d's tx
@@ -336,7 +313,7 @@ static void test_tx_parks_in_order(void **state)
     assert_true(atomic_load(&slot(1)->wait_ns) > 0);
     assert_true(atomic_load(&slot(1)->lookups) >= 3);
     /* The page was counted as device-accessed once the chain went. */
-    assert_true(atomic_load(&e->map.dma[g2 >> VPRI_PAGE_SHIFT]) >= 1);
+    assert_true(atomic_load(&e->vp.map.dma[g2 >> VPRI_PAGE_SHIFT]) >= 1);
     assert_false(vdev_is_broken(e->a.v));
 }
 
@@ -364,7 +341,7 @@ static void test_rx_parks_drops_resumes(void **state)
     assert_true(atomic_load(&slot(0)->epoch) & VPRI_EPOCH_QUIET);
 
     /* A record handled with the page still missing is posted again. */
-    atomic_store(&e->chan.ctrl->cons, 1);
+    atomic_store(&e->vp.chan.ctrl->cons, 1);
     tx_one(&e->b, MAC_A, 4);
     r = record(2);
     assert_int_equal(r->gpa, r1);
@@ -440,7 +417,7 @@ static void test_tx_stop_owner_gone(void **state)
     set_page(g, VPRI_PA_NONE);
     kick(&e->a, 1);
     record(1);
-    atomic_store(&e->vd.owner_gone, true);
+    atomic_store(&e->vp.dev.owner_gone, true);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, resolve_later, &g), 0);
     e->a.v->ops->queue_stop(e->a.v, 1);
@@ -467,7 +444,7 @@ static void test_tx_outside_fails(void **state)
 {
     struct env *e = *state;
     uint64_t g = tx_add(&e->a, MAC_B, 1);
-    e->map.npages = g >> VPRI_PAGE_SHIFT;
+    e->vp.map.npages = g >> VPRI_PAGE_SHIFT;
     kick(&e->a, 1);
     wait_broken(e->a.v);
     assert_non_null(strstr(e->a.v->why, "past the PA-BITMAP"));
@@ -480,7 +457,7 @@ static void test_rx_outside_fails(void **state)
 {
     struct env *e = *state;
     uint64_t r = rx_post(&e->a);
-    e->map.npages = r >> VPRI_PAGE_SHIFT;
+    e->vp.map.npages = r >> VPRI_PAGE_SHIFT;
     tx_one(&e->b, MAC_A, 1);
     wait_broken(e->a.v);
     assert_non_null(strstr(e->a.v->why, "past the PA-BITMAP"));
@@ -494,7 +471,7 @@ static void test_hostile_consumer(void **state)
     struct env *e = *state;
     uint64_t r = rx_post(&e->a);
     set_page(r, VPRI_PA_NONE);
-    atomic_store(&e->chan.ctrl->cons, 1000);
+    atomic_store(&e->vp.chan.ctrl->cons, 1000);
     tx_one(&e->b, MAC_A, 1);
     wait_broken(e->a.v);
     assert_non_null(strstr(e->a.v->why, "consumer index"));
@@ -591,7 +568,7 @@ static void test_ctrl_stop_owner_gone(void **state)
     uint64_t cmd, ack, tok;
     ctrl_send(&cq, &cmd, &ack, false);
     record(1);
-    atomic_store(&e->vd.owner_gone, true);
+    atomic_store(&e->vp.dev.owner_gone, true);
     c->ops->queue_stop(c, 2);
     assert_int_equal(used1(&cq, &tok), 0);
     assert_int_equal(tok, cmd);

@@ -17,6 +17,7 @@
 
 #include "mem/guestmem.h"
 #include "vpri/vpri_queue.h"
+#include "vpri_plain.h"
 
 #define NPAGES 64u
 #define ENTRIES 4u
@@ -25,10 +26,7 @@
 
 struct env {
     struct guestmem gm;
-    struct vpri_map map;
-    struct vpri_chan chan;
-    struct vpri_dev dev;
-    void *chan_mem, *map_mem;
+    struct vpri_plain vp;
     struct vpri_q q;
     struct iovec iov[4];
     uint64_t gpa[4];
@@ -40,28 +38,9 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->map_mem = aligned_alloc(4096, vpri_map_bytes(NPAGES));
-    e->chan_mem = aligned_alloc(4096, vpri_chan_bytes(NQ, ENTRIES));
-    assert_non_null(e->map_mem);
-    assert_non_null(e->chan_mem);
-    memset(e->map_mem, 0xaa, vpri_map_bytes(NPAGES)); /* all read-write */
-    memset(e->chan_mem, 0, vpri_chan_bytes(NQ, ENTRIES));
-    e->map.bits = e->map_mem;
-    e->map.dma = (_Atomic uint16_t *)((uint8_t *)e->map_mem + vpri_table_offset(NPAGES));
-    memset((void *)e->map.dma, 0, NPAGES * 2);
-    e->map.npages = NPAGES;
-    e->chan.ctrl = e->chan_mem;
-    e->chan.slots = (struct vpri_qslot *)((uint8_t *)e->chan_mem + vpri_slots_offset());
-    e->chan.ring = (struct vpri_rec *)((uint8_t *)e->chan_mem + vpri_ring_offset(NQ));
-    e->chan.nqueues = NQ;
-    e->chan.entries = ENTRIES;
-    e->chan.device_id = 77;
-    e->chan.fault_fd = eventfd(0, EFD_NONBLOCK);
-    e->chan.resolve_fd = -1;
-    e->dev.map = &e->map;
-    e->dev.chan = &e->chan;
+    vpri_plain_init(&e->vp, NPAGES, NQ, ENTRIES, 77);
     gm_init(&e->gm);
-    atomic_store(&e->gm.vpri, &e->dev);
+    atomic_store(&e->gm.vpri, &e->vp.dev);
     /* Two readable buffers back to back over a page boundary (a buffer split
      * at a region boundary becomes two such iovecs), one writable. */
     e->gpa[0] = 9 * PG + 100;
@@ -86,16 +65,14 @@ static int teardown(void **state)
     vpri_q_unbind(&e->q);
     atomic_store(&e->gm.vpri, NULL);
     gm_destroy(&e->gm);
-    close(e->chan.fault_fd);
-    free(e->map_mem);
-    free(e->chan_mem);
+    vpri_plain_free(&e->vp);
     free(e);
     return 0;
 }
 
 static uint64_t epoch(struct env *e)
 {
-    return atomic_load(&e->chan.slots[1].epoch);
+    return atomic_load(&e->vp.chan.slots[1].epoch);
 }
 
 static void test_bind_off(void **state)
@@ -107,7 +84,7 @@ static void test_bind_off(void **state)
     gm_init(&gm);
     vpri_q_bind(&off, &gm, 0);
     assert_false(vpri_q_on(&off));
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_NONE);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_NONE);
     assert_int_equal(vpri_q_check(&off, &e->c, &m), VPRI_RESIDENT);
     assert_int_equal(vpri_q_begin(&off, &e->c), VPRI_NO_TAG);
     gm_destroy(&gm);
@@ -122,22 +99,22 @@ static void test_chain_check(void **state)
     struct vpri_miss m;
     assert_true(vpri_q_on(&e->q));
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_RESIDENT);
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_NONE);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_NONE);
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_MISS);
     assert_int_equal(m.gpa, 10 * PG);
     assert_int_equal(m.len, 512);
     assert_int_equal(m.access, VPRI_ACC_READ);
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_RO);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_RO);
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_RESIDENT);
     /* The writable buffer's second page is read-only: the device may not write. */
-    vpri_pa_set(e->map.bits, 21, VPRI_PA_RO);
+    vpri_pa_set(e->vp.map.bits, 21, VPRI_PA_RO);
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_MISS);
     assert_int_equal(m.gpa, 21 * PG);
     assert_int_equal(m.len, 4000 + 200 - PG);
     assert_int_equal(m.access, VPRI_ACC_WRITE);
     e->gpa[2] = NPAGES * PG - 100;
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_OUTSIDE);
-    assert_int_equal(atomic_load(&e->chan.slots[1].lookups), 5);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].lookups), 5);
 }
 
 static void test_dma_counts(void **state)
@@ -147,14 +124,14 @@ static void test_dma_counts(void **state)
     vpri_q_end(&e->q, tag);
     tag = vpri_q_begin(&e->q, &e->c);
     vpri_q_end(&e->q, tag);
-    assert_int_equal(atomic_load(&e->map.dma[9]), 2);
-    assert_int_equal(atomic_load(&e->map.dma[10]), 2);
-    assert_int_equal(atomic_load(&e->map.dma[20]), 2);
-    assert_int_equal(atomic_load(&e->map.dma[21]), 2);
-    assert_int_equal(atomic_load(&e->map.dma[11]), 0);
-    atomic_store(&e->map.dma[9], VPRI_DMA_MAX);
+    assert_int_equal(atomic_load(&e->vp.map.dma[9]), 2);
+    assert_int_equal(atomic_load(&e->vp.map.dma[10]), 2);
+    assert_int_equal(atomic_load(&e->vp.map.dma[20]), 2);
+    assert_int_equal(atomic_load(&e->vp.map.dma[21]), 2);
+    assert_int_equal(atomic_load(&e->vp.map.dma[11]), 0);
+    atomic_store(&e->vp.map.dma[9], VPRI_DMA_MAX);
     vpri_q_end(&e->q, vpri_q_begin(&e->q, &e->c));
-    assert_int_equal(atomic_load(&e->map.dma[9]), VPRI_DMA_MAX); /* saturates */
+    assert_int_equal(atomic_load(&e->vp.map.dma[9]), VPRI_DMA_MAX); /* saturates */
 }
 
 /* The owner's view: after clearing bits it reads epoch g; it may evict once
@@ -192,7 +169,7 @@ static void test_epochs(void **state)
 
 static void rec_ok(struct env *e, uint64_t t, uint64_t gpa, uint8_t acc)
 {
-    struct vpri_rec *r = &e->chan.ring[t % ENTRIES];
+    struct vpri_rec *r = &e->vp.chan.ring[t % ENTRIES];
     assert_int_equal(atomic_load(&r->seq), (uint32_t)(t + 1));
     assert_int_equal(r->queue, 1);
     assert_int_equal(r->device, 77);
@@ -219,7 +196,7 @@ static void test_post_full_ring_and_resume(void **state)
     struct vpri_miss m;
     const char *why = NULL;
     struct vq_chain chains[6];
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_NONE);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_NONE);
     for (int i = 0; i < 6; i++) {
         chains[i] = e->c;
         assert_int_equal(vpri_q_check(&e->q, &chains[i], &m), VPRI_MISS);
@@ -228,33 +205,33 @@ static void test_post_full_ring_and_resume(void **state)
     for (uint64_t t = 0; t < ENTRIES; t++)
         rec_ok(e, t, 10 * PG, VPRI_ACC_READ);
     uint64_t ev;
-    assert_int_equal(read(e->chan.fault_fd, &ev, sizeof(ev)), sizeof(ev));
+    assert_int_equal(read(e->vp.chan.fault_fd, &ev, sizeof(ev)), sizeof(ev));
     assert_int_equal(ev, ENTRIES);
-    assert_int_equal(atomic_load(&e->chan.slots[1].faults), ENTRIES);
-    assert_int_equal(atomic_load(&e->chan.slots[1].ring_full), 2);
-    assert_int_equal(atomic_load(&e->chan.slots[1].parked), 6);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].faults), ENTRIES);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].ring_full), 2);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].parked), 6);
     /* Unposted requests keep the sidecore awake until they are posted. */
     assert_true(vpri_q_sleeping(&e->q));
     assert_false(vpri_park_due(&e->q));
     /* The frontend handles two records without making the page resident
      * (evicted again at once): those two requests get new records, and the
      * two that never got one are posted now, as far as the ring allows. */
-    atomic_store(&e->chan.ctrl->cons, 2);
+    atomic_store(&e->vp.chan.ctrl->cons, 2);
     assert_true(vpri_park_due(&e->q));
     assert_int_equal(vpri_park_scan(&e->q, chain_of, resume, e, &why), 0);
-    assert_int_equal(atomic_load(&e->chan.slots[1].faults), ENTRIES + 2);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].faults), ENTRIES + 2);
     rec_ok(e, 4, 10 * PG, VPRI_ACC_READ);
     rec_ok(e, 5, 10 * PG, VPRI_ACC_READ);
     assert_false(vpri_park_due(&e->q));
     /* Resolution: everything parked resumes. */
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_RW);
-    atomic_fetch_add(&e->chan.ctrl->resolve_gen, 1);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_RW);
+    atomic_fetch_add(&e->vp.chan.ctrl->resolve_gen, 1);
     assert_true(vpri_park_due(&e->q));
     assert_int_equal(vpri_park_scan(&e->q, chain_of, resume, e, &why), 6);
     assert_int_equal(e->resumed, 6);
     assert_int_equal(e->q.park.n, 0);
-    assert_int_equal(atomic_load(&e->chan.slots[1].parked), 0);
-    assert_int_equal(atomic_load(&e->chan.slots[1].resumed), 6);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].parked), 0);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].resumed), 6);
 }
 
 static void test_hostile_consumer(void **state)
@@ -262,18 +239,18 @@ static void test_hostile_consumer(void **state)
     struct env *e = *state;
     struct vpri_miss m;
     const char *why = NULL;
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_NONE);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_NONE);
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_MISS);
     assert_int_equal(vpri_park(&e->q, &e->c, &m), 0);
     /* Far behind: the ring looks full, nothing breaks. */
-    atomic_store(&e->chan.ctrl->cons, (uint64_t)-1000);
-    assert_int_equal(vpri_handled(&e->dev), (uint64_t)-1000);
+    atomic_store(&e->vp.chan.ctrl->cons, (uint64_t)-1000);
+    assert_int_equal(vpri_handled(&e->vp.dev), (uint64_t)-1000);
     uint64_t t;
-    assert_int_equal(vpri_post(&e->dev, 1, VPRI_ACC_READ, 0, 1, 0, &t), -EAGAIN);
+    assert_int_equal(vpri_post(&e->vp.dev, 1, VPRI_ACC_READ, 0, 1, 0, &t), -EAGAIN);
     /* Ahead of every ticket handed out: a violation, and handled() clamps. */
-    atomic_store(&e->chan.ctrl->cons, 5);
-    assert_int_equal(vpri_handled(&e->dev), 1);
-    assert_int_equal(vpri_post(&e->dev, 1, VPRI_ACC_READ, 0, 1, 0, &t), -EPROTO);
+    atomic_store(&e->vp.chan.ctrl->cons, 5);
+    assert_int_equal(vpri_handled(&e->vp.dev), 1);
+    assert_int_equal(vpri_post(&e->vp.dev, 1, VPRI_ACC_READ, 0, 1, 0, &t), -EPROTO);
     assert_true(vpri_park_due(&e->q));
     assert_int_equal(vpri_park_scan(&e->q, chain_of, resume, e, &why), -1);
     assert_non_null(why);
@@ -283,16 +260,16 @@ static void test_park_full(void **state)
 {
     struct env *e = *state;
     struct vpri_miss m;
-    vpri_pa_set(e->map.bits, 10, VPRI_PA_NONE);
+    vpri_pa_set(e->vp.map.bits, 10, VPRI_PA_NONE);
     assert_int_equal(vpri_q_check(&e->q, &e->c, &m), VPRI_MISS);
     for (unsigned i = 0; i < VPRI_PARK_MAX; i++) {
         assert_false(vpri_park_full(&e->q));
         assert_int_equal(vpri_park(&e->q, &e->c, &m), 0);
     }
     assert_true(vpri_park_full(&e->q));
-    assert_int_equal(atomic_load(&e->chan.slots[1].parked), VPRI_PARK_MAX);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].parked), VPRI_PARK_MAX);
     /* The ring holds 4; the rest wait to be posted, none is lost. */
-    assert_int_equal(atomic_load(&e->chan.slots[1].faults), ENTRIES);
+    assert_int_equal(atomic_load(&e->vp.chan.slots[1].faults), ENTRIES);
     unsigned n = 0;
     while (vpri_park_pop(&e->q))
         n++;
