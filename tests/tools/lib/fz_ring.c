@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "common/util.h"
 #include "dev/virtio_blk_spec.h"
 #include "dev/virtio_net_spec.h"
 
@@ -122,19 +123,63 @@ static void net_frame(struct fz *z, struct vu_raw *f, const struct seg *s)
     }
 }
 
-static void ctrl_cmd(struct fz *z, struct vu_raw *f, const struct seg *s)
+/* class, command: RX's six, MAC's two, MQ's one, guest offloads' one */
+static const uint8_t ctrl_cmds[][2] = {{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4},
+                                       {0, 5}, {1, 0}, {1, 1}, {4, 0}, {5, 0}};
+#define N_CTRL_CMDS (sizeof(ctrl_cmds) / sizeof(ctrl_cmds[0]))
+
+static void ctrl_cmd(struct fz *z, struct vu_raw *f, const struct seg *s, unsigned k)
 {
     uint8_t *p = gmem(f, s->addr, s->len);
     if (!p)
         return;
     fz_bytes(z, p, s->len < 64 ? s->len : 64);
-    /* class, command: RX's six, MAC's two, MQ's one, guest offloads' one */
-    static const uint8_t cmds[][2] = {{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5},
-                                      {1, 0}, {1, 1}, {4, 0}, {5, 0}};
     if (s->len >= 2) {
-        unsigned k = fz_below(z, sizeof(cmds) / sizeof(cmds[0]));
-        p[0] = fz_pct(z, 90) ? cmds[k][0] : (uint8_t)fz_u64(z);
-        p[1] = fz_pct(z, 90) ? cmds[k][1] : (uint8_t)fz_u64(z);
+        p[0] = fz_pct(z, 90) ? ctrl_cmds[k][0] : (uint8_t)fz_u64(z);
+        p[1] = fz_pct(z, 90) ? ctrl_cmds[k][1] : (uint8_t)fz_u64(z);
+    }
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A well-formed payload for command k (*len set; at most 64 bytes): most
+ * commands then succeed and change the device's filters and queue choice
+ * under the traffic. */
+static void ctrl_data(struct fz *z, unsigned k, uint8_t *d, uint32_t *len)
+{
+    switch (ctrl_cmds[k][0]) {
+    case 0: /* RX: on or off */
+        d[0] = (uint8_t)fz_below(z, 2);
+        *len = 1;
+        break;
+    case 1: { /* MAC: TABLE_SET, unicast then multicast table */
+        uint32_t off = 0;
+        for (unsigned t = 0; t < 2; t++) {
+            uint32_t n = (uint32_t)fz_below(z, 3);
+            put_le32(d + off, n);
+            off += 4;
+            fz_bytes(z, d + off, 6 * n);
+            if (t == 1)
+                for (uint32_t i = 0; i < n; i++)
+                    d[off + 6 * i] |= 1; /* multicast */
+            off += 6 * n;
+        }
+        *len = off;
+        break;
+    }
+    case 4: /* MQ: VQ_PAIRS_SET 1..2 */
+        d[0] = (uint8_t)(1 + fz_below(z, 2));
+        d[1] = 0;
+        *len = 2;
+        break;
+    default:
+        fz_bytes(z, d, 8);
+        *len = 8;
+        break;
     }
 }
 
@@ -182,18 +227,25 @@ static unsigned shape(struct fz *z, struct vu_raw *f, enum role r, struct seg *s
         break;
     }
     case NET_CTRL: {
-        /* The data sizes of the RX (1), MQ (2), MAC address (6) and
-         * one-entry MAC table (4 + 6 + 4) commands. */
-        static const uint32_t ctrl_lens[] = {1, 2, 6, 8, 14};
+        unsigned k = fz_below(z, N_CTRL_CMDS);
+        uint8_t data[64];
+        uint32_t dlen;
+        ctrl_data(z, k, data, &dlen);
+        if (fz_bad(z)) {
+            dlen = (uint32_t)fz_len(z);
+            fz_bytes(z, data, sizeof(data));
+        } else if (fz_pct(z, 20)) {
+            data[fz_below(z, dlen)] = (uint8_t)fz_u64(z);
+        }
         s[0] = (struct seg){.len = !fz_bad(z) ? 2 : fz_len(z), .write = false};
-        s[1] = (struct seg){.len = !fz_bad(z) ? ctrl_lens[fz_below(z, 5)] : fz_len(z), .write = false};
+        s[1] = (struct seg){.len = dlen, .write = false};
         s[2] = (struct seg){.len = !fz_bad(z) ? 1 : fz_len(z), .write = true};
         for (unsigned i = 0; i < 3; i++)
             s[i].addr = buf_addr(z, s[i].len);
-        ctrl_cmd(z, f, &s[0]);
+        ctrl_cmd(z, f, &s[0], k);
         uint8_t *d = gmem(f, s[1].addr, s[1].len);
-        for (uint32_t i = 0; d && i < s[1].len && i < 16; i++)
-            d[i] = (uint8_t)(fz_pct(z, 50) ? fz_below(z, 3) : fz_u64(z));
+        if (d)
+            memcpy(d, data, SC_MIN(s[1].len, (uint32_t)sizeof(data)));
         n = 3;
         break;
     }
