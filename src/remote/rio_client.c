@@ -106,6 +106,7 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     q->next = be->queues;
     be->queues = q;
     pthread_mutex_unlock(&be->lock);
+    rio_cq_start(q);
     *out = (struct blk_bq *)q;
     return 0;
 fail:

@@ -67,6 +67,7 @@ struct rio_cq {
     uint64_t srtt_ns, rttvar_ns, rto_ns;
     uint32_t lease;        /* the newest iohost stamp (rio_wire.h), echoed in REQs */
     uint64_t lease_rcv_ns; /* when it arrived */
+    uint64_t last_write_ns; /* the last write-like request sent (keep_lease) */
     uint64_t fence_ns;     /* the fallback takes nothing before (see failover) */
     uint8_t *stage;        /* RIO_DGRAM_MAX: scattered sends, mispredicted receives */
     struct rio_cslot *last_rx; /* the read whose fragment arrived last */
@@ -82,6 +83,9 @@ struct rio_cq {
 };
 
 /* rio_cq.c */
+/* A new queue asks for the iohost's stamp at once: without one its first
+ * write would be refused (-ESTALE) and cost a second round trip. */
+void rio_cq_start(struct rio_cq *q);
 int rio_cq_submit(struct rio_cq *q, struct blk_io *io);
 int rio_cq_reap(struct rio_cq *q);
 void rio_cq_kick(struct rio_cq *q);

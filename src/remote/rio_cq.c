@@ -17,6 +17,7 @@
 
 #define RX_BUDGET 256
 #define RTO_MAX_NS (500ull * 1000000ull)
+#define LEASE_KEEP_NS (10ull * 1000000000ull) /* keep_lease after the last write */
 
 static const char *const state_names[] = {"connected", "failed-over", "recovering"};
 
@@ -94,6 +95,8 @@ static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now, bool s
     uint32_t data = io->op == BLK_OP_WRITE ? (uint32_t)io->len : 0;
     /* A datagram the socket cannot take now counts as lost. */
     rio_send(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, q->be->frag_size, q->stage);
+    if (io->op != BLK_OP_READ)
+        q->last_write_ns = now;
     if (stale)
         bump(&q->stale_resends);
     else if (s->tries)
@@ -404,6 +407,24 @@ static int rx(struct rio_cq *q, uint64_t now)
     return done;
 }
 
+/* An idle queue that wrote lately keeps the iohost's stamp fresh: the
+ * first write after more than RIO_LEASE_MS of silence carried an old stamp,
+ * was refused (-ESTALE) and cost a second round trip. A ping at half the
+ * lease costs a datagram each way per 125 ms, for LEASE_KEEP_NS after the
+ * last write; a queue idle longer pays the round trip again. */
+static void keep_lease(struct rio_cq *q, uint64_t now)
+{
+    if (!q->lease_rcv_ns || !q->last_write_ns || since(now, q->last_write_ns) > LEASE_KEEP_NS)
+        return;
+    const uint64_t half = RIO_LEASE_MS * 1000000ull / 2;
+    uint64_t t = SC_MAX(q->lease_rcv_ns, q->last_ping_ns) + half;
+    if (now >= t) {
+        ping(q, now);
+        t = now + half;
+    }
+    due(q, t);
+}
+
 static void scan(struct rio_cq *q, uint64_t now)
 {
     const struct rio_be *be = q->be;
@@ -435,6 +456,8 @@ static void scan(struct rio_cq *q, uint64_t now)
             due(q, q->alive_ns + be->failover_ns);
         }
     }
+    if (q->state == RQ_CONNECTED && q->n_remote + q->n_held == 0)
+        keep_lease(q, now);
     if (q->state == RQ_FAILED) {
         if (now >= q->last_ping_ns + be->heartbeat_ns)
             ping(q, now);
@@ -503,6 +526,11 @@ void rio_cq_kick(struct rio_cq *q)
 {
     if (q->fbq && q->fb_dirty)
         q->be->fallback->ops->kick(q->fbq);
+}
+
+void rio_cq_start(struct rio_cq *q)
+{
+    ping(q, sc_now_ns());
 }
 
 int rio_cq_submit(struct rio_cq *q, struct blk_io *io)

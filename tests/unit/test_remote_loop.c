@@ -619,6 +619,44 @@ static void damaged_pong(void **st)
     relay_stop(&r, th);
 }
 
+/* A queue's first write, and a write after more than the lease (250 ms)
+ * of silence, carried no stamp or an old one: the iohost refused it
+ * (-ESTALE) and it went again, a second round trip. A new queue asks for a
+ * stamp at once (its ping's answer is its first RTT sample), and a queue
+ * that wrote lately keeps its stamp fresh while idle. */
+static void idle_keeps_lease(void **st)
+{
+    struct env *e = *st;
+    const char *why = "";
+    struct blk_backend *be = client(e, NULL, 1000, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    struct rio_peer_stats ps = {0};
+    for (unsigned i = 0; i < 500 && ps.rtt_us == 0; i++) {
+        drive(be, q, e, 1, 10);
+        rio_blk_stats(be, &ps);
+    }
+    assert_true(ps.rtt_us > 0);
+    uint8_t w[4096];
+    fill(w, sizeof(w), 3);
+    struct req a;
+    for (unsigned i = 0; i < 2; i++) {
+        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * i, w, sizeof(w));
+        e->done = 0;
+        e->res[0] = 1;
+        assert_int_equal(be->ops->submit(q, &a.io), 0);
+        assert_true(drive(be, q, e, 1, 10000));
+        assert_int_equal(e->res[0], 0);
+        if (i == 0)
+            drive(be, q, e, 2, 3 * RIO_LEASE_MS); /* idle, the queue polled */
+    }
+    rio_blk_stats(be, &ps);
+    assert_int_equal(ps.stale_resends, 0);
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+}
+
 static void failover_and_back(void **st)
 {
     struct env *e = *st;
@@ -707,6 +745,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_pong, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_keeps_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
