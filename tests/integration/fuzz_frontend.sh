@@ -44,7 +44,7 @@ echo "fuzz_frontend: seed $SEED, ${SECS} s per attacker"
 scd_start --sidecores 1 --log-level info \
     --blk name=A,socket=$TMP/A.sock,backend=file,path=$TMP/A.img,size=64M,queues=2 \
     --blk name=B,socket=$TMP/B.sock,backend=file,path=$TMP/B.img,size=64M,queues=2 \
-    --switch name=sw0 --net name=N,switch=sw0 \
+    --switch name=sw0 --net name=N,switch=sw0,queues=2 \
     --port switch=sw0,name=gen,type=sink,source_size=200
 
 timeout $((SECS + 60)) "$BENCH" run --socket "$TMP/A.sock" --verify --time $((SECS + 5)) \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/fdpass.h"
+#include "common/util.h"
 
 static void sleep_ms(unsigned ms)
 {
@@ -185,10 +186,19 @@ static int setup_queue(struct vu_raw *f, unsigned qi)
     return vu_raw_ok(f, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL, 0);
 }
 
-static int send_vpri(struct vu_raw *f)
+/* The channel needs a slot per queue of the device (a multiqueue net
+ * device has more than we drive). */
+static int send_vpri(struct vu_raw *f, uint64_t pf)
 {
     struct vu_vpri *v = &f->vp;
-    if (vu_vpri_create(v, VU_RAW_MEM / VPRI_PAGE_SIZE, VU_RAW_MAXQ, 64, 7) < 0) {
+    uint64_t nq = VU_RAW_MAXQ;
+    if ((pf & (1ull << VHOST_USER_PROTOCOL_F_MQ)) &&
+        (vu_raw_get_u64(f, VHOST_USER_GET_QUEUE_NUM, &nq) < 0 || nq > 1024)) {
+        fprintf(stderr, "vu_raw: no usable answer to GET_QUEUE_NUM\n");
+        return -1;
+    }
+    if (vu_vpri_create(v, VU_RAW_MEM / VPRI_PAGE_SIZE, (unsigned)SC_MAX(nq, VU_RAW_MAXQ), 64,
+                       7) < 0) {
         fprintf(stderr, "vu_raw: cannot create the VPRI map and channel\n");
         return -1;
     }
@@ -242,7 +252,7 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
     mt.r[0] = (struct vhu_mem_region){.gpa = 0, .size = VU_RAW_MEM, .uva = (uintptr_t)f->mem};
     if (vu_raw_ok(f, VHOST_USER_SET_MEM_TABLE, &mt, 8 + 32, &f->memfd, 1) < 0)
         return -1;
-    if ((pf & (1ull << VHOST_USER_PROTOCOL_F_VPRI)) && send_vpri(f) < 0)
+    if ((pf & (1ull << VHOST_USER_PROTOCOL_F_VPRI)) && send_vpri(f, pf) < 0)
         return -1;
     if (!rings)
         return 0;
