@@ -103,6 +103,25 @@ static const struct vq_chain *parked_chain(void *req)
     return req;
 }
 
+int net_admit(struct net_dev *d, uint16_t idx, const char *name, const char *what,
+              struct vpri_q *vp, const struct vq_chain *c, void *req, uint8_t *tag)
+{
+    struct vpri_miss m;
+    enum vpri_verdict v = vpri_q_check(vp, c, &m);
+    if (v == VPRI_RESIDENT) {
+        if (tag)
+            *tag = vpri_q_begin(vp, c);
+        return VPRI_RESIDENT;
+    }
+    if (v == VPRI_MISS && vpri_park(vp, req, &m) == 0)
+        return VPRI_MISS;
+    vdev_fail(&d->vdev, idx, "%s: %s (head %u): %s at gpa 0x%llx", name, what, c->head,
+              v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
+                             : "buffer reaches past the PA-BITMAP",
+              (unsigned long long)m.gpa);
+    return -1;
+}
+
 int net_unpark(struct net_dev *d, uint16_t idx, const char *name, struct vpri_q *vp,
                bool (*resume)(void *req, void *ctx), void *ctx)
 {

@@ -114,26 +114,6 @@ static uint8_t execute(struct net_ctrlq *q, const struct vq_chain *c)
     }
 }
 
-/* VPRI, before any byte of the command is read or its answer written.
- * Resident: tagged. Miss: the queue parks on it. -1: the device failed. */
-static int admit(struct net_ctrlq *q)
-{
-    struct vq_chain *c = &q->chain;
-    struct vpri_miss m;
-    enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
-    if (v == VPRI_RESIDENT) {
-        q->tag = vpri_q_begin(&q->vp, c);
-        return VPRI_RESIDENT;
-    }
-    if (v == VPRI_MISS && vpri_park(&q->vp, c, &m) == 0)
-        return VPRI_MISS;
-    vdev_fail(&q->dev->vdev, q->idx, "%s: command (head %u): %s at gpa 0x%llx", q->name,
-              c->head, v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
-                                      : "buffer reaches past the PA-BITMAP",
-              (unsigned long long)m.gpa);
-    return -1;
-}
-
 /* The held command may run: tagged before it is read. */
 static bool held_resume(void *req, void *ctx)
 {
@@ -168,7 +148,7 @@ static int next_command(struct net_ctrlq *q)
     q->tag = VPRI_NO_TAG;
     if (!vpri_q_on(&q->vp))
         return 1;
-    int v = admit(q);
+    int v = net_admit(d, q->idx, q->name, "command", &q->vp, c, c, &q->tag);
     if (v == VPRI_MISS)
         q->held = true;
     return v < 0 ? -1 : v == VPRI_RESIDENT;

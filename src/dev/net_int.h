@@ -59,6 +59,12 @@ struct net_txq {
  * resolved faults; resume(chain, ctx) runs on it when its pages are back.
  * 1: resumed; 0: still parked; -1: the device failed (the reason logged,
  * prefixed with name). */
+/* VPRI, before any byte of chain c is touched: VPRI_RESIDENT (*tag set to
+ * its in-flight tag unless tag is NULL), VPRI_MISS (req parked: it names the
+ * chain the queue resumes with), or -1 (the device failed; what names the
+ * chain in the reason). */
+int net_admit(struct net_dev *d, uint16_t idx, const char *name, const char *what,
+              struct vpri_q *vp, const struct vq_chain *c, void *req, uint8_t *tag);
 int net_unpark(struct net_dev *d, uint16_t idx, const char *name, struct vpri_q *vp,
                bool (*resume)(void *req, void *ctx), void *ctx);
 

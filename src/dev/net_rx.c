@@ -170,17 +170,9 @@ static int admit(struct net_rxq *q, unsigned k)
 {
     for (unsigned j = 0; j < k; j++) {
         struct vq_chain *c = &q->ring[(q->head + j) % NET_RX_RING];
-        struct vpri_miss m;
-        enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
-        if (v == VPRI_RESIDENT)
-            continue;
-        if (v == VPRI_MISS && vpri_park(&q->vp, c, &m) == 0)
-            return PUT_PARKED;
-        vdev_fail(&q->dev->vdev, q->idx, "%s: rx buffer (head %u): %s at gpa 0x%llx", q->name,
-                  c->head, v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
-                                          : "buffer reaches past the PA-BITMAP",
-                  (unsigned long long)m.gpa);
-        return -1;
+        int v = net_admit(q->dev, q->idx, q->name, "rx buffer", &q->vp, c, c, NULL);
+        if (v != VPRI_RESIDENT)
+            return v == VPRI_MISS ? PUT_PARKED : -1;
     }
     return 1;
 }

@@ -98,20 +98,8 @@ static void drop_eth_lines(const struct net_pkt *p)
  * -1: the device failed. */
 static int admit(struct net_txq *q, unsigned i)
 {
-    struct vq_chain *c = &q->chains[i];
-    struct vpri_miss m;
-    enum vpri_verdict v = vpri_q_check(&q->vp, c, &m);
-    if (v == VPRI_RESIDENT) {
-        q->tags[i] = vpri_q_begin(&q->vp, c);
-        return VPRI_RESIDENT;
-    }
-    if (v == VPRI_MISS && vpri_park(&q->vp, &q->chains[0], &m) == 0)
-        return VPRI_MISS;
-    vdev_fail(&q->dev->vdev, q->idx, "%s: chain (head %u): %s at gpa 0x%llx", q->name, c->head,
-              v == VPRI_MISS ? "the IOPF ring's consumer index is corrupt"
-                             : "buffer reaches past the PA-BITMAP",
-              (unsigned long long)m.gpa);
-    return -1;
+    return net_admit(q->dev, q->idx, q->name, "chain", &q->vp, &q->chains[i], &q->chains[0],
+                     &q->tags[i]);
 }
 
 /* The held chain may go: tagged before it is read. */
