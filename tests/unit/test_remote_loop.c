@@ -460,6 +460,8 @@ struct relay {
     int down, up; /* client side (bound), server side (connected) */
     enum relay_damage what;
     _Atomic bool stop, damaged;
+    pthread_t th;
+    char addr[64]; /* where the client sends */
 };
 
 static bool damaged_seen(struct relay *r) { return atomic_load(&r->damaged); }
@@ -514,64 +516,72 @@ static void *relay_run(void *arg)
     return NULL;
 }
 
-/* After a damaged stamp from the iohost's future, every write was answered
- * -ESTALE and resent with the damaged stamp (the client kept the "newest"),
- * until the request timed out. The stamp of the -ESTALE answer replaces it,
- * and the write lands. */
-static void relay_start(struct env *e, struct relay *r, enum relay_damage what, char *raddr,
-                        size_t len, pthread_t *th)
+/* A relay that damages `what`, and a client with one queue (*q) behind it. */
+static struct blk_backend *relay_client(struct env *e, struct relay *r, enum relay_damage what,
+                                        struct blk_bq **q)
 {
     *r = (struct relay){.what = what};
-    free_port(raddr, len);
+    free_port(r->addr, sizeof(r->addr));
     struct sockaddr_storage ss;
     socklen_t l;
-    assert_int_equal(rio_addr_parse(raddr, &ss, &l), 0);
+    assert_int_equal(rio_addr_parse(r->addr, &ss, &l), 0);
     r->down = socket(AF_INET, SOCK_DGRAM, 0);
     assert_int_equal(bind(r->down, (struct sockaddr *)&ss, l), 0);
     assert_int_equal(rio_addr_parse(e->addr, &ss, &l), 0);
     r->up = socket(AF_INET, SOCK_DGRAM, 0);
     assert_int_equal(connect(r->up, (struct sockaddr *)&ss, l), 0);
-    assert_int_equal(pthread_create(th, NULL, relay_run, r), 0);
+    assert_int_equal(pthread_create(&r->th, NULL, relay_run, r), 0);
+
+    const char *why = "";
+    struct rio_blk_params p = {.server = r->addr, .device = "disk0", .failover_ms = 1000,
+                               .heartbeat_ms = 20, .timeout_ms = 4000, .connect_ms = 1000};
+    struct blk_backend *be = rio_blk_create(&p, &why);
+    assert_non_null(be);
+    assert_int_equal(be->ops->queue_open(be, 16, q), 0);
+    return be;
 }
 
-static void relay_stop(struct relay *r, pthread_t th)
+static void relay_client_end(struct relay *r, struct blk_backend *be, struct blk_bq *q)
 {
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
     atomic_store(&r->stop, true);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pthread_join(r->th, NULL), 0);
     close(r->down);
     close(r->up);
 }
 
+/* One 4 KiB write of w at off, driven until it completes (10 s at most);
+ * returns its result. */
+static int write_one(struct blk_backend *be, struct blk_bq *q, struct env *e, uint64_t off,
+                     uint8_t *w)
+{
+    struct req a;
+    req_init(&a, e, 0, BLK_OP_WRITE, off, w, 4096);
+    e->done = 0;
+    e->res[0] = 1;
+    assert_int_equal(be->ops->submit(q, &a.io), 0);
+    assert_true(drive(be, q, e, 1, 10000));
+    return e->res[0];
+}
+
+/* After a damaged stamp from the iohost's future, every write was answered
+ * -ESTALE and resent with the damaged stamp (the client kept the "newest"),
+ * until the request timed out. The stamp of the -ESTALE answer replaces it,
+ * and the write lands. */
 static void damaged_lease(void **st)
 {
     struct env *e = *st;
     struct relay r;
-    char raddr[64];
-    pthread_t th;
-    relay_start(e, &r, DAMAGE_LEASE, raddr, sizeof(raddr), &th);
-
-    const char *why = "";
-    struct rio_blk_params p = {.server = raddr, .device = "disk0", .failover_ms = 1000,
-                               .heartbeat_ms = 20, .timeout_ms = 4000, .connect_ms = 1000};
-    struct blk_backend *be = rio_blk_create(&p, &why);
-    assert_non_null(be);
     struct blk_bq *q;
-    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    struct blk_backend *be = relay_client(e, &r, DAMAGE_LEASE, &q);
     uint8_t w[4096];
     fill(w, sizeof(w), 9);
-    struct req a;
     for (unsigned i = 0; i < 2; i++) { /* the first answer brings the damage */
-        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * (i + 1), w, sizeof(w));
-        e->done = 0;
-        e->res[0] = 1;
-        assert_int_equal(be->ops->submit(q, &a.io), 0);
-        assert_true(drive(be, q, e, 1, 10000));
-        assert_int_equal(e->res[0], 0);
+        assert_int_equal(write_one(be, q, e, 4096 * (i + 1), w), 0);
         assert_memory_equal(e->mem->data + 4096 * (i + 1), w, sizeof(w));
     }
-    be->ops->queue_close(q);
-    be->ops->destroy(be);
-    relay_stop(&r, th);
+    relay_client_end(&r, be, q);
 }
 
 /* A PONG whose echoed timestamp was damaged made a round-trip sample of
@@ -581,42 +591,22 @@ static void damaged_pong(void **st)
 {
     struct env *e = *st;
     struct relay r;
-    char raddr[64];
-    pthread_t th;
-    relay_start(e, &r, DAMAGE_PONG, raddr, sizeof(raddr), &th);
-
-    const char *why = "";
-    struct rio_blk_params p = {.server = raddr, .device = "disk0", .failover_ms = 1000,
-                               .heartbeat_ms = 20, .timeout_ms = 4000, .connect_ms = 1000};
-    struct blk_backend *be = rio_blk_create(&p, &why);
-    assert_non_null(be);
     struct blk_bq *q;
-    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    struct blk_backend *be = relay_client(e, &r, DAMAGE_PONG, &q);
     uint8_t w[4096];
     fill(w, sizeof(w), 5);
-    struct req a;
-    req_init(&a, e, 0, BLK_OP_WRITE, 0, w, sizeof(w));
-    e->done = 0;
-    e->res[0] = 1;
-    assert_int_equal(be->ops->submit(q, &a.io), 0);
     /* The answer is held back, so the queue pings every 20 ms while it
      * waits; the relay damages the first PONG, then lets answers through. */
-    assert_true(drive(be, q, e, 1, 10000));
+    int res = write_one(be, q, e, 0, w);
     assert_true(damaged_seen(&r));
-    assert_int_equal(e->res[0], 0);
-    for (unsigned i = 1; i <= 4; i++) { /* answered at once: good samples */
-        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * i, w, sizeof(w));
-        e->done = 0;
-        assert_int_equal(be->ops->submit(q, &a.io), 0);
-        assert_true(drive(be, q, e, 1, 10000));
-    }
+    assert_int_equal(res, 0);
+    for (unsigned i = 1; i <= 4; i++) /* answered at once: good samples */
+        write_one(be, q, e, 4096 * i, w);
     struct rio_peer_stats ps;
     rio_blk_stats(be, &ps);
     assert_true(ps.rtt_us > 0);
     assert_true(ps.rtt_us < 60u * 1000000u); /* loopback: nowhere near a minute */
-    be->ops->queue_close(q);
-    be->ops->destroy(be);
-    relay_stop(&r, th);
+    relay_client_end(&r, be, q);
 }
 
 /* A queue's first write, and a write after more than the lease (250 ms)
@@ -640,17 +630,9 @@ static void idle_keeps_lease(void **st)
     assert_true(ps.rtt_us > 0);
     uint8_t w[4096];
     fill(w, sizeof(w), 3);
-    struct req a;
-    for (unsigned i = 0; i < 2; i++) {
-        req_init(&a, e, 0, BLK_OP_WRITE, 4096 * i, w, sizeof(w));
-        e->done = 0;
-        e->res[0] = 1;
-        assert_int_equal(be->ops->submit(q, &a.io), 0);
-        assert_true(drive(be, q, e, 1, 10000));
-        assert_int_equal(e->res[0], 0);
-        if (i == 0)
-            drive(be, q, e, 2, 3 * RIO_LEASE_MS); /* idle, the queue polled */
-    }
+    assert_int_equal(write_one(be, q, e, 0, w), 0);
+    drive(be, q, e, 2, 3 * RIO_LEASE_MS); /* idle, the queue polled */
+    assert_int_equal(write_one(be, q, e, 4096, w), 0);
     rio_blk_stats(be, &ps);
     assert_int_equal(ps.stale_resends, 0);
     be->ops->queue_close(q);
