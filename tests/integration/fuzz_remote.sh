@@ -16,6 +16,8 @@ set -u
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 SCD=$BUILD/sidecored
 CTL=$BUILD/sidecorectl
+# shellcheck source=lib/scd_common.sh
+. "$(dirname "$0")/lib/scd_common.sh"
 BENCH=$BUILD/sidecore-bench
 FUZZ=$BUILD/tests/vu_fuzz
 CHAOS=$BUILD/tests/udp_chaos
@@ -60,12 +62,7 @@ start_daemon() {
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$name=$pid"
-    for _ in $(seq 100); do
-        grep -q "sidecored: ready" "$TMP/$name.log" && return 0
-        kill -0 "$pid" 2>/dev/null || fail "sidecored $name exited at start-up"
-        sleep 0.1
-    done
-    fail "sidecored $name not ready within 10 s"
+    scd_wait_ready "sidecored $name" "$TMP/$name.log" "$pid"
 }
 
 # Four consecutive UDP ports nobody holds (another test or run may hold

@@ -20,6 +20,8 @@ BUILD=${1:?usage: remote_blk.sh BUILD_DIR}
 BENCH=$BUILD/sidecore-bench
 SCD=$BUILD/sidecored
 CTL=$BUILD/sidecorectl
+# shellcheck source=lib/scd_common.sh
+. "$(dirname "$0")/lib/scd_common.sh"
 DUMP=$BUILD/tests/blk_dump
 CHAOS=$BUILD/tests/udp_chaos
 for b in "$BENCH" "$SCD" "$CTL" "$DUMP" "$CHAOS"; do
@@ -85,13 +87,7 @@ start_daemon() {
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$name=$pid"
-    local _
-    for _ in $(seq 100); do
-        grep -q "sidecored: ready" "$TMP/$name.log" && return 0
-        kill -0 "$pid" 2>/dev/null || fail "sidecored $name exited at start-up"
-        sleep 0.1
-    done
-    fail "sidecored $name not ready within 10 s"
+    scd_wait_ready "sidecored $name" "$TMP/$name.log" "$pid"
 }
 ctl() { local s=$1; shift; timeout 15 "$CTL" -s "$TMP/$s.rpc" --json "$@"; }
 peer() { ctl "$1" peers | jq -r --arg d "$2" ".[] | select(.device == \$d) | .$3"; }

@@ -18,6 +18,8 @@ set -u
 BUILD=${1:?usage: remote_net.sh BUILD_DIR}
 SCD=$BUILD/sidecored
 CTL=$BUILD/sidecorectl
+# shellcheck source=lib/scd_common.sh
+. "$(dirname "$0")/lib/scd_common.sh"
 for b in "$SCD" "$CTL"; do
     [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
 done
@@ -86,13 +88,7 @@ start_daemon() {
         --rpc "$TMP/$name.rpc" --log-level info "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     local pid=$!
     PIDS+=("$pid")
-    local _
-    for _ in $(seq 100); do
-        grep -q "sidecored: ready" "$TMP/$name.log" && return 0
-        kill -0 "$pid" 2>/dev/null || fail "sidecored $name exited at start-up"
-        sleep 0.1
-    done
-    fail "sidecored $name not ready within 10 s"
+    scd_wait_ready "sidecored $name" "$TMP/$name.log" "$pid"
 }
 ctl() { local s=$1; shift; timeout 15 "$CTL" -s "$TMP/$s.rpc" --json "$@"; }
 # tun VM FIELD: a counter of the VM daemon's tunnel (jq path below .tunnels[0]).

@@ -16,19 +16,25 @@ scd_require() {
     command -v jq >/dev/null || fail "jq not found (scripts/install-deps.sh test)"
 }
 
+# scd_wait_ready WHO LOG PID: up to 10 s until the sidecored PID (WHO in
+# messages) writes "sidecored: ready" to LOG; fails if it exits first.
+scd_wait_ready() {
+    local _
+    for _ in $(seq 100); do
+        grep -q "sidecored: ready" "$2" && return 0
+        kill -0 "$3" 2>/dev/null || fail "$1 exited at start-up"
+        sleep 0.1
+    done
+    fail "$1 did not get ready within 10 s"
+}
+
 # scd_start ARGS...: sidecored with one sidecore on CPU 1 and ARGS; up to
 # 10 s until it is ready.
 scd_start() {
     "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 "$@" \
         >"$TMP/daemon.out" 2>"$TMP/daemon.log" &
     SCD_PID=$!
-    local _
-    for _ in $(seq 100); do
-        grep -q "sidecored: ready" "$TMP/daemon.log" && return 0
-        kill -0 "$SCD_PID" 2>/dev/null || fail "sidecored exited at start-up"
-        sleep 0.1
-    done
-    fail "sidecored did not get ready within 10 s"
+    scd_wait_ready sidecored "$TMP/daemon.log" "$SCD_PID"
 }
 
 # scd_stop: SIGTERM; it must exit 0 within 10 s.
