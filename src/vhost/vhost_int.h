@@ -78,6 +78,7 @@ struct vhost_dev {
     uint8_t *inflight_base;
     uint16_t inflight_nq;
     uint16_t inflight_qsize;
+    uint64_t inflight_stride; /* bytes of each queue's region */
 
     bool vpri_offer;           /* cfg.vpri */
     struct vpri_map *vpri_map; /* VPRI_SET_MAP, owned */

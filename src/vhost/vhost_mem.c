@@ -250,6 +250,7 @@ void vhu_inflight_forget(struct vhost_dev *v)
     v->inflight_base = NULL;
     v->inflight_nq = 0;
     v->inflight_qsize = 0;
+    v->inflight_stride = 0;
 }
 
 int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
@@ -265,11 +266,17 @@ int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
         return vhu_err(v, "inflight area set while queues are running");
     if (check_inflight_geometry(v, in) != VHU_OK)
         return VHU_FATAL;
-    uint64_t need = in->num_queues * vq_inflight_queue_bytes(in->queue_size);
+    /* Areas we hand out have room for the packed layout; one sized for
+     * split rings only (an older sidecored's) still serves split rings. */
+    uint64_t stride = vq_inflight_queue_bytes(in->queue_size);
+    if (in->mmap_size < in->num_queues * stride)
+        stride = vq_inflight_split_bytes(in->queue_size);
+    uint64_t need = in->num_queues * stride;
     if (in->mmap_size < need)
         return vhu_err(v, "inflight area of %llu bytes, %u queues of %u need %llu",
                       (unsigned long long)in->mmap_size, in->num_queues, in->queue_size,
-                      (unsigned long long)need);
+                      (unsigned long long)(in->num_queues *
+                                           vq_inflight_queue_bytes(in->queue_size)));
     if (in->mmap_offset % (uint64_t)page)
         return vhu_err(v, "inflight area offset 0x%llx is not page aligned",
                       (unsigned long long)in->mmap_offset);
@@ -284,6 +291,7 @@ int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
     v->inflight_base = p;
     v->inflight_nq = in->num_queues;
     v->inflight_qsize = in->queue_size;
+    v->inflight_stride = stride;
     return VHU_OK;
 }
 

@@ -95,10 +95,15 @@ int vhu_queue_try_start(struct vhost_dev *v, uint16_t i)
         if (q->num != v->inflight_qsize)
             return vhu_err(v, "ring %u size %u differs from the inflight area's queue size %u",
                           i, q->num, v->inflight_qsize);
-        struct vq_inflight *inf =
-            (struct vq_inflight *)(v->inflight_base +
-                                   (size_t)i * vq_inflight_queue_bytes(v->inflight_qsize));
-        if (vq_set_inflight(&q->vq, inf) < 0)
+        uint8_t *area = v->inflight_base + (size_t)i * v->inflight_stride;
+        /* Both layouts start with features and version; 0: never used. */
+        uint16_t version = ((const struct vq_inflight *)area)->version;
+        bool holds_packed = version != 0 && v->inflight_stride >= vq_inflight_packed_bytes(q->num);
+        if (vhu_packed(v) && q->used_base != q->base && !holds_packed)
+            return vhu_err(v, "ring %u base: used state 0x%x differs from avail state 0x%x, but "
+                              "its inflight area holds no packed-ring state to recover the "
+                              "requests in flight from", i, q->used_base, q->base);
+        if (vq_set_inflight(&q->vq, area, v->inflight_stride) < 0)
             return vhu_err(v, "ring %u inflight area: %s", i, q->vq.err ? q->vq.err : "malformed");
     }
     rc = v->dev->ops->queue_start(v->dev, i, &q->vq, q->kick_fd, q->call_fd);

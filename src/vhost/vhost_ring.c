@@ -69,14 +69,18 @@ int vhu_h_set_vring_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
         return VHU_FATAL;
     if (vhu_packed(v)) {
         /* Low half: next avail position and wrap counter; high half (QEMU
-         * sends it, DPDK sends 0): the used one. Without inflight tracking
-         * nothing can be in flight at a start, so both must agree. */
+         * sends it, DPDK sends 0): the used one. Without an inflight area
+         * nothing can be in flight at a start, so both must agree; with
+         * one, the area says where the ring is (vq_set_inflight). */
         uint16_t avail = (uint16_t)s->num, used = (uint16_t)(s->num >> 16);
-        if (used != 0 && used != avail)
+        if (used == 0)
+            used = avail;
+        if (used != avail && !(v->inflight_base && s->index < v->inflight_nq))
             return vhu_err(v, "ring %u base: used state 0x%x differs from avail state 0x%x "
-                              "(requests in flight cannot be recovered on a packed ring)",
+                              "(requests in flight, and no inflight area to recover them)",
                           s->index, used, avail);
-        v->q[s->index].base = v->q[s->index].used_base = avail;
+        v->q[s->index].base = avail;
+        v->q[s->index].used_base = used;
         return VHU_OK;
     }
     if (s->num > 0xffff)

@@ -86,9 +86,17 @@ struct virtq {
     bool notify_on;     /* guest kicks currently enabled */
 
     struct guestmem *gm;
-    struct vq_inflight *inflight; /* NULL without INFLIGHT_SHMFD */
+    struct vq_inflight *inflight; /* split ring; NULL without INFLIGHT_SHMFD */
+    struct vq_inflight_packed *pinf; /* packed ring; NULL without INFLIGHT_SHMFD */
+    uint16_t *pinf_next; /* our copy of the area's entry links (never read back) */
+    uint16_t pinf_free;  /* first free entry of the area (num: none) */
     uint64_t inflight_counter;
-    uint16_t *resubmit; /* heads left inflight by a previous backend, oldest first */
+    /* Left inflight by a previous backend, oldest first: split heads, or
+     * packed area entries with their chain's descriptor count. */
+    struct vq_resubmit {
+        uint16_t head;
+        uint16_t ndesc;
+    } *resubmit;
     uint16_t n_resubmit;
     uint16_t resubmit_pos; /* resubmit[resubmit_pos .. n_resubmit) still to hand out */
     uint16_t batch_head;   /* head of the last vq_push, for inflight last_batch_head */
@@ -126,10 +134,13 @@ struct virtq {
 void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used,
              uint16_t base, uint64_t features, struct guestmem *gm);
 
-/* Attach the queue's inflight area (after vq_init, before the first pop).
- * Heads it marks inflight are handed out again by vq_pop before new ones,
- * oldest first. Returns 0 or -1 (vq->err set) when the area is malformed. */
-int vq_set_inflight(struct virtq *vq, struct vq_inflight *inf);
+/* Attach the queue's inflight area of bytes bytes (after vq_init, before
+ * the first pop). Requests it holds in flight are handed out again by vq_pop
+ * before new ones, oldest first. A packed ring resumes at the area's used
+ * position, whatever base the frontend gave (a frontend cannot know it
+ * after a backend crash). Returns 0, or -1 (vq->err set) when the area is
+ * malformed or too small. */
+int vq_set_inflight(struct virtq *vq, void *area, uint64_t bytes);
 
 /* Control path: release what vq_set_inflight allocated. Call when the queue
  * is stopped for good or before vq_init reuses the struct. */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "../common/util.h"
 #include "virtq.h"
 
 static inline uint16_t vq_rd16(const uint16_t *p)
@@ -40,6 +41,7 @@ struct vq_id_state {
     bool has_in;      /* packed: the buffer has device-writable bytes */
     bool done;        /* IN_ORDER: pushed, waiting for older ids */
     uint32_t len;     /* IN_ORDER: the length given to vq_push */
+    uint16_t inf_head, inf_last; /* packed inflight area: the buffer's entries */
 };
 
 struct vq_used_shadow {
@@ -48,6 +50,7 @@ struct vq_used_shadow {
     bool wrote;
     bool skippable; /* IN_ORDER, nothing writable: may share a used descriptor */
     uint32_t len;
+    uint16_t inf_head, inf_last; /* packed inflight area: the buffer's entries */
 };
 
 /* virtq_packed.c / virtq_order.c */
@@ -61,5 +64,45 @@ void vq_publish_packed(struct virtq *vq);
 bool vq_has_work_packed(const struct virtq *vq);
 bool vq_should_notify_packed(struct virtq *vq);
 bool vq_set_notify_packed(struct virtq *vq, bool enable);
+
+/* virtq_inflight.c: a request found in flight in an inflight area. */
+struct vq_pending {
+    uint64_t counter;
+    struct vq_resubmit r;
+};
+
+/* Orders p (n entries; freed here) oldest first and makes it the queue's
+ * resubmit list, replacing the old one; the counter continues after the
+ * largest. -1 (vq->err set) when out of memory. */
+int vq_take_resubmit(struct virtq *vq, struct vq_pending *p, uint32_t n);
+
+/* virtq_packed_inflight.c: the packed inflight area. */
+int vq_set_inflight_packed(struct virtq *vq, struct vq_inflight_packed *a, uint64_t bytes);
+void vq_pinf_retire_begin(struct virtq *vq);
+void vq_pinf_retire_end(struct virtq *vq);
+
+/* Records a popped buffer's descriptors in free entries: *cur walks the
+ * free list from pinf_free; the last copy's entry is returned in *last.
+ * False when the list ran out (the area was corrupt). */
+static inline bool vq_pinf_copy(struct virtq *vq, uint16_t *cur, uint16_t *last,
+                                const struct vring_packed_desc *d)
+{
+    uint16_t e = *cur;
+    if (SC_UNLIKELY(e >= vq->num))
+        return false;
+    struct vq_inflight_pdesc *s = &vq->pinf->desc[e];
+    s->addr = d->addr;
+    s->len = d->len;
+    s->id = d->id;
+    s->flags = d->flags;
+    *last = e;
+    *cur = vq->pinf_next[e];
+    return true;
+}
+
+/* Makes the recorded buffer (entries pinf_free .. last, ndesc of them) in
+ * flight and takes its entries off the free list. */
+void vq_pinf_commit(struct virtq *vq, uint16_t id, uint16_t last, uint16_t ndesc,
+                    uint16_t next_free);
 
 #endif

@@ -26,7 +26,8 @@ struct pwalk {
     uint64_t out_len, in_len;
     uint16_t niov;
     bool seen_in;
-    uint16_t at; /* ring position of the chain's first descriptor, for messages */
+    const char *what; /* "buffer at ring position", or where a resubmitted one lives */
+    uint16_t at;      /* the chain's first descriptor there, for messages */
 };
 
 #define PFAIL(w, ...) (vq_fail((w)->vq, __VA_ARGS__), -1)
@@ -43,26 +44,26 @@ static int add_buf(struct pwalk *w, uint64_t addr, uint32_t len, bool in, const 
     struct vq_chain *c = w->c;
 
     if (!in && w->seen_in)
-        return PFAIL(w, "buffer at ring position %u: device-readable %s %u follows a "
-                        "device-writable one", w->at, where, pos);
+        return PFAIL(w, "%s %u: device-readable %s %u follows a "
+                        "device-writable one", w->what, w->at, where, pos);
     w->seen_in |= in;
     *(in ? &w->in_len : &w->out_len) += len;
     if (w->in_len + w->out_len >= VQ_MAX_CHAIN_BYTES)
-        return PFAIL(w, "buffer at ring position %u is 4 GiB or longer", w->at);
+        return PFAIL(w, "%s %u is 4 GiB or longer", w->what, w->at);
     if (len == 0)
         return 0;
     uint64_t last;
     if (__builtin_add_overflow(addr, (uint64_t)len - 1, &last))
-        return PFAIL(w, "buffer at ring position %u: %s %u [0x%llx, +%u) wraps around 2^64",
-                     w->at, where, pos, (unsigned long long)addr, len);
+        return PFAIL(w, "%s %u: %s %u [0x%llx, +%u) wraps around 2^64",
+                     w->what, w->at, where, pos, (unsigned long long)addr, len);
     int n = gm_map_iov(w->t, addr, len, c->iov + w->niov, c->gpa ? c->gpa + w->niov : NULL,
                        c->max_iov - w->niov);
     if (n == -ENOBUFS)
-        return PFAIL(w, "buffer at ring position %u needs more than %u segments", w->at,
+        return PFAIL(w, "%s %u needs more than %u segments", w->what, w->at,
                      c->max_iov);
     if (n < 0)
-        return PFAIL(w, "buffer at ring position %u: %s %u [0x%llx, +%u) is not inside guest "
-                        "memory", w->at, where, pos, (unsigned long long)addr, len);
+        return PFAIL(w, "%s %u: %s %u [0x%llx, +%u) is not inside guest "
+                        "memory", w->what, w->at, where, pos, (unsigned long long)addr, len);
     w->niov += (uint16_t)n;
     if (in)
         c->n_in += (uint16_t)n;
@@ -94,17 +95,17 @@ static int walk_indirect(struct pwalk *w, const struct vring_packed_desc *d)
     uint32_t cap = vq->num > VQ_MIN_INDIRECT_CAP ? vq->num : VQ_MIN_INDIRECT_CAP;
 
     if (!vq->indirect)
-        return PFAIL(w, "buffer at ring position %u is indirect but INDIRECT_DESC was not "
-                        "negotiated", w->at);
+        return PFAIL(w, "%s %u is indirect but INDIRECT_DESC was not "
+                        "negotiated", w->what, w->at);
     if (d->flags & VRING_DESC_F_NEXT)
-        return PFAIL(w, "buffer at ring position %u: indirect descriptor has NEXT set", w->at);
+        return PFAIL(w, "%s %u: indirect descriptor has NEXT set", w->what, w->at);
     if (d->len == 0 || d->len % sizeof(*d))
-        return PFAIL(w, "buffer at ring position %u: indirect table length %u is not a positive "
-                        "multiple of 16", w->at, d->len);
+        return PFAIL(w, "%s %u: indirect table length %u is not a positive "
+                        "multiple of 16", w->what, w->at, d->len);
     uint32_t n = d->len / sizeof(*d);
     if (n > cap)
-        return PFAIL(w, "buffer at ring position %u: indirect table has %u entries, the limit "
-                        "is %u", w->at, n, cap);
+        return PFAIL(w, "%s %u: indirect table has %u entries, the limit "
+                        "is %u", w->what, w->at, n, cap);
     const uint8_t *table = gm_gpa_to_host(w->t, d->addr, d->len);
     for (uint32_t i = 0; i < n; i++) {
         struct vring_packed_desc e;
@@ -112,30 +113,95 @@ static int walk_indirect(struct pwalk *w, const struct vring_packed_desc *d)
         if (table)
             read_pdesc(table + (size_t)i * sizeof(e), &e);
         else if (egpa < d->addr || read_entry_slow(w->t, egpa, &e) < 0)
-            return PFAIL(w, "buffer at ring position %u: indirect entry %u at 0x%llx is not "
-                            "inside guest memory", w->at, i, (unsigned long long)egpa);
+            return PFAIL(w, "%s %u: indirect entry %u at 0x%llx is not "
+                            "inside guest memory", w->what, w->at, i, (unsigned long long)egpa);
         if (e.flags & VRING_DESC_F_INDIRECT)
-            return PFAIL(w, "buffer at ring position %u: indirect entry %u is itself indirect",
-                         w->at, i);
+            return PFAIL(w, "%s %u: indirect entry %u is itself indirect",
+                         w->what, w->at, i);
         if (add_buf(w, e.addr, e.len, e.flags & VRING_DESC_F_WRITE, "indirect entry", i) < 0)
             return -1;
     }
     return 0;
 }
 
+/* One descriptor of a chain; steps counts it (1: the chain's first). */
+static int walk_one(struct pwalk *w, const struct vring_packed_desc *d, uint32_t steps,
+                    uint16_t pos)
+{
+    if (d->flags & VRING_DESC_F_INDIRECT) {
+        if (steps > 1)
+            return PFAIL(w, "%s %u: descriptor %u is indirect inside a chain", w->what, w->at,
+                         pos);
+        return walk_indirect(w, d);
+    }
+    return add_buf(w, d->addr, d->len, d->flags & VRING_DESC_F_WRITE, "descriptor", pos);
+}
+
+/* The whole chain checked out: its buffer id becomes outstanding. */
+static int claim(struct pwalk *w, uint16_t id, uint32_t steps)
+{
+    struct virtq *vq = w->vq;
+    struct vq_chain *c = w->c;
+    if (id >= vq->num)
+        return PFAIL(w, "%s %u has id %u, beyond the ring size %u", w->what, w->at, id, vq->num);
+    struct vq_id_state *s = &vq->ids[id];
+    if (s->outstanding)
+        return PFAIL(w, "%s %u has id %u, which is still outstanding", w->what, w->at, id);
+    s->outstanding = true;
+    s->ndesc = (uint16_t)steps;
+    s->has_in = w->in_len != 0;
+    c->head = id;
+    c->ndesc = (uint16_t)steps;
+    c->out_len = (uint32_t)w->out_len;
+    c->in_len = (uint32_t)w->in_len;
+    return 0;
+}
+
+/* A buffer a previous backend left in flight, walked from its copies in
+ * the inflight area; the links and the count are our own, checked when
+ * the area was attached. */
+static int pop_resubmitted(struct virtq *vq, struct vq_chain *c)
+{
+    struct vq_resubmit r = vq->resubmit[vq->resubmit_pos];
+    struct pwalk w = {.vq = vq, .t = gm_current(vq->gm), .c = c, .at = r.head,
+                      .what = "resubmitted buffer in inflight entry"};
+    uint16_t e = r.head, last = r.head, id = 0;
+    c->n_out = c->n_in = 0;
+    for (uint32_t steps = 1; steps <= r.ndesc; steps++) {
+        const struct vq_inflight_pdesc *s = &vq->pinf->desc[e];
+        struct vring_packed_desc d = {.addr = s->addr, .len = s->len, .id = s->id,
+                                      .flags = s->flags};
+        __asm__ volatile("" ::: "memory"); /* copied once: never re-read */
+        if (walk_one(&w, &d, steps, e) < 0)
+            return -1;
+        id = d.id;
+        last = e;
+        e = vq->pinf_next[e];
+    }
+    if (claim(&w, id, r.ndesc) < 0)
+        return -1;
+    vq->ids[id].inf_head = r.head;
+    vq->ids[id].inf_last = last;
+    vq->resubmit_pos++;
+    return 1;
+}
+
 int vq_pop_packed(struct virtq *vq, struct vq_chain *c)
 {
     if (SC_UNLIKELY(vq->err != NULL))
         return -1;
+    if (SC_UNLIKELY(vq->resubmit_pos < vq->n_resubmit))
+        return pop_resubmitted(vq, c);
     uint16_t start = vq->last_avail;
     uint16_t idx = vring_packed_idx(start);
     uint16_t head_flags = __atomic_load_n(&vq->pdesc[idx].flags, __ATOMIC_ACQUIRE);
     if (!vring_packed_is_avail(head_flags, vring_packed_wrap(start)))
         return 0;
 
-    struct pwalk w = {.vq = vq, .t = gm_current(vq->gm), .c = c, .at = idx};
+    struct pwalk w = {.vq = vq, .t = gm_current(vq->gm), .c = c, .at = idx,
+                      .what = "buffer at ring position"};
     uint32_t steps = 0;
-    uint16_t id = 0;
+    uint16_t id = 0, ent = vq->pinf_free, last_ent = 0;
     c->n_out = c->n_in = 0;
     for (;;) {
         struct vring_packed_desc d;
@@ -143,45 +209,31 @@ int vq_pop_packed(struct virtq *vq, struct vq_chain *c)
         if (steps == 0)
             d.flags = head_flags; /* the value that said "available" */
         steps++;
-        if (d.flags & VRING_DESC_F_INDIRECT) {
-            if (steps > 1)
-                return PFAIL(&w, "buffer at ring position %u: descriptor %u is indirect inside a "
-                                 "chain", w.at, idx);
-            if (walk_indirect(&w, &d) < 0)
-                return -1;
-        } else if (add_buf(&w, d.addr, d.len, d.flags & VRING_DESC_F_WRITE, "descriptor",
-                           idx) < 0) {
+        if (walk_one(&w, &d, steps, idx) < 0)
             return -1;
-        }
+        if (vq->pinf && !vq_pinf_copy(vq, &ent, &last_ent, &d))
+            return PFAIL(&w, "%s %u: the inflight area has no free entry left", w.what, w.at);
         id = d.id;
         if (!(d.flags & VRING_DESC_F_NEXT))
             break;
         if (steps >= vq->num)
-            return PFAIL(&w, "buffer at ring position %u: chain is longer than the ring size %u",
-                         w.at, vq->num);
+            return PFAIL(&w, "%s %u: chain is longer than the ring size %u", w.what, w.at,
+                         vq->num);
         if (++idx == vq->num)
             idx = 0;
     }
-    if (id >= vq->num)
-        return PFAIL(&w, "buffer at ring position %u has id %u, beyond the ring size %u", w.at,
-                     id, vq->num);
-    struct vq_id_state *s = &vq->ids[id];
-    if (s->outstanding)
-        return PFAIL(&w, "buffer at ring position %u has id %u, which is still outstanding",
-                     w.at, id);
-    s->outstanding = true;
-    s->ndesc = (uint16_t)steps;
-    s->has_in = w.in_len != 0;
-    c->head = id;
-    c->ndesc = (uint16_t)steps;
-    c->out_len = (uint32_t)w.out_len;
-    c->in_len = (uint32_t)w.in_len;
+    if (claim(&w, id, steps) < 0)
+        return -1;
+    if (vq->pinf)
+        vq_pinf_commit(vq, id, last_ent, (uint16_t)steps, ent);
     vq->last_avail = vring_packed_advance(start, steps, vq->num);
     return 1;
 }
 
 bool vq_has_work_packed(const struct virtq *vq)
 {
+    if (vq->resubmit_pos < vq->n_resubmit)
+        return true;
     uint16_t pw = vq->last_avail;
     uint16_t flags = __atomic_load_n(&vq->pdesc[vring_packed_idx(pw)].flags, __ATOMIC_ACQUIRE);
     return vring_packed_is_avail(flags, vring_packed_wrap(pw));

@@ -37,7 +37,9 @@ void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len)
         .ndesc = ndesc,
         .wrote = len != 0,
         .skippable = vq->in_order && len == 0 && !vq->ids[id].has_in,
-        .len = len};
+        .len = len,
+        .inf_head = vq->ids[id].inf_head,
+        .inf_last = vq->ids[id].inf_last};
     vq->used_idx = vring_packed_advance(vq->used_idx, ndesc, vq->num);
     vq->batch_head = id;
 }
@@ -73,6 +75,8 @@ void vq_publish_packed(struct virtq *vq)
 {
     if (vq->n_shadow == 0)
         return;
+    if (vq->pinf)
+        vq_pinf_retire_begin(vq);
     uint16_t first = vq->pub_used, first_flags = 0, pw = first;
     for (uint16_t i = 0; i < vq->n_shadow;) {
         uint32_t ndesc = 0;
@@ -94,6 +98,8 @@ void vq_publish_packed(struct virtq *vq)
     }
     __atomic_store_n(&vq->pdesc[vring_packed_idx(first)].flags, first_flags, __ATOMIC_RELEASE);
     log_desc(vq, vring_packed_idx(first));
+    if (vq->pinf)
+        vq_pinf_retire_end(vq);
     vq->n_shadow = 0;
     vq->pub_used = vq->used_idx;
 }

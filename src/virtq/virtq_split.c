@@ -267,7 +267,7 @@ int vq_pop_split(struct virtq *vq, struct vq_chain *c)
     if (SC_UNLIKELY(vq->resubmit_pos < vq->n_resubmit)) {
         /* Already marked inflight with its original counter, and its avail
          * entry was consumed by the previous backend. */
-        if (walk_chain(vq, t, c, vq->resubmit[vq->resubmit_pos]) < 0)
+        if (walk_chain(vq, t, c, vq->resubmit[vq->resubmit_pos].head) < 0)
             return -1;
         vq->resubmit_pos++;
         return 1;

@@ -884,6 +884,32 @@ static void test_packed_ring_base(void **state)
     s = (struct vhu_vring_state){0, 0x80038005};
     send_raw(t, VHOST_USER_SET_VRING_BASE, 0, &s, 8, NULL, 0);
     expect_failed(t, "differs from avail state");
+
+    /* With an inflight area they may: the area says where the ring is. One
+     * that was never used knows nothing, so the start is refused. */
+    client_connect(t);
+    send_raw(t, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0);
+    ack_ok(t, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &want, 8, NULL, 0);
+    struct vhu_inflight in = {.num_queues = 1, .queue_size = 64}, rin;
+    int ifd = -1;
+    send_raw(t, VHOST_USER_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+    assert_int_equal(recv_reply(t, &h, &rin, sizeof(rin), &ifd), 1);
+    assert_int_equal(rin.mmap_size, vq_inflight_queue_bytes(64));
+    ack_ok(t, VHOST_USER_SET_INFLIGHT_FD, &rin, sizeof(rin), &ifd, 1);
+    close(ifd);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    s = (struct vhu_vring_state){0, 64};
+    ack_ok(t, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0);
+    s = (struct vhu_vring_state){0, 0x80038005};
+    ack_ok(t, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0);
+    ack_ok(t, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+    kick = eventfd(0, EFD_CLOEXEC);
+    ack_ok(t, VHOST_USER_SET_VRING_KICK, &u, 8, &kick, 1);
+    close(kick);
+    s = (struct vhu_vring_state){0, 1};
+    send_raw(t, VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0);
+    expect_failed(t, "holds no packed-ring state");
 }
 
 int main(void)

@@ -759,7 +759,7 @@ static void test_inflight_resubmit(void **state)
 {
     struct fx *f = *state;
     struct vq_inflight *inf = new_inflight();
-    assert_int_equal(vq_set_inflight(&f->vq, inf), 0);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
     assert_int_equal(inf->version, 1);
     assert_int_equal(inf->desc_num, NUM);
 
@@ -785,7 +785,7 @@ static void test_inflight_resubmit(void **state)
     inf->desc[5].counter = 7;
     vq_init(&f->vq, NUM, host(f, DESC, 256), host(f, AVAIL, 64), host(f, USED, 256), 1, FEAT,
             &f->gm);
-    assert_int_equal(vq_set_inflight(&f->vq, inf), 0);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
     assert_int_equal(f->vq.n_resubmit, 2);
     assert_true(vq_has_work(&f->vq));
     assert_int_equal(pop(f), 1);
@@ -807,7 +807,7 @@ static void test_inflight_repair_batch(void **state)
 {
     struct fx *f = *state;
     struct vq_inflight *inf = new_inflight();
-    assert_int_equal(vq_set_inflight(&f->vq, inf), 0);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
     for (uint16_t h = 0; h < 3; h++) {
         desc(f, h, DATA, 8, VRING_DESC_F_WRITE, 0);
         offer(f, h);
@@ -820,7 +820,7 @@ static void test_inflight_repair_batch(void **state)
     used(f)->idx = 2;
     vq_init(&f->vq, NUM, host(f, DESC, 256), host(f, AVAIL, 64), host(f, USED, 256), 2, FEAT,
             &f->gm);
-    assert_int_equal(vq_set_inflight(&f->vq, inf), 0);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
     assert_int_equal(inf->used_idx, 2);
     assert_int_equal(f->vq.n_resubmit, 1);
     assert_int_equal(pop(f), 1);
@@ -835,13 +835,45 @@ static void test_inflight_malformed(void **state)
     struct vq_inflight *inf = new_inflight();
     inf->version = 1;
     inf->desc_num = NUM * 2;
-    assert_int_equal(vq_set_inflight(&f->vq, inf), -1);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), -1);
     assert_non_null(strstr(f->vq.err, "tracks 32 descriptors, the ring has 16"));
 
     init_vq(f, FEAT);
     inf->version = 9;
-    assert_int_equal(vq_set_inflight(&f->vq, inf), -1);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), -1);
     assert_non_null(strstr(f->vq.err, "version 9"));
+    free(inf);
+}
+
+/* An IN_ORDER queue restarted on an area that already holds state (every
+ * restart after the first start) kept its per-id state: recovery used to
+ * free it with the old resubmit list, and the next pop crashed. */
+static void test_inflight_in_order_restart(void **state)
+{
+    struct fx *f = *state;
+    const uint64_t feat = FEAT | (1ull << VIRTIO_F_IN_ORDER);
+    struct vq_inflight *inf = new_inflight();
+    vq_fini(&f->vq);
+    init_vq(f, feat);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
+    desc(f, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
+    offer(f, 0);
+    assert_int_equal(pop(f), 1);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 256), host(f, AVAIL, 64), host(f, USED, 256), 1, feat,
+            &f->gm);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
+    desc(f, 1, DATA, 8, VRING_DESC_F_WRITE, 0);
+    offer(f, 1);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 1);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, 2);
+    assert_null(f->vq.err);
     free(inf);
 }
 
@@ -912,6 +944,7 @@ int main(void)
         T(test_inflight_resubmit),
         T(test_inflight_repair_batch),
         T(test_inflight_malformed),
+        T(test_inflight_in_order_restart),
         cmocka_unit_test(test_vdev_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

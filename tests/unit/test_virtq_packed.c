@@ -6,7 +6,9 @@
  * completion), every hostile ring the engine must refuse (each fails the
  * queue for good with a reason), wrap-counter handling, used descriptor
  * publication order, both event suppression structures with and without
- * EVENT_IDX, IN_ORDER on packed and split rings, and dirty logging. */
+ * EVENT_IDX, IN_ORDER on packed and split rings, dirty logging, and the
+ * inflight area (resubmission after a restart, a crash in the middle of a
+ * pop or a publication, a frontend scribbling on it, malformed areas). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -815,6 +817,320 @@ static void test_dirty_log(void **state)
     munmap(bits, 4096);
 }
 
+/* ---- inflight area ---- */
+
+static struct vq_inflight_packed *attach_area(struct fx *f)
+{
+    struct vq_inflight_packed *a = calloc(1, vq_inflight_queue_bytes(NUM));
+    assert_non_null(a);
+    assert_int_equal(vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM)), 0);
+    assert_int_equal(a->version, 1);
+    assert_int_equal(a->desc_num, NUM);
+    return a;
+}
+
+/* A new backend takes the queue over: the ring is left as it is, and the
+ * frontend's base is stale (after a crash QEMU only knows the last one it
+ * was told). */
+static void restart(struct fx *f, struct vq_inflight_packed *a, uint64_t features)
+{
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4),
+            VRING_PACKED_WRAP, features, &f->gm);
+    assert_int_equal(vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM)), 0);
+}
+
+static uint16_t entry_of(const struct vq_inflight_packed *a, uint16_t id)
+{
+    for (uint16_t e = 0; e < NUM; e++)
+        if (a->desc[e].inflight && a->desc[a->desc[e].last].id == id)
+            return e;
+    fail_msg("id %u is not in flight in the area", id);
+    return 0;
+}
+
+static unsigned in_flight(const struct vq_inflight_packed *a)
+{
+    unsigned n = 0;
+    for (uint16_t e = 0; e < NUM; e++)
+        n += a->desc[e].inflight;
+    return n;
+}
+
+static void test_inflight_resubmit(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_packed *a = attach_area(f);
+    struct seg two[2] = {{DATA, 16, 0}, {DATA + 0x100, 512, W}};
+    struct vq_chain got[3];
+    struct iovec iov[3][MAXIOV];
+    put(f, two, 2, 1);                /* A: positions 0-1 */
+    put1(f, DATA + 0x1000, 8, W, 2);  /* B: position 2 */
+    put1(f, DATA + 0x2000, 64, W, 3); /* C: position 3 */
+    for (int i = 0; i < 3; i++) {
+        got[i] = (struct vq_chain){.iov = iov[i], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    assert_int_equal(in_flight(a), 3);
+    uint16_t ea = entry_of(a, 1);
+    assert_int_equal(a->desc[ea].num, 2);
+    assert_int_equal(a->desc[ea].addr, DATA);
+    assert_int_equal(a->desc[a->desc[ea].last].addr, DATA + 0x100);
+    vq_push(&f->vq, &got[1], 8); /* B completes */
+    assert_int_equal(in_flight(a), 3); /* until published */
+    vq_publish(&f->vq);
+    assert_int_equal(in_flight(a), 2);
+    assert_int_equal(a->used_idx, 1);
+    assert_int_equal(a->old_used_idx, 1);
+    expect_used(f, 2, 8);
+
+    a->desc[entry_of(a, 3)].counter = 0; /* oldest first, whatever the pop order */
+    restart(f, a, FEAT);
+    assert_int_equal(f->vq.n_resubmit, 2);
+    assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP | 1);
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 4);
+    assert_true(vq_has_work(&f->vq));
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 3);
+    expect_iov(f, 0, DATA + 0x2000, 64);
+    vq_push(&f->vq, &f->c, 64);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 1);
+    assert_int_equal(f->c.ndesc, 2);
+    assert_int_equal(f->c.out_len, 16);
+    assert_int_equal(f->c.in_len, 512);
+    expect_iov(f, 1, DATA + 0x100, 512);
+    vq_push(&f->vq, &f->c, 512);
+    assert_int_equal(pop(f), 0);
+    put1(f, DATA, 4, W, 2); /* new buffers continue where the driver is */
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 2);
+    vq_push(&f->vq, &f->c, 4);
+    vq_publish(&f->vq);
+    expect_used(f, 3, 64);
+    expect_used(f, 1, 512);
+    expect_used(f, 2, 4);
+    expect_no_used(f);
+    assert_int_equal(in_flight(a), 0);
+    assert_null(f->vq.err);
+
+    /* Many laps later the area still describes the ring. */
+    for (unsigned r = 0; r < 3 * NUM; r++) {
+        put1(f, DATA, 8, W, (uint16_t)(r % NUM));
+        assert_int_equal(pop(f), 1);
+        vq_push(&f->vq, &f->c, 8);
+        vq_publish(&f->vq);
+        expect_used(f, (uint16_t)(r % NUM), 8);
+    }
+    restart(f, a, FEAT);
+    assert_int_equal(f->vq.n_resubmit, 0);
+    assert_int_equal(f->vq.last_avail, f->vq.used_idx);
+    assert_int_equal(vring_packed_idx(f->vq.used_idx), f->avail_pos);
+    free(a);
+}
+
+/* A crash in the middle of a publication: the area has the batch retired
+ * but not its old_* state. Whether the batch counts depends on whether the
+ * first used descriptor reached the ring. */
+static void crash_mid_publish(struct fx *f, bool reached_ring)
+{
+    struct vq_inflight_packed *a = attach_area(f);
+    struct vq_chain got[2];
+    struct iovec iov[2][MAXIOV];
+    put1(f, DATA, 8, W, 5);
+    put1(f, DATA + 0x1000, 8, W, 6);
+    for (int i = 0; i < 2; i++) {
+        got[i] = (struct vq_chain){.iov = iov[i], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    uint16_t e5 = entry_of(a, 5);
+    struct vq_inflight_packed before = *a;
+    struct vring_packed_desc ring0 = *pd(f, 0);
+    vq_push(&f->vq, &got[0], 8);
+    vq_publish(&f->vq);
+    a->old_free_head = before.old_free_head;
+    a->old_used_idx = before.old_used_idx;
+    a->old_used_wrap_counter = before.old_used_wrap_counter;
+    a->desc[e5].inflight = 1;
+    if (!reached_ring)
+        *pd(f, 0) = ring0;
+
+    restart(f, a, FEAT);
+    assert_null(f->vq.err);
+    if (reached_ring) {
+        assert_int_equal(f->vq.n_resubmit, 1);
+        assert_int_equal(a->desc[e5].inflight, 0);
+        assert_int_equal(pop(f), 1);
+        assert_int_equal(f->c.head, 6);
+        vq_push(&f->vq, &f->c, 8);
+        vq_publish(&f->vq);
+        expect_used(f, 5, 8);
+        expect_used(f, 6, 8);
+    } else {
+        assert_int_equal(f->vq.n_resubmit, 2);
+        assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP);
+        for (uint16_t id = 5; id <= 6; id++) {
+            assert_int_equal(pop(f), 1);
+            assert_int_equal(f->c.head, id);
+            vq_push(&f->vq, &f->c, 8);
+        }
+        vq_publish(&f->vq);
+        expect_used(f, 5, 8);
+        expect_used(f, 6, 8);
+    }
+    assert_int_equal(pop(f), 0);
+    expect_no_used(f);
+    assert_int_equal(in_flight(a), 0);
+    free(a);
+}
+
+static void test_inflight_publish_committed(void **state) { crash_mid_publish(*state, true); }
+static void test_inflight_publish_rolled_back(void **state) { crash_mid_publish(*state, false); }
+
+/* A crash after a buffer's head was marked but before it left the free
+ * list: it is not resubmitted but read from the ring again. */
+static void test_inflight_pop_uncommitted(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_packed *a = attach_area(f);
+    put1(f, DATA, 8, W, 4);
+    assert_int_equal(pop(f), 1);
+    struct vq_inflight_packed before = *a;
+    struct seg two[2] = {{DATA + 0x100, 8, 0}, {DATA + 0x200, 8, W}};
+    put(f, two, 2, 9);
+    assert_int_equal(pop(f), 1);
+    a->free_head = before.free_head;
+    a->old_free_head = before.old_free_head;
+    assert_int_equal(in_flight(a), 2);
+
+    restart(f, a, FEAT);
+    assert_int_equal(f->vq.n_resubmit, 1);
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 1);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 4);
+    vq_push(&f->vq, &f->c, 8);
+    assert_int_equal(pop(f), 1); /* from the ring */
+    assert_int_equal(f->c.head, 9);
+    assert_int_equal(f->c.ndesc, 2);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+    expect_used(f, 4, 8);
+    expect_used(f, 9, 8);
+    assert_int_equal(in_flight(a), 0);
+    free(a);
+}
+
+/* IN_ORDER buffers sharing one used descriptor all leave the area. */
+static void test_inflight_in_order_group(void **state)
+{
+    struct fx *f = *state;
+    init_ring(f, FEAT | F_ORDER, VRING_PACKED_WRAP);
+    struct vq_inflight_packed *a = attach_area(f);
+    struct vq_chain got[3];
+    struct iovec iov[3][MAXIOV];
+    for (uint16_t i = 0; i < 3; i++) {
+        put1(f, DATA, 8, 0, i);
+        got[i] = (struct vq_chain){.iov = iov[i], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    put1(f, DATA, 8, 0, 3);
+    assert_int_equal(pop(f), 1);
+    for (uint16_t i = 0; i < 3; i++)
+        vq_push(&f->vq, &got[i], 0);
+    vq_publish(&f->vq);
+    expect_group(f, 2, 0, 3);
+    assert_int_equal(in_flight(a), 1);
+    restart(f, a, FEAT | F_ORDER);
+    assert_int_equal(f->vq.n_resubmit, 1);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 3);
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 4);
+    free(a);
+}
+
+/* The frontend can write the area at any time: the data path never
+ * follows its links, so scribbling on it only spoils its own recovery. */
+static void test_inflight_scribbled(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_packed *a = attach_area(f);
+    memset(a->desc, 0xff, NUM * sizeof(a->desc[0]));
+    for (unsigned r = 0; r < 2 * NUM; r++) {
+        put1(f, DATA, 8, W, (uint16_t)(r % NUM));
+        assert_int_equal(pop(f), 1);
+        vq_push(&f->vq, &f->c, 8);
+        vq_publish(&f->vq);
+        expect_used(f, (uint16_t)(r % NUM), 8);
+    }
+    assert_null(f->vq.err);
+    free(a);
+}
+
+static void expect_refused(struct fx *f, struct vq_inflight_packed *a, const char *needle)
+{
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4),
+            VRING_PACKED_WRAP, FEAT, &f->gm);
+    if (vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM)) != -1 || !f->vq.err)
+        fail_msg("an area that should be refused (\"%s\") was taken", needle);
+    if (!strstr(f->vq.err, needle))
+        fail_msg("error \"%s\" does not mention \"%s\"", f->vq.err, needle);
+}
+
+static void test_inflight_malformed(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_packed *a = attach_area(f);
+    put1(f, DATA, 8, W, 1);
+    assert_int_equal(pop(f), 1);
+    put1(f, DATA, 8, W, 2);
+    assert_int_equal(pop(f), 1);
+    struct vq_inflight_packed good = *a;
+    struct vq_inflight_pdesc gdesc[NUM];
+    memcpy(gdesc, a->desc, sizeof(gdesc));
+#define RESET() (*a = good, memcpy(a->desc, gdesc, sizeof(gdesc)))
+
+    a->version = 7;
+    expect_refused(f, a, "version 7");
+    RESET();
+    a->desc_num = NUM + 1;
+    expect_refused(f, a, "tracks 13 descriptors, the ring has 12");
+    RESET();
+    a->used_idx = a->old_used_idx = NUM;
+    expect_refused(f, a, "is not a position");
+    RESET();
+    a->desc[entry_of(a, 2)].num = 2; /* runs into the free list */
+    expect_refused(f, a, "in-flight chain");
+    RESET();
+    a->desc[entry_of(a, 2)].num = NUM + 1;
+    expect_refused(f, a, "in-flight chain");
+    RESET();
+    a->desc[entry_of(a, 1)].last = 9;
+    expect_refused(f, a, "in-flight chain");
+    RESET();
+    a->desc[entry_of(a, 1)].num = 1;
+    a->desc[entry_of(a, 1)].next = entry_of(a, 2);
+    a->desc[entry_of(a, 1)].num = 2;
+    a->desc[entry_of(a, 1)].last = entry_of(a, 2);
+    expect_refused(f, a, "in-flight chain"); /* two chains share an entry */
+    RESET();
+    a->desc[entry_of(a, 1)].addr = MEM + 0x1000; /* checked like a ring descriptor */
+    restart(f, a, FEAT);
+    expect_broken(f, "resubmitted buffer in inflight entry");
+#undef RESET
+    free(a);
+
+    /* An area sized for split rings only (an older sidecored's): the ring
+     * runs without tracking. */
+    init_ring(f, FEAT, VRING_PACKED_WRAP);
+    void *small = calloc(1, vq_inflight_split_bytes(NUM));
+    assert_int_equal(vq_set_inflight(&f->vq, small, vq_inflight_split_bytes(NUM)), 0);
+    assert_null(f->vq.pinf);
+    put1(f, DATA, 8, W, 0);
+    assert_int_equal(pop(f), 1);
+    free(small);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -847,6 +1163,13 @@ int main(void)
         T(test_in_order_packed_batch),
         T(test_in_order_split),
         T(test_dirty_log),
+        T(test_inflight_resubmit),
+        T(test_inflight_publish_committed),
+        T(test_inflight_publish_rolled_back),
+        T(test_inflight_pop_uncommitted),
+        T(test_inflight_in_order_group),
+        T(test_inflight_scribbled),
+        T(test_inflight_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
