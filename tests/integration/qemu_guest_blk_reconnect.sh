@@ -14,7 +14,9 @@ set -u
 BUILD=${1:?usage: qemu_guest_blk_reconnect.sh BUILD_DIR}
 DAEMON=$BUILD/sidecored
 CTL=$BUILD/sidecorectl
-[ -x "$DAEMON" ] && [ -x "$CTL" ] || { echo "FAIL: sidecored or sidecorectl not built"; exit 1; }
+for b in "$DAEMON" "$CTL"; do
+    [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
+done
 command -v jq >/dev/null || { echo "FAIL: jq not found (scripts/install-deps.sh test)"; exit 1; }
 TMP=$(mktemp -d /tmp/guest-blk-reconnect.XXXXXX)
 DAEMON_PID=
