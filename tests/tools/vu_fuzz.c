@@ -9,8 +9,10 @@
  * first; or a proper set-up (random ring layout and feature subset, VPRI
  * sometimes) followed by rounds of random chains on every queue, with
  * random control messages mixed in (memory tables, ring addresses, resets
- * while requests are in flight) and, with VPRI, a hostile memory owner,
- * ending in a hang-up, sometimes after stopping the rings.
+ * while requests are in flight), with VPRI, a hostile memory owner, and,
+ * with an inflight area, writes into it and queue restarts that make the
+ * backend recover from it; ending in a hang-up, sometimes after stopping
+ * the rings.
  * The backend may serve, refuse or drop any of it; what it must do is keep
  * answering: every case starts with a connection that must work within
  * VU_RAW_WAIT_MS, and a proper set-up must be accepted. Exit status 0 when
@@ -84,6 +86,7 @@ static int run_case(uint64_t seed, unsigned n, bool net)
     if (setup) {
         f.packed = fz_pct(&z, 40);
         f.vpri = fz_pct(&z, 30);
+        f.inflight = fz_pct(&z, 30);
         f.extra = extras(&z, net);
         /* net: rx, tx, and the control queue when it is negotiated. */
         bool ctrl = f.extra & f.offered & (1ull << VIRTIO_NET_F_CTRL_VQ);
@@ -111,6 +114,7 @@ static int run_case(uint64_t seed, unsigned n, bool net)
             if (fz_pct(&z, 70))
                 fz_ring_round(&z, &f, q, &r[q], 1 + fz_below(&z, 8));
         fz_vpri_round(&z, &f);
+        fz_inflight_round(&z, &f);
         sleep_us(fz_below(&z, 2000));
         drain_calls(&f);
     }
@@ -126,9 +130,9 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         }
     }
     if (verbose)
-        printf("vu_fuzz: case %u: %s%s, %s ring%s, %u rounds%s\n", n, storm ? "storm" : "rings",
+        printf("vu_fuzz: case %u: %s%s, %s ring%s%s, %u rounds%s\n", n, storm ? "storm" : "rings",
                setup ? " after set-up" : "", f.packed ? "packed" : "split",
-               f.vpri_on ? ", VPRI" : "", rounds,
+               f.vpri_on ? ", VPRI" : "", f.inf ? ", inflight area" : "", rounds,
                closed ? ", closed by the backend" : "");
     vu_raw_close(&f);
     return 0;

@@ -1,6 +1,7 @@
 /* Random hostile input for a vhost-user backend (vu_fuzz): a seeded
- * generator, control messages (fz_msg.c), virtqueue chains (fz_ring.c) and
- * the VPRI memory owner's side (fz_vpri.c).
+ * generator, control messages (fz_msg.c), virtqueue chains (fz_ring.c),
+ * the VPRI memory owner's side (fz_vpri.c) and the inflight area
+ * (fz_inflight.c).
  * Everything is reproducible from the seed; nothing here judges the
  * backend's reaction, the caller does. */
 #ifndef SC_TEST_FZ_H
@@ -71,5 +72,9 @@ void fz_ring_round(struct fz *z, struct vu_raw *f, unsigned qi, struct fz_ring *
 /* One step of the memory owner (VPRI negotiated): flips page attributes,
  * consumes or ignores fault records, resolves, scribbles on the channel. */
 void fz_vpri_round(struct fz *z, struct vu_raw *f);
+
+/* One step on the inflight area (when one was taken): writes into it and
+ * sometimes restarts a queue so the backend recovers from it. */
+void fz_inflight_round(struct fz *z, struct vu_raw *f);
 
 #endif

@@ -51,6 +51,12 @@ int vu_raw_req(struct vu_raw *f, uint32_t req, bool ack, const void *p, uint32_t
 
 int vu_raw_recv(struct vu_raw *f, struct vhu_hdr *h, void *payload, size_t max, int ms)
 {
+    return vu_raw_recv_fd(f, h, payload, max, NULL, ms);
+}
+
+int vu_raw_recv_fd(struct vu_raw *f, struct vhu_hdr *h, void *payload, size_t max, int *keep,
+                   int ms)
+{
     struct pollfd p = {.fd = f->fd, .events = POLLIN};
     if (poll(&p, 1, ms) != 1)
         return -1;
@@ -71,7 +77,10 @@ int vu_raw_recv(struct vu_raw *f, struct vhu_hdr *h, void *payload, size_t max, 
         for (size_t i = 0; i < nfd; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            close(fd);
+            if (keep && *keep < 0)
+                *keep = fd;
+            else
+                close(fd);
         }
     }
     if (n != 12)
@@ -128,6 +137,8 @@ void vu_raw_close(struct vu_raw *f)
         close(f->memfd);
     if (f->vpri_on)
         vu_vpri_destroy(&f->vp);
+    if (f->inf)
+        munmap(f->inf, f->inf_len);
     for (unsigned q = 0; q < VU_RAW_MAXQ; q++) {
         if (f->q[q].kick >= 0)
             close(f->q[q].kick);
@@ -186,6 +197,52 @@ static int setup_queue(struct vu_raw *f, unsigned qi)
     return vu_raw_ok(f, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL, 0);
 }
 
+/* GET_INFLIGHT_FD for the queues we drive, mapped here, handed back. */
+static int take_inflight(struct vu_raw *f)
+{
+    struct vhu_inflight in = {.num_queues = (uint16_t)(f->nq ? f->nq : 1),
+                              .queue_size = VU_RAW_QNUM};
+    struct vhu_hdr h;
+    int fd = -1;
+    if (vu_raw_req(f, VHOST_USER_GET_INFLIGHT_FD, false, &in, sizeof(in), NULL, 0) < 0 ||
+        vu_raw_recv_fd(f, &h, &in, sizeof(in), &fd, VU_RAW_WAIT_MS) != 1 || fd < 0) {
+        fprintf(stderr, "vu_raw: no inflight area from GET_INFLIGHT_FD\n");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    void *p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int rc = p == MAP_FAILED ? -1 : vu_raw_ok(f, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1);
+    close(fd);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "vu_raw: cannot map the inflight area\n");
+        return -1;
+    }
+    f->inf = p;
+    f->inf_len = in.mmap_size;
+    return rc;
+}
+
+int vu_raw_restart_queue(struct vu_raw *f, unsigned qi, uint32_t base)
+{
+    struct vhu_vring_state s = {qi, 0};
+    struct vhu_hdr h;
+    uint8_t p[64];
+    uint64_t idx = qi;
+    if (qi >= VU_RAW_MAXQ ||
+        vu_raw_req(f, VHOST_USER_GET_VRING_BASE, false, &s, sizeof(s), NULL, 0) < 0 ||
+        vu_raw_recv(f, &h, p, sizeof(p), VU_RAW_WAIT_MS) != 1)
+        return -1;
+    s.num = base;
+    if (vu_raw_ok(f, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0) < 0)
+        return -1;
+    close(f->q[qi].kick);
+    f->q[qi].kick = eventfd(0, EFD_CLOEXEC);
+    if (f->q[qi].kick < 0)
+        return -1;
+    return vu_raw_ok(f, VHOST_USER_SET_VRING_KICK, &idx, 8, &f->q[qi].kick, 1);
+}
+
 /* The channel needs a slot per queue of the device (a multiqueue net
  * device has more than we drive). */
 static int send_vpri(struct vu_raw *f, uint64_t pf)
@@ -224,7 +281,8 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
     }
     pf &= (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |
           (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
-          (f->vpri ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0);
+          (f->vpri ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0) |
+          (f->inflight ? 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD : 0);
     if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
         fprintf(stderr, "vu_raw: backend does not offer REPLY_ACK\n");
         return -1;
@@ -253,6 +311,8 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
     if (vu_raw_ok(f, VHOST_USER_SET_MEM_TABLE, &mt, 8 + 32, &f->memfd, 1) < 0)
         return -1;
     if ((pf & (1ull << VHOST_USER_PROTOCOL_F_VPRI)) && send_vpri(f, pf) < 0)
+        return -1;
+    if ((pf & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) && take_inflight(f) < 0)
         return -1;
     if (!rings)
         return 0;

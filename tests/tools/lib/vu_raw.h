@@ -47,10 +47,13 @@ struct vu_raw {
     uint64_t extra;       /* further feature bits to take where the backend offers them */
     unsigned nq;          /* queues to set up (0 means 1) */
     bool vpri;            /* negotiate VPRI (docs/VPRI.md) where offered */
+    bool inflight;        /* take an inflight area (INFLIGHT_SHMFD) where offered */
     uint64_t features;    /* what vu_raw_setup negotiated */
     bool vpri_on;         /* VPRI negotiated: vp holds the owner's side */
     struct vu_vpri vp;
     struct vu_raw_q q[VU_RAW_MAXQ];
+    uint8_t *inf;         /* the inflight area, mapped here too (f->inflight) */
+    uint64_t inf_len;
 };
 
 /* Connects to path and checks the backend answers GET_FEATURES (it refuses
@@ -68,16 +71,24 @@ int vu_raw_req(struct vu_raw *f, uint32_t req, bool ack, const void *p, uint32_t
 /* 1: a reply (up to max payload bytes copied, fds closed); 0: the backend
  * closed the connection; -1: nothing within ms, or a malformed reply. */
 int vu_raw_recv(struct vu_raw *f, struct vhu_hdr *h, void *payload, size_t max, int ms);
+/* The same, keeping the reply's first fd in *keep (which must be -1). */
+int vu_raw_recv_fd(struct vu_raw *f, struct vhu_hdr *h, void *payload, size_t max, int *keep,
+                   int ms);
 int vu_raw_get_u64(struct vu_raw *f, uint32_t req, uint64_t *out);
 /* A message with NEED_REPLY that must be acknowledged with 0. */
 int vu_raw_ok(struct vu_raw *f, uint32_t req, const void *p, uint32_t size, const int *fds,
               unsigned nfds);
 
 /* What QEMU does: features, memory table (then, with f->vpri and the
- * backend offering it, the VPRI map and channel, every page read-write) and,
- * with rings, f->nq enabled queues and DRIVER_OK. Prints the step that
- * failed. */
+ * backend offering it, the VPRI map and channel, every page read-write;
+ * with f->inflight and the backend offering it, an inflight area for the
+ * queues) and, with rings, f->nq enabled queues and DRIVER_OK. Prints the
+ * step that failed. */
 int vu_raw_setup(struct vu_raw *f, bool rings);
+
+/* Stops queue qi (GET_VRING_BASE) and starts it again at base with a new
+ * kick eventfd, as QEMU does around a backend restart. */
+int vu_raw_restart_queue(struct vu_raw *f, unsigned qi, uint32_t base);
 
 int vu_raw_kick(struct vu_raw *f, unsigned q);
 
