@@ -124,7 +124,7 @@ static int set_inflight_split(struct virtq *vq, struct vq_inflight *inf)
     /* After a backend crash the frontend's base is only its view of the used
      * index; every avail entry the previous backend consumed is either in
      * the used ring or still in flight. */
-    vq->used_idx = vq->pub_used = vq->signalled_used = used_idx;
+    vq->used_idx = vq->pub_used = vq->used_written = vq->signalled_used = used_idx;
     vq->last_avail = (uint16_t)(used_idx + n);
     LOG_INFO("virtq", "resubmitting %u request(s) left in flight by a previous backend", n);
     return 0;

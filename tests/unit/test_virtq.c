@@ -845,6 +845,46 @@ static void test_inflight_malformed(void **state)
     free(inf);
 }
 
+/* Recovery moves the used index to the ring's; the batch of used elements
+ * must start there too. A base that differed from it (stale or hostile)
+ * made the next push index the batch from the old base: past its end. */
+static void test_inflight_base_differs(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight *inf = new_inflight();
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
+    struct vq_chain got[3];
+    struct iovec iov[3][MAXIOV];
+    for (uint16_t h = 0; h < 3; h++) {
+        desc(f, h, DATA, 8, VRING_DESC_F_WRITE, 0);
+        offer(f, h);
+        got[h] = (struct vq_chain){.iov = iov[h], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[h]), 1);
+    }
+    vq_push(&f->vq, &got[0], 8);
+    vq_push(&f->vq, &got[1], 8);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, 2);
+
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 256), host(f, AVAIL, 64), host(f, USED, 256), 0, FEAT,
+            &f->gm);
+    assert_int_equal(vq_set_inflight(&f->vq, inf, vq_inflight_queue_bytes(NUM)), 0);
+    assert_int_equal(f->vq.n_resubmit, 1);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 2);
+    vq_push(&f->vq, &f->c, 5);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, 3);
+    assert_int_equal(used(f)->ring[0].id, 0);
+    assert_int_equal(used(f)->ring[0].len, 8);
+    assert_int_equal(used(f)->ring[1].id, 1);
+    assert_int_equal(used(f)->ring[2].id, 2);
+    assert_int_equal(used(f)->ring[2].len, 5);
+    assert_null(f->vq.err);
+    free(inf);
+}
+
 /* An IN_ORDER queue restarted on an area that already holds state (every
  * restart after the first start) kept its per-id state: recovery used to
  * free it with the old resubmit list, and the next pop crashed. */
@@ -945,6 +985,7 @@ int main(void)
         T(test_inflight_repair_batch),
         T(test_inflight_malformed),
         T(test_inflight_in_order_restart),
+        T(test_inflight_base_differs),
         cmocka_unit_test(test_vdev_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
