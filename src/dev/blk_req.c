@@ -512,7 +512,8 @@ static void give_up_pending(struct blk_queue *q)
 void blk_queue_drain(struct blk_queue *q)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
-    uint64_t deadline = sc_now_ns() + BLK_DRAIN_NS;
+    uint64_t start = sc_now_ns(), deadline = start + BLK_DRAIN_NS;
+    uint64_t park_deadline = start + vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
 
     for (;;) {
         /* A failed device runs nothing more, and with the frontend gone no
@@ -521,7 +522,9 @@ void blk_queue_drain(struct blk_queue *q)
         if (vdev_is_broken(&q->dev->vdev)) {
             give_up_pending(q);
         } else {
-            if (vpri_q_owner_gone(&q->vp))
+            if (q->vp.park.n && !vpri_q_owner_gone(&q->vp) && sc_now_ns() > park_deadline)
+                vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
+            if (vpri_q_owner_gone(&q->vp) || sc_now_ns() > park_deadline)
                 fail_parked(q);
             if (q->deferred) {
                 struct blk_req *r = q->deferred;
@@ -538,6 +541,7 @@ void blk_queue_drain(struct blk_queue *q)
             q->vp.park.n == 0)
             break;
         if (sc_now_ns() > deadline) {
+            vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
             LOG_ERR("blk", "%s: after 5 s, %u request(s) still in the backend and %u parked; "
                     "giving up on them", q->name, be->in_flight(q->bq), q->vp.park.n);
             give_up_pending(q);

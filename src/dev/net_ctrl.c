@@ -221,9 +221,13 @@ bool net_ctrl_set_notify(struct sc_queue *scq, bool enable)
 
 void net_ctrl_stop(struct net_ctrlq *q)
 {
-    uint64_t deadline = sc_now_ns() + NET_CTRL_DRAIN_NS;
-    while (q->held && !vpri_q_owner_gone(&q->vp) && sc_now_ns() < deadline &&
-           net_ctrl_poll(&q->scq) >= 0 && q->held) {
+    uint64_t start = sc_now_ns();
+    uint64_t deadline = start + vpri_q_stop_bound(&q->vp, NET_CTRL_DRAIN_NS);
+    while (q->held && !vpri_q_owner_gone(&q->vp) && net_ctrl_poll(&q->scq) >= 0 && q->held) {
+        if (sc_now_ns() >= deadline) {
+            vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
+            break;
+        }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

@@ -230,7 +230,8 @@ bool net_tx_set_notify(struct sc_queue *scq, bool enable)
 
 void net_tx_stop(struct net_txq *q)
 {
-    uint64_t deadline = sc_now_ns() + NET_TX_DRAIN_NS;
+    uint64_t start = sc_now_ns();
+    uint64_t deadline = start + vpri_q_stop_bound(&q->vp, NET_TX_DRAIN_NS);
     /* Packets the driver made available before stopping the ring count as
      * sent on its side: forward them rather than leave them behind. Bounded:
      * each round consumes at least one chain, or waits for a parked one
@@ -241,8 +242,12 @@ void net_tx_stop(struct net_txq *q)
             i++;
             continue;
         }
-        if (n < 0 || !q->held || sc_now_ns() > deadline || vpri_q_owner_gone(&q->vp))
+        if (n < 0 || !q->held || vpri_q_owner_gone(&q->vp))
             break;
+        if (sc_now_ns() > deadline) {
+            vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
+            break;
+        }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

@@ -89,7 +89,10 @@ void vhu_vpri_forget(struct vhost_dev *v)
     vpri_chan_free(v->vpri_chan);
     v->vpri_map = NULL;
     v->vpri_chan = NULL;
+    /* The strike outlives the connection: reconnecting must not reset it. */
+    uint64_t strike = atomic_load_explicit(&v->vpri.strike_ns, memory_order_relaxed);
     memset(&v->vpri, 0, sizeof(v->vpri));
+    atomic_store_explicit(&v->vpri.strike_ns, strike, memory_order_relaxed);
 }
 
 static int check_negotiated(struct vhost_dev *v)

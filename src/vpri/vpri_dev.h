@@ -47,6 +47,10 @@ struct vpri_dev {
      * nobody will resolve a fault any more, so a stopping queue gives up
      * its parked requests at once instead of waiting out its bound. */
     _Atomic bool owner_gone;
+    /* When a stop of this device last waited its whole bound with requests
+     * still parked under a live owner (ns; 0: never). Kept across
+     * connections: see vpri_q_stop_bound. */
+    _Atomic uint64_t strike_ns;
 };
 
 /* Control path. Map fd / channel fds are taken over (closed on error too).

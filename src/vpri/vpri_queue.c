@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "../common/util.h"
 
 static void publish(struct vpri_q *q)
@@ -39,6 +40,31 @@ void vpri_q_unbind(struct vpri_q *q)
     atomic_store_explicit(&q->slot->parked, q->park.n, memory_order_relaxed);
     publish(q);
     q->d = NULL;
+}
+
+uint64_t vpri_q_stop_bound(const struct vpri_q *q, uint64_t full_ns)
+{
+    if (!q->d)
+        return full_ns;
+    uint64_t strike = atomic_load_explicit(&q->d->strike_ns, memory_order_relaxed);
+    if (strike && sc_now_ns() - strike < VPRI_STRIKE_NS && full_ns > VPRI_STOP_SHORT_NS)
+        return VPRI_STOP_SHORT_NS;
+    return full_ns;
+}
+
+void vpri_q_stop_timed_out(struct vpri_q *q, const char *name, uint64_t waited_ns)
+{
+    if (!q->d || q->park.n == 0 || vpri_q_owner_gone(q))
+        return;
+    uint64_t now = sc_now_ns();
+    uint64_t old = atomic_exchange_explicit(&q->d->strike_ns, now, memory_order_relaxed);
+    if (!old || now - old >= VPRI_STRIKE_NS)
+        LOG_WARN("vpri", "%s: the memory owner left %u fault(s) unresolved through a queue "
+                         "stop (%llu ms); for the next %llu s this device's stops wait at most "
+                         "%llu ms for it",
+                 name, q->park.n, (unsigned long long)(waited_ns / 1000000),
+                 (unsigned long long)(VPRI_STRIKE_NS / 1000000000),
+                 (unsigned long long)(VPRI_STOP_SHORT_NS / 1000000));
 }
 
 void vpri_q_enter_slow(struct vpri_q *q)

@@ -75,6 +75,20 @@ static inline bool vpri_q_owner_gone(const struct vpri_q *q)
     return q->d && atomic_load_explicit(&q->d->owner_gone, memory_order_acquire);
 }
 
+/* How long a stopping queue waits for its parked requests to resume: full
+ * (the device's bound), or VPRI_STOP_SHORT_NS for VPRI_STRIKE_NS after a
+ * stop of the same device used up its whole bound (vpri_q_stop_timed_out).
+ * The control thread that stops queues serves every device: a frontend
+ * that leaves its faults unresolved and asks for stops, reconnecting to
+ * do it again, would otherwise hold it for the full bound every time. */
+#define VPRI_STOP_SHORT_NS (100ull * 1000 * 1000)
+#define VPRI_STRIKE_NS (600ull * 1000 * 1000 * 1000)
+uint64_t vpri_q_stop_bound(const struct vpri_q *q, uint64_t full_ns);
+
+/* A stop waited its bound and requests are still parked: unless the owner
+ * is gone, that counts against the device (logged with name). */
+void vpri_q_stop_timed_out(struct vpri_q *q, const char *name, uint64_t waited_ns);
+
 static inline bool vpri_q_on(const struct vpri_q *q)
 {
     return q->d != NULL;

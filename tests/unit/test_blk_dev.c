@@ -30,6 +30,7 @@
 #include "virtq/vdev.h"
 #include "virtq/virtq.h"
 #include "vpri/vpri_dev.h"
+#include "vpri/vpri_queue.h"
 #include "vpri_plain.h"
 
 #define MEM_SIZE (8u << 20)
@@ -621,6 +622,39 @@ static void test_vpri_stop_owner_gone(void **state)
     vpri_plain_free(&p.v);
 }
 
+/* A live owner that never resolves: the stop waits out its whole bound,
+ * once. That counts against the device, so its later stops wait only
+ * VPRI_STOP_SHORT_NS: the control thread that waits serves every device,
+ * and a frontend could otherwise hold it that long again and again. */
+static void test_vpri_stop_strike(void **state)
+{
+    struct env *e = *state;
+    struct vp p;
+    vpri_plain_init(&p.v, VP_PAGES, VP_QUEUES, VP_ENTRIES, 0);
+    e->dev[0] = make_dev(e, 0, "vp", false);
+    atomic_store(&e->gm.vpri, &p.v.dev);
+    struct vpri_q probe = {.d = &p.v.dev};
+    assert_int_equal(vpri_q_stop_bound(&probe, 5000000000ull), 5000000000ull);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    v->next_data = (v->next_data + 4095) & ~4095ull;
+    struct rq r = submit3(v, VIRTIO_BLK_T_OUT, 0, 4096, false);
+    p.first = r.hdr >> 12;
+    p.n = (r.st >> 12) - p.first + 1;
+    vp_set(&p, p.first, p.n, VPRI_PA_NONE);
+    kick(v);
+    for (int i = 0; i < 5000 && atomic_load(&p.v.chan.ring[0].seq) != 1; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&p.v.chan.ring[0].seq), 1);
+    e->dev[0]->ops->queue_stop(e->dev[0], 0);
+    assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 0);
+    assert_int_equal(v->mem[r.st], 0xff); /* dropped: not even the status byte */
+    assert_true(atomic_load(&p.v.dev.strike_ns) != 0);
+    assert_int_equal(vpri_q_stop_bound(&probe, 5000000000ull), VPRI_STOP_SHORT_NS);
+    atomic_store(&e->gm.vpri, NULL);
+    vpri_plain_free(&p.v);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -636,6 +670,7 @@ int main(void)
         T(test_short_header_fails_device),
         T(test_null_backend_device),
         T(test_vpri_stop_owner_gone),
+        T(test_vpri_stop_strike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
