@@ -189,6 +189,7 @@ static int hello(struct rio_be *be, unsigned timeout_ms, struct rio_hello_info *
     int rc = -ETIMEDOUT;
     uint8_t wire[RIO_HDR_SIZE];
     rio_hdr_encode(&h, wire);
+    rio_seal(wire, &name, 1, (uint32_t)name.iov_len);
     struct iovec v[2] = {{wire, sizeof(wire)}, name};
     struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
     while (sc_now_ns() < end && rc == -ETIMEDOUT) {

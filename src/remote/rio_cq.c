@@ -313,7 +313,9 @@ static int recv_guess(struct rio_cq *q, uint8_t *hdr, struct rio_hdr *h, struct 
             errno != ENETUNREACH)
             return -errno;
     }
-    if ((m.msg_flags & MSG_TRUNC) || rio_hdr_decode(hdr, (size_t)n, h) < 0)
+    /* The data went to v[1..]: the guess first, the stage after it. */
+    if ((m.msg_flags & MSG_TRUNC) || rio_hdr_decode(hdr, (size_t)n, h) < 0 ||
+        !rio_sealed(hdr, &v[1], 1 + nio, (uint32_t)(n - RIO_HDR_SIZE)))
         return -EINVAL;
     return (int)n;
 }

@@ -207,11 +207,13 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
             rio_iov_to_buf(iov, iovcnt, off, stage, flen);
             struct iovec one[2] = {{b.hdr[0], RIO_HDR_SIZE}, {stage, flen}};
             rio_hdr_encode(h, b.hdr[0]);
+            rio_seal(b.hdr[0], &one[1], 1, flen);
             struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
                                .msg_iov = one, .msg_iovlen = 2};
             if (sendmsg(fd, &m, 0) < 0)
                 return -errno;
         } else {
+            rio_seal(b.hdr[i], &b.iov[i][1], nio, flen);
             b.msg[i].msg_hdr = (struct msghdr){.msg_name = (void *)to,
                                                .msg_namelen = to ? tolen : 0,
                                                .msg_iov = b.iov[i],
@@ -271,7 +273,7 @@ int rio_recv_into(int fd, const struct iovec *iov, int iovcnt, uint64_t skip, ui
         ;
     if (n < 0)
         return -errno;
-    if ((size_t)n != RIO_HDR_SIZE + len)
+    if ((size_t)n != RIO_HDR_SIZE + len || !rio_sealed(hdr, &v[1], nio, len))
         return -EINVAL;
     if (staged)
         rio_buf_to_iov(iov, iovcnt, skip, stage, len);

@@ -347,6 +347,7 @@ static void handle_hello(struct rio_sq *sq, const struct rio_hdr *h, const uint8
                      (i->has_flush ? RIO_EX_FLUSH : 0)};
         rio_hello_encode(&hi, info);
     }
+    rio_seal(wire, &out[1], 1, ex ? (uint32_t)sizeof(info) : 0);
     struct msghdr m = {.msg_name = (void *)from, .msg_namelen = flen, .msg_iov = out,
                        .msg_iovlen = ex ? 2 : 1};
     if (sendmsg(sq->sock, &m, 0) < 0)
@@ -375,6 +376,9 @@ static int handle_dgram(struct rio_sq *sq, int i, uint64_t now)
         return 0;
     const uint8_t *data = buf + RIO_HDR_SIZE;
     uint32_t dlen = m->msg_len - RIO_HDR_SIZE;
+    struct iovec dv = {(void *)data, dlen};
+    if (!rio_sealed(buf, &dv, 1, dlen))
+        return 0;
     switch (h.type) {
     case RIO_T_REQ: handle_req(sq, &h, data, dlen, from, flen, now); break;
     case RIO_T_HELLO: handle_hello(sq, &h, data, dlen, from, flen); break;

@@ -2,12 +2,17 @@
  *   0 magic u16   2 version u8   3 type u8   4 op u8   5 flags u8
  *   6 queue u16   8 frag_size u16   10 reserved u16   12 device u32
  *   16 status i32   20 len u32   24 frag_off u32   28 lease u32
- *   32 session u64   40 id u64   48 offset u64   56 ack u64 */
+ *   32 session u64   40 id u64   48 offset u64   56 ack u64
+ *   64 crc u32   68 reserved u32 */
 #include "rio_wire.h"
 
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <zlib.h>
+
+#define CRC_AT 64
 
 static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
@@ -35,6 +40,32 @@ void rio_hdr_encode(const struct rio_hdr *h, uint8_t out[RIO_HDR_SIZE])
     put64(out + 40, h->id);
     put64(out + 48, h->offset);
     put64(out + 56, h->ack);
+}
+
+static uint32_t crc_of(const uint8_t hdr[RIO_HDR_SIZE], const struct iovec *data, int niov,
+                       uint32_t len)
+{
+    static const uint8_t zero[4];
+    uLong c = crc32_z(0, hdr, CRC_AT);
+    c = crc32_z(c, zero, sizeof(zero));
+    c = crc32_z(c, hdr + CRC_AT + 4, RIO_HDR_SIZE - CRC_AT - 4);
+    for (int i = 0; i < niov && len; i++) {
+        size_t k = data[i].iov_len < len ? data[i].iov_len : len;
+        c = crc32_z(c, data[i].iov_base, k);
+        len -= (uint32_t)k;
+    }
+    return (uint32_t)c;
+}
+
+void rio_seal(uint8_t hdr[RIO_HDR_SIZE], const struct iovec *data, int niov, uint32_t len)
+{
+    put32(hdr + CRC_AT, crc_of(hdr, data, niov, len));
+}
+
+bool rio_sealed(const uint8_t hdr[RIO_HDR_SIZE], const struct iovec *data, int niov,
+                uint32_t len)
+{
+    return get32(hdr + CRC_AT) == crc_of(hdr, data, niov, len);
 }
 
 bool rio_carries_data(const struct rio_hdr *h)
@@ -74,7 +105,7 @@ int rio_hdr_decode(const uint8_t *buf, size_t n, struct rio_hdr *h)
 {
     if (n < RIO_HDR_SIZE || get16(buf) != RIO_MAGIC || buf[2] != RIO_VERSION)
         return -EINVAL;
-    if (get16(buf + 10))
+    if (get16(buf + 10) || get32(buf + 68))
         return -EINVAL;
     h->type = buf[3];
     h->op = buf[4];

@@ -155,9 +155,9 @@ static void reassembly(void **st)
 static void sizes_and_addresses(void **st)
 {
     (void)st;
-    assert_int_equal(rio_frag_size(1500, false), 1500 - 28 - 64);
-    assert_int_equal(rio_frag_size(9000, false), 9000 - 28 - 64);
-    assert_int_equal(rio_frag_size(1500, true), 1500 - 48 - 64);
+    assert_int_equal(rio_frag_size(1500, false), 1500 - 28 - RIO_HDR_SIZE);
+    assert_int_equal(rio_frag_size(9000, false), 9000 - 28 - RIO_HDR_SIZE);
+    assert_int_equal(rio_frag_size(1500, true), 1500 - 48 - RIO_HDR_SIZE);
     assert_true(rio_frag_size(100, false) >= RIO_MIN_FRAG);
     assert_int_not_equal(rio_tag("disk0"), rio_tag("disk1"));
     struct sockaddr_storage ss;
@@ -171,6 +171,45 @@ static void sizes_and_addresses(void **st)
     rio_addr_parse("10.0.0.2:7000", &ss, &l);
     rio_addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
     assert_string_equal(buf, "10.0.0.2:7000");
+}
+
+/* The CRC covers the header and the data however the data is split; any
+ * flipped bit in either fails it, and so does a datagram cut short. */
+static void crc_seal(void **st)
+{
+    (void)st;
+    struct rio_hdr h = {.type = RIO_T_REQ, .op = RIO_OP_WRITE, .len = 3000, .frag_size = 1024,
+                        .frag_off = 2048, .session = 7, .id = 9, .offset = 4096};
+    uint8_t hdr[RIO_HDR_SIZE], data[952];
+    for (unsigned i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 31 + 7);
+    rio_hdr_encode(&h, hdr);
+    struct iovec one = {data, sizeof(data)};
+    rio_seal(hdr, &one, 1, sizeof(data));
+    struct rio_hdr o;
+    assert_int_equal(rio_hdr_decode(hdr, RIO_HDR_SIZE + sizeof(data), &o), 0);
+    assert_true(rio_sealed(hdr, &one, 1, sizeof(data)));
+    struct iovec three[3] = {{data, 1}, {data + 1, 500}, {data + 501, 451}};
+    assert_true(rio_sealed(hdr, three, 3, sizeof(data)));
+    assert_false(rio_sealed(hdr, &one, 1, sizeof(data) - 1));
+    for (unsigned bit = 0; bit < 8 * RIO_HDR_SIZE; bit += 13) {
+        hdr[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_false(rio_sealed(hdr, &one, 1, sizeof(data)));
+        hdr[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    for (unsigned bit = 0; bit < 8 * sizeof(data); bit += 101) {
+        data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_false(rio_sealed(hdr, three, 3, sizeof(data)));
+        data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    assert_true(rio_sealed(hdr, &one, 1, sizeof(data)));
+    /* A header-only message. */
+    struct rio_hdr p = {.type = RIO_T_PING, .session = 7, .offset = 123};
+    rio_hdr_encode(&p, hdr);
+    rio_seal(hdr, NULL, 0, 0);
+    assert_true(rio_sealed(hdr, NULL, 0, 0));
+    hdr[68] = 1; /* reserved */
+    assert_int_equal(rio_hdr_decode(hdr, RIO_HDR_SIZE, &o), -EINVAL);
 }
 
 static void iov_slices(void **st)
@@ -208,7 +247,7 @@ int main(void)
         cmocka_unit_test(stamps),
         cmocka_unit_test(malformed),
         cmocka_unit_test(reassembly),         cmocka_unit_test(sizes_and_addresses),
-        cmocka_unit_test(iov_slices),
+        cmocka_unit_test(iov_slices),     cmocka_unit_test(crc_seal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
