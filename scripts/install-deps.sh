@@ -15,7 +15,7 @@
 # Installing needs root; when nothing is missing, nothing is asked for.
 set -euo pipefail
 
-RUN_PKGS="build-essential cmake pkg-config liburing-dev libjansson-dev libssl-dev zlib1g-dev qemu-system-common util-linux"
+RUN_PKGS="build-essential cmake pkg-config liburing-dev libjansson-dev libssl-dev libisal-dev qemu-system-common util-linux"
 TEST_PKGS="$RUN_PKGS libcmocka-dev qemu-system-x86 qemu-utils busybox-static cpio gzip jq dpdk dpdk-dev iproute2 socat iputils-ping"
 
 case ${1:-} in

@@ -25,11 +25,12 @@
  * time a submitted write may take, bounded by the lease again). No clocks
  * need to agree: each side compares only stamps of its own clock.
  *
- * Integrity: every datagram carries a CRC-32 (zlib's) of its header (the
- * field itself taken as zero) and its data. UDP's own checksum is optional
- * on the way (veth and checksum offload skip it) and weak; a datagram that
- * was damaged anyway is dropped like a lost one and sent again, instead of
- * landing a damaged block on the disk or in the guest.
+ * Integrity: every datagram carries a CRC-32 (zlib's polynomial, computed
+ * with ISA-L) of its header (the field itself taken as zero) and its data.
+ * UDP's own checksum is optional on the way (veth and checksum offload skip
+ * it) and weak; a datagram that was damaged anyway is dropped like a lost
+ * one and sent again, instead of landing a damaged block on the disk or in
+ * the guest.
  *
  * rio_hdr_decode accepts only self-consistent headers and rio_sealed only
  * datagrams whose CRC matches: one that fails either is dropped by either
