@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "remote/rio_wire.h"
 #include "remote_ns.h"
 
 #define HOP_PORT 7499
-#define HDR 64          /* vRIO's header */
+#define HDR RIO_HDR_SIZE /* vRIO's header */
 #define IP_UDP 28
 #define MAX_FRAGS 16
 #define LOST_NS (100ull * 1000000ull)
