@@ -134,7 +134,7 @@ static void tx_add(struct txbatch *b, const struct net_pkt *o, uint64_t session,
         h.csum_start = o->hdr.csum_start;
         h.csum_offset = o->hdr.csum_offset;
     }
-    rnet_hdr_encode(&h, b->hdr[b->n]);
+    rnet_hdr_encode(&h, b->hdr[b->n], o->iov, o->niov, o->len);
     struct iovec *iov = b->iov + b->niov;
     iov[0] = (struct iovec){b->hdr[b->n], RNET_HDR_SIZE};
     memcpy(iov + 1, o->iov, o->niov * sizeof(*iov));
@@ -179,8 +179,8 @@ int rnet_send_ctl(int fd, const struct sockaddr *to, socklen_t tolen, const stru
                   const void *payload, size_t len)
 {
     uint8_t hb[RNET_HDR_SIZE];
-    rnet_hdr_encode(h, hb);
     struct iovec iov[2] = {{hb, sizeof(hb)}, {(void *)payload, len}};
+    rnet_hdr_encode(h, hb, &iov[1], 1, len);
     struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = iov,
                        .msg_iovlen = len ? 2 : 1};
     return sendmsg(fd, &m, MSG_DONTWAIT) < 0 ? -errno : 0;

@@ -3,7 +3,9 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <isa-l/crc.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "../backend/net_port.h"
 
@@ -41,7 +43,19 @@ static uint64_t get64(const uint8_t *p)
     return le64toh(v);
 }
 
-void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE])
+#define CRC_AT 28
+
+/* zlib's CRC-32 (ISA-L), the CRC field taken as zero. */
+static uint32_t hdr_crc(const uint8_t *hdr)
+{
+    uint8_t h[RNET_HDR_SIZE];
+    memcpy(h, hdr, sizeof(h));
+    memset(h + CRC_AT, 0, 4);
+    return crc32_gzip_refl(0, h, sizeof(h));
+}
+
+void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE],
+                     const struct iovec *iov, unsigned niov, size_t len)
 {
     memset(out, 0, RNET_HDR_SIZE);
     put16(out, RNET_MAGIC);
@@ -54,6 +68,19 @@ void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE])
     put32(out + 20, h->seq);
     put16(out + 24, h->csum_start);
     put16(out + 26, h->csum_offset);
+    uint32_t c = hdr_crc(out);
+    for (unsigned i = 0; i < niov && len; i++) {
+        size_t k = iov[i].iov_len < len ? iov[i].iov_len : len;
+        c = crc32_gzip_refl(c, iov[i].iov_base, k);
+        len -= k;
+    }
+    put32(out + CRC_AT, c);
+}
+
+static int sealed(const uint8_t *buf, size_t n)
+{
+    uint32_t c = crc32_gzip_refl(hdr_crc(buf), buf + RNET_HDR_SIZE, n - RNET_HDR_SIZE);
+    return c == get32(buf + CRC_AT) ? 0 : -EINVAL;
 }
 
 int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h)
@@ -79,15 +106,15 @@ int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h)
         if ((h->flags & RNET_F_NEEDS_CSUM) &&
             (size_t)h->csum_start + h->csum_offset + 2 > pl)
             return -EINVAL;
-        return 0;
+        return sealed(buf, n);
     case RNET_T_HELLO:
-        return pl >= 2 && pl <= 2 * RNET_NAME_MAX ? 0 : -EINVAL;
+        return pl >= 2 && pl <= 2 * RNET_NAME_MAX ? sealed(buf, n) : -EINVAL;
     case RNET_T_PING:
     case RNET_T_PONG:
-        return pl == 8 ? 0 : -EINVAL;
+        return pl == 8 ? sealed(buf, n) : -EINVAL;
     case RNET_T_HELLO_ACK:
     case RNET_T_BYE:
-        return pl == 0 ? 0 : -EINVAL;
+        return pl == 0 ? sealed(buf, n) : -EINVAL;
     default:
         return -EINVAL;
     }

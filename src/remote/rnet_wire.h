@@ -12,8 +12,11 @@
  * slot or -errno in status. PING / PONG (payload: the sender's 8-byte
  * timestamp, echoed) are heartbeats; a PONG with status -ENOENT tells a
  * tunnel the iohost no longer knows it (restart), so it says HELLO again.
- * BYE: the tunnel goes away. rnet_hdr_decode accepts only self-consistent
- * headers; anything else is dropped and counted. */
+ * BYE: the tunnel goes away. Every datagram carries a CRC-32 of its header
+ * (the field taken as zero) and payload, as vRIO's block datagrams do
+ * (rio_wire.h): a damaged one is dropped like a frame with a bad FCS.
+ * rnet_hdr_decode accepts only self-consistent headers of datagrams whose
+ * CRC matches; anything else is dropped and counted. */
 #ifndef SC_RNET_WIRE_H
 #define SC_RNET_WIRE_H
 
@@ -21,7 +24,7 @@
 #include <stdint.h>
 
 #define RNET_MAGIC 0x4e52u /* "RN" */
-#define RNET_VERSION 1
+#define RNET_VERSION 2
 #define RNET_HDR_SIZE 32
 /* Largest frame a datagram carries: an IPv4 UDP payload less our header. */
 #define RNET_MAX_FRAME (65507u - RNET_HDR_SIZE)
@@ -48,10 +51,15 @@ struct rnet_hdr {
     uint16_t csum_start, csum_offset;
 };
 
-void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE]);
+struct iovec;
+/* The header of a datagram whose payload is the first len bytes of
+ * iov[0..niov) (len 0: none), its CRC included. */
+void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE],
+                     const struct iovec *iov, unsigned niov, size_t len);
 /* 0, or -EINVAL when buf (n bytes: the whole datagram) is not a valid
  * message: bad magic or version, unknown type, DATA without a frame or
- * with csum fields outside it, control messages with a wrong payload. */
+ * with csum fields outside it, control messages with a wrong payload, a
+ * CRC that does not match. */
 int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h);
 
 #endif

@@ -1,6 +1,6 @@
 /* vRIO net wire header and path accounting: round trip, hostile headers
  * (bad magic, version, type, session, flags, checksum fields outside the
- * frame, wrong control payload sizes), loss counting from sequence gaps
+ * frame, wrong control payload sizes, a CRC that does not match), loss counting from sequence gaps
  * with reordering and heartbeat marks, and a DATA datagram sent over a
  * loopback socket pair arriving as the packet it was. */
 #include <arpa/inet.h>
@@ -18,47 +18,64 @@
 #include "remote/rnet_io.h"
 #include "remote/rnet_wire.h"
 
+/* Encodes h for a datagram with the first paylen bytes after the header. */
+static void enc(const struct rnet_hdr *h, uint8_t *b, size_t paylen)
+{
+    struct iovec pl = {b + RNET_HDR_SIZE, paylen};
+    rnet_hdr_encode(h, b, &pl, 1, paylen);
+}
+
 static void test_roundtrip_and_hostile(void **st)
 {
     (void)st;
     uint8_t b[RNET_HDR_SIZE + 64] = {0};
+    const size_t frame = sizeof(b) - RNET_HDR_SIZE;
     struct rnet_hdr h = {.type = RNET_T_DATA, .flags = RNET_F_NEEDS_CSUM, .peer = 7,
                          .session = 0x1122334455667788ull, .seq = 99, .csum_start = 34,
                          .csum_offset = 16}, o;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), 0);
     assert_int_equal(o.peer, 7);
     assert_true(o.session == h.session && o.seq == 99 && o.csum_start == 34);
+    /* The CRC covers the frame and the header. */
+    b[RNET_HDR_SIZE + 40] ^= 4;
+    assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
+    b[RNET_HDR_SIZE + 40] ^= 4;
+    b[20] ^= 1; /* seq */
+    assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
+    b[20] ^= 1;
+    assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), 0);
     /* The checksum field must lie inside the 64-byte frame. */
     h.csum_offset = 30;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
     h.flags = 0;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), 0);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 13, &o), -EINVAL); /* runt frame */
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE - 1, &o), -EINVAL);
     h.flags = 0x80;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
     h.flags = 0;
     h.session = 0;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
     h.session = 1;
     h.type = 77;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, frame);
     assert_int_equal(rnet_hdr_decode(b, sizeof(b), &o), -EINVAL);
     h.type = RNET_T_PING;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, 8);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 8, &o), 0);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 9, &o), -EINVAL);
     h.type = RNET_T_BYE;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, 0);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE, &o), 0);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 1, &o), -EINVAL);
     h.type = RNET_T_HELLO;
-    rnet_hdr_encode(&h, b);
+    enc(&h, b, 8);
+    assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 8, &o), 0);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 1, &o), -EINVAL);
     assert_int_equal(rnet_hdr_decode(b, RNET_HDR_SIZE + 2 * RNET_NAME_MAX + 1, &o), -EINVAL);
     b[0] ^= 1;
