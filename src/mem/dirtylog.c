@@ -9,6 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../common/busguard.h"
+
 void dirty_log_mark_slow(struct dirty_log_map *m, uint64_t gpa, uint64_t len)
 {
     uint64_t last_byte;
@@ -31,7 +33,8 @@ void dirty_log_mark_slow(struct dirty_log_map *m, uint64_t gpa, uint64_t len)
     }
 }
 
-struct dirty_log_map *dirty_log_map_new(int fd, uint64_t size, uint64_t offset)
+struct dirty_log_map *dirty_log_map_new(int fd, uint64_t size, uint64_t offset,
+                                        struct bus_owner *owner)
 {
     struct dirty_log_map *m = NULL;
     int err = EINVAL;
@@ -50,6 +53,11 @@ struct dirty_log_map *dirty_log_map_new(int fd, uint64_t size, uint64_t offset)
     m->map_base = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)aligned);
     if (m->map_base == MAP_FAILED) {
         err = errno;
+        goto fail;
+    }
+    if (busguard_add(m->map_base, m->map_len, owner) < 0) {
+        munmap(m->map_base, m->map_len);
+        err = ENOSPC;
         goto fail;
     }
     close(fd);
@@ -73,6 +81,7 @@ void dirty_log_map_free(struct dirty_log_map *m)
 {
     if (!m)
         return;
+    busguard_remove(m->map_base);
     munmap(m->map_base, m->map_len);
     free(m);
 }

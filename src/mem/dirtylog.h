@@ -12,6 +12,8 @@
 
 #define DIRTY_LOG_PAGE 4096u
 
+struct bus_owner;
+
 struct dirty_log_map {
     _Atomic uint8_t *bits;
     uint64_t size;  /* bytes of bitmap */
@@ -32,9 +34,11 @@ static inline void dirty_log_mark(struct dirty_log *log, uint64_t gpa, uint64_t 
         dirty_log_mark_slow(m, gpa, len);
 }
 
-/* Control path: map size bytes of fd at offset as the log; returns the new
- * map or NULL (errno set). Takes over fd (closed after mmap). */
-struct dirty_log_map *dirty_log_map_new(int fd, uint64_t size, uint64_t offset);
+/* Control path: map size bytes of fd at offset as the log, guarded for
+ * owner (busguard.h: the frontend may shrink the file); returns the new map
+ * or NULL (errno set). Takes over fd (closed after mmap). */
+struct dirty_log_map *dirty_log_map_new(int fd, uint64_t size, uint64_t offset,
+                                        struct bus_owner *owner);
 /* Installs m (NULL turns logging off); returns the previous map. */
 struct dirty_log_map *dirty_log_swap(struct dirty_log *log, struct dirty_log_map *m);
 void dirty_log_map_free(struct dirty_log_map *m);

@@ -30,15 +30,23 @@ void gm_init(struct guestmem *gm)
         LOG_ERR(GM_COMP, "out of memory allocating the guest memory table");
         abort();
     }
+    atomic_init(&gm->bus.hit, 0);
+    gm->bus.wake_fd = -1;
+    t->bus = &gm->bus;
     atomic_init(&gm->table, t);
     atomic_init(&gm->log.map, NULL);
     atomic_init(&gm->vpri, NULL);
+    if (busguard_install() < 0)
+        LOG_WARN(GM_COMP, "cannot install the SIGBUS guard: a frontend that shrinks its memory "
+                          "file would end the daemon");
 }
 
 void gm_region_unmap(struct gm_region *r)
 {
-    if (r->map_base)
+    if (r->map_base) {
+        busguard_remove(r->map_base);
         munmap(r->map_base, r->map_len);
+    }
     if (r->fd >= 0)
         close(r->fd);
     r->map_base = NULL;
@@ -137,6 +145,10 @@ int gm_table_add(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
     void *base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)aligned);
     if (base == MAP_FAILED)
         return refuse(fd, errno, why, "mmap of the region failed");
+    if (busguard_add(base, map_len, t->bus) < 0) {
+        munmap(base, map_len);
+        return refuse(fd, ENOSPC, why, "too many mappings of frontend files in this daemon");
+    }
 
     memmove(&t->r[pos + 1], &t->r[pos], (t->n - pos) * sizeof(t->r[0]));
     t->r[pos] = (struct gm_region){

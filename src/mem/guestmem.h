@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "../common/busguard.h"
 #include "dirtylog.h"
 
 #define GM_MAX_REGIONS 32
@@ -36,6 +37,7 @@ struct gm_region {
 };
 
 struct gm_table {
+    struct bus_owner *bus; /* told when a region's file shrinks (busguard.h) */
     uint32_t n;
     struct gm_region r[GM_MAX_REGIONS]; /* sorted by gpa, non-overlapping */
 };
@@ -48,6 +50,10 @@ struct guestmem {
     /* VPRI (src/vpri): set by the transport while queues are stopped;
      * queues bind to it when they start. NULL: all memory is resident. */
     _Atomic(struct vpri_dev *) vpri;
+    /* Regions' files are the frontend's: one that shrinks under us sets
+     * bus.hit (busguard.h) and writes bus.wake_fd, which the transport
+     * sets. New tables built for this memory must point at it. */
+    struct bus_owner bus;
 };
 
 void gm_init(struct guestmem *gm);

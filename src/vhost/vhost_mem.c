@@ -45,6 +45,7 @@ int vhu_h_set_mem_table(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
     struct gm_table *t = gm_table_new_empty();
     if (!t)
         return vhu_err(v, "out of memory building the memory table");
+    t->bus = &v->gm.bus;
     for (uint32_t i = 0; i < mt->nregions; i++) {
         const struct vhu_mem_region *g = &mt->r[i];
         int fd = fds[i];
@@ -139,7 +140,7 @@ int vhu_h_set_log_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigne
     if (check_file_covers(v, fd, l->offset, l->size, "dirty log") != VHU_OK)
         return VHU_FATAL;
     fds[0] = -1;
-    struct dirty_log_map *map = dirty_log_map_new(fd, l->size, l->offset);
+    struct dirty_log_map *map = dirty_log_map_new(fd, l->size, l->offset, &v->gm.bus);
     if (!map)
         return vhu_err(v, "cannot map the dirty log (size %llu, offset %llu): %s",
                       (unsigned long long)l->size, (unsigned long long)l->offset,
@@ -243,8 +244,10 @@ int vhu_h_get_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
 
 void vhu_inflight_forget(struct vhost_dev *v)
 {
-    if (v->inflight_map)
+    if (v->inflight_map) {
+        busguard_remove(v->inflight_map);
         munmap(v->inflight_map, v->inflight_map_len);
+    }
     v->inflight_map = NULL;
     v->inflight_map_len = 0;
     v->inflight_base = NULL;
@@ -285,6 +288,10 @@ int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
     void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], (off_t)in->mmap_offset);
     if (p == MAP_FAILED)
         return vhu_err(v, "cannot map the inflight area: %s", strerror(errno));
+    if (busguard_add(p, need, &v->gm.bus) < 0) {
+        munmap(p, need);
+        return vhu_err(v, "too many mappings of frontend files in this daemon");
+    }
     vhu_inflight_forget(v);
     v->inflight_map = p;
     v->inflight_map_len = need;
@@ -303,5 +310,6 @@ void vhu_mem_forget(struct vhost_dev *v)
                 v->dev->name);
         return;
     }
+    empty->bus = &v->gm.bus; /* ADD_MEM_REG builds on it */
     gm_table_free(gm_publish(&v->gm, empty), true);
 }

@@ -91,6 +91,7 @@ static void attach(struct vhost_dev *v, int fd)
     }
     /* A new frontend starts from a clean device; the last failure stays in v->why. */
     atomic_store(&v->fail_qidx, -1);
+    atomic_store(&v->gm.bus.hit, 0);
     atomic_store(&v->dev->broken, false);
     atomic_store(&v->dev->status, 0);
     v->dev->why[0] = '\0';
@@ -146,6 +147,10 @@ static void on_wake(int fd, uint32_t events, void *opaque)
 
     if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
         LOG_WARN(VHU_COMP, "%s: reading the failure eventfd: %s", v->dev->name, strerror(errno));
+    /* The SIGBUS guard replaced a mapping whose file the frontend shrank. */
+    if (atomic_exchange(&v->gm.bus.hit, 0) && v->conn.fd >= 0)
+        vdev_fail(v->dev, 0, "the frontend shrank a file it shares with the device (guest "
+                             "memory, dirty log or inflight area) under the device's mapping");
     /* Stale wake-ups (failure already handled, or a new frontend since) end here. */
     if (v->conn.fd < 0 || !vdev_is_broken(v->dev))
         return;
@@ -329,6 +334,7 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     for (uint16_t i = 0; i < nq; i++)
         vhu_queue_init(&v->q[i]);
     gm_init(&v->gm);
+    v->gm.bus.wake_fd = v->wake_fd;
     v->gm_ready = true;
     rc = evloop_add(loop, v->wake_fd, EPOLLIN, on_wake, v);
     if (rc < 0) {

@@ -8,8 +8,9 @@
  * memfd guest memory and then corrupts the ring (descriptor loop, buffer
  * outside memory, head out of range, avail index far ahead, bad indirect
  * table; on a packed ring: buffer id out of range, an id used twice, a
- * chain longer than the ring, indirect inside indirect) and kicks,
- * expecting the backend to close the connection. At the
+ * chain longer than the ring, indirect inside indirect), or shrinks the
+ * file behind guest memory under a waiting request, and kicks, expecting
+ * the backend to close the connection. At the
  * end it checks that the device still accepts a well-behaved connection.
  * Exit status 0 when every scenario got the expected reaction; every wait is
  * bounded. */
@@ -299,6 +300,22 @@ static int p_indirect_nested(struct vu_raw *f)
     return vu_raw_kick(f, 0);
 }
 
+/* The frontend shrinks the file behind guest memory after handing it over,
+ * with a request waiting: the backend's next touch of it is past the end
+ * of the file. */
+static int r_memory_shrunk(struct vu_raw *f)
+{
+    if (vu_raw_setup(f, true) < 0)
+        return -1;
+    f->q[0].desc[0] = (struct vring_desc){.addr = VU_RAW_DATA, .len = 16};
+    make_avail(f, 0, 1);
+    if (ftruncate(f->memfd, 0) < 0)
+        return -1;
+    munmap(f->mem, VU_RAW_MEM); /* our own view is gone too */
+    f->mem = NULL;
+    return vu_raw_kick(f, 0);
+}
+
 struct scenario {
     const char *name;
     int (*run)(struct vu_raw *f);
@@ -328,6 +345,7 @@ static const struct scenario scenarios[] = {
     {"next_out_of_range", r_next_out_of_range, "descriptor next index 4000"},
     {"avail_far_ahead", r_avail_far_ahead, "avail idx 1000 ahead on a 128-entry ring"},
     {"bad_indirect", r_bad_indirect, "indirect table of 17 bytes"},
+    {"memory_shrunk", r_memory_shrunk, "guest memory file truncated under a waiting request"},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
     {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
     {"packed_chain_too_long", p_chain_too_long, "packed ring: NEXT on every descriptor"},

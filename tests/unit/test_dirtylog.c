@@ -32,7 +32,7 @@ static int setup(void **state)
     f.file = mmap(NULL, FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     assert_true(f.file != MAP_FAILED);
     atomic_init(&f.log.map, NULL);
-    struct dirty_log_map *m = dirty_log_map_new(fd, LOG_BYTES, OFF);
+    struct dirty_log_map *m = dirty_log_map_new(fd, LOG_BYTES, OFF, NULL);
     assert_non_null(m);
     assert_null(dirty_log_swap(&f.log, m));
     *state = &f;
@@ -110,10 +110,10 @@ static void test_off_and_errors(void **state)
     assert_null(dirty_log_swap(&f->log, m));
 
     errno = 0;
-    assert_null(dirty_log_map_new(-1, 16, 0));
+    assert_null(dirty_log_map_new(-1, 16, 0, NULL));
     assert_int_equal(errno, EINVAL);
     int fd = memfd_create("x", MFD_CLOEXEC);
-    assert_null(dirty_log_map_new(fd, 0, 0));
+    assert_null(dirty_log_map_new(fd, 0, 0, NULL));
     assert_int_equal(errno, EINVAL);
 }
 

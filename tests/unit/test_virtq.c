@@ -697,7 +697,7 @@ static void test_dirty_log(void **state)
     assert_int_equal(ftruncate(lfd, 4096), 0);
     uint8_t *bits = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, lfd, 0);
     assert_true(bits != MAP_FAILED);
-    struct dirty_log_map *m = dirty_log_map_new(lfd, log_bytes, 0);
+    struct dirty_log_map *m = dirty_log_map_new(lfd, log_bytes, 0, NULL);
     assert_non_null(m);
     assert_null(dirty_log_swap(&f->gm.log, m));
     f->vq.log_used = true;
