@@ -1,6 +1,9 @@
 /* Per-ring messages. Changing what a running ring's data path uses (addresses,
  * kick or call fd) stops the ring, applies the change and restarts it at the
  * index it stopped at; everything else on a running ring is an error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "vhost_int.h"
@@ -138,9 +141,18 @@ static int take_fd(int *fds, unsigned nfds)
 }
 
 /* Replaces one of the ring's fds; a running ring is restarted around it when
- * the data path uses that fd. */
+ * the data path uses that fd. The fd is made non-blocking: a sidecore that
+ * reads a kick the frontend drained first, or signals a call eventfd the
+ * frontend filled to its limit, must not wait, since it serves other
+ * devices too. (QEMU and DPDK create these eventfds non-blocking already.) */
 static int swap_fd(struct vhost_dev *v, uint16_t idx, int *slot, int fd, bool restart)
 {
+    int fl = fd >= 0 ? fcntl(fd, F_GETFL) : 0;
+    if (fl < 0 || (fd >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+        int e = errno;
+        close(fd);
+        return vhu_err(v, "ring %u: cannot make the eventfd non-blocking: %s", idx, strerror(e));
+    }
     if (restart)
         vhu_queue_stop(v, idx);
     if (*slot >= 0)

@@ -10,7 +10,8 @@
  * table; on a packed ring: buffer id out of range, an id used twice, a
  * chain longer than the ring, indirect inside indirect), or shrinks the
  * file behind guest memory under a waiting request, and kicks, expecting
- * the backend to close the connection. At the
+ * the backend to close the connection; or hands over a blocking call
+ * eventfd filled to its limit, expecting a request to be served anyway. At the
  * end it checks that the device still accepts a well-behaved connection.
  * Exit status 0 when every scenario got the expected reaction; every wait is
  * bounded. */
@@ -316,6 +317,47 @@ static int r_memory_shrunk(struct vu_raw *f)
     return vu_raw_kick(f, 0);
 }
 
+/* Not a violation: a call eventfd that is blocking (created without
+ * EFD_NONBLOCK) and filled to its limit, so that signalling it would wait.
+ * The backend must complete the request anyway (the interrupt is simply
+ * already pending) and keep serving; 0 when used->idx moved within the
+ * bound. The connection is closed here. */
+static int r_call_saturated(struct vu_raw *f)
+{
+    if (vu_raw_setup(f, true) < 0)
+        return -1;
+    int full = eventfd(0, EFD_CLOEXEC);
+    uint64_t max = 0xfffffffffffffffeull, idx = 0;
+    if (full < 0 || write(full, &max, sizeof(max)) != (ssize_t)sizeof(max) ||
+        vu_raw_ok(f, VHOST_USER_SET_VRING_CALL, &idx, 8, &full, 1) < 0)
+        return -1;
+    close(full);
+    /* A GET_ID request: header, 20-byte buffer, status byte. */
+    uint8_t *m = f->mem + VU_RAW_DATA;
+    memset(m, 0, 64);
+    m[0] = 8; /* VIRTIO_BLK_T_GET_ID */
+    f->q[0].desc[0] = (struct vring_desc){.addr = VU_RAW_DATA, .len = 16,
+                                          .flags = VRING_DESC_F_NEXT, .next = 1};
+    f->q[0].desc[1] = (struct vring_desc){.addr = VU_RAW_DATA + 16, .len = 20,
+                                          .flags = VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+                                          .next = 2};
+    f->q[0].desc[2] = (struct vring_desc){.addr = VU_RAW_DATA + 36, .len = 1,
+                                          .flags = VRING_DESC_F_WRITE};
+    make_avail(f, 0, 1);
+    if (vu_raw_kick(f, 0) < 0)
+        return -1;
+    for (int i = 0; i < VU_RAW_WAIT_MS; i++) {
+        if (__atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE) == 1) {
+            close(f->fd);
+            f->fd = -1;
+            return 0;
+        }
+        usleep(1000);
+    }
+    fprintf(stderr, "vu_hostile: the request was not completed\n");
+    return -1;
+}
+
 struct scenario {
     const char *name;
     int (*run)(struct vu_raw *f);
@@ -346,6 +388,7 @@ static const struct scenario scenarios[] = {
     {"avail_far_ahead", r_avail_far_ahead, "avail idx 1000 ahead on a 128-entry ring"},
     {"bad_indirect", r_bad_indirect, "indirect table of 17 bytes"},
     {"memory_shrunk", r_memory_shrunk, "guest memory file truncated under a waiting request"},
+    {"call_saturated", r_call_saturated, "blocking call eventfd at its limit (served anyway)"},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
     {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
     {"packed_chain_too_long", p_chain_too_long, "packed ring: NEXT on every descriptor"},
