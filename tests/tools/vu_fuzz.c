@@ -12,7 +12,7 @@
  * while requests are in flight), with VPRI, a hostile memory owner, and,
  * with an inflight area, writes into it and queue restarts that make the
  * backend recover from it; ending in a hang-up, sometimes after stopping
- * the rings.
+ * the rings, sometimes after shrinking the file behind guest memory.
  * The backend may serve, refuse or drop any of it; what it must do is keep
  * answering: every case starts with a connection that must work within
  * VU_RAW_WAIT_MS, and a proper set-up must be accepted. Exit status 0 when
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,7 +119,20 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         sleep_us(fz_below(&z, 2000));
         drain_calls(&f);
     }
-    if (!closed && setup && fz_pct(&z, 50)) {
+    bool shrunk = !closed && setup && f.mem && fz_pct(&z, 5);
+    if (shrunk) {
+        /* The file behind guest memory shrinks under the backend; our own
+         * view of it goes too. A kick makes the backend look. */
+        off_t keep = fz_pct(&z, 50) ? (off_t)fz_below(&z, VU_RAW_RING_BASE)
+                                    : (off_t)fz_below(&z, VU_RAW_MEM);
+        if (ftruncate(f.memfd, keep) == 0) {
+            munmap(f.mem, VU_RAW_MEM);
+            f.mem = NULL;
+            for (unsigned q = 0; q < (f.nq ? f.nq : 1u); q++)
+                vu_raw_kick(&f, q);
+            sleep_us(5000);
+        }
+    } else if (!closed && setup && fz_pct(&z, 50)) {
         /* Stop the rings the way QEMU does before hanging up. */
         for (unsigned q = 0; q < (f.nq ? f.nq : 1u); q++) {
             struct vhu_vring_state s = {q, 0};
@@ -130,10 +144,12 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         }
     }
     if (verbose)
-        printf("vu_fuzz: case %u: %s%s, %s ring%s%s, %u rounds%s\n", n, storm ? "storm" : "rings",
+        printf("vu_fuzz: case %u: %s%s, %s ring%s%s, %u rounds%s%s\n", n,
+               storm ? "storm" : "rings",
                setup ? " after set-up" : "", f.packed ? "packed" : "split",
                f.vpri_on ? ", VPRI" : "", f.inf ? ", inflight area" : "", rounds,
-               closed ? ", closed by the backend" : "");
+               closed ? ", closed by the backend" : "",
+               shrunk ? ", guest memory shrunk" : "");
     vu_raw_close(&f);
     return 0;
 }
