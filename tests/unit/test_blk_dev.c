@@ -589,6 +589,27 @@ static void *resolve_later(void *arg)
     return NULL;
 }
 
+/* Device 0 on p's map and channel with queue 0 started, and one 4 KiB write
+ * parked there: its pages are made not resident, its fault record posted. */
+static struct rq park_one_write(struct env *e, struct vp *p, struct drv **out)
+{
+    e->dev[0] = make_dev(e, 0, "vp", false);
+    atomic_store(&e->gm.vpri, &p->v.dev);
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    v->next_data = (v->next_data + 4095) & ~4095ull;
+    struct rq r = submit3(v, VIRTIO_BLK_T_OUT, 0, 4096, false);
+    p->first = r.hdr >> 12;
+    p->n = (r.st >> 12) - p->first + 1;
+    vp_set(p, p->first, p->n, VPRI_PA_NONE);
+    kick(v);
+    for (int i = 0; i < 5000 && atomic_load(&p->v.chan.ring[0].seq) != 1; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&p->v.chan.ring[0].seq), 1);
+    *out = v;
+    return r;
+}
+
 /* With the frontend gone nobody resolves a fault: stopping a queue gives
  * its parked request up at once (dropped: its pages are not resident, so
  * not even the status byte can be written). A stop that waited, as it did
@@ -598,19 +619,8 @@ static void test_vpri_stop_owner_gone(void **state)
     struct env *e = *state;
     struct vp p;
     vpri_plain_init(&p.v, VP_PAGES, VP_QUEUES, VP_ENTRIES, 0);
-    e->dev[0] = make_dev(e, 0, "vp", false);
-    atomic_store(&e->gm.vpri, &p.v.dev);
-    start_queue(e, 0);
-    struct drv *v = &e->drv[0];
-    v->next_data = (v->next_data + 4095) & ~4095ull;
-    struct rq r = submit3(v, VIRTIO_BLK_T_OUT, 0, 4096, false);
-    p.first = r.hdr >> 12;
-    p.n = (r.st >> 12) - p.first + 1;
-    vp_set(&p, p.first, p.n, VPRI_PA_NONE);
-    kick(v);
-    for (int i = 0; i < 5000 && atomic_load(&p.v.chan.ring[0].seq) != 1; i++)
-        usleep(1000);
-    assert_int_equal(atomic_load(&p.v.chan.ring[0].seq), 1);
+    struct drv *v;
+    struct rq r = park_one_write(e, &p, &v);
     atomic_store(&p.v.dev.owner_gone, true);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, resolve_later, &p), 0);
@@ -631,21 +641,10 @@ static void test_vpri_stop_strike(void **state)
     struct env *e = *state;
     struct vp p;
     vpri_plain_init(&p.v, VP_PAGES, VP_QUEUES, VP_ENTRIES, 0);
-    e->dev[0] = make_dev(e, 0, "vp", false);
-    atomic_store(&e->gm.vpri, &p.v.dev);
     struct vpri_q probe = {.d = &p.v.dev};
     assert_int_equal(vpri_q_stop_bound(&probe, 5000000000ull), 5000000000ull);
-    start_queue(e, 0);
-    struct drv *v = &e->drv[0];
-    v->next_data = (v->next_data + 4095) & ~4095ull;
-    struct rq r = submit3(v, VIRTIO_BLK_T_OUT, 0, 4096, false);
-    p.first = r.hdr >> 12;
-    p.n = (r.st >> 12) - p.first + 1;
-    vp_set(&p, p.first, p.n, VPRI_PA_NONE);
-    kick(v);
-    for (int i = 0; i < 5000 && atomic_load(&p.v.chan.ring[0].seq) != 1; i++)
-        usleep(1000);
-    assert_int_equal(atomic_load(&p.v.chan.ring[0].seq), 1);
+    struct drv *v;
+    struct rq r = park_one_write(e, &p, &v);
     e->dev[0]->ops->queue_stop(e->dev[0], 0);
     assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 0);
     assert_int_equal(v->mem[r.st], 0xff); /* dropped: not even the status byte */

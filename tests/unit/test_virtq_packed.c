@@ -832,12 +832,17 @@ static struct vq_inflight_packed *attach_area(struct fx *f)
 /* A new backend takes the queue over: the ring is left as it is, and the
  * frontend's base is stale (after a crash QEMU only knows the last one it
  * was told). */
-static void restart(struct fx *f, struct vq_inflight_packed *a, uint64_t features)
+static int take_over(struct fx *f, struct vq_inflight_packed *a, uint64_t features)
 {
     vq_fini(&f->vq);
     vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4),
             VRING_PACKED_WRAP, features, &f->gm);
-    assert_int_equal(vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM)), 0);
+    return vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM));
+}
+
+static void restart(struct fx *f, struct vq_inflight_packed *a, uint64_t features)
+{
+    assert_int_equal(take_over(f, a, features), 0);
 }
 
 static uint16_t entry_of(const struct vq_inflight_packed *a, uint16_t id)
@@ -1068,10 +1073,7 @@ static void test_inflight_scribbled(void **state)
 
 static void expect_refused(struct fx *f, struct vq_inflight_packed *a, const char *needle)
 {
-    vq_fini(&f->vq);
-    vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4),
-            VRING_PACKED_WRAP, FEAT, &f->gm);
-    if (vq_set_inflight(&f->vq, a, vq_inflight_queue_bytes(NUM)) != -1 || !f->vq.err)
+    if (take_over(f, a, FEAT) != -1 || !f->vq.err)
         fail_msg("an area that should be refused (\"%s\") was taken", needle);
     if (!strstr(f->vq.err, needle))
         fail_msg("error \"%s\" does not mention \"%s\"", f->vq.err, needle);
