@@ -34,11 +34,7 @@ DAEMON_PID=$!
 guest_wait_socket "$TMP/disk0.sock" "$DAEMON_PID" sidecored
 guest_boot "$TMP/disk0.sock" 2
 kill -0 "$DAEMON_PID" 2>/dev/null || fail "sidecored died while serving the guest"
-kill -TERM "$DAEMON_PID"
-rc=0
-wait "$DAEMON_PID" || rc=$?
-DAEMON_PID=
-[ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+guest_stop_daemon
 [ ! -e "$TMP/disk0.sock" ] || fail "sidecored left $TMP/disk0.sock behind after SIGTERM"
 guest_check "$IMG"
 echo "PASS: guest I/O through sidecored matches the host file"

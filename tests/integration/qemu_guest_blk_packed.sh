@@ -42,10 +42,6 @@ kill -0 "$DAEMON_PID" 2>/dev/null || fail "sidecored died while serving the gues
 grep -q "device failed" "$TMP/daemon.log" && fail "the device failed while serving the guest"
 grep -q "disk0: features 0x[0-9a-f]* (packed rings" "$TMP/daemon.log" ||
     fail "the guest did not negotiate packed rings"
-kill -TERM "$DAEMON_PID"
-rc=0
-wait "$DAEMON_PID" || rc=$?
-DAEMON_PID=
-[ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+guest_stop_daemon
 guest_check "$IMG"
 echo "PASS: guest I/O over packed rings through sidecored matches the host file"

@@ -127,11 +127,7 @@ run_case() { # RING: split or packed
     if [ "$ring" = packed ]; then
         grep -q "(packed rings" "$TMP/daemon$N.log" || fail "the guest did not negotiate packed rings"
     fi
-    kill -TERM "$DAEMON_PID"
-    rc=0
-    wait "$DAEMON_PID" || rc=$?
-    DAEMON_PID=
-    [ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+    guest_stop_daemon
     guest_check "$IMG"
 }
 

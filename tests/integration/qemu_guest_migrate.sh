@@ -241,9 +241,5 @@ done
 
 alive "$DAEMON_PID" || fail "sidecored died"
 grep -q "device stopped" "$TMP/daemon.log" && fail "sidecored stopped a device"
-kill -TERM "$DAEMON_PID"
-rc=0
-wait "$DAEMON_PID" || rc=$?
-DAEMON_PID=
-[ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+guest_stop_daemon
 echo "PASS: the guest migrated from device src to device dst with its disk and memory intact ($R rounds; buffers refilled from round $r0 to $FROZEN after QEMU had sent them)"

@@ -107,6 +107,15 @@ guest_check() {
     [ "$pmd5" = "$PRE_MD5" ] || fail "the guest read different data than the host pre-filled"
 }
 
+# guest_stop_daemon: SIGTERM to $DAEMON_PID; sidecored must exit 0.
+guest_stop_daemon() {
+    local rc=0
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID" || rc=$?
+    DAEMON_PID=
+    [ "$rc" -eq 0 ] || fail "sidecored exited with status $rc after SIGTERM"
+}
+
 # guest_wait_socket PATH PID WHAT: up to 10 s for a unix socket to appear.
 guest_wait_socket() {
     local _
