@@ -353,6 +353,9 @@ static void cmd_list(void)
             printf("%-16s   %s %llu time(s), last: %s\n", "",
                    json_is_true(json_object_get(d, "failed")) ? "failed now," : "failed",
                    (unsigned long long)u64(d, "failures"), str(d, "why"));
+        if (json_is_integer(json_object_get(d, "stopping_ms")))
+            printf("%-16s   stopping: the frontend's last message waits %llu ms for requests "
+                   "in flight\n", "", (unsigned long long)u64(d, "stopping_ms"));
     }
     if (json_array_size(r) == 0)
         printf("(no devices)\n");

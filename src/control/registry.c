@@ -230,6 +230,8 @@ static const char *status_word(const struct reg_dev *d, const struct vhost_dev_i
         return "failed";
     if (!vi->connected)
         return d->cfg.client ? "connecting" : "waiting";
+    if (vi->stopping)
+        return "stopping";
     if ((vi->status & VIRTIO_STATUS_DRIVER_OK) && vi->queues_started)
         return "running";
     return "connected";
@@ -247,6 +249,8 @@ static json_t *state_json(const struct reg_dev *d, json_t *obj)
     json_object_set_new(obj, "failed", json_boolean(vi.failed));
     json_object_set_new(obj, "failures", json_integer((json_int_t)vi.failures));
     json_object_set_new(obj, "why", json_string(why));
+    json_object_set_new(obj, "stopping_ms",
+                        vi.stopping ? json_integer((json_int_t)vi.stopping_ms) : json_null());
     return obj;
 }
 

@@ -237,6 +237,15 @@ void sc_detach(struct sc_queue *q)
     pthread_mutex_unlock(&c->set->lock);
 }
 
+void sc_wake(struct sc_queue *q)
+{
+    struct sidecore *c = q ? q->owner : NULL;
+    uint64_t one = 1;
+    /* The loop polls every queue after any wake-up; an empty mailbox is fine. */
+    if (c && write(c->mb_efd, &one, sizeof(one)) < 0)
+        LOG_WARN("sidecore", "sidecore-%u: wake for %s: %s", c->id, q->name ? q->name : "?", strerror(errno));
+}
+
 unsigned sc_set_count(const struct sc_set *s)
 {
     return s ? s->n : 0;

@@ -87,6 +87,9 @@ void sc_set_destroy(struct sc_set *s);
 
 int sc_attach(struct sc_set *s, struct sc_queue *q);
 void sc_detach(struct sc_queue *q);
+/* From any thread: the sidecore polling q runs a round soon, even if it
+ * sleeps (q's owner changed state its poll() must see). */
+void sc_wake(struct sc_queue *q);
 
 unsigned sc_set_count(const struct sc_set *s);
 void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out);

@@ -202,6 +202,21 @@ static void blk_queue_stop(struct vdev *v, uint16_t idx)
     queue_free(q);
 }
 
+static bool blk_queue_quiesce_op(struct vdev *v, uint16_t idx, bool on)
+{
+    struct blk_dev *d = DEV(v);
+    if (idx >= d->num_queues || !d->q[idx])
+        return false;
+    blk_queue_quiesce(d->q[idx], on);
+    return true;
+}
+
+static bool blk_queue_settled_op(struct vdev *v, uint16_t idx)
+{
+    struct blk_dev *d = DEV(v);
+    return idx >= d->num_queues || !d->q[idx] || blk_queue_settled(d->q[idx]);
+}
+
 static void blk_reset(struct vdev *v)
 {
     struct blk_dev *d = DEV(v);
@@ -233,6 +248,8 @@ static const struct vdev_ops blk_ops = {
     .set_config = blk_set_config,
     .queue_start = blk_queue_start,
     .queue_stop = blk_queue_stop,
+    .queue_quiesce = blk_queue_quiesce_op,
+    .queue_settled = blk_queue_settled_op,
     .reset = blk_reset,
     .destroy = blk_destroy,
 };

@@ -54,7 +54,19 @@ struct blk_queue {
     bool pushed;              /* used elements written since the last publish */
     struct vpri_q vp;         /* VPRI: residency checks, parked requests */
     unsigned err_logs;        /* request errors logged so far */
+
+    /* Quiesce (vdev queue_quiesce). The control thread sets qz to a new
+     * generation (0: off); a round that read a generation pops nothing and
+     * ends by publishing what the queue still holds, then that generation
+     * in qz_ack: hold is current for qz once qz_ack equals it. */
+    _Atomic uint32_t qz;
+    _Atomic uint32_t qz_ack;
+    _Atomic uint8_t hold;     /* BLK_HOLD_* */
+    uint32_t qz_gen;          /* control thread: last generation used */
+    uint64_t qz_ns;           /* control thread: when the quiesce began, 0: none */
 };
+
+enum { BLK_HOLD_NONE, BLK_HOLD_PARKED, BLK_HOLD_BACKEND };
 
 struct blk_dev {
     struct vdev vdev;
@@ -77,7 +89,11 @@ struct blk_dev {
 /* Data path (blk_req.c). */
 int blk_queue_poll(struct sc_queue *scq);
 bool blk_queue_set_notify(struct sc_queue *scq, bool enable);
-/* Control thread, after sc_detach: complete what is in flight (bounded). */
+/* Control thread, after sc_detach: complete what is in flight (bounded,
+ * counted from the quiesce if one began). */
 void blk_queue_drain(struct blk_queue *q);
+/* Control thread, queue attached (vdev queue_quiesce / queue_settled). */
+void blk_queue_quiesce(struct blk_queue *q, bool on);
+bool blk_queue_settled(struct blk_queue *q);
 
 #endif

@@ -412,6 +412,7 @@ int blk_queue_poll(struct sc_queue *scq)
 
     if (vdev_is_broken(&d->vdev))
         return -1;
+    uint32_t qz = atomic_load_explicit(&q->qz, memory_order_acquire);
     vpri_q_enter(&q->vp);
     work = be->reap(q->bq);
     if (q->deferred) {
@@ -433,7 +434,7 @@ int blk_queue_poll(struct sc_queue *scq)
         ret = -1;
         goto out;
     }
-    for (int popped = 0; popped < BLK_POLL_BUDGET && !q->deferred &&
+    for (int popped = 0; popped < BLK_POLL_BUDGET && !qz && !q->deferred &&
                          q->staged_pos == q->nstaged;) {
         int n = stage(q);
         if (n <= 0) {
@@ -453,6 +454,13 @@ out:
     if (q->pushed)
         publish(q);
     vpri_q_leave(&q->vp);
+    if (SC_UNLIKELY(qz)) {
+        uint8_t h = q->deferred || q->staged_pos < q->nstaged || be->in_flight(q->bq)
+                        ? BLK_HOLD_BACKEND
+                        : q->vp.park.n ? BLK_HOLD_PARKED : BLK_HOLD_NONE;
+        atomic_store_explicit(&q->hold, h, memory_order_relaxed);
+        atomic_store_explicit(&q->qz_ack, qz, memory_order_release);
+    }
     return ret < 0 ? ret : work;
 }
 
@@ -461,6 +469,10 @@ bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
     struct blk_queue *q = scq->opaque;
     const struct blk_backend_ops *be = q->dev->be->ops;
     bool pending = vq_set_notify(q->vq, enable);
+
+    /* Quiesced, new requests wait: only what the queue holds keeps it awake. */
+    if (atomic_load_explicit(&q->qz, memory_order_relaxed))
+        pending = false;
 
     /* Completions the backend cannot signal must be polled for. */
     if (enable && !pending)
@@ -509,10 +521,44 @@ static void give_up_pending(struct blk_queue *q)
     fail_parked(q);
 }
 
+void blk_queue_quiesce(struct blk_queue *q, bool on)
+{
+    if (on) {
+        q->qz_gen = q->qz_gen + 1 ? q->qz_gen + 1 : 1;
+        if (!q->qz_ns)
+            q->qz_ns = sc_now_ns();
+        atomic_store_explicit(&q->qz, q->qz_gen, memory_order_release);
+    } else {
+        q->qz_ns = 0;
+        atomic_store_explicit(&q->qz, 0, memory_order_release);
+    }
+    sc_wake(&q->scq);
+}
+
+bool blk_queue_settled(struct blk_queue *q)
+{
+    uint32_t qz = atomic_load_explicit(&q->qz, memory_order_relaxed);
+    if (!qz || vdev_is_broken(&q->dev->vdev))
+        return true; /* a failed device's queue is no longer polled: the stop drains it */
+    uint64_t waited = sc_now_ns() - q->qz_ns;
+    if (waited > BLK_DRAIN_NS)
+        return true;
+    if (atomic_load_explicit(&q->qz_ack, memory_order_acquire) != qz)
+        return false;
+    switch (atomic_load_explicit(&q->hold, memory_order_relaxed)) {
+    case BLK_HOLD_NONE:
+        return true;
+    case BLK_HOLD_PARKED:
+        return vpri_q_owner_gone(&q->vp) || waited > vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
+    default:
+        return false;
+    }
+}
+
 void blk_queue_drain(struct blk_queue *q)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
-    uint64_t start = sc_now_ns(), deadline = start + BLK_DRAIN_NS;
+    uint64_t start = q->qz_ns ? q->qz_ns : sc_now_ns(), deadline = start + BLK_DRAIN_NS;
     uint64_t park_deadline = start + vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
 
     for (;;) {

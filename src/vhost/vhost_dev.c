@@ -62,18 +62,26 @@ static int h_get_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
     return VHU_OK;
 }
 
+static const uint64_t transport_bits =
+    (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
+
+bool vhu_features_change_device(const struct vhost_dev *v, uint64_t f)
+{
+    /* Toggling LOG_ALL during migration resends the same device bits. */
+    return !v->features_set || ((f ^ v->features) & ~transport_bits);
+}
+
 static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
                           struct vhu_reply *r)
 {
-    const uint64_t transport = (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
+    const uint64_t transport = transport_bits;
     uint64_t offered = vhu_offered_features(v), f = m->p.u64;
     (void)fds, (void)nfds, (void)r;
 
     if (f & ~offered)
         return vhu_err(v, "features 0x%llx include bits 0x%llx that were not offered",
                       (unsigned long long)f, (unsigned long long)(f & ~offered));
-    /* Toggling LOG_ALL during migration resends the same device bits. */
-    bool dev_changed = !v->features_set || ((f ^ v->features) & ~transport);
+    bool dev_changed = vhu_features_change_device(v, f);
     v->features = f;
     v->features_set = true;
     vhu_log_apply(v);

@@ -5,6 +5,8 @@
  *   vhost_mem.c     memory table, dirty log, inflight area messages
  *   vhost_server.c  sockets: listen/accept or connect/reconnect, failure, teardown
  *   vhost_vpri.c    VPRI messages (docs/VPRI.md): map, channel, resolve wake-ups
+ *   vhost_settle.c  waits for rings a message stops to finish their requests
+ *                   without blocking the control thread
  * Everything here runs on the control thread, except vhu_on_fail (any thread). */
 #ifndef SC_VHOST_INT_H
 #define SC_VHOST_INT_H
@@ -64,6 +66,11 @@ struct vhost_dev {
     uint16_t nq;
     struct vhu_queue *q;
     bool *paused;        /* scratch for vhu_queues_pause, nq entries */
+    bool *quiesced;      /* vhost_settle.c: rings quiesced for the message, nq entries */
+    bool settling;       /* the connection waits for them (not read meanwhile) */
+    bool settle_hangup;  /* what waits is the teardown after a hangup */
+    int settle_timer;    /* 0 when none pending */
+    uint64_t settle_ns;
 
     struct guestmem gm;
     bool gm_ready;
@@ -118,6 +125,24 @@ int vhu_dispatch(struct vhost_dev *v);
 uint64_t vhu_offered_features(struct vhost_dev *v);
 uint64_t vhu_offered_protocol_features(struct vhost_dev *v);
 bool vhu_has_proto(struct vhost_dev *v, unsigned bit);
+
+/* vhost_dev.c: whether SET_FEATURES with f changes the device's bits (it
+ * then stops the running rings). */
+bool vhu_features_change_device(const struct vhost_dev *v, uint64_t f);
+
+/* vhost_server.c: after a settle, dispatch the message that waited (or tear
+ * down after the hangup that waited) and read the connection again. */
+void vhu_conn_resume(struct vhost_dev *v, bool hangup);
+
+/* vhost_settle.c. Before the message in v->conn is dispatched (hangup:
+ * before the teardown after a hangup): quiesces the running rings it may
+ * stop; true when some still hold requests, the socket is then unwatched
+ * and vhu_conn_resume is called once they settled (or the bound ran out). */
+bool vhu_settle_begin(struct vhost_dev *v, bool hangup);
+/* After the dispatch: rings it quiesced and did not stop take requests again. */
+void vhu_settle_release(struct vhost_dev *v);
+/* Teardown: forget a pending settle. */
+void vhu_settle_cancel(struct vhost_dev *v);
 
 /* vhost_queue.c */
 void vhu_queue_init(struct vhu_queue *q);

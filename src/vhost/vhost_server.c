@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/util.h"
 #include "vhost_int.h"
 
 #define VHU_BACKOFF_MIN_MS 50u
@@ -47,6 +48,7 @@ static void schedule_reconnect(struct vhost_dev *v)
  * using memory, log and inflight area until they are stopped). */
 static void teardown(struct vhost_dev *v)
 {
+    vhu_settle_cancel(v);
     if (v->conn.fd >= 0)
         evloop_del(v->loop, v->conn.fd);
     atomic_store_explicit(&v->vpri.owner_gone, true, memory_order_release);
@@ -114,7 +116,8 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
             return;
         if (st == VHU_RECV_EOF) {
             LOG_INFO(VHU_COMP, "%s: frontend disconnected", v->dev->name);
-            disconnect(v);
+            if (!vhu_settle_begin(v, true))
+                disconnect(v);
             return;
         }
         if (st == VHU_RECV_ERROR) {
@@ -130,12 +133,36 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
             disconnect(v);
             return;
         }
+        if (vhu_settle_begin(v, false))
+            return;
         int rc = vhu_dispatch(v);
         vhu_conn_msg_done(&v->conn);
+        vhu_settle_release(v);
         if (rc < 0) {
             disconnect(v);
             return;
         }
+    }
+}
+
+void vhu_conn_resume(struct vhost_dev *v, bool hangup)
+{
+    if (hangup) {
+        disconnect(v);
+        return;
+    }
+    int rc = vhu_dispatch(v);
+    vhu_conn_msg_done(&v->conn);
+    vhu_settle_release(v);
+    if (rc < 0) {
+        disconnect(v);
+        return;
+    }
+    rc = evloop_add(v->loop, v->conn.fd, EPOLLIN, on_conn_event, v);
+    if (rc < 0) {
+        LOG_ERR(VHU_COMP, "%s: cannot watch the frontend connection again: %s; disconnecting",
+                v->dev->name, strerror(-rc));
+        disconnect(v);
     }
 }
 
@@ -285,6 +312,7 @@ static void free_dev(struct vhost_dev *v)
         gm_destroy(&v->gm);
     free(v->q);
     free(v->paused);
+    free(v->quiesced);
     free(v->vpri_past);
     free(v->path);
     free(v);
@@ -325,8 +353,9 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     v->path = strdup(cfg->socket_path);
     v->q = calloc(nq, sizeof(*v->q));
     v->paused = calloc(nq, sizeof(*v->paused));
+    v->quiesced = calloc(nq, sizeof(*v->quiesced));
     v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!v->path || !v->q || !v->paused || v->wake_fd < 0) {
+    if (!v->path || !v->q || !v->paused || !v->quiesced || v->wake_fd < 0) {
         *why = "out of memory or eventfds";
         rc = -ENOMEM;
         goto fail;
@@ -391,6 +420,9 @@ void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)
     out->connections = v->connections;
     out->failed = v->failed || vdev_is_broken(v->dev);
     out->failures = v->failures;
+    out->stopping = v->settling;
+    if (v->settling)
+        out->stopping_ms = (sc_now_ns() - v->settle_ns) / 1000000;
     if (v->why[0])
         snprintf(out->why, sizeof(out->why), "%s", v->why);
     else if (vdev_is_broken(v->dev))

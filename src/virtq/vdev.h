@@ -8,6 +8,10 @@
  * synchronous: on return the device no longer touches the ring, in-flight
  * requests have completed (or the bounded drain time ran out, which the
  * device logs) and vq->last_avail is the index to report to the frontend.
+ * A device whose requests can be slow (a backend holds them) also offers
+ * queue_quiesce and queue_settled, so the transport can wait for them
+ * without blocking its thread (every other device's control plane) and
+ * call queue_stop once it no longer waits.
  *
  * Errors: when a queue or request is malformed, the device stops serving
  * (all its queues) and calls vdev_fail, which sets NEEDS_RESET in the status,
@@ -38,6 +42,14 @@ struct vdev_ops {
     int (*queue_start)(struct vdev *d, uint16_t idx, struct virtq *vq, int kick_fd,
                        int call_fd);
     void (*queue_stop)(struct vdev *d, uint16_t idx);
+    /* Optional. on: the started queue takes no new requests from its ring
+     * while what it holds completes; off: it takes them again. A stop or a
+     * new start ends it too. Returns false when the device does not wait
+     * for anything at stop (queue_settled is not worth asking). */
+    bool (*queue_quiesce)(struct vdev *d, uint16_t idx, bool on);
+    /* True when a queue_stop now would not wait: nothing in flight, or the
+     * stop's own bound (counted from the quiesce) has run out. */
+    bool (*queue_settled)(struct vdev *d, uint16_t idx);
     /* All queues are stopped already; forget negotiated state. */
     void (*reset)(struct vdev *d);
     void (*destroy)(struct vdev *d);

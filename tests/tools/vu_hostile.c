@@ -358,6 +358,89 @@ static int r_call_saturated(struct vu_raw *f)
     return -1;
 }
 
+/* Not violations either: the frontend stops the ring (GET_VRING_BASE) or
+ * hangs up while the device holds HELD_REQS writes (a slow backend, or a
+ * QoS stage the caller configured). A stop must be answered once they have
+ * completed, with their count as the base. What was done is printed at
+ * once, so a caller can check what the daemon does meanwhile (it must
+ * serve others). */
+#define HELD_REQS 10u
+#define HELD_STRIDE 12288u
+
+static int held_submit(struct vu_raw *f)
+{
+    if (vu_raw_setup(f, true) < 0)
+        return -1;
+    for (uint16_t i = 0; i < HELD_REQS; i++) {
+        /* header | 4 KiB of data | status byte, a page each */
+        uint64_t base = VU_RAW_DATA + (uint64_t)i * HELD_STRIDE;
+        uint8_t *m = f->mem + base;
+        memset(m, 0, 16);
+        m[0] = 1;                /* VIRTIO_BLK_T_OUT */
+        m[8] = (uint8_t)(i * 8); /* sector */
+        memset(m + 4096, 0x5a ^ i, 4096);
+        m[8192] = 0xff;
+        uint16_t d = (uint16_t)(i * 3);
+        f->q[0].desc[d] = (struct vring_desc){.addr = base, .len = 16,
+                                              .flags = VRING_DESC_F_NEXT, .next = d + 1};
+        f->q[0].desc[d + 1] = (struct vring_desc){.addr = base + 4096, .len = 4096,
+                                                  .flags = VRING_DESC_F_NEXT, .next = d + 2};
+        f->q[0].desc[d + 2] = (struct vring_desc){.addr = base + 8192, .len = 1,
+                                                  .flags = VRING_DESC_F_WRITE};
+        f->q[0].avail->ring[i] = d;
+    }
+    __atomic_store_n(&f->q[0].avail->idx, HELD_REQS, __ATOMIC_RELEASE);
+    if (vu_raw_kick(f, 0) < 0)
+        return -1;
+    /* The device took them once the first one is back (a QoS stage lets
+     * one through at once); a stop sent before would find none in flight. */
+    for (int i = 0; i < VU_RAW_WAIT_MS; i++) {
+        if (__atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE) >= 1)
+            return 0;
+        usleep(1000);
+    }
+    fprintf(stderr, "vu_hostile: no write completed within %d ms\n", VU_RAW_WAIT_MS);
+    return -1;
+}
+
+static int r_held_stop(struct vu_raw *f)
+{
+    struct vhu_vring_state st = {0, 0};
+    if (held_submit(f) < 0 ||
+        vu_raw_send(f, VHOST_USER_GET_VRING_BASE, VHOST_USER_VERSION, &st, sizeof(st), NULL, 0) < 0)
+        return -1;
+    printf("vu_hostile: held_stop: GET_VRING_BASE sent with %u writes submitted\n", HELD_REQS);
+    fflush(stdout);
+    struct vhu_hdr h;
+    if (vu_raw_recv(f, &h, &st, sizeof(st), 20000) != 1 ||
+        h.request != VHOST_USER_GET_VRING_BASE) {
+        fprintf(stderr, "vu_hostile: no GET_VRING_BASE reply within 20 s\n");
+        return -1;
+    }
+    uint16_t used = __atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE);
+    unsigned ok = 0;
+    for (unsigned i = 0; i < HELD_REQS; i++)
+        ok += f->mem[VU_RAW_DATA + (uint64_t)i * HELD_STRIDE + 8192] == 0;
+    printf("vu_hostile: held_stop: base %u, used %u, %u of %u writes completed OK\n", st.num, used,
+           ok, HELD_REQS);
+    if (st.num != HELD_REQS || used != HELD_REQS || ok != HELD_REQS)
+        return -1;
+    close(f->fd);
+    f->fd = -1;
+    return 0;
+}
+
+static int r_held_hangup(struct vu_raw *f)
+{
+    if (held_submit(f) < 0)
+        return -1;
+    close(f->fd);
+    f->fd = -1;
+    printf("vu_hostile: held_hangup: hung up with %u writes submitted\n", HELD_REQS);
+    fflush(stdout);
+    return 0;
+}
+
 struct scenario {
     const char *name;
     int (*run)(struct vu_raw *f);
@@ -389,6 +472,8 @@ static const struct scenario scenarios[] = {
     {"bad_indirect", r_bad_indirect, "indirect table of 17 bytes"},
     {"memory_shrunk", r_memory_shrunk, "guest memory file truncated under a waiting request"},
     {"call_saturated", r_call_saturated, "blocking call eventfd at its limit (served anyway)"},
+    {"held_stop", r_held_stop, "ring stopped with 10 writes in flight (answered after them)"},
+    {"held_hangup", r_held_hangup, "hang up with 10 writes in flight"},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
     {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
     {"packed_chain_too_long", p_chain_too_long, "packed ring: NEXT on every descriptor"},

@@ -654,6 +654,47 @@ static void test_vpri_stop_strike(void **state)
     vpri_plain_free(&p.v);
 }
 
+/* Quiesced (what the transport does before a message that stops the ring),
+ * the queue takes no new request while the one it holds (a parked write)
+ * completes; it is settled once that one is done, and released it takes
+ * the new one. Without the quiesce the read behind the write completed
+ * first, and the stop after it would have waited for both on the control
+ * thread. */
+static void test_quiesce_settles(void **state)
+{
+    struct env *e = *state;
+    struct vp p;
+    vpri_plain_init(&p.v, VP_PAGES, VP_QUEUES, VP_ENTRIES, 0);
+    struct drv *v;
+    struct rq w = park_one_write(e, &p, &v);
+    struct vdev *d = e->dev[0];
+    assert_true(d->ops->queue_quiesce(d, 0, true));
+    struct rq rd = submit3(v, VIRTIO_BLK_T_IN, 8, 512, true);
+    kick(v);
+    usleep(20000);
+    assert_false(d->ops->queue_settled(d, 0));
+    assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 0);
+
+    vp_set(&p, p.first, p.n, VPRI_PA_RW);
+    atomic_fetch_add(&p.v.chan.ctrl->resolve_gen, 1);
+    atomic_store(&p.v.chan.ctrl->cons, 1);
+    for (int i = 0; i < 5000 && !d->ops->queue_settled(d, 0); i++)
+        usleep(1000);
+    assert_true(d->ops->queue_settled(d, 0));
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[w.st], VIRTIO_BLK_S_OK);
+    assert_int_equal(v->mem[rd.st], 0xff);
+    usleep(20000);
+    assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 1);
+
+    assert_true(d->ops->queue_quiesce(d, 0, false));
+    assert_true(wait_used(v, 1));
+    assert_int_equal(v->mem[rd.st], VIRTIO_BLK_S_OK);
+    d->ops->queue_stop(d, 0); /* the queue points at p until it stops */
+    atomic_store(&e->gm.vpri, NULL);
+    vpri_plain_free(&p.v);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -670,6 +711,7 @@ int main(void)
         T(test_null_backend_device),
         T(test_vpri_stop_owner_gone),
         T(test_vpri_stop_strike),
+        T(test_quiesce_settles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

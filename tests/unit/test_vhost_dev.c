@@ -39,6 +39,8 @@
 struct mock {
     struct vdev vd;
     int starts[NQ], stops[NQ], resets;
+    int quiesce_on[NQ], quiesce_off[NQ];
+    bool busy[NQ]; /* the ring holds requests: not settled */
     int set_while_running; /* set_features calls that found a queue started */
     uint64_t features;
     struct virtq *vq[NQ];
@@ -96,6 +98,19 @@ static void m_queue_stop(struct vdev *d, uint16_t idx)
     m->stops[idx]++;
     m->vq[idx]->last_avail += 7; /* pretend the device consumed seven requests */
 }
+static bool m_queue_quiesce(struct vdev *d, uint16_t idx, bool on)
+{
+    struct mock *m = (struct mock *)d;
+    if (on)
+        m->quiesce_on[idx]++;
+    else
+        m->quiesce_off[idx]++;
+    return true;
+}
+static bool m_queue_settled(struct vdev *d, uint16_t idx)
+{
+    return !((struct mock *)d)->busy[idx];
+}
 static void m_reset(struct vdev *d)
 {
     ((struct mock *)d)->resets++;
@@ -105,6 +120,7 @@ static const struct vdev_ops mock_ops = {
     .features = m_features, .set_features = m_set_features, .max_queues = m_max_queues,
     .config_size = m_config_size, .get_config = m_get_config, .set_config = m_set_config,
     .queue_start = m_queue_start, .queue_stop = m_queue_stop, .reset = m_reset,
+    .queue_quiesce = m_queue_quiesce, .queue_settled = m_queue_settled,
 };
 
 struct t {
@@ -712,6 +728,118 @@ static void test_datapath_failure(void **state)
     expect_recovers(t);
 }
 
+static bool readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+/* A ring whose device still holds requests is stopped only once they are
+ * done, and the control thread does not wait for that: GET_VRING_BASE is
+ * answered afterwards, the message behind it on the same connection waits
+ * its turn, and another device on the same loop is served meanwhile. */
+static void test_stop_waits_unblocked(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    handshake(t);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    setup_ring(t, 0, NULL);
+    setup_ring(t, 1, NULL);
+    t->m.busy[0] = true;
+    struct vhu_vring_state s = {0, 0};
+    send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+    send_raw(t, VHOST_USER_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0);
+    pump(t, 20);
+    assert_int_equal(t->m.quiesce_on[0], 1);
+    assert_int_equal(t->m.quiesce_on[1], 0);
+    assert_int_equal(t->m.stops[0], 0);
+    assert_false(readable(t->cl));
+
+    struct t o = {.loop = t->loop, .cl = -1};
+    o.m.vd.ops = &mock_ops;
+    o.m.vd.name = "other";
+    snprintf(o.path, sizeof(o.path), "%s/other.sock", t->dir);
+    struct vhost_dev_cfg cfg = {.socket_path = o.path, .dev = &o.m.vd};
+    const char *why = NULL;
+    assert_int_equal(vhost_dev_create(t->loop, &cfg, &o.v, &why), 0);
+    client_connect(&o);
+    assert_int_equal(get_u64(&o, VHOST_USER_GET_QUEUE_NUM), NQ);
+    client_close(&o);
+    vhost_dev_destroy(o.v);
+    assert_false(readable(t->cl));
+    assert_int_equal(t->m.stops[0], 0);
+
+    t->m.busy[0] = false;
+    struct vhu_hdr h;
+    struct vhu_vring_state got;
+    assert_int_equal(recv_reply(t, &h, &got, sizeof(got), NULL), 1);
+    assert_int_equal(h.request, VHOST_USER_GET_VRING_BASE);
+    assert_int_equal(got.num, 7);
+    assert_int_equal(t->m.stops[0], 1);
+    uint64_t n = 0;
+    assert_int_equal(recv_reply(t, &h, &n, sizeof(n), NULL), 1);
+    assert_int_equal(h.request, VHOST_USER_GET_QUEUE_NUM);
+    assert_int_equal(n, NQ);
+
+    /* A message that stops no ring quiesces none; one that only may stop a
+     * ring (enable, on a running one) releases it after. */
+    s = (struct vhu_vring_state){1, 1};
+    ack_ok(t, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL, 0);
+    assert_int_equal(t->m.quiesce_on[1], 0);
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+                 (1ull << VHOST_F_LOG_ALL);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &f, 8, NULL, 0);
+    assert_int_equal(t->m.quiesce_on[1], 0);
+    uint64_t u = 1;
+    int call = eventfd(0, EFD_CLOEXEC);
+    ack_ok(t, VHOST_USER_SET_VRING_CALL, &u, 8, &call, 1);
+    close(call);
+    assert_int_equal(t->m.quiesce_on[1], 1);
+    assert_int_equal(t->m.stops[1], 1);
+    assert_int_equal(t->m.starts[1], 2);
+}
+
+/* A frontend that hangs up while a ring holds requests: the teardown waits
+ * for them without blocking the loop; a failure meanwhile ends the wait. */
+static void test_hangup_waits_unblocked(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    handshake(t);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    setup_ring(t, 0, NULL);
+    t->m.busy[0] = true;
+    client_close(t);
+    pump(t, 20);
+    assert_int_equal(t->m.stops[0], 0);
+    assert_int_equal(t->m.resets, 0);
+    assert_true(info(t).connected);
+    t->m.busy[0] = false;
+    for (int i = 0; i < 2000 && info(t).connected; i++)
+        pump(t, 1);
+    assert_false(info(t).connected);
+    assert_int_equal(t->m.stops[0], 1);
+    assert_int_equal(t->m.resets, 1);
+
+    client_connect(t);
+    handshake(t);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    setup_ring(t, 1, NULL);
+    t->m.busy[1] = true;
+    struct vhu_vring_state s = {1, 0};
+    send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+    pump(t, 20);
+    assert_int_equal(t->m.stops[1], 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fail_from_thread, &t->m.vd), 0);
+    pthread_join(th, NULL);
+    expect_failed(t, "descriptor loop");
+    assert_int_equal(t->m.stops[1], 1);
+    t->m.busy[1] = false;
+    expect_recovers(t);
+}
+
 static void test_second_frontend_refused(void **state)
 {
     struct t *t = *state;
@@ -929,6 +1057,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_ring_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_features_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_waits_unblocked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hangup_waits_unblocked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

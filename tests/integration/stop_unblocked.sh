@@ -1,0 +1,82 @@
+#!/bin/bash
+# A ring stopped while its device holds requests must not stall the daemon's
+# control plane: device A's QoS stage (2 IOPS) holds 10 writes when its
+# frontend stops the ring (GET_VRING_BASE, vu_hostile held_stop). While
+# that stop waits for them (about 4.5 s), the RPC server must answer (A
+# shows as "stopping") and device B must serve a whole benchmark session
+# (connect, handshake, I/O, hang up). Then A's reply must carry the base 10
+# with all 10 writes completed. The same for a hangup with writes held:
+# B is served while A's teardown waits, and A serves a new frontend after.
+# Usage: stop_unblocked.sh BUILD_DIR
+set -u
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+BENCH=$BUILD/sidecore-bench
+HOSTILE=$BUILD/tests/vu_hostile
+TMP=$(mktemp -d /tmp/sc-stop.XXXXXX)
+HPID=
+fail() {
+    echo "stop_unblocked: FAIL: $*"
+    echo "--- vu_hostile ---"; cat "$TMP/held.log" 2>/dev/null
+    echo "--- daemon log (tail) ---"; tail -n 30 "$TMP/daemon.log" 2>/dev/null
+    exit 1
+}
+# shellcheck source=lib/scd_common.sh
+. "$(dirname "$0")/lib/scd_common.sh"
+cleanup() {
+    [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+    scd_cleanup
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+scd_require
+for b in "$BENCH" "$HOSTILE"; do [ -x "$b" ] || fail "$b not built"; done
+
+scd_start --log-level info \
+    --blk "name=A,socket=$TMP/A.sock,backend=file,path=$TMP/A.img,size=16M" \
+    --blk "name=B,socket=$TMP/B.sock,backend=null,size=16M"
+scd_ctl interpose A '[{"type":"qos","iops":2,"iops_burst":1}]' >/dev/null ||
+    fail "setting A's QoS stage failed"
+
+a_field() { scd_ctl list | jq -r ".[] | select(.name == \"A\") | .$1"; }
+held_sent() { grep -q "GET_VRING_BASE sent" "$TMP/held.log"; }
+
+timeout 60 "$HOSTILE" "$TMP/A.sock" held_stop >"$TMP/held.log" 2>&1 &
+HPID=$!
+scd_wait 20 "vu_hostile to stop A's ring" held_sent
+STATUS=$(a_field status) || fail "sidecorectl list failed while A's stop waited"
+WAITED=$(a_field stopping_ms)
+[ "$STATUS" = "stopping" ] ||
+    fail "A's status is '$STATUS' while its stop waits for held writes (expected stopping)"
+echo "stop_unblocked: the RPC server answered while A's stop waited ($WAITED ms so far)"
+timeout 30 "$BENCH" run --socket "$TMP/B.sock" --time 1 --qd 4 >"$TMP/benchB.log" 2>&1 ||
+    { cat "$TMP/benchB.log"; fail "B's benchmark failed while A's stop waited"; }
+AFTER=$(a_field status)
+echo "stop_unblocked: B served a benchmark session meanwhile; A is now '$AFTER'"
+wait "$HPID"
+HRC=$?
+HPID=
+cat "$TMP/held.log"
+[ "$HRC" -eq 0 ] || fail "vu_hostile held_stop exited with $HRC"
+grep -q "base 10, used 10, 10 of 10 writes completed OK" "$TMP/held.log" ||
+    fail "A's stop did not complete the held writes"
+[ "$(a_field failed)" = "false" ] || fail "A reports failed: $(scd_ctl list)"
+
+# A hangup with writes held: the teardown waits for them, B is served
+# meanwhile, and A serves a new frontend afterwards (vu_hostile's check).
+hung_up() { grep -q "hung up with" "$TMP/held.log"; }
+timeout 60 "$HOSTILE" "$TMP/A.sock" held_hangup >"$TMP/held.log" 2>&1 &
+HPID=$!
+scd_wait 20 "vu_hostile to hang up on A" hung_up
+STATUS=$(a_field status) || fail "sidecorectl list failed while A's teardown waited"
+[ "$STATUS" = "stopping" ] ||
+    fail "A's status is '$STATUS' after a hangup with writes held (expected stopping)"
+timeout 30 "$BENCH" run --socket "$TMP/B.sock" --time 1 --qd 4 >"$TMP/benchB.log" 2>&1 ||
+    { cat "$TMP/benchB.log"; fail "B's benchmark failed while A's teardown waited"; }
+wait "$HPID"
+HRC=$?
+HPID=
+cat "$TMP/held.log"
+[ "$HRC" -eq 0 ] || fail "vu_hostile held_hangup exited with $HRC"
+kill -0 "$SCD_PID" 2>/dev/null || fail "sidecored died"
+scd_stop
+echo "stop_unblocked: ok"
