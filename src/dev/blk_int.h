@@ -62,6 +62,7 @@ struct blk_queue {
     _Atomic uint32_t qz;
     _Atomic uint32_t qz_ack;
     _Atomic uint8_t hold;     /* BLK_HOLD_* */
+    _Atomic bool emptied;     /* failed, and the backend holds nothing: no more polls */
     uint32_t qz_gen;          /* control thread: last generation used */
     uint64_t qz_ns;           /* control thread: when the quiesce began, 0: none */
 };

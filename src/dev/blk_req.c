@@ -403,6 +403,40 @@ static int run_staged(struct blk_queue *q)
     return 0;
 }
 
+static void publish_hold(struct blk_queue *q, uint32_t qz)
+{
+    const struct blk_backend_ops *be = q->dev->be->ops;
+    uint8_t h = q->deferred || q->staged_pos < q->nstaged || be->in_flight(q->bq)
+                    ? BLK_HOLD_BACKEND
+                    : q->vp.park.n ? BLK_HOLD_PARKED : BLK_HOLD_NONE;
+    atomic_store_explicit(&q->hold, h, memory_order_relaxed);
+    atomic_store_explicit(&q->qz_ack, qz, memory_order_release);
+}
+
+static void give_up_pending(struct blk_queue *q);
+
+/* A failed device runs nothing more, but what its backend holds must finish
+ * before the queue goes (it writes into guest memory): the sidecore keeps
+ * reaping it and parks the queue (-1) once it is empty, so the transport
+ * can wait for that without blocking (queue_settled). */
+static int poll_failed(struct blk_queue *q, uint32_t qz)
+{
+    const struct blk_backend_ops *be = q->dev->be->ops;
+    vpri_q_enter(&q->vp);
+    give_up_pending(q);
+    be->kick(q->bq);
+    int work = be->reap(q->bq);
+    if (q->pushed)
+        publish(q);
+    vpri_q_leave(&q->vp);
+    bool empty = be->in_flight(q->bq) == 0;
+    if (empty)
+        atomic_store_explicit(&q->emptied, true, memory_order_release);
+    if (qz)
+        publish_hold(q, qz);
+    return empty ? -1 : work;
+}
+
 int blk_queue_poll(struct sc_queue *scq)
 {
     struct blk_queue *q = scq->opaque;
@@ -410,9 +444,9 @@ int blk_queue_poll(struct sc_queue *scq)
     const struct blk_backend_ops *be = d->be->ops;
     int work, ret = 0;
 
-    if (vdev_is_broken(&d->vdev))
-        return -1;
     uint32_t qz = atomic_load_explicit(&q->qz, memory_order_acquire);
+    if (vdev_is_broken(&d->vdev))
+        return poll_failed(q, qz);
     vpri_q_enter(&q->vp);
     work = be->reap(q->bq);
     if (q->deferred) {
@@ -454,13 +488,10 @@ out:
     if (q->pushed)
         publish(q);
     vpri_q_leave(&q->vp);
-    if (SC_UNLIKELY(qz)) {
-        uint8_t h = q->deferred || q->staged_pos < q->nstaged || be->in_flight(q->bq)
-                        ? BLK_HOLD_BACKEND
-                        : q->vp.park.n ? BLK_HOLD_PARKED : BLK_HOLD_NONE;
-        atomic_store_explicit(&q->hold, h, memory_order_relaxed);
-        atomic_store_explicit(&q->qz_ack, qz, memory_order_release);
-    }
+    if (SC_UNLIKELY(qz))
+        publish_hold(q, qz);
+    if (ret < 0 && vdev_is_broken(&d->vdev))
+        return poll_failed(q, qz);
     return ret < 0 ? ret : work;
 }
 
@@ -470,8 +501,9 @@ bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
     const struct blk_backend_ops *be = q->dev->be->ops;
     bool pending = vq_set_notify(q->vq, enable);
 
-    /* Quiesced, new requests wait: only what the queue holds keeps it awake. */
-    if (atomic_load_explicit(&q->qz, memory_order_relaxed))
+    /* Quiesced or failed, new requests wait for good: only what the queue
+     * holds keeps it awake. */
+    if (atomic_load_explicit(&q->qz, memory_order_relaxed) || vdev_is_broken(&q->dev->vdev))
         pending = false;
 
     /* Completions the backend cannot signal must be polled for. */
@@ -538,8 +570,8 @@ void blk_queue_quiesce(struct blk_queue *q, bool on)
 bool blk_queue_settled(struct blk_queue *q)
 {
     uint32_t qz = atomic_load_explicit(&q->qz, memory_order_relaxed);
-    if (!qz || vdev_is_broken(&q->dev->vdev))
-        return true; /* a failed device's queue is no longer polled: the stop drains it */
+    if (!qz || atomic_load_explicit(&q->emptied, memory_order_acquire))
+        return true;
     uint64_t waited = sc_now_ns() - q->qz_ns;
     if (waited > BLK_DRAIN_NS)
         return true;

@@ -70,6 +70,13 @@ static void disconnect(struct vhost_dev *v)
     schedule_reconnect(v);
 }
 
+/* Disconnect once the rings finished what they hold (vhost_settle.c). */
+static void hang_up(struct vhost_dev *v)
+{
+    if (!vhu_settle_begin(v, true))
+        disconnect(v);
+}
+
 void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const char *reason)
 {
     LOG_ERR(VHU_COMP, "%s: %s: %s; device stopped, waiting for a new frontend connection",
@@ -116,8 +123,7 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
             return;
         if (st == VHU_RECV_EOF) {
             LOG_INFO(VHU_COMP, "%s: frontend disconnected", v->dev->name);
-            if (!vhu_settle_begin(v, true))
-                disconnect(v);
+            hang_up(v);
             return;
         }
         if (st == VHU_RECV_ERROR) {
@@ -130,7 +136,7 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
                 }
             }
             vhu_fail(v, 0, name, why);
-            disconnect(v);
+            hang_up(v);
             return;
         }
         if (vhu_settle_begin(v, false))
@@ -139,7 +145,7 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
         vhu_conn_msg_done(&v->conn);
         vhu_settle_release(v);
         if (rc < 0) {
-            disconnect(v);
+            hang_up(v);
             return;
         }
     }
@@ -155,7 +161,7 @@ void vhu_conn_resume(struct vhost_dev *v, bool hangup)
     vhu_conn_msg_done(&v->conn);
     vhu_settle_release(v);
     if (rc < 0) {
-        disconnect(v);
+        hang_up(v);
         return;
     }
     rc = evloop_add(v->loop, v->conn.fd, EPOLLIN, on_conn_event, v);
@@ -178,8 +184,9 @@ static void on_wake(int fd, uint32_t events, void *opaque)
     if (atomic_exchange(&v->gm.bus.hit, 0) && v->conn.fd >= 0)
         vdev_fail(v->dev, 0, "the frontend shrank a file it shares with the device (guest "
                              "memory, dirty log or inflight area) under the device's mapping");
-    /* Stale wake-ups (failure already handled, or a new frontend since) end here. */
-    if (v->conn.fd < 0 || !vdev_is_broken(v->dev))
+    /* Stale wake-ups (failure already handled, or a new frontend since) end
+     * here; a handled one may still wait for its rings (hang_up). */
+    if (v->conn.fd < 0 || !vdev_is_broken(v->dev) || v->failed)
         return;
     int q = atomic_exchange(&v->fail_qidx, -1);
     if (q >= 0 && q < v->nq && v->q[q].err_fd >= 0) {
@@ -193,7 +200,7 @@ static void on_wake(int fd, uint32_t events, void *opaque)
     snprintf(v->why, sizeof(v->why), "%s", v->dev->why);
     v->failed = true;
     v->failures++;
-    disconnect(v);
+    hang_up(v);
 }
 
 static void vhu_on_fail(struct vdev *d, uint16_t qidx, void *opaque)

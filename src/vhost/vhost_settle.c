@@ -10,7 +10,8 @@
  * may stop are quiesced (they take no new requests), the connection stops
  * being read, and a timer checks every VHU_SETTLE_TICK_MS whether they hold
  * nothing anymore; then the message is dispatched as usual (its stop returns
- * at once) and the connection is read again. A hangup waits the same way
+ * at once) and the connection is read again. A hangup, and a device failure
+ * (the device still finishes what its backend holds), wait the same way
  * before the teardown. The frontend waits for its reply as it would have;
  * only this connection waits. */
 #include <string.h>
@@ -104,7 +105,7 @@ bool vhu_settle_begin(struct vhost_dev *v, bool hangup)
     bool want[VHOST_USER_VRING_IDX_MASK + 1];
     bool wait = false;
 
-    if (!ops->queue_quiesce || !ops->queue_settled || vdev_is_broken(v->dev))
+    if (!ops->queue_quiesce || !ops->queue_settled)
         return false;
     rings_stopped_by(v, hangup, want);
     for (uint16_t i = 0; i < v->nq; i++) {
@@ -112,6 +113,12 @@ bool vhu_settle_begin(struct vhost_dev *v, bool hangup)
             continue;
         v->quiesced[i] = true;
         wait |= !ops->queue_settled(v->dev, i);
+    }
+    if (v->settling) {
+        /* The device failed while a message waited: the teardown waits
+         * instead, on every ring, and the message is dropped with it. */
+        v->settle_hangup = true;
+        return true;
     }
     if (!wait)
         return false;

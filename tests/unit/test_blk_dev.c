@@ -695,6 +695,119 @@ static void test_quiesce_settles(void **state)
     vpri_plain_free(&p.v);
 }
 
+/* A backend that holds every request until the test releases them: what a
+ * slow disk or an I/O host that stopped answering looks like to the device. */
+struct hold_be {
+    struct blk_backend be;
+    _Atomic bool release;
+    _Atomic unsigned held;
+};
+struct blk_bq {
+    struct hold_be *h;
+    struct blk_io *io[64];
+    unsigned n;
+};
+static void hold_info(struct blk_backend *b, struct blk_backend_info *out)
+{
+    (void)b;
+    *out = (struct blk_backend_info){.size = DISK_SIZE, .block_size = 512};
+}
+static int hold_open(struct blk_backend *b, unsigned depth, struct blk_bq **out)
+{
+    (void)depth;
+    *out = calloc(1, sizeof(**out));
+    (*out)->h = (struct hold_be *)b;
+    return 0;
+}
+static void hold_close(struct blk_bq *q)
+{
+    assert_int_equal(q->n, 0);
+    free(q);
+}
+static int hold_submit(struct blk_bq *q, struct blk_io *io)
+{
+    if (q->n == 64)
+        return -EAGAIN;
+    q->io[q->n++] = io;
+    atomic_fetch_add(&q->h->held, 1);
+    return 0;
+}
+static void hold_kick(struct blk_bq *q)
+{
+    (void)q;
+}
+static int hold_reap(struct blk_bq *q)
+{
+    if (!atomic_load(&q->h->release))
+        return 0;
+    unsigned n = q->n;
+    for (unsigned i = 0; i < n; i++)
+        q->io[i]->done(q->io[i], 0);
+    q->n = 0;
+    return (int)n;
+}
+static unsigned hold_in_flight(struct blk_bq *q)
+{
+    return q->n;
+}
+static int hold_event_fd(struct blk_bq *q)
+{
+    (void)q;
+    return -1;
+}
+static void hold_destroy(struct blk_backend *b)
+{
+    (void)b;
+}
+static const struct blk_backend_ops hold_ops = {
+    .name = "hold", .info = hold_info, .queue_open = hold_open, .queue_close = hold_close,
+    .submit = hold_submit, .kick = hold_kick, .reap = hold_reap, .in_flight = hold_in_flight,
+    .event_fd = hold_event_fd, .destroy = hold_destroy,
+};
+
+/* A device that fails while its backend holds requests still finishes them
+ * from the sidecore, and only then parks the queue: until then it is not
+ * settled, so the transport's teardown waits for them without blocking.
+ * Before, the queue parked at once and its stop waited on the control
+ * thread, where the vhost layer could not tell it from a settled one. */
+static void test_failed_device_drains_backend(void **state)
+{
+    struct env *e = *state;
+    static struct hold_be h;
+    memset(&h, 0, sizeof(h));
+    h.be.ops = &hold_ops;
+    const char *why = NULL;
+    struct blk_dev_params p = {.name = "hold0", .num_queues = 1, .serial = "hold"};
+    e->dev[0] = blk_dev_create(&p, &h.be, e->scs, &why);
+    assert_non_null(e->dev[0]);
+    e->dev[0]->on_fail = on_fail;
+    e->dev[0]->on_fail_opaque = e;
+    struct vdev *d = e->dev[0];
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    struct rq w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = submit3(v, VIRTIO_BLK_T_OUT, (uint64_t)i * 8, 4096, false);
+    kick(v);
+    for (int i = 0; i < 5000 && atomic_load(&h.held) < 4; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&h.held), 4);
+
+    vdev_fail(d, 0, "test: a failure with writes in the backend");
+    assert_true(d->ops->queue_quiesce(d, 0, true));
+    usleep(20000);
+    assert_false(d->ops->queue_settled(d, 0));
+    assert_int_equal(atomic_load((_Atomic uint16_t *)&v->used->idx), 0);
+
+    atomic_store(&h.release, true);
+    for (int i = 0; i < 5000 && !d->ops->queue_settled(d, 0); i++)
+        usleep(1000);
+    assert_true(d->ops->queue_settled(d, 0));
+    assert_true(wait_used(v, 4));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(v->mem[w[i].st], VIRTIO_BLK_S_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -712,6 +825,7 @@ int main(void)
         T(test_vpri_stop_owner_gone),
         T(test_vpri_stop_strike),
         T(test_quiesce_settles),
+        T(test_failed_device_drains_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

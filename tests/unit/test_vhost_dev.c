@@ -801,7 +801,8 @@ static void test_stop_waits_unblocked(void **state)
 }
 
 /* A frontend that hangs up while a ring holds requests: the teardown waits
- * for them without blocking the loop; a failure meanwhile ends the wait. */
+ * for them without blocking the loop; so does the teardown after a failure
+ * that comes while a message waits. */
 static void test_hangup_waits_unblocked(void **state)
 {
     struct t *t = *state;
@@ -831,12 +832,21 @@ static void test_hangup_waits_unblocked(void **state)
     send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
     pump(t, 20);
     assert_int_equal(t->m.stops[1], 0);
+    /* The device fails meanwhile: the message is dropped, and the teardown
+     * waits for the ring instead (the device finishes what its backend
+     * holds); the failure is reported once. */
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, fail_from_thread, &t->m.vd), 0);
     pthread_join(th, NULL);
+    pump(t, 20);
+    assert_true(info(t).connected);
+    assert_true(info(t).failed);
+    assert_int_equal(info(t).failures, 1);
+    assert_int_equal(t->m.stops[1], 0);
+    t->m.busy[1] = false;
     expect_failed(t, "descriptor loop");
     assert_int_equal(t->m.stops[1], 1);
-    t->m.busy[1] = false;
+    assert_int_equal(info(t).failures, 1);
     expect_recovers(t);
 }
 
