@@ -741,6 +741,7 @@ json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *
     json_object_set_new(o, "promisc", json_boolean(st.promisc));
     json_object_set_new(o, "allmulti", json_boolean(st.allmulti));
     json_object_set_new(o, "ctrl_ok", json_integer((json_int_t)st.ctrl_ok));
+    json_object_set_new(o, "announced", json_integer((json_int_t)st.announced));
     json_object_set_new(o, "ctrl_err", json_integer((json_int_t)st.ctrl_err));
     json_object_set_new(o, "port", port_json(r, net_dev_port(n->vdev)));
     if (n->sink)

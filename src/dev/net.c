@@ -374,6 +374,7 @@ static void net_reset(struct vdev *v)
         net_queue_stop(v, i);
     d->features = 0;
     d->tx_allowed = 0;
+    atomic_store(&d->announce, 0);
     atomic_store(&d->port.caps, 0);
     atomic_store(&d->active_pairs, d->max_pairs);
     net_filter_reset(&d->filter);
@@ -406,6 +407,21 @@ static void net_destroy(struct vdev *v)
     free(d);
 }
 
+static int net_announce(struct vdev *v, const uint8_t mac[6])
+{
+    struct net_dev *d = DEV(v);
+    uint64_t a = NET_ANNOUNCE_PENDING;
+    for (int i = 0; i < 6; i++)
+        a |= (uint64_t)mac[i] << (40 - 8 * i);
+    atomic_store(&d->announce, a);
+    /* Tx queue 0's poll sends it; a sleeping sidecore must run it now. */
+    if (d->txq[0] && d->txq[0]->vq)
+        sc_wake(&d->txq[0]->scq);
+    LOG_INFO("net", "%s: announcing %02x:%02x:%02x:%02x:%02x:%02x (RARP) for the frontend",
+             d->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    return 0;
+}
+
 static const struct vdev_ops net_ops = {
     .features = net_features,
     .set_features = net_set_features,
@@ -415,6 +431,7 @@ static const struct vdev_ops net_ops = {
     .set_config = net_set_config,
     .queue_start = net_queue_start,
     .queue_stop = net_queue_stop,
+    .announce = net_announce,
     .reset = net_reset,
     .destroy = net_destroy,
 };
@@ -535,5 +552,6 @@ void net_dev_state(struct vdev *v, struct net_dev_state *out)
     out->promisc = atomic_load(&d->filter.promisc);
     out->allmulti = atomic_load(&d->filter.allmulti);
     out->ctrl_ok = atomic_load(&d->ctrl_ok);
+    out->announced = atomic_load(&d->announced);
     out->ctrl_err = atomic_load(&d->ctrl_err);
 }

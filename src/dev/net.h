@@ -57,6 +57,7 @@ struct net_dev_state {
     uint16_t max_pairs, active_pairs;
     bool promisc, allmulti;
     uint64_t ctrl_ok, ctrl_err;
+    uint64_t announced; /* RARPs sent for the frontend (SEND_RARP) */
 };
 void net_dev_state(struct vdev *d, struct net_dev_state *out);
 

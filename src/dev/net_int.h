@@ -151,10 +151,18 @@ struct net_dev {
 
     struct net_rx_filter filter;
     _Atomic uint64_t ctrl_ok, ctrl_err;
+    /* A RARP to send for the frontend (SEND_RARP): the MAC address in the
+     * low 48 bits with NET_ANNOUNCE_PENDING; sent by tx queue 0's poll. */
+    _Atomic uint64_t announce;
+    _Atomic uint64_t announced;
 };
+
+#define NET_ANNOUNCE_PENDING (1ull << 63)
 
 /* net_tx.c */
 int net_tx_poll(struct sc_queue *scq);
+/* The RARP frame (60 bytes) that announces mac. */
+void net_rarp_frame(uint8_t frame[60], const uint8_t mac[6]);
 bool net_tx_set_notify(struct sc_queue *scq, bool enable);
 /* net_rx.c */
 void net_rx_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);

@@ -110,6 +110,39 @@ static bool held_resume(void *req, void *ctx)
     return true;
 }
 
+void net_rarp_frame(uint8_t f[60], const uint8_t mac[6])
+{
+    static const uint8_t head[8] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03};
+    memset(f, 0, 60);
+    memset(f, 0xff, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = 0x80; /* EtherType 0x8035: RARP */
+    f[13] = 0x35;
+    memcpy(f + 14, head, sizeof(head)); /* Ethernet/IPv4, "reverse request" */
+    memcpy(f + 22, mac, 6);             /* sender hardware address */
+    memcpy(f + 32, mac, 6);             /* target hardware address */
+}
+
+/* A broadcast from the guest's MAC, as if the guest had sent it, so that
+ * switches (ours, and the host's through a tap port) learn where it is. */
+static void send_announce(struct net_txq *q)
+{
+    struct net_dev *d = q->dev;
+    uint64_t a = atomic_exchange_explicit(&d->announce, 0, memory_order_relaxed);
+    if (!(a & NET_ANNOUNCE_PENDING))
+        return;
+    uint8_t mac[6], frame[60];
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)(a >> (40 - 8 * i));
+    net_rarp_frame(frame, mac);
+    struct iovec iov = {.iov_base = frame, .iov_len = sizeof(frame)};
+    struct net_pkt p = {.iov = &iov, .niov = 1, .len = sizeof(frame)};
+    memcpy(p.eth, frame, sizeof(p.eth));
+    struct net_pkt *pp = &p;
+    net_port_send(&d->port, &pp, 1, q->pair);
+    atomic_fetch_add_explicit(&d->announced, 1, memory_order_relaxed);
+}
+
 int net_tx_poll(struct sc_queue *scq)
 {
     struct net_txq *q = scq->opaque;
@@ -121,6 +154,8 @@ int net_tx_poll(struct sc_queue *scq)
 
     if (vdev_is_broken(&d->vdev))
         return -1;
+    if (SC_UNLIKELY(atomic_load_explicit(&d->announce, memory_order_relaxed)) && q->pair == 0)
+        send_announce(q);
     vpri_q_enter(&q->vp);
     if (q->held) {
         int rc = net_unpark(d, q->idx, q->name, &q->vp, held_resume, q);

@@ -40,7 +40,8 @@ uint64_t vhu_offered_protocol_features(struct vhost_dev *v)
            (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
            (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
            (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-           (1ull << VHOST_USER_PROTOCOL_F_STATUS);
+           (1ull << VHOST_USER_PROTOCOL_F_STATUS) |
+           (v->dev->ops->announce ? 1ull << VHOST_USER_PROTOCOL_F_RARP : 0);
 }
 
 bool vhu_has_proto(struct vhost_dev *v, unsigned bit)
@@ -127,6 +128,29 @@ static int h_set_owner(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigne
                        struct vhu_reply *r)
 {
     (void)v, (void)m, (void)fds, (void)nfds, (void)r;
+    return VHU_OK;
+}
+
+/* After a live migration, for guests that cannot announce themselves: the
+ * payload's first 6 bytes are the guest's MAC address. */
+static int h_send_rarp(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
+                       struct vhu_reply *r)
+{
+    uint8_t mac[6];
+    (void)fds, (void)nfds, (void)r;
+
+    if (!vhu_has_proto(v, VHOST_USER_PROTOCOL_F_RARP))
+        return vhu_err(v, "RARP was not negotiated");
+    memcpy(mac, &m->p.u64, sizeof(mac));
+    if (mac[0] & 1)
+        return vhu_err(v, "MAC address %02x:%02x:%02x:%02x:%02x:%02x is a multicast address",
+                      mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    int rc = v->dev->ops->announce(v->dev, mac);
+    if (rc < 0) {
+        snprintf(v->err, sizeof(v->err), "the device cannot announce the address: %s",
+                 strerror(-rc));
+        return VHU_REFUSED;
+    }
     return VHU_OK;
 }
 
@@ -276,6 +300,7 @@ static const struct vhu_entry table[VHOST_USER_MAX_REQUEST + 1] = {
     E(SET_PROTOCOL_FEATURES, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_set_protocol_features),
     E(GET_QUEUE_NUM, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_queue_num),
     E(SET_VRING_ENABLE, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, vhu_h_set_vring_enable),
+    E(SEND_RARP, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_send_rarp),
     E(GET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, true, h_get_config),
     E(SET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, false, h_set_config),
     E(GET_INFLIGHT_FD, VHU_SIZE_EXACT, 24, VHU_FD_NONE, true, vhu_h_get_inflight_fd),

@@ -50,6 +50,10 @@ struct vdev_ops {
     /* True when a queue_stop now would not wait: nothing in flight, or the
      * stop's own bound (counted from the quiesce) has run out. */
     bool (*queue_settled)(struct vdev *d, uint16_t idx);
+    /* Optional: the frontend moved the device (the end of a live
+     * migration) and asks it to tell the network where the guest's MAC
+     * address is now. 0 or -errno. */
+    int (*announce)(struct vdev *d, const uint8_t mac[6]);
     /* All queues are stopped already; forget negotiated state. */
     void (*reset)(struct vdev *d);
     void (*destroy)(struct vdev *d);

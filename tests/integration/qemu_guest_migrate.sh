@@ -20,8 +20,14 @@
 # TCG here, a guest that keeps running through several iterations (bitmap
 # syncs) arrives corrupted even with QEMU's own virtio-blk and no vhost-user
 # at all, so the guest never runs past the sync that ends the first pass.
+#
+# The guest also has a vhost-user NIC (device nsrc on A, ndst on B, on one
+# switch): after the migration QEMU B asks ndst to announce the guest's MAC
+# (SEND_RARP, for guests without GUEST_ANNOUNCE), which must go out.
 # Usage: qemu_guest_migrate.sh BUILD_DIR
 set -u
+GUEST_MAC=52:54:00:5c:0d:01
+command -v jq >/dev/null || { echo "FAIL: jq not found (scripts/install-deps.sh test)"; exit 1; }
 BUILD=${1:?usage: qemu_guest_migrate.sh BUILD_DIR}
 DAEMON=$BUILD/sidecored
 [ -x "$DAEMON" ] || { echo "FAIL: $DAEMON not built"; exit 1; }
@@ -95,11 +101,13 @@ wait_for() {
 # start_qemu NAME SOCKET SERIAL [EXTRA...]: one QEMU in the background,
 # bounded by GUEST_TIMEOUT; its pid in QEMU_PID.
 start_qemu() {
-    local name=$1 sock=$2 serial=$3
-    shift 3
+    local name=$1 sock=$2 serial=$3 nsock=$4
+    shift 4
     timeout -k 5 "$GUEST_TIMEOUT" "$QEMU" -accel tcg -M q35 -cpu max -m 512M -smp 1 \
         -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
         -chardev socket,id=c0,path="$sock" -device vhost-user-blk-pci,chardev=c0,num-queues=1 \
+        -chardev socket,id=c1,path="$nsock" -netdev vhost-user,id=n0,chardev=c1 \
+        -device virtio-net-pci,netdev=n0,mac=$GUEST_MAC,vectors=0 \
         -kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet sc.test=migrate" \
         -nodefaults -display none -no-reboot -serial file:"$serial" \
@@ -160,18 +168,20 @@ truncate -s "$GUEST_IMG_SIZE" "$IMG"
 "$DAEMON" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" \
     --blk "name=src,socket=$TMP/src.sock,backend=file,path=$IMG,shared=on" \
     --blk "name=dst,socket=$TMP/dst.sock,backend=file,path=$IMG,shared=on" \
+    --switch name=sw0 --net "name=nsrc,socket=$TMP/nsrc.sock,switch=sw0,mac=$GUEST_MAC" \
+    --net "name=ndst,socket=$TMP/ndst.sock,switch=sw0,mac=$GUEST_MAC" \
     >"$TMP/daemon.log" 2>&1 &
 DAEMON_PID=$!
 guest_wait_socket "$TMP/src.sock" "$DAEMON_PID" sidecored
 guest_wait_socket "$TMP/dst.sock" "$DAEMON_PID" sidecored
 
 echo "+ QEMU A boots the guest on device src"
-start_qemu A "$TMP/src.sock" "$SA"
+start_qemu A "$TMP/src.sock" "$SA" "$TMP/nsrc.sock"
 QA_PID=$QEMU_PID
 wait_for 180 "the guest on A did not start writing" a_has_rounds 2
 
 echo "+ QEMU B waits for the migration on device dst"
-start_qemu B "$TMP/dst.sock" "$SB" -incoming unix:"$TMP/mig.sock"
+start_qemu B "$TMP/dst.sock" "$SB" "$TMP/ndst.sock" -incoming unix:"$TMP/mig.sock"
 QB_PID=$QEMU_PID
 wait_for 60 "QEMU B did not listen for the migration" test -S "$TMP/mig.sock"
 alive "$QB_PID" || fail "QEMU B exited: $(tail -n 3 "$TMP/qemuB.out")"
@@ -202,6 +212,11 @@ hmp "$TMP/monA.sock" "info migrate" | grep -E "^(total time|downtime|transferred
 echo "+ migration completed; the guest had reported $ra rounds on A"
 grep -q "src: dirty logging on" "$TMP/daemon.log" ||
     fail "QEMU A never turned on dirty logging on device src"
+announced() { [ "$(timeout 15 "$BUILD/sidecorectl" -s "$TMP/rpc.sock" --json net-stats ndst | jq .announced)" -ge 1 ]; }
+wait_for 30 "device ndst did not announce the guest's MAC (SEND_RARP)" announced
+grep -q "fails to broadcast fake RARP" "$TMP/qemuB.out" &&
+    fail "QEMU B says the backend failed to broadcast the RARP"
+echo "+ device ndst announced $GUEST_MAC for QEMU B"
 
 marker SCMIGRATED
 hmp "$TMP/monA.sock" "quit" >/dev/null

@@ -384,6 +384,45 @@ static void test_switching(void **state)
     net_sink_destroy(sink);
 }
 
+/* SEND_RARP after a live migration: the device broadcasts a RARP from the
+ * guest's address as if the guest had sent it, and the switch learns that
+ * the address is behind this port now (it was behind b). */
+static void test_announce(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+    }
+    struct virtio_net_hdr_v1 h = {0};
+    uint64_t tok;
+    uint64_t ra = post(a, 0, 2048);
+    tx(b, 0, &h, 12, frame_buf, eth(BCAST, MAC2, 60, 0x01)); /* MAC2 learned at b */
+    assert_int_equal(used1(&a->q[0], &tok), 12 + 60);
+
+    uint64_t rb = post(b, 0, 2048);
+    assert_int_equal(a->v->ops->announce(a->v, MAC2), 0);
+    assert_int_equal(used1(&b->q[0], &tok), 12 + 60);
+    assert_int_equal(tok, rb);
+    uint8_t want[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 0, 2, 0x80, 0x35,
+                        0, 1, 0x08, 0, 6, 4, 0, 3, 0x52, 0x54, 0, 0, 0, 2, 0, 0, 0, 0,
+                        0x52, 0x54, 0, 0, 0, 2};
+    assert_memory_equal(ptr(rb) + 12, want, sizeof(want));
+    struct net_dev_state st;
+    net_dev_state(a->v, &st);
+    assert_int_equal(st.announced, 1);
+
+    /* Unicast to MAC2 now goes to a alone. */
+    ra = post(a, 0, 2048);
+    rb = post(b, 0, 2048);
+    tx(b, 0, &h, 12, frame_buf, eth(MAC2, MAC1, 70, 0x02));
+    assert_int_equal(used1(&a->q[0], &tok), 12 + 70);
+    assert_int_equal(tok, ra);
+    assert_false(rx_pending(b, 0));
+}
+
 static void test_hostile_tx(void **state)
 {
     (void)state;
@@ -600,6 +639,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_switching, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_packed_tx_returns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_and_broken_rx, setup, teardown),

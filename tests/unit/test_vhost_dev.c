@@ -41,6 +41,8 @@ struct mock {
     int starts[NQ], stops[NQ], resets;
     int quiesce_on[NQ], quiesce_off[NQ];
     bool busy[NQ]; /* the ring holds requests: not settled */
+    uint8_t announced[6];
+    int announces;
     int set_while_running; /* set_features calls that found a queue started */
     uint64_t features;
     struct virtq *vq[NQ];
@@ -111,6 +113,13 @@ static bool m_queue_settled(struct vdev *d, uint16_t idx)
 {
     return !((struct mock *)d)->busy[idx];
 }
+static int m_announce(struct vdev *d, const uint8_t mac[6])
+{
+    struct mock *m = (struct mock *)d;
+    memcpy(m->announced, mac, 6);
+    m->announces++;
+    return 0;
+}
 static void m_reset(struct vdev *d)
 {
     ((struct mock *)d)->resets++;
@@ -121,6 +130,7 @@ static const struct vdev_ops mock_ops = {
     .config_size = m_config_size, .get_config = m_get_config, .set_config = m_set_config,
     .queue_start = m_queue_start, .queue_stop = m_queue_stop, .reset = m_reset,
     .queue_quiesce = m_queue_quiesce, .queue_settled = m_queue_settled,
+    .announce = m_announce,
 };
 
 struct t {
@@ -850,6 +860,36 @@ static void test_hangup_waits_unblocked(void **state)
     expect_recovers(t);
 }
 
+/* SEND_RARP (end of a live migration): offered with the device's announce,
+ * the MAC address handed over; a multicast address, or the message without
+ * the protocol feature, stops the device. */
+static void test_send_rarp(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    handshake(t);
+    uint64_t mac = 0;
+    memcpy(&mac, (uint8_t[]){0x52, 0x54, 0, 0x12, 0x34, 0x56}, 6);
+    ack_ok(t, VHOST_USER_SEND_RARP, &mac, 8, NULL, 0);
+    assert_int_equal(t->m.announces, 1);
+    assert_memory_equal(t->m.announced, ((uint8_t[]){0x52, 0x54, 0, 0x12, 0x34, 0x56}), 6);
+    mac |= 1; /* group bit */
+    assert_int_equal(acked(t, VHOST_USER_SEND_RARP, &mac, 8, NULL, 0), 1);
+    expect_failed(t, "multicast");
+    assert_int_equal(t->m.announces, 1);
+
+    client_connect(t);
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+    ack_ok(t, VHOST_USER_SET_FEATURES, &f, 8, NULL, 0);
+    uint64_t pf = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK;
+    ack_ok(t, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0);
+    mac &= ~1ull;
+    assert_int_equal(acked(t, VHOST_USER_SEND_RARP, &mac, 8, NULL, 0), 1);
+    expect_failed(t, "RARP was not negotiated");
+    assert_int_equal(t->m.announces, 1);
+    expect_recovers(t);
+}
+
 static void test_second_frontend_refused(void **state)
 {
     struct t *t = *state;
@@ -1069,6 +1109,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_features_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_waits_unblocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hangup_waits_unblocked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_rarp, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
