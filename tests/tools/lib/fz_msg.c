@@ -23,6 +23,7 @@ static const uint32_t requests[] = {
     VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_RESET_DEVICE, VHOST_USER_GET_MAX_MEM_SLOTS,
     VHOST_USER_ADD_MEM_REG, VHOST_USER_REM_MEM_REG, VHOST_USER_SET_STATUS,
     VHOST_USER_GET_STATUS, VHOST_USER_VPRI_SET_MAP, VHOST_USER_VPRI_SET_CHANNEL,
+    VHOST_USER_SEND_RARP,
 };
 
 #define MAX_FDS 9
@@ -95,6 +96,7 @@ static void build(struct fz *z, const struct vu_raw *f, uint32_t req, struct out
     case VHOST_USER_SET_FEATURES:
     case VHOST_USER_SET_PROTOCOL_FEATURES:
     case VHOST_USER_SET_STATUS:
+    case VHOST_USER_SEND_RARP:
         u64_payload(o, fz_pct(z, 70) ? fz_u64(z) & fz_u64(z) : fz_edge(z));
         break;
     case VHOST_USER_SET_VRING_KICK:
