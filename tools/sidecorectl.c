@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
             "             [--queues N] [--read-only] [--direct] [--shared] [--client]\n"
             "  delete NAME\n"
+            "  resize NAME SIZE                grow a disk under its running guest\n"
             "  list\n"
             "  stats [NAME]\n"
             "  sidecores\n"
@@ -322,6 +323,26 @@ static void cmd_delete(int argc, char **argv)
         print_json(r);
     else
         printf("deleted %s\n", argv[1]);
+    json_decref(r);
+}
+
+static void cmd_resize(int argc, char **argv)
+{
+    if (argc != 3)
+        die_usage("resize: expected a device NAME and its new SIZE (bytes, or like 2G)");
+    json_t *r = call("device_resize", json_pack("{s:s,s:s}", "name", argv[1], "size", argv[2]));
+    if (g_json) {
+        print_json(r);
+    } else {
+        char size[16];
+        human_size(u64(r, "size"), size, sizeof(size));
+        printf("resized %s to %s (%llu bytes); %s\n", argv[1], size,
+               (unsigned long long)u64(r, "size"),
+               json_is_true(json_object_get(r, "frontend_told"))
+                   ? "the frontend was told (CONFIG_CHANGE_MSG)"
+                   : "no frontend with a backend channel is connected: the driver sees the new "
+                     "size when it reads the config again");
+    }
     json_decref(r);
 }
 
@@ -996,6 +1017,8 @@ int main(int argc, char **argv)
         cmd_create(cargc, cargv);
     else if (strcmp(cmd, "delete") == 0)
         cmd_delete(cargc, cargv);
+    else if (strcmp(cmd, "resize") == 0)
+        cmd_resize(cargc, cargv);
     else if (strcmp(cmd, "list") == 0 && cargc == 1)
         cmd_list();
     else if (strcmp(cmd, "stats") == 0)

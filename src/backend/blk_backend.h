@@ -53,6 +53,9 @@ struct blk_backend_ops {
     unsigned (*in_flight)(struct blk_bq *q);
     int (*event_fd)(struct blk_bq *q); /* -1 when reap is enough */
     void (*destroy)(struct blk_backend *b);
+    /* Optional, control thread: grow to size bytes (what info reports from
+     * then on). 0, or -errno with *why set. */
+    int (*resize)(struct blk_backend *b, uint64_t size, const char **why);
 };
 
 struct blk_backend {

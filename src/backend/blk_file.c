@@ -26,6 +26,26 @@ static void file_destroy(struct blk_backend *b)
     free(fb);
 }
 
+static int file_resize(struct blk_backend *b, uint64_t size, const char **why)
+{
+    struct file_be *fb = (struct file_be *)b;
+    if (fb->is_blkdev) {
+        *why = "a block device has the size it has (resize the device itself)";
+        return -EOPNOTSUPP;
+    }
+    if (fb->info.read_only) {
+        *why = "the file is read-only";
+        return -EROFS;
+    }
+    if (ftruncate(fb->fd, (off_t)size) < 0) {
+        int e = errno;
+        *why = "cannot extend the file";
+        return -e;
+    }
+    fb->info.size = size;
+    return 0;
+}
+
 const struct blk_backend_ops file_ops = {
     .name = "file",
     .info = file_info,
@@ -37,6 +57,7 @@ const struct blk_backend_ops file_ops = {
     .in_flight = file_in_flight,
     .event_fd = file_event_fd,
     .destroy = file_destroy,
+    .resize = file_resize,
 };
 
 static int open_file(const struct blk_file_params *p, const char **why)

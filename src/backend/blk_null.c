@@ -103,6 +103,13 @@ static void null_destroy(struct blk_backend *b)
     free(b);
 }
 
+static int null_resize(struct blk_backend *b, uint64_t size, const char **why)
+{
+    (void)why;
+    ((struct null_be *)b)->size = size;
+    return 0;
+}
+
 static const struct blk_backend_ops null_ops = {
     .name = "null",
     .info = null_info,
@@ -114,6 +121,7 @@ static const struct blk_backend_ops null_ops = {
     .in_flight = null_in_flight,
     .event_fd = null_event_fd,
     .destroy = null_destroy,
+    .resize = null_resize,
 };
 
 struct blk_backend *blk_null_create(uint64_t size, uint32_t block_size, const char **why)

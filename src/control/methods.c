@@ -67,6 +67,30 @@ static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *e
     return json_pack("{s:s}", "deleted", name);
 }
 
+/* {"name": "blk0", "size": 2147483648 or "2G"}: grow the disk. */
+static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct daemon_ctx *ctx = opaque;
+    const char *name = name_param(params, err);
+    if (!name)
+        return NULL;
+    json_t *s = json_object_get(params, "size");
+    uint64_t bytes = 0;
+    if (json_is_integer(s) && json_integer_value(s) > 0)
+        bytes = (uint64_t)json_integer_value(s);
+    else if (!json_is_string(s) || cfg_parse_size(json_string_value(s), &bytes) < 0 || !bytes)
+        return rpc_fail(err, RPC_INVALID_PARAMS,
+                        "params.size: expected a size in bytes or a string like \"2G\"");
+    bool told = false;
+    int rc = registry_resize(ctx->reg, name, bytes, &told, err->message, sizeof(err->message));
+    if (rc < 0) {
+        err->code = errno_code(rc);
+        return NULL;
+    }
+    return json_pack("{s:s,s:I,s:b}", "name", name, "size", (json_int_t)bytes, "frontend_told",
+                     told);
+}
+
 static json_t *m_device_list(json_t *params, void *opaque, struct rpc_error *err)
 {
     (void)params;
@@ -122,6 +146,7 @@ static json_t *m_daemon_info(json_t *params, void *opaque, struct rpc_error *err
 const struct rpc_method daemon_methods[] = {
     {"device_create", m_device_create}, {"device_delete", m_device_delete},
     {"device_list", m_device_list},     {"device_stats", m_device_stats},
+    {"device_resize", m_device_resize},
     {"sidecore_stats", m_sidecore_stats}, {"daemon_info", m_daemon_info},
     {"net_create", m_net_create},       {"net_delete", m_net_delete},
     {"net_list", m_net_list},           {"net_stats", m_net_stats},

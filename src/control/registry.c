@@ -346,6 +346,31 @@ int registry_interpose_set(struct registry *r, const char *name, const json_t *s
     return rc;
 }
 
+int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told, char *err,
+                    size_t len)
+{
+    struct reg_dev *d = find(r, name);
+    if (!d) {
+        snprintf(err, len, "no device named %s", name);
+        return -ENOENT;
+    }
+    struct vhost_dev_info before, after;
+    vhost_dev_get_info(d->vh, &before);
+    const char *why = NULL;
+    int rc = blk_dev_resize(d->vdev, bytes, &why);
+    vhost_dev_get_info(d->vh, &after);
+    *told = after.config_changes > before.config_changes;
+    if (rc < 0) {
+        bool sys = why && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EROFS;
+        snprintf(err, len, "cannot resize %s to %llu bytes: %s%s%s%s", name,
+                 (unsigned long long)bytes, why ? why : strerror(-rc), sys ? " (" : "",
+                 sys ? strerror(-rc) : "", sys ? ")" : "");
+        return rc;
+    }
+    d->cfg.backend.size = bytes;
+    return 0;
+}
+
 json_t *registry_remote_json(struct registry *r)
 {
     json_t *arr = json_array();

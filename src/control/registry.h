@@ -45,6 +45,9 @@ void registry_set_role(struct registry *r, enum cfg_role role);
 /* Replaces the device's interposition stages (a JSON stage list). */
 int registry_interpose_set(struct registry *r, const char *name, const json_t *stages,
                            char *err, size_t len);
+/* Grows the device's disk to bytes under a running guest (blk_dev_resize). */
+int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told, char *err,
+                    size_t len);
 /* Per-peer state of every remote device. */
 json_t *registry_remote_json(struct registry *r);
 

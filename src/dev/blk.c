@@ -258,10 +258,11 @@ static void fill_config(struct blk_dev *d)
 {
     struct virtio_blk_config *c = &d->cfg;
     uint32_t bs = d->info.block_size ? d->info.block_size : VIRTIO_BLK_SECTOR;
-    uint32_t max_dwz = (uint32_t)SC_MIN((uint64_t)BLK_MAX_DISCARD_SECTORS, d->capacity);
+    uint64_t cap = atomic_load(&d->capacity);
+    uint32_t max_dwz = (uint32_t)SC_MIN((uint64_t)BLK_MAX_DISCARD_SECTORS, cap);
 
     memset(c, 0, sizeof(*c));
-    c->capacity = d->capacity;
+    c->capacity = cap;
     c->seg_max = BLK_SEG_MAX;
     c->blk_size = bs;
     /* Topology counts in logical blocks (blk_size): one block minimum. */
@@ -350,4 +351,36 @@ void blk_dev_errors(struct vdev *v, struct blk_dev_errors *out)
     struct blk_dev *d = DEV(v);
     out->ioerr = atomic_load_explicit(&d->ioerr, memory_order_relaxed);
     out->unsupp = atomic_load_explicit(&d->unsupp, memory_order_relaxed);
+}
+
+int blk_dev_resize(struct vdev *v, uint64_t bytes, const char **why)
+{
+    struct blk_dev *d = DEV(v);
+    uint32_t bs = d->info.block_size ? d->info.block_size : VIRTIO_BLK_SECTOR;
+    if (bytes % bs) {
+        *why = "the new size is not a multiple of the block size";
+        return -EINVAL;
+    }
+    if (bytes < d->info.size) {
+        *why = "shrinking a disk under its guest would cut off its data; only growing is supported";
+        return -EINVAL;
+    }
+    if (bytes == d->info.size)
+        return 0;
+    if (!d->be->ops->resize) {
+        *why = "the backend cannot be resized";
+        return -EOPNOTSUPP;
+    }
+    int rc = d->be->ops->resize(d->be, bytes, why);
+    if (rc < 0)
+        return rc;
+    uint64_t old = d->info.size;
+    d->be->ops->info(d->be, &d->info);
+    atomic_store(&d->capacity, d->info.size / VIRTIO_BLK_SECTOR);
+    fill_config(d);
+    LOG_INFO("blk", "%s: resized from %llu to %llu bytes", d->name, (unsigned long long)old,
+             (unsigned long long)d->info.size);
+    if (d->vdev.on_config_change)
+        d->vdev.on_config_change(&d->vdev, d->vdev.on_config_opaque);
+    return 0;
 }

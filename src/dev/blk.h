@@ -40,5 +40,11 @@ struct blk_dev_errors {
     uint64_t unsupp;
 };
 void blk_dev_errors(struct vdev *d, struct blk_dev_errors *out);
+/* Control thread: grow the disk to bytes (a multiple of its block size)
+ * under a running guest: the backend grows, requests up to the new end are
+ * accepted from then on, and the transport is told that the config space
+ * changed. Shrinking is refused (it would cut off the guest's data). 0, or
+ * -errno with *why set. */
+int blk_dev_resize(struct vdev *d, uint64_t bytes, const char **why);
 
 #endif

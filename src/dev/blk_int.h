@@ -78,7 +78,7 @@ struct blk_dev {
     struct sc_set *scs;
     uint16_t num_queues;
     bool read_only;
-    uint64_t capacity; /* 512-byte sectors */
+    _Atomic uint64_t capacity; /* 512-byte sectors; grows (blk_dev_resize) */
     uint64_t features; /* negotiated */
     struct virtio_blk_config cfg;
     struct blk_queue *q[BLK_MAX_QUEUES];

@@ -150,7 +150,8 @@ static bool range_ok(const struct blk_dev *d, uint64_t sector, uint64_t bytes)
     if (bytes % VIRTIO_BLK_SECTOR)
         return false;
     uint64_t ns = bytes / VIRTIO_BLK_SECTOR;
-    return sector <= d->capacity && ns <= d->capacity - sector;
+    uint64_t cap = atomic_load_explicit(&d->capacity, memory_order_relaxed);
+    return sector <= cap && ns <= cap - sector;
 }
 
 static void fail_req(struct blk_queue *q, struct blk_req *r, uint8_t status, const char *what,

@@ -326,6 +326,16 @@ static void chain_destroy(struct blk_backend *b)
     free(c);
 }
 
+static int chain_resize(struct blk_backend *b, uint64_t size, const char **why)
+{
+    struct ip_chain *c = (struct ip_chain *)b;
+    if (!c->inner->ops->resize) {
+        *why = "the backend cannot be resized";
+        return -EOPNOTSUPP;
+    }
+    return c->inner->ops->resize(c->inner, size, why);
+}
+
 static const struct blk_backend_ops chain_ops = {
     .name = "interpose",
     .info = chain_info,
@@ -337,6 +347,7 @@ static const struct blk_backend_ops chain_ops = {
     .in_flight = chain_in_flight,
     .event_fd = chain_event_fd,
     .destroy = chain_destroy,
+    .resize = chain_resize,
 };
 
 struct ip_chain *ip_chain_create(struct blk_backend *inner)

@@ -40,7 +40,7 @@ uint64_t vhu_offered_protocol_features(struct vhost_dev *v)
            (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
            (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
            (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-           (1ull << VHOST_USER_PROTOCOL_F_STATUS) |
+           (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
            (v->dev->ops->announce ? 1ull << VHOST_USER_PROTOCOL_F_RARP : 0);
 }
 
@@ -301,6 +301,7 @@ static const struct vhu_entry table[VHOST_USER_MAX_REQUEST + 1] = {
     E(GET_QUEUE_NUM, VHU_SIZE_EXACT, 0, VHU_FD_NONE, true, h_get_queue_num),
     E(SET_VRING_ENABLE, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, vhu_h_set_vring_enable),
     E(SEND_RARP, VHU_SIZE_EXACT, 8, VHU_FD_NONE, false, h_send_rarp),
+    E(SET_BACKEND_REQ_FD, VHU_SIZE_EXACT, 0, VHU_FD_ONE, false, vhu_h_set_backend_req_fd),
     E(GET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, true, h_get_config),
     E(SET_CONFIG, VHU_SIZE_CONFIG, 0, VHU_FD_NONE, false, h_set_config),
     E(GET_INFLIGHT_FD, VHU_SIZE_EXACT, 24, VHU_FD_NONE, true, vhu_h_get_inflight_fd),

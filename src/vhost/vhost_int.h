@@ -5,6 +5,7 @@
  *   vhost_mem.c     memory table, dirty log, inflight area messages
  *   vhost_server.c  sockets: listen/accept or connect/reconnect, failure, teardown
  *   vhost_vpri.c    VPRI messages (docs/VPRI.md): map, channel, resolve wake-ups
+ *   vhost_backend_ch.c  the backend channel: CONFIG_CHANGE_MSG to the frontend
  *   vhost_settle.c  waits for rings a message stops to finish their requests
  *                   without blocking the control thread
  * Everything here runs on the control thread, except vhu_on_fail (any thread). */
@@ -75,6 +76,8 @@ struct vhost_dev {
     struct guestmem gm;
     bool gm_ready;
     int log_call_fd;     /* SET_LOG_FD */
+    int backend_fd;      /* SET_BACKEND_REQ_FD, -1: none */
+    uint64_t config_changes; /* CONFIG_CHANGE_MSGs sent */
     /* SET_LOG_BASE's log, owned here. The data path sees it (gm.log) only
      * while LOG_ALL is negotiated: the frontend frees the log once it turns
      * LOG_ALL off, and expects no writes to it after that. */
@@ -195,6 +198,13 @@ void vhu_log_apply(struct vhost_dev *v);
 void vhu_inflight_forget(struct vhost_dev *v);
 /* Drops every region (queues must be stopped). */
 void vhu_mem_forget(struct vhost_dev *v);
+
+/* vhost_backend_ch.c: the frontend's channel for our own requests. */
+int vhu_h_set_backend_req_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,
+                            struct vhu_reply *);
+void vhu_backend_ch_forget(struct vhost_dev *v);
+/* vdev on_config_change: CONFIG_CHANGE_MSG on the channel, if there is one. */
+void vhu_on_config_change(struct vdev *d, void *opaque);
 
 /* vhost_vpri.c */
 int vhu_h_vpri_set_map(struct vhost_dev *, struct vhu_msg *, int *, unsigned, struct vhu_reply *);

@@ -58,6 +58,7 @@ static void teardown(struct vhost_dev *v)
     vhu_log_forget(v);
     vhu_inflight_forget(v);
     vhu_vpri_forget(v);
+    vhu_backend_ch_forget(v);
     v->features = 0;
     v->features_set = false;
     v->protocol_features = 0;
@@ -353,6 +354,7 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     v->vpri_offer = cfg->vpri;
     v->listen_fd = -1;
     v->log_call_fd = -1;
+    v->backend_fd = -1;
     v->backoff_ms = VHU_BACKOFF_MIN_MS;
     vhu_conn_init(&v->conn, -1);
     atomic_init(&v->fail_qidx, -1);
@@ -379,6 +381,8 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     }
     v->dev->on_fail = vhu_on_fail;
     v->dev->on_fail_opaque = v;
+    v->dev->on_config_change = vhu_on_config_change;
+    v->dev->on_config_opaque = v;
     if (v->client) {
         try_connect(v);
     } else {
@@ -389,8 +393,10 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     *out = v;
     return 0;
 fail:
-    if (v->dev->on_fail == vhu_on_fail)
+    if (v->dev->on_fail == vhu_on_fail) {
         v->dev->on_fail = NULL;
+        v->dev->on_config_change = NULL;
+    }
     free_dev(v);
     return rc;
 }
@@ -405,6 +411,7 @@ void vhost_dev_destroy(struct vhost_dev *v)
     v->client = false; /* no reconnect from here on */
     teardown(v);
     v->dev->on_fail = NULL;
+    v->dev->on_config_change = NULL;
     if (v->listen_fd >= 0)
         unlink(v->path);
     free_dev(v);
@@ -427,6 +434,7 @@ void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)
     out->connections = v->connections;
     out->failed = v->failed || vdev_is_broken(v->dev);
     out->failures = v->failures;
+    out->config_changes = v->config_changes;
     out->stopping = v->settling;
     if (v->settling)
         out->stopping_ms = (sc_now_ns() - v->settle_ns) / 1000000;

@@ -69,6 +69,11 @@ struct vdev {
      * fails, so the transport can tell the frontend (vring err eventfd). */
     void (*on_fail)(struct vdev *d, uint16_t qidx, void *opaque);
     void *on_fail_opaque;
+    /* Set by the transport: called on the control thread when the device
+     * changed its config space (a resized disk), so the frontend re-reads
+     * it and tells the driver. */
+    void (*on_config_change)(struct vdev *d, void *opaque);
+    void *on_config_opaque;
 };
 
 /* Mark the device broken with a reason; safe from any thread; first reason wins. */

@@ -60,8 +60,20 @@ timeout $((SECS + 120)) "$FUZZ" "$TMP/N.sock" net "$SEED" 100000 --time "$SECS" 
 FN=$!
 PIDS+=("$FN")
 
+# B grows by 1 MiB every 0.3 s meanwhile: each resize tells whatever
+# frontend holds B (a backend channel, one the fuzzer closed, or none).
+(
+    for i in $(seq $((SECS * 3))); do
+        scd_ctl resize B $((64 + i))M >/dev/null || exit 1
+        sleep 0.3
+    done
+) >"$TMP/resize.log" 2>&1 &
+RZ=$!
+PIDS+=("$RZ")
+
 wait "$FB"; RB=$?
 wait "$FN"; RN=$?
+wait "$RZ" || { cat "$TMP/resize.log"; fail "resizing B failed while it was fuzzed"; }
 cat "$TMP/fuzz-blk.log" "$TMP/fuzz-net.log"
 [ "$RB" -eq 0 ] || fail "vu_fuzz on the blk device exited with $RB"
 [ "$RN" -eq 0 ] || fail "vu_fuzz on the net device exited with $RN"

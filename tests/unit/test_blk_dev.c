@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -695,6 +696,52 @@ static void test_quiesce_settles(void **state)
     vpri_plain_free(&p.v);
 }
 
+static int config_changes;
+static void on_config(struct vdev *d, void *opaque)
+{
+    (void)d, (void)opaque;
+    config_changes++;
+}
+
+/* Growing a disk under its driver: requests past the old end fail before
+ * and succeed after, the config space shows the new capacity, the
+ * transport is told; shrinking, and sizes that are not whole blocks, are
+ * refused with a reason and change nothing. */
+static void test_resize(void **state)
+{
+    struct env *e = *state;
+    e->dev[0] = make_dev(e, 0, "grow0", false);
+    struct vdev *d = e->dev[0];
+    config_changes = 0;
+    d->on_config_change = on_config;
+    start_queue(e, 0);
+    struct drv *v = &e->drv[0];
+    uint64_t old = DISK_SIZE / 512;
+    assert_int_equal(run3(v, VIRTIO_BLK_T_OUT, old, 512, false, NULL), VIRTIO_BLK_S_IOERR);
+
+    const char *why = NULL;
+    assert_int_equal(blk_dev_resize(d, DISK_SIZE / 2, &why), -EINVAL);
+    assert_non_null(strstr(why, "only growing"));
+    assert_int_equal(blk_dev_resize(d, 2 * DISK_SIZE + 100, &why), -EINVAL);
+    assert_int_equal(config_changes, 0);
+    assert_int_equal(blk_dev_resize(d, 2 * DISK_SIZE, &why), 0);
+    assert_int_equal(config_changes, 1);
+    struct stat st;
+    assert_int_equal(stat(e->path[0], &st), 0);
+    assert_int_equal(st.st_size, 2 * DISK_SIZE);
+    struct virtio_blk_config cfg;
+    d->ops->get_config(d, (uint8_t *)&cfg, 0, sizeof(cfg));
+    assert_int_equal(cfg.capacity, 2 * old);
+
+    struct rq r;
+    assert_int_equal(run3(v, VIRTIO_BLK_T_OUT, old, 512, false, &r), VIRTIO_BLK_S_OK);
+    uint8_t fbuf[512];
+    read_file(e->path[0], DISK_SIZE, fbuf, sizeof(fbuf));
+    assert_memory_equal(fbuf, v->mem + r.data, sizeof(fbuf));
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 2 * old - 1, 512, true, NULL), VIRTIO_BLK_S_OK);
+    assert_int_equal(run3(v, VIRTIO_BLK_T_IN, 2 * old, 512, true, NULL), VIRTIO_BLK_S_IOERR);
+}
+
 /* A backend that holds every request until the test releases them: what a
  * slow disk or an I/O host that stopped answering looks like to the device. */
 struct hold_be {
@@ -826,6 +873,7 @@ int main(void)
         T(test_vpri_stop_strike),
         T(test_quiesce_settles),
         T(test_failed_device_drains_backend),
+        T(test_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

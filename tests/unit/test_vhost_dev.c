@@ -703,7 +703,7 @@ static void test_unknown_request(void **state)
 
     /* Protocol feature bits never offered. */
     client_connect(t);
-    uint64_t pf = 1ull << 5;
+    uint64_t pf = 1ull << 4; /* CROSS_ENDIAN */
     assert_int_equal(acked(t, VHOST_USER_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0), 1);
     expect_failed(t, "not offered");
     expect_recovers(t);
@@ -887,6 +887,39 @@ static void test_send_rarp(void **state)
     assert_int_equal(acked(t, VHOST_USER_SEND_RARP, &mac, 8, NULL, 0), 1);
     expect_failed(t, "RARP was not negotiated");
     assert_int_equal(t->m.announces, 1);
+    expect_recovers(t);
+}
+
+/* The backend channel: a socket from SET_BACKEND_REQ_FD carries
+ * CONFIG_CHANGE_MSG (no reply asked) when the device changed its config;
+ * a channel fd that is not a socket stops the device. */
+static void test_backend_channel(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    handshake(t);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ack_ok(t, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+    close(sv[1]);
+    t->m.vd.on_config_change(&t->m.vd, t->m.vd.on_config_opaque);
+    struct vhu_hdr h;
+    assert_int_equal(recv(sv[0], &h, sizeof(h), MSG_DONTWAIT), (ssize_t)sizeof(h));
+    assert_int_equal(h.request, 2); /* CONFIG_CHANGE_MSG */
+    assert_int_equal(h.flags, VHOST_USER_VERSION);
+    assert_int_equal(h.size, 0);
+    client_close(t);
+    pump(t, 20);
+    char c;
+    assert_int_equal(recv(sv[0], &c, 1, 0), 0); /* the channel closed with the connection */
+    close(sv[0]);
+
+    client_connect(t);
+    handshake(t);
+    int efd = eventfd(0, EFD_CLOEXEC);
+    assert_int_equal(acked(t, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &efd, 1), 1);
+    close(efd);
+    expect_failed(t, "not a socket");
     expect_recovers(t);
 }
 
@@ -1110,6 +1143,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_waits_unblocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hangup_waits_unblocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_rarp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

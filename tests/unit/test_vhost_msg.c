@@ -92,7 +92,7 @@ static void test_every_request(void **state)
         assert_non_null(vhost_msg_name(req));
         assert_string_not_equal(vhost_msg_name(req), "UNKNOWN");
     }
-    assert_int_equal(supported, 29);
+    assert_int_equal(supported, 30);
 }
 
 static void test_vring_nofd(void **state)

@@ -23,7 +23,7 @@ static const uint32_t requests[] = {
     VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_RESET_DEVICE, VHOST_USER_GET_MAX_MEM_SLOTS,
     VHOST_USER_ADD_MEM_REG, VHOST_USER_REM_MEM_REG, VHOST_USER_SET_STATUS,
     VHOST_USER_GET_STATUS, VHOST_USER_VPRI_SET_MAP, VHOST_USER_VPRI_SET_CHANNEL,
-    VHOST_USER_SEND_RARP,
+    VHOST_USER_SEND_RARP, VHOST_USER_SET_BACKEND_REQ_FD,
 };
 
 #define MAX_FDS 9
@@ -164,6 +164,18 @@ static void build(struct fz *z, const struct vu_raw *f, uint32_t req, struct out
     case VHOST_USER_SET_LOG_FD:
         add_fd(o, some_fd(z, false));
         break;
+    case VHOST_USER_SET_BACKEND_REQ_FD: {
+        /* Mostly a socket whose other end is gone at once: the backend's
+         * messages on it must fail without harm. */
+        int sv[2];
+        if (fz_pct(z, 80) && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+            close(sv[0]);
+            add_fd(o, sv[1]);
+        } else {
+            add_fd(o, some_fd(z, false));
+        }
+        break;
+    }
     case VHOST_USER_GET_CONFIG:
     case VHOST_USER_SET_CONFIG: {
         struct vhu_config c = {.offset = fz_pct(z, 70) ? fz_below(z, 64) : (uint32_t)fz_edge(z),
