@@ -214,6 +214,9 @@ void registry_destroy(struct registry *r)
 {
     if (!r)
         return;
+    for (struct reg_dev *d = r->devs; d; d = d->next)
+        if (d->vh)
+            vhost_dev_quiesce(d->vh);
     while (r->devs) {
         struct reg_dev *d = r->devs;
         r->devs = d->next;

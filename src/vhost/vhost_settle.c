@@ -133,6 +133,15 @@ bool vhu_settle_begin(struct vhost_dev *v, bool hangup)
     return true;
 }
 
+void vhost_dev_quiesce(struct vhost_dev *v)
+{
+    if (!v->dev->ops->queue_quiesce)
+        return;
+    for (uint16_t i = 0; i < v->nq; i++)
+        if (v->q[i].started && v->dev->ops->queue_quiesce(v->dev, i, true))
+            v->quiesced[i] = true;
+}
+
 void vhu_settle_release(struct vhost_dev *v)
 {
     for (uint16_t i = 0; i < v->nq; i++) {

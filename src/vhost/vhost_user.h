@@ -54,6 +54,10 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
                      struct vhost_dev **out, const char **why);
 /* Stops queues, closes the connection and the socket (unlinks the path). */
 void vhost_dev_destroy(struct vhost_dev *v);
+/* Before destroying many devices (daemon exit): every running ring takes no
+ * new requests from here on, so the drains that vhost_dev_destroy waits for
+ * run side by side and share one bound instead of adding up. */
+void vhost_dev_quiesce(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
 /* VPRI counters per virtqueue index: the live channel's plus those of the
  * channels before it. Returns the queues written, 0 if the device never
