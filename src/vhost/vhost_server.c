@@ -28,6 +28,7 @@
 #define VHU_MSGS_PER_EVENT 64
 
 static void on_conn_event(int fd, uint32_t events, void *opaque);
+static int dispatch(struct vhost_dev *v);
 static void try_connect(void *opaque);
 
 static void schedule_reconnect(struct vhost_dev *v)
@@ -140,16 +141,20 @@ static void on_conn_event(int fd, uint32_t events, void *opaque)
             hang_up(v);
             return;
         }
-        if (vhu_settle_begin(v, false))
+        if (vhu_settle_begin(v, false) || dispatch(v) < 0)
             return;
-        int rc = vhu_dispatch(v);
-        vhu_conn_msg_done(&v->conn);
-        vhu_settle_release(v);
-        if (rc < 0) {
-            hang_up(v);
-            return;
-        }
     }
+}
+
+/* The message in v->conn; -1 when the connection goes (the device failed). */
+static int dispatch(struct vhost_dev *v)
+{
+    int rc = vhu_dispatch(v);
+    vhu_conn_msg_done(&v->conn);
+    vhu_settle_release(v);
+    if (rc < 0)
+        hang_up(v);
+    return rc;
 }
 
 void vhu_conn_resume(struct vhost_dev *v, bool hangup)
@@ -158,14 +163,9 @@ void vhu_conn_resume(struct vhost_dev *v, bool hangup)
         disconnect(v);
         return;
     }
-    int rc = vhu_dispatch(v);
-    vhu_conn_msg_done(&v->conn);
-    vhu_settle_release(v);
-    if (rc < 0) {
-        hang_up(v);
+    if (dispatch(v) < 0)
         return;
-    }
-    rc = evloop_add(v->loop, v->conn.fd, EPOLLIN, on_conn_event, v);
+    int rc = evloop_add(v->loop, v->conn.fd, EPOLLIN, on_conn_event, v);
     if (rc < 0) {
         LOG_ERR(VHU_COMP, "%s: cannot watch the frontend connection again: %s; disconnecting",
                 v->dev->name, strerror(-rc));

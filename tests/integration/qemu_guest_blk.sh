@@ -12,17 +12,10 @@ DAEMON=$BUILD/sidecored
 [ -x "$DAEMON" ] || { echo "FAIL: $DAEMON not built"; exit 1; }
 TMP=$(mktemp -d /tmp/guest-blk.XXXXXX)
 DAEMON_PID=
-cleanup() {
-    if [ -n "$DAEMON_PID" ]; then
-        kill "$DAEMON_PID" 2>/dev/null
-        wait "$DAEMON_PID" 2>/dev/null
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 dump_backend_log() { [ -f "$TMP/daemon.log" ] && cat "$TMP/daemon.log"; }
 # shellcheck source=lib/guest_common.sh
 . "$(dirname "$0")/lib/guest_common.sh"
+trap guest_cleanup EXIT
 
 guest_require
 IMG=$TMP/disk0.img

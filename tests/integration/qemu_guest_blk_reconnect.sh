@@ -22,18 +22,10 @@ TMP=$(mktemp -d /tmp/guest-blk-reconnect.XXXXXX)
 DAEMON_PID=
 QEMU_PID=
 N=0 # daemon instances started; the current one logs to $TMP/daemon$N.log
-cleanup() {
-    [ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
-    if [ -n "$DAEMON_PID" ]; then
-        kill "$DAEMON_PID" 2>/dev/null
-        wait "$DAEMON_PID" 2>/dev/null
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 dump_backend_log() { cat "$TMP"/daemon*.log 2>/dev/null; }
 # shellcheck source=lib/guest_common.sh
 . "$(dirname "$0")/lib/guest_common.sh"
+trap guest_cleanup EXIT
 # shellcheck source=lib/scd_common.sh
 . "$(dirname "$0")/lib/scd_common.sh"
 

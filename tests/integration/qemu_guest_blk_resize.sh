@@ -17,18 +17,10 @@ done
 TMP=$(mktemp -d /tmp/guest-resize.XXXXXX)
 DAEMON_PID=
 QEMU_PID=
-cleanup() {
-    [ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
-    if [ -n "$DAEMON_PID" ]; then
-        kill "$DAEMON_PID" 2>/dev/null
-        wait "$DAEMON_PID" 2>/dev/null
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 dump_backend_log() { [ -f "$TMP/daemon.log" ] && cat "$TMP/daemon.log"; }
 # shellcheck source=lib/guest_common.sh
 . "$(dirname "$0")/lib/guest_common.sh"
+trap guest_cleanup EXIT
 
 guest_require
 IMG=$TMP/disk0.img

@@ -154,6 +154,17 @@ static void startq_packed(struct dev *d, uint16_t idx)
     q->on = true;
 }
 
+/* Devices 0 and 1 with features f, one queue pair each, both started. */
+static void two_running(uint64_t f, struct dev **a, struct dev **b)
+{
+    *a = mkdev(0, 1, f);
+    *b = mkdev(1, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(*a, (uint16_t)i);
+        startq(*b, (uint16_t)i);
+    }
+}
+
 static uint64_t buf(uint32_t len)
 {
     void *p = vu_mem_alloc(&E->mem, len, 64);
@@ -310,11 +321,8 @@ static void test_switching(void **state)
 {
     (void)state;
     uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
-    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
-    for (int i = 0; i < 2; i++) {
-        startq(a, (uint16_t)i);
-        startq(b, (uint16_t)i);
-    }
+    struct dev *a, *b;
+    two_running(f, &a, &b);
     const char *why;
     struct net_sink_params sp = {.name = "sink"};
     struct net_sink *sink = net_sink_create(&sp, &why);
@@ -391,11 +399,8 @@ static void test_announce(void **state)
 {
     (void)state;
     uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
-    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
-    for (int i = 0; i < 2; i++) {
-        startq(a, (uint16_t)i);
-        startq(b, (uint16_t)i);
-    }
+    struct dev *a, *b;
+    two_running(f, &a, &b);
     struct virtio_net_hdr_v1 h = {0};
     uint64_t tok;
     uint64_t ra = post(a, 0, 2048);
@@ -427,11 +432,8 @@ static void test_hostile_tx(void **state)
 {
     (void)state;
     uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
-    struct dev *a = mkdev(0, 1, f), *b = mkdev(1, 1, f);
-    for (int i = 0; i < 2; i++) {
-        startq(a, (uint16_t)i);
-        startq(b, (uint16_t)i);
-    }
+    struct dev *a, *b;
+    two_running(f, &a, &b);
     struct virtio_net_hdr_v1 h = {0};
     uint32_t n = eth(BCAST, MAC1, 60, 1);
     /* Chain shorter than the header. */

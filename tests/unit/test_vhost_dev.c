@@ -407,6 +407,16 @@ static void setup_ring(struct t *t, uint32_t idx, int *errfd)
     assert_int_equal(t->m.vq[idx]->num, RING_NUM);
 }
 
+/* A fresh frontend with memory and rings 0..n-1 running. */
+static void running(struct t *t, uint32_t n)
+{
+    client_connect(t);
+    handshake(t);
+    set_mem(t, 0, UVA, MEM_SIZE);
+    for (uint32_t i = 0; i < n; i++)
+        setup_ring(t, i, NULL);
+}
+
 static void test_good_handshake(void **state)
 {
     struct t *t = *state;
@@ -529,10 +539,7 @@ static void test_wrong_state(void **state)
     expect_recovers(t);
 
     /* Resizing a running ring. */
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
+    running(t, 1);
     struct vhu_vring_state s = {0, 128};
     assert_int_equal(acked(t, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0), 1);
     expect_failed(t, "is running");
@@ -683,10 +690,7 @@ static void test_ring_outside_memory(void **state)
     expect_recovers(t);
 
     /* Removing the memory a running ring lives in. */
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
+    running(t, 1);
     struct vhu_mem_single rem = {.r = {.gpa = 0, .size = MEM_SIZE, .uva = UVA}};
     assert_int_equal(acked(t, VHOST_USER_REM_MEM_REG, &rem, sizeof(rem), NULL, 0), 1);
     expect_failed(t, "not inside guest memory");
@@ -721,10 +725,7 @@ static void test_datapath_failure(void **state)
     int errfd = -1;
     pthread_t th;
 
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
+    running(t, 1);
     setup_ring(t, 1, &errfd);
     assert_int_equal(pthread_create(&th, NULL, fail_from_thread, &t->m.vd), 0);
     pthread_join(th, NULL);
@@ -751,11 +752,7 @@ static bool readable(int fd)
 static void test_stop_waits_unblocked(void **state)
 {
     struct t *t = *state;
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
-    setup_ring(t, 1, NULL);
+    running(t, 2);
     t->m.busy[0] = true;
     struct vhu_vring_state s = {0, 0};
     send_raw(t, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
@@ -816,10 +813,7 @@ static void test_stop_waits_unblocked(void **state)
 static void test_hangup_waits_unblocked(void **state)
 {
     struct t *t = *state;
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
+    running(t, 1);
     t->m.busy[0] = true;
     client_close(t);
     pump(t, 20);
@@ -1006,11 +1000,7 @@ static void test_client_reconnect(void **state)
 static void test_features_while_running(void **state)
 {
     struct t *t = *state;
-    client_connect(t);
-    handshake(t);
-    set_mem(t, 0, UVA, MEM_SIZE);
-    setup_ring(t, 0, NULL);
-    setup_ring(t, 1, NULL);
+    running(t, 2);
     uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
                  (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
     ack_ok(t, VHOST_USER_SET_FEATURES, &f, 8, NULL, 0);

@@ -107,6 +107,17 @@ guest_check() {
     [ "$pmd5" = "$PRE_MD5" ] || fail "the guest read different data than the host pre-filled"
 }
 
+# guest_cleanup: for trap EXIT in scripts with one sidecored (DAEMON_PID)
+# and maybe one QEMU in the background (QEMU_PID): both go, then $TMP.
+guest_cleanup() {
+    [ -n "${QEMU_PID:-}" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+    if [ -n "${DAEMON_PID:-}" ]; then
+        kill "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+
 # guest_stop_daemon: SIGTERM to $DAEMON_PID; sidecored must exit 0.
 guest_stop_daemon() {
     local rc=0
