@@ -10,18 +10,7 @@ for arg in $(cat /proc/cmdline); do
     case $arg in sc.pre=*) pre=${arg#sc.pre=} ;; esac
 done
 
-# The disk appears asynchronously after virtio_blk probes; wait up to 20 s.
-i=0
-while [ ! -b $dev ] && [ $i -lt 200 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ ! -b $dev ]; then
-    echo "SCRESULT error=no_$dev"
-    ls /sys/bus/virtio/devices/ 2>/dev/null | sed 's/^/SCRESULT virtio_device=/'
-    exit 1
-fi
-echo "SCRESULT size=$(blockdev --getsize64 $dev)"
+/tests/wait_disk.sh $dev || exit 1
 
 # The pre-filled region is read first, before anything is written.
 if [ -n "$pre" ]; then

@@ -5,14 +5,8 @@
 # (beyond the old end) with O_DIRECT, reads it back and prints both
 # checksums.
 dev=/dev/vda
-i=0
-while [ ! -b $dev ] && [ $i -lt 200 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -b $dev ] || { echo "SCRESULT error=no_$dev"; exit 1; }
+/tests/wait_disk.sh $dev || exit 1
 old=$(blockdev --getsize64 $dev)
-echo "SCRESULT size=$old"
 i=0
 while [ "$(blockdev --getsize64 $dev)" = "$old" ] && [ $i -lt 600 ]; do
     sleep 0.1
