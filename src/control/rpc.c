@@ -89,7 +89,12 @@ int rpc_listen_unix(const char *path, const char **why)
         *why = why_buf;
         return -e;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+    /* Whoever can connect controls the daemon (devices, file paths it opens
+     * as its user): owner and group only, whatever umask we inherited. */
+    mode_t old_mask = umask(S_IRWXO | S_IXUSR | S_IXGRP);
+    int brc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (brc < 0 || listen(fd, 64) < 0) {
         int e = errno;
         snprintf(why_buf, sizeof(why_buf), "cannot listen on %s: %s", path, strerror(e));
         *why = why_buf;

@@ -402,6 +402,15 @@ static void test_socket_file(void **state)
     assert_int_equal(stat(stale, &st), 0);
     unlink(stale);
 
+    /* Owner and group only, even under a umask that would allow others. */
+    mode_t old_mask = umask(0);
+    s2 = rpc_server_create(f->loop, stale, methods, 1, f, &why);
+    umask(old_mask);
+    assert_non_null(s2);
+    assert_int_equal(stat(stale, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0660);
+    rpc_server_destroy(s2);
+
     /* Destroy unlinks the path. */
     rpc_server_destroy(f->srv);
     assert_int_equal(stat(f->path, &st), -1);
