@@ -1,7 +1,6 @@
 #include "vhost_conn.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -103,18 +102,6 @@ void vhu_conn_msg_done(struct vhu_conn *c)
     c->have = 0;
 }
 
-static int wait_writable(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int r;
-    do {
-        r = poll(&p, 1, VHU_CONN_SEND_TIMEOUT_MS);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return -errno;
-    return r == 0 ? -ETIMEDOUT : 0;
-}
-
 int vhu_conn_send(struct vhu_conn *c, uint32_t request, const void *payload, uint32_t size,
                  const int *fds, unsigned nfds)
 {
@@ -136,12 +123,8 @@ int vhu_conn_send(struct vhu_conn *c, uint32_t request, const void *payload, uin
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int r = wait_writable(c->fd);
-                if (r < 0)
-                    return r;
-                continue;
-            }
+            if (errno == EAGAIN)
+                return -EAGAIN;
             return -errno;
         }
         sent += (size_t)n;

@@ -9,16 +9,16 @@
  * -1); vhu_conn_msg_done and vhu_conn_close close whatever is left, so a fd
  * can never leak.
  *
- * Sending writes a whole message (with optional fds) or fails; a peer that
- * does not read for VHU_CONN_SEND_TIMEOUT_MS is treated as gone. */
+ * Sending writes a whole message (with optional fds) or fails, and never
+ * waits: the control thread serves every device. Frontends wait for each
+ * reply before the next request, so a socket too full for one is a peer
+ * that does not read its replies: -EAGAIN, and the connection is lost. */
 #ifndef SC_VHOST_CONN_H
 #define SC_VHOST_CONN_H
 
 #include <stddef.h>
 
 #include "vhost_msg.h"
-
-#define VHU_CONN_SEND_TIMEOUT_MS 1000
 
 struct vhu_conn {
     int fd;

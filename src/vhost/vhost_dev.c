@@ -6,6 +6,7 @@
  * a feature bit, so a request we do not know means the frontend assumes a
  * feature we never offered, and nothing it sends after that can be trusted
  * (the spec lets the backend close the connection on such errors). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -339,11 +340,20 @@ const struct vhu_msg_spec *vhost_msg_spec(uint32_t request)
     return e ? &e->spec : NULL;
 }
 
+static void reply_failed(struct vhost_dev *v, int rc)
+{
+    if (rc == -EAGAIN)
+        snprintf(v->err, sizeof(v->err), "the frontend does not read its replies (its socket "
+                                         "is full)");
+    else
+        snprintf(v->err, sizeof(v->err), "sending the reply failed: %s", strerror(-rc));
+}
+
 static int send_reply(struct vhost_dev *v, uint32_t request, struct vhu_reply *r)
 {
     int rc = vhu_conn_send(&v->conn, request, &r->p, r->size, r->fds, r->nfds);
     if (rc < 0)
-        snprintf(v->err, sizeof(v->err), "sending the reply failed: %s", strerror(-rc));
+        reply_failed(v, rc);
     return rc;
 }
 
@@ -371,7 +381,7 @@ int vhu_dispatch(struct vhost_dev *v)
         uint64_t ack = rc == VHU_OK ? 0 : 1;
         sent = vhu_conn_send(&v->conn, req, &ack, sizeof(ack), NULL, 0);
         if (sent < 0 && rc != VHU_FATAL)
-            snprintf(v->err, sizeof(v->err), "sending the reply failed: %s", strerror(-sent));
+            reply_failed(v, sent);
     } else if (spec && spec->has_reply && rc != VHU_FATAL) {
         sent = send_reply(v, req, &r);
     }

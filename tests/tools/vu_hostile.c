@@ -4,7 +4,8 @@
  *
  * Each scenario uses its own connection: it either sends one malformed or
  * out-of-state message (expecting an error reply when it asked for one, then
- * the backend closing the connection), or sets a device up properly with
+ * the backend closing the connection), or never reads its replies (the
+ * backend must drop it rather than wait), or sets a device up properly with
  * memfd guest memory and then corrupts the ring (descriptor loop, buffer
  * outside memory, head out of range, avail index far ahead, bad indirect
  * table; on a packed ring: buffer id out of range, an id used twice, a
@@ -15,6 +16,7 @@
  * end it checks that the device still accepts a well-behaved connection.
  * Exit status 0 when every scenario got the expected reaction; every wait is
  * bounded. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lib/vu_raw.h"
@@ -317,6 +320,23 @@ static int r_memory_shrunk(struct vu_raw *f)
     return vu_raw_kick(f, 0);
 }
 
+/* Requests whose replies are never read: once the socket is full the
+ * backend must drop the connection at once rather than wait (its control
+ * thread serves every device). The replies are read after, to find the
+ * close. */
+static int s_unread_replies(struct vu_raw *f)
+{
+    struct vhu_hdr h = {VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0};
+    for (int i = 0; i < 100000; i++) {
+        if (send(f->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(h))
+            continue;
+        if (errno != EAGAIN)
+            return 0; /* closed already */
+        usleep(1000);
+    }
+    return 0;
+}
+
 /* Not a violation: a call eventfd that is blocking (created without
  * EFD_NONBLOCK) and filled to its limit, so that signalling it would wait.
  * The backend must complete the request anyway (the interrupt is simply
@@ -464,6 +484,7 @@ static const struct scenario scenarios[] = {
     {"region_past_file", s_region_past_file, "region offset far past the end of its file"},
     {"ring_outside", s_ring_outside, "descriptor table running past guest memory"},
     {"truncated", s_truncated, "message cut short, then hang up"},
+    {"unread_replies", s_unread_replies, "requests sent, replies never read"},
     {"desc_loop", r_desc_loop, "descriptor chain loop"},
     {"addr_outside", r_addr_outside, "buffer address outside guest memory"},
     {"head_out_of_range", r_head_out_of_range, "avail head 5000 on a 128-entry ring"},

@@ -917,6 +917,28 @@ static void test_backend_channel(void **state)
     expect_recovers(t);
 }
 
+/* A frontend that sends requests and never reads the replies: once its
+ * socket is full the device fails at once with a reason, instead of the
+ * control thread waiting for the frontend to read (it serves every device). */
+static void test_unread_replies(void **state)
+{
+    struct t *t = *state;
+    client_connect(t);
+    struct vhu_hdr h = {VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0};
+    for (int i = 0; i < 200000 && !info(t).failed; i++) {
+        if (send(t->cl, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            break;
+        pump(t, 1);
+    }
+    struct vhost_dev_info in = info(t);
+    assert_true(in.failed);
+    if (!strstr(in.why, "does not read its replies"))
+        fail_msg("why \"%s\"", in.why);
+    client_close(t);
+    pump(t, 20);
+    expect_recovers(t);
+}
+
 static void test_second_frontend_refused(void **state)
 {
     struct t *t = *state;
@@ -1134,6 +1156,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hangup_waits_unblocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_rarp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
