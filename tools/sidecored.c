@@ -37,6 +37,7 @@ struct opts {
     int cpus[CFG_MAX_SIDECORES];
     int nr_cpus;
     long idle_us;
+    long prefault; /* -1: not given */
     const char *mode;
     const char *log_level;
     bool no_default;
@@ -80,6 +81,8 @@ static void usage(FILE *f)
             "  --sidecores N        polling threads (default 1)\n"
             "  --cpus C0,C1,...     cpu for each sidecore\n"
             "  --idle-us N          idle polling time before a sidecore sleeps (default 200)\n"
+            "  --prefault-threads N fault in a frontend's guest memory with N threads when it\n"
+            "                       sends its memory table (default 0: off)\n"
             "  --mode M             hybrid | poll (never sleep) | notify (never poll)\n"
             "  --log-level L        error | warn | info | debug\n"
             "  --no-default         start without the default devices null0 and file0\n"
@@ -139,7 +142,7 @@ static int die_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK,
-           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT, O_NET_LISTEN };
+           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT, O_NET_LISTEN, O_PREFAULT };
     static const struct option longs[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rpc", required_argument, NULL, O_RPC},
@@ -147,6 +150,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"sidecores", required_argument, NULL, O_SC},
         {"cpus", required_argument, NULL, O_CPUS},
         {"idle-us", required_argument, NULL, O_IDLE},
+        {"prefault-threads", required_argument, NULL, O_PREFAULT},
         {"mode", required_argument, NULL, O_MODE},
         {"log-level", required_argument, NULL, O_LOG},
         {"no-default", no_argument, NULL, O_NODEF},
@@ -162,6 +166,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {NULL, 0, NULL, 0},
     };
     o->idle_us = -1;
+    o->prefault = -1;
     o->nr_cpus = -1;
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -189,6 +194,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (*end || end == optarg || o->idle_us < 0 || o->idle_us > 10000000)
                 return die_usage("--idle-us: expected microseconds from 0 to 10000000, got \"%s\"",
                                  optarg);
+            break;
+        case O_PREFAULT:
+            o->prefault = strtol(optarg, &end, 10);
+            if (*end || end == optarg || o->prefault < 0 || o->prefault > 64)
+                return die_usage("--prefault-threads: expected a thread count from 0 to 64, got "
+                                 "\"%s\"", optarg);
             break;
         case O_MODE: {
             enum cfg_mode m;
@@ -447,6 +458,8 @@ static int build_config(const struct opts *o, struct sc_config *c)
         memcpy(c->sidecores.cpus, o->cpus, sizeof(o->cpus));
         c->sidecores.nr_cpus = (unsigned)o->nr_cpus;
     }
+    if (o->prefault >= 0)
+        c->sidecores.prefault_threads = (unsigned)o->prefault;
     if (o->idle_us >= 0) {
         c->sidecores.idle_us = (unsigned)o->idle_us;
         c->sidecores.has_idle_us = true;
@@ -581,6 +594,7 @@ static int run(struct sc_config *c)
     if (!d.reg)
         goto out;
     registry_set_role(d.reg, c->rio.role);
+    registry_set_prefault(d.reg, c->sidecores.prefault_threads);
     for (unsigned i = 0; i < c->nr_devices; i++) {
         if (registry_add(d.reg, &c->devices[i], err, sizeof(err)) < 0) {
             LOG_ERR(LOGC, "%s", err);

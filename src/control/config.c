@@ -586,13 +586,19 @@ static int sidecores_from_json(const json_t *obj, struct cfg_sidecores *s, char 
                 return expected(err, len, "sidecores", key, "microseconds from 0 to 10000000", v);
             s->idle_us = (unsigned)json_integer_value(v);
             s->has_idle_us = true;
+        } else if (strcmp(key, "prefault_threads") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64)
+                return expected(err, len, "sidecores", key, "a thread count from 0 to 64", v);
+            s->prefault_threads = (unsigned)json_integer_value(v);
         } else if (strcmp(key, "mode") == 0) {
             if (!json_is_string(v) || cfg_parse_mode(json_string_value(v), &s->mode) < 0)
                 return expected(err, len, "sidecores", key, "\"hybrid\", \"poll\" or \"notify\"",
                                 v);
             s->has_mode = true;
         } else {
-            set_err(err, len, "sidecores.%s: unknown key (expected count, cpus, idle_us, mode)",
+            set_err(err, len,
+                    "sidecores.%s: unknown key (expected count, cpus, idle_us, mode, "
+                    "prefault_threads)",
                     key);
             return -EINVAL;
         }

@@ -54,6 +54,7 @@ struct cfg_sidecores {
     bool has_idle_us;
     enum cfg_mode mode;
     bool has_mode;
+    unsigned prefault_threads;      /* 0: guest memory is not pre-faulted */
 };
 
 struct sc_config {

@@ -440,8 +440,9 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         snprintf(err, len, "net device %s: %s", c->name, why);
         goto fail;
     }
-    struct vhost_dev_cfg vc = {
-        .socket_path = n->cfg.socket, .client = n->cfg.client, .dev = n->vdev, .vpri = true};
+    struct vhost_dev_cfg vc = {.socket_path = n->cfg.socket, .client = n->cfg.client,
+                               .dev = n->vdev, .vpri = true,
+                               .prefault_threads = r->blk ? registry_prefault(r->blk) : 0};
     rc = vhost_dev_create(r->loop, &vc, &n->vh, &why);
     if (rc < 0) {
         snprintf(err, len, "net device %s: socket %s: %s", c->name, n->cfg.socket, why);

@@ -27,6 +27,7 @@ struct registry {
     struct evloop *loop;
     struct sc_set *scs;
     enum cfg_role role;
+    unsigned prefault;
     char *runtime_dir;
     struct reg_dev *devs;
     unsigned count;
@@ -129,6 +130,8 @@ static struct blk_backend *open_backend(const struct registry *r, struct reg_dev
 }
 
 void registry_set_role(struct registry *r, enum cfg_role role) { r->role = role; }
+void registry_set_prefault(struct registry *r, unsigned threads) { r->prefault = threads; }
+unsigned registry_prefault(const struct registry *r) { return r->prefault; }
 
 int registry_add(struct registry *r, const struct cfg_device *c, char *err, size_t len)
 {
@@ -163,8 +166,8 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         rc = -EINVAL;
         goto fail;
     }
-    struct vhost_dev_cfg vc = {
-        .socket_path = d->cfg.socket, .client = d->cfg.client, .dev = d->vdev, .vpri = true};
+    struct vhost_dev_cfg vc = {.socket_path = d->cfg.socket, .client = d->cfg.client,
+                               .dev = d->vdev, .vpri = true, .prefault_threads = r->prefault};
     rc = vhost_dev_create(r->loop, &vc, &d->vh, &why);
     if (rc < 0) {
         d->vdev->ops->destroy(d->vdev);

@@ -42,6 +42,10 @@ void registry_set_claims(struct registry *r,
 
 /* Remote backends are refused in the local role (the default). */
 void registry_set_role(struct registry *r, enum cfg_role role);
+/* Threads that pre-fault guest memory at SET_MEM_TABLE for devices created
+ * from now on (blk and net); 0: none. */
+void registry_set_prefault(struct registry *r, unsigned threads);
+unsigned registry_prefault(const struct registry *r);
 /* Replaces the device's interposition stages (a JSON stage list). */
 int registry_interpose_set(struct registry *r, const char *name, const json_t *stages,
                            char *err, size_t len);

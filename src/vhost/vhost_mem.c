@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/util.h"
 #include "vhost_int.h"
 
 /* Largest dirty bitmap accepted: 1 GiB covers 32 TiB of guest memory. */
@@ -28,10 +29,17 @@ static void prefault(struct vhost_dev *v, const struct gm_table *t)
 {
     if (!v->prefault_threads)
         return;
+    uint64_t t0 = sc_now_ns(), bytes = 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        bytes += t->r[i].size;
     int rc = gm_prefault(t, v->prefault_threads);
     if (rc < 0)
         LOG_WARN(VHU_COMP, "%s: pre-faulting guest memory failed: %s (continuing)", v->dev->name,
                  strerror(-rc));
+    else
+        LOG_INFO(VHU_COMP, "%s: pre-faulted %llu MiB of guest memory with %u thread(s) in %llu ms",
+                 v->dev->name, (unsigned long long)(bytes >> 20), v->prefault_threads,
+                 (unsigned long long)((sc_now_ns() - t0) / 1000000));
 }
 
 int vhu_h_set_mem_table(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,

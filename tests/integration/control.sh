@@ -102,7 +102,8 @@ ctl_fails_nodaemon() {
     echo "ok: no daemon -> $(cat "$TMP/ctl.err")"
 }
 ctl_fails_nodaemon
-start_daemon run1 --no-default --runtime-dir "$RUN" --sidecores 2 --idle-us 100
+start_daemon run1 --no-default --runtime-dir "$RUN" --sidecores 2 --idle-us 100 \
+    --prefault-threads 2
 [ -S "$RPC" ] || fail "no RPC socket at $RPC"
 ctl info
 grep -q "2 sidecore(s) in hybrid mode, 0 device(s)" "$TMP/ctl.out" || fail "info: $(cat "$TMP/ctl.out")"
@@ -137,6 +138,9 @@ if [ -x "$BENCH" ]; then
     reqs=$(jget "$TMP/stats.json" 'sum(q["requests"] for q in d["queues"])')
     [ "$reqs" -ge 4000 ] || fail "stats count $reqs requests on nul1 after 4000 I/Os"
     echo "ok: stats count $reqs requests after the bench"
+    grep -q "nul1: pre-faulted [0-9]* MiB of guest memory with 2 thread(s)" "$TMP/daemon.log" ||
+        fail "--prefault-threads 2: no pre-fault of the bench's guest memory in the log"
+    grep -o "nul1: pre-faulted.*" "$TMP/daemon.log" | head -n 1
     ctl sidecores
     cat "$TMP/ctl.out"
     sreqs=$(awk 'NR > 1 {s += $10} END {print s}' "$TMP/ctl.out")

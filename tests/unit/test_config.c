@@ -17,7 +17,8 @@
 
 static const char *good_json =
     "{\"runtime_dir\": \"/tmp/rt\", \"rpc_socket\": \"/tmp/rt/rpc.sock\", \"log_level\": \"debug\","
-    " \"sidecores\": {\"count\": 2, \"cpus\": [1, 0], \"idle_us\": 50, \"mode\": \"poll\"},"
+    " \"sidecores\": {\"count\": 2, \"cpus\": [1, 0], \"idle_us\": 50, \"mode\": \"poll\","
+    "  \"prefault_threads\": 4},"
     " \"devices\": ["
     "  {\"name\": \"null0\", \"type\": \"blk\", \"socket\": \"/tmp/n.sock\", \"client\": false,"
     "   \"queues\": 2, \"read_only\": true, \"backend\": {\"type\": \"null\", \"size\": \"1G\"}},"
@@ -44,6 +45,7 @@ static void test_good_config(void **state)
     assert_int_equal(c.sidecores.cpus[1], 0);
     assert_int_equal(c.sidecores.idle_us, 50);
     assert_int_equal(c.sidecores.mode, CFG_MODE_POLL);
+    assert_int_equal(c.sidecores.prefault_threads, 4);
     assert_int_equal(c.nr_devices, 2);
     struct cfg_device *d = &c.devices[0];
     assert_string_equal(d->name, "null0");
@@ -99,7 +101,9 @@ static const struct {
     {"{\"sidecores\": {\"idle_us\": -1}}",
      "sidecores.idle_us: expected microseconds from 0 to 10000000, got -1"},
     {"{\"sidecores\": {\"threads\": 1}}",
-     "sidecores.threads: unknown key (expected count, cpus, idle_us, mode)"},
+     "sidecores.threads: unknown key (expected count, cpus, idle_us, mode, prefault_threads)"},
+    {"{\"sidecores\": {\"prefault_threads\": 65}}",
+     "sidecores.prefault_threads: expected a thread count from 0 to 64, got 65"},
     {"{\"devices\": {}}", "devices: expected an array of device objects, got {}"},
     {"{\"devices\": [3]}", "devices[0]: expected a device object, got 3"},
     {"{\"devices\": [{\"backend\": {\"type\": \"null\"}}]}",
