@@ -110,7 +110,19 @@ static inline void gm_log_write(struct guestmem *gm, uint64_t gpa, uint64_t len)
 }
 
 /* Parallel pre-fault of all regions (MADV_POPULATE_WRITE) with nthreads
- * threads; returns 0 or -errno. Optional at attach. */
+ * threads; returns 0 or -errno once every page is in. */
 int gm_prefault(const struct gm_table *t, unsigned nthreads);
+/* The same in the background: returns at once (NULL: out of memory, nothing
+ * runs). t must stay mapped and alive until gm_prefault_stop. done, if set,
+ * is called once on a pre-fault thread when all of t is in (not after a
+ * stop): the first error or 0, the bytes and the time it took. */
+struct gm_prefault_job;
+struct gm_prefault_job *gm_prefault_start(const struct gm_table *t, unsigned nthreads,
+                                          void (*done)(void *arg, int err, uint64_t bytes,
+                                                       uint64_t ns),
+                                          void *arg);
+/* Cancels what is left (each thread stops after its current 64 MiB chunk),
+ * waits for the threads and frees the job; the first error or 0. NULL: no-op. */
+int gm_prefault_stop(struct gm_prefault_job *j);
 
 #endif

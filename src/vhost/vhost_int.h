@@ -75,6 +75,7 @@ struct vhost_dev {
 
     struct guestmem gm;
     bool gm_ready;
+    struct gm_prefault_job *prefault_job; /* running on gm's current table, or NULL */
     int log_call_fd;     /* SET_LOG_FD */
     int backend_fd;      /* SET_BACKEND_REQ_FD, -1: none */
     uint64_t config_changes; /* CONFIG_CHANGE_MSGs sent */

@@ -25,21 +25,36 @@ static struct gm_table *publish_table(struct vhost_dev *v, struct gm_table *t, i
     return old;
 }
 
+/* On the last pre-fault thread. */
+static void prefaulted(void *arg, int err, uint64_t bytes, uint64_t ns)
+{
+    struct vhost_dev *v = arg;
+    if (err < 0)
+        LOG_WARN(VHU_COMP, "%s: pre-faulting guest memory failed: %s (continuing)", v->dev->name,
+                 strerror(-err));
+    else
+        LOG_INFO(VHU_COMP, "%s: pre-faulted %llu MiB of guest memory with %u thread(s) in %llu ms",
+                 v->dev->name, (unsigned long long)(bytes >> 20), v->prefault_threads,
+                 (unsigned long long)(ns / 1000000));
+}
+
+/* Pre-faulting runs in the background, so a large guest does not hold the
+ * control thread (every device's messages, the RPC server) for seconds; the
+ * frontend gets its reply at once and the sidecores may start meanwhile.
+ * The job reads the table it was given: stop it before that table goes. */
+static void prefault_stop(struct vhost_dev *v)
+{
+    gm_prefault_stop(v->prefault_job);
+    v->prefault_job = NULL;
+}
+
 static void prefault(struct vhost_dev *v, const struct gm_table *t)
 {
     if (!v->prefault_threads)
         return;
-    uint64_t t0 = sc_now_ns(), bytes = 0;
-    for (uint32_t i = 0; i < t->n; i++)
-        bytes += t->r[i].size;
-    int rc = gm_prefault(t, v->prefault_threads);
-    if (rc < 0)
-        LOG_WARN(VHU_COMP, "%s: pre-faulting guest memory failed: %s (continuing)", v->dev->name,
-                 strerror(-rc));
-    else
-        LOG_INFO(VHU_COMP, "%s: pre-faulted %llu MiB of guest memory with %u thread(s) in %llu ms",
-                 v->dev->name, (unsigned long long)(bytes >> 20), v->prefault_threads,
-                 (unsigned long long)((sc_now_ns() - t0) / 1000000));
+    v->prefault_job = gm_prefault_start(t, v->prefault_threads, prefaulted, v);
+    if (!v->prefault_job)
+        LOG_WARN(VHU_COMP, "%s: out of memory: guest memory is not pre-faulted", v->dev->name);
 }
 
 int vhu_h_set_mem_table(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
@@ -65,9 +80,10 @@ int vhu_h_set_mem_table(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
                           (unsigned long long)g->uva, (unsigned long long)g->mmap_offset, why);
         }
     }
-    prefault(v, t);
+    prefault_stop(v);
     /* Every region of the old table was mapped separately: unmap them all. */
     gm_table_free(publish_table(v, t, &rc), true);
+    prefault(v, t);
     return rc;
 }
 
@@ -91,8 +107,9 @@ int vhu_h_add_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned
                       (unsigned long long)g->gpa, (unsigned long long)g->size,
                       (unsigned long long)g->uva, (unsigned long long)g->mmap_offset, why);
     }
-    prefault(v, t);
+    prefault_stop(v);
     gm_table_free(publish_table(v, t, &rc), false);
+    prefault(v, t);
     return rc;
 }
 
@@ -113,6 +130,7 @@ int vhu_h_rem_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned
                       (unsigned long long)g->gpa, (unsigned long long)g->size,
                       (unsigned long long)g->uva);
     }
+    prefault_stop(v);
     gm_table_free(publish_table(v, t, &rc), false);
     /* Queues now run (or stay stopped) on t, which does not have it. */
     gm_region_unmap(&removed);
@@ -312,6 +330,7 @@ int vhu_h_set_inflight_fd(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
 
 void vhu_mem_forget(struct vhost_dev *v)
 {
+    prefault_stop(v);
     struct gm_table *empty = gm_table_new_empty();
     if (!empty) {
         LOG_ERR(VHU_COMP, "%s: out of memory: guest memory stays mapped until the next table",

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -190,6 +191,21 @@ static void test_remove(void **state)
     gm_table_free(t, true);
 }
 
+struct done_log {
+    _Atomic int calls;
+    int err;
+    uint64_t bytes;
+};
+
+static void on_done(void *arg, int err, uint64_t bytes, uint64_t ns)
+{
+    struct done_log *l = arg;
+    (void)ns;
+    l->err = err;
+    l->bytes = bytes;
+    atomic_fetch_add(&l->calls, 1);
+}
+
 static void test_publish_clone(void **state)
 {
     (void)state;
@@ -218,6 +234,23 @@ static void test_publish_clone(void **state)
     assert_int_equal(gm_prefault(gm_current(&gm), 2), 0);
     assert_int_equal(gm_prefault(gm_current(&gm), 0), 0);
     assert_int_equal(gm_prefault(gm_current(&gm), 1000), 0);
+
+    /* In the background: done reports every byte once; a job stopped
+     * right away reports nothing and leaves nothing running. */
+    struct done_log log = {0};
+    struct gm_prefault_job *j = gm_prefault_start(gm_current(&gm), 2, on_done, &log);
+    assert_non_null(j);
+    for (int i = 0; i < 5000 && !atomic_load(&log.calls); i++)
+        usleep(1000);
+    assert_int_equal(gm_prefault_stop(j), 0);
+    assert_int_equal(atomic_load(&log.calls), 1);
+    assert_int_equal(log.err, 0);
+    assert_int_equal(log.bytes, 2 * MB);
+    j = gm_prefault_start(gm_current(&gm), 2, on_done, &log);
+    assert_non_null(j);
+    assert_int_equal(gm_prefault_stop(j), 0);
+    assert_true(atomic_load(&log.calls) <= 2);
+    assert_int_equal(gm_prefault_stop(NULL), 0);
     gm_destroy(&gm);
     munmap(a, MB);
     munmap(b, MB);
