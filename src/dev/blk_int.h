@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 
+#include "../core/sc_quiesce.h"
 #include "../vpri/vpri_queue.h"
 #include "blk.h"
 #include "virtio_blk_spec.h"
@@ -55,19 +56,9 @@ struct blk_queue {
     struct vpri_q vp;         /* VPRI: residency checks, parked requests */
     unsigned err_logs;        /* request errors logged so far */
 
-    /* Quiesce (vdev queue_quiesce). The control thread sets qz to a new
-     * generation (0: off); a round that read a generation pops nothing and
-     * ends by publishing what the queue still holds, then that generation
-     * in qz_ack: hold is current for qz once qz_ack equals it. */
-    _Atomic uint32_t qz;
-    _Atomic uint32_t qz_ack;
-    _Atomic uint8_t hold;     /* BLK_HOLD_* */
+    struct sc_quiesce qz;     /* vdev queue_quiesce: pops nothing while on */
     _Atomic bool emptied;     /* failed, and the backend holds nothing: no more polls */
-    uint32_t qz_gen;          /* control thread: last generation used */
-    uint64_t qz_ns;           /* control thread: when the quiesce began, 0: none */
 };
-
-enum { BLK_HOLD_NONE, BLK_HOLD_PARKED, BLK_HOLD_BACKEND };
 
 struct blk_dev {
     struct vdev vdev;

@@ -407,11 +407,10 @@ static int run_staged(struct blk_queue *q)
 static void publish_hold(struct blk_queue *q, uint32_t qz)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
-    uint8_t h = q->deferred || q->staged_pos < q->nstaged || be->in_flight(q->bq)
-                    ? BLK_HOLD_BACKEND
-                    : q->vp.park.n ? BLK_HOLD_PARKED : BLK_HOLD_NONE;
-    atomic_store_explicit(&q->hold, h, memory_order_relaxed);
-    atomic_store_explicit(&q->qz_ack, qz, memory_order_release);
+    sc_qz_publish(&q->qz, qz,
+                  q->deferred || q->staged_pos < q->nstaged || be->in_flight(q->bq)
+                      ? SC_HOLD_BUSY
+                      : q->vp.park.n ? SC_HOLD_PARKED : SC_HOLD_NONE);
 }
 
 static void give_up_pending(struct blk_queue *q);
@@ -445,7 +444,7 @@ int blk_queue_poll(struct sc_queue *scq)
     const struct blk_backend_ops *be = d->be->ops;
     int work, ret = 0;
 
-    uint32_t qz = atomic_load_explicit(&q->qz, memory_order_acquire);
+    uint32_t qz = sc_qz_seen(&q->qz);
     if (vdev_is_broken(&d->vdev))
         return poll_failed(q, qz);
     vpri_q_enter(&q->vp);
@@ -504,7 +503,7 @@ bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
 
     /* Quiesced or failed, new requests wait for good: only what the queue
      * holds keeps it awake. */
-    if (atomic_load_explicit(&q->qz, memory_order_relaxed) || vdev_is_broken(&q->dev->vdev))
+    if (sc_qz_seen(&q->qz) || vdev_is_broken(&q->dev->vdev))
         pending = false;
 
     /* Completions the backend cannot signal must be polled for. */
@@ -556,42 +555,25 @@ static void give_up_pending(struct blk_queue *q)
 
 void blk_queue_quiesce(struct blk_queue *q, bool on)
 {
-    if (on) {
-        q->qz_gen = q->qz_gen + 1 ? q->qz_gen + 1 : 1;
-        if (!q->qz_ns)
-            q->qz_ns = sc_now_ns();
-        atomic_store_explicit(&q->qz, q->qz_gen, memory_order_release);
-    } else {
-        q->qz_ns = 0;
-        atomic_store_explicit(&q->qz, 0, memory_order_release);
-    }
-    sc_wake(&q->scq);
+    sc_qz_set(&q->qz, &q->scq, on);
 }
 
 bool blk_queue_settled(struct blk_queue *q)
 {
-    uint32_t qz = atomic_load_explicit(&q->qz, memory_order_relaxed);
-    if (!qz || atomic_load_explicit(&q->emptied, memory_order_acquire))
+    if (atomic_load_explicit(&q->emptied, memory_order_acquire))
         return true;
-    uint64_t waited = sc_now_ns() - q->qz_ns;
-    if (waited > BLK_DRAIN_NS)
-        return true;
-    if (atomic_load_explicit(&q->qz_ack, memory_order_acquire) != qz)
-        return false;
-    switch (atomic_load_explicit(&q->hold, memory_order_relaxed)) {
-    case BLK_HOLD_NONE:
-        return true;
-    case BLK_HOLD_PARKED:
-        return vpri_q_owner_gone(&q->vp) || waited > vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
-    default:
-        return false;
-    }
+    uint64_t waited;
+    enum sc_hold h = sc_qz_hold(&q->qz, &waited);
+    return h == SC_HOLD_NONE || waited > BLK_DRAIN_NS ||
+           (h == SC_HOLD_PARKED &&
+            (vpri_q_owner_gone(&q->vp) || waited > vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS)));
 }
 
 void blk_queue_drain(struct blk_queue *q)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
-    uint64_t start = q->qz_ns ? q->qz_ns : sc_now_ns(), deadline = start + BLK_DRAIN_NS;
+    uint64_t start = q->qz.since_ns ? q->qz.since_ns : sc_now_ns();
+    uint64_t deadline = start + BLK_DRAIN_NS;
     uint64_t park_deadline = start + vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
 
     for (;;) {
