@@ -16,6 +16,12 @@ void sc_qz_set(struct sc_quiesce *z, struct sc_queue *q, bool on)
     sc_wake(q);
 }
 
+void sc_qz_clear(struct sc_quiesce *z)
+{
+    z->since_ns = 0;
+    atomic_store_explicit(&z->gen, 0, memory_order_release);
+}
+
 enum sc_hold sc_qz_hold(struct sc_quiesce *z, uint64_t *waited_ns)
 {
     uint32_t gen = atomic_load_explicit(&z->gen, memory_order_relaxed);

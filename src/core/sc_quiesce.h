@@ -46,6 +46,9 @@ static inline void sc_qz_publish(struct sc_quiesce *z, uint32_t seen, enum sc_ho
  * wakes q's sidecore so that a round runs soon. */
 void sc_qz_set(struct sc_quiesce *z, struct sc_queue *q, bool on);
 
+/* Control thread, queue not attached (start, stop): off, without a wake. */
+void sc_qz_clear(struct sc_quiesce *z);
+
 /* Control thread: what the queue holds (SC_HOLD_NONE when not quiesced) and
  * how long it has been quiesced. */
 enum sc_hold sc_qz_hold(struct sc_quiesce *z, uint64_t *waited_ns);

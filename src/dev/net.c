@@ -208,6 +208,7 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     q->call_fd = call_fd;
     q->unpublished = q->idle_polls = 0;
     q->held = false;
+    sc_qz_clear(&q->qz);
     vpri_q_bind(&q->vp, vq->gm, idx);
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
@@ -286,6 +287,7 @@ static int ctrlq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int ki
     q->vq = vq;
     q->call_fd = call_fd;
     q->held = false;
+    sc_qz_clear(&q->qz);
     vpri_q_bind(&q->vp, vq->gm, idx);
     q->scq.kick_fd = kick_fd;
     q->scq.aux_fd = -1;
@@ -407,6 +409,57 @@ static void net_destroy(struct vdev *v)
     free(d);
 }
 
+/* Only parked requests (VPRI) make a net queue's stop wait: rx copies
+ * inside a round and holds nothing after it; tx and control hand a chain
+ * back or park it. */
+static struct sc_quiesce *quiesce_of(struct net_dev *d, uint16_t idx, struct sc_queue **scq,
+                                     uint64_t *bound_ns, struct vpri_q **vp)
+{
+    if (d->ctrlq && d->ctrlq->vq && idx == d->ctrlq->idx) {
+        *scq = &d->ctrlq->scq;
+        *bound_ns = NET_CTRL_DRAIN_NS;
+        *vp = &d->ctrlq->vp;
+        return &d->ctrlq->qz;
+    }
+    if (idx >= d->max_pairs * 2 || idx % 2 == 0 || !d->txq[idx / 2] || !d->txq[idx / 2]->vq)
+        return NULL;
+    struct net_txq *q = d->txq[idx / 2];
+    *scq = &q->scq;
+    *bound_ns = NET_TX_DRAIN_NS;
+    *vp = &q->vp;
+    return &q->qz;
+}
+
+static bool net_queue_quiesce(struct vdev *v, uint16_t idx, bool on)
+{
+    struct sc_queue *scq;
+    uint64_t bound;
+    struct vpri_q *vp;
+    struct sc_quiesce *z = quiesce_of(DEV(v), idx, &scq, &bound, &vp);
+    if (!z)
+        return false;
+    sc_qz_set(z, scq, on);
+    return true;
+}
+
+static bool net_queue_settled(struct vdev *v, uint16_t idx)
+{
+    struct sc_queue *scq;
+    uint64_t bound, waited;
+    struct vpri_q *vp;
+    struct sc_quiesce *z = quiesce_of(DEV(v), idx, &scq, &bound, &vp);
+    if (!z || vdev_is_broken(v))
+        return true;
+    switch (sc_qz_hold(z, &waited)) {
+    case SC_HOLD_NONE:
+        return true;
+    case SC_HOLD_PARKED:
+        return vpri_q_owner_gone(vp) || waited > vpri_q_stop_bound(vp, bound);
+    default:
+        return waited > bound;
+    }
+}
+
 static int net_announce(struct vdev *v, const uint8_t mac[6])
 {
     struct net_dev *d = DEV(v);
@@ -431,6 +484,8 @@ static const struct vdev_ops net_ops = {
     .set_config = net_set_config,
     .queue_start = net_queue_start,
     .queue_stop = net_queue_stop,
+    .queue_quiesce = net_queue_quiesce,
+    .queue_settled = net_queue_settled,
     .announce = net_announce,
     .reset = net_reset,
     .destroy = net_destroy,

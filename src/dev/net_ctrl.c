@@ -19,7 +19,6 @@
 #include "net_int.h"
 
 #define CTRL_BUDGET 16
-#define NET_CTRL_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked command */
 #define BIT(b) (1ull << (b))
 
 static uint64_t mac48(const uint8_t *m)
@@ -171,9 +170,8 @@ static void answer(struct net_ctrlq *q)
     sc_queue_account(&q->scq, 1, 0);
 }
 
-int net_ctrl_poll(struct sc_queue *scq)
+static int ctrl_round(struct net_ctrlq *q, uint32_t qz)
 {
-    struct net_ctrlq *q = scq->opaque;
     struct net_dev *d = q->dev;
     int done = 0, ret = 0;
 
@@ -188,7 +186,7 @@ int net_ctrl_poll(struct sc_queue *scq)
             done++;
         }
     }
-    while (ret >= 0 && !q->held && done < CTRL_BUDGET) {
+    while (ret >= 0 && !q->held && done < CTRL_BUDGET && !qz) {
         ret = next_command(q);
         if (ret <= 0)
             break;
@@ -200,17 +198,27 @@ int net_ctrl_poll(struct sc_queue *scq)
         if (q->call_fd >= 0 && vq_should_notify(q->vq)) {
             uint64_t one = 1;
             if (write(q->call_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
-                scq->stats.notifies++;
+                q->scq.stats.notifies++;
         }
     }
     vpri_q_leave(&q->vp);
     return ret < 0 ? -1 : done;
 }
 
+int net_ctrl_poll(struct sc_queue *scq)
+{
+    struct net_ctrlq *q = scq->opaque;
+    uint32_t qz = sc_qz_seen(&q->qz);
+    int rc = ctrl_round(q, qz);
+    if (SC_UNLIKELY(qz))
+        sc_qz_publish(&q->qz, qz, q->held ? SC_HOLD_PARKED : SC_HOLD_NONE);
+    return rc;
+}
+
 bool net_ctrl_set_notify(struct sc_queue *scq, bool enable)
 {
     struct net_ctrlq *q = scq->opaque;
-    bool pending = vq_set_notify(q->vq, enable);
+    bool pending = vq_set_notify(q->vq, enable) && !sc_qz_seen(&q->qz);
     if (!enable)
         return pending;
     /* A parked queue takes nothing from its ring: only a resolution (which
@@ -221,7 +229,8 @@ bool net_ctrl_set_notify(struct sc_queue *scq, bool enable)
 
 void net_ctrl_stop(struct net_ctrlq *q)
 {
-    uint64_t start = sc_now_ns();
+    uint64_t start = q->qz.since_ns ? q->qz.since_ns : sc_now_ns();
+    sc_qz_clear(&q->qz);
     uint64_t deadline = start + vpri_q_stop_bound(&q->vp, NET_CTRL_DRAIN_NS);
     while (q->held && !vpri_q_owner_gone(&q->vp) && net_ctrl_poll(&q->scq) >= 0 && q->held) {
         if (sc_now_ns() >= deadline) {

@@ -17,6 +17,7 @@
 #ifndef SC_NET_INT_H
 #define SC_NET_INT_H
 
+#include "../core/sc_quiesce.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -32,6 +33,9 @@
 #define NET_ERR_LOG_MAX 10 /* per queue: a hostile guest must not flood the log */
 
 struct net_dev;
+
+#define NET_TX_DRAIN_NS (5ull * 1000000000ull)   /* stop: wait for a parked chain */
+#define NET_CTRL_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked command */
 
 struct net_txq {
     struct net_dev *dev;
@@ -53,6 +57,7 @@ struct net_txq {
     struct vpri_q vp;
     bool held;
     uint8_t tags[NET_BATCH];
+    struct sc_quiesce qz; /* vdev queue_quiesce: pops nothing while on */
 };
 
 /* VPRI: a queue parked on one chain looks at it again once the frontend
@@ -114,6 +119,7 @@ struct net_ctrlq {
     struct vpri_q vp;
     bool held;
     uint8_t tag;
+    struct sc_quiesce qz; /* vdev queue_quiesce: takes no command while on */
 };
 
 /* Best effort, as the spec allows: read without locks by deliverers. */

@@ -50,7 +50,6 @@ static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
 }
 
 #define NET_TX_IDLE_FLUSH 8 /* empty rounds before deferred chains go back */
-#define NET_TX_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked chain */
 
 void net_tx_flush(struct net_txq *q)
 {
@@ -143,9 +142,8 @@ static void send_announce(struct net_txq *q)
     atomic_fetch_add_explicit(&d->announced, 1, memory_order_relaxed);
 }
 
-int net_tx_poll(struct sc_queue *scq)
+static int tx_round(struct net_txq *q, uint32_t qz)
 {
-    struct net_txq *q = scq->opaque;
     struct net_dev *d = q->dev;
     unsigned hl = d->hdr_len, popped = 0, n = 0;
     uint64_t bytes = 0, bad[NET_DROP__COUNT] = {0};
@@ -170,7 +168,7 @@ int net_tx_poll(struct sc_queue *scq)
     /* All chains of the round first, each packet's first line fetched as
      * its chain is taken: the driver's CPU wrote them, and reading headers
      * one packet at a time would pay those misses one after another. */
-    while (popped < NET_BATCH) {
+    while (popped < NET_BATCH && !qz) {
         struct vq_chain *c = &q->chains[popped];
         int rc = vq_pop(q->vq, c);
         if (rc <= 0) {
@@ -244,9 +242,19 @@ int net_tx_poll(struct sc_queue *scq)
     for (unsigned r = 0; r < NET_DROP__COUNT; r++)
         if (bad[r])
             net_port_drop(&d->port, r, bad[r]);
-    sc_queue_account(scq, n, bytes);
+    sc_queue_account(&q->scq, n, bytes);
     vpri_q_leave(&q->vp);
     return (int)popped;
+}
+
+int net_tx_poll(struct sc_queue *scq)
+{
+    struct net_txq *q = scq->opaque;
+    uint32_t qz = sc_qz_seen(&q->qz);
+    int rc = tx_round(q, qz);
+    if (SC_UNLIKELY(qz))
+        sc_qz_publish(&q->qz, qz, q->held ? SC_HOLD_PARKED : SC_HOLD_NONE);
+    return rc;
 }
 
 bool net_tx_set_notify(struct sc_queue *scq, bool enable)
@@ -254,7 +262,8 @@ bool net_tx_set_notify(struct sc_queue *scq, bool enable)
     struct net_txq *q = scq->opaque;
     if (enable)
         net_tx_flush(q);
-    bool pending = vq_set_notify(q->vq, enable);
+    /* Quiesced, new packets wait: only a parked chain keeps the queue awake. */
+    bool pending = vq_set_notify(q->vq, enable) && !sc_qz_seen(&q->qz);
     if (!enable)
         return pending;
     /* A parked queue takes nothing from its ring: only a resolution (which
@@ -265,7 +274,9 @@ bool net_tx_set_notify(struct sc_queue *scq, bool enable)
 
 void net_tx_stop(struct net_txq *q)
 {
-    uint64_t start = sc_now_ns();
+    /* The bound counts from the quiesce, if the transport waited already. */
+    uint64_t start = q->qz.since_ns ? q->qz.since_ns : sc_now_ns();
+    sc_qz_clear(&q->qz);
     uint64_t deadline = start + vpri_q_stop_bound(&q->vp, NET_TX_DRAIN_NS);
     /* Packets the driver made available before stopping the ring count as
      * sent on its side: forward them rather than leave them behind. Bounded:
