@@ -167,8 +167,6 @@ struct net_dev {
 
 /* net_tx.c */
 int net_tx_poll(struct sc_queue *scq);
-/* The RARP frame (60 bytes) that announces mac. */
-void net_rarp_frame(uint8_t frame[60], const uint8_t mac[6]);
 bool net_tx_set_notify(struct sc_queue *scq, bool enable);
 /* net_rx.c */
 void net_rx_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);

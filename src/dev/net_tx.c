@@ -109,7 +109,8 @@ static bool held_resume(void *req, void *ctx)
     return true;
 }
 
-void net_rarp_frame(uint8_t f[60], const uint8_t mac[6])
+/* The RARP frame (60 bytes) that announces mac. */
+static void rarp_frame(uint8_t f[60], const uint8_t mac[6])
 {
     static const uint8_t head[8] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03};
     memset(f, 0, 60);
@@ -133,7 +134,7 @@ static void send_announce(struct net_txq *q)
     uint8_t mac[6], frame[60];
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)(a >> (40 - 8 * i));
-    net_rarp_frame(frame, mac);
+    rarp_frame(frame, mac);
     struct iovec iov = {.iov_base = frame, .iov_len = sizeof(frame)};
     struct net_pkt p = {.iov = &iov, .niov = 1, .len = sizeof(frame)};
     memcpy(p.eth, frame, sizeof(p.eth));

@@ -76,7 +76,6 @@ bool vhu_features_change_device(const struct vhost_dev *v, uint64_t f)
 static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned nfds,
                           struct vhu_reply *r)
 {
-    const uint64_t transport = transport_bits;
     uint64_t offered = vhu_offered_features(v), f = m->p.u64;
     (void)fds, (void)nfds, (void)r;
 
@@ -95,10 +94,10 @@ static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
          * layout, event index) without locks: change them only while no
          * sidecore runs a queue of this device. */
         vhu_queues_pause(v, v->paused);
-        int rc = v->dev->ops->set_features(v->dev, f & ~transport);
+        int rc = v->dev->ops->set_features(v->dev, f & ~transport_bits);
         if (rc != 0)
             return vhu_err(v, "the device refused features 0x%llx (error %d)",
-                          (unsigned long long)(f & ~transport), rc);
+                          (unsigned long long)(f & ~transport_bits), rc);
         return vhu_queues_resume(v, v->paused);
     }
     return VHU_OK;
