@@ -322,6 +322,8 @@ static int net_queue_start(struct vdev *v, uint16_t idx, struct virtq *vq, int k
         LOG_ERR("net", "%s: queue %u has no ring", d->name, idx);
         return -EINVAL;
     }
+    /* Every net queue hands chains back in the order it took them. */
+    vq_device_in_order(vq);
     uint16_t npairs = (d->features & BIT(VIRTIO_NET_F_MQ)) ? d->max_pairs : 1;
     if (idx == ctrl_index(d))
         rc = ctrlq_start(d, idx, vq, kick_fd, call_fd);

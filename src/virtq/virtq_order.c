@@ -63,6 +63,16 @@ void vq_fini_ext(struct virtq *vq)
     vq->order_len = vq->n_shadow = 0;
 }
 
+void vq_device_in_order(struct virtq *vq)
+{
+    /* Used elements written as chains are pushed are then in avail order;
+     * a head the driver repeats is its own loss, as without IN_ORDER. */
+    if (!vq->ext || vq->packed || !vq->in_order)
+        return;
+    vq_fini_ext(vq);
+    vq->ext = false;
+}
+
 int vq_pop_ext(struct virtq *vq, struct vq_chain *c)
 {
     if (vq->packed) {

@@ -917,6 +917,39 @@ static void test_inflight_in_order_restart(void **state)
     free(inf);
 }
 
+/* A device that pushes in pop order (net) serves an IN_ORDER ring on the
+ * plain entry points: every chain gets its used element in avail order, and
+ * a head the driver repeats while outstanding is not the device's concern
+ * (the order list that refused it is gone). */
+static void test_device_in_order(void **state)
+{
+    struct fx *f = *state;
+    vq_fini(&f->vq);
+    init_vq(f, FEAT | (1ull << VIRTIO_F_IN_ORDER));
+    vq_device_in_order(&f->vq);
+    assert_false(f->vq.ext);
+    for (uint16_t i = 0; i < 3; i++) {
+        desc(f, i, DATA + 64 * i, 64, VRING_DESC_F_WRITE, 0);
+        offer(f, i);
+    }
+    offer(f, 0);
+    struct vq_chain got[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pop(f), 1);
+        got[i] = f->c;
+    }
+    for (int i = 0; i < 4; i++)
+        vq_push(&f->vq, &got[i], (uint32_t)(10 + i));
+    vq_publish(&f->vq);
+    assert_null(f->vq.err);
+    assert_int_equal(used(f)->idx, 4);
+    const uint16_t heads[4] = {0, 1, 2, 0};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(used(f)->ring[i].id, heads[i]);
+        assert_int_equal(used(f)->ring[i].len, 10 + i);
+    }
+}
+
 /* ---- device failure ---- */
 
 static int fail_calls;
@@ -985,6 +1018,7 @@ int main(void)
         T(test_inflight_repair_batch),
         T(test_inflight_malformed),
         T(test_inflight_in_order_restart),
+        T(test_device_in_order),
         T(test_inflight_base_differs),
         cmocka_unit_test(test_vdev_fail),
     };
