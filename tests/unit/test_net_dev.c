@@ -193,18 +193,19 @@ static uint32_t used1(struct q *q, uint64_t *token)
     return 0;
 }
 
-/* Transmit hdr (hlen bytes) then frame, as two descriptors; waits until the
- * device returned the chain. */
-static void tx(struct dev *d, uint16_t pair, const struct virtio_net_hdr_v1 *h, uint32_t hlen,
-               const uint8_t *frame, uint32_t flen)
+/* Transmit hdr (hlen bytes) then frame, the first cut bytes of them in one
+ * descriptor and the rest in a second; waits until the device returned the
+ * chain. */
+static void tx_cut(struct dev *d, uint16_t pair, const struct virtio_net_hdr_v1 *h,
+                   uint32_t hlen, const uint8_t *frame, uint32_t flen, uint32_t cut)
 {
     struct q *q = &d->q[pair * 2 + 1];
     uint64_t g = buf(hlen + flen);
     memcpy(ptr(g), h, hlen);
     memcpy(ptr(g) + hlen, frame, flen);
-    struct vu_sg sg[2] = {{g, hlen}, {g + hlen, flen}};
-    unsigned n = flen ? 2 : 1;
-    if (!hlen) {
+    struct vu_sg sg[2] = {{g, cut}, {g + cut, hlen + flen - cut}};
+    unsigned n = hlen + flen > cut ? 2 : 1;
+    if (!cut) {
         sg[0] = sg[1];
         n = 1;
     }
@@ -213,6 +214,13 @@ static void tx(struct dev *d, uint16_t pair, const struct virtio_net_hdr_v1 *h, 
     uint64_t tok;
     assert_int_equal(used1(q, &tok), 0);
     assert_int_equal(tok, g);
+}
+
+/* The header and the frame as two descriptors. */
+static void tx(struct dev *d, uint16_t pair, const struct virtio_net_hdr_v1 *h, uint32_t hlen,
+               const uint8_t *frame, uint32_t flen)
+{
+    tx_cut(d, pair, h, hlen, frame, flen, hlen);
 }
 
 static uint64_t post(struct dev *d, uint16_t pair, uint32_t len)
@@ -353,6 +361,20 @@ static void test_switching(void **state)
     tx(b, 0, &h, 12, frame_buf, n);
     assert_int_equal(used1(&a->q[0], &tok), 12 + 60);
     assert_int_equal(tok, ra);
+    net_port_counters(net_sink_port(sink), &c);
+    assert_int_equal(c.rx_packets, 1);
+
+    /* Header and frame in one buffer (the copy without the iovec walk),
+     * and cut inside the MAC addresses: switched and delivered alike. */
+    const uint32_t cuts[2] = {12 + 60, 12 + 9};
+    for (int i = 0; i < 2; i++) {
+        ra = post(a, 0, 2048);
+        n = eth(MAC1, MAC2, 60, (uint8_t)(0x30 + i));
+        tx_cut(b, 0, &h, 12, frame_buf, n, cuts[i]);
+        assert_int_equal(used1(&a->q[0], &tok), 12 + 60);
+        assert_int_equal(tok, ra);
+        assert_memory_equal(ptr(ra) + 12, frame_buf, 60);
+    }
     net_port_counters(net_sink_port(sink), &c);
     assert_int_equal(c.rx_packets, 1);
 
