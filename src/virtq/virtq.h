@@ -116,7 +116,8 @@ struct virtq {
     uint64_t desc_log_gpa;      /* guest address of pdesc, for dirty logging */
     uint64_t dev_event_log_gpa; /* guest address of dev_event */
     struct vq_id_state *ids;    /* per buffer id (ring size entries) */
-    uint16_t *order;            /* IN_ORDER: ids in the order they were popped */
+    uint16_t *order;            /* IN_ORDER: ids in the order they were popped
+                                 * (none after vq_device_in_order) */
     uint16_t order_head, order_len;
     struct vq_used_shadow *shadow; /* packed: used descriptors written, flags not yet */
     uint16_t n_shadow;
@@ -149,7 +150,8 @@ void vq_fini(struct virtq *vq);
 /* Control path, after vq_init and before the first vq_pop: the device
  * promises to push every chain in the order it popped it (net queues). An
  * IN_ORDER split ring then needs no per-buffer bookkeeping and takes the
- * plain entry points (a testpmd sender moved 8% more frames). */
+ * plain entry points (a testpmd sender moved 8% more frames); a packed one
+ * keeps no order list. */
 void vq_device_in_order(struct virtq *vq);
 
 /* 1: chain returned in *c; 0: nothing available; -1: queue broken (vq->err). */

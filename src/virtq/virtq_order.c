@@ -65,10 +65,18 @@ void vq_fini_ext(struct virtq *vq)
 
 void vq_device_in_order(struct virtq *vq)
 {
+    if (!vq->in_order)
+        return;
+    if (vq->packed) {
+        /* Pushes are in avail order already: no order list to keep them so
+         * (the per-id state stays: descriptor counts, double completions). */
+        free(vq->order);
+        vq->order = NULL;
+        vq->order_len = 0;
+        return;
+    }
     /* Used elements written as chains are pushed are then in avail order;
      * a head the driver repeats is its own loss, as without IN_ORDER. */
-    if (!vq->ext || vq->packed || !vq->in_order)
-        return;
     vq_fini_ext(vq);
     vq->ext = false;
 }
@@ -77,7 +85,7 @@ int vq_pop_ext(struct virtq *vq, struct vq_chain *c)
 {
     if (vq->packed) {
         int rc = vq_pop_packed(vq, c);
-        if (rc == 1 && vq->in_order)
+        if (rc == 1 && vq->order)
             vq->order[order_slot(vq, (uint32_t)vq->order_head + vq->order_len++)] = c->head;
         return rc;
     }
@@ -127,7 +135,7 @@ void vq_push_ext(struct virtq *vq, const struct vq_chain *c, uint32_t len)
         return;
     }
     log_written(vq, c, len);
-    if (!vq->in_order) {
+    if (!vq->order) {
         s->outstanding = false;
         vq_push_packed(vq, id, len);
         return;

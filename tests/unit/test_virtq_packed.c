@@ -684,6 +684,45 @@ static void expect_group(struct fx *f, uint16_t id, uint32_t len, unsigned ndesc
     }
 }
 
+/* A device that pushes in pop order (net) keeps no order list: each push
+ * is used at once, rx buffers each get their descriptor, tx buffers still
+ * share one, and a double completion is still refused. */
+static void test_device_in_order_packed(void **state)
+{
+    struct fx *f = *state;
+    init_ring(f, FEAT | F_ORDER, VRING_PACKED_WRAP);
+    vq_device_in_order(&f->vq);
+    assert_null(f->vq.order);
+    struct vq_chain got[4];
+    struct iovec iov[4][MAXIOV];
+    struct seg rx[2] = {{DATA, 8, W}, {DATA + 8, 8, W}};
+    struct seg tx = {DATA, 8, 0};
+    for (unsigned r = 0; r < 10; r++) { /* several laps */
+        for (uint16_t i = 0; i < 4; i++) {
+            if (i < 2)
+                put(f, rx, 1 + i, i);
+            else
+                put(f, &tx, 1, i);
+            got[i] = (struct vq_chain){.iov = iov[i], .max_iov = MAXIOV};
+            assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+        }
+        vq_push(&f->vq, &got[0], 8);
+        vq_publish(&f->vq);
+        expect_used(f, 0, 8);
+        expect_no_used(f);
+        for (unsigned i = 1; i < 4; i++)
+            vq_push(&f->vq, &got[i], i == 1 ? 16 : 0);
+        vq_publish(&f->vq);
+        expect_used(f, 1, 16);
+        expect_group(f, 3, 0, 2);
+        expect_no_used(f);
+    }
+    assert_null(f->vq.err);
+    vq_push(&f->vq, &got[3], 0); /* twice */
+    assert_non_null(f->vq.err);
+    assert_non_null(strstr(f->vq.err, "not outstanding"));
+}
+
 static void test_in_order_packed_batch(void **state)
 {
     struct fx *f = *state;
@@ -1162,6 +1201,7 @@ int main(void)
         T(test_event_idx),
         T(test_kick_suppression),
         T(test_in_order_packed),
+        T(test_device_in_order_packed),
         T(test_in_order_packed_batch),
         T(test_in_order_split),
         T(test_dirty_log),
