@@ -55,6 +55,12 @@ void *gm_uva_to_host(const struct gm_table *t, uint64_t uva, uint64_t len)
 int gm_map_iov(const struct gm_table *t, uint64_t gpa, uint64_t len, struct iovec *iov,
                uint64_t *gpa_out, int max)
 {
+    return gm_map_iov_learn(t, NULL, gpa, len, iov, gpa_out, max);
+}
+
+int gm_map_iov_learn(const struct gm_table *t, uint32_t *hint, uint64_t gpa, uint64_t len,
+                     struct iovec *iov, uint64_t *gpa_out, int max)
+{
     uint64_t last;
     if (len == 0)
         return 0;
@@ -67,6 +73,8 @@ int gm_map_iov(const struct gm_table *t, uint64_t gpa, uint64_t len, struct iove
             return -EFAULT;
         if (n >= max)
             return -ENOBUFS;
+        if (hint && n == 0)
+            *hint = (uint32_t)(r - t->r);
         uint64_t off = gpa - r->gpa;
         uint64_t piece = r->size - off < len ? r->size - off : len;
         iov[n].iov_base = r->host + off;

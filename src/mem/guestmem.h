@@ -79,6 +79,31 @@ void *gm_uva_to_host(const struct gm_table *t, uint64_t uva, uint64_t len);
 int gm_map_iov(const struct gm_table *t, uint64_t gpa, uint64_t len, struct iovec *iov,
                uint64_t *gpa_out, int max);
 
+/* gm_map_iov that sets *hint to the region of the range's first byte. */
+int gm_map_iov_learn(const struct gm_table *t, uint32_t *hint, uint64_t gpa, uint64_t len,
+                     struct iovec *iov, uint64_t *gpa_out, int max);
+
+/* gm_map_iov for the data path: a queue's buffers mostly lie in the region
+ * of the one before, so region *hint is tried first, without the search
+ * (64 B net tx, alternating 100 ms phases in one run: +1-2%). The hint is a
+ * guess checked against t every time: any value is safe, across tables. */
+static inline int gm_map_iov_hint(const struct gm_table *t, uint32_t *hint, uint64_t gpa,
+                                  uint64_t len, struct iovec *iov, uint64_t *gpa_out, int max)
+{
+    if (*hint < t->n && len && max > 0) {
+        const struct gm_region *r = &t->r[*hint];
+        uint64_t off = gpa - r->gpa;
+        if (gpa >= r->gpa && off < r->size && len <= r->size - off) {
+            iov->iov_base = r->host + off;
+            iov->iov_len = (size_t)len;
+            if (gpa_out)
+                *gpa_out = gpa;
+            return 1;
+        }
+    }
+    return gm_map_iov_learn(t, hint, gpa, len, iov, gpa_out, max);
+}
+
 /* Control path. Builds a new table: a copy of the current one with the
  * given region added (mapped from fd, which is taken over) or removed.
  * Validation: size > 0, no wrap in gpa/uva/offset arithmetic, no overlap with

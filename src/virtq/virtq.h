@@ -71,6 +71,7 @@ struct virtq {
     uint16_t heads_end;
     uint16_t heads[VQ_HEADS];
     bool settle_on;     /* vq_set_settle */
+    uint32_t region_hint; /* guest memory region of the last buffer (guestmem.h) */
     uint8_t settle_left; /* calls still answered 0 without looking */
     uint16_t used_idx;   /* next used entry we will write (shadow) */
     uint16_t pub_used;   /* used->idx as last published */

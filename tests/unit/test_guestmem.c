@@ -115,6 +115,31 @@ static void test_adjacent_split(void **state)
     assert_int_equal(gm_map_iov(t, 3 * MB, UINT64_MAX, iov, gpa, 4), -EFAULT);
     assert_int_equal(gm_map_iov(t, 3 * MB, MB, iov, gpa, 4), 1);
     assert_true(same_byte(iov[0].iov_base, c));
+
+    /* The hinted form: a miss searches and learns the first byte's region;
+     * a stale or wild hint, a range leaving the hinted region, a hole and
+     * a wrap get what gm_map_iov gives. */
+    uint32_t hint = 7;
+    assert_int_equal(gm_map_iov_hint(t, &hint, 3 * MB + 5, 10, iov, gpa, 4), 1);
+    assert_int_equal(hint, 2);
+    assert_true(same_byte(iov[0].iov_base, c + 5));
+    assert_int_equal(gpa[0], 3 * MB + 5);
+    assert_int_equal(gm_map_iov_hint(t, &hint, 3 * MB + 100, 10, iov, NULL, 4), 1);
+    assert_true(same_byte(iov[0].iov_base, c + 100));
+    assert_int_equal(gm_map_iov_hint(t, &hint, 10, 20, iov, gpa, 4), 1); /* region 0 */
+    assert_int_equal(hint, 0);
+    assert_true(same_byte(iov[0].iov_base, a + 10));
+    assert_int_equal(gm_map_iov_hint(t, &hint, MB - 100, 300, iov, gpa, 4), 2);
+    assert_int_equal(iov[0].iov_len, 100);
+    assert_true(same_byte(iov[1].iov_base, b));
+    assert_int_equal(gm_map_iov_hint(t, &hint, MB - 100, 300, iov, gpa, 1), -ENOBUFS);
+    hint = 1;
+    assert_int_equal(gm_map_iov_hint(t, &hint, 2 * MB - 10, 20, iov, gpa, 4), -EFAULT);
+    assert_int_equal(gm_map_iov_hint(t, &hint, UINT64_MAX - 5, 10, iov, gpa, 4), -EFAULT);
+    hint = 2;
+    assert_int_equal(gm_map_iov_hint(t, &hint, 3 * MB, UINT64_MAX, iov, gpa, 4), -EFAULT);
+    assert_int_equal(gm_map_iov_hint(t, &hint, 4 * MB - 1, 2, iov, gpa, 4), -EFAULT);
+    assert_int_equal(gm_map_iov_hint(t, &hint, 3 * MB, 0, iov, gpa, 4), 0);
     munmap(a, MB);
     munmap(b, MB);
     munmap(c, MB);
