@@ -213,9 +213,11 @@ static void resolve(uint64_t gpa, uint64_t handled)
     atomic_store(&E->vp.chan.ctrl->cons, handled);
 }
 
-/* One frame (header + 64 bytes of fill, to dst) in its own page on d's tx
- * ring; not kicked. */
-static uint64_t tx_add(struct dev *d, const uint8_t *dst, uint8_t fill)
+/* One frame (header + 64 bytes of fill, to dst) in its own page, which is
+ * given state pa before the frame is on d's tx ring (the sidecore may be
+ * polling the ring: a page made absent later could be read first); not
+ * kicked. */
+static uint64_t tx_add_page(struct dev *d, const uint8_t *dst, uint8_t fill, uint8_t pa)
 {
     uint64_t g = pagebuf();
     uint8_t *p = ptr(g);
@@ -226,8 +228,15 @@ static uint64_t tx_add(struct dev *d, const uint8_t *dst, uint8_t fill)
     p[HL + 13] = 0x00;
     memset(p + HL + 14, fill, 50);
     struct vu_sg sg = {g, HL + 64};
+    if (pa != VPRI_PA_RW)
+        set_page(g, pa);
     assert_true(vu_vring_add(&d->q[1].vr, &sg, 1, 0, (void *)(uintptr_t)g) >= 0);
     return g;
+}
+
+static uint64_t tx_add(struct dev *d, const uint8_t *dst, uint8_t fill)
+{
+    return tx_add_page(d, dst, fill, VPRI_PA_RW);
 }
 
 static void kick(struct dev *d, uint16_t idx)
@@ -277,9 +286,8 @@ static void test_tx_parks_in_order(void **state)
         rb[i] = rx_post(&e->b);
     uint64_t ra = rx_post(&e->a);
     tx_add(&e->a, MAC_B, 1);
-    uint64_t g2 = tx_add(&e->a, MAC_B, 2);
+    uint64_t g2 = tx_add_page(&e->a, MAC_B, 2, VPRI_PA_NONE);
     tx_add(&e->a, MAC_B, 3);
-    set_page(g2, VPRI_PA_NONE);
     kick(&e->a, 1);
 
     assert_int_equal(rx_fill(&e->b, rb[0]), 1);
@@ -382,8 +390,7 @@ static void test_tx_stop_waits(void **state)
 {
     struct env *e = *state;
     rx_post(&e->b);
-    uint64_t g = tx_add(&e->a, MAC_B, 7);
-    set_page(g, VPRI_PA_NONE);
+    uint64_t g = tx_add_page(&e->a, MAC_B, 7, VPRI_PA_NONE);
     kick(&e->a, 1);
     record(1);
     e->a.v->ops->queue_stop(e->a.v, 1);
@@ -408,8 +415,7 @@ static void test_tx_quiesce_settles(void **state)
     struct env *e = *state;
     struct vdev *v = e->a.v;
     uint64_t rb[2] = {rx_post(&e->b), rx_post(&e->b)};
-    uint64_t g = tx_add(&e->a, MAC_B, 1);
-    set_page(g, VPRI_PA_NONE);
+    uint64_t g = tx_add_page(&e->a, MAC_B, 1, VPRI_PA_NONE);
     kick(&e->a, 1);
     record(1);
     assert_true(v->ops->queue_quiesce(v, 1, true));
@@ -446,8 +452,7 @@ static void test_tx_stop_owner_gone(void **state)
 {
     struct env *e = *state;
     rx_post(&e->b);
-    uint64_t g = tx_add(&e->a, MAC_B, 7);
-    set_page(g, VPRI_PA_NONE);
+    uint64_t g = tx_add_page(&e->a, MAC_B, 7, VPRI_PA_NONE);
     kick(&e->a, 1);
     record(1);
     atomic_store(&e->vp.dev.owner_gone, true);
