@@ -236,26 +236,40 @@ static struct vring_used_elem *used_elem(struct drv *v, uint16_t back)
 
 struct rq {
     uint64_t hdr, data, st;
+    uint32_t dlen;
 };
 
-/* header | data | status in three descriptors. */
-static struct rq submit3(struct drv *v, uint32_t type, uint64_t sector, uint32_t dlen,
-                         bool dwrite)
+/* header | data | status in three descriptors, written but not yet on the
+ * ring (see offer3). */
+static struct rq prepare3(struct drv *v, uint32_t type, uint64_t sector, uint32_t dlen)
 {
     struct rq r;
     r.hdr = galloc(v, 16);
     r.data = dlen ? galloc(v, dlen) : 0;
     r.st = galloc(v, 1);
+    r.dlen = dlen;
     struct virtio_blk_outhdr h = {.type = type, .sector = sector};
     memcpy(v->mem + r.hdr, &h, sizeof(h));
     v->mem[r.st] = 0xff;
-    struct seg s[3] = {{r.hdr, 16, false}, {r.data, dlen, dwrite}, {r.st, 1, true}};
-    if (dlen)
+    return r;
+}
+
+static void offer3(struct drv *v, const struct rq *r, bool dwrite)
+{
+    struct seg s[3] = {{r->hdr, 16, false}, {r->data, r->dlen, dwrite}, {r->st, 1, true}};
+    if (r->dlen)
         add_chain(v, s, 3);
     else {
         s[1] = s[2];
         add_chain(v, s, 2);
     }
+}
+
+static struct rq submit3(struct drv *v, uint32_t type, uint64_t sector, uint32_t dlen,
+                         bool dwrite)
+{
+    struct rq r = prepare3(v, type, sector, dlen);
+    offer3(v, &r, dwrite);
     return r;
 }
 
@@ -599,10 +613,13 @@ static struct rq park_one_write(struct env *e, struct vp *p, struct drv **out)
     start_queue(e, 0);
     struct drv *v = &e->drv[0];
     v->next_data = (v->next_data + 4095) & ~4095ull;
-    struct rq r = submit3(v, VIRTIO_BLK_T_OUT, 0, 4096, false);
+    /* Absent before the request is on the ring: the sidecore polls the
+     * queue it just started, and could read a page made absent later. */
+    struct rq r = prepare3(v, VIRTIO_BLK_T_OUT, 0, 4096);
     p->first = r.hdr >> 12;
     p->n = (r.st >> 12) - p->first + 1;
     vp_set(p, p->first, p->n, VPRI_PA_NONE);
+    offer3(v, &r, false);
     kick(v);
     for (int i = 0; i < 5000 && atomic_load(&p->v.chan.ring[0].seq) != 1; i++)
         usleep(1000);
