@@ -56,8 +56,8 @@ static int add_buf(struct pwalk *w, uint64_t addr, uint32_t len, bool in, const 
     if (__builtin_add_overflow(addr, (uint64_t)len - 1, &last))
         return PFAIL(w, "%s %u: %s %u [0x%llx, +%u) wraps around 2^64",
                      w->what, w->at, where, pos, (unsigned long long)addr, len);
-    int n = gm_map_iov_hint(w->t, &w->vq->region_hint, addr, len, c->iov + w->niov, c->gpa ? c->gpa + w->niov : NULL,
-                       c->max_iov - w->niov);
+    int n = gm_map_iov_hint(w->t, &w->vq->region_hint, addr, len, c->iov + w->niov,
+                            c->gpa ? c->gpa + w->niov : NULL, c->max_iov - w->niov);
     if (n == -ENOBUFS)
         return PFAIL(w, "%s %u needs more than %u segments", w->what, w->at,
                      c->max_iov);

@@ -82,8 +82,8 @@ static int add_buf(struct walk *w, const struct vring_desc *d, const char *where
     if (__builtin_add_overflow(d->addr, (uint64_t)d->len - 1, &last))
         return WALK_FAIL(w, "chain at head %u: %s %u buffer [0x%llx, +%u) wraps around 2^64",
                          c->head, where, pos, (unsigned long long)d->addr, d->len);
-    int n = gm_map_iov_hint(w->t, &w->vq->region_hint, d->addr, d->len, c->iov + w->niov, c->gpa ? c->gpa + w->niov : NULL,
-                       c->max_iov - w->niov);
+    int n = gm_map_iov_hint(w->t, &w->vq->region_hint, d->addr, d->len, c->iov + w->niov,
+                            c->gpa ? c->gpa + w->niov : NULL, c->max_iov - w->niov);
     if (n == -ENOBUFS)
         return WALK_FAIL(w, "chain at head %u needs more than %u segments", c->head, c->max_iov);
     if (n < 0)
