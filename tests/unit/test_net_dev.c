@@ -364,8 +364,8 @@ static void test_switching(void **state)
     net_port_counters(net_sink_port(sink), &c);
     assert_int_equal(c.rx_packets, 1);
 
-    /* Header and frame in one buffer (the copy without the iovec walk),
-     * and cut inside the MAC addresses: switched and delivered alike. */
+    /* Header and frame in one buffer, and cut inside the MAC addresses:
+     * switched and delivered alike. */
     const uint32_t cuts[2] = {12 + 60, 12 + 9};
     for (int i = 0; i < 2; i++) {
         ra = post(a, 0, 2048);
