@@ -66,7 +66,7 @@ void sc_loop_apply(struct sidecore *c, struct sc_mb_req *r)
              * baseline keeps guest kicks on while polling. */
             if (q->set_notify)
                 q->set_notify(q, c->set->p.never_poll);
-            q->owner = c;
+            __atomic_store_n(&q->owner, c, __ATOMIC_RELAXED);
             q->next = c->queues;
             c->queues = q;
             atomic_fetch_add_explicit(&c->nr_queues, 1, memory_order_relaxed);
@@ -87,7 +87,7 @@ void sc_loop_apply(struct sidecore *c, struct sc_mb_req *r)
             r->result = -ENOENT;
         }
         q->next = NULL;
-        q->owner = NULL;
+        __atomic_store_n(&q->owner, NULL, __ATOMIC_RELAXED);
     }
     r->done = true;
 }
@@ -234,6 +234,13 @@ static void name_and_pin(struct sidecore *c)
     }
 }
 
+static __thread struct sidecore *tls_self;
+
+bool sc_polled_here(const struct sc_queue *q)
+{
+    return tls_self && __atomic_load_n(&q->owner, __ATOMIC_RELAXED) == tls_self;
+}
+
 void *sc_loop_main(void *arg)
 {
     struct sidecore *c = arg;
@@ -244,6 +251,7 @@ void *sc_loop_main(void *arg)
     bool notify_on = p->never_poll;
 
     name_and_pin(c);
+    tls_self = c;
     while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
         if (atomic_load_explicit(&c->mb_pending, memory_order_relaxed)) {
             serve_mailbox(c);

@@ -205,7 +205,8 @@ int sc_attach(struct sc_set *s, struct sc_queue *q)
             (c->assigned == best->assigned && core_load_busy(c) < core_load_busy(best)))
             best = c;
     }
-    best->assigned++;
+    if (!q->light)
+        best->assigned++;
     pthread_mutex_unlock(&s->lock);
 
     q->parked = false;
@@ -213,7 +214,7 @@ int sc_attach(struct sc_set *s, struct sc_queue *q)
     q->round_work = 0;
     struct sc_mb_req r = {.op = SC_MB_ATTACH, .q = q};
     mailbox_call(best, &r);
-    if (r.result < 0) {
+    if (r.result < 0 && !q->light) {
         pthread_mutex_lock(&s->lock);
         best->assigned--;
         pthread_mutex_unlock(&s->lock);
@@ -232,6 +233,8 @@ void sc_detach(struct sc_queue *q)
     struct sidecore *c = q->owner;
     struct sc_mb_req r = {.op = SC_MB_DETACH, .q = q};
     mailbox_call(c, &r);
+    if (q->light)
+        return;
     pthread_mutex_lock(&c->set->lock);
     c->assigned--;
     pthread_mutex_unlock(&c->set->lock);

@@ -46,6 +46,9 @@ struct sc_queue {
     bool (*set_notify)(struct sc_queue *q, bool enable);
     int kick_fd; /* guest doorbell eventfd, or -1 */
     int aux_fd;  /* another eventfd to wake on (backend completions), or -1 */
+    /* Polls almost nothing (a flush of work others leave behind): not
+     * counted when attach chooses the least loaded sidecore. */
+    bool light;
     void *opaque;
 
     /* Written only by the sidecore that owns the queue; read by anyone
@@ -91,6 +94,9 @@ void sc_detach(struct sc_queue *q);
  * sleeps (q's owner changed state its poll() must see). */
 void sc_wake(struct sc_queue *q);
 
+/* True when the caller is the sidecore thread that polls q: work handed to
+ * q is then sure to see q's next poll() before that sidecore sleeps. */
+bool sc_polled_here(const struct sc_queue *q);
 unsigned sc_set_count(const struct sc_set *s);
 void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out);
 

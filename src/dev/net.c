@@ -244,20 +244,38 @@ static int rxq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int call
             q->ring[i].max_iov = NET_RX_MAX_IOV;
         }
         snprintf(q->name, sizeof(q->name), "%s.rx%u", d->name, pair);
+        q->scq.name = q->name;
+        q->scq.poll = net_rx_poll;
+        q->scq.set_notify = net_rx_set_notify;
+        q->scq.kick_fd = q->scq.aux_fd = -1;
+        q->scq.light = true;
+        q->scq.opaque = q;
         d->rxq[pair] = q;
     }
     if (q->vq)
         return -EBUSY;
-    /* Nobody polls an rx ring: packets arrive when senders have them, and
-     * an rx queue without buffers drops, so guest kicks would be wasted. */
+    /* Nobody polls an rx ring for buffers: packets arrive when senders
+     * have them, and an rx queue without buffers drops, so guest kicks
+     * would be wasted. Its sc_queue only publishes what deliveries held
+     * back. */
     vq_set_notify(vq, false);
     net_rx_lock(q);
     q->vq = vq;
     q->call_fd = call_fd;
     q->head = q->count = 0;
     q->pushed = false;
+    q->held_polls = 0;
+    atomic_store(&q->held_back, false);
     vpri_q_bind(&q->vp, vq->gm, idx);
     net_rx_unlock(q);
+    int rc = sc_attach(d->scs, &q->scq);
+    if (rc < 0) {
+        net_rx_lock(q);
+        vpri_q_unbind(&q->vp);
+        q->vq = NULL;
+        net_rx_unlock(q);
+        return rc;
+    }
     net_rx_select_update(d);
     return 0;
 }
@@ -363,6 +381,7 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
     struct net_rxq *q = d->rxq[pair];
     if (!q || !q->vq)
         return;
+    sc_detach(&q->scq);
     net_rx_lock(q);
     net_rx_return_held(q);
     vpri_q_unbind(&q->vp);
@@ -412,8 +431,9 @@ static void net_destroy(struct vdev *v)
 }
 
 /* Only parked requests (VPRI) make a net queue's stop wait: rx copies
- * inside a round and holds nothing after it; tx and control hand a chain
- * back or park it. */
+ * inside a round, and what it holds after one (used buffers not published
+ * yet, chains popped but not filled) goes back at stop; tx and control
+ * hand a chain back or park it. */
 static struct sc_quiesce *quiesce_of(struct net_dev *d, uint16_t idx, struct sc_queue **scq,
                                      uint64_t *bound_ns, struct vpri_q **vp)
 {

@@ -91,6 +91,11 @@ struct net_rxq {
     struct virtq *vq; /* NULL while stopped; under lock */
     int call_fd;
     bool pushed;
+    /* Used buffers held back from publication (net_rx.c): set under the
+     * lock, read without it by the poll that publishes them. */
+    _Atomic bool held_back;
+    uint8_t held_polls; /* polls since they were held back; under lock */
+    struct sc_queue scq; /* light: only publishes what deliveries held back */
     struct vq_chain ring[NET_RX_RING];
     uint16_t head, count;
     struct iovec *iov_store;
@@ -175,6 +180,8 @@ void net_rx_unlock(struct net_rxq *q);
 /* Control thread, under the lock, before the queue stops: hand back
  * chains popped but not used (a parked one too: nothing was written). */
 void net_rx_return_held(struct net_rxq *q);
+int net_rx_poll(struct sc_queue *scq);
+bool net_rx_set_notify(struct sc_queue *scq, bool enable);
 /* net_ctrl.c */
 int net_ctrl_poll(struct sc_queue *scq);
 bool net_ctrl_set_notify(struct sc_queue *scq, bool enable);

@@ -6,7 +6,7 @@
  * (num_buffers in the header says how many). Chains are popped in order;
  * a packet that finds too few buffers is dropped and its popped chains wait
  * for the next packet. The used ring is published, and the guest notified,
- * once per delivered batch.
+ * once per delivered batch, or held back for a few polls (below).
  *
  * VPRI (docs/VPRI.md): a packet's buffers are checked before the first byte
  * is written; a miss parks the queue on that buffer and frames are dropped
@@ -225,6 +225,8 @@ static void publish(struct net_rxq *q)
 {
     vq_publish(q->vq);
     q->pushed = false;
+    q->held_polls = 0;
+    atomic_store_explicit(&q->held_back, false, memory_order_relaxed);
     if (q->call_fd < 0 || !vq_should_notify(q->vq))
         return;
     uint64_t one = 1;
@@ -266,6 +268,48 @@ static int prefetch_chains(struct net_rxq *q, unsigned n)
             prefetch_buf(q, k);
     }
     return 0;
+}
+
+/* Used buffers are published once a ring quarter (at most this many) is
+ * pending, or at the queue's NET_RX_HOLD_POLLS-th poll after they were
+ * held back. Publishing every delivered batch (32 frames from one sender)
+ * paid the interrupt check's fence, which waits for the batch's stores to
+ * guest buffers, and handed the driver used lines we were still filling:
+ * holding back to 64 made 64 B rx 5-7% faster (split and packed, alternating
+ * 100 ms phases in one run). Held back only when the caller is the sidecore
+ * that polls the queue, so those polls come before it could sleep: the
+ * driver waits two of its rounds at most. */
+#define NET_RX_HOLD_MAX 64u
+#define NET_RX_HOLD_POLLS 2u
+
+static bool hold_back(const struct net_rxq *q)
+{
+    return vq_unpublished(q->vq) < SC_MIN(NET_RX_HOLD_MAX, q->vq->num / 4u) &&
+           sc_polled_here(&q->scq);
+}
+
+int net_rx_poll(struct sc_queue *scq)
+{
+    struct net_rxq *q = scq->opaque;
+    if (!atomic_load_explicit(&q->held_back, memory_order_relaxed))
+        return 0;
+    int done = 0;
+    net_rx_lock(q);
+    if (!q->pushed || !q->vq || q->vq->err) {
+        atomic_store_explicit(&q->held_back, false, memory_order_relaxed);
+    } else if (++q->held_polls >= NET_RX_HOLD_POLLS) {
+        publish(q);
+        done = 1;
+    }
+    net_rx_unlock(q);
+    return done;
+}
+
+bool net_rx_set_notify(struct sc_queue *scq, bool enable)
+{
+    /* No guest kicks to turn on: an rx queue is served by deliveries. */
+    const struct net_rxq *q = scq->opaque;
+    return enable && atomic_load_explicit(&q->held_back, memory_order_relaxed);
 }
 
 void net_rx_return_held(struct net_rxq *q)
@@ -369,8 +413,12 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
             break;
         }
     }
-    if (q->pushed && !q->vq->err)
-        publish(q);
+    if (q->pushed && !q->vq->err) {
+        if (hold_back(q))
+            atomic_store_explicit(&q->held_back, true, memory_order_relaxed);
+        else
+            publish(q);
+    }
     vpri_q_rest(&q->vp);
     q->packets += ok;
     q->bytes += bytes;

@@ -179,6 +179,12 @@ void vq_push(struct virtq *vq, const struct vq_chain *c, uint32_t len);
  * store of used->idx). */
 void vq_publish(struct virtq *vq);
 
+/* Buffers pushed and not yet published. */
+static inline uint16_t vq_unpublished(const struct virtq *vq)
+{
+    return vq->packed ? vq->n_shadow : (uint16_t)(vq->used_idx - vq->pub_used);
+}
+
 /* After vq_publish: does the driver want an interrupt now? Records what was
  * published as seen for EVENT_IDX, so the next call only considers newer
  * used entries. */
