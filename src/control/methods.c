@@ -53,18 +53,45 @@ static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *e
     return r;
 }
 
+struct pending_delete {
+    struct rpc_later *later; /* NULL: the answer went already */
+    char name[];
+};
+
+static void device_deleted(void *opaque)
+{
+    struct pending_delete *p = opaque;
+    if (p->later)
+        rpc_later_done(p->later, json_pack("{s:s}", "deleted", p->name), NULL);
+    free(p);
+}
+
+/* Answered once the device is gone: a backend that still holds requests
+ * (a slow disk, a QoS stage, a remote host) finishes them first, while the
+ * loop serves everything else. */
 static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *err)
 {
     struct daemon_ctx *ctx = opaque;
     const char *name = name_param(params, err);
     if (!name)
         return NULL;
-    int rc = registry_remove(ctx->reg, name, err->message, sizeof(err->message));
+    struct pending_delete *p = malloc(sizeof(*p) + strlen(name) + 1);
+    if (!p)
+        return rpc_fail(err, RPC_INTERNAL_ERROR, "out of memory");
+    strcpy(p->name, name);
+    int rc = registry_remove(ctx->reg, name, device_deleted, p, err->message,
+                             sizeof(err->message));
     if (rc < 0) {
+        free(p);
         err->code = errno_code(rc);
         return NULL;
     }
-    return json_pack("{s:s}", "deleted", name);
+    if (rc == 0) {
+        free(p);
+        return json_pack("{s:s}", "deleted", name);
+    }
+    p->later = rpc_defer();
+    return p->later ? NULL : json_pack("{s:s,s:b}", "deleted", name, "pending", 1);
 }
 
 /* {"name": "blk0", "size": 2147483648 or "2G"}: grow the disk. */

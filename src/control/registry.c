@@ -7,6 +7,7 @@
 
 #include "../backend/blk_backend.h"
 #include "../common/log.h"
+#include "../common/util.h"
 #include "../dev/blk.h"
 #include "../remote/rio_client.h"
 #include "blk_open.h"
@@ -21,7 +22,18 @@ struct reg_dev {
     struct vdev *vdev;
     struct vhost_dev *vh;
     struct reg_dev *next; /* newest first */
+    /* Being deleted (registry_remove): waits for its backend on the loop. */
+    struct registry *reg;
+    int timer;
+    uint64_t since_ns;
+    void (*done)(void *ctx);
+    void *done_ctx;
 };
+
+/* Past the devices' own drain bounds (5 s): then the destroy's own drain
+ * decides, as before a delete waited on the loop. */
+#define REG_DELETE_MAX_NS (6ull * 1000000000ull)
+#define REG_DELETE_TICK_MS 1u
 
 struct registry {
     struct evloop *loop;
@@ -31,6 +43,7 @@ struct registry {
     char *runtime_dir;
     struct reg_dev *devs;
     unsigned count;
+    struct reg_dev *dying; /* removed, waiting for their backends */
     bool (*claims)(void *opaque, const char *name, const char *socket);
     void *claims_opaque;
 };
@@ -62,6 +75,9 @@ static struct reg_dev *find(const struct registry *r, const char *name)
 const struct cfg_device *registry_find(const struct registry *r, const char *name)
 {
     struct reg_dev *d = find(r, name);
+    for (struct reg_dev *x = r->dying; !d && x; x = x->next)
+        if (strcmp(x->cfg.name, name) == 0)
+            d = x;
     return d ? &d->cfg : NULL;
 }
 
@@ -69,9 +85,11 @@ unsigned registry_count(const struct registry *r) { return r->count; }
 
 const char *registry_socket_user(const struct registry *r, const char *socket)
 {
-    for (struct reg_dev *d = r->devs; d; d = d->next)
-        if (strcmp(d->cfg.socket, socket) == 0)
-            return d->cfg.name;
+    const struct reg_dev *lists[2] = {r->devs, r->dying};
+    for (int i = 0; i < 2; i++)
+        for (const struct reg_dev *d = lists[i]; d; d = d->next)
+            if (strcmp(d->cfg.socket, socket) == 0)
+                return d->cfg.name;
     return NULL;
 }
 
@@ -83,6 +101,34 @@ void registry_set_claims(struct registry *r,
     r->claims_opaque = opaque;
 }
 
+static int conflict_with(const struct reg_dev *d, const struct cfg_device *c, char *err,
+                         size_t len)
+{
+    /* A device being deleted still holds its name, socket and backend. */
+    const char *dying = d->done ? " (being deleted: its backend still holds requests; "
+                                  "try again shortly)"
+                                : "";
+    if (strcmp(d->cfg.name, c->name) == 0) {
+        snprintf(err, len, "device %s already exists%s", c->name, dying);
+        return -EEXIST;
+    }
+    if (strcmp(d->cfg.socket, c->socket) == 0) {
+        snprintf(err, len, "socket %s is already used by device %s%s", c->socket, d->cfg.name,
+                 dying);
+        return -EEXIST;
+    }
+    if (c->backend.path && d->cfg.backend.path &&
+        strcmp(c->backend.path, d->cfg.backend.path) == 0 &&
+        !(c->backend.shared && d->cfg.backend.shared)) {
+        snprintf(err, len,
+                 "backend path %s is already used by device %s%s (devices that all set "
+                 "shared may share it, e.g. for a live migration)",
+                 c->backend.path, d->cfg.name, dying);
+        return -EEXIST;
+    }
+    return 0;
+}
+
 static int conflict(const struct registry *r, const struct cfg_device *c, char *err, size_t len)
 {
     if (r->claims && r->claims(r->claims_opaque, c->name, c->socket)) {
@@ -90,25 +136,13 @@ static int conflict(const struct registry *r, const struct cfg_device *c, char *
                  c->socket);
         return -EEXIST;
     }
-    for (struct reg_dev *d = r->devs; d; d = d->next) {
-        if (strcmp(d->cfg.name, c->name) == 0) {
-            snprintf(err, len, "device %s already exists", c->name);
-            return -EEXIST;
+    const struct reg_dev *lists[2] = {r->devs, r->dying};
+    for (int i = 0; i < 2; i++)
+        for (const struct reg_dev *d = lists[i]; d; d = d->next) {
+            int rc = conflict_with(d, c, err, len);
+            if (rc < 0)
+                return rc;
         }
-        if (strcmp(d->cfg.socket, c->socket) == 0) {
-            snprintf(err, len, "socket %s is already used by device %s", c->socket, d->cfg.name);
-            return -EEXIST;
-        }
-        if (c->backend.path && d->cfg.backend.path &&
-            strcmp(c->backend.path, d->cfg.backend.path) == 0 &&
-            !(c->backend.shared && d->cfg.backend.shared)) {
-            snprintf(err, len,
-                     "backend path %s is already used by device %s (devices that all set "
-                     "shared may share it, e.g. for a live migration)",
-                     c->backend.path, d->cfg.name);
-            return -EEXIST;
-        }
-    }
     return 0;
 }
 
@@ -197,26 +231,83 @@ static void dev_free(struct reg_dev *d)
     free(d);
 }
 
-int registry_remove(struct registry *r, const char *name, char *err, size_t len)
+/* The device's backend holds nothing more (or the bound passed): the
+ * destroy's drain finds nothing to wait for. */
+static void finish_delete(struct reg_dev *d)
 {
-    for (struct reg_dev **pp = &r->devs; *pp; pp = &(*pp)->next) {
-        struct reg_dev *d = *pp;
-        if (strcmp(d->cfg.name, name) == 0) {
+    struct registry *r = d->reg;
+    for (struct reg_dev **pp = &r->dying; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
             *pp = d->next;
-            r->count--;
-            LOG_INFO("registry", "device %s deleted", name);
-            dev_free(d);
-            return 0;
+            break;
+        }
+    if (d->timer > 0)
+        evloop_timer_cancel(r->loop, d->timer);
+    LOG_INFO("registry", "device %s deleted after %llu ms", d->cfg.name,
+             (unsigned long long)((sc_now_ns() - d->since_ns) / 1000000));
+    void (*done)(void *) = d->done;
+    void *ctx = d->done_ctx;
+    dev_free(d);
+    done(ctx);
+}
+
+static void delete_tick(void *opaque)
+{
+    struct reg_dev *d = opaque;
+    d->timer = 0;
+    if (!vhost_dev_settled(d->vh) && sc_now_ns() - d->since_ns < REG_DELETE_MAX_NS) {
+        int id = evloop_timer(d->reg->loop, REG_DELETE_TICK_MS, delete_tick, d);
+        if (id > 0) {
+            d->timer = id;
+            return;
         }
     }
-    snprintf(err, len, "no device named %s", name);
-    return -ENOENT;
+    finish_delete(d);
+}
+
+int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx), void *ctx,
+                    char *err, size_t len)
+{
+    struct reg_dev *d = NULL;
+    for (struct reg_dev **pp = &r->devs; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->cfg.name, name) == 0) {
+            d = *pp;
+            *pp = d->next;
+            break;
+        }
+    if (!d) {
+        snprintf(err, len, "no device named %s", name);
+        return -ENOENT;
+    }
+    r->count--;
+    vhost_dev_retire(d->vh);
+    if (vhost_dev_settled(d->vh)) {
+        LOG_INFO("registry", "device %s deleted", name);
+        dev_free(d);
+        return 0;
+    }
+    d->reg = r;
+    d->since_ns = sc_now_ns();
+    d->done = done;
+    d->done_ctx = ctx;
+    d->next = r->dying;
+    r->dying = d;
+    LOG_INFO("registry", "device %s: deleting once its backend finishes what it holds", name);
+    d->timer = evloop_timer(r->loop, REG_DELETE_TICK_MS, delete_tick, d);
+    if (d->timer <= 0) {
+        d->timer = 0;
+        finish_delete(d); /* without a timer, the destroy's own drain waits */
+        return 0;
+    }
+    return 1;
 }
 
 void registry_destroy(struct registry *r)
 {
     if (!r)
         return;
+    while (r->dying)
+        finish_delete(r->dying);
     for (struct reg_dev *d = r->devs; d; d = d->next)
         if (d->vh)
             vhost_dev_quiesce(d->vh);

@@ -27,12 +27,21 @@ struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
 void registry_destroy(struct registry *r);
 
 int registry_add(struct registry *r, const struct cfg_device *d, char *err, size_t errlen);
-int registry_remove(struct registry *r, const char *name, char *err, size_t errlen);
+/* Removes the device at once from every lookup; it reads no vhost-user
+ * message and takes no new request from then on. 0: destroyed already;
+ * 1: its backend still holds requests: it is destroyed once they complete
+ * (bounded), without blocking the loop, and done(ctx) runs then on the
+ * loop thread (never before this returns; also from registry_destroy).
+ * Meanwhile its name, socket and backend path stay taken. */
+int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx), void *ctx,
+                    char *errbuf, size_t errlen);
 unsigned registry_count(const struct registry *r);
-/* The device as created (socket filled in); NULL if absent. */
+/* The device as created (socket filled in), also while it is being
+ * deleted; NULL if absent. */
 const struct cfg_device *registry_find(const struct registry *r, const char *name);
 
-/* The blk device listening on or connecting to socket, or NULL. */
+/* The blk device listening on or connecting to socket (or being deleted
+ * from it), or NULL. */
 const char *registry_socket_user(const struct registry *r, const char *socket);
 /* Other device kinds (net) share the name and socket space: a device whose
  * name or socket claims() reports taken is refused with -EEXIST. */

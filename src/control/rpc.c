@@ -18,8 +18,15 @@
  * (epoll is level-triggered and comes back for the rest). */
 #define READS_PER_EVENT 8
 
+struct rpc_later {
+    struct rpc_client *c; /* NULL once the client is gone */
+    json_t *id;           /* NULL for a notification */
+    char method[64];
+};
+
 struct rpc_client {
     struct rpc_server *srv;
+    struct rpc_later *later; /* a request answered later: the rest wait */
     int fd;
     char *in;        /* RPC_MAX_LINE + 1 bytes */
     size_t in_len;
@@ -41,6 +48,10 @@ struct rpc_server {
 };
 
 static __thread char why_buf[320];
+/* The request being handled, for rpc_defer (handlers run on the loop). */
+static __thread struct rpc_client *cur_client;
+static __thread const json_t *cur_id;
+static __thread const char *cur_method;
 
 json_t *rpc_fail(struct rpc_error *err, int code, const char *fmt, ...)
 {
@@ -114,6 +125,8 @@ static void client_close(struct rpc_client *c)
         }
     }
     s->nr_clients--;
+    if (c->later)
+        c->later->c = NULL;
     evloop_del(s->loop, c->fd);
     close(c->fd);
     free(c->in);
@@ -219,7 +232,14 @@ static json_t *handle_request(struct rpc_server *s, const char *line, size_t len
         goto out;
     }
     struct rpc_error err = {0};
+    cur_id = id;
+    cur_method = method;
     json_t *result = m->fn(params, s->opaque, &err);
+    cur_id = NULL;
+    if (cur_client && cur_client->later && !result) {
+        cur_client->later->id = id ? json_incref(id) : NULL;
+        goto out;
+    }
     if (!id) {
         json_decref(result);
         goto out;
@@ -262,7 +282,9 @@ static void client_flush(struct rpc_client *c)
         }
     }
     uint32_t ev = c->out_len ? EPOLLOUT : 0;
-    if (!c->closing)
+    /* While an answer is deferred nothing more is read: the requests
+     * behind it wait in the socket. */
+    if (!c->closing && !c->later)
         ev |= EPOLLIN;
     evloop_mod(c->srv->loop, c->fd, ev);
 }
@@ -280,7 +302,9 @@ static bool client_lines(struct rpc_client *c)
         for (size_t i = 0; i < len && blank; i++)
             blank = c->in[start + i] == ' ' || c->in[start + i] == '\t';
         if (!blank) {
+            cur_client = c;
             json_t *reply = handle_request(c->srv, c->in + start, len);
+            cur_client = NULL;
             bool ok = !reply || client_queue(c, reply);
             json_decref(reply);
             if (!ok) {
@@ -289,6 +313,8 @@ static bool client_lines(struct rpc_client *c)
             }
         }
         start = (size_t)(nl - c->in) + 1;
+        if (c->later)
+            break;
     }
     memmove(c->in, c->in + start, c->in_len - start);
     c->in_len -= start;
@@ -311,12 +337,63 @@ static bool client_lines(struct rpc_client *c)
     return true;
 }
 
+struct rpc_later *rpc_defer(void)
+{
+    struct rpc_client *c = cur_client;
+    if (!c || c->later)
+        return NULL;
+    struct rpc_later *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->c = c;
+    snprintf(l->method, sizeof(l->method), "%s", cur_method ? cur_method : "?");
+    c->later = l;
+    return l;
+}
+
+void rpc_later_done(struct rpc_later *l, json_t *result, const struct rpc_error *err)
+{
+    struct rpc_client *c = l->c;
+    json_t *reply = NULL;
+    if (c && l->id && result) {
+        reply = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", l->id, "result", result);
+    } else if (c && l->id) {
+        int code = err && err->code ? err->code : RPC_INTERNAL_ERROR;
+        LOG_DEBUG("rpc", "%s: error %d: %s", l->method, code, err ? err->message : "");
+        reply = error_reply(l->id, code, err ? err->message : "failed");
+    }
+    json_decref(result);
+    json_decref(l->id);
+    free(l);
+    if (!c)
+        return;
+    c->later = NULL;
+    bool ok = !reply || client_queue(c, reply);
+    json_decref(reply);
+    if (!ok) {
+        client_close(c);
+        return;
+    }
+    /* The requests that waited behind it. */
+    if (client_lines(c))
+        client_flush(c);
+}
+
 static void client_cb(int fd, uint32_t events, void *opaque)
 {
     struct rpc_client *c = opaque;
     (void)fd;
+    if (c->later) {
+        /* Not reading while an answer is deferred; a peer that hung up
+         * (epoll reports it regardless) will not read it either. */
+        if (events & (EPOLLHUP | EPOLLERR))
+            client_close(c);
+        else
+            client_flush(c);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        for (int i = 0; i < READS_PER_EVENT && !c->closing; i++) {
+        for (int i = 0; i < READS_PER_EVENT && !c->closing && !c->later; i++) {
             ssize_t n = recv(c->fd, c->in + c->in_len, RPC_MAX_LINE - c->in_len, MSG_DONTWAIT);
             if (n < 0 && errno == EINTR)
                 continue;

@@ -7,7 +7,8 @@
  * an unknown method gets method-not-found. Requests without "id" are
  * notifications and get no answer. A client that stops reading while its
  * answers pile up past RPC_MAX_OUTPUT is dropped, so it cannot grow our
- * memory. Handlers run on the loop thread and must not block. */
+ * memory. Handlers run on the loop thread and must not block: one whose
+ * work takes time answers later (rpc_defer). */
 #ifndef SC_RPC_H
 #define SC_RPC_H
 
@@ -44,6 +45,19 @@ struct rpc_method {
 /* For handlers: fills err and returns NULL. */
 json_t *rpc_fail(struct rpc_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A reply given after the handler returned. */
+struct rpc_later;
+
+/* Inside a handler: the request is answered by rpc_later_done instead, and
+ * the handler returns NULL with err untouched. Until then the client's
+ * further requests wait, so its answers stay in order; other clients are
+ * served. NULL: out of memory (answer at once). */
+struct rpc_later *rpc_defer(void);
+/* Loop thread: sends the deferred answer, result (a new reference, taken
+ * over) or err when result is NULL, and frees l. Nothing is sent when the
+ * client went away (or the server was destroyed) meanwhile. */
+void rpc_later_done(struct rpc_later *l, json_t *result, const struct rpc_error *err);
 
 struct rpc_server;
 

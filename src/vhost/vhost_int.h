@@ -69,6 +69,7 @@ struct vhost_dev {
     bool *paused;        /* scratch for vhu_queues_pause, nq entries */
     bool *quiesced;      /* vhost_settle.c: rings quiesced for the message, nq entries */
     bool settling;       /* the connection waits for them (not read meanwhile) */
+    bool retired;        /* vhost_dev_retire: being deleted, serves nothing */
     bool settle_hangup;  /* what waits is the teardown after a hangup */
     int settle_timer;    /* 0 when none pending */
     uint64_t settle_ns;

@@ -187,7 +187,7 @@ static void on_wake(int fd, uint32_t events, void *opaque)
                              "memory, dirty log or inflight area) under the device's mapping");
     /* Stale wake-ups (failure already handled, or a new frontend since) end
      * here; a handled one may still wait for its rings (hang_up). */
-    if (v->conn.fd < 0 || !vdev_is_broken(v->dev) || v->failed)
+    if (v->conn.fd < 0 || !vdev_is_broken(v->dev) || v->failed || v->retired)
         return;
     int q = atomic_exchange(&v->fail_qidx, -1);
     if (q >= 0 && q < v->nq && v->q[q].err_fd >= 0) {
@@ -415,6 +415,22 @@ void vhost_dev_destroy(struct vhost_dev *v)
     if (v->listen_fd >= 0)
         unlink(v->path);
     free_dev(v);
+}
+
+void vhost_dev_retire(struct vhost_dev *v)
+{
+    if (v->reconnect_timer > 0)
+        evloop_timer_cancel(v->loop, v->reconnect_timer);
+    v->reconnect_timer = 0;
+    v->client = false;
+    v->retired = true;
+    /* A message waiting for its rings is dropped with the device. */
+    vhu_settle_cancel(v);
+    if (v->conn.fd >= 0)
+        evloop_del(v->loop, v->conn.fd);
+    if (v->listen_fd >= 0)
+        evloop_del(v->loop, v->listen_fd);
+    vhost_dev_quiesce(v);
 }
 
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)

@@ -72,7 +72,7 @@ static void rings_stopped_by(struct vhost_dev *v, bool hangup, bool *want)
         want[i] = all || i == one;
 }
 
-static bool all_settled(struct vhost_dev *v)
+bool vhost_dev_settled(struct vhost_dev *v)
 {
     for (uint16_t i = 0; i < v->nq; i++)
         if (v->quiesced[i] && v->q[i].started && !v->dev->ops->queue_settled(v->dev, i))
@@ -85,7 +85,7 @@ static void tick(void *opaque)
     struct vhost_dev *v = opaque;
 
     v->settle_timer = 0;
-    if (!all_settled(v) && sc_now_ns() - v->settle_ns < VHU_SETTLE_MAX_NS) {
+    if (!vhost_dev_settled(v) && sc_now_ns() - v->settle_ns < VHU_SETTLE_MAX_NS) {
         int id = evloop_timer(v->loop, VHU_SETTLE_TICK_MS, tick, v);
         if (id > 0) {
             v->settle_timer = id;

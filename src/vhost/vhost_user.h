@@ -58,6 +58,13 @@ void vhost_dev_destroy(struct vhost_dev *v);
  * new requests from here on, so the drains that vhost_dev_destroy waits for
  * run side by side and share one bound instead of adding up. */
 void vhost_dev_quiesce(struct vhost_dev *v);
+/* Deleting one device without blocking the loop: from here on it reads no
+ * message, accepts or makes no connection and its rings take no new
+ * request; the caller waits (on the loop) for vhost_dev_settled, then
+ * vhost_dev_destroy finds nothing left to wait for. */
+void vhost_dev_retire(struct vhost_dev *v);
+/* True once no quiesced ring holds a request. */
+bool vhost_dev_settled(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
 /* VPRI counters per virtqueue index: the live channel's plus those of the
  * channels before it. Returns the queues written, 0 if the device never

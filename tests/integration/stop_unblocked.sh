@@ -7,6 +7,10 @@
 # (connect, handshake, I/O, hang up). Then A's reply must carry the base 10
 # with all 10 writes completed. The same for a hangup with writes held:
 # B is served while A's teardown waits, and A serves a new frontend after.
+# And for deleting A over RPC with writes held: the RPC server serves other
+# clients (A is gone from the list; a new device cannot take A's name yet)
+# and B serves a benchmark session while the delete waits; the delete's
+# answer comes once every held write completed.
 # Usage: stop_unblocked.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
@@ -14,6 +18,7 @@ BENCH=$BUILD/sidecore-bench
 HOSTILE=$BUILD/tests/vu_hostile
 TMP=$(mktemp -d /tmp/sc-stop.XXXXXX)
 HPID=
+DPID=
 fail() {
     echo "stop_unblocked: FAIL: $*"
     echo "--- vu_hostile ---"; cat "$TMP/held.log" 2>/dev/null
@@ -24,6 +29,7 @@ fail() {
 . "$(dirname "$0")/lib/scd_common.sh"
 cleanup() {
     [ -n "$HPID" ] && kill "$HPID" 2>/dev/null
+    [ -n "$DPID" ] && kill "$DPID" 2>/dev/null
     scd_cleanup
     rm -rf "$TMP"
 }
@@ -77,6 +83,39 @@ HRC=$?
 HPID=
 cat "$TMP/held.log"
 [ "$HRC" -eq 0 ] || fail "vu_hostile held_hangup exited with $HRC"
+
+waiting() { grep -q "waiting with" "$TMP/held.log"; }
+timeout 60 "$HOSTILE" "$TMP/A.sock" held_delete >"$TMP/held.log" 2>&1 &
+HPID=$!
+scd_wait 20 "vu_hostile to submit writes to A" waiting
+scd_ctl delete A >"$TMP/delete.json" 2>&1 &
+DPID=$!
+gone() { ! scd_ctl list | jq -e '.[] | select(.name == "A")' >/dev/null; }
+scd_wait 5 "A to leave the device list" gone
+kill -0 "$DPID" 2>/dev/null ||
+    fail "the delete answered before A's held writes completed: $(cat "$TMP/delete.json")"
+if scd_ctl create-blk A --backend null --size 16M --socket "$TMP/A2.sock" >"$TMP/create.out" 2>&1; then
+    fail "a device named A was created while A was being deleted"
+fi
+grep -q "being deleted" "$TMP/create.out" ||
+    fail "creating A during its delete was refused without saying why: $(cat "$TMP/create.out")"
+timeout 30 "$BENCH" run --socket "$TMP/B.sock" --time 1 --qd 4 >"$TMP/benchB.log" 2>&1 ||
+    { cat "$TMP/benchB.log"; fail "B's benchmark failed while A's delete waited"; }
+PENDING=no
+kill -0 "$DPID" 2>/dev/null && PENDING=yes
+echo "stop_unblocked: the RPC server answered while A's delete waited; B served a" \
+    "benchmark session (the delete still pending after it: $PENDING)"
+wait "$DPID" || fail "sidecorectl delete A failed: $(cat "$TMP/delete.json")"
+DPID=
+jq -e '.deleted == "A"' "$TMP/delete.json" >/dev/null ||
+    fail "unexpected delete answer: $(cat "$TMP/delete.json")"
+wait "$HPID"
+HRC=$?
+HPID=
+cat "$TMP/held.log"
+[ "$HRC" -eq 0 ] || fail "vu_hostile held_delete exited with $HRC"
+scd_ctl create-blk A --backend null --size 16M --socket "$TMP/A2.sock" >/dev/null ||
+    fail "A's name could not be used again after its delete"
 kill -0 "$SCD_PID" 2>/dev/null || fail "sidecored died"
 scd_stop
 echo "stop_unblocked: ok"

@@ -1,7 +1,8 @@
 /* The JSON-RPC server over a real unix socket, with a fake method table:
  * framing (pipelined, split, CRLF and blank lines), parse errors that keep
  * the connection, over-long lines that close it, unknown methods, invalid
- * requests and params, notifications, many clients, and the socket file's
+ * requests and params, notifications, many clients, answers given later
+ * (in order, others served meanwhile, the asker gone), and the socket file's
  * life cycle (stale replaced, live refused, unlinked on destroy). The test
  * runs the loop itself between client steps; every wait is bounded. */
 #include <errno.h>
@@ -32,6 +33,7 @@ struct fixture {
     struct evloop *loop;
     struct rpc_server *srv;
     int calls;
+    struct rpc_later *later;
 };
 
 static json_t *m_echo(json_t *params, void *opaque, struct rpc_error *err)
@@ -58,8 +60,20 @@ static json_t *m_fail_silently(json_t *params, void *opaque, struct rpc_error *e
     return NULL;
 }
 
-static const struct rpc_method methods[] = {
-    {"echo", m_echo}, {"need_name", m_need_name}, {"fail_silently", m_fail_silently}};
+static json_t *m_later(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct fixture *f = opaque;
+    (void)params;
+    (void)err;
+    f->later = rpc_defer();
+    assert_non_null(f->later);
+    return NULL;
+}
+
+static const struct rpc_method methods[] = {{"echo", m_echo},
+                                            {"need_name", m_need_name},
+                                            {"fail_silently", m_fail_silently},
+                                            {"later", m_later}};
 
 static int setup(void **state)
 {
@@ -369,6 +383,86 @@ static void test_half_close_still_answered(void **state)
     close(fd);
 }
 
+/* Runs the loop until cond(f) or 5 s. */
+static void run_until(struct fixture *f, bool (*cond)(struct fixture *f))
+{
+    uint64_t deadline = sc_now_ns() + WAIT_NS;
+    while (!cond(f) && sc_now_ns() < deadline)
+        evloop_run_once(f->loop, 20);
+    assert_true(cond(f));
+}
+
+static bool later_taken(struct fixture *f) { return f->later != NULL; }
+static bool one_client(struct fixture *f) { return rpc_server_clients(f->srv) == 1; }
+
+/* Nothing arrives on fd while the loop runs for about 100 ms. */
+static void assert_silent(struct fixture *f, int fd)
+{
+    for (int i = 0; i < 5; i++)
+        evloop_run_once(f->loop, 20);
+    char c;
+    assert_int_equal(recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK), -1);
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void test_deferred_answers(void **state)
+{
+    struct fixture *f = *state;
+    int a = client(f), b = client(f);
+    /* A's second request waits behind the deferred first; B is served. */
+    send_str(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"later\"}\n"
+                "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"echo\",\"params\":[2]}\n");
+    run_until(f, later_taken);
+    send_str(b, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\"}\n");
+    json_t *r = reply(f, b);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 3);
+    json_decref(r);
+    assert_silent(f, a);
+    struct rpc_later *l = f->later;
+    f->later = NULL;
+    rpc_later_done(l, json_string("done"), NULL);
+    r = reply(f, a);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 1);
+    assert_string_equal(json_string_value(json_object_get(r, "result")), "done");
+    json_decref(r);
+    r = reply(f, a);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 2);
+    json_decref(r);
+
+    /* A deferred failure. */
+    send_str(a, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"later\"}\n");
+    run_until(f, later_taken);
+    struct rpc_error e = {.code = RPC_SERVER_ERROR};
+    snprintf(e.message, sizeof(e.message), "the backend gave up");
+    l = f->later;
+    f->later = NULL;
+    rpc_later_done(l, NULL, &e);
+    r = reply(f, a);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), "x");
+    assert_error(r, RPC_SERVER_ERROR, "gave up");
+    json_decref(r);
+
+    /* The asker hangs up while its answer is deferred: the server lets go
+     * of it (no busy loop on the hangup) and the late answer goes nowhere. */
+    send_str(b, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"later\"}\n");
+    run_until(f, later_taken);
+    close(b);
+    run_until(f, one_client);
+    l = f->later;
+    f->later = NULL;
+    rpc_later_done(l, json_string("late"), NULL);
+
+    /* The server goes while an answer is deferred: answering is harmless. */
+    send_str(a, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"later\"}\n");
+    run_until(f, later_taken);
+    rpc_server_destroy(f->srv);
+    f->srv = NULL;
+    l = f->later;
+    f->later = NULL;
+    rpc_later_done(l, json_string("after"), NULL);
+    close(a);
+}
+
 static void test_socket_file(void **state)
 {
     struct fixture *f = *state;
@@ -429,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_still_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
