@@ -101,13 +101,13 @@ void registry_set_claims(struct registry *r,
     r->claims_opaque = opaque;
 }
 
-static int conflict_with(const struct reg_dev *d, const struct cfg_device *c, char *err,
-                         size_t len)
+/* A device being deleted still holds its name, socket and backend. */
+static int conflict_with(const struct reg_dev *d, bool deleting, const struct cfg_device *c,
+                         char *err, size_t len)
 {
-    /* A device being deleted still holds its name, socket and backend. */
-    const char *dying = d->done ? " (being deleted: its backend still holds requests; "
-                                  "try again shortly)"
-                                : "";
+    const char *dying = deleting ? " (being deleted: its backend still holds requests; "
+                                   "try again shortly)"
+                                 : "";
     if (strcmp(d->cfg.name, c->name) == 0) {
         snprintf(err, len, "device %s already exists%s", c->name, dying);
         return -EEXIST;
@@ -139,7 +139,7 @@ static int conflict(const struct registry *r, const struct cfg_device *c, char *
     const struct reg_dev *lists[2] = {r->devs, r->dying};
     for (int i = 0; i < 2; i++)
         for (const struct reg_dev *d = lists[i]; d; d = d->next) {
-            int rc = conflict_with(d, c, err, len);
+            int rc = conflict_with(d, i == 1, c, err, len);
             if (rc < 0)
                 return rc;
         }

@@ -50,7 +50,6 @@ struct rpc_server {
 static __thread char why_buf[320];
 /* The request being handled, for rpc_defer (handlers run on the loop). */
 static __thread struct rpc_client *cur_client;
-static __thread const json_t *cur_id;
 static __thread const char *cur_method;
 
 json_t *rpc_fail(struct rpc_error *err, int code, const char *fmt, ...)
@@ -232,10 +231,8 @@ static json_t *handle_request(struct rpc_server *s, const char *line, size_t len
         goto out;
     }
     struct rpc_error err = {0};
-    cur_id = id;
     cur_method = method;
     json_t *result = m->fn(params, s->opaque, &err);
-    cur_id = NULL;
     if (cur_client && cur_client->later && !result) {
         cur_client->later->id = id ? json_incref(id) : NULL;
         goto out;
@@ -276,7 +273,7 @@ static void client_flush(struct rpc_client *c)
     }
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
-        if (c->closing) {
+        if (c->closing && !c->later) {
             client_close(c);
             return;
         }

@@ -442,6 +442,28 @@ static void test_deferred_answers(void **state)
     assert_error(r, RPC_SERVER_ERROR, "gave up");
     json_decref(r);
 
+    /* A client that half-closes after asking still gets the deferred
+     * answer and the one behind it, then the connection closes. */
+    int h = client(f);
+    send_str(h, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"later\"}\n"
+                "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\"}\n");
+    shutdown(h, SHUT_WR);
+    run_until(f, later_taken);
+    assert_silent(f, h);
+    l = f->later;
+    f->later = NULL;
+    rpc_later_done(l, json_string("half"), NULL);
+    r = reply(f, h);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 6);
+    json_decref(r);
+    r = reply(f, h);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+    json_decref(r);
+    bool closed;
+    assert_null(read_reply(f, h, &closed));
+    assert_true(closed);
+    close(h);
+
     /* The asker hangs up while its answer is deferred: the server lets go
      * of it (no busy loop on the hangup) and the late answer goes nowhere. */
     send_str(b, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"later\"}\n");
