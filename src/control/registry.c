@@ -281,24 +281,22 @@ int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx
     }
     r->count--;
     vhost_dev_retire(d->vh);
-    if (vhost_dev_settled(d->vh)) {
+    int timer = vhost_dev_settled(d->vh) ? 0 : evloop_timer(r->loop, REG_DELETE_TICK_MS,
+                                                           delete_tick, d);
+    if (timer <= 0) {
+        /* Nothing held; or no timer, and the destroy's own drain waits. */
         LOG_INFO("registry", "device %s deleted", name);
         dev_free(d);
         return 0;
     }
     d->reg = r;
+    d->timer = timer;
     d->since_ns = sc_now_ns();
     d->done = done;
     d->done_ctx = ctx;
     d->next = r->dying;
     r->dying = d;
     LOG_INFO("registry", "device %s: deleting once its backend finishes what it holds", name);
-    d->timer = evloop_timer(r->loop, REG_DELETE_TICK_MS, delete_tick, d);
-    if (d->timer <= 0) {
-        d->timer = 0;
-        finish_delete(d); /* without a timer, the destroy's own drain waits */
-        return 0;
-    }
     return 1;
 }
 

@@ -423,6 +423,15 @@ static int held_submit(struct vu_raw *f)
     return -1;
 }
 
+/* Writes the device completed with status OK (0) so far. */
+static unsigned held_completed(const struct vu_raw *f)
+{
+    unsigned ok = 0;
+    for (unsigned i = 0; i < HELD_REQS; i++)
+        ok += f->mem[VU_RAW_DATA + (uint64_t)i * HELD_STRIDE + 8192] == 0;
+    return ok;
+}
+
 static int r_held_stop(struct vu_raw *f)
 {
     struct vhu_vring_state st = {0, 0};
@@ -438,9 +447,7 @@ static int r_held_stop(struct vu_raw *f)
         return -1;
     }
     uint16_t used = __atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE);
-    unsigned ok = 0;
-    for (unsigned i = 0; i < HELD_REQS; i++)
-        ok += f->mem[VU_RAW_DATA + (uint64_t)i * HELD_STRIDE + 8192] == 0;
+    unsigned ok = held_completed(f);
     printf("vu_hostile: held_stop: base %u, used %u, %u of %u writes completed OK\n", st.num, used,
            ok, HELD_REQS);
     if (st.num != HELD_REQS || used != HELD_REQS || ok != HELD_REQS)
@@ -479,9 +486,7 @@ static int r_held_delete(struct vu_raw *f)
         return -1;
     }
     uint16_t used = __atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE);
-    unsigned ok = 0;
-    for (unsigned i = 0; i < HELD_REQS; i++)
-        ok += f->mem[VU_RAW_DATA + (uint64_t)i * HELD_STRIDE + 8192] == 0;
+    unsigned ok = held_completed(f);
     printf("vu_hostile: held_delete: closed by the daemon; used %u, %u of %u writes completed "
            "OK\n", used, ok, HELD_REQS);
     close(f->fd);
