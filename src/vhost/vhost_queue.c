@@ -32,6 +32,14 @@ static int ring_part(struct vhost_dev *v, const char *what, uint64_t uva, uint64
     if (!*out)
         return vhu_err(v, "%s ring [0x%llx, +%llu) is not inside guest memory", what,
                       (unsigned long long)uva, (unsigned long long)len);
+    /* The ring's fields are loaded and stored (atomically) in place: a
+     * region whose address and file offset disagree below the alignment
+     * would put them across cache lines (split locks). */
+    if ((uintptr_t)*out & (align - 1))
+        return vhu_err(v, "%s ring 0x%llx is misaligned in our mapping (+%llu): its region's "
+                          "address and file offset differ modulo %llu", what,
+                      (unsigned long long)uva, (unsigned long long)((uintptr_t)*out & (align - 1)),
+                      (unsigned long long)align);
     return VHU_OK;
 }
 

@@ -180,6 +180,27 @@ static int s_ring_outside(struct vu_raw *f)
     return vu_raw_req(f, VHOST_USER_SET_VRING_ADDR, true, &a, sizeof(a), NULL, 0);
 }
 
+/* Guest memory remapped at file offset 1 under the same addresses: rings
+ * at aligned addresses would be misaligned in the backend's mapping. */
+static int s_ring_misaligned(struct vu_raw *f)
+{
+    if (vu_raw_setup(f, false) < 0)
+        return -1;
+    struct vhu_mem_table mt = {.nregions = 1};
+    mt.r[0] = (struct vhu_mem_region){.gpa = 0, .size = VU_RAW_MEM - 4096,
+                                     .uva = (uintptr_t)f->mem, .mmap_offset = 1};
+    if (vu_raw_ok(f, VHOST_USER_SET_MEM_TABLE, &mt, 8 + 32, &f->memfd, 1) < 0)
+        return -1;
+    struct vhu_vring_state s = {0, VU_RAW_QNUM};
+    if (vu_raw_ok(f, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0) < 0)
+        return -1;
+    struct vhu_vring_addr a = {.index = 0,
+                              .desc = (uintptr_t)f->mem + VU_RAW_RING_BASE,
+                              .avail = (uintptr_t)f->mem + VU_RAW_RING_BASE + 0x1000,
+                              .used = (uintptr_t)f->mem + VU_RAW_RING_BASE + 0x2000};
+    return vu_raw_req(f, VHOST_USER_SET_VRING_ADDR, true, &a, sizeof(a), NULL, 0);
+}
+
 static int s_truncated(struct vu_raw *f)
 {
     struct vhu_hdr h = {VHOST_USER_SET_VRING_ADDR, VHOST_USER_VERSION, 40};
@@ -517,6 +538,7 @@ static const struct scenario scenarios[] = {
     {"region_overlap", s_region_overlap, "two overlapping memory regions"},
     {"region_past_file", s_region_past_file, "region offset far past the end of its file"},
     {"ring_outside", s_ring_outside, "descriptor table running past guest memory"},
+    {"ring_misaligned", s_ring_misaligned, "rings aligned, but not in the backend's mapping"},
     {"truncated", s_truncated, "message cut short, then hang up"},
     {"unread_replies", s_unread_replies, "requests sent, replies never read"},
     {"desc_loop", r_desc_loop, "descriptor chain loop"},

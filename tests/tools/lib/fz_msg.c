@@ -73,7 +73,8 @@ static uint64_t some_uva(struct fz *z, const struct vu_raw *f)
 
 static uint32_t some_queue(struct fz *z)
 {
-    return fz_pct(z, 90) ? fz_below(z, 4) : (uint32_t)fz_edge(z);
+    /* net devices here have 2 pairs: indexes 0-3, control queue 4, 5 beyond */
+    return fz_pct(z, 90) ? fz_below(z, 6) : (uint32_t)fz_edge(z);
 }
 
 static void region(struct fz *z, const struct vu_raw *f, struct vhu_mem_region *r)
