@@ -74,6 +74,28 @@ static uint64_t extras(struct fz *z, bool net)
     return x;
 }
 
+/* A dirty log covering guest memory (LOG_SHMFD: the backend answers with a
+ * u64 0 once it mapped it), so that the rings run logged. */
+static int give_log(struct vu_raw *f)
+{
+    int fd = memfd_create("vu_fuzz_log", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 4096) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct vhu_log l = {.size = 4096, .offset = 0};
+    struct vhu_hdr h;
+    uint64_t u = 1;
+    int rc = vu_raw_req(f, VHOST_USER_SET_LOG_BASE, false, &l, sizeof(l), &fd, 1);
+    close(fd);
+    if (rc < 0 || vu_raw_recv(f, &h, &u, sizeof(u), VU_RAW_WAIT_MS) != 1 || u != 0) {
+        fprintf(stderr, "vu_fuzz: a proper SET_LOG_BASE was not accepted\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* 0: the case ran (whatever the backend did with it); -1: the backend
  * stopped answering or refused a proper set-up. */
 static int run_case(uint64_t seed, unsigned n, bool net)
@@ -88,11 +110,16 @@ static int run_case(uint64_t seed, unsigned n, bool net)
         f.packed = fz_pct(&z, 40);
         f.vpri = fz_pct(&z, 30);
         f.inflight = fz_pct(&z, 30);
+        /* Dirty logging on: the random SET_LOG_BASE messages then take
+         * (and swap) the log while the rings run. */
+        f.log = fz_pct(&z, 30);
         f.extra = extras(&z, net);
         /* net: rx, tx, and the control queue when it is negotiated. */
         bool ctrl = f.extra & f.offered & (1ull << VIRTIO_NET_F_CTRL_VQ);
         f.nq = net ? 2u + ctrl : 1 + fz_below(&z, 2);
-        if (vu_raw_setup(&f, true) < 0) {
+        if (vu_raw_setup(&f, true) < 0 ||
+            (f.log && (f.features & (1ull << VHOST_F_LOG_ALL)) && fz_pct(&z, 70) &&
+             give_log(&f) < 0)) {
             fprintf(stderr, "vu_fuzz: case %u: a proper set-up (%s ring, features 0x%llx) was "
                             "refused\n",
                     n, f.packed ? "packed" : "split", (unsigned long long)f.extra);

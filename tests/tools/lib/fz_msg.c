@@ -125,10 +125,12 @@ static void build(struct fz *z, const struct vu_raw *f, uint32_t req, struct out
         break;
     }
     case VHOST_USER_SET_VRING_ADDR: {
+        uint32_t flags = fz_pct(z, 70) ? 0 : 1u << VHOST_VRING_F_LOG;
         struct vhu_vring_addr a = {.index = some_queue(z),
-                                   .flags = fz_pct(z, 80) ? 0 : (uint32_t)fz_u64(z),
+                                   .flags = fz_pct(z, 90) ? flags : (uint32_t)fz_u64(z),
                                    .desc = some_uva(z, f), .used = some_uva(z, f),
-                                   .avail = some_uva(z, f), .log = fz_edge(z)};
+                                   .avail = some_uva(z, f),
+                                   .log = fz_pct(z, 70) ? fz_below(z, VU_RAW_MEM) : fz_edge(z)};
         memcpy(o->p, &a, sizeof(a));
         o->size = sizeof(a);
         break;

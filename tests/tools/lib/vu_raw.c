@@ -282,13 +282,15 @@ int vu_raw_setup(struct vu_raw *f, bool rings)
     pf &= (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |
           (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
           (f->vpri ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0) |
-          (f->inflight ? 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD : 0);
+          (f->inflight ? 1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD : 0) |
+          (f->log ? 1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD : 0);
     if (!(pf & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
         fprintf(stderr, "vu_raw: backend does not offer REPLY_ACK\n");
         return -1;
     }
     uint64_t want = feat & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
                             (1ull << VIRTIO_RING_F_INDIRECT_DESC) | f->extra |
+                            (f->log ? 1ull << VHOST_F_LOG_ALL : 0) |
                             (f->packed ? 1ull << VIRTIO_F_RING_PACKED : 0));
     if (f->packed && !(want & (1ull << VIRTIO_F_RING_PACKED))) {
         fprintf(stderr, "vu_raw: backend does not offer RING_PACKED\n");

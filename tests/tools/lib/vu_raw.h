@@ -48,6 +48,7 @@ struct vu_raw {
     unsigned nq;          /* queues to set up (0 means 1) */
     bool vpri;            /* negotiate VPRI (docs/VPRI.md) where offered */
     bool inflight;        /* take an inflight area (INFLIGHT_SHMFD) where offered */
+    bool log;             /* negotiate LOG_SHMFD and LOG_ALL (dirty logging) where offered */
     uint64_t features;    /* what vu_raw_setup negotiated */
     bool vpri_on;         /* VPRI negotiated: vp holds the owner's side */
     struct vu_vpri vp;
