@@ -14,6 +14,7 @@
 #define BURST 32u          /* frames B queues per loop step */
 #define CPU_TOUCHES 4      /* working-set pages A's CPU touches per frame */
 #define STALL_NS (10ull * 1000000000ull)
+#define DRAIN_QUIET_NS (50ull * 1000000ull) /* A quiet this long after the last send: done */
 #define ETHERTYPE 0x88b5   /* local experimental */
 #define NO_SEQ UINT64_MAX
 
@@ -302,12 +303,19 @@ int iopf_net_run(const struct iopf_params *p, struct iopf_res *res)
             goto out;
         uint64_t now = sc_now_ns();
         if (b.sent == p->ios) {
-            /* Delivery happens before the device hands B's chain back:
-             * everything A will get is in its ring now. */
-            while ((wa = rx_step(&a)) > 0)
-                ;
-            if (wa < 0)
-                goto out;
+            /* Delivery happens before the device hands B's chain back,
+             * but the device may hold A's used buffers back for a couple
+             * of its rounds (src/dev/net_rx.c): take what comes until A's
+             * ring has been quiet for a while. */
+            uint64_t quiet = now;
+            while (sc_now_ns() - quiet < DRAIN_QUIET_NS) {
+                if ((wa = rx_step(&a)) < 0)
+                    goto out;
+                if (wa > 0)
+                    quiet = sc_now_ns();
+                else
+                    sched_yield();
+            }
             break;
         }
         if (wa + wb > 0) {
