@@ -471,8 +471,8 @@ static void cmd_sidecores(void)
         json_decref(r);
         return;
     }
-    printf("%-3s %4s %6s %12s %6s %6s %6s %9s %9s %12s\n", "ID", "CPU", "QUEUES", "ROUNDS",
-           "BUSY%", "IDLE%", "SLEEP%", "SLEEPS", "WAKEUPS", "REQUESTS");
+    printf("%-3s %4s %6s %12s %6s %6s %6s %9s %9s %12s %12s\n", "ID", "CPU", "QUEUES", "ROUNDS",
+           "BUSY%", "IDLE%", "SLEEP%", "SLEEPS", "WAKEUPS", "REQUESTS", "YIELDS");
     size_t i;
     json_t *c;
     json_array_foreach(r, i, c) {
@@ -484,11 +484,11 @@ static void cmd_sidecores(void)
             snprintf(cpus, sizeof(cpus), "-");
         else
             snprintf(cpus, sizeof(cpus), "%lld", (long long)json_integer_value(cpu));
-        printf("%-3llu %4s %6llu %12llu %6.1f %6.1f %6.1f %9llu %9llu %12llu\n",
+        printf("%-3llu %4s %6llu %12llu %6.1f %6.1f %6.1f %9llu %9llu %12llu %12llu\n",
                (unsigned long long)u64(c, "id"), cpus, (unsigned long long)u64(c, "queues"),
                (unsigned long long)u64(c, "rounds"), pct(b, tot), pct(id, tot), pct(sl, tot),
                (unsigned long long)u64(c, "sleeps"), (unsigned long long)u64(c, "wakeups"),
-               (unsigned long long)u64(c, "requests"));
+               (unsigned long long)u64(c, "requests"), (unsigned long long)u64(c, "yields"));
     }
     json_decref(r);
 }

@@ -56,7 +56,7 @@ struct sidecore {
 
     /* Written by the thread, read by anyone with relaxed loads. */
     _Atomic unsigned nr_queues;
-    _Atomic uint64_t rounds, busy_ns, idle_ns, sleep_ns, sleeps, wakeups, requests;
+    _Atomic uint64_t rounds, busy_ns, idle_ns, sleep_ns, sleeps, wakeups, requests, yields;
     _Atomic uint64_t recent_busy_ns; /* busy time in the last complete window */
 };
 

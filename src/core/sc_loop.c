@@ -21,7 +21,10 @@
  * CPU (the iohost of a vmhost on one machine, a vCPU thread) then runs at
  * once instead of after our time slice or idle_us; alone on its CPU the
  * sidecore pays one syscall per idle round, and none while work arrives
- * more often than this. */
+ * more often than this. After a round that handed work to such a poller
+ * (sc_handoff: a vRIO datagram sent), the first idle round yields at once:
+ * the answer cannot come before the peer ran (remote 4K QD1 with vmhost and
+ * iohost on one CPU: p50 21.8 -> 11.9 us, the bare hop being 5.4 us). */
 #define SC_YIELD_AFTER_NS 5000ull
 
 static const char *qname(const struct sc_queue *q)
@@ -235,6 +238,12 @@ static void name_and_pin(struct sidecore *c)
 }
 
 static __thread struct sidecore *tls_self;
+static __thread bool tls_handoff;
+
+void sc_handoff(void)
+{
+    tls_handoff = true;
+}
 
 bool sc_polled_here(const struct sc_queue *q)
 {
@@ -283,8 +292,11 @@ void *sc_loop_main(void *arg)
         }
         if (work > 0)
             continue;
-        if (!p->never_poll && now - last_work >= SC_YIELD_AFTER_NS)
+        if (!p->never_poll && (tls_handoff || now - last_work >= SC_YIELD_AFTER_NS)) {
+            sc_stat_add(&c->yields, 1);
             sched_yield();
+        }
+        tls_handoff = false;
         if (p->never_sleep)
             continue;
         if (p->never_poll || now - last_work >= idle_limit) {

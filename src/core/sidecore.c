@@ -270,4 +270,5 @@ void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out)
     out->sleeps = atomic_load_explicit(&c->sleeps, memory_order_relaxed);
     out->wakeups = atomic_load_explicit(&c->wakeups, memory_order_relaxed);
     out->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
+    out->yields = atomic_load_explicit(&c->yields, memory_order_relaxed);
 }

@@ -81,6 +81,7 @@ struct sc_core_stats {
     uint64_t sleeps;   /* transitions to sleep */
     uint64_t wakeups;
     uint64_t requests;
+    uint64_t yields; /* idle rounds that gave the CPU up (sched_yield) */
 };
 
 void sc_params_default(struct sc_params *p);
@@ -97,6 +98,12 @@ void sc_wake(struct sc_queue *q);
 /* True when the caller is the sidecore thread that polls q: work handed to
  * q is then sure to see q's next poll() before that sidecore sleeps. */
 bool sc_polled_here(const struct sc_queue *q);
+/* For poll() implementations: the caller just handed work to a peer that
+ * may be waiting for this very CPU (a vmhost and its iohost on one machine,
+ * a poller on the other end of a socket). If the round then ends with
+ * nothing else to do, the sidecore gives the CPU up at once rather than
+ * after its idle-polling grace; alone on its CPU that costs one syscall. */
+void sc_handoff(void);
 unsigned sc_set_count(const struct sc_set *s);
 void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out);
 

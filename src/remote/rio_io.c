@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../core/sidecore.h"
 
 #define RIO_BATCH 16
 
@@ -180,6 +181,8 @@ static int flush_batch(int fd, struct batch *b)
         }
         sent += (unsigned)k;
     }
+    if (sent)
+        sc_handoff();
     b->n = 0;
     return rc;
 }
@@ -212,6 +215,7 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
                                .msg_iov = one, .msg_iovlen = 2};
             if (sendmsg(fd, &m, 0) < 0)
                 return -errno;
+            sc_handoff();
         } else {
             rio_seal(b.hdr[i], &b.iov[i][1], nio, flen);
             b.msg[i].msg_hdr = (struct msghdr){.msg_name = (void *)to,

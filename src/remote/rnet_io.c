@@ -9,6 +9,7 @@
 
 #include "../backend/net_offload.h"
 #include "../common/util.h"
+#include "../core/sidecore.h"
 #include "rio_io.h"
 
 /* iovecs of one sendmmsg batch, all messages together. */
@@ -111,6 +112,7 @@ static void tx_flush(struct txbatch *b)
     if (ok) {
         rnet_count(&b->path->tx_datagrams, ok);
         rnet_count(&b->path->tx_bytes, bytes);
+        sc_handoff();
     }
     b->sent += ok;
     b->n = 0;

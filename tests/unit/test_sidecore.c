@@ -1,7 +1,8 @@
 /* Sidecores with fake queues: synchronous attach/detach from many threads
  * (a detached queue is never polled again), least-loaded placement, hybrid
  * sleep and wake-up by a kick eventfd, parking of a failed queue, the
- * never_poll baseline, and destroy joining the threads. Every wait is
+ * never_poll baseline, yielding right after a handoff, and destroy joining
+ * the threads. Every wait is
  * bounded; nothing asserts how long anything took. */
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +60,13 @@ static bool fq_set_notify(struct sc_queue *q, bool on)
     if (!on)
         atomic_fetch_add(&f->notify_off_calls, 1);
     return on && atomic_load(&f->work_left) > 0;
+}
+
+static bool fq_set_notify_none(struct sc_queue *q, bool on)
+{
+    (void)q;
+    (void)on;
+    return false;
 }
 
 static void fq_init(struct fq *f, const char *name, int kick_fd)
@@ -387,6 +395,53 @@ static void test_never_poll(void **state)
     close(kfd);
 }
 
+/* A queue that hands work off once (its second poll), then idles; its
+ * third and fourth polls read the core's yield count. */
+struct hq {
+    struct sc_queue q;
+    struct sc_set *set;
+    _Atomic int polls;
+    _Atomic uint64_t yields_before, yields_after;
+};
+
+static int hq_poll(struct sc_queue *q)
+{
+    struct hq *h = (struct hq *)q;
+    int n = atomic_fetch_add(&h->polls, 1) + 1;
+    struct sc_core_stats st;
+    if (n == 2) {
+        sc_handoff();
+        return 1;
+    }
+    if (n == 3 || n == 4) {
+        sc_core_stats(h->set, 0, &st);
+        atomic_store(n == 3 ? &h->yields_before : &h->yields_after, st.yields);
+    }
+    return 0;
+}
+
+/* The round after a handoff ends idle: the sidecore yields then, without
+ * first polling idly for its grace period (which a round never lasts
+ * here: the yield is counted between the third and the fourth poll). */
+static void test_handoff_yields_at_once(void **state)
+{
+    (void)state;
+    struct sc_set *s = make_set(1, false);
+    struct hq h;
+    memset(&h, 0, sizeof(h));
+    h.set = s;
+    h.q.name = "handoff";
+    h.q.poll = hq_poll;
+    h.q.set_notify = fq_set_notify_none;
+    h.q.kick_fd = -1;
+    h.q.aux_fd = -1;
+    assert_int_equal(sc_attach(s, &h.q), 0);
+    assert_true(wait_int(&h.polls, 5));
+    sc_detach(&h.q);
+    assert_int_equal(atomic_load(&h.yields_after) - atomic_load(&h.yields_before), 1);
+    sc_set_destroy(s);
+}
+
 static int count_threads_named(const char *prefix)
 {
     DIR *d = opendir("/proc/self/task");
@@ -450,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_pending_work_cancels_sleep),
         cmocka_unit_test(test_parked_queue),
         cmocka_unit_test(test_never_poll),
+        cmocka_unit_test(test_handoff_yields_at_once),
         cmocka_unit_test(test_destroy_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
