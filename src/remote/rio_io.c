@@ -4,15 +4,23 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "../common/util.h"
 #include "../core/sidecore.h"
 
 #define RIO_BATCH 16
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define GSO_MAX_PAYLOAD 65000u /* under UDP's 65507 with room to spare */
 
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -167,22 +175,92 @@ struct batch {
     unsigned n;
 };
 
-static int flush_batch(int fd, struct batch *b)
+/* Cleared for the process when the kernel refuses UDP segmentation offload
+ * (a device without checksum offload answers EIO): every send then takes
+ * the datagram-per-message path. */
+static _Atomic bool gso_ok = true;
+
+static void gso_refused(int err)
+{
+    if (atomic_exchange(&gso_ok, false))
+        LOG_INFO("remote", "UDP segmentation offload refused (%s): fragments go out one "
+                           "datagram per message", strerror(err));
+}
+
+/* Messages [first, first + n) of b, each seg bytes but the last, as one
+ * sendmsg that the kernel cuts into datagrams of seg bytes (UDP_SEGMENT):
+ * one pass through the stack and the veth or NIC instead of one per
+ * fragment (a 4K read's answer of 3 fragments: 5.0 -> 4.2 us round trip
+ * on loopback). 1: not possible here, nothing sent; 0 or -errno. */
+static int send_gso(int fd, struct batch *b, unsigned first, unsigned n, uint16_t seg)
+{
+    struct iovec v[RIO_BATCH * (1 + RIO_FRAG_IOV)];
+    size_t nv = 0;
+    for (unsigned i = first; i < first + n; i++) {
+        const struct msghdr *m = &b->msg[i].msg_hdr;
+        memcpy(v + nv, m->msg_iov, m->msg_iovlen * sizeof(*v));
+        nv += m->msg_iovlen;
+    }
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    const struct msghdr *m0 = &b->msg[first].msg_hdr;
+    struct msghdr m = {.msg_name = m0->msg_name, .msg_namelen = m0->msg_namelen,
+                       .msg_iov = v, .msg_iovlen = nv, .msg_control = ctl.buf,
+                       .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    for (;;) {
+        if (sendmsg(fd, &m, 0) >= 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
+            gso_refused(errno);
+            return 1;
+        }
+        return -errno;
+    }
+}
+
+static int send_each(int fd, struct batch *b, unsigned first, unsigned n)
 {
     unsigned sent = 0;
-    int rc = 0;
-    while (sent < b->n) {
-        int k = sendmmsg(fd, b->msg + sent, b->n - sent, 0);
+    while (sent < n) {
+        int k = sendmmsg(fd, b->msg + first + sent, n - sent, 0);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            rc = -errno;
-            break;
+            return -errno;
         }
         sent += (unsigned)k;
     }
-    if (sent)
-        sc_handoff();
+    return 0;
+}
+
+/* seg: the size of every datagram of the batch but its last (0: they
+ * differ). */
+static int flush_batch(int fd, struct batch *b, uint16_t seg)
+{
+    if (!b->n)
+        return 0;
+    unsigned per = seg ? SC_MIN((unsigned)RIO_BATCH, GSO_MAX_PAYLOAD / seg) : 1;
+    int rc = 0;
+    for (unsigned first = 0; first < b->n && rc == 0;) {
+        unsigned n = SC_MIN(per, b->n - first);
+        rc = 1;
+        if (n > 1 && atomic_load_explicit(&gso_ok, memory_order_relaxed))
+            rc = send_gso(fd, b, first, n, seg);
+        if (rc == 1)
+            rc = send_each(fd, b, first, n);
+        first += n;
+    }
+    sc_handoff();
     b->n = 0;
     return rc;
 }
@@ -196,6 +274,10 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
     int rc = 0;
     b.n = 0;
     h->frag_size = len ? frag_size : 0;
+    /* Every fragment but the message's last is full. */
+    uint16_t seg = len > frag_size && RIO_HDR_SIZE + frag_size <= UINT16_MAX
+                       ? (uint16_t)(RIO_HDR_SIZE + frag_size)
+                       : 0;
     do {
         uint32_t flen = SC_MIN(len - off, (uint32_t)frag_size);
         unsigned i = b.n;
@@ -205,7 +287,7 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
         int nio = flen ? rio_iov_slice(iov, iovcnt, off, flen, &b.iov[i][1], RIO_FRAG_IOV) : 0;
         if (nio < 0) {
             /* Too scattered for one datagram's iovec: this one is copied. */
-            if ((rc = flush_batch(fd, &b)) < 0)
+            if ((rc = flush_batch(fd, &b, seg)) < 0)
                 return rc;
             rio_iov_to_buf(iov, iovcnt, off, stage, flen);
             struct iovec one[2] = {{b.hdr[0], RIO_HDR_SIZE}, {stage, flen}};
@@ -222,12 +304,12 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
                                                .msg_namelen = to ? tolen : 0,
                                                .msg_iov = b.iov[i],
                                                .msg_iovlen = (size_t)(1 + nio)};
-            if (++b.n == RIO_BATCH && (rc = flush_batch(fd, &b)) < 0)
+            if (++b.n == RIO_BATCH && (rc = flush_batch(fd, &b, seg)) < 0)
                 return rc;
         }
         off += flen;
     } while (off < len);
-    return b.n ? flush_batch(fd, &b) : 0;
+    return b.n ? flush_batch(fd, &b, seg) : 0;
 }
 
 int rio_peek(int fd, struct rio_hdr *h, struct sockaddr_storage *from, socklen_t *fromlen)

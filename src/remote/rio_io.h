@@ -3,9 +3,13 @@
  * straight into the buffers it belongs to.
  *
  * Sending: a message with data is cut into fragments of frag_size bytes;
- * each fragment goes out as [header, slice of the caller's iovecs] with
- * sendmmsg (batches), so data leaves guest or request buffers without a
- * staging copy. A fragment whose slice needs more than RIO_FRAG_IOV iovecs
+ * each fragment goes out as [header, slice of the caller's iovecs], so data
+ * leaves guest or request buffers without a staging copy. A message's
+ * fragments (full but the last) go to the kernel as one UDP_SEGMENT send
+ * per batch, which cuts them into datagrams after one pass through the
+ * stack; where the kernel refuses that (no checksum offload on the path),
+ * as one datagram each through sendmmsg. The receiver sees the same
+ * datagrams either way. A fragment whose slice needs more than RIO_FRAG_IOV iovecs
  * is copied through the caller's stage buffer instead. Sockets are
  * non-blocking: a full socket buffer drops the rest (-EAGAIN), as the wire
  * would; retransmission recovers.
