@@ -69,7 +69,8 @@ struct rio_cq {
     uint64_t lease_rcv_ns; /* when it arrived */
     uint64_t last_write_ns; /* the last write-like request sent (keep_lease) */
     uint64_t fence_ns;     /* the fallback takes nothing before (see failover) */
-    uint8_t *stage;        /* RIO_DGRAM_MAX: scattered sends, mispredicted receives */
+    uint8_t *stage;        /* RIO_DGRAM_MAX: scattered sends, receives past the guess */
+    uint8_t *flat;         /* RIO_DGRAM_MAX: a mispredicted receive, copied out */
     struct rio_cslot *last_rx; /* the read whose fragment arrived last */
     uint16_t peer_frag;    /* the iohost's fragment size, as last seen */
     _Atomic int pub_state;

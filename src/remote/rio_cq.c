@@ -6,6 +6,7 @@
  * fd is armed for that deadline only when it moves earlier, so a busy queue
  * costs no timer syscalls per request. */
 #include <errno.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@
 #include "rio_client_int.h"
 #include "rio_io.h"
 
-#define RX_BUDGET 256
+#define RX_BUDGET 256 /* receives per reap */
 #define RTO_MAX_NS (500ull * 1000000ull)
 #define LEASE_KEEP_NS (10ull * 1000000000ull) /* keep_lease after the last write */
 
@@ -246,13 +247,19 @@ static void heard(struct rio_cq *q, uint64_t now)
                                        : "switched back");
 }
 
-/* Where the next datagram's data most likely belongs: the next missing
- * fragment of the read whose fragment came last (an answer's fragments
- * travel together), else of the oldest read waiting for the iohost. NULL
- * when no read waits. Only missing fragments of reads are guessed, so a
- * wrong guess scribbles where the right data must still arrive, never over
- * data already received or over a write's buffer. */
-static struct rio_cslot *predict(struct rio_cq *q, uint32_t *off, uint32_t *len)
+/* Where the next datagrams' data most likely belongs: the missing fragments
+ * of the read whose fragment came last (an answer's fragments travel
+ * together), else of the oldest read waiting for the iohost, from the first
+ * missing one on, at most max of them, stopping at one already received.
+ * Only missing fragments of reads are guessed, so a wrong guess scribbles
+ * where the right data must still arrive, never over data already received
+ * or over a write's buffer. Returns how many were guessed. */
+struct guess {
+    struct rio_cslot *s;
+    uint32_t off, len;
+};
+
+static unsigned predict(struct rio_cq *q, struct guess *g, unsigned max)
 {
     struct rio_cslot *s = q->last_rx;
     if (!s || !s->io || s->where != W_REMOTE || s->io->op != BLK_OP_READ) {
@@ -263,48 +270,78 @@ static struct rio_cslot *predict(struct rio_cq *q, uint32_t *off, uint32_t *len)
                 s = c;
         }
         if (!s)
-            return NULL;
+            return 0;
     }
     const struct rio_reasm *r = &s->rx;
     uint32_t frag = r->frag_size ? r->frag_size : q->peer_frag;
     uint32_t n = (r->len + frag - 1) / frag;
-    for (uint32_t i = 0; i < n && i < RIO_MAX_FRAGS; i++) {
-        if (r->frag_size && (r->bits[i / 64] >> (i % 64)) & 1)
+    unsigned k = 0;
+    for (uint32_t i = 0; i < n && i < RIO_MAX_FRAGS && k < max; i++) {
+        bool have = r->frag_size && (r->bits[i / 64] >> (i % 64)) & 1;
+        if (have && k)
+            break;
+        if (have)
             continue;
-        *off = i * frag;
-        *len = SC_MIN(frag, r->len - *off);
-        return s;
+        g[k].s = s;
+        g[k].off = i * frag;
+        g[k].len = SC_MIN(frag, r->len - g[k].off);
+        k++;
     }
-    return NULL;
+    return k;
 }
 
-struct landing {
-    struct rio_cslot *s; /* the guess, or NULL */
-    uint32_t off, len;   /* where in its buffer, how many bytes went there */
+#define RX_GUESS 8 /* fragments guessed per receive (a 4K read's answer: 3) */
+
+/* One receive: the guessed fragments' places, each behind room for its
+ * header, then the stage for whatever does not fit the guess. */
+struct rxlay {
+    struct guess g[RX_GUESS];
+    uint8_t hdr[RX_GUESS][RIO_HDR_SIZE];
+    uint32_t start[RX_GUESS]; /* where guess j's header starts in the stream */
+    unsigned first[RX_GUESS], nio[RX_GUESS], k;
+    struct iovec v[RX_GUESS * (1 + RIO_FRAG_IOV) + 1];
+    unsigned nv;
 };
 
-/* Takes one datagram with a single recvmsg: its data into the guessed
- * fragment's place in guest memory, whatever does not fit there into the
- * stage. Size of the datagram, -EAGAIN, or -EINVAL (consumed, malformed). */
-static int recv_guess(struct rio_cq *q, uint8_t *hdr, struct rio_hdr *h, struct landing *l)
+static void lay_out(struct rio_cq *q, struct rxlay *x)
 {
-    struct iovec v[2 + RIO_FRAG_IOV];
-    int nio = 0;
-    v[0] = (struct iovec){hdr, RIO_HDR_SIZE};
-    l->off = l->len = 0;
-    l->s = predict(q, &l->off, &l->len);
-    if (l->s) {
-        nio = rio_iov_slice(l->s->io->iov, l->s->io->iovcnt, l->off, l->len, &v[1],
-                            RIO_FRAG_IOV);
-        if (nio < 0) {
-            l->s = NULL;
-            nio = 0;
-        }
+    struct guess g[RX_GUESS];
+    unsigned k = predict(q, g, RX_GUESS);
+    uint32_t at = 0;
+    x->k = x->nv = 0;
+    for (unsigned j = 0; j < k; j++) {
+        const struct blk_io *io = g[j].s->io;
+        unsigned i = x->k;
+        int nio = rio_iov_slice(io->iov, io->iovcnt, g[j].off, g[j].len, &x->v[x->nv + 1],
+                                RIO_FRAG_IOV);
+        if (nio < 0)
+            break;
+        x->g[i] = g[j];
+        x->start[i] = at;
+        x->v[x->nv] = (struct iovec){x->hdr[i], RIO_HDR_SIZE};
+        x->first[i] = x->nv + 1;
+        x->nio[i] = (unsigned)nio;
+        x->nv += 1 + (unsigned)nio;
+        at += RIO_HDR_SIZE + g[j].len;
+        x->k++;
     }
-    v[1 + nio] = (struct iovec){q->stage, RIO_DGRAM_MAX};
-    struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)(2 + nio)};
+    x->v[x->nv++] = (struct iovec){q->stage, RIO_DGRAM_MAX};
+}
+
+/* Takes one datagram, or with UDP_GRO a run of them coalesced by the
+ * kernel (each seg bytes but the last), with a single recvmsg into the
+ * layout. Bytes received, -EAGAIN, or -EINVAL (consumed, truncated). */
+static ssize_t recv_run(struct rio_cq *q, struct rxlay *x, uint32_t *seg)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_iov = x->v, .msg_iovlen = x->nv};
     ssize_t n;
     for (;;) {
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof(ctl.buf);
         n = recvmsg(q->sock, &m, MSG_DONTWAIT);
         if (n >= 0)
             break;
@@ -313,32 +350,35 @@ static int recv_guess(struct rio_cq *q, uint8_t *hdr, struct rio_hdr *h, struct 
             errno != ENETUNREACH)
             return -errno;
     }
-    /* The data went to v[1..]: the guess first, the stage after it. */
-    if ((m.msg_flags & MSG_TRUNC) || rio_hdr_decode(hdr, (size_t)n, h) < 0 ||
-        !rio_sealed(hdr, &v[1], 1 + nio, (uint32_t)(n - RIO_HDR_SIZE)))
+    if (m.msg_flags & MSG_TRUNC)
         return -EINVAL;
-    return (int)n;
-}
-
-/* Data of a data datagram is where the guess put it when the guess was
- * right; otherwise it is gathered in the stage first (the guessed place
- * may overlap the right one) and copied where it belongs. */
-static void place(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
-                  const struct landing *l, struct blk_io *io, bool right)
-{
-    if (right)
-        return;
-    uint32_t k = l->s ? SC_MIN(dlen, l->len) : 0;
-    if (k) {
-        memmove(q->stage + k, q->stage, dlen - k);
-        rio_iov_to_buf(l->s->io->iov, l->s->io->iovcnt, l->off, q->stage, k);
+    *seg = (uint32_t)n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        int gso;
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(gso))) {
+            memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+            if (gso > RIO_HDR_SIZE && (uint32_t)gso < *seg)
+                *seg = (uint32_t)gso;
+        }
     }
-    rio_buf_to_iov(io->iov, io->iovcnt, h->frag_off, q->stage, dlen);
+    return n;
 }
 
-/* One datagram. Returns 1 when it completed a request. */
-static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
-                  const struct landing *l, uint64_t now)
+/* Data of a data datagram is already in place (data NULL) when the guess
+ * was right; otherwise it is copied from data to where it belongs. */
+static void place(const struct rio_hdr *h, uint32_t dlen, const uint8_t *data,
+                  struct blk_io *io)
+{
+    if (data)
+        rio_buf_to_iov(io->iov, io->iovcnt, h->frag_off, data, dlen);
+}
+
+/* One datagram, its data at data or (NULL) already in place. Returns 1
+ * when it completed a request. */
+static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, const uint8_t *data,
+                  uint64_t now)
+
 {
     if (h->session != q->session)
         return 0;
@@ -379,7 +419,7 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
             return 0;
         if (rio_reasm_add(&s->rx, h) < 0)
             return 0;
-        place(q, h, dlen, l, io, l->s == s && l->off == h->frag_off && l->len == dlen);
+        place(h, dlen, data, io);
         q->peer_frag = h->frag_size;
         q->last_rx = s;
         if (!rio_reasm_done(&s->rx))
@@ -392,19 +432,68 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen,
     return 1;
 }
 
+/* Whether datagram j of a run sits exactly on guess j: the same place in
+ * the stream, the same size, and a header naming that very fragment. */
+static bool on_guess(struct rio_cq *q, const struct rxlay *x, uint32_t j, uint32_t at,
+                     uint32_t size, const struct rio_hdr *h)
+{
+    if (j >= x->k || x->start[j] != at || size != RIO_HDR_SIZE + x->g[j].len)
+        return false;
+    return h->type == RIO_T_RESP && rio_carries_data(h) && slot_of(q, h->id) == x->g[j].s &&
+           h->frag_off == x->g[j].off;
+}
+
+/* One receive (a datagram, or a run of them) and each of its datagrams.
+ * Requests completed, or -EAGAIN when nothing waits. */
+static int rx_run(struct rio_cq *q, uint64_t now)
+{
+    struct rxlay x;
+    lay_out(q, &x);
+    uint32_t seg = 0;
+    ssize_t n = recv_run(q, &x, &seg);
+    if (n == -EINVAL || n == 0)
+        return 0;
+    if (n < 0)
+        return (int)n;
+    uint32_t total = (uint32_t)n, m = (total + seg - 1) / seg;
+    struct rio_hdr h[RX_GUESS];
+    bool fast = m <= x.k;
+    for (uint32_t j = 0; fast && j < m; j++) {
+        uint32_t at = j * seg, size = SC_MIN(seg, total - at);
+        fast = rio_hdr_decode(x.hdr[j], size, &h[j]) == 0 && on_guess(q, &x, j, at, size, &h[j]);
+    }
+    int done = 0;
+    if (fast) {
+        for (uint32_t j = 0; j < m; j++)
+            if (rio_sealed(x.hdr[j], &x.v[x.first[j]], (int)x.nio[j], x.g[j].len))
+                done += rx_one(q, &h[j], x.g[j].len, NULL, now);
+        return done;
+    }
+    /* Some datagram is not where its data goes: the run is copied out
+     * whole first, as placing one may overwrite a guessed place that holds
+     * a later one. */
+    rio_iov_to_buf(x.v, (int)x.nv, 0, q->flat, total);
+    for (uint32_t at = 0; at < total; at += seg) {
+        uint32_t size = SC_MIN(seg, total - at);
+        const uint8_t *d = q->flat + at;
+        struct rio_hdr one;
+        if (size < RIO_HDR_SIZE || rio_hdr_decode(d, size, &one) < 0)
+            continue;
+        struct iovec data = {(void *)(d + RIO_HDR_SIZE), size - RIO_HDR_SIZE};
+        if (rio_sealed(d, &data, 1, size - RIO_HDR_SIZE))
+            done += rx_one(q, &one, size - RIO_HDR_SIZE, d + RIO_HDR_SIZE, now);
+    }
+    return done;
+}
+
 static int rx(struct rio_cq *q, uint64_t now)
 {
     int done = 0;
     for (int i = 0; i < RX_BUDGET; i++) {
-        uint8_t hdr[RIO_HDR_SIZE];
-        struct rio_hdr h;
-        struct landing l;
-        int n = recv_guess(q, hdr, &h, &l);
-        if (n == -EINVAL)
-            continue;
+        int n = rx_run(q, now);
         if (n < 0)
             break;
-        done += rx_one(q, &h, (uint32_t)(n - RIO_HDR_SIZE), &l, now);
+        done += n;
     }
     return done;
 }
