@@ -451,7 +451,7 @@ static int rx_run(struct rio_cq *q, uint64_t now)
     lay_out(q, &x);
     uint32_t seg = 0;
     ssize_t n = recv_run(q, &x, &seg);
-    if (n == -EINVAL || n == 0)
+    if (n == -EINVAL || n == 0 || n > RIO_DGRAM_MAX)
         return 0;
     if (n < 0)
         return (int)n;
