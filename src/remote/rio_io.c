@@ -180,11 +180,33 @@ struct batch {
  * the datagram-per-message path. */
 static _Atomic bool gso_ok = true;
 
-static void gso_refused(int err)
+bool rio_gso_usable(void)
+{
+    return atomic_load_explicit(&gso_ok, memory_order_relaxed);
+}
+
+void rio_gso_refused(int err)
 {
     if (atomic_exchange(&gso_ok, false))
-        LOG_INFO("remote", "UDP segmentation offload refused (%s): fragments go out one "
-                           "datagram per message", strerror(err));
+        LOG_INFO("remote", "UDP segmentation offload refused (%s): datagrams go out one "
+                           "by one", strerror(err));
+}
+
+bool rio_gso_refusal(int err)
+{
+    return err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP;
+}
+
+void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg)
+{
+    memset(ctl, 0, sizeof(*ctl));
+    m->msg_control = ctl->buf;
+    m->msg_controllen = sizeof(ctl->buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 }
 
 /* Messages [first, first + n) of b, each seg bytes but the last, as one
@@ -201,27 +223,18 @@ static int send_gso(int fd, struct batch *b, unsigned first, unsigned n, uint16_
         memcpy(v + nv, m->msg_iov, m->msg_iovlen * sizeof(*v));
         nv += m->msg_iovlen;
     }
-    union {
-        char buf[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
+    union rio_gso_ctl ctl;
     const struct msghdr *m0 = &b->msg[first].msg_hdr;
     struct msghdr m = {.msg_name = m0->msg_name, .msg_namelen = m0->msg_namelen,
-                       .msg_iov = v, .msg_iovlen = nv, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof(ctl.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+                       .msg_iov = v, .msg_iovlen = nv};
+    rio_gso_cmsg(&ctl, &m, seg);
     for (;;) {
         if (sendmsg(fd, &m, 0) >= 0)
             return 0;
         if (errno == EINTR)
             continue;
-        if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
-            gso_refused(errno);
+        if (rio_gso_refusal(errno)) {
+            rio_gso_refused(errno);
             return 1;
         }
         return -errno;
@@ -254,7 +267,7 @@ static int flush_batch(int fd, struct batch *b, uint16_t seg)
     for (unsigned first = 0; first < b->n && rc == 0;) {
         unsigned n = SC_MIN(per, b->n - first);
         rc = 1;
-        if (n > 1 && atomic_load_explicit(&gso_ok, memory_order_relaxed))
+        if (n > 1 && rio_gso_usable())
             rc = send_gso(fd, b, first, n, seg);
         if (rc == 1)
             rc = send_each(fd, b, first, n);

@@ -38,6 +38,19 @@
 #define RIO_RX_BATCH 8
 #define RIO_DGRAM_MAX 65536u /* UDP payload at RIO_MAX_MTU fits */
 
+/* UDP segmentation offload (UDP_SEGMENT), shared by the blk and net
+ * senders: usable until the kernel refused it once (rio_gso_refusal(errno)
+ * after a segmented send; rio_gso_refused then says so in the log). */
+bool rio_gso_usable(void);
+bool rio_gso_refusal(int err);
+void rio_gso_refused(int err);
+union rio_gso_ctl {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+};
+/* Points m's control data at ctl, asking for datagrams of seg bytes. */
+void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg);
+
 /* "1.2.3.4:7000" or "[::1]:7000" (numeric only: no name lookups). */
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 void rio_addr_format(const struct sockaddr *sa, char *buf, size_t len);

@@ -144,44 +144,51 @@ static int tunnel_poll(struct sc_queue *q)
         poll_skip_idle(&c->skip, RNET_SKIP_POLLS, RNET_SKIP_NS, now);
         return 0;
     }
-    unsigned n = 0;
+    unsigned n = 0, frames = 0;
     uint64_t bytes = 0;
     int slot = atomic_load(&c->slot);
+    size_t len;
     for (int i = 0; i < r; i++) {
-        uint8_t *buf = rnet_rxbuf_at(&c->rx, (unsigned)i);
-        size_t len = c->rx.msg[i].msg_len;
-        struct rnet_hdr h;
-        if (rnet_hdr_decode(buf, len, &h) < 0) {
-            rnet_count(&c->path.drops[RNET_DROP_MALFORMED], 1);
-            continue;
+        for (size_t off = 0; (len = rnet_rx_size(&c->rx, (unsigned)i, off)) > 0; off += len) {
+            uint8_t *buf = rnet_rxbuf_at(&c->rx, (unsigned)i) + off;
+            if (n == RNET_BATCH) {
+                net_port_send(&c->port, c->ptrs, n, 0);
+                frames += n;
+                n = 0;
+            }
+            struct rnet_hdr h;
+            if (rnet_hdr_decode(buf, len, &h) < 0) {
+                rnet_count(&c->path.drops[RNET_DROP_MALFORMED], 1);
+                continue;
+            }
+            if (h.session != c->session) {
+                rnet_count(&c->path.drops[RNET_DROP_UNKNOWN], 1);
+                continue;
+            }
+            atomic_store_explicit(&c->last_rx_ns, now, memory_order_relaxed);
+            rnet_count(&c->path.rx_datagrams, 1);
+            rnet_count(&c->path.rx_bytes, len - RNET_HDR_SIZE);
+            if (h.type != RNET_T_DATA) {
+                control_msg(c, &h, buf + RNET_HDR_SIZE, now);
+                continue;
+            }
+            if (slot < 0 || h.peer != slot) {
+                rnet_count(&c->path.drops[RNET_DROP_UNKNOWN], 1);
+                continue;
+            }
+            rnet_rxseq_see(&c->rxseq, h.seq, &c->path);
+            if (!rnet_pkt_from(&h, buf, len, &c->pkts[n], &c->iov[n])) {
+                rnet_count(&c->path.drops[RNET_DROP_MALFORMED], 1);
+                continue;
+            }
+            bytes += c->pkts[n].len;
+            c->ptrs[n] = &c->pkts[n];
+            n++;
         }
-        if (h.session != c->session) {
-            rnet_count(&c->path.drops[RNET_DROP_UNKNOWN], 1);
-            continue;
-        }
-        atomic_store_explicit(&c->last_rx_ns, now, memory_order_relaxed);
-        rnet_count(&c->path.rx_datagrams, 1);
-        rnet_count(&c->path.rx_bytes, len - RNET_HDR_SIZE);
-        if (h.type != RNET_T_DATA) {
-            control_msg(c, &h, buf + RNET_HDR_SIZE, now);
-            continue;
-        }
-        if (slot < 0 || h.peer != slot) {
-            rnet_count(&c->path.drops[RNET_DROP_UNKNOWN], 1);
-            continue;
-        }
-        rnet_rxseq_see(&c->rxseq, h.seq, &c->path);
-        if (!rnet_pkt_from(&h, buf, len, &c->pkts[n], &c->iov[n])) {
-            rnet_count(&c->path.drops[RNET_DROP_MALFORMED], 1);
-            continue;
-        }
-        bytes += c->pkts[n].len;
-        c->ptrs[n] = &c->pkts[n];
-        n++;
     }
     if (n)
         net_port_send(&c->port, c->ptrs, n, 0);
-    sc_queue_account(q, n, bytes);
+    sc_queue_account(q, frames + n, bytes);
     return r;
 }
 

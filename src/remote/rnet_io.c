@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,6 +65,10 @@ int rnet_socket(const struct sockaddr *bind_to, socklen_t blen, const struct soc
     int fd = rio_socket(bind_to, blen, false, peer, plen, why);
     if (fd < 0)
         return fd;
+    /* A run of small frames sent segmented (rnet_send_pkts) then comes in
+     * one receive; without it, one receive each. */
+    int on = 1;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
     /* Frames above the path MTU leave as IP fragments rather than errors. */
     int v = IP_PMTUDISC_DONT;
     int family = bind_to ? bind_to->sa_family : peer->sa_family;
@@ -86,29 +91,113 @@ struct txbatch {
     struct iovec iov[TX_IOV_POOL];
 };
 
-static void tx_flush(struct txbatch *b)
+/* Datagrams of at most this many bytes go out in segmented runs: below any
+ * path MTU, so no run is refused for its size. */
+#define GSO_DGRAM_MAX 1400u
+#define GSO_BYTES_MAX 65000u /* under UDP's 65507 */
+
+/* How many messages from i one segmented send can carry: all of one
+ * datagram size but the last, which may be shorter. */
+static unsigned gso_run(const struct txbatch *b, unsigned i)
 {
-    unsigned i = 0, ok = 0;
-    uint64_t bytes = 0;
-    while (i < b->n) {
-        int r = sendmmsg(b->fd, b->msg + i, b->n - i, MSG_DONTWAIT);
+    uint64_t size = RNET_HDR_SIZE + b->bytes[i];
+    if (size > GSO_DGRAM_MAX || !rio_gso_usable())
+        return 1;
+    unsigned k = 1;
+    while (i + k < b->n && (k + 1) * size <= GSO_BYTES_MAX) {
+        uint64_t next = RNET_HDR_SIZE + b->bytes[i + k];
+        if (next > size)
+            break;
+        k++;
+        if (next < size)
+            break;
+    }
+    return k;
+}
+
+/* Messages [i, end) one datagram each. False when the socket is full: the
+ * rest of the batch is dropped. */
+static bool tx_each(struct txbatch *b, unsigned i, unsigned end, unsigned *ok, uint64_t *bytes)
+{
+    while (i < end) {
+        int r = sendmmsg(b->fd, b->msg + i, end - i, MSG_DONTWAIT);
         if (r > 0) {
             for (int k = 0; k < r; k++)
-                bytes += b->bytes[i + (unsigned)k];
+                *bytes += b->bytes[i + (unsigned)k];
             i += (unsigned)r;
-            ok += (unsigned)r;
+            *ok += (unsigned)r;
             continue;
         }
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
             rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], b->n - i);
-            break;
+            return false;
         }
         /* One message refused (a pending ICMP error, a size limit): skip it. */
         rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], 1);
         i++;
     }
+    return true;
+}
+
+/* Messages [i, i + k) as one segmented send (their iovecs are adjacent in
+ * the pool): one pass through the stack for the run. 1: sent; 0: the
+ * kernel refuses segmentation, nothing sent; -1: the socket is full, the
+ * rest of the batch dropped; -2: the run was refused and dropped. */
+static int tx_run(struct txbatch *b, unsigned i, unsigned k, unsigned *ok, uint64_t *bytes)
+{
+    const struct msghdr *m0 = &b->msg[i].msg_hdr, *ml = &b->msg[i + k - 1].msg_hdr;
+    struct msghdr m = {.msg_name = m0->msg_name, .msg_namelen = m0->msg_namelen,
+                       .msg_iov = m0->msg_iov,
+                       .msg_iovlen = (size_t)(ml->msg_iov + ml->msg_iovlen - m0->msg_iov)};
+    union rio_gso_ctl ctl;
+    rio_gso_cmsg(&ctl, &m, (uint16_t)(RNET_HDR_SIZE + b->bytes[i]));
+    for (;;) {
+        if (sendmsg(b->fd, &m, MSG_DONTWAIT) >= 0) {
+            for (unsigned j = i; j < i + k; j++)
+                *bytes += b->bytes[j];
+            *ok += k;
+            return 1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == ENOBUFS) {
+            rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], b->n - i);
+            return -1;
+        }
+        if (rio_gso_refusal(errno)) {
+            rio_gso_refused(errno);
+            return 0;
+        }
+        rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], k);
+        return -2;
+    }
+}
+
+/* Runs of small frames of one size (a stream) go out segmented, the rest
+ * one datagram each, in order. */
+static void tx_flush(struct txbatch *b)
+{
+    unsigned i = 0, from = 0, ok = 0;
+    uint64_t bytes = 0;
+    bool go = true;
+    while (go && i < b->n) {
+        unsigned k = gso_run(b, i);
+        if (k < 2) {
+            i++;
+            continue;
+        }
+        if (!(go = tx_each(b, from, i, &ok, &bytes)))
+            break;
+        int r = tx_run(b, i, k, &ok, &bytes);
+        go = r != -1;
+        i += k;
+        if (r != 0)
+            from = i;
+    }
+    if (go)
+        tx_each(b, from, b->n, &ok, &bytes);
     if (ok) {
         rnet_count(&b->path->tx_datagrams, ok);
         rnet_count(&b->path->tx_bytes, bytes);
@@ -210,9 +299,26 @@ int rnet_recv(int fd, struct rnet_rxbuf *b)
                                             .msg_iov = &b->iov[i], .msg_iovlen = 1};
         b->msg[i].msg_len = 0;
     }
+    for (unsigned i = 0; i < RNET_BATCH; i++) {
+        b->msg[i].msg_hdr.msg_control = b->ctl[i].buf;
+        b->msg[i].msg_hdr.msg_controllen = sizeof(b->ctl[i].buf);
+    }
     int r = recvmmsg(fd, b->msg, RNET_BATCH, MSG_DONTWAIT, NULL);
     if (r < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < r; i++) {
+        struct msghdr *m = &b->msg[i].msg_hdr;
+        b->seg[i] = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+            int gso;
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+                c->cmsg_len >= CMSG_LEN(sizeof(gso))) {
+                memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+                if (gso > 0 && (unsigned)gso < b->msg[i].msg_len)
+                    b->seg[i] = (uint32_t)gso;
+            }
+        }
+    }
     return r;
 }
 

@@ -90,15 +90,30 @@ struct rnet_rxbuf {
     struct mmsghdr msg[RNET_BATCH];
     struct iovec iov[RNET_BATCH];
     struct sockaddr_storage from[RNET_BATCH];
+    uint32_t seg[RNET_BATCH]; /* UDP_GRO segment size, 0: one datagram */
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl[RNET_BATCH];
 };
 int rnet_rxbuf_init(struct rnet_rxbuf *b);
 void rnet_rxbuf_fini(struct rnet_rxbuf *b);
-/* Datagrams received (0 when none waits); their sizes in msg[i].msg_len,
- * their senders in from[i]. */
+/* Receives (0 when none waits) into buffers 0..n-1, from senders from[i].
+ * Buffer i holds one datagram, or a run of datagrams from one sender that
+ * the kernel coalesced (UDP_GRO): walk it with rnet_rx_size. */
 int rnet_recv(int fd, struct rnet_rxbuf *b);
 static inline uint8_t *rnet_rxbuf_at(struct rnet_rxbuf *b, unsigned i)
 {
     return b->data + (size_t)i * RNET_BUF_SIZE;
+}
+/* Size of the datagram at byte off of buffer i; 0 past its last. */
+static inline size_t rnet_rx_size(const struct rnet_rxbuf *b, unsigned i, size_t off)
+{
+    size_t total = b->msg[i].msg_len;
+    if (off >= total)
+        return 0;
+    size_t left = total - off;
+    return b->seg[i] && b->seg[i] < left ? b->seg[i] : left;
 }
 
 /* DATA datagram (decoded header h, n bytes) -> packet pointing into buf;

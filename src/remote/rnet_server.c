@@ -139,79 +139,86 @@ static int listener_poll(struct sc_queue *q)
         poll_skip_idle(&s->skip, RNET_SKIP_POLLS, RNET_SKIP_NS, now);
         return 0;
     }
-    unsigned n = 0, run = 0;
+    unsigned n = 0, run = 0, frames = 0;
     struct rnet_peer *cur = NULL;
+    size_t len;
     for (int i = 0; i < r; i++) {
-        uint8_t *buf = rnet_rxbuf_at(&s->rx, (unsigned)i);
-        size_t len = s->rx.msg[i].msg_len;
-        struct rnet_hdr h;
-        if (rnet_hdr_decode(buf, len, &h) < 0) {
-            rnet_count(&s->path.drops[RNET_DROP_MALFORMED], 1);
-            continue;
-        }
-        const struct sockaddr_storage *from = &s->rx.from[i];
-        socklen_t flen = s->rx.msg[i].msg_hdr.msg_namelen;
-        if (h.type == RNET_T_HELLO) {
-            struct rnet_peer *p = NULL;
-            for (unsigned k = 0; !p && k < RNET_MAX_PEERS; k++) {
-                struct rnet_peer *c = atomic_load_explicit(&s->slot[k], memory_order_acquire);
-                if (c && c->session == h.session)
-                    p = c;
+        for (size_t off = 0; (len = rnet_rx_size(&s->rx, (unsigned)i, off)) > 0; off += len) {
+            uint8_t *buf = rnet_rxbuf_at(&s->rx, (unsigned)i) + off;
+            if (n == RNET_BATCH) {
+                flush_run(s, cur, run, n);
+                frames += n;
+                n = run = 0;
             }
-            if (p) { /* our answer was lost: repeat it */
-                struct rnet_hdr a = {.type = RNET_T_HELLO_ACK, .peer = p->slot,
-                                     .session = p->session};
-                rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, NULL, 0);
-            } else {
-                queue_join(s, &h, buf + RNET_HDR_SIZE, len - RNET_HDR_SIZE, from, flen);
+            struct rnet_hdr h;
+            if (rnet_hdr_decode(buf, len, &h) < 0) {
+                rnet_count(&s->path.drops[RNET_DROP_MALFORMED], 1);
+                continue;
             }
-            continue;
-        }
-        struct rnet_peer *p = peer_at(s, &h);
-        if (!p) {
-            rnet_count(&s->path.drops[RNET_DROP_UNKNOWN], 1);
+            const struct sockaddr_storage *from = &s->rx.from[i];
+            socklen_t flen = s->rx.msg[i].msg_hdr.msg_namelen;
+            if (h.type == RNET_T_HELLO) {
+                struct rnet_peer *p = NULL;
+                for (unsigned k = 0; !p && k < RNET_MAX_PEERS; k++) {
+                    struct rnet_peer *c = atomic_load_explicit(&s->slot[k], memory_order_acquire);
+                    if (c && c->session == h.session)
+                        p = c;
+                }
+                if (p) { /* our answer was lost: repeat it */
+                    struct rnet_hdr a = {.type = RNET_T_HELLO_ACK, .peer = p->slot,
+                                         .session = p->session};
+                    rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, NULL, 0);
+                } else {
+                    queue_join(s, &h, buf + RNET_HDR_SIZE, len - RNET_HDR_SIZE, from, flen);
+                }
+                continue;
+            }
+            struct rnet_peer *p = peer_at(s, &h);
+            if (!p) {
+                rnet_count(&s->path.drops[RNET_DROP_UNKNOWN], 1);
+                if (h.type == RNET_T_PING) {
+                    struct rnet_hdr a = {.type = RNET_T_PONG, .status = -ENOENT,
+                                         .session = h.session};
+                    rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, buf + RNET_HDR_SIZE,
+                                  8);
+                }
+                continue;
+            }
+            atomic_store_explicit(&p->last_rx_ns, now, memory_order_relaxed);
+            rnet_count(&p->path.rx_datagrams, 1);
+            rnet_count(&p->path.rx_bytes, len - RNET_HDR_SIZE);
             if (h.type == RNET_T_PING) {
-                struct rnet_hdr a = {.type = RNET_T_PONG, .status = -ENOENT,
-                                     .session = h.session};
-                rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, buf + RNET_HDR_SIZE,
-                              8);
+                rnet_rxseq_mark(&p->rxseq, h.seq, &p->path);
+                struct rnet_hdr a = {.type = RNET_T_PONG, .peer = p->slot, .session = p->session,
+                                     .seq = atomic_load_explicit(&p->tx_seq, memory_order_relaxed)};
+                rnet_send_ctl(s->sock, (struct sockaddr *)&p->addr, p->alen, &a,
+                              buf + RNET_HDR_SIZE, 8);
+                continue;
             }
-            continue;
+            if (h.type == RNET_T_BYE) {
+                atomic_store(&p->bye, true);
+                wake_control(s);
+                continue;
+            }
+            if (h.type != RNET_T_DATA)
+                continue;
+            rnet_rxseq_see(&p->rxseq, h.seq, &p->path);
+            if (!rnet_pkt_from(&h, buf, len, &s->pkts[n], &s->iov[n])) {
+                rnet_count(&p->path.drops[RNET_DROP_MALFORMED], 1);
+                continue;
+            }
+            if (p != cur) {
+                flush_run(s, cur, run, n);
+                cur = p;
+                run = n;
+            }
+            bytes += s->pkts[n].len;
+            s->ptrs[n] = &s->pkts[n];
+            n++;
         }
-        atomic_store_explicit(&p->last_rx_ns, now, memory_order_relaxed);
-        rnet_count(&p->path.rx_datagrams, 1);
-        rnet_count(&p->path.rx_bytes, len - RNET_HDR_SIZE);
-        if (h.type == RNET_T_PING) {
-            rnet_rxseq_mark(&p->rxseq, h.seq, &p->path);
-            struct rnet_hdr a = {.type = RNET_T_PONG, .peer = p->slot, .session = p->session,
-                                 .seq = atomic_load_explicit(&p->tx_seq, memory_order_relaxed)};
-            rnet_send_ctl(s->sock, (struct sockaddr *)&p->addr, p->alen, &a,
-                          buf + RNET_HDR_SIZE, 8);
-            continue;
-        }
-        if (h.type == RNET_T_BYE) {
-            atomic_store(&p->bye, true);
-            wake_control(s);
-            continue;
-        }
-        if (h.type != RNET_T_DATA)
-            continue;
-        rnet_rxseq_see(&p->rxseq, h.seq, &p->path);
-        if (!rnet_pkt_from(&h, buf, len, &s->pkts[n], &s->iov[n])) {
-            rnet_count(&p->path.drops[RNET_DROP_MALFORMED], 1);
-            continue;
-        }
-        if (p != cur) {
-            flush_run(s, cur, run, n);
-            cur = p;
-            run = n;
-        }
-        bytes += s->pkts[n].len;
-        s->ptrs[n] = &s->pkts[n];
-        n++;
     }
     flush_run(s, cur, run, n);
-    sc_queue_account(q, n, bytes);
+    sc_queue_account(q, frames + n, bytes);
     return r;
 }
 
