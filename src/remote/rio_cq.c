@@ -6,7 +6,6 @@
  * fd is armed for that deadline only when it moves earlier, so a busy queue
  * costs no timer syscalls per request. */
 #include <errno.h>
-#include <netinet/udp.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -333,10 +332,7 @@ static void lay_out(struct rio_cq *q, struct rxlay *x)
  * layout. Bytes received, -EAGAIN, or -EINVAL (consumed, truncated). */
 static ssize_t recv_run(struct rio_cq *q, struct rxlay *x, uint32_t *seg)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
+    union rio_gro_ctl ctl;
     struct msghdr m = {.msg_iov = x->v, .msg_iovlen = x->nv};
     ssize_t n;
     for (;;) {
@@ -352,16 +348,8 @@ static ssize_t recv_run(struct rio_cq *q, struct rxlay *x, uint32_t *seg)
     }
     if (m.msg_flags & MSG_TRUNC)
         return -EINVAL;
-    *seg = (uint32_t)n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        int gso;
-        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-            c->cmsg_len >= CMSG_LEN(sizeof(gso))) {
-            memcpy(&gso, CMSG_DATA(c), sizeof(gso));
-            if (gso > RIO_HDR_SIZE && (uint32_t)gso < *seg)
-                *seg = (uint32_t)gso;
-        }
-    }
+    uint32_t gro = rio_gro_size(&m, (size_t)n);
+    *seg = gro > RIO_HDR_SIZE ? gro : (uint32_t)n;
     return n;
 }
 

@@ -209,6 +209,20 @@ void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg)
     memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 }
 
+uint32_t rio_gro_size(struct msghdr *m, size_t n)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        int gso;
+        if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+            c->cmsg_len < CMSG_LEN(sizeof(gso)))
+            continue;
+        memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+        if (gso > 0 && (size_t)gso < n)
+            return (uint32_t)gso;
+    }
+    return 0;
+}
+
 /* Messages [first, first + n) of b, each seg bytes but the last, as one
  * sendmsg that the kernel cuts into datagrams of seg bytes (UDP_SEGMENT):
  * one pass through the stack and the veth or NIC instead of one per

@@ -50,6 +50,14 @@ union rio_gso_ctl {
 };
 /* Points m's control data at ctl, asking for datagrams of seg bytes. */
 void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg);
+/* On a UDP_GRO socket, a receive of n bytes may hold a run of datagrams
+ * from one sender: their size (the last may be shorter) from m's control
+ * data, or 0 when it holds one datagram. */
+union rio_gro_ctl {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+};
+uint32_t rio_gro_size(struct msghdr *m, size_t n);
 
 /* "1.2.3.4:7000" or "[::1]:7000" (numeric only: no name lookups). */
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);

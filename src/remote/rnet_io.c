@@ -306,19 +306,8 @@ int rnet_recv(int fd, struct rnet_rxbuf *b)
     int r = recvmmsg(fd, b->msg, RNET_BATCH, MSG_DONTWAIT, NULL);
     if (r < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < r; i++) {
-        struct msghdr *m = &b->msg[i].msg_hdr;
-        b->seg[i] = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-            int gso;
-            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-                c->cmsg_len >= CMSG_LEN(sizeof(gso))) {
-                memcpy(&gso, CMSG_DATA(c), sizeof(gso));
-                if (gso > 0 && (unsigned)gso < b->msg[i].msg_len)
-                    b->seg[i] = (uint32_t)gso;
-            }
-        }
-    }
+    for (int i = 0; i < r; i++)
+        b->seg[i] = rio_gro_size(&b->msg[i].msg_hdr, b->msg[i].msg_len);
     return r;
 }
 

@@ -25,6 +25,7 @@
 
 #include "../backend/net_port.h"
 #include "../common/poll_skip.h"
+#include "rio_io.h"
 #include "rnet_wire.h"
 
 #define RNET_BATCH 32
@@ -91,10 +92,7 @@ struct rnet_rxbuf {
     struct iovec iov[RNET_BATCH];
     struct sockaddr_storage from[RNET_BATCH];
     uint32_t seg[RNET_BATCH]; /* UDP_GRO segment size, 0: one datagram */
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl[RNET_BATCH];
+    union rio_gro_ctl ctl[RNET_BATCH];
 };
 int rnet_rxbuf_init(struct rnet_rxbuf *b);
 void rnet_rxbuf_fini(struct rnet_rxbuf *b);
