@@ -121,17 +121,24 @@ static void test_seq_accounting(void **st)
     assert_int_equal(lost(&q), 2);
 }
 
+/* A receiving socket on loopback and a sending one connected to it. */
+static void loop_pair(int *tx, int *rx)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    const char *why = "";
+    *rx = rnet_socket((struct sockaddr *)&a, sizeof(a), NULL, 0, &why);
+    assert_true(*rx >= 0);
+    socklen_t al = sizeof(a);
+    assert_int_equal(getsockname(*rx, (struct sockaddr *)&a, &al), 0);
+    *tx = rnet_socket(NULL, 0, (struct sockaddr *)&a, sizeof(a), &why);
+    assert_true(*tx >= 0);
+}
+
 static void test_loopback_datagram(void **st)
 {
     (void)st;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    const char *why = "";
-    int rx = rnet_socket((struct sockaddr *)&a, sizeof(a), NULL, 0, &why);
-    assert_true(rx >= 0);
-    socklen_t al = sizeof(a);
-    assert_int_equal(getsockname(rx, (struct sockaddr *)&a, &al), 0);
-    int tx = rnet_socket(NULL, 0, (struct sockaddr *)&a, sizeof(a), &why);
-    assert_true(tx >= 0);
+    int tx, rx;
+    loop_pair(&tx, &rx);
 
     uint8_t frame[3000];
     for (unsigned i = 0; i < sizeof(frame); i++)
@@ -184,14 +191,8 @@ static void test_loopback_datagram(void **st)
 static void test_loopback_runs(void **st)
 {
     (void)st;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    const char *why = "";
-    int rx = rnet_socket((struct sockaddr *)&a, sizeof(a), NULL, 0, &why);
-    assert_true(rx >= 0);
-    socklen_t al = sizeof(a);
-    assert_int_equal(getsockname(rx, (struct sockaddr *)&a, &al), 0);
-    int tx = rnet_socket(NULL, 0, (struct sockaddr *)&a, sizeof(a), &why);
-    assert_true(tx >= 0);
+    int tx, rx;
+    loop_pair(&tx, &rx);
 
     enum { N = 120 };
     static const struct {
