@@ -8,14 +8,19 @@
  * probability percent, by a damaged copy (bits flipped, fields set to edge
  * values, cut short or extended), as a faulty or hostile network would
  * deliver it: the receivers must survive it (no data guarantee then).
+ * Half of those go out together with the datagram as one segmented run
+ * (UDP_SEGMENT), which a receiver with UDP_GRO takes in one receive.
  * Deterministic (fixed seed); exits after SECONDS. Numeric IPv4 only.
  * usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS [MUTATE] */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,9 +94,32 @@ static uint64_t rnd64(void)
     return rng;
 }
 
+/* b then m as one run of datagrams of n bytes (m may be shorter): 0, or -1
+ * when the kernel refuses (the caller sends them one by one). */
+static int out_run(int fd, const struct sockaddr_in *to, const uint8_t *b, size_t n,
+                   const uint8_t *m, size_t len)
+{
+    struct iovec v[2] = {{(void *)b, n}, {(void *)m, len}};
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr h = {.msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = v,
+                       .msg_iovlen = 2, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t seg = (uint16_t)n;
+    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    return sendmsg(fd, &h, 0) < 0 ? -1 : 0;
+}
+
 /* A damaged copy of b: header bytes get the damage most of the time, since
- * that is where parsers decide what the rest means. */
-static void send_mutant(int fd, const struct sockaddr_in *to, const uint8_t *b, ssize_t n)
+ * that is where parsers decide what the rest means. True when it went out
+ * in one run with b (b is then sent). */
+static bool send_mutant(int fd, const struct sockaddr_in *to, const uint8_t *b, ssize_t n)
 {
     static uint8_t m[65536 + 64];
     static const uint64_t edges[] = {0, 1, 0x7f, 0xff, 0xffff, 0x7fffffff, 0xffffffffu,
@@ -116,15 +144,21 @@ static void send_mutant(int fd, const struct sockaddr_in *to, const uint8_t *b, 
             m[len + i] = (uint8_t)rnd64();
         len += extra;
     }
+    if (len && len <= (size_t)n && (size_t)n + len <= 65000 && pct() < 50 &&
+        out_run(fd, to, b, (size_t)n, m, len) == 0)
+        return true;
     out(fd, to, m, (ssize_t)len);
+    return false;
 }
 
 /* One datagram through the chaos: lost, held, or sent (then the held one). */
 static void pass(struct held *h, int fd, const struct sockaddr_in *to, const uint8_t *b,
                  ssize_t n)
 {
-    if (mutate && pct() < mutate)
-        send_mutant(fd, to, b, n);
+    if (mutate && pct() < mutate && send_mutant(fd, to, b, n)) {
+        release(h);
+        return;
+    }
     if (pct() < loss)
         return;
     if (!h->len && pct() < reorder) {
