@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "remote/rio_wire.h"
+#include "remote/rio_io.h"
 #include "remote_ns.h"
 
 #define HOP_PORT 7499
@@ -25,7 +25,7 @@
 
 struct server {
     int fd, cpu;
-    bool polling;
+    bool polling, gso;
     unsigned frag, nfrag;
     uint32_t reply_bytes;
     uint8_t *data; /* nfrag datagrams of HDR + frag bytes */
@@ -42,18 +42,25 @@ static void pin(int cpu)
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
-/* One datagram, or -1 after 100 ms (blocking) / when asked to stop. */
+/* One receive: a datagram, or a run of them coalesced by UDP_GRO (*count
+ * of them); -1 after 100 ms (blocking) / when asked to stop. */
 static ssize_t receive(int fd, void *buf, size_t len, bool polling, uint64_t deadline,
-                       _Atomic bool *stop)
+                       unsigned *count)
 {
     for (;;) {
-        ssize_t n = recv(fd, buf, len, polling ? MSG_DONTWAIT : 0);
-        if (n >= 0)
+        struct iovec v = {buf, len};
+        union rio_gro_ctl ctl;
+        struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl.buf,
+                           .msg_controllen = sizeof(ctl.buf)};
+        ssize_t n = recvmsg(fd, &m, polling ? MSG_DONTWAIT : 0);
+        if (n >= 0) {
+            uint32_t seg = rio_gro_size(&m, (size_t)n);
+            *count = seg ? (unsigned)(((size_t)n + seg - 1) / seg) : 1;
             return n;
+        }
         if (errno != EAGAIN && errno != EINTR)
             return -1;
-        if ((stop && atomic_load_explicit(stop, memory_order_relaxed)) ||
-            (deadline && sc_now_ns() > deadline))
+        if (deadline && sc_now_ns() > deadline)
             return -1;
         if (polling)
             sched_yield();
@@ -87,6 +94,18 @@ static void *serve(void *arg)
             m[i].msg_hdr = (struct msghdr){.msg_name = &from, .msg_namelen = flen,
                                            .msg_iov = &v[i], .msg_iovlen = 1};
         }
+        /* As vRIO sends an answer: one segmented send (the fragments lie
+         * back to back), one datagram each where the kernel refuses. */
+        struct iovec all = {s->data, (size_t)(v[s->nfrag - 1].iov_base - (void *)s->data) +
+                                         v[s->nfrag - 1].iov_len};
+        struct msghdr one = {.msg_name = &from, .msg_namelen = flen, .msg_iov = &all,
+                             .msg_iovlen = 1};
+        union rio_gso_ctl ctl;
+        if (s->nfrag > 1)
+            rio_gso_cmsg(&ctl, &one, (uint16_t)(HDR + s->frag));
+        if (s->gso && sendmsg(s->fd, &one, 0) >= 0)
+            continue;
+        s->gso = false;
         for (unsigned sent = 0; sent < s->nfrag;) {
             int k = sendmmsg(s->fd, m + sent, s->nfrag - sent, 0);
             if (k <= 0)
@@ -109,6 +128,10 @@ static int open_pair(const struct hop_params *p, int *cfd, int *sfd)
     struct timeval tv = {0, 100000};
     setsockopt(*sfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(*cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    /* As vRIO's vmhost: an answer's fragments sent as one run come in one
+     * receive. */
+    int on = 1;
+    setsockopt(*cfd, SOL_UDP, UDP_GRO, &on, sizeof(on));
     if (bind(*sfd, (struct sockaddr *)&sa, sizeof(sa)) ||
         connect(*cfd, (struct sockaddr *)&sa, sizeof(sa))) {
         perror("sidecore-bench: hop socket set-up");
@@ -120,18 +143,20 @@ static int open_pair(const struct hop_params *p, int *cfd, int *sfd)
 /* One round: the request out, every fragment of its answer back. */
 static bool round_trip(const struct hop_params *p, int fd, uint64_t seq, unsigned nfrag)
 {
-    uint8_t req[HDR] = {0}, buf[HDR + 9000];
+    uint8_t req[HDR] = {0}, buf[65536];
     memcpy(req, &seq, 8);
     if (send(fd, req, sizeof(req), 0) != (ssize_t)sizeof(req))
         return false;
     uint64_t deadline = sc_now_ns() + LOST_NS;
     for (unsigned got = 0; got < nfrag;) {
-        ssize_t n = receive(fd, buf, sizeof(buf), p->polling, deadline, NULL);
+        unsigned count = 1;
+        ssize_t n = receive(fd, buf, sizeof(buf), p->polling, deadline, &count);
         if (n < 0)
             return false;
         uint64_t s;
         memcpy(&s, buf, 8);
-        got += n >= HDR && s == seq; /* late answers of lost rounds are skipped */
+        if (n >= HDR && s == seq) /* late answers of lost rounds are skipped */
+            got += count;
     }
     return true;
 }
@@ -141,7 +166,7 @@ int hop_run(const struct hop_params *p, struct hop_result *r)
     memset(r, 0, sizeof(*r));
     hist_init(&r->rtt);
     unsigned frag = p->mtu - IP_UDP - HDR;
-    struct server s = {.cpu = p->server_cpu, .polling = p->polling, .frag = frag,
+    struct server s = {.cpu = p->server_cpu, .polling = p->polling, .gso = true, .frag = frag,
                        .reply_bytes = p->reply_bytes,
                        .nfrag = (p->reply_bytes + frag - 1) / frag};
     if (s.nfrag == 0 || s.nfrag > MAX_FRAGS || frag > 9000) {

@@ -1,11 +1,12 @@
 /* The bare veth hop: a UDP request-response ping-pong between a VM host's
- * namespace and the I/O host's, shaped like a vRIO 4 KiB read (a 64-byte
- * request; the answer as the fragments vRIO would send at this MTU, each
- * with its 64-byte header), so its round trip is what the network path
- * alone costs a remote read. Two ways of waiting, as a sidecore may:
- * polling (non-blocking receive, sched_yield between tries so both ends
- * make progress even when they share a CPU) and blocking (every datagram
- * that arrives pays a wake-up). A round unanswered within 100 ms counts as
+ * namespace and the I/O host's, shaped like a vRIO 4 KiB read (a request of
+ * one header; the answer as the fragments vRIO would send at this MTU, each
+ * with its header, sent and received the way vRIO does: one segmented send
+ * and, on a UDP_GRO socket, usually one receive), so its round trip is
+ * what the network path alone costs a remote read. Two ways of waiting, as
+ * a sidecore may: polling (non-blocking receive, sched_yield between tries
+ * so both ends make progress even when they share a CPU) and blocking
+ * (every receive pays a wake-up). A round unanswered within 100 ms counts as
  * lost and the next one starts. */
 #ifndef BENCH_REMOTE_HOP_H
 #define BENCH_REMOTE_HOP_H

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/udp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +16,6 @@
 
 #define RIO_BATCH 16
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
 #define GSO_MAX_PAYLOAD 65000u /* under UDP's 65507 with room to spare */
 
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -197,31 +193,6 @@ bool rio_gso_refusal(int err)
     return err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP;
 }
 
-void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg)
-{
-    memset(ctl, 0, sizeof(*ctl));
-    m->msg_control = ctl->buf;
-    m->msg_controllen = sizeof(ctl->buf);
-    struct cmsghdr *c = CMSG_FIRSTHDR(m);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
-}
-
-uint32_t rio_gro_size(struct msghdr *m, size_t n)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        int gso;
-        if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
-            c->cmsg_len < CMSG_LEN(sizeof(gso)))
-            continue;
-        memcpy(&gso, CMSG_DATA(c), sizeof(gso));
-        if (gso > 0 && (size_t)gso < n)
-            return (uint32_t)gso;
-    }
-    return 0;
-}
 
 /* Messages [first, first + n) of b, each seg bytes but the last, as one
  * sendmsg that the kernel cuts into datagrams of seg bytes (UDP_SEGMENT):

@@ -26,8 +26,11 @@
 #ifndef SC_RIO_IO_H
 #define SC_RIO_IO_H
 
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -49,7 +52,18 @@ union rio_gso_ctl {
     struct cmsghdr align;
 };
 /* Points m's control data at ctl, asking for datagrams of seg bytes. */
-void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg);
+static inline void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16_t seg)
+{
+    memset(ctl, 0, sizeof(*ctl));
+    m->msg_control = ctl->buf;
+    m->msg_controllen = sizeof(ctl->buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(m);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+}
+
 /* On a UDP_GRO socket, a receive of n bytes may hold a run of datagrams
  * from one sender: their size (the last may be shorter) from m's control
  * data, or 0 when it holds one datagram. */
@@ -57,7 +71,19 @@ union rio_gro_ctl {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
 };
-uint32_t rio_gro_size(struct msghdr *m, size_t n);
+static inline uint32_t rio_gro_size(struct msghdr *m, size_t n)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        int gso;
+        if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO ||
+            c->cmsg_len < CMSG_LEN(sizeof(gso)))
+            continue;
+        memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+        if (gso > 0 && (size_t)gso < n)
+            return (uint32_t)gso;
+    }
+    return 0;
+}
 
 /* "1.2.3.4:7000" or "[::1]:7000" (numeric only: no name lookups). */
 int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);

@@ -14,7 +14,6 @@
  * usage: udp_chaos LISTEN_IP:PORT TARGET_IP:PORT LOSS REORDER SECONDS [MUTATE] */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/udp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +22,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "remote/rio_io.h"
 
 #define MAX_CLIENTS 256
 #define HOLD_NS 2000000ull
@@ -100,19 +101,10 @@ static int out_run(int fd, const struct sockaddr_in *to, const uint8_t *b, size_
                    const uint8_t *m, size_t len)
 {
     struct iovec v[2] = {{(void *)b, n}, {(void *)m, len}};
-    union {
-        char buf[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
+    union rio_gso_ctl ctl;
     struct msghdr h = {.msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = v,
-                       .msg_iovlen = 2, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    uint16_t seg = (uint16_t)n;
-    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+                       .msg_iovlen = 2};
+    rio_gso_cmsg(&ctl, &h, (uint16_t)n);
     return sendmsg(fd, &h, 0) < 0 ? -1 : 0;
 }
 
