@@ -68,6 +68,8 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
         }
     }
     net_port_rx(p, ok, bytes);
+    if (ok)
+        sc_handoff();
     if (down)
         net_port_drop(p, NET_DROP_LINK_DOWN, down);
     if (ioerr)
