@@ -130,8 +130,7 @@ static int open_pair(const struct hop_params *p, int *cfd, int *sfd)
     setsockopt(*cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     /* As vRIO's vmhost: an answer's fragments sent as one run come in one
      * receive. */
-    int on = 1;
-    setsockopt(*cfd, SOL_UDP, UDP_GRO, &on, sizeof(on));
+    rio_gro_on(*cfd);
     if (bind(*sfd, (struct sockaddr *)&sa, sizeof(sa)) ||
         connect(*cfd, (struct sockaddr *)&sa, sizeof(sa))) {
         perror("sidecore-bench: hop socket set-up");

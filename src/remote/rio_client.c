@@ -1,7 +1,6 @@
 /* vmhost client: creating the backend (one bounded HELLO to learn the
  * export's size and abilities), queue life cycle and per-peer stats. */
 #include <errno.h>
-#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +86,7 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     }
     /* An answer's fragments, sent as one segmented run, then come in one
      * receive (rio_cq.c); without it, one receive each. */
-    int on = 1;
-    if (setsockopt(q->sock, SOL_UDP, UDP_GRO, &on, sizeof(on)) < 0)
-        LOG_DEBUG("remote", "%s: UDP_GRO: %s", be->device, strerror(errno));
+    rio_gro_on(q->sock);
     q->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     q->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (q->tfd < 0 || q->epfd < 0) {

@@ -383,10 +383,14 @@ int rio_recv_batch(int fd, struct rio_rxbatch *b)
         b->iov[i] = (struct iovec){b->slots + (size_t)i * RIO_DGRAM_MAX, RIO_DGRAM_MAX};
         b->msg[i].msg_hdr = (struct msghdr){.msg_name = &b->from[i],
                                             .msg_namelen = sizeof(b->from[i]),
-                                            .msg_iov = &b->iov[i], .msg_iovlen = 1};
+                                            .msg_iov = &b->iov[i], .msg_iovlen = 1,
+                                            .msg_control = b->ctl[i].buf,
+                                            .msg_controllen = sizeof(b->ctl[i].buf)};
     }
     for (;;) {
         int n = recvmmsg(fd, b->msg, RIO_RX_BATCH, MSG_DONTWAIT, NULL);
+        for (int i = 0; i < n; i++)
+            b->seg[i] = rio_gro_size(&b->msg[i].msg_hdr, b->msg[i].msg_len);
         if (n >= 0)
             return n;
         /* ICMP errors (port unreachable) surface here: not data. */

@@ -71,6 +71,14 @@ union rio_gro_ctl {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
 };
+/* Asks fd for coalesced receives (UDP_GRO); where the kernel lacks it,
+ * each datagram simply comes on its own. */
+static inline void rio_gro_on(int fd)
+{
+    int on = 1;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
+}
+
 static inline uint32_t rio_gro_size(struct msghdr *m, size_t n)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
@@ -115,13 +123,16 @@ struct rio_rxbatch {
     struct mmsghdr msg[RIO_RX_BATCH];
     struct iovec iov[RIO_RX_BATCH];
     struct sockaddr_storage from[RIO_RX_BATCH];
+    uint32_t seg[RIO_RX_BATCH]; /* rio_gro_size of each receive */
+    union rio_gro_ctl ctl[RIO_RX_BATCH];
 };
 
 int rio_rxbatch_init(struct rio_rxbatch *b);
 void rio_rxbatch_free(struct rio_rxbatch *b);
-/* Datagrams received (0: none waiting), or -errno. Datagram i is in
- * slots + i * RIO_DGRAM_MAX, msg[i].msg_len bytes, from from[i]
- * (msg[i].msg_hdr.msg_namelen bytes). */
+/* Receives (0: none waiting), or -errno. Receive i is in slots + i *
+ * RIO_DGRAM_MAX, msg[i].msg_len bytes, from from[i] (msg[i].msg_hdr.
+ * msg_namelen bytes): one datagram, or on a UDP_GRO socket a run of them
+ * of seg[i] bytes each but the last (seg[i] 0: one datagram). */
 int rio_recv_batch(int fd, struct rio_rxbatch *b);
 
 /* The iovecs covering [skip, skip + len) of iov into out (at most max);

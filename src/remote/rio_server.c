@@ -50,6 +50,9 @@ static struct rio_sq *sq_new(struct rio_server *s, unsigned idx, const char **wh
         sq_free(sq);
         return NULL;
     }
+    /* A write's fragments, sent as one segmented run, then come in one
+     * receive (rio_srv_rx.c walks it). */
+    rio_gro_on(sq->sock);
     sq->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (sq->epfd < 0 || watch(sq->epfd, sq->sock, EPOLLIN) < 0) {
         *why = "cannot create the socket queue's epoll set";

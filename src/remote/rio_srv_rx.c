@@ -365,17 +365,14 @@ static void handle_ping(struct rio_sq *sq, const struct rio_hdr *h,
 }
 
 /* Datagram i of the batch; 1 when it was a well-formed vRIO message. */
-static int handle_dgram(struct rio_sq *sq, int i, uint64_t now)
+static int handle_dgram(struct rio_sq *sq, const uint8_t *buf, uint32_t len,
+                        const struct sockaddr_storage *from, socklen_t flen, uint64_t now)
 {
-    const struct mmsghdr *m = &sq->rxb.msg[i];
-    const uint8_t *buf = sq->rxb.slots + (size_t)i * RIO_DGRAM_MAX;
-    const struct sockaddr_storage *from = &sq->rxb.from[i];
-    socklen_t flen = m->msg_hdr.msg_namelen;
     struct rio_hdr h;
-    if ((m->msg_hdr.msg_flags & MSG_TRUNC) || rio_hdr_decode(buf, m->msg_len, &h) < 0)
+    if (rio_hdr_decode(buf, len, &h) < 0)
         return 0;
     const uint8_t *data = buf + RIO_HDR_SIZE;
-    uint32_t dlen = m->msg_len - RIO_HDR_SIZE;
+    uint32_t dlen = len - RIO_HDR_SIZE;
     struct iovec dv = {(void *)data, dlen};
     if (!rio_sealed(buf, &dv, 1, dlen))
         return 0;
@@ -386,6 +383,22 @@ static int handle_dgram(struct rio_sq *sq, int i, uint64_t now)
     default: break;
     }
     return 1;
+}
+
+/* Receive i of the batch: one datagram, or a run of them from one sender
+ * (a write's fragments, sent as one segmented run). */
+static int handle_recv(struct rio_sq *sq, int i, uint64_t now)
+{
+    const struct mmsghdr *m = &sq->rxb.msg[i];
+    if (m->msg_hdr.msg_flags & MSG_TRUNC)
+        return 0;
+    const uint8_t *buf = sq->rxb.slots + (size_t)i * RIO_DGRAM_MAX;
+    uint32_t total = m->msg_len, seg = sq->rxb.seg[i] ? sq->rxb.seg[i] : total;
+    int work = 0;
+    for (uint32_t off = 0; off < total; off += seg)
+        work += handle_dgram(sq, buf + off, SC_MIN(seg, total - off), &sq->rxb.from[i],
+                             m->msg_hdr.msg_namelen, now);
+    return work;
 }
 
 int rio_sq_poll(struct sc_queue *scq)
@@ -404,7 +417,7 @@ int rio_sq_poll(struct sc_queue *scq)
         if (n <= 0)
             break;
         for (int i = 0; i < n; i++)
-            work += handle_dgram(sq, i, now);
+            work += handle_recv(sq, i, now);
         if (n < RIO_RX_BATCH)
             break;
         k += n;

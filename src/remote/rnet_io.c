@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,8 +66,7 @@ int rnet_socket(const struct sockaddr *bind_to, socklen_t blen, const struct soc
         return fd;
     /* A run of small frames sent segmented (rnet_send_pkts) then comes in
      * one receive; without it, one receive each. */
-    int on = 1;
-    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
+    rio_gro_on(fd);
     /* Frames above the path MTU leave as IP fragments rather than errors. */
     int v = IP_PMTUDISC_DONT;
     int family = bind_to ? bind_to->sa_family : peer->sa_family;
