@@ -389,10 +389,11 @@ int rio_recv_batch(int fd, struct rio_rxbatch *b)
     }
     for (;;) {
         int n = recvmmsg(fd, b->msg, RIO_RX_BATCH, MSG_DONTWAIT, NULL);
-        for (int i = 0; i < n; i++)
-            b->seg[i] = rio_gro_size(&b->msg[i].msg_hdr, b->msg[i].msg_len);
-        if (n >= 0)
+        if (n >= 0) {
+            for (int i = 0; i < n; i++)
+                b->seg[i] = rio_gro_size(&b->msg[i].msg_hdr, b->msg[i].msg_len);
             return n;
+        }
         /* ICMP errors (port unreachable) surface here: not data. */
         if (errno == EINTR || errno == ECONNREFUSED || errno == EHOSTUNREACH ||
             errno == ENETUNREACH)

@@ -64,9 +64,6 @@ static inline void rio_gso_cmsg(union rio_gso_ctl *ctl, struct msghdr *m, uint16
     memcpy(CMSG_DATA(c), &seg, sizeof(seg));
 }
 
-/* On a UDP_GRO socket, a receive of n bytes may hold a run of datagrams
- * from one sender: their size (the last may be shorter) from m's control
- * data, or 0 when it holds one datagram. */
 union rio_gro_ctl {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
@@ -79,6 +76,9 @@ static inline void rio_gro_on(int fd)
     setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
 }
 
+/* On a UDP_GRO socket, a receive of n bytes may hold a run of datagrams
+ * from one sender: their size (the last may be shorter) from m's control
+ * data, or 0 when it holds one datagram. */
 static inline uint32_t rio_gro_size(struct msghdr *m, size_t n)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
