@@ -26,9 +26,9 @@ static void sock_of(const struct rc_env *e, enum rt_side side, const char *dev, 
     snprintf(out, len, "%s/%c-%s.sock", e->dir, side == RT_LOCAL ? 'l' : 'r', dev);
 }
 
-static struct bench_opts run_opts(const struct rc_env *e, unsigned qd)
+static struct bench_opts run_opts(const struct rc_env *e, enum workload wl, unsigned qd)
 {
-    return (struct bench_opts){.wl = WL_RANDREAD, .bs = 4096, .qd = qd, .queues = 1,
+    return (struct bench_opts){.wl = wl, .bs = 4096, .qd = qd, .queues = 1,
                                .time_s = e->o->time_s, .cpu = e->o->bench_cpu,
                                .event = e->o->event, .quiet = true, .timeout_s = 30};
 }
@@ -54,13 +54,13 @@ struct measured {
 
 /* One bench run on one side, with the side's sidecore busy time around it. */
 static int measure(const struct rc_env *e, const struct rc_daemons *ds, enum rt_side side,
-                   const char *dev, unsigned qd, struct measured *m)
+                   const char *dev, enum workload wl, unsigned qd, struct measured *m)
 {
     char sock[PATH_MAX];
     const char *rpcs[2];
     unsigned nr = side_rpcs(ds, side, 0, rpcs);
     struct sc_usage before[2], after[2];
-    struct bench_opts o = run_opts(e, qd);
+    struct bench_opts o = run_opts(e, wl, qd);
     sock_of(e, side, dev, sock, sizeof(sock));
     for (unsigned i = 0; i < nr; i++)
         sc_usage_sample(rpcs[i], &before[i]);
@@ -77,8 +77,8 @@ static int measure(const struct rc_env *e, const struct rc_daemons *ds, enum rt_
             m->requests = d.requests;
     }
     if (m->r.rc) {
-        fprintf(stderr, "sidecore-bench: %s %s QD%u run failed (exit %d)\n", side_name[side],
-                dev, qd, m->r.rc);
+        fprintf(stderr, "sidecore-bench: %s %s %s QD%u run failed (exit %d)\n", side_name[side],
+                dev, wl == WL_RANDWRITE ? "randwrite" : "randread", qd, m->r.rc);
         return 1;
     }
     return 0;
@@ -86,6 +86,8 @@ static int measure(const struct rc_env *e, const struct rc_daemons *ds, enum rt_
 
 static double us(uint64_t ns) { return (double)ns / 1e3; }
 
+/* Reads bring 4 KiB back in the answer, writes carry it in the request:
+ * each way of the hop carries the data once. */
 int rc_blk_rows(struct rc_env *e, struct rc_daemons *ds, struct rt_table *t)
 {
     const struct remote_opts *o = e->o;
@@ -94,19 +96,20 @@ int rc_blk_rows(struct rc_env *e, struct rc_daemons *ds, struct rt_table *t)
         const struct rc_dev *d = &ds->devs[i];
         if (strncmp(d->name, "d-", 2))
             continue;
-        char sec[32], hi_iops[48], hi_p50[48], busy[48];
+        char sec[32], hi_iops[48], hi_p50[48], busy[48], w_iops[48];
         snprintf(sec, sizeof(sec), "blk %s", d->backend);
         snprintf(hi_iops, sizeof(hi_iops), "4K randread QD%u IOPS", o->qd_hi);
         snprintf(hi_p50, sizeof(hi_p50), "4K randread QD%u p50 (us)", o->qd_hi);
         snprintf(busy, sizeof(busy), "sidecore busy us/request QD%u", o->qd_hi);
+        snprintf(w_iops, sizeof(w_iops), "4K randwrite QD%u IOPS", o->qd_hi);
         const char *labels[] = {"4K randread QD1 p50 (us)", "4K randread QD1 p99 (us)",
-                                hi_iops, hi_p50, busy};
+                                hi_iops, hi_p50, busy, "4K randwrite QD1 p50 (us)", w_iops};
         for (unsigned l = 0; l < SC_ARRAY_SIZE(labels); l++)
-            rt_row(t, sec, labels[l], l == 2 ? 0 : 1, false);
+            rt_row(t, sec, labels[l], l == 2 || l == 6 ? 0 : 1, false);
         for (int side = RT_LOCAL; side <= RT_REMOTE && !*e->stop; side++) {
             struct measured m;
             progress(e, "%s: blk QD1 on %s", side_name[side], d->name);
-            if (measure(e, ds, side, d->name, 1, &m) == 0) {
+            if (measure(e, ds, side, d->name, WL_RANDREAD, 1, &m) == 0) {
                 rt_set(t, sec, labels[0], 1, side, us(hist_pct(&m.r.main.lat, 0.5)));
                 rt_set(t, sec, labels[1], 1, side, us(hist_pct(&m.r.main.lat, 0.99)));
             } else {
@@ -116,7 +119,7 @@ int rc_blk_rows(struct rc_env *e, struct rc_daemons *ds, struct rt_table *t)
         for (int side = RT_LOCAL; side <= RT_REMOTE && !*e->stop; side++) {
             struct measured m;
             progress(e, "%s: blk loaded on %s", side_name[side], d->name);
-            if (measure(e, ds, side, d->name, o->qd_hi, &m) == 0) {
+            if (measure(e, ds, side, d->name, WL_RANDREAD, o->qd_hi, &m) == 0) {
                 rt_set(t, sec, labels[2], 0, side, run_iops(&m.r));
                 rt_set(t, sec, labels[3], 1, side, us(hist_pct(&m.r.main.lat, 0.5)));
                 if (m.usage_ok && m.requests)
@@ -124,6 +127,20 @@ int rc_blk_rows(struct rc_env *e, struct rc_daemons *ds, struct rt_table *t)
             } else {
                 rc = 1;
             }
+        }
+        for (int side = RT_LOCAL; side <= RT_REMOTE && !*e->stop; side++) {
+            struct measured m;
+            progress(e, "%s: blk writes on %s", side_name[side], d->name);
+            if (measure(e, ds, side, d->name, WL_RANDWRITE, 1, &m) == 0)
+                rt_set(t, sec, labels[5], 1, side, us(hist_pct(&m.r.main.lat, 0.5)));
+            else
+                rc = 1;
+            if (*e->stop)
+                break;
+            if (measure(e, ds, side, d->name, WL_RANDWRITE, o->qd_hi, &m) == 0)
+                rt_set(t, sec, labels[6], 0, side, run_iops(&m.r));
+            else
+                rc = 1;
         }
     }
     return rc;
@@ -178,7 +195,7 @@ static int consol_side(struct rc_env *e, enum rt_side side, struct vm_run *vm)
     const unsigned qd[] = {e->o->qd_hi, 1};
     unsigned started = 0;
     for (unsigned i = 0; i < 2; i++) {
-        vm[i].o = run_opts(e, qd[i]);
+        vm[i].o = run_opts(e, WL_RANDREAD, qd[i]);
         sock_of(e, side, devs[i], vm[i].sock, sizeof(vm[i].sock));
         if (pthread_create(&vm[i].t, NULL, vm_thread, &vm[i]) == 0)
             started++;
