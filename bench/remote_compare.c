@@ -211,7 +211,7 @@ static void plan(const struct remote_opts *o, struct rc_daemons *ds)
 static void print_head(const struct rc_env *e)
 {
     const struct remote_opts *o = e->o;
-    printf("remote-compare: 4 KiB random reads, the bench (guest) on CPU %d %s; local "
+    printf("remote-compare: 4 KiB random reads and writes, the bench (guest) on CPU %d %s; local "
            "sidecored on CPU %d; remote: vmhost sidecored (%s) on CPU %d -> veth (MTU %u) -> "
            "iohost sidecored (%s) on CPU %d; one sidecore each; %.1f s per measurement\n",
            o->bench_cpu, o->event ? "sleeping on call eventfds" : "polling", o->local_cpu,
