@@ -78,7 +78,7 @@ static int measure(const struct rc_env *e, const struct rc_daemons *ds, enum rt_
     }
     if (m->r.rc) {
         fprintf(stderr, "sidecore-bench: %s %s %s QD%u run failed (exit %d)\n", side_name[side],
-                dev, wl == WL_RANDWRITE ? "randwrite" : "randread", qd, m->r.rc);
+                dev, workload_name(wl), qd, m->r.rc);
         return 1;
     }
     return 0;
