@@ -29,6 +29,17 @@ static inline uint16_t vq_slot(const struct virtq *vq, uint16_t idx)
     return idx & (uint16_t)(vq->num - 1);
 }
 
+/* c becomes a chain of one direct descriptor: len bytes in n iovecs. */
+static inline void vq_chain_lone(struct vq_chain *c, uint16_t head, int n, uint32_t len, bool in)
+{
+    c->head = head;
+    c->ndesc = 1;
+    c->n_out = in ? 0 : (uint16_t)n;
+    c->n_in = in ? (uint16_t)n : 0;
+    c->out_len = in ? 0 : len;
+    c->in_len = in ? len : 0;
+}
+
 /* The split ring's own entry points; vq_pop / vq_push dispatch to them,
  * or, when vq->ext is set, to the packed / IN_ORDER paths below. */
 int vq_pop_split(struct virtq *vq, struct vq_chain *c);

@@ -186,6 +186,33 @@ static int pop_resubmitted(struct virtq *vq, struct vq_chain *c)
     return 1;
 }
 
+/* A lone direct descriptor with bytes in it whose id is free, taken without
+ * the walk's bookkeeping: that bookkeeping cost 64 B rx 14% (alternating
+ * 100 ms phases in one run). Not with an inflight area (the walk copies
+ * descriptors there). false: anything else; the walk then reads the
+ * descriptor again and checks, and names, what is wrong. flags is the head's
+ * value that said "available". */
+static bool take_lone(struct virtq *vq, struct vq_chain *c, uint16_t idx, uint16_t flags)
+{
+    if ((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || vq->pinf)
+        return false;
+    struct vring_packed_desc d;
+    read_pdesc(&vq->pdesc[idx], &d);
+    if (d.id >= vq->num || d.len == 0 || vq->ids[d.id].outstanding)
+        return false;
+    int n = gm_map_iov_hint(gm_current(vq->gm), &vq->region_hint, d.addr, d.len, c->iov,
+                            c->gpa, c->max_iov);
+    if (n <= 0)
+        return false;
+    bool in = flags & VRING_DESC_F_WRITE;
+    vq_chain_lone(c, d.id, n, d.len, in);
+    struct vq_id_state *s = &vq->ids[d.id];
+    s->outstanding = true;
+    s->ndesc = 1;
+    s->has_in = in;
+    return true;
+}
+
 int vq_pop_packed(struct virtq *vq, struct vq_chain *c)
 {
     if (SC_UNLIKELY(vq->err != NULL))
@@ -197,6 +224,10 @@ int vq_pop_packed(struct virtq *vq, struct vq_chain *c)
     uint16_t head_flags = __atomic_load_n(&vq->pdesc[idx].flags, __ATOMIC_ACQUIRE);
     if (!vring_packed_is_avail(head_flags, vring_packed_wrap(start)))
         return 0;
+    if (take_lone(vq, c, idx, head_flags)) {
+        vq->last_avail = vring_packed_advance(start, 1, vq->num);
+        return 1;
+    }
 
     struct pwalk w = {.vq = vq, .t = gm_current(vq->gm), .c = c, .at = idx,
                       .what = "buffer at ring position"};

@@ -163,9 +163,30 @@ static int walk_indirect(struct walk *w, const struct vring_desc *d, uint16_t sl
     }
 }
 
+/* A lone direct descriptor with bytes in it (a net frame, an rx buffer),
+ * taken without the walk's bookkeeping: that bookkeeping cost 64 B rx 10%
+ * (alternating 100 ms phases in one run). false: anything else, or a buffer
+ * that does not map simply; the walk then reads the descriptor again and
+ * checks, and names, what is wrong. */
+static bool take_lone(struct virtq *vq, const struct gm_table *t, struct vq_chain *c,
+                      uint16_t head)
+{
+    struct vring_desc d;
+    vq_read_desc(&vq->desc[head], &d);
+    if ((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0)
+        return false;
+    int n = gm_map_iov_hint(t, &vq->region_hint, d.addr, d.len, c->iov, c->gpa, c->max_iov);
+    if (n <= 0)
+        return false;
+    vq_chain_lone(c, head, n, d.len, d.flags & VRING_DESC_F_WRITE);
+    return true;
+}
+
 static int walk_chain(struct virtq *vq, const struct gm_table *t, struct vq_chain *c,
                       uint16_t head)
 {
+    if (take_lone(vq, t, c, head))
+        return 0;
     struct walk w = {.vq = vq, .t = t, .c = c};
     uint16_t idx = head;
 
