@@ -8,14 +8,21 @@
 #     icmpecho answers ARP and ICMP echo): replies must come back, and what
 #     testpmd received and sent equals what its switch port delivered and
 #     took.
+# Between the pings and the hold of part 1, guest A sends a few MB over TCP
+# to the host and takes as much back (checksummed both ways): the guest's
+# segmentation and checksum offloads cross the switch into the tap and the
+# host's come back, and the tx queue's held-back completions must not stall
+# a real TCP sender.
 # Usage: qemu_guest_net.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_net.sh BUILD_DIR}
 TMP=$(mktemp -d /tmp/guest-net.XXXXXX)
 HERE=$(dirname "$0")
 declare -A QPID=()
+BULK_PID=
 cleanup() {
     local n
+    [ -n "$BULK_PID" ] && kill "$BULK_PID" 2>/dev/null
     for n in "${!QPID[@]}"; do kill "${QPID[$n]}" 2>/dev/null; done
     for n in "${!QPID[@]}"; do wait "${QPID[$n]}" 2>/dev/null; done
     dpdk_cleanup
@@ -56,6 +63,8 @@ NET=10.$((200 + $$ % 50)).$((($$ / 50) % 250)).
 HOST=${NET}1
 TAP=sctap$$
 HOLD_PORT=7000
+BULK_PORT=7001
+BULK_LINES=600000 # "seq 1 N": 4.5 MB
 
 # boot NAME DEVICE KERNEL_ARGS: guest NAME on net device DEVICE, in the
 # background; its console goes to $TMP/serial-NAME.log.
@@ -104,9 +113,33 @@ scd_start --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
 [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
 ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
 
+command -v socat >/dev/null || fail "socat not found (scripts/install-deps.sh test)"
+bulk_want=$(seq 1 "$BULK_LINES" | md5sum | cut -d' ' -f1)
+timeout "$GUEST_TIMEOUT" socat -u "TCP-LISTEN:$BULK_PORT,bind=$HOST,reuseaddr" \
+    "CREATE:$TMP/bulk-in" 2>"$TMP/bulk-listen.log" &
+BULK_PID=$!
+
+# bulk_listening: guest A took the host's data and now waits for its own.
+bulk_listening() { [ -n "$(guest_result bulk_listening "$TMP/serial-a.log")" ]; }
+bulk_got() { [ -n "$(guest_result bulk_got_md5 "$TMP/serial-a.log")" ]; }
+
 echo "== 1. two guests and the host"
-boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.hold=$HOLD_PORT"
+boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:$BULK_PORT:$BULK_LINES sc.hold=$HOLD_PORT"
 boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.hold=$HOLD_PORT"
+scd_wait "$GUEST_TIMEOUT" "guest a to send its TCP data" bulk_listening
+wait "$BULK_PID" || { cat "$TMP/bulk-listen.log"; fail "the host's TCP listener failed"; }
+BULK_PID=
+[ "$(guest_result bulk_sent "$TMP/serial-a.log")" = 0 ] || fail "guest a's nc failed to send"
+got=$(md5sum <"$TMP/bulk-in" | cut -d' ' -f1)
+echo "guest a -> host over TCP: $(stat -c %s "$TMP/bulk-in") bytes, md5 $got (want $bulk_want)"
+[ "$got" = "$bulk_want" ] || fail "the host received other bytes than guest a sent"
+seq 1 "$BULK_LINES" | timeout 120 socat -u - "TCP:${NET}2:$BULK_PORT,retry=40,interval=0.5" ||
+    fail "the host could not send its TCP data to guest a"
+scd_wait 120 "guest a to checksum the host's TCP data" bulk_got
+got=$(guest_result bulk_got_md5 "$TMP/serial-a.log")
+echo "host -> guest a over TCP: md5 $got (want $bulk_want)"
+[ "$got" = "$bulk_want" ] || fail "guest a received other bytes than the host sent"
+echo "guest a's port so far: $(scd_ctl net-stats g0 | jq -c '.port | {tx_packets, tx_bytes, rx_packets, rx_bytes}')"
 scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a
 scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
 for g in 2 3; do

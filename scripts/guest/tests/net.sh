@@ -2,18 +2,24 @@
 # Guest side of tests/integration/qemu_guest_net.sh. Kernel command line:
 #   sc.ip=ADDR/PREFIX     address for eth0
 #   sc.ping=A,B,...       addresses to ping, in order
+#   sc.bulk=HOST:PORT:N   after the pings, TCP both ways: send the output
+#                         of "seq 1 N" to HOST:PORT, then take one
+#                         connection on PORT and report its bytes' MD5
+#                         (SCRESULT bulk_sent=STATUS, bulk_listening=PORT,
+#                         bulk_got_md5=SUM); each side at most 120 s
 #   sc.hold=PORT          afterwards, stay up until the host connects to
 #                         PORT and sends a line (so a peer guest can still
 #                         ping this one); at most 180 s
 # For each address: SCRESULT ping_ADDR=RECEIVED/SENT after waiting up to
 # 60 s for its first answer (the peer may still be booting). Exits 1 when
 # an address never answered.
-ip='' ping_list='' hold=''
+ip='' ping_list='' hold='' bulk=''
 for arg in $(cat /proc/cmdline); do
     case $arg in
         sc.ip=*) ip=${arg#sc.ip=} ;;
         sc.ping=*) ping_list=${arg#sc.ping=} ;;
         sc.hold=*) hold=${arg#sc.hold=} ;;
+        sc.bulk=*) bulk=${arg#sc.bulk=} ;;
     esac
 done
 [ -n "$ip" ] || { echo "SCRESULT error=no_sc.ip"; exit 2; }
@@ -46,6 +52,19 @@ for target in $(echo "$ping_list" | tr ',' ' '); do
     echo "SCRESULT ping_$target=${got:-0}/5"
     [ "${got:-0}" -gt 0 ] || rc=1
 done
+
+if [ -n "$bulk" ]; then
+    IFS=: read -r bhost bport blines <<EOF_BULK
+$bulk
+EOF_BULK
+    seq 1 "$blines" | timeout 120 nc "$bhost" "$bport"
+    st=$?
+    echo "SCRESULT bulk_sent=$st"
+    [ "$st" = 0 ] || rc=1
+    echo "SCRESULT bulk_listening=$bport"
+    sum=$(timeout 120 nc -l -p "$bport" 2>/dev/null | md5sum | cut -d' ' -f1)
+    echo "SCRESULT bulk_got_md5=$sum"
+fi
 
 if [ -n "$hold" ]; then
     echo "SCRESULT holding=$hold"
