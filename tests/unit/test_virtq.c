@@ -20,6 +20,7 @@
 #include "mem/guestmem.h"
 #include "virtq/vdev.h"
 #include "virtq/virtq.h"
+#include "vq_expect.h"
 
 #define MB (1ull << 20)
 #define MEM (2 * MB)
@@ -241,20 +242,11 @@ static void test_lone_descriptor(void **state)
     offer(f, 0);
     offer(f, 1);
     assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 0);
-    assert_int_equal(f->c.ndesc, 1);
-    assert_int_equal(f->c.n_out, 0);
-    assert_int_equal(f->c.n_in, 2);
-    assert_int_equal(f->c.out_len, 0);
-    assert_int_equal(f->c.in_len, 30);
+    expect_chain(&f->c, 0, 1, 0, 2, 0, 30);
     expect_iov(f, 0, MB - 10, 10);
     expect_iov(f, 1, MB, 20);
     assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 1);
-    assert_int_equal(f->c.n_out, 1);
-    assert_int_equal(f->c.n_in, 0);
-    assert_int_equal(f->c.out_len, 60);
-    assert_int_equal(f->c.in_len, 0);
+    expect_chain(&f->c, 1, 1, 1, 0, 60, 0);
     expect_iov(f, 0, DATA, 60);
 
     f->c.max_iov = 1;

@@ -23,6 +23,7 @@
 
 #include "mem/guestmem.h"
 #include "virtq/virtq.h"
+#include "vq_expect.h"
 
 #define MB (1ull << 20)
 #define MEM (2 * MB)
@@ -217,12 +218,7 @@ static void test_direct_chain(void **state)
     put(f, s, 3, 7);
     assert_true(vq_has_work(&f->vq));
     assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 7);
-    assert_int_equal(f->c.ndesc, 3);
-    assert_int_equal(f->c.n_out, 1);
-    assert_int_equal(f->c.n_in, 2);
-    assert_int_equal(f->c.out_len, 16);
-    assert_int_equal(f->c.in_len, 513);
+    expect_chain(&f->c, 7, 3, 1, 2, 16, 513);
     expect_iov(f, 0, DATA, 16);
     expect_iov(f, 1, DATA + 0x100, 512);
     expect_iov(f, 2, DATA + 0x400, 1);
@@ -351,20 +347,12 @@ static void test_lone_descriptor(void **state)
     put1(f, MB - 10, 30, 0, 3);
     put1(f, DATA, 60, W, 4);
     assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 3);
-    assert_int_equal(f->c.ndesc, 1);
-    assert_int_equal(f->c.n_out, 2);
-    assert_int_equal(f->c.n_in, 0);
-    assert_int_equal(f->c.out_len, 30);
-    assert_int_equal(f->c.in_len, 0);
+    expect_chain(&f->c, 3, 1, 2, 0, 30, 0);
     expect_iov(f, 0, MB - 10, 10);
     expect_iov(f, 1, MB, 20);
     vq_push(&f->vq, &f->c, 0);
     assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 4);
-    assert_int_equal(f->c.n_out, 0);
-    assert_int_equal(f->c.n_in, 1);
-    assert_int_equal(f->c.in_len, 60);
+    expect_chain(&f->c, 4, 1, 0, 1, 0, 60);
     expect_iov(f, 0, DATA, 60);
     vq_push(&f->vq, &f->c, 60);
     vq_publish(&f->vq);
