@@ -8,21 +8,20 @@
 #     icmpecho answers ARP and ICMP echo): replies must come back, and what
 #     testpmd received and sent equals what its switch port delivered and
 #     took.
-# Between the pings and the hold of part 1, guest A sends a few MB over TCP
-# to the host and takes as much back (checksummed both ways): the guest's
-# segmentation and checksum offloads cross the switch into the tap and the
-# host's come back, and the tx queue's held-back completions must not stall
-# a real TCP sender.
+# Between the pings and the hold of part 1, guests A (split ring) and B
+# (packed ring) each send a few MB over TCP to the host and take as much
+# back (checksummed both ways): the guests' checksum offloads cross the
+# switch into the tap and the host's come back, and the tx queues' held-back
+# completions must not stall a real TCP sender.
 # Usage: qemu_guest_net.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_net.sh BUILD_DIR}
 TMP=$(mktemp -d /tmp/guest-net.XXXXXX)
 HERE=$(dirname "$0")
-declare -A QPID=()
-BULK_PID=
+declare -A QPID=() BULK_PID=()
 cleanup() {
     local n
-    [ -n "$BULK_PID" ] && kill "$BULK_PID" 2>/dev/null
+    for n in "${!BULK_PID[@]}"; do kill "${BULK_PID[$n]}" 2>/dev/null; done
     for n in "${!QPID[@]}"; do kill "${QPID[$n]}" 2>/dev/null; done
     for n in "${!QPID[@]}"; do wait "${QPID[$n]}" 2>/dev/null; done
     dpdk_cleanup
@@ -63,18 +62,17 @@ NET=10.$((200 + $$ % 50)).$((($$ / 50) % 250)).
 HOST=${NET}1
 TAP=sctap$$
 HOLD_PORT=7000
-BULK_PORT=7001
-BULK_LINES=600000 # "seq 1 N": 4.5 MB
+BULK_LINES=600000 # "seq 1 N": 4 MB
 
-# boot NAME DEVICE KERNEL_ARGS: guest NAME on net device DEVICE, in the
-# background; its console goes to $TMP/serial-NAME.log.
+# boot NAME DEVICE KERNEL_ARGS [NIC_OPTIONS]: guest NAME on net device
+# DEVICE, in the background; its console goes to $TMP/serial-NAME.log.
 boot() {
     local mac
     mac=$(scd_ctl net-stats "$2" | jq -r .mac) || fail "net-stats $2"
     : >"$TMP/serial-$1.log"
     guest_qemu "$TMP/serial-$1.log" net "$3" \
         -chardev socket,id=c0,path="$TMP/$2.sock" -netdev vhost-user,id=n0,chardev=c0 \
-        -device virtio-net-pci,netdev=n0,mac="$mac",vectors=0 &
+        -device virtio-net-pci,netdev=n0,mac="$mac",vectors=0${4:-} &
     QPID[$1]=$!
 }
 
@@ -115,31 +113,47 @@ ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
 
 command -v socat >/dev/null || fail "socat not found (scripts/install-deps.sh test)"
 bulk_want=$(seq 1 "$BULK_LINES" | md5sum | cut -d' ' -f1)
-timeout "$GUEST_TIMEOUT" socat -u "TCP-LISTEN:$BULK_PORT,bind=$HOST,reuseaddr" \
-    "CREATE:$TMP/bulk-in" 2>"$TMP/bulk-listen.log" &
-BULK_PID=$!
 
-# bulk_listening: guest A took the host's data and now waits for its own.
-bulk_listening() { [ -n "$(guest_result bulk_listening "$TMP/serial-a.log")" ]; }
-bulk_got() { [ -n "$(guest_result bulk_got_md5 "$TMP/serial-a.log")" ]; }
+# guest_said KEY LOG: the guest has reported KEY.
+guest_said() { [ -n "$(guest_result "$1" "$2")" ]; }
+
+# bulk_listen NAME PORT: the host's listener for guest NAME's TCP data.
+bulk_listen() {
+    timeout "$GUEST_TIMEOUT" socat -u "TCP-LISTEN:$2,bind=$HOST,reuseaddr" \
+        "CREATE:$TMP/bulk-$1" 2>"$TMP/bulk-$1.log" &
+    BULK_PID[$1]=$!
+}
+
+# bulk_check NAME ADDR PORT DEVICE: guest NAME's data reached the host
+# whole; then the host's reaches the guest whole.
+bulk_check() {
+    local name=$1 addr=$2 port=$3 log=$TMP/serial-$1.log got
+    scd_wait "$GUEST_TIMEOUT" "guest $name to send its TCP data" guest_said bulk_listening "$log"
+    wait "${BULK_PID[$name]}" || { cat "$TMP/bulk-$name.log"; fail "the host's TCP listener for guest $name failed"; }
+    unset "BULK_PID[$name]"
+    [ "$(guest_result bulk_sent "$log")" = 0 ] || fail "guest $name's nc failed to send"
+    got=$(md5sum <"$TMP/bulk-$name" | cut -d' ' -f1)
+    echo "guest $name -> host over TCP: $(stat -c %s "$TMP/bulk-$name") bytes, md5 $got (want $bulk_want)"
+    [ "$got" = "$bulk_want" ] || fail "the host received other bytes than guest $name sent"
+    seq 1 "$BULK_LINES" | timeout 120 socat -u - "TCP:$addr:$port,retry=40,interval=0.5" ||
+        fail "the host could not send its TCP data to guest $name"
+    scd_wait 120 "guest $name to checksum the host's TCP data" guest_said bulk_got_md5 "$log"
+    got=$(guest_result bulk_got_md5 "$log")
+    echo "host -> guest $name over TCP: md5 $got (want $bulk_want)"
+    [ "$got" = "$bulk_want" ] || fail "guest $name received other bytes than the host sent"
+    echo "guest $name's port so far: $(scd_ctl net-stats "$4" | jq -c '.port | {tx_packets, tx_bytes, rx_packets, rx_bytes}')"
+}
 
 echo "== 1. two guests and the host"
-boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:$BULK_PORT:$BULK_LINES sc.hold=$HOLD_PORT"
-boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.hold=$HOLD_PORT"
-scd_wait "$GUEST_TIMEOUT" "guest a to send its TCP data" bulk_listening
-wait "$BULK_PID" || { cat "$TMP/bulk-listen.log"; fail "the host's TCP listener failed"; }
-BULK_PID=
-[ "$(guest_result bulk_sent "$TMP/serial-a.log")" = 0 ] || fail "guest a's nc failed to send"
-got=$(md5sum <"$TMP/bulk-in" | cut -d' ' -f1)
-echo "guest a -> host over TCP: $(stat -c %s "$TMP/bulk-in") bytes, md5 $got (want $bulk_want)"
-[ "$got" = "$bulk_want" ] || fail "the host received other bytes than guest a sent"
-seq 1 "$BULK_LINES" | timeout 120 socat -u - "TCP:${NET}2:$BULK_PORT,retry=40,interval=0.5" ||
-    fail "the host could not send its TCP data to guest a"
-scd_wait 120 "guest a to checksum the host's TCP data" bulk_got
-got=$(guest_result bulk_got_md5 "$TMP/serial-a.log")
-echo "host -> guest a over TCP: md5 $got (want $bulk_want)"
-[ "$got" = "$bulk_want" ] || fail "guest a received other bytes than the host sent"
-echo "guest a's port so far: $(scd_ctl net-stats g0 | jq -c '.port | {tx_packets, tx_bytes, rx_packets, rx_bytes}')"
+bulk_listen a 7001
+bulk_listen b 7002
+boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:7001:$BULK_LINES sc.hold=$HOLD_PORT"
+boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.bulk=$HOST:7002:$BULK_LINES sc.hold=$HOLD_PORT" \
+    ,packed=on
+bulk_check a "${NET}2" 7001 g0
+bulk_check b "${NET}3" 7002 g1
+feat=$(scd_ctl net-stats g1 | jq -r .features)
+[ $(((feat >> 34) & 1)) = 1 ] || fail "guest b's NIC did not negotiate the packed ring (features $feat)"
 scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a
 scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
 for g in 2 3; do
