@@ -10,9 +10,10 @@
 #     took.
 # Between the pings and the hold of part 1, guests A (split ring) and B
 # (packed ring) each send a few MB over TCP to the host and take as much
-# back (checksummed both ways): the guests' checksum offloads cross the
-# switch into the tap and the host's come back, and the tx queues' held-back
-# completions must not stall a real TCP sender.
+# back, then A sends as much to B (each transfer checksummed): the guests'
+# checksum and segmentation offloads cross the switch into the tap, the
+# host's come back, a guest's reach the other guest, and the tx queues'
+# held-back completions must not stall a real TCP sender.
 # Usage: qemu_guest_net.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_net.sh BUILD_DIR}
@@ -147,11 +148,17 @@ bulk_check() {
 echo "== 1. two guests and the host"
 bulk_listen a 7001
 bulk_listen b 7002
-boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:7001:$BULK_LINES sc.hold=$HOLD_PORT"
-boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.bulk=$HOST:7002:$BULK_LINES sc.hold=$HOLD_PORT" \
-    ,packed=on
+boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:7001:$BULK_LINES \
+sc.to=${NET}3:7003:$BULK_LINES sc.hold=$HOLD_PORT"
+boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.bulk=$HOST:7002:$BULK_LINES \
+sc.from=7003 sc.hold=$HOLD_PORT" ,packed=on
 bulk_check a "${NET}2" 7001 g0
 bulk_check b "${NET}3" 7002 g1
+scd_wait 180 "guest b to checksum guest a's TCP data" guest_said peer_got_md5 "$TMP/serial-b.log"
+got=$(guest_result peer_got_md5 "$TMP/serial-b.log")
+echo "guest a -> guest b over TCP: md5 $got (want $bulk_want)"
+[ "$got" = "$bulk_want" ] || fail "guest b received other bytes than guest a sent"
+[ "$(guest_result peer_sent "$TMP/serial-a.log")" = 0 ] || fail "guest a could not send to guest b"
 feat=$(scd_ctl net-stats g1 | jq -r .features)
 [ $(((feat >> 34) & 1)) = 1 ] || fail "guest b's NIC did not negotiate the packed ring (features $feat)"
 scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a

@@ -7,19 +7,26 @@
 #                         connection on PORT and report its bytes' MD5
 #                         (SCRESULT bulk_sent=STATUS, bulk_listening=PORT,
 #                         bulk_got_md5=SUM); each side at most 120 s
+#   sc.to=PEER:PORT:N     then send "seq 1 N" to another guest at PEER:PORT
+#                         (retrying the connection for up to 60 s while the
+#                         peer is not listening yet): SCRESULT peer_sent=STATUS
+#   sc.from=PORT          then take one connection on PORT from another guest
+#                         and report its bytes' MD5: SCRESULT peer_got_md5=SUM
 #   sc.hold=PORT          afterwards, stay up until the host connects to
 #                         PORT and sends a line (so a peer guest can still
 #                         ping this one); at most 180 s
 # For each address: SCRESULT ping_ADDR=RECEIVED/SENT after waiting up to
 # 60 s for its first answer (the peer may still be booting). Exits 1 when
 # an address never answered.
-ip='' ping_list='' hold='' bulk=''
+ip='' ping_list='' hold='' bulk='' to='' from=''
 for arg in $(cat /proc/cmdline); do
     case $arg in
         sc.ip=*) ip=${arg#sc.ip=} ;;
         sc.ping=*) ping_list=${arg#sc.ping=} ;;
         sc.hold=*) hold=${arg#sc.hold=} ;;
         sc.bulk=*) bulk=${arg#sc.bulk=} ;;
+        sc.to=*) to=${arg#sc.to=} ;;
+        sc.from=*) from=${arg#sc.from=} ;;
     esac
 done
 [ -n "$ip" ] || { echo "SCRESULT error=no_sc.ip"; exit 2; }
@@ -64,6 +71,27 @@ EOF_BULK
     echo "SCRESULT bulk_listening=$bport"
     sum=$(timeout 120 nc -l -p "$bport" 2>/dev/null | md5sum | cut -d' ' -f1)
     echo "SCRESULT bulk_got_md5=$sum"
+fi
+
+if [ -n "$to" ]; then
+    IFS=: read -r peer pport plines <<EOF_TO
+$to
+EOF_TO
+    i=0
+    until seq 1 "$plines" | timeout 120 nc "$peer" "$pport" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 120 ] || break
+        sleep 0.5
+    done
+    st=$([ $i -lt 120 ] && echo 0 || echo 1)
+    echo "SCRESULT peer_sent=$st"
+    [ "$st" = 0 ] || rc=1
+fi
+
+if [ -n "$from" ]; then
+    echo "SCRESULT peer_listening=$from"
+    sum=$(timeout 120 nc -l -p "$from" 2>/dev/null | md5sum | cut -d' ' -f1)
+    echo "SCRESULT peer_got_md5=$sum"
 fi
 
 if [ -n "$hold" ]; then
