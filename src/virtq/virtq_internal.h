@@ -70,11 +70,30 @@ void vq_fini_ext(struct virtq *vq);
 int vq_pop_ext(struct virtq *vq, struct vq_chain *c);
 void vq_push_ext(struct virtq *vq, const struct vq_chain *c, uint32_t len);
 int vq_pop_packed(struct virtq *vq, struct vq_chain *c);
-void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len);
 void vq_publish_packed(struct virtq *vq);
 bool vq_has_work_packed(const struct virtq *vq);
 bool vq_should_notify_packed(struct virtq *vq);
 bool vq_set_notify_packed(struct virtq *vq, bool enable);
+
+/* Records used buffer id (outstanding, checked by the caller) for the next
+ * vq_publish_packed. Inline: as a call from vq_push_ext it cost 64 B packed
+ * rx 2-3% (alternating 100 ms phases in one run). */
+static inline void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len)
+{
+    if (SC_UNLIKELY(vq->n_shadow == vq->num))
+        vq_publish_packed(vq); /* cannot happen with at most num outstanding ids */
+    const struct vq_id_state *s = &vq->ids[id];
+    vq->shadow[vq->n_shadow++] = (struct vq_used_shadow){
+        .id = id,
+        .ndesc = s->ndesc,
+        .wrote = len != 0,
+        .skippable = vq->in_order && len == 0 && !s->has_in,
+        .len = len,
+        .inf_head = s->inf_head,
+        .inf_last = s->inf_last};
+    vq->used_idx = vring_packed_advance(vq->used_idx, s->ndesc, vq->num);
+    vq->batch_head = id;
+}
 
 /* virtq_inflight.c: a request found in flight in an inflight area. */
 struct vq_pending {

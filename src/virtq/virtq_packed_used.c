@@ -1,8 +1,9 @@
 /* Completion side of the packed ring: used descriptors, publication, and
  * both event suppression structures.
  *
- * vq_push_packed records a used buffer (id, length) and skips its
- * descriptor count, as the driver does when it reads it back.
+ * vq_push_packed (inline, in virtq_internal.h) records a used buffer (id,
+ * length) and skips its descriptor count, as the driver does when it reads
+ * it back.
  * vq_publish_packed writes the batch's used descriptors, each one's id,
  * length and flags together, the batch's first flags last: a driver never
  * sees a later buffer of a batch without the earlier ones (mergeable rx
@@ -25,23 +26,6 @@ static inline bool logging_ring(const struct virtq *vq)
 {
     return vq->log_used &&
            atomic_load_explicit(&vq->gm->log.map, memory_order_relaxed) != NULL;
-}
-
-void vq_push_packed(struct virtq *vq, uint16_t id, uint32_t len)
-{
-    if (SC_UNLIKELY(vq->n_shadow == vq->num))
-        vq_publish_packed(vq); /* cannot happen with at most num outstanding ids */
-    uint16_t ndesc = vq->ids[id].ndesc;
-    vq->shadow[vq->n_shadow++] = (struct vq_used_shadow){
-        .id = id,
-        .ndesc = ndesc,
-        .wrote = len != 0,
-        .skippable = vq->in_order && len == 0 && !vq->ids[id].has_in,
-        .len = len,
-        .inf_head = vq->ids[id].inf_head,
-        .inf_last = vq->ids[id].inf_last};
-    vq->used_idx = vring_packed_advance(vq->used_idx, ndesc, vq->num);
-    vq->batch_head = id;
 }
 
 /* After the descriptor's last store (its flags): a log read between an
