@@ -165,39 +165,34 @@ static int walk_indirect(struct walk *w, const struct vring_desc *d, uint16_t sl
 
 /* A lone direct descriptor with bytes in it (a net frame, an rx buffer),
  * taken without the walk's bookkeeping: that bookkeeping cost 64 B rx 10%
- * (alternating 100 ms phases in one run). false: anything else, or a buffer
- * that does not map simply; the walk then reads the descriptor again and
- * checks, and names, what is wrong. */
+ * (alternating 100 ms phases in one run). d is the head, copied once.
+ * false: anything else, or a buffer that does not map simply; the walk
+ * then checks it, and names what is wrong. */
 static bool take_lone(struct virtq *vq, const struct gm_table *t, struct vq_chain *c,
-                      uint16_t head)
+                      uint16_t head, const struct vring_desc *d)
 {
-    struct vring_desc d;
-    vq_read_desc(&vq->desc[head], &d);
-    if ((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0)
+    if ((d->flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d->len == 0)
         return false;
-    int n = gm_map_iov_hint(t, &vq->region_hint, d.addr, d.len, c->iov, c->gpa, c->max_iov);
+    int n = gm_map_iov_hint(t, &vq->region_hint, d->addr, d->len, c->iov, c->gpa, c->max_iov);
     if (n <= 0)
         return false;
-    vq_chain_lone(c, head, n, d.len, d.flags & VRING_DESC_F_WRITE);
+    vq_chain_lone(c, head, n, d->len, d->flags & VRING_DESC_F_WRITE);
     return true;
 }
 
 static int walk_chain(struct virtq *vq, const struct gm_table *t, struct vq_chain *c,
                       uint16_t head)
 {
-    if (take_lone(vq, t, c, head))
+    struct vring_desc d;
+    vq_read_desc(&vq->desc[head], &d);
+    if (take_lone(vq, t, c, head, &d))
         return 0;
     struct walk w = {.vq = vq, .t = t, .c = c};
     uint16_t idx = head;
 
     c->head = head;
     c->n_out = c->n_in = 0;
-    for (uint32_t steps = 1;; steps++) {
-        struct vring_desc d;
-        if (steps > vq->num)
-            return WALK_FAIL(&w, "chain at head %u is longer than the ring size %u (loop)", head,
-                             vq->num);
-        vq_read_desc(&vq->desc[idx], &d);
+    for (uint32_t steps = 1;;) {
         c->ndesc = (uint16_t)steps;
         if (d.flags & VRING_DESC_F_INDIRECT) {
             if (walk_indirect(&w, &d, idx) < 0)
@@ -212,6 +207,10 @@ static int walk_chain(struct virtq *vq, const struct gm_table *t, struct vq_chai
             return WALK_FAIL(&w, "chain at head %u: descriptor %u links to %u, beyond the ring "
                                  "size %u", head, idx, d.next, vq->num);
         idx = d.next;
+        if (++steps > vq->num)
+            return WALK_FAIL(&w, "chain at head %u is longer than the ring size %u (loop)", head,
+                             vq->num);
+        vq_read_desc(&vq->desc[idx], &d);
     }
     c->out_len = (uint32_t)w.out_len;
     c->in_len = (uint32_t)w.in_len;

@@ -60,6 +60,11 @@ for target in $(echo "$ping_list" | tr ',' ' '); do
     [ "${got:-0}" -gt 0 ] || rc=1
 done
 
+# listen_md5 PORT: the MD5 of what one connection on PORT sends (120 s max).
+listen_md5() {
+    timeout 120 nc -l -p "$1" 2>/dev/null | md5sum | cut -d' ' -f1
+}
+
 if [ -n "$bulk" ]; then
     IFS=: read -r bhost bport blines <<EOF_BULK
 $bulk
@@ -69,8 +74,7 @@ EOF_BULK
     echo "SCRESULT bulk_sent=$st"
     [ "$st" = 0 ] || rc=1
     echo "SCRESULT bulk_listening=$bport"
-    sum=$(timeout 120 nc -l -p "$bport" 2>/dev/null | md5sum | cut -d' ' -f1)
-    echo "SCRESULT bulk_got_md5=$sum"
+    echo "SCRESULT bulk_got_md5=$(listen_md5 "$bport")"
 fi
 
 if [ -n "$to" ]; then
@@ -90,8 +94,7 @@ fi
 
 if [ -n "$from" ]; then
     echo "SCRESULT peer_listening=$from"
-    sum=$(timeout 120 nc -l -p "$from" 2>/dev/null | md5sum | cut -d' ' -f1)
-    echo "SCRESULT peer_got_md5=$sum"
+    echo "SCRESULT peer_got_md5=$(listen_md5 "$from")"
 fi
 
 if [ -n "$hold" ]; then
