@@ -137,6 +137,15 @@ static int walk_one(struct pwalk *w, const struct vring_packed_desc *d, uint32_t
     return add_buf(w, d->addr, d->len, d->flags & VRING_DESC_F_WRITE, "descriptor", pos);
 }
 
+/* Buffer id (below the ring size, free) becomes outstanding. */
+static void take_id(struct virtq *vq, uint16_t id, uint16_t ndesc, bool has_in)
+{
+    struct vq_id_state *s = &vq->ids[id];
+    s->outstanding = true;
+    s->ndesc = ndesc;
+    s->has_in = has_in;
+}
+
 /* The whole chain checked out: its buffer id becomes outstanding. */
 static int claim(struct pwalk *w, uint16_t id, uint32_t steps)
 {
@@ -144,12 +153,9 @@ static int claim(struct pwalk *w, uint16_t id, uint32_t steps)
     struct vq_chain *c = w->c;
     if (id >= vq->num)
         return PFAIL(w, "%s %u has id %u, beyond the ring size %u", w->what, w->at, id, vq->num);
-    struct vq_id_state *s = &vq->ids[id];
-    if (s->outstanding)
+    if (vq->ids[id].outstanding)
         return PFAIL(w, "%s %u has id %u, which is still outstanding", w->what, w->at, id);
-    s->outstanding = true;
-    s->ndesc = (uint16_t)steps;
-    s->has_in = w->in_len != 0;
+    take_id(vq, id, (uint16_t)steps, w->in_len != 0);
     c->head = id;
     c->ndesc = (uint16_t)steps;
     c->out_len = (uint32_t)w->out_len;
@@ -206,10 +212,7 @@ static bool take_lone(struct virtq *vq, struct vq_chain *c, uint16_t idx, uint16
         return false;
     bool in = flags & VRING_DESC_F_WRITE;
     vq_chain_lone(c, d.id, n, d.len, in);
-    struct vq_id_state *s = &vq->ids[d.id];
-    s->outstanding = true;
-    s->ndesc = 1;
-    s->has_in = in;
+    take_id(vq, d.id, 1, in);
     return true;
 }
 
