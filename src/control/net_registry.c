@@ -440,8 +440,10 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         snprintf(err, len, "net device %s: %s", c->name, why);
         goto fail;
     }
+    char rings[4096];
+    snprintf(rings, sizeof(rings), "%s/%s.net-rings", r->runtime_dir, n->cfg.name);
     struct vhost_dev_cfg vc = {.socket_path = n->cfg.socket, .client = n->cfg.client,
-                               .dev = n->vdev, .vpri = true,
+                               .dev = n->vdev, .vpri = true, .ring_state_path = rings,
                                .prefault_threads = r->blk ? registry_prefault(r->blk) : 0};
     rc = vhost_dev_create(r->loop, &vc, &n->vh, &why);
     if (rc < 0) {

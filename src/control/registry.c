@@ -200,8 +200,11 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         rc = -EINVAL;
         goto fail;
     }
+    char rings[4096];
+    snprintf(rings, sizeof(rings), "%s/%s.blk-rings", r->runtime_dir, d->cfg.name);
     struct vhost_dev_cfg vc = {.socket_path = d->cfg.socket, .client = d->cfg.client,
-                               .dev = d->vdev, .vpri = true, .prefault_threads = r->prefault};
+                               .dev = d->vdev, .vpri = true, .prefault_threads = r->prefault,
+                               .ring_state_path = rings};
     rc = vhost_dev_create(r->loop, &vc, &d->vh, &why);
     if (rc < 0) {
         d->vdev->ops->destroy(d->vdev);

@@ -6,6 +6,7 @@
  *   vhost_server.c  sockets: listen/accept or connect/reconnect, failure, teardown
  *   vhost_vpri.c    VPRI messages (docs/VPRI.md): map, channel, resolve wake-ups
  *   vhost_backend_ch.c  the backend channel: CONFIG_CHANGE_MSG to the frontend
+ *   vhost_ring_state.c  the file of crash records for packed rings (vq_resume)
  *   vhost_settle.c  waits for rings a message stops to finish their requests
  *                   without blocking the control thread
  * Everything here runs on the control thread, except vhu_on_fail (any thread). */
@@ -35,6 +36,7 @@ struct vhu_queue {
     uint16_t base;       /* avail index to start at (SET_VRING_BASE, or saved at stop);
                           * packed: position | wrap counter << 15 */
     uint16_t used_base;  /* packed: the used position, same encoding */
+    uint16_t frontend_base; /* packed: the avail half of the last SET_VRING_BASE */
     bool kick_set;       /* SET_VRING_KICK seen (kick_fd -1 means: polled) */
     int kick_fd;
     int call_fd;
@@ -91,6 +93,10 @@ struct vhost_dev {
     uint16_t inflight_nq;
     uint16_t inflight_qsize;
     uint64_t inflight_stride; /* bytes of each queue's region */
+
+    uint8_t *ring_state; /* nq records of vq_resume_bytes(), mapped from ring_state_path; or NULL */
+    size_t ring_state_len;
+    char *ring_state_path;
 
     bool vpri_offer;           /* cfg.vpri */
     struct vpri_map *vpri_map; /* VPRI_SET_MAP, owned */
@@ -200,6 +206,14 @@ void vhu_log_apply(struct vhost_dev *v);
 void vhu_inflight_forget(struct vhost_dev *v);
 /* Drops every region (queues must be stopped). */
 void vhu_mem_forget(struct vhost_dev *v);
+
+/* vhost_ring_state.c. Maps (creating it if needed) the file at path: a
+ * warning and no records when that fails. Close unmaps; remove also
+ * deletes the file (an orderly end: nothing to resume from). */
+void vhu_ring_state_open(struct vhost_dev *v, const char *path);
+void vhu_ring_state_close(struct vhost_dev *v, bool remove);
+/* Queue i's record, or NULL without the file. */
+struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i);
 
 /* vhost_backend_ch.c: the frontend's channel for our own requests. */
 int vhu_h_set_backend_req_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "vhost_int.h"
 
 void vhu_queue_init(struct vhu_queue *q)
@@ -114,6 +115,12 @@ int vhu_queue_try_start(struct vhost_dev *v, uint16_t i)
         if (vq_set_inflight(&q->vq, area, v->inflight_stride) < 0)
             return vhu_err(v, "ring %u inflight area: %s", i, q->vq.err ? q->vq.err : "malformed");
     }
+    if (vhu_packed(v) && v->ring_state &&
+        vq_resume_start(&q->vq, vhu_ring_state_of(v, i), q->addr.desc, q->frontend_base))
+        LOG_INFO(VHU_COMP, "%s: ring %u resumes at used position %u wrap %u, where the "
+                           "previous sidecored left it (the frontend's base: %u wrap %u)",
+                 v->path, i, vring_packed_idx(q->vq.used_idx), vring_packed_wrap(q->vq.used_idx),
+                 vring_packed_idx(q->frontend_base), vring_packed_wrap(q->frontend_base));
     rc = v->dev->ops->queue_start(v->dev, i, &q->vq, q->kick_fd, q->call_fd);
     if (rc != 0)
         return vhu_err(v, "device refused to start queue %u (error %d)", i, rc);
@@ -128,6 +135,7 @@ void vhu_queue_stop(struct vhost_dev *v, uint16_t i)
     if (!q->started)
         return;
     v->dev->ops->queue_stop(v->dev, i);
+    vq_resume_stop(&q->vq);
     q->base = q->vq.last_avail;
     q->used_base = q->vq.used_idx;
     q->started = false;

@@ -82,7 +82,7 @@ int vhu_h_set_vring_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
             return vhu_err(v, "ring %u base: used state 0x%x differs from avail state 0x%x "
                               "(requests in flight, and no inflight area to recover them)",
                           s->index, used, avail);
-        v->q[s->index].base = avail;
+        v->q[s->index].base = v->q[s->index].frontend_base = avail;
         v->q[s->index].used_base = used;
         return VHU_OK;
     }

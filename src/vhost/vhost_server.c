@@ -318,6 +318,7 @@ static void free_dev(struct vhost_dev *v)
     }
     if (v->gm_ready)
         gm_destroy(&v->gm);
+    vhu_ring_state_close(v, false);
     free(v->q);
     free(v->paused);
     free(v->quiesced);
@@ -371,6 +372,7 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     }
     for (uint16_t i = 0; i < nq; i++)
         vhu_queue_init(&v->q[i]);
+    vhu_ring_state_open(v, cfg->ring_state_path);
     gm_init(&v->gm);
     v->gm.bus.wake_fd = v->wake_fd;
     v->gm_ready = true;
@@ -414,6 +416,7 @@ void vhost_dev_destroy(struct vhost_dev *v)
     v->dev->on_config_change = NULL;
     if (v->listen_fd >= 0)
         unlink(v->path);
+    vhu_ring_state_close(v, true);
     free_dev(v);
 }
 

@@ -26,6 +26,9 @@ struct vhost_dev_cfg {
     bool client;       /* connect to the frontend instead of listening */
     struct vdev *dev;  /* not owned */
     unsigned prefault_threads; /* > 0: pre-fault guest memory at SET_MEM_TABLE */
+    const char *ring_state_path; /* file that keeps packed rings' used positions
+                        * across a crash of the daemon (frontends without an
+                        * inflight area); NULL: none */
     bool vpri;         /* offer VPRI (docs/VPRI.md): only for devices that check
                         * residency before touching guest buffers (blk, net) */
 };

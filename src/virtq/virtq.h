@@ -89,6 +89,8 @@ struct virtq {
     struct guestmem *gm;
     struct vq_inflight *inflight; /* split ring; NULL without INFLIGHT_SHMFD */
     struct vq_inflight_packed *pinf; /* packed ring; NULL without INFLIGHT_SHMFD */
+    struct vq_resume *resume; /* packed ring without an inflight area; may be NULL */
+    bool shadow_in_record;    /* shadow lives in a crash record (not freed here) */
     uint16_t *pinf_next; /* our copy of the area's entry links (never read back) */
     uint16_t pinf_free;  /* first free entry of the area (num: none) */
     uint64_t inflight_counter;
@@ -143,6 +145,41 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
  * after a backend crash). Returns 0, or -1 (vq->err set) when the area is
  * malformed or too small. */
 int vq_set_inflight(struct virtq *vq, void *area, uint64_t bytes);
+
+/* A packed ring's crash record, in memory that outlives the process (a
+ * file the transport maps), for frontends that keep no inflight area:
+ * QEMU's vhost-user-net. After a backend crash such a frontend can only
+ * send again the base it gave at the ring's start, and a packed ring holds
+ * no index that says how far the device got (a split ring's used->idx
+ * does). A backend started after the crash resumes at the record's used
+ * position instead, re-reading the buffers the crashed one had taken and
+ * not returned, and finishes a publication the crash cut short
+ * (virtq_resume.c). Each queue's record takes vq_resume_bytes() (mostly
+ * untouched: the used descriptors of one publication). */
+#define VQ_RESUME_MAGIC 0x53435231u /* "SCR1": layout version 1 */
+struct vq_resume {
+    uint32_t magic;    /* VQ_RESUME_MAGIC while it describes a running ring */
+    uint16_t num;
+    uint16_t start;    /* the frontend's base (position | wrap << 15) at the start */
+    uint64_t ring;     /* the frontend's address of the descriptor ring */
+    uint16_t used;     /* position | wrap << 15 after the publication under way */
+    uint16_t old_used; /* ... after the last completed one */
+    uint16_t pub_n;    /* used buffers in the publication under way */
+    uint8_t pad[42];
+};
+uint64_t vq_resume_bytes(void);
+
+/* Control path, after vq_init (and vq_set_inflight) of a ring whose
+ * frontend gave base frontend_base for the ring at frontend address ring:
+ * when the record r (vq_resume_bytes() of memory) was left running on that
+ * same ring by a crashed backend, resumes at its used position (true);
+ * then r describes this queue until vq_resume_stop. Not for split rings or
+ * rings with an inflight area (no effect). A ring the driver set up anew
+ * (no descriptor marked used since) is never resumed, whatever r says. */
+bool vq_resume_start(struct virtq *vq, struct vq_resume *r, uint64_t ring,
+                     uint16_t frontend_base);
+/* The queue stopped in an orderly way: its record no longer applies. */
+void vq_resume_stop(struct virtq *vq);
 
 /* Control path: release what vq_set_inflight allocated. Call when the queue
  * is stopped for good or before vq_init reuses the struct. */

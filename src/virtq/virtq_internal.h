@@ -10,6 +10,11 @@
 #include "../common/util.h"
 #include "virtq.h"
 
+/* Stores into memory that outlives a crashed process (inflight area, crash
+ * record) in program order: a compiler barrier is enough, every store the
+ * process made lands in the shared file. */
+static inline void in_order_stores(void) { __asm__ volatile("" ::: "memory"); }
+
 static inline uint16_t vq_rd16(const uint16_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);

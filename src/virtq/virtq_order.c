@@ -56,7 +56,9 @@ void vq_fini_ext(struct virtq *vq)
 {
     free(vq->ids);
     free(vq->order);
-    free(vq->shadow);
+    if (!vq->shadow_in_record)
+        free(vq->shadow);
+    vq->shadow_in_record = false;
     vq->ids = NULL;
     vq->order = NULL;
     vq->shadow = NULL;

@@ -10,14 +10,11 @@
  * recovery.
  *
  * Stores into the area happen in the order the spec's recovery relies on
- * (a compiler barrier between the steps is enough: the area outlives a
- * crashed process, and every store it made lands). */
+ * (in_order_stores between the steps). */
 #include <stdlib.h>
 
 #include "../common/log.h"
 #include "virtq_internal.h"
-
-static inline void in_order_stores(void) { __asm__ volatile("" ::: "memory"); }
 
 void vq_pinf_commit(struct virtq *vq, uint16_t id, uint16_t last, uint16_t ndesc,
                     uint16_t next_free)

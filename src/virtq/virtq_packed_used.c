@@ -13,6 +13,10 @@
  * writing ids and lengths at push time, spread over the batch's work, paid
  * that several times per line.
  *
+ * A crash record (vq->resume, virtq_resume.c) gets the batch's size and
+ * new used position before the descriptors, the position again after them;
+ * the shadow is then the record's own.
+ *
  * With IN_ORDER, consecutive buffers that have nothing device-writable (net
  * tx) share one used descriptor carrying the last one's id (spec "In-order
  * use of descriptors"). Buffers with writable bytes always get their own:
@@ -61,6 +65,12 @@ void vq_publish_packed(struct virtq *vq)
         return;
     if (vq->pinf)
         vq_pinf_retire_begin(vq);
+    if (vq->resume) {
+        vq->resume->pub_n = vq->n_shadow;
+        in_order_stores();
+        vq->resume->used = vq->used_idx;
+        in_order_stores(); /* before the descriptors: see virtq_resume.c */
+    }
     uint16_t first = vq->pub_used, first_flags = 0, pw = first;
     for (uint16_t i = 0; i < vq->n_shadow;) {
         uint32_t ndesc = 0;
@@ -84,6 +94,10 @@ void vq_publish_packed(struct virtq *vq)
     log_desc(vq, vring_packed_idx(first));
     if (vq->pinf)
         vq_pinf_retire_end(vq);
+    if (vq->resume) {
+        in_order_stores();
+        vq->resume->old_used = vq->used_idx;
+    }
     vq->n_shadow = 0;
     vq->pub_used = vq->used_idx;
 }

@@ -1198,6 +1198,185 @@ static void test_inflight_malformed(void **state)
     free(small);
 }
 
+/* ---- crash record (frontends without an inflight area) ---- */
+
+/* A new backend takes the ring over as after a crash: the ring is left as
+ * it is and the frontend resends base. */
+static bool resume_take_over(struct fx *f, struct vq_resume *r, uint16_t base)
+{
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4), base, FEAT,
+            &f->gm);
+    return vq_resume_start(&f->vq, r, DESC, base);
+}
+
+/* A fresh record on the running ring; buffers 1 (two descriptors), 2 and 3
+ * taken, 1 and 2 returned: the record then holds position 3 of the first
+ * lap. Buffer 3 stays in *held (iovecs in iov). */
+static struct vq_resume *run_three(struct fx *f, struct vq_chain *held, struct iovec *iov)
+{
+    struct vq_resume *r = calloc(1, vq_resume_bytes());
+    assert_non_null(r);
+    struct seg two[2] = {{DATA, 16, 0}, {DATA + 0x100, 512, W}};
+    struct vq_chain got[2];
+    struct iovec iov2[2][MAXIOV];
+    assert_false(vq_resume_start(&f->vq, r, DESC, VRING_PACKED_WRAP));
+    assert_int_equal(r->magic, VQ_RESUME_MAGIC);
+    put(f, two, 2, 1);
+    put1(f, DATA + 0x1000, 8, W, 2);
+    put1(f, DATA + 0x2000, 64, W, 3);
+    for (int i = 0; i < 2; i++) {
+        got[i] = (struct vq_chain){.iov = iov2[i], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    *held = (struct vq_chain){.iov = iov, .max_iov = MAXIOV};
+    assert_int_equal(vq_pop(&f->vq, held), 1);
+    assert_int_equal(held->head, 3);
+    vq_push(&f->vq, &got[0], 512);
+    vq_push(&f->vq, &got[1], 8);
+    vq_publish(&f->vq);
+    expect_used(f, 1, 512);
+    expect_used(f, 2, 8);
+    assert_int_equal(r->used, VRING_PACKED_WRAP | 3);
+    assert_int_equal(r->old_used, VRING_PACKED_WRAP | 3);
+    return r;
+}
+
+static void test_resume_after_crash(void **state)
+{
+    struct fx *f = *state;
+    struct vq_chain held;
+    struct iovec iov[MAXIOV];
+    struct vq_resume *r = run_three(f, &held, iov);
+    assert_true(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 3);
+    assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP | 3);
+    assert_int_equal(pop(f), 1); /* buffer 3, which the crashed backend held */
+    assert_int_equal(f->c.head, 3);
+    expect_iov(f, 0, DATA + 0x2000, 64);
+    vq_push(&f->vq, &f->c, 64);
+    put1(f, DATA, 8, W, 4);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 4);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+    expect_used(f, 3, 64);
+    expect_used(f, 4, 8);
+    expect_no_used(f);
+    assert_int_equal(r->old_used, VRING_PACKED_WRAP | 5);
+
+    /* An orderly stop gives the frontend the true base: the record is void. */
+    vq_resume_stop(&f->vq);
+    assert_int_equal(r->magic, 0);
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP | 5));
+    assert_int_equal(r->magic, VQ_RESUME_MAGIC);
+    assert_int_equal(r->start, VRING_PACKED_WRAP | 5);
+    assert_null(f->vq.err);
+    vq_fini(&f->vq);
+    free(r);
+}
+
+/* The record is for another ring, or another start of this one, or it
+ * does not hold together. */
+static void test_resume_other_ring(void **state)
+{
+    struct fx *f = *state;
+    struct vq_chain held;
+    struct iovec iov[MAXIOV];
+    struct vq_resume *r = run_three(f, &held, iov);
+    struct vq_resume saved = *r;
+    vq_fini(&f->vq);
+    vq_init(&f->vq, NUM, host(f, DESC, 16 * NUM), host(f, DRV, 4), host(f, DEV, 4),
+            VRING_PACKED_WRAP, FEAT, &f->gm);
+    assert_false(vq_resume_start(&f->vq, r, DESC + 0x10000, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP);
+    *r = saved;
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP | 1));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 1);
+    *r = saved;
+    r->num = NUM - 1;
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP));
+    *r = saved;
+    r->old_used = NUM; /* not a position in the ring */
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP));
+    *r = saved;
+    r->old_used = VRING_PACKED_WRAP | 1; /* a publication under way, of nothing */
+    r->pub_n = 0;
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP);
+    assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP);
+    /* Split rings keep their position in used->idx. */
+    *r = saved;
+    vq_fini(&f->vq);
+    vq_init(&f->vq, SNUM, host(f, SDESC, 16 * SNUM), host(f, SAVAIL, 4 + 2 * SNUM),
+            host(f, SUSED, 4 + 8 * SNUM), 0, FEAT & ~F_PACKED, &f->gm);
+    assert_false(vq_resume_start(&f->vq, r, DESC, VRING_PACKED_WRAP));
+    assert_null(f->vq.resume);
+    vq_fini(&f->vq);
+    free(r);
+}
+
+/* The driver reset the device while no backend ran and set the ring up
+ * again where it was: a fresh ring, whatever the record says. */
+static void test_resume_fresh_ring(void **state)
+{
+    struct fx *f = *state;
+    struct vq_chain held;
+    struct iovec iov[MAXIOV];
+    struct vq_resume *r = run_three(f, &held, iov);
+    memset(f->mem + DESC, 0, 16 * NUM);
+    f->avail_pos = f->used_pos = 0;
+    f->avail_wrap = f->used_wrap = true;
+    put1(f, DATA, 8, W, 7);
+    put1(f, DATA + 0x1000, 8, W, 8);
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 7);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+    expect_used(f, 7, 8);
+    vq_fini(&f->vq);
+    free(r);
+}
+
+/* A crash in the middle of a publication of buffers 3 and 4: its second
+ * used descriptor is in the ring, its first (written last) reached the
+ * ring or not. Either way the driver gets both, once. */
+static void resume_mid_publish(struct fx *f, bool reached_ring)
+{
+    struct vq_chain held;
+    struct iovec iov[MAXIOV];
+    struct vq_resume *r = run_three(f, &held, iov);
+    struct vring_packed_desc slot3 = *pd(f, 3);
+    put1(f, DATA + 0x3000, 8, W, 4);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 4);
+    vq_push(&f->vq, &held, 64);
+    vq_push(&f->vq, &f->c, 8);
+    vq_publish(&f->vq);
+    assert_int_equal(r->pub_n, 2);
+    r->old_used = VRING_PACKED_WRAP | 3;
+    if (!reached_ring)
+        *pd(f, 3) = slot3;
+    assert_true(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP | 5);
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 5);
+    assert_int_equal(r->old_used, VRING_PACKED_WRAP | 5);
+    expect_used(f, 3, 64);
+    expect_used(f, 4, 8);
+    expect_no_used(f);
+    assert_int_equal(pop(f), 0);
+    put1(f, DATA, 8, W, 5);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 5);
+    assert_null(f->vq.err);
+    vq_fini(&f->vq);
+    free(r);
+}
+
+static void test_resume_publish_committed(void **state) { resume_mid_publish(*state, true); }
+static void test_resume_publish_rolled_forward(void **state) { resume_mid_publish(*state, false); }
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1239,6 +1418,11 @@ int main(void)
         T(test_inflight_in_order_group),
         T(test_inflight_scribbled),
         T(test_inflight_malformed),
+        T(test_resume_after_crash),
+        T(test_resume_other_ring),
+        T(test_resume_fresh_ring),
+        T(test_resume_publish_committed),
+        T(test_resume_publish_rolled_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

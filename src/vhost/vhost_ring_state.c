@@ -1,0 +1,75 @@
+/* The device's crash records (struct vq_resume, one per queue) in a file
+ * of their own, mapped shared: what a crashed sidecored wrote there is read
+ * by the next one on the same runtime directory. Only packed rings without
+ * an inflight area use it (vhu_queue_try_start). An orderly destroy removes
+ * the file; without it (no path, or it cannot be made) the device works as
+ * before and only packed-ring recovery after a crash is lost. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "vhost_int.h"
+
+void vhu_ring_state_open(struct vhost_dev *v, const char *path)
+{
+    if (!path || !*path)
+        return;
+    /* Sparse: only what the rings touch takes memory. */
+    size_t len = (size_t)v->nq * vq_resume_bytes();
+    const char *what = "open";
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        goto fail;
+    what = "use";
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        errno = errno ? errno : EINVAL;
+        goto fail_fd;
+    }
+    what = "size";
+    if (ftruncate(fd, (off_t)len) < 0)
+        goto fail_fd;
+    what = "map";
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        goto fail_fd;
+    close(fd);
+    v->ring_state_path = strdup(path);
+    if (!v->ring_state_path) {
+        munmap(m, len);
+        errno = ENOMEM;
+        goto fail;
+    }
+    v->ring_state = m;
+    v->ring_state_len = len;
+    return;
+fail_fd:
+    close(fd);
+fail:
+    LOG_WARN(VHU_COMP, "%s: cannot %s the ring state file %s (%s): packed rings without an "
+                       "inflight area will not resume after a crash of the daemon",
+             v->path, what, path, strerror(errno));
+}
+
+void vhu_ring_state_close(struct vhost_dev *v, bool remove)
+{
+    if (v->ring_state)
+        munmap(v->ring_state, v->ring_state_len);
+    if (remove && v->ring_state_path)
+        unlink(v->ring_state_path);
+    free(v->ring_state_path);
+    v->ring_state = NULL;
+    v->ring_state_path = NULL;
+}
+
+struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i)
+{
+    if (!v->ring_state || i >= v->nq)
+        return NULL;
+    return (struct vq_resume *)(v->ring_state + (size_t)i * vq_resume_bytes());
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# sidecored crashes under a Linux guest's running NIC and comes back: the
+# guest sends several MB over TCP to a listener on the host's tap port of
+# sidecored's switch, and then takes as much back; sidecored is killed with
+# SIGKILL in the middle of each transfer and a new one starts on the same
+# runtime directory and configuration. QEMU reconnects (chardev
+# reconnect=1) and starts the rings again; both transfers must arrive
+# whole (MD5), with TCP resending what the crashes dropped.
+# Runs over a split ring (QEMU resumes it at the used index in guest
+# memory) and a packed ring (QEMU can only resend the base it gave at the
+# start: sidecored resumes from the crash record it keeps in
+# <runtime-dir>/<device>.net-rings, which the test checks it did, and which
+# an orderly exit removes).
+# Usage: qemu_guest_net_reconnect.sh BUILD_DIR
+set -u
+BUILD=${1:?usage: qemu_guest_net_reconnect.sh BUILD_DIR}
+TMP=$(mktemp -d /tmp/guest-net-reconnect.XXXXXX)
+HERE=$(dirname "$0")
+QEMU_PID=
+LISTEN_PID=
+N=0 # daemon instances started; the current one logs to $TMP/daemon$N.log
+cleanup() {
+    [ -n "$LISTEN_PID" ] && kill "$LISTEN_PID" 2>/dev/null
+    [ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
+    [ -n "$SCD_PID" ] && kill -KILL "$SCD_PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+dump_backend_log() { cat "$TMP"/daemon*.log 2>/dev/null; }
+# shellcheck source=lib/guest_common.sh
+. "$HERE/lib/guest_common.sh"
+# shellcheck source=lib/scd_common.sh
+. "$HERE/lib/scd_common.sh"
+command -v ip >/dev/null || fail "ip not found (iproute2)"
+command -v socat >/dev/null || fail "socat not found (scripts/install-deps.sh test)"
+guest_require
+scd_require
+
+# A subnet and tap name of this run's own, so concurrent runs do not meet.
+NET=10.$((200 + $$ % 50)).$((($$ / 50) % 250)).
+HOST=${NET}1
+GUEST=${NET}2
+TAP=sctap$$
+MAC=52:54:00:5c:00:02
+PORT=7001
+LINES=1000000          # "seq 1 N": 6.9 MB each way
+KILL_AFTER=$((1 << 20)) # bytes of a transfer that cross before the kill
+want=$(seq 1 "$LINES" | md5sum | cut -d' ' -f1)
+
+# start_daemon: a new sidecored on the same runtime dir, switch and tap.
+start_daemon() {
+    N=$((N + 1))
+    "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 --log-level info \
+        --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
+        --net "name=g0,switch=sw0,mac=$MAC" >"$TMP/daemon$N.out" 2>"$TMP/daemon$N.log" &
+    SCD_PID=$!
+    scd_wait_ready "sidecored #$N" "$TMP/daemon$N.log" "$SCD_PID"
+    [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
+    ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
+}
+
+# crash_and_restart: SIGKILL, then a new daemon.
+crash_and_restart() {
+    kill -KILL "$SCD_PID"
+    wait "$SCD_PID" 2>/dev/null
+    SCD_PID=
+    start_daemon
+    echo "+ sidecored #$((N - 1)) killed mid-transfer, #$N started"
+}
+
+guest_alive() { kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during the transfers"; }
+file_grew() { guest_alive && [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
+delivered() { guest_alive && [ "$(scd_ctl net-stats g0 | jq .port.rx_bytes)" -ge "$1" ]; }
+guest_said() { [ -n "$(guest_result "$1" "$TMP/serial.log")" ] || { guest_alive && false; }; }
+
+run_case() { # RING: split or packed
+    local ring=$1 opts="" got base rc
+    [ "$ring" = packed ] && opts=",packed=on"
+    rm -f "$TMP"/daemon*.log "$TMP/bulk" "$TMP/serial.log"
+    N=0
+    start_daemon
+    timeout "$GUEST_TIMEOUT" socat -u "TCP-LISTEN:$PORT,bind=$HOST,reuseaddr" \
+        "CREATE:$TMP/bulk" 2>"$TMP/listen.log" &
+    LISTEN_PID=$!
+    echo "+ $ring ring: booting the guest (TCG, up to ${GUEST_TIMEOUT} s)"
+    guest_qemu "$TMP/serial.log" net "sc.ip=$GUEST/24 sc.ping=$HOST sc.bulk=$HOST:$PORT:$LINES" \
+        -chardev socket,id=c0,path="$TMP/g0.sock",reconnect=1 \
+        -netdev vhost-user,id=n0,chardev=c0 \
+        -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0$opts &
+    QEMU_PID=$!
+
+    scd_wait "$GUEST_TIMEOUT" "the guest's TCP data to start arriving" file_grew "$TMP/bulk" "$KILL_AFTER"
+    crash_and_restart
+    wait "$LISTEN_PID" || { cat "$TMP/listen.log"; fail "the host's TCP listener failed"; }
+    LISTEN_PID=
+    got=$(md5sum <"$TMP/bulk" | cut -d' ' -f1)
+    echo "guest -> host: $(stat -c %s "$TMP/bulk") bytes, md5 $got (want $want)"
+    [ "$got" = "$want" ] || fail "the host received other bytes than the guest sent"
+
+    scd_wait 60 "the guest to listen" guest_said bulk_listening
+    base=$(scd_ctl net-stats g0 | jq .port.rx_bytes)
+    seq 1 "$LINES" | timeout 180 socat -u - "TCP:$GUEST:$PORT,retry=40,interval=0.5" \
+        2>"$TMP/send.log" &
+    LISTEN_PID=$!
+    scd_wait 120 "the host's TCP data to reach the guest" delivered $((base + KILL_AFTER))
+    crash_and_restart
+    wait "$LISTEN_PID" || { cat "$TMP/send.log"; fail "the host could not send its TCP data"; }
+    LISTEN_PID=
+    scd_wait 120 "the guest to checksum the host's data" guest_said bulk_got_md5
+    got=$(guest_result bulk_got_md5 "$TMP/serial.log")
+    echo "host -> guest: md5 $got (want $want)"
+    [ "$got" = "$want" ] || fail "the guest received other bytes than the host sent"
+
+    rc=0
+    wait "$QEMU_PID" || rc=$?
+    QEMU_PID=
+    [ "$rc" -eq 124 ] && fail "the guest did not power off within ${GUEST_TIMEOUT} s"
+    [ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+    [ "$(guest_result bulk_sent "$TMP/serial.log")" = 0 ] || fail "the guest's nc failed to send"
+    [ "$(scd_ctl net-stats g0 | jq .failures)" = 0 ] ||
+        fail "device g0 failed: $(scd_ctl net-stats g0 | jq -r .why)"
+    if [ "$ring" = packed ]; then
+        grep -q "(packed rings" "$TMP/daemon$N.log" || fail "the guest did not negotiate packed rings"
+        for n in 2 3; do
+            grep -q "resumes at used position" "$TMP/daemon$n.log" ||
+                fail "sidecored #$n did not resume the packed rings from the crash record"
+        done
+    fi
+    [ -f "$TMP/g0.net-rings" ] || fail "no crash record file $TMP/g0.net-rings while the device runs"
+    scd_stop
+    [ ! -e "$TMP/g0.net-rings" ] || fail "an orderly exit left the crash record file behind"
+}
+
+run_case split
+run_case packed
+echo "PASS: a guest's TCP transfers survived sidecored being killed mid-transfer (split and packed rings)"
