@@ -6,6 +6,10 @@
 #include "../backend/net_port.h"
 
 /* Guest RAM must be a shared memfd: the daemon maps the same pages. */
+
+/* QEMU connects to our socket: reconnect=1 brings the device back after a
+ * restart (or crash) of sidecored; when QEMU listens, we reconnect. */
+#define CHARDEV_MODE(client) ((client) ? ",server=on,wait=off" : ",reconnect=1")
 #define QEMU_MEM                                                                                   \
     "qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "                                        \
     "-object memory-backend-memfd,id=mem,size=512M,share=on "
@@ -16,7 +20,7 @@ char *qemu_line_blk(const struct cfg_device *d)
     if (asprintf(&s,
                  QEMU_MEM "-chardev socket,id=c0,path=%s%s "
                           "-device vhost-user-blk-pci,chardev=c0,num-queues=%u",
-                 d->socket, d->client ? ",server=on,wait=off" : "", d->queues) < 0)
+                 d->socket, CHARDEV_MODE(d->client), d->queues) < 0)
         return NULL;
     return s;
 }
@@ -31,7 +35,7 @@ char *qemu_line_net(const struct cfg_net *n)
                  QEMU_MEM "-chardev socket,id=n0,path=%s%s "
                           "-netdev vhost-user,id=n0,chardev=n0,queues=%u "
                           "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0%s",
-                 n->socket, n->client ? ",server=on,wait=off" : "", n->queues ? n->queues : 1,
+                 n->socket, CHARDEV_MODE(n->client), n->queues ? n->queues : 1,
                  mac, n->queues > 1 ? ",mq=on" : "") < 0)
         return NULL;
     return s;
