@@ -470,6 +470,8 @@ int net_registry_remove_net(struct net_registry *r, const char *name, char *err,
         if (strcmp(n->cfg.name, name) == 0) {
             *pp = n->next;
             r->nr_nets--;
+            if (n->vh)
+                vhost_dev_drop_ring_state(n->vh);
             net_free(n);
             LOG_INFO(LOGC, "net device %s deleted", name);
             return 0;

@@ -283,6 +283,7 @@ int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx
         return -ENOENT;
     }
     r->count--;
+    vhost_dev_drop_ring_state(d->vh);
     vhost_dev_retire(d->vh);
     int timer = vhost_dev_settled(d->vh) ? 0 : evloop_timer(r->loop, REG_DELETE_TICK_MS,
                                                            delete_tick, d);

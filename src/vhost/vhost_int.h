@@ -208,10 +208,10 @@ void vhu_inflight_forget(struct vhost_dev *v);
 void vhu_mem_forget(struct vhost_dev *v);
 
 /* vhost_ring_state.c. Maps (creating it if needed) the file at path: a
- * warning and no records when that fails. Close unmaps; remove also
- * deletes the file (an orderly end: nothing to resume from). */
+ * warning and no records when that fails. Close unmaps (the file stays:
+ * see vhost_dev_drop_ring_state). */
 void vhu_ring_state_open(struct vhost_dev *v, const char *path);
-void vhu_ring_state_close(struct vhost_dev *v, bool remove);
+void vhu_ring_state_close(struct vhost_dev *v);
 /* Queue i's record, or NULL without the file. */
 struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i);
 

@@ -103,6 +103,7 @@ int vhu_h_get_vring_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsig
         return VHU_FATAL;
     struct vhu_queue *q = &v->q[idx];
     vhu_queue_stop(v, (uint16_t)idx);
+    vq_resume_forget(vhu_ring_state_of(v, (uint16_t)idx));
     /* Stopped until the frontend sends SET_VRING_KICK again. */
     if (q->kick_fd >= 0)
         close(q->kick_fd);

@@ -1,9 +1,10 @@
 /* The device's crash records (struct vq_resume, one per queue) in a file
- * of their own, mapped shared: what a crashed sidecored wrote there is read
- * by the next one on the same runtime directory. Only packed rings without
- * an inflight area use it (vhu_queue_try_start). An orderly destroy removes
- * the file; without it (no path, or it cannot be made) the device works as
- * before and only packed-ring recovery after a crash is lost. */
+ * of their own, mapped shared: what a sidecored that crashed or exited
+ * wrote there is read by the next one on the same runtime directory. Only
+ * packed rings without an inflight area use it (vhu_queue_try_start).
+ * Deleting the device removes the file; without one (no path, or it cannot
+ * be made) the device works as before and only its packed rings' recovery
+ * after a restart is lost. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -56,15 +57,20 @@ fail:
              v->path, what, path, strerror(errno));
 }
 
-void vhu_ring_state_close(struct vhost_dev *v, bool remove)
+void vhu_ring_state_close(struct vhost_dev *v)
 {
     if (v->ring_state)
         munmap(v->ring_state, v->ring_state_len);
-    if (remove && v->ring_state_path)
-        unlink(v->ring_state_path);
     free(v->ring_state_path);
     v->ring_state = NULL;
     v->ring_state_path = NULL;
+}
+
+/* Unlinked only: rings still draining keep writing to the mapping. */
+void vhost_dev_drop_ring_state(struct vhost_dev *v)
+{
+    if (v->ring_state_path)
+        unlink(v->ring_state_path);
 }
 
 struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i)

@@ -318,7 +318,7 @@ static void free_dev(struct vhost_dev *v)
     }
     if (v->gm_ready)
         gm_destroy(&v->gm);
-    vhu_ring_state_close(v, false);
+    vhu_ring_state_close(v);
     free(v->q);
     free(v->paused);
     free(v->quiesced);
@@ -416,7 +416,6 @@ void vhost_dev_destroy(struct vhost_dev *v)
     v->dev->on_config_change = NULL;
     if (v->listen_fd >= 0)
         unlink(v->path);
-    vhu_ring_state_close(v, true);
     free_dev(v);
 }
 

@@ -27,8 +27,8 @@ struct vhost_dev_cfg {
     struct vdev *dev;  /* not owned */
     unsigned prefault_threads; /* > 0: pre-fault guest memory at SET_MEM_TABLE */
     const char *ring_state_path; /* file that keeps packed rings' used positions
-                        * across a crash of the daemon (frontends without an
-                        * inflight area); NULL: none */
+                        * across a crash or restart of the daemon (frontends
+                        * without an inflight area); NULL: none */
     bool vpri;         /* offer VPRI (docs/VPRI.md): only for devices that check
                         * residency before touching guest buffers (blk, net) */
 };
@@ -68,6 +68,11 @@ void vhost_dev_quiesce(struct vhost_dev *v);
 void vhost_dev_retire(struct vhost_dev *v);
 /* True once no quiesced ring holds a request. */
 bool vhost_dev_settled(struct vhost_dev *v);
+/* The device goes for good (deleted, not the daemon exiting): its file of
+ * packed-ring crash records (cfg.ring_state_path) is removed. A daemon
+ * that exits keeps it, so the next one resumes the packed rings of VMs
+ * that kept running and only resend their old bases. */
+void vhost_dev_drop_ring_state(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
 /* VPRI counters per virtqueue index: the live channel's plus those of the
  * channels before it. Returns the queues written, 0 if the device never

@@ -148,10 +148,10 @@ int vq_set_inflight(struct virtq *vq, void *area, uint64_t bytes);
 
 /* A packed ring's crash record, in memory that outlives the process (a
  * file the transport maps), for frontends that keep no inflight area:
- * QEMU's vhost-user-net. After a backend crash such a frontend can only
- * send again the base it gave at the ring's start, and a packed ring holds
- * no index that says how far the device got (a split ring's used->idx
- * does). A backend started after the crash resumes at the record's used
+ * QEMU's vhost-user-net. After a backend crash or restart such a frontend
+ * can only send again the base it gave at the ring's start, and a packed
+ * ring holds no index that says how far the device got (a split ring's
+ * used->idx does). The next backend resumes at the record's used
  * position instead, re-reading the buffers the crashed one had taken and
  * not returned, and finishes a publication the crash cut short
  * (virtq_resume.c). Each queue's record takes vq_resume_bytes() (mostly
@@ -178,8 +178,13 @@ uint64_t vq_resume_bytes(void);
  * (no descriptor marked used since) is never resumed, whatever r says. */
 bool vq_resume_start(struct virtq *vq, struct vq_resume *r, uint64_t ring,
                      uint16_t frontend_base);
-/* The queue stopped in an orderly way: its record no longer applies. */
+/* The queue stopped: its record takes no more writes and keeps the last
+ * position, for a frontend that lost its backend without asking for the
+ * base (hangup, daemon exit or restart) and will resend its old one. */
 void vq_resume_stop(struct virtq *vq);
+/* The frontend learned the ring's position (GET_VRING_BASE): r no longer
+ * applies. NULL: nothing. */
+void vq_resume_forget(struct vq_resume *r);
 
 /* Control path: release what vq_set_inflight allocated. Call when the queue
  * is stopped for good or before vq_init reuses the struct. */

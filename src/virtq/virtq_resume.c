@@ -1,5 +1,6 @@
 /* The packed ring's crash record (struct vq_resume in virtq.h): resuming
- * from it at a start, and forgetting it at an orderly stop.
+ * from it at a start, and forgetting it when the frontend learns the
+ * ring's position (GET_VRING_BASE).
  *
  * Layout: the header, then the queue's used shadow (what vq_push_packed
  * records and vq_publish_packed writes to the ring), so the record holds a
@@ -131,9 +132,10 @@ bool vq_resume_start(struct virtq *vq, struct vq_resume *r, uint64_t ring,
     return resumed;
 }
 
-void vq_resume_stop(struct virtq *vq)
+void vq_resume_stop(struct virtq *vq) { vq->resume = NULL; }
+
+void vq_resume_forget(struct vq_resume *r)
 {
-    if (vq->resume)
-        vq->resume->magic = 0;
-    vq->resume = NULL;
+    if (r)
+        r->magic = 0;
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# sidecored crashes under a Linux guest's running NIC and comes back: the
+# sidecored crashes or restarts under a Linux guest's running NIC: the
 # guest sends several MB over TCP to a listener on the host's tap port of
-# sidecored's switch, and then takes as much back; sidecored is killed with
-# SIGKILL in the middle of each transfer and a new one starts on the same
-# runtime directory and configuration. QEMU reconnects (chardev
-# reconnect=1) and starts the rings again; both transfers must arrive
-# whole (MD5), with TCP resending what the crashes dropped.
+# sidecored's switch, and then takes as much back. sidecored is killed
+# with SIGKILL in the middle of the first transfer, and in the middle of
+# the second, which is later also interrupted by an orderly restart
+# (SIGTERM); each time a new sidecored starts on the same runtime directory
+# and configuration. QEMU reconnects (chardev reconnect=1) and starts the
+# rings again; both transfers must arrive whole (MD5), with TCP resending
+# what the interruptions dropped.
 # Runs over a split ring (QEMU resumes it at the used index in guest
 # memory) and a packed ring (QEMU can only resend the base it gave at the
 # start: sidecored resumes from the crash record it keeps in
-# <runtime-dir>/<device>.net-rings, which the test checks it did, and which
-# an orderly exit removes).
+# <runtime-dir>/<device>.net-rings, which the test checks it did; the file
+# outlives an orderly exit and goes with a deleted device).
 # Usage: qemu_guest_net_reconnect.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_net_reconnect.sh BUILD_DIR}
@@ -60,13 +62,14 @@ start_daemon() {
     ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
 }
 
-# crash_and_restart: SIGKILL, then a new daemon.
-crash_and_restart() {
-    kill -KILL "$SCD_PID"
-    wait "$SCD_PID" 2>/dev/null
+# restart SIGNAL: stops the daemon with SIGNAL (KILL or TERM), then a new one.
+restart() {
+    kill -"$1" "$SCD_PID"
+    timeout 15 tail --pid="$SCD_PID" -f /dev/null || fail "sidecored #$N still runs 15 s after SIG$1"
+    { wait "$SCD_PID"; } 2>/dev/null
     SCD_PID=
     start_daemon
-    echo "+ sidecored #$((N - 1)) killed mid-transfer, #$N started"
+    echo "+ sidecored #$((N - 1)) stopped by SIG$1 mid-transfer, #$N started"
 }
 
 guest_alive() { kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during the transfers"; }
@@ -91,7 +94,7 @@ run_case() { # RING: split or packed
     QEMU_PID=$!
 
     scd_wait "$GUEST_TIMEOUT" "the guest's TCP data to start arriving" file_grew "$TMP/bulk" "$KILL_AFTER"
-    crash_and_restart
+    restart KILL
     wait "$LISTEN_PID" || { cat "$TMP/listen.log"; fail "the host's TCP listener failed"; }
     LISTEN_PID=
     got=$(md5sum <"$TMP/bulk" | cut -d' ' -f1)
@@ -104,7 +107,9 @@ run_case() { # RING: split or packed
         2>"$TMP/send.log" &
     LISTEN_PID=$!
     scd_wait 120 "the host's TCP data to reach the guest" delivered $((base + KILL_AFTER))
-    crash_and_restart
+    restart KILL
+    scd_wait 120 "more of the host's TCP data to reach the guest" delivered "$KILL_AFTER"
+    restart TERM
     wait "$LISTEN_PID" || { cat "$TMP/send.log"; fail "the host could not send its TCP data"; }
     LISTEN_PID=
     scd_wait 120 "the guest to checksum the host's data" guest_said bulk_got_md5
@@ -122,16 +127,19 @@ run_case() { # RING: split or packed
         fail "device g0 failed: $(scd_ctl net-stats g0 | jq -r .why)"
     if [ "$ring" = packed ]; then
         grep -q "(packed rings" "$TMP/daemon$N.log" || fail "the guest did not negotiate packed rings"
-        for n in 2 3; do
+        for n in 2 3 4; do
             grep -q "resumes at used position" "$TMP/daemon$n.log" ||
                 fail "sidecored #$n did not resume the packed rings from the crash record"
         done
     fi
-    [ -f "$TMP/g0.net-rings" ] || fail "no crash record file $TMP/g0.net-rings while the device runs"
     scd_stop
-    [ ! -e "$TMP/g0.net-rings" ] || fail "an orderly exit left the crash record file behind"
+    [ -f "$TMP/g0.net-rings" ] || fail "an orderly exit removed the crash record file"
+    start_daemon
+    scd_ctl net-delete g0 >/dev/null || fail "net-delete g0"
+    [ ! -e "$TMP/g0.net-rings" ] || fail "deleting the device left its crash record file behind"
+    scd_stop
 }
 
 run_case split
 run_case packed
-echo "PASS: a guest's TCP transfers survived sidecored being killed mid-transfer (split and packed rings)"
+echo "PASS: a guest's TCP transfers survived sidecored being killed and restarted mid-transfer (split and packed rings)"

@@ -1265,12 +1265,19 @@ static void test_resume_after_crash(void **state)
     expect_no_used(f);
     assert_int_equal(r->old_used, VRING_PACKED_WRAP | 5);
 
-    /* An orderly stop gives the frontend the true base: the record is void. */
+    /* A stop without GET_VRING_BASE (hangup, exit): the frontend resends
+     * its old base, the record still says where the ring is. */
     vq_resume_stop(&f->vq);
+    assert_true(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 5);
+    /* GET_VRING_BASE told the frontend: the record is void. */
+    vq_resume_stop(&f->vq);
+    vq_resume_forget(r);
     assert_int_equal(r->magic, 0);
-    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP | 5));
+    assert_false(resume_take_over(f, r, VRING_PACKED_WRAP));
+    assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP);
     assert_int_equal(r->magic, VQ_RESUME_MAGIC);
-    assert_int_equal(r->start, VRING_PACKED_WRAP | 5);
+    assert_int_equal(r->start, VRING_PACKED_WRAP);
     assert_null(f->vq.err);
     vq_fini(&f->vq);
     free(r);
