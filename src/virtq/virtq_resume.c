@@ -21,7 +21,9 @@
  * device while no backend ran and set the ring up again at the same place
  * (a guest reboot does): until a device marks a descriptor used, a ring
  * holds nothing but zeros and descriptors available in the first wrap, so
- * no slot carries the USED flag; a device that has moved the ring leaves
+ * no slot carries the USED flag (a driver must clear the ring when it sets
+ * it up: stale descriptors would look available to a device starting at
+ * the first wrap); a device that has moved the ring leaves
  * one in every slot it used in a wrap-1 lap, and the driver sets it on
  * every slot it offers in a wrap-0 lap. */
 #include <stdlib.h>
