@@ -165,6 +165,38 @@ int gm_table_add(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
     return 0;
 }
 
+static struct gm_region *find_exact(struct guestmem *gm, uint64_t gpa, uint64_t size,
+                                    uint64_t uva)
+{
+    struct gm_table *t = atomic_load_explicit(&gm->table, memory_order_acquire);
+    for (uint32_t i = 0; t && i < t->n; i++)
+        if (t->r[i].gpa == gpa && t->r[i].size == size && t->r[i].uva == uva)
+            return &t->r[i];
+    return NULL;
+}
+
+/* The data path never reads readds: counting in place needs no new table. */
+bool gm_readd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva,
+              uint64_t mmap_offset, int fd)
+{
+    struct gm_region *r = find_exact(gm, gpa, size, uva);
+    struct stat a, b;
+    if (!r || r->mmap_offset != mmap_offset || r->readds >= GM_MAX_READDS ||
+        fstat(fd, &a) < 0 || fstat(r->fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return false;
+    r->readds++;
+    return true;
+}
+
+bool gm_unreadd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva)
+{
+    struct gm_region *r = find_exact(gm, gpa, size, uva);
+    if (!r || r->readds == 0)
+        return false;
+    r->readds--;
+    return true;
+}
+
 int gm_table_remove(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
                     struct gm_region *removed)
 {

@@ -34,6 +34,7 @@ struct gm_region {
     void *map_base;       /* what mmap returned (page aligned) */
     size_t map_len;
     int fd;
+    uint32_t readds;      /* ADD_MEM_REGs of it beyond the first (gm_readd) */
 };
 
 struct gm_table {
@@ -119,6 +120,20 @@ int gm_table_remove(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uv
 /* Copy without the mappings' ownership changing: regions are shared between
  * the old and new table until the old one is retired with gm_table_free. */
 struct gm_table *gm_table_clone(const struct gm_table *t);
+
+/* Control path, on the current table. QEMU 7.2 sends ADD_MEM_REG and
+ * REM_MEM_REG once per queue pair of a multiqueue NIC (each pair is a
+ * vhost device of its own there, sharing one connection), so the same
+ * region arrives several times. gm_readd: when the current table holds
+ * exactly (gpa, size, uva, mmap_offset), mapped from the same file as fd,
+ * counts one more add of it and returns true (fd stays the caller's);
+ * false otherwise, or when it was added GM_MAX_READDS times already.
+ * gm_unreadd: takes back one of those adds of (gpa, size, uva); false when
+ * there is none (the region itself must go then). */
+#define GM_MAX_READDS 256u
+bool gm_readd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva,
+              uint64_t mmap_offset, int fd);
+bool gm_unreadd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva);
 
 /* Swap in t; returns the previous table. */
 struct gm_table *gm_publish(struct guestmem *gm, struct gm_table *t);

@@ -96,6 +96,13 @@ int vhu_h_add_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned
     (void)nfds, (void)r;
 
     fds[0] = -1;
+    if (gm_readd(&v->gm, g->gpa, g->size, g->uva, g->mmap_offset, fd)) {
+        LOG_DEBUG(VHU_COMP, "%s: region gpa 0x%llx size 0x%llx added again (one add per queue "
+                            "pair from QEMU 7.2): already mapped",
+                  v->dev->name, (unsigned long long)g->gpa, (unsigned long long)g->size);
+        close(fd);
+        return VHU_OK;
+    }
     struct gm_table *t = gm_table_clone(gm_current(&v->gm));
     if (!t) {
         close(fd);
@@ -121,6 +128,8 @@ int vhu_h_rem_mem_reg(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigned
     int rc;
     (void)fds, (void)nfds, (void)r;
 
+    if (gm_unreadd(&v->gm, g->gpa, g->size, g->uva))
+        return VHU_OK; /* an earlier add of it stands */
     struct gm_table *t = gm_table_clone(gm_current(&v->gm));
     if (!t)
         return vhu_err(v, "out of memory building the memory table");

@@ -8,6 +8,9 @@
 #     icmpecho answers ARP and ICMP echo): replies must come back, and what
 #     testpmd received and sent equals what its switch port delivered and
 #     took.
+# Guest A has two vCPUs and a NIC with two queue pairs (mq=on): QEMU 7.2
+# then runs one vhost device per pair on the connection, each adding the
+# guest's memory regions (ADD_MEM_REG) itself.
 # Between the pings and the hold of part 1, guests A (split ring) and B
 # (packed ring, no mergeable rx buffers: Linux posts big chained rx
 # buffers then) each send a few MB over TCP to the host and take as much
@@ -66,15 +69,18 @@ TAP=sctap$$
 HOLD_PORT=7000
 BULK_LINES=600000 # "seq 1 N": 4 MB
 
-# boot NAME DEVICE KERNEL_ARGS [NIC_OPTIONS]: guest NAME on net device
-# DEVICE, in the background; its console goes to $TMP/serial-NAME.log.
+# boot NAME DEVICE KERNEL_ARGS [NIC_OPTIONS [PAIRS]]: guest NAME on net
+# device DEVICE, in the background, with PAIRS queue pairs (default 1; more
+# give the guest as many vCPUs); its console goes to $TMP/serial-NAME.log.
 boot() {
-    local mac
+    local mac pairs=${5:-1} mq=""
     mac=$(scd_ctl net-stats "$2" | jq -r .mac) || fail "net-stats $2"
+    [ "$pairs" -gt 1 ] && mq=",mq=on"
     : >"$TMP/serial-$1.log"
-    guest_qemu "$TMP/serial-$1.log" net "$3" \
-        -chardev socket,id=c0,path="$TMP/$2.sock" -netdev vhost-user,id=n0,chardev=c0 \
-        -device virtio-net-pci,netdev=n0,mac="$mac",vectors=0${4:-} &
+    guest_qemu "$TMP/serial-$1.log" net "$3" -smp "$pairs" \
+        -chardev socket,id=c0,path="$TMP/$2.sock" \
+        -netdev vhost-user,id=n0,chardev=c0,queues="$pairs" \
+        -device virtio-net-pci,netdev=n0,mac="$mac",vectors=0$mq${4:-} &
     QPID[$1]=$!
 }
 
@@ -108,7 +114,7 @@ check_pings() {
 }
 
 scd_start --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
-    --net name=g0,switch=sw0 --net name=g1,switch=sw0
+    --net name=g0,switch=sw0,queues=2 --net name=g1,switch=sw0
 # The host's IPv6 chatter would land in the exact counts of part 2.
 [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
 ip addr add "$HOST/24" dev "$TAP" || fail "cannot give $TAP the address $HOST"
@@ -150,7 +156,7 @@ echo "== 1. two guests and the host"
 bulk_listen a 7001
 bulk_listen b 7002
 boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:7001:$BULK_LINES \
-sc.to=${NET}3:7003:$BULK_LINES sc.hold=$HOLD_PORT"
+sc.to=${NET}3:7003:$BULK_LINES sc.hold=$HOLD_PORT" "" 2
 boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.bulk=$HOST:7002:$BULK_LINES \
 sc.from=7003 sc.hold=$HOLD_PORT" ,packed=on,mrg_rxbuf=off
 bulk_check a "${NET}2" 7001 g0
@@ -164,6 +170,9 @@ feat=$(scd_ctl net-stats g1 | jq -r .features)
 [ $(((feat >> 34) & 1)) = 1 ] && [ $(((feat >> 15) & 1)) = 0 ] ||
     fail "guest b's NIC should have a packed ring without mergeable rx buffers (features $feat)"
 scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a
+started=$(scd_ctl net-stats g0 | jq '[.queues[] | select(.kind != "ctrl" and .started)] | length')
+echo "guest a's NIC: $started rings running"
+[ "$started" = 4 ] || fail "guest a's NIC runs $started rings, not both queue pairs' 4"
 scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
 for g in 2 3; do
     timeout 30 "${PING[@]}" -c 3 -W 5 "${NET}$g" >"$TMP/hostping" 2>&1 ||
