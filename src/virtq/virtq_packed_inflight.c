@@ -148,8 +148,11 @@ static int recover(struct virtq *vq, struct vq_inflight_packed *a, uint16_t *nex
     }
     if (used != old_used || wrap != old_wrap) {
         uint16_t flags = __atomic_load_n(&vq->pdesc[old_used].flags, __ATOMIC_ACQUIRE);
-        if (vring_packed_is_used(flags, old_wrap)) {
-            old_free = free_head; /* the driver saw the batch: commit it */
+        /* Still the driver's descriptor of that lap: the batch's first used
+         * descriptor never landed. Else the driver saw the batch (and may
+         * have offered the slot again in the next lap): commit it. */
+        if (!vring_packed_is_avail(flags, old_wrap)) {
+            old_free = free_head;
             old_used = used;
             old_wrap = wrap;
         }

@@ -7,12 +7,15 @@
  * publication's used descriptors at no cost of its own. vq_publish_packed
  * stores pub_n and used before it writes the ring and old_used after.
  *
- * After a crash, used != old_used means a publication was under way. If
- * its first used descriptor (written last) reached the ring, the driver may
- * have seen the whole publication: it counts. Otherwise the driver has seen
- * none of it, and some of its other used descriptors may be in the ring
- * already: it is written again from the shadow, whole, before the ring is
- * handed on. Either way the ring resumes after it.
+ * After a crash, used != old_used means a publication was under way. While
+ * its first slot still holds the driver's descriptor, available in that
+ * lap, the driver has seen none of it (the first used descriptor is written
+ * last), and some of its other used descriptors may be in the ring already:
+ * it is written again from the shadow, whole, before the ring is handed on.
+ * Anything else in that slot means the publication reached the driver: our
+ * used descriptor, or, once the driver took it, a buffer the driver offered
+ * there in the next lap (an rx driver refills at once), which must not be
+ * overwritten. Either way the ring resumes after it.
  *
  * Deciding that a record speaks for the ring the frontend hands over: the
  * same descriptor ring address, size and start base (a frontend that lost
@@ -84,7 +87,7 @@ static bool recorded_position(struct virtq *vq, const struct vq_resume *r, uint1
     if (!publication_fits(vq, r))
         return false;
     uint16_t flags = __atomic_load_n(&vq->pdesc[vring_packed_idx(old)].flags, __ATOMIC_ACQUIRE);
-    if (!vring_packed_is_used(flags, vring_packed_wrap(old))) {
+    if (vring_packed_is_avail(flags, vring_packed_wrap(old))) {
         vq->n_shadow = r->pub_n;
         vq->pub_used = old;
         vq->used_idx = r->used;

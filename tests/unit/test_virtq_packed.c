@@ -1057,6 +1057,51 @@ static void crash_mid_publish(struct fx *f, bool reached_ring)
 static void test_inflight_publish_committed(void **state) { crash_mid_publish(*state, true); }
 static void test_inflight_publish_rolled_back(void **state) { crash_mid_publish(*state, false); }
 
+/* As crash_mid_publish with the batch in the ring, but the driver took it
+ * and refilled the ring, offering the batch's slot again in the next lap
+ * before the new backend came: the batch counts, and that slot is the
+ * driver's. */
+static void test_inflight_publish_refilled(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_packed *a = attach_area(f);
+    struct vq_chain got[2];
+    struct iovec iov[2][MAXIOV];
+    put1(f, DATA, 8, W, 5);
+    put1(f, DATA + 0x1000, 8, W, 6);
+    for (int i = 0; i < 2; i++) {
+        got[i] = (struct vq_chain){.iov = iov[i], .max_iov = MAXIOV};
+        assert_int_equal(vq_pop(&f->vq, &got[i]), 1);
+    }
+    uint16_t e5 = entry_of(a, 5);
+    struct vq_inflight_packed before = *a;
+    vq_push(&f->vq, &got[0], 8);
+    vq_publish(&f->vq);
+    a->old_free_head = before.old_free_head;
+    a->old_used_idx = before.old_used_idx;
+    a->old_used_wrap_counter = before.old_used_wrap_counter;
+    a->desc[e5].inflight = 1;
+    expect_used(f, 5, 8);
+    static const uint16_t ids[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11};
+    for (unsigned i = 0; i < 11; i++) /* slots 2-11, then 0 of the next lap */
+        put1(f, DATA + 0x100u * i, 8, W, ids[i]);
+    struct vring_packed_desc slot0 = *pd(f, 0);
+
+    restart(f, a, FEAT);
+    assert_null(f->vq.err);
+    assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP | 1);
+    assert_int_equal(f->vq.n_resubmit, 1);
+    assert_memory_equal(pd(f, 0), &slot0, sizeof(slot0));
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 6);
+    for (unsigned i = 0; i < 11; i++) {
+        assert_int_equal(pop(f), 1);
+        assert_int_equal(f->c.head, ids[i]);
+    }
+    assert_int_equal(pop(f), 0);
+    free(a);
+}
+
 /* A crash after a buffer's head was marked but before it left the free
  * list: it is not resubmitted but read from the ring again. */
 static void test_inflight_pop_uncommitted(void **state)
@@ -1346,10 +1391,15 @@ static void test_resume_fresh_ring(void **state)
     free(r);
 }
 
-/* A crash in the middle of a publication of buffers 3 and 4: its second
- * used descriptor is in the ring, its first (written last) reached the
- * ring or not. Either way the driver gets both, once. */
-static void resume_mid_publish(struct fx *f, bool reached_ring)
+/* A crash in the middle of a publication of buffers 3 and 4 (the record's
+ * old_used not yet moved): its second used descriptor is in the ring; its
+ * first (written last) did not land (ROLLED), landed (LANDED), or landed
+ * and the driver took both and refilled the ring, offering the first slot
+ * again in the next lap (REFILLED). The driver gets both once, and what it
+ * offered since is not overwritten. */
+enum mid_publish { ROLLED, LANDED, REFILLED };
+
+static void resume_mid_publish(struct fx *f, enum mid_publish how)
 {
     struct vq_chain held;
     struct iovec iov[MAXIOV];
@@ -1363,26 +1413,43 @@ static void resume_mid_publish(struct fx *f, bool reached_ring)
     vq_publish(&f->vq);
     assert_int_equal(r->pub_n, 2);
     r->old_used = VRING_PACKED_WRAP | 3;
-    if (!reached_ring)
+    if (how == ROLLED)
         *pd(f, 3) = slot3;
+    if (how == REFILLED) {
+        expect_used(f, 3, 64);
+        expect_used(f, 4, 8);
+        for (uint16_t id = 0; id <= 10; id++) /* slots 5-11, then 0-3 of the next lap */
+            put1(f, DATA + 0x100u * id, 8, W, id);
+    }
+    struct vring_packed_desc before3 = *pd(f, 3);
     assert_true(resume_take_over(f, r, VRING_PACKED_WRAP));
     assert_int_equal(f->vq.used_idx, VRING_PACKED_WRAP | 5);
     assert_int_equal(f->vq.last_avail, VRING_PACKED_WRAP | 5);
     assert_int_equal(r->old_used, VRING_PACKED_WRAP | 5);
-    expect_used(f, 3, 64);
-    expect_used(f, 4, 8);
-    expect_no_used(f);
+    if (how == REFILLED) {
+        assert_memory_equal(pd(f, 3), &before3, sizeof(before3));
+        for (uint16_t id = 0; id <= 10; id++) {
+            assert_int_equal(pop(f), 1);
+            assert_int_equal(f->c.head, id);
+        }
+    } else {
+        expect_used(f, 3, 64);
+        expect_used(f, 4, 8);
+        expect_no_used(f);
+        assert_int_equal(pop(f), 0);
+        put1(f, DATA, 8, W, 5);
+        assert_int_equal(pop(f), 1);
+        assert_int_equal(f->c.head, 5);
+    }
     assert_int_equal(pop(f), 0);
-    put1(f, DATA, 8, W, 5);
-    assert_int_equal(pop(f), 1);
-    assert_int_equal(f->c.head, 5);
     assert_null(f->vq.err);
     vq_fini(&f->vq);
     free(r);
 }
 
-static void test_resume_publish_committed(void **state) { resume_mid_publish(*state, true); }
-static void test_resume_publish_rolled_forward(void **state) { resume_mid_publish(*state, false); }
+static void test_resume_publish_landed(void **state) { resume_mid_publish(*state, LANDED); }
+static void test_resume_publish_rolled_forward(void **state) { resume_mid_publish(*state, ROLLED); }
+static void test_resume_publish_refilled(void **state) { resume_mid_publish(*state, REFILLED); }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
@@ -1421,6 +1488,7 @@ int main(void)
         T(test_inflight_resubmit),
         T(test_inflight_publish_committed),
         T(test_inflight_publish_rolled_back),
+        T(test_inflight_publish_refilled),
         T(test_inflight_pop_uncommitted),
         T(test_inflight_in_order_group),
         T(test_inflight_scribbled),
@@ -1428,8 +1496,9 @@ int main(void)
         T(test_resume_after_crash),
         T(test_resume_other_ring),
         T(test_resume_fresh_ring),
-        T(test_resume_publish_committed),
+        T(test_resume_publish_landed),
         T(test_resume_publish_rolled_forward),
+        T(test_resume_publish_refilled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
