@@ -161,8 +161,7 @@ static void cleanup_dir(const char *dir)
     char rpc[PATH_MAX];
     snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
     unlink(rpc);
-    if (rmdir(dir))
-        fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+    scratch_remove(dir);
 }
 
 /* Index of the round with the median IOPS (the lower middle for even n). */

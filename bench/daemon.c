@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <sched.h>
 #include <signal.h>
@@ -132,4 +133,18 @@ int make_image(const char *path, uint64_t size)
     }
     close(fd);
     return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) ? -1 : 0;
+}
+
+int scratch_remove(const char *dir)
+{
+    if (nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS) == 0)
+        return 0;
+    fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+    return -1;
 }

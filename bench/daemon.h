@@ -25,6 +25,10 @@ void daemon_stop(struct daemon *d);
 void daemon_show_log(const struct daemon *d);
 /* The sidecored built next to this program. 0 or -1 (with a message). */
 int daemon_sidecored_path(const char *argv0, char *out, size_t len);
+/* Removes a scratch runtime directory with everything in it: sidecored
+ * leaves its packed rings' crash records there on purpose (a restarted
+ * daemon resumes from them). 0, or -1 with a message. */
+int scratch_remove(const char *dir);
 /* A sparse file of size bytes. 0 or -1 (with a message). */
 int make_image(const char *path, uint64_t size);
 

@@ -169,7 +169,6 @@ out:
     if (d.log[0])
         unlink(d.log);
     free(socks), free(blk), free(argv), free(paths);
-    if (rmdir(dir))
-        fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+    scratch_remove(dir);
     return rc;
 }

@@ -277,7 +277,6 @@ int bench_net_compare(int argc, char **argv, const char *argv0)
     else
         print_table(&o, rows, n);
     free(rows);
-    if (rmdir(dir))
-        fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", dir, strerror(errno));
+    scratch_remove(dir);
     return rc;
 }

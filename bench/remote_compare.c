@@ -1,7 +1,5 @@
 #include "remote_compare.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,12 +180,6 @@ static void stop_all(struct rc_daemons *ds, bool show_logs)
     }
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path) ? -1 : 0;
-}
-
 /* The device set: the blk rows' backends on vmhost 0, consolidation's two
  * VMs on vmhost 0 and 1 (first chosen backend). */
 static void plan(const struct remote_opts *o, struct rc_daemons *ds)
@@ -266,8 +258,7 @@ int bench_remote_compare(int argc, char **argv, const char *argv0)
     rns_teardown(&e.ns);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (nftw(e.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS))
-        fprintf(stderr, "sidecore-bench: could not remove %s: %s\n", e.dir, strerror(errno));
+    scratch_remove(e.dir);
     if (rc == 2)
         return rc;
     if (o.json) {

@@ -69,9 +69,10 @@ void vhost_dev_retire(struct vhost_dev *v);
 /* True once no quiesced ring holds a request. */
 bool vhost_dev_settled(struct vhost_dev *v);
 /* The device goes for good (deleted, not the daemon exiting): its file of
- * packed-ring crash records (cfg.ring_state_path) is removed. A daemon
- * that exits keeps it, so the next one resumes the packed rings of VMs
- * that kept running and only resend their old bases. */
+ * packed-ring crash records (cfg.ring_state_path) is removed. A destroy
+ * keeps it while the frontend runs packed rings, so the next daemon
+ * resumes the rings of a VM that kept running and only resends its old
+ * bases; otherwise the destroy removes it too. */
 void vhost_dev_drop_ring_state(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
 /* VPRI counters per virtqueue index: the live channel's plus those of the

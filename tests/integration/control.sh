@@ -48,7 +48,8 @@ start_daemon() {
     fail "sidecored did not log 'sidecored: ready' within 10 s"
 }
 
-# stop_daemon SOCKET...: SIGTERM, then status 0 within 10 s and no sockets left.
+# stop_daemon SOCKET...: SIGTERM, then status 0 within 10 s and no sockets
+# left, nor crash record files next to them (no frontend runs packed rings).
 stop_daemon() {
     kill -TERM "$PID"
     local _ rc=0
@@ -63,6 +64,8 @@ stop_daemon() {
     local s
     for s in "$@"; do
         [ ! -e "$s" ] || fail "sidecored left $s behind"
+        [ -z "$(find "$(dirname "$s")" -maxdepth 1 -name '*-rings')" ] ||
+            fail "sidecored left crash record files in $(dirname "$s")"
     done
     grep -q "sidecored: stopped" "$TMP/daemon.log" || fail "no 'stopped' line in the log"
 }
@@ -110,7 +113,7 @@ grep -q "2 sidecore(s) in hybrid mode, 0 device(s)" "$TMP/ctl.out" || fail "info
 
 ctl create-blk nul1 --socket "$RUN/nul1.sock" --backend null --size 2G --queues 4
 [ -S "$RUN/nul1.sock" ] || fail "create-blk did not create $RUN/nul1.sock"
-grep -qF -- "-chardev socket,id=c0,path=$RUN/nul1.sock -device vhost-user-blk-pci,chardev=c0,num-queues=4" \
+grep -qF -- "-chardev socket,id=c0,path=$RUN/nul1.sock,reconnect=1 -device vhost-user-blk-pci,chardev=c0,num-queues=4" \
     "$TMP/ctl.out" || fail "create-blk prints no QEMU line: $(cat "$TMP/ctl.out")"
 truncate -s 64M "$TMP/img1.img" # read-only backends do not create files
 ctl create-blk img1 --socket "$RUN/img1.sock" --backend file --path "$TMP/img1.img" --size 64M \
@@ -188,6 +191,7 @@ ctl info
 
 ctl delete img2
 [ ! -e "$RUN/img2.sock" ] || fail "delete left $RUN/img2.sock"
+[ ! -e "$RUN/img2.blk-rings" ] || fail "delete left the crash record file $RUN/img2.blk-rings"
 ctl --json list
 [ "$(jget "$TMP/ctl.out" 'len(d)')" = 2 ] || fail "delete did not remove img2"
 stop_daemon "$RPC" "$RUN/nul1.sock" "$RUN/img1.sock"
@@ -240,7 +244,7 @@ ctl --json list
     fail "default devices: $(cat "$TMP/ctl.out")"
 [ -f "$RUN/file0.img" ] || fail "no $RUN/file0.img"
 for dev in null0 file0; do
-    grep -qF -- "-chardev socket,id=c0,path=$RUN/$dev.sock -device vhost-user-blk-pci,chardev=c0,num-queues=2" \
+    grep -qF -- "-chardev socket,id=c0,path=$RUN/$dev.sock,reconnect=1 -device vhost-user-blk-pci,chardev=c0,num-queues=2" \
         "$TMP/run3.out" || fail "no QEMU line for $dev: $(cat "$TMP/run3.out")"
 done
 grep -q "^qemu-system-x86_64 -M q35,memory-backend=mem .*memory-backend-memfd,id=mem,size=512M,share=on" \
