@@ -165,21 +165,27 @@ int gm_table_add(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
     return 0;
 }
 
-static struct gm_region *find_exact(struct guestmem *gm, uint64_t gpa, uint64_t size,
+/* The region that is exactly (gpa, size, uva), or NULL. */
+static struct gm_region *find_exact(struct gm_table *t, uint64_t gpa, uint64_t size,
                                     uint64_t uva)
 {
-    struct gm_table *t = atomic_load_explicit(&gm->table, memory_order_acquire);
     for (uint32_t i = 0; t && i < t->n; i++)
         if (t->r[i].gpa == gpa && t->r[i].size == size && t->r[i].uva == uva)
             return &t->r[i];
     return NULL;
 }
 
+static struct gm_region *current_exact(struct guestmem *gm, uint64_t gpa, uint64_t size,
+                                       uint64_t uva)
+{
+    return find_exact(atomic_load_explicit(&gm->table, memory_order_acquire), gpa, size, uva);
+}
+
 /* The data path never reads readds: counting in place needs no new table. */
 bool gm_readd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva,
               uint64_t mmap_offset, int fd)
 {
-    struct gm_region *r = find_exact(gm, gpa, size, uva);
+    struct gm_region *r = current_exact(gm, gpa, size, uva);
     struct stat a, b;
     if (!r || r->mmap_offset != mmap_offset || r->readds >= GM_MAX_READDS ||
         fstat(fd, &a) < 0 || fstat(r->fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
@@ -190,7 +196,7 @@ bool gm_readd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva,
 
 bool gm_unreadd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva)
 {
-    struct gm_region *r = find_exact(gm, gpa, size, uva);
+    struct gm_region *r = current_exact(gm, gpa, size, uva);
     if (!r || r->readds == 0)
         return false;
     r->readds--;
@@ -200,16 +206,15 @@ bool gm_unreadd(struct guestmem *gm, uint64_t gpa, uint64_t size, uint64_t uva)
 int gm_table_remove(struct gm_table *t, uint64_t gpa, uint64_t size, uint64_t uva,
                     struct gm_region *removed)
 {
-    for (uint32_t i = 0; i < t->n; i++) {
-        const struct gm_region *r = &t->r[i];
-        if (r->gpa != gpa || r->size != size || r->uva != uva)
-            continue;
-        *removed = *r;
-        memmove(&t->r[i], &t->r[i + 1], (t->n - i - 1) * sizeof(t->r[0]));
-        t->n--;
-        memset(&t->r[t->n], 0, sizeof(t->r[0]));
-        return 0;
+    struct gm_region *r = find_exact(t, gpa, size, uva);
+    if (!r) {
+        errno = ENOENT;
+        return -1;
     }
-    errno = ENOENT;
-    return -1;
+    uint32_t i = (uint32_t)(r - t->r);
+    *removed = *r;
+    memmove(&t->r[i], &t->r[i + 1], (t->n - i - 1) * sizeof(t->r[0]));
+    t->n--;
+    memset(&t->r[t->n], 0, sizeof(t->r[0]));
+    return 0;
 }

@@ -24,12 +24,15 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
     size_t len = (size_t)v->nq * vq_resume_bytes();
     const char *what = "open";
     struct stat st;
+    int err;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         goto fail;
     what = "use";
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        errno = errno ? errno : EINVAL;
+    if (fstat(fd, &st) < 0)
+        goto fail_fd;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL; /* not a regular file */
         goto fail_fd;
     }
     what = "size";
@@ -50,7 +53,9 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
     v->ring_state_len = len;
     return;
 fail_fd:
+    err = errno;
     close(fd);
+    errno = err;
 fail:
     LOG_WARN(VHU_COMP, "%s: cannot %s the ring state file %s (%s): packed rings without an "
                        "inflight area will not resume after a crash of the daemon",

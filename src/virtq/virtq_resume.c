@@ -74,8 +74,8 @@ static bool publication_fits(const struct virtq *vq, const struct vq_resume *r)
 }
 
 /* Where the crashed backend's publications end, finishing the one it was
- * in (vq->shadow is the record's by now); false when the record does not
- * hold together. */
+ * in (vq->shadow is the record's by now); false, with nothing changed,
+ * when the record does not hold together. */
 static bool recorded_position(struct virtq *vq, const struct vq_resume *r, uint16_t *pos)
 {
     uint16_t old = r->old_used;
@@ -116,8 +116,6 @@ bool vq_resume_start(struct virtq *vq, struct vq_resume *r, uint64_t ring,
             LOG_WARN("virtq", "packed ring of %u: the crash record left by the previous backend "
                               "does not hold together; starting at the frontend's base %u wrap %u",
                      vq->num, vring_packed_idx(base), vring_packed_wrap(base));
-            vq->used_idx = vq->pub_used = base;
-            vq->n_shadow = 0;
         } else if (pos != base) {
             /* Buffers the crashed backend took and never returned are taken again. */
             vq->last_avail = vq->used_idx = vq->pub_used = vq->signalled_used = pos;
