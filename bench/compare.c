@@ -156,14 +156,6 @@ static void cleanup_files(const struct side *a, const struct side *b)
             unlink(files[i]);
 }
 
-static void cleanup_dir(const char *dir)
-{
-    char rpc[PATH_MAX];
-    snprintf(rpc, sizeof(rpc), "%s/rpc.sock", dir);
-    unlink(rpc);
-    scratch_remove(dir);
-}
-
 /* Index of the round with the median IOPS (the lower middle for even n). */
 static unsigned median_round(const struct side *r, unsigned n)
 {
@@ -251,7 +243,7 @@ int bench_compare(struct bench_opts *o, const char *argv0)
         if (n > 1)
             print_rounds(sc, q, n);
     }
-    cleanup_dir(dir);
+    scratch_remove(dir);
     free(sc), free(q), free(d);
     return rc;
 }

@@ -5,11 +5,11 @@
 
 #include "../backend/net_port.h"
 
-/* Guest RAM must be a shared memfd: the daemon maps the same pages. */
-
 /* QEMU connects to our socket: reconnect=1 brings the device back after a
  * restart (or crash) of sidecored; when QEMU listens, we reconnect. */
 #define CHARDEV_MODE(client) ((client) ? ",server=on,wait=off" : ",reconnect=1")
+
+/* Guest RAM must be a shared memfd: the daemon maps the same pages. */
 #define QEMU_MEM                                                                                   \
     "qemu-system-x86_64 -M q35,memory-backend=mem -m 512M "                                        \
     "-object memory-backend-memfd,id=mem,size=512M,share=on "
