@@ -11,13 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/net_offload.h"
+#include "../backend/net_flow.h"
 #include "ip_stages.h"
-
-/* Header bytes read from a frame, at most (Ethernet, two tags, IPv6 and
- * its extension headers, the ports). */
-#define PEEK_MAX 512
-#define MAX_EXT 8
 
 enum { F_SMAC = 1, F_DMAC = 2, F_TYPE = 4, F_PROTO = 8, F_SRC = 16, F_DST = 32, F_SPORT = 64,
        F_DPORT = 128 };
@@ -49,128 +44,6 @@ struct filter {
     struct rule r[];
 };
 
-/* ---- frame parsing ---- */
-
-struct peek {
-    const struct net_pkt *p;
-    uint8_t buf[PEEK_MAX];
-    size_t have;
-};
-
-/* True when bytes [0, upto) are available (read lazily). */
-static bool need(struct peek *k, size_t upto)
-{
-    if (upto > k->p->len || upto > PEEK_MAX)
-        return false;
-    if (upto > k->have) {
-        size_t want = upto < 128 ? 128 : upto;
-        if (want > k->p->len)
-            want = k->p->len;
-        if (want > PEEK_MAX)
-            want = PEEK_MAX;
-        k->have += net_iov_read(k->p->iov, k->p->niov, k->have, k->buf + k->have,
-                                want - k->have);
-    }
-    return upto <= k->have;
-}
-
-static uint16_t be16(const uint8_t *b) { return (uint16_t)(b[0] << 8 | b[1]); }
-
-static void l4_ports(struct peek *k, size_t off, struct ip_filter_frame *f)
-{
-    if ((f->proto == 6 || f->proto == 17 || f->proto == 132 || f->proto == 136) &&
-        need(k, off + 4)) {
-        f->has_ports = true;
-        f->sport = be16(k->buf + off);
-        f->dport = be16(k->buf + off + 2);
-    }
-}
-
-static void parse_v4(struct peek *k, size_t off, struct ip_filter_frame *f)
-{
-    if (!need(k, off + 20))
-        return;
-    const uint8_t *h = k->buf + off;
-    unsigned ihl = (h[0] & 15u) * 4u;
-    if (h[0] >> 4 != 4 || ihl < 20)
-        return;
-    f->has_addrs = true;
-    memcpy(f->saddr, h + 12, 4);
-    memcpy(f->daddr, h + 16, 4);
-    f->has_proto = true;
-    f->proto = h[9];
-    if ((be16(h + 6) & 0x1fff) == 0) /* first (or only) fragment: L4 header here */
-        l4_ports(k, off + ihl, f);
-}
-
-static void parse_v6(struct peek *k, size_t off, struct ip_filter_frame *f)
-{
-    if (!need(k, off + 40) || k->buf[off] >> 4 != 6)
-        return;
-    f->has_addrs = true;
-    f->v6 = true;
-    memcpy(f->saddr, k->buf + off + 8, 16);
-    memcpy(f->daddr, k->buf + off + 24, 16);
-    uint8_t nh = k->buf[off + 6];
-    bool first = true;
-    off += 40;
-    for (unsigned i = 0; i <= MAX_EXT; i++) {
-        size_t len;
-        if (nh == 0 || nh == 43 || nh == 60) {
-            if (!need(k, off + 2))
-                return;
-            len = ((size_t)k->buf[off + 1] + 1) * 8;
-        } else if (nh == 44) {
-            if (!need(k, off + 8))
-                return;
-            first = (be16(k->buf + off + 2) >> 3) == 0;
-            len = 8;
-        } else if (nh == 51) {
-            if (!need(k, off + 2))
-                return;
-            len = ((size_t)k->buf[off + 1] + 2) * 4;
-        } else {
-            f->has_proto = true;
-            f->proto = nh;
-            if (first)
-                l4_ports(k, off, f);
-            return;
-        }
-        if (i == MAX_EXT)
-            return; /* too many headers: the protocol stays unknown */
-        nh = k->buf[off];
-        off += len;
-    }
-}
-
-void ip_filter_parse(const struct net_pkt *p, struct ip_filter_frame *f)
-{
-    struct peek k = {.p = p};
-    memset(f, 0, sizeof(*f));
-    memcpy(f->dst, p->eth, 6);
-    memcpy(f->src, p->eth + 6, 6);
-    if (!need(&k, 14))
-        return;
-    size_t off = 12;
-    uint16_t t = be16(k.buf + off);
-    while ((t == 0x8100 || t == 0x88a8) && f->vlans < 2) {
-        if (!need(&k, off + 6))
-            return; /* a tag cut short: the EtherType is unknown */
-        off += 4;
-        f->vlans++;
-        t = be16(k.buf + off);
-    }
-    if (t == 0x8100 || t == 0x88a8)
-        return; /* a third tag: not followed */
-    f->has_type = true;
-    f->ethertype = t;
-    off += 2;
-    if (t == 0x0800)
-        parse_v4(&k, off, f);
-    else if (t == 0x86dd)
-        parse_v6(&k, off, f);
-}
-
 /* ---- matching ---- */
 
 static bool prefix_match(const struct prefix *pf, const uint8_t *a)
@@ -184,7 +57,7 @@ static bool prefix_match(const struct prefix *pf, const uint8_t *a)
     return (pf->addr[full] & m) == (a[full] & m);
 }
 
-static bool match(const struct rule *r, const struct ip_filter_frame *f, bool to_port)
+static bool match(const struct rule *r, const struct net_flow *f, bool to_port)
 {
     unsigned x = r->fields;
     if ((r->dir == 1 && !to_port) || (r->dir == 2 && to_port))
@@ -216,9 +89,9 @@ static enum ip_verdict filter_frame(struct ip_stage *s, const struct net_pkt *p,
                                     uint64_t now)
 {
     struct filter *fl = (struct filter *)s;
-    struct ip_filter_frame f;
+    struct net_flow f;
     (void)now;
-    ip_filter_parse(p, &f);
+    net_flow_parse(p, &f);
     for (unsigned i = 0; i < fl->n; i++) {
         if (match(&fl->r[i], &f, to_port)) {
             atomic_fetch_add_explicit(&fl->r[i].hits, 1, memory_order_relaxed);
