@@ -39,5 +39,9 @@ void net_flow_parse(const struct net_pkt *p, struct net_flow *out);
  * piece of a datagram goes the same way. False for frames without IP
  * addresses. */
 bool net_flow_hash(const struct net_flow *f, uint32_t *hash);
+/* The same for a packet, parsed here: untagged TCP and UDP over IPv4
+ * without options or IPv6 without extension headers, in the first iovec,
+ * take a short way (no full parse). */
+bool net_flow_hash_pkt(const struct net_pkt *p, uint32_t *hash);
 
 #endif

@@ -113,8 +113,9 @@ struct net_port {
 void net_port_init(struct net_port *p, const struct net_port_ops *ops, const char *name,
                    const uint8_t mac[6], unsigned caps, void *opaque);
 
-/* Switch (or hand to the peer) a batch from p. hint spreads receivers'
- * queues (the sender's queue index). */
+/* Switch (or hand to the peer) a batch from p. hint is the sender's queue
+ * index: a multiqueue receiver steers frames by flow, and by hint those
+ * that carry no IP addresses. */
 void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
 /* What a switch or peer calls instead of p->ops->deliver: runs p's hook first. */
 void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);

@@ -16,9 +16,9 @@ struct net_sink {
     struct sc_queue scq;
     bool attached;
     char qname[64];
-    uint8_t *frame;
-    struct iovec iov;
-    struct net_pkt pkt;
+    uint8_t *frames; /* one per flow */
+    struct iovec iov[NET_SOURCE_FLOWS];
+    struct net_pkt pkt[NET_SOURCE_FLOWS];
     struct net_pkt *ptrs[NET_BATCH];
 };
 
@@ -40,9 +40,11 @@ static void put16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t)v;
 }
 
-/* Ethernet + IPv4 (198.18.0.1 -> 198.18.0.2, benchmark range) + UDP port 9
- * (discard), zero payload, valid IP checksum, no UDP checksum. */
-static void build_frame(uint8_t *f, uint32_t size, const uint8_t dst[6], const uint8_t src[6])
+/* Ethernet + IPv4 (198.18.0.1 -> 198.18.0.2, benchmark range) + UDP from
+ * sport to port 9 (discard), zero payload, valid IP checksum, no UDP
+ * checksum. */
+static void build_frame(uint8_t *f, uint32_t size, const uint8_t dst[6], const uint8_t src[6],
+                        uint16_t sport)
 {
     memset(f, 0, size);
     memcpy(f, dst, 6);
@@ -60,7 +62,7 @@ static void build_frame(uint8_t *f, uint32_t size, const uint8_t dst[6], const u
     net_csum_feed(&c, ip, 20);
     put16(ip + 10, net_csum_final(&c));
     uint8_t *udp = ip + 20;
-    put16(udp, 9);
+    put16(udp, sport);
     put16(udp + 2, 9);
     put16(udp + 4, (uint16_t)(size - 34));
 }
@@ -76,6 +78,9 @@ static int source_poll(struct sc_queue *q)
     unsigned n = NET_BATCH;
     if (s->limit && s->limit - s->sent < n)
         n = (unsigned)(s->limit - s->sent);
+    struct net_pkt *flow = &s->pkt[s->batch_no % NET_SOURCE_FLOWS];
+    for (unsigned i = 0; i < n; i++)
+        s->ptrs[i] = flow;
     net_port_send(&s->port, s->ptrs, n, s->batch_no++);
     s->sent += n;
     sc_queue_account(q, n, (uint64_t)n * s->size);
@@ -109,21 +114,21 @@ struct net_sink *net_sink_create(const struct net_sink_params *p, const char **w
     s->size = p->source_size;
     s->limit = p->source_count;
     if (s->size) {
-        s->frame = malloc(s->size);
-        if (!s->frame) {
+        s->frames = malloc((size_t)s->size * NET_SOURCE_FLOWS);
+        if (!s->frames) {
             free(s);
             *why = "out of memory";
             return NULL;
         }
-        build_frame(s->frame, s->size, p->source_dst, p->mac);
-        s->iov.iov_base = s->frame;
-        s->iov.iov_len = s->size;
-        s->pkt.iov = &s->iov;
-        s->pkt.niov = 1;
-        s->pkt.len = s->size;
-        memcpy(s->pkt.eth, s->frame, 12);
-        for (unsigned i = 0; i < NET_BATCH; i++)
-            s->ptrs[i] = &s->pkt;
+        for (unsigned k = 0; k < NET_SOURCE_FLOWS; k++) {
+            uint8_t *f = s->frames + (size_t)k * s->size;
+            build_frame(f, s->size, p->source_dst, p->mac, (uint16_t)(1024 + k));
+            s->iov[k] = (struct iovec){f, s->size};
+            s->pkt[k].iov = &s->iov[k];
+            s->pkt[k].niov = 1;
+            s->pkt[k].len = s->size;
+            memcpy(s->pkt[k].eth, f, 12);
+        }
         snprintf(s->qname, sizeof(s->qname), "%s.source", p->name);
         s->scq.name = s->qname;
         s->scq.poll = source_poll;
@@ -158,6 +163,6 @@ void net_sink_destroy(struct net_sink *s)
     if (!s)
         return;
     net_sink_stop(s);
-    free(s->frame);
+    free(s->frames);
     free(s);
 }

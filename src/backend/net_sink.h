@@ -4,7 +4,10 @@
  * With source_size > 0 the port also generates UDP/IPv4 frames of that size
  * (Ethernet header to the end of the payload) from its own MAC to
  * source_dst, NET_BATCH per poll, on a sidecore queue: as fast as the
- * receivers take them, or source_count frames in all. A source whose only
+ * receivers take them, or source_count frames in all. The frames belong to
+ * NET_SOURCE_FLOWS flows (UDP source ports 1024 on), one flow per batch in
+ * turn, so a multiqueue receiver spreads them as it would real traffic.
+ * A source whose only
  * receiver is a peer port that is not ready (no guest yet) idles, so an idle
  * benchmark setup lets its sidecore sleep. */
 #ifndef SC_NET_SINK_H
@@ -17,6 +20,7 @@
 
 #define NET_SOURCE_MIN 60
 #define NET_SOURCE_MAX 9000
+#define NET_SOURCE_FLOWS 8
 
 struct net_sink_params {
     const char *name;

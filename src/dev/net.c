@@ -426,6 +426,7 @@ static void net_destroy(struct vdev *v)
         free(d->rxq[i]);
     }
     free(d->ctrlq);
+    free(d->steer);
     pthread_mutex_destroy(&d->sel_lock);
     free(d);
 }
@@ -542,6 +543,11 @@ struct vdev *net_dev_create(const struct net_dev_params *p, struct sc_set *scs,
     }
     struct net_dev *d = calloc(1, sizeof(*d));
     if (!d) {
+        *why = "out of memory";
+        return NULL;
+    }
+    if (p->queue_pairs > 1 && !(d->steer = net_steer_new())) {
+        free(d);
         *why = "out of memory";
         return NULL;
     }

@@ -159,6 +159,7 @@ struct net_dev {
     _Atomic uint16_t active_pairs;
     _Atomic uint16_t rx_nsel;
     _Atomic uint16_t rx_sel[NET_MAX_PAIRS];
+    struct net_steer *steer; /* with more than one pair (net_steer.c) */
 
     struct net_rx_filter filter;
     _Atomic uint64_t ctrl_ok, ctrl_err;
@@ -188,6 +189,18 @@ bool net_ctrl_set_notify(struct sc_queue *scq, bool enable);
 /* Control thread, the queue detached: waits (bounded, not at all once the
  * frontend is gone) for a parked command, else hands it back unanswered. */
 void net_ctrl_stop(struct net_ctrlq *q);
+/* net_steer.c: the flow table of a multiqueue device. learn records that
+ * pair's tx queue sent pkts; pick sets qi[i] to the rx queue for pkts[i]
+ * among the nsel started ones in sel (n <= NET_BATCH). Any thread. */
+#define NET_STEER_SLOTS 4096u
+struct net_steer {
+    _Atomic uint32_t slot[NET_STEER_SLOTS];
+};
+struct net_steer *net_steer_new(void);
+void net_steer_learn(struct net_steer *s, uint16_t pair, struct net_pkt *const *pkts,
+                     unsigned n);
+void net_steer_pick(const struct net_steer *s, const _Atomic uint16_t *sel, uint16_t nsel,
+                    struct net_pkt *const *pkts, unsigned n, unsigned hint, uint16_t *qi);
 /* net.c: recompute the rx queue choice (any thread). */
 void net_rx_select_update(struct net_dev *d);
 void net_filter_reset(struct net_rx_filter *f);

@@ -6,7 +6,9 @@
  * (num_buffers in the header says how many). Chains are popped in order;
  * a packet that finds too few buffers is dropped and its popped chains wait
  * for the next packet. The used ring is published, and the guest notified,
- * once per delivered batch, or held back for a few polls (below).
+ * once per delivered batch, or held back for a few polls (below). With
+ * more than one rx queue started, each packet goes to the queue its flow
+ * steers to (net_steer.c), a batch split into one delivery per queue.
  *
  * VPRI (docs/VPRI.md): a packet's buffers are checked before the first byte
  * is written; a miss parks the queue on that buffer and frames are dropped
@@ -335,16 +337,10 @@ static bool held_resume(void *req, void *ctx)
     return true;
 }
 
-void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned n,
-                    unsigned hint)
+/* pkts into rx queue qi. */
+static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pkts, unsigned n)
 {
-    struct net_dev *d = port->opaque;
-    uint16_t nsel = atomic_load_explicit(&d->rx_nsel, memory_order_acquire);
-    if (nsel == 0 || vdev_is_broken(&d->vdev)) {
-        net_port_drop(port, NET_DROP_LINK_DOWN, n);
-        return;
-    }
-    uint16_t qi = atomic_load_explicit(&d->rx_sel[hint % nsel], memory_order_relaxed);
+    struct net_port *port = &d->port;
     struct net_rxq *q = d->rxq[qi < d->max_pairs ? qi : 0];
     unsigned caps = atomic_load_explicit(&port->caps, memory_order_relaxed);
     uint64_t ok = 0, bytes = 0, drops[NET_DROP__COUNT] = {0};
@@ -427,4 +423,44 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
     for (unsigned r = 0; r < NET_DROP__COUNT; r++)
         if (drops[r])
             net_port_drop(port, r, drops[r]);
+}
+
+/* A multiqueue device's batch (n <= NET_BATCH), each packet into the queue
+ * its flow steers to: one delivery per queue, packets kept in order. */
+static void deliver_steered(struct net_dev *d, uint16_t nsel, struct net_pkt *const *pkts,
+                            unsigned n, unsigned hint)
+{
+    uint16_t qi[NET_BATCH];
+    struct net_pkt *list[NET_BATCH];
+    net_steer_pick(d->steer, d->rx_sel, nsel, pkts, n, hint, qi);
+    for (unsigned i = 0; i < n; i++) {
+        if (qi[i] == UINT16_MAX)
+            continue; /* delivered with an earlier packet's queue */
+        uint16_t want = qi[i];
+        unsigned k = 0;
+        for (unsigned j = i; j < n; j++)
+            if (qi[j] == want) {
+                list[k++] = pkts[j];
+                qi[j] = UINT16_MAX;
+            }
+        deliver_to(d, want, list, k);
+    }
+}
+
+void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned n,
+                    unsigned hint)
+{
+    struct net_dev *d = port->opaque;
+    uint16_t nsel = atomic_load_explicit(&d->rx_nsel, memory_order_acquire);
+    if (nsel == 0 || vdev_is_broken(&d->vdev)) {
+        net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        return;
+    }
+    if (nsel == 1 || !d->steer) {
+        deliver_to(d, atomic_load_explicit(&d->rx_sel[hint % nsel], memory_order_relaxed), pkts,
+                   n);
+        return;
+    }
+    for (unsigned off = 0; off < n; off += NET_BATCH)
+        deliver_steered(d, nsel, pkts + off, SC_MIN(n - off, (unsigned)NET_BATCH), hint);
 }

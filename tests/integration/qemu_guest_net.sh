@@ -156,7 +156,7 @@ echo "== 1. two guests and the host"
 bulk_listen a 7001
 bulk_listen b 7002
 boot a g0 "sc.ip=${NET}2/24 sc.ping=${NET}3,$HOST sc.bulk=$HOST:7001:$BULK_LINES \
-sc.to=${NET}3:7003:$BULK_LINES sc.hold=$HOLD_PORT" "" 2
+sc.to=${NET}3:7003:$BULK_LINES sc.hold=$HOLD_PORT sc.pin=2" "" 2
 boot b g1 "sc.ip=${NET}3/24 sc.ping=${NET}2,$HOST sc.bulk=$HOST:7002:$BULK_LINES \
 sc.from=7003 sc.hold=$HOLD_PORT" ,packed=on,mrg_rxbuf=off
 bulk_check a "${NET}2" 7001 g0
@@ -173,6 +173,16 @@ scd_wait "$GUEST_TIMEOUT" "guest a to finish its pings" holding a
 started=$(scd_ctl net-stats g0 | jq '[.queues[] | select(.kind != "ctrl" and .started)] | length')
 echo "guest a's NIC: $started rings running"
 [ "$started" = 4 ] || fail "guest a's NIC runs $started rings, not both queue pairs' 4"
+# Receive steering: a flow guest a sent on a pair's tx queue comes back on
+# that pair's rx queue (the tap sends everything with hint 0), and flows
+# it never sent spread by their hash.
+qpk() { scd_ctl net-stats g0 | jq --arg q "$1" '.queues[] | select(.name == $q) | .packets'; }
+echo "guest a's queues: $(scd_ctl net-stats g0 | jq -c '[.queues[] | select(.kind != "ctrl") | {(.name): .packets}] | add')"
+for p in 0 1; do
+    [ "$(qpk "g0.tx$p")" -eq 0 ] || [ "$(qpk "g0.rx$p")" -gt 0 ] ||
+        fail "guest a sent on tx queue $p, but nothing came back on rx queue $p"
+done
+[ "$(qpk g0.tx1)" -gt 0 ] || fail "guest a's sender pinned to CPU 1 never used tx queue 1"
 scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
 for g in 2 3; do
     timeout 30 "${PING[@]}" -c 3 -W 5 "${NET}$g" >"$TMP/hostping" 2>&1 ||

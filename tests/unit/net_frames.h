@@ -73,6 +73,18 @@ static inline const struct net_pkt *pkt(struct frame *f, size_t len)
     return &f->p;
 }
 
+/* The frame as a packet of len bytes in one iovec. */
+static inline const struct net_pkt *pkt_whole(struct frame *f, size_t len)
+{
+    f->len = len;
+    f->iov[0] = (struct iovec){f->b, len};
+    f->p.iov = f->iov;
+    f->p.niov = 1;
+    f->p.len = (uint32_t)len;
+    memcpy(f->p.eth, f->b, 12);
+    return &f->p;
+}
+
 static const uint8_t A[4] = {10, 1, 2, 3}, B[4] = {192, 168, 7, 9};
 
 /* IPv6 with ext headers of the given types (8 bytes each). */

@@ -7,8 +7,8 @@
  * num_buffers, drops for missing buffers with held chains reused in order,
  * hostile transmit headers, a packed tx ring returning every chain when
  * the driver pauses and when it stops, rx filtering, software checksum and
- * segmentation for receivers without the offloads, and a broken rx ring
- * that stops only its own device. */
+ * segmentation for receivers without the offloads, a broken rx ring
+ * that stops only its own device, and receive steering over two pairs. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -712,6 +712,95 @@ static void test_offload_resolution(void **state)
     assert_int_equal(pc.rx_packets, 3);
 }
 
+/* ---- receive steering ---- */
+
+/* An IPv4 TCP frame between saddr:sport and daddr:dport (last octets of
+ * 10.0.0.x) into frame_buf; returns its length. */
+static uint32_t flow_frame(const uint8_t *dst, const uint8_t *src, uint8_t saddr, uint8_t daddr,
+                          uint16_t sport, uint16_t dport)
+{
+    uint32_t n = eth(dst, src, 74, 0);
+    uint8_t *ip = frame_buf + 14;
+    ip[0] = 0x45;
+    ip[9] = 6;
+    memcpy(ip + 12, (uint8_t[]){10, 0, 0, saddr, 10, 0, 0, daddr}, 8);
+    ip[20] = (uint8_t)(sport >> 8);
+    ip[21] = (uint8_t)sport;
+    ip[22] = (uint8_t)(dport >> 8);
+    ip[23] = (uint8_t)dport;
+    return n;
+}
+
+/* Waits (5 s max) until n frames were delivered over a's two rx queues;
+ * got[p] counts pair p's. */
+static void drain_pairs(struct dev *a, unsigned n, unsigned got[2])
+{
+    got[0] = got[1] = 0;
+    for (int i = 0; i < 5000 && got[0] + got[1] < n; i++) {
+        for (int p = 0; p < 2; p++) {
+            void *tok;
+            uint32_t len;
+            while (vu_vring_get_used(&a->q[p * 2].vr, &tok, &len) == 1)
+                got[p]++;
+        }
+        usleep(1000);
+    }
+    assert_int_equal(got[0] + got[1], n);
+}
+
+/* virtio 5.1.6.5.6: a flow the driver sent on transmitqX comes back on
+ * receiveqX, and follows it when the driver moves the flow; flows it never
+ * sent spread over the queues by their hash; frames without IP addresses
+ * go by the sender's queue. */
+static void test_rx_steering(void **state)
+{
+    (void)state;
+    struct dev *a = mkdev(0, 2, F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ));
+    struct dev *b = mkdev(1, 1, F_BASE);
+    for (uint16_t i = 0; i < 5; i++)
+        startq(a, i);
+    startq(b, 0);
+    startq(b, 1);
+    assert_int_equal(ctrl(a, 4, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+    struct virtio_net_hdr_v1 h = {0};
+    uint64_t tok;
+    for (int i = 0; i < 4; i++)
+        post(b, 0, 2048);
+
+    for (uint16_t pair = 0; pair < 2; pair++) {
+        for (uint16_t moved = 0; moved < 2; moved++) {
+            uint16_t on = (uint16_t)(pair ^ moved);
+            tx(a, on, &h, 12, frame_buf, flow_frame(MAC2, MAC1, 1, 2, 40000 + pair, 80));
+            assert_int_equal(used1(&b->q[0], &tok), 12 + 74);
+            /* The buffer the other queue keeps serves a later round. */
+            post(a, 0, 2048);
+            post(a, 1, 2048);
+            tx(b, 0, &h, 12, frame_buf, flow_frame(MAC1, MAC2, 2, 1, 80, 40000 + pair));
+            assert_int_equal(used1(&a->q[on * 2], &tok), 12 + 74);
+            assert_false(rx_pending(a, (uint16_t)!on));
+            unsigned got[2];
+            post(a, 0, 2048);
+            tx(b, 0, &h, 12, frame_buf, eth(MAC1, MAC2, 60, 0x77)); /* not IP: b's pair 0 */
+            drain_pairs(a, 1, got);
+            assert_int_equal(got[0], 1);
+        }
+    }
+
+    /* 64 flows a never sent: each lands on one queue, both queues get some. */
+    for (int i = 0; i < 40; i++) {
+        post(a, 0, 2048);
+        post(a, 1, 2048);
+    }
+    unsigned got[2];
+    for (uint16_t i = 0; i < 64; i++)
+        tx(b, 0, &h, 12, frame_buf, flow_frame(MAC1, MAC2, 3, 1, (uint16_t)(1000 + i), 22));
+    drain_pairs(a, 64, got);
+    assert_true(got[0] > 0 && got[1] > 0);
+    struct net_port_counters c;
+    counters(a, &c);
+    assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rx_held_back_packed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_and_broken_rx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offload_resolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_steering, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,44 @@ static void test_hash_needs_addresses(void **st)
     assert_int_equal(h, 7);
 }
 
+/* net_flow_hash_pkt: the short way (the headers in one iovec) and the full
+ * parse (pkt splits them) agree, also on frames the short way passes on. */
+static void test_hash_pkt_agrees(void **st)
+{
+    (void)st;
+    struct frame f;
+    const uint8_t ext[] = {60};
+    for (int k = 0; k < 7; k++) {
+        size_t off = eth(&f, k == 6 ? 1 : 0, k < 4 || k == 6 ? 0x0800 : 0x86dd), end;
+        if (k == 0)
+            end = ipv4(&f, off, 5, 6, 0, A, B, 40000, 80);
+        else if (k == 1)
+            end = ipv4(&f, off, 5, 17, 0x4000, B, A, 53, 5353);
+        else if (k == 2)
+            end = ipv4(&f, off, 6, 6, 0, A, B, 1, 2); /* options */
+        else if (k == 3)
+            end = ipv4(&f, off, 5, 17, 0x2000, A, B, 1, 2); /* a first fragment */
+        else if (k == 4)
+            end = ipv6(&f, off, NULL, 0, 6);
+        else if (k == 5)
+            end = ipv6(&f, off, ext, 1, 17);
+        else
+            end = ipv4(&f, off, 5, 6, 0, A, B, 40000, 80); /* tagged */
+        uint32_t slow = 0, fast = 1;
+        assert_true(net_flow_hash_pkt(pkt(&f, end), &slow));
+        assert_true(net_flow_hash_pkt(pkt_whole(&f, end), &fast));
+        assert_int_equal(slow, fast);
+        assert_int_equal(hash_of(&f, end), slow);
+    }
+    /* A frame shorter than its first iovec claims: read as far as its length. */
+    size_t off = eth(&f, 0, 0x0800);
+    ipv4(&f, off, 5, 6, 0, A, B, 1, 2);
+    const struct net_pkt *p = pkt_whole(&f, 200);
+    ((struct net_pkt *)p)->len = 30;
+    uint32_t h;
+    assert_false(net_flow_hash_pkt(p, &h));
+}
+
 static void test_hash_spreads(void **st)
 {
     (void)st;
@@ -193,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_hash_both_ways),
         cmocka_unit_test(test_hash_fragments_together),
         cmocka_unit_test(test_hash_needs_addresses),
+        cmocka_unit_test(test_hash_pkt_agrees),
         cmocka_unit_test(test_hash_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,8 @@
 #                         connection on PORT and report its bytes' MD5
 #                         (SCRESULT bulk_sent=STATUS, bulk_listening=PORT,
 #                         bulk_got_md5=SUM); each side at most 120 s
+#   sc.pin=MASK           run that sender on the CPUs of MASK (taskset), so
+#                         its flow leaves on the tx queue of those CPUs
 #   sc.to=PEER:PORT:N     then send "seq 1 N" to another guest at PEER:PORT
 #                         (retrying the connection for up to 60 s while the
 #                         peer is not listening yet): SCRESULT peer_sent=STATUS
@@ -18,7 +20,7 @@
 # For each address: SCRESULT ping_ADDR=RECEIVED/SENT after waiting up to
 # 60 s for its first answer (the peer may still be booting). Exits 1 when
 # an address never answered.
-ip='' ping_list='' hold='' bulk='' to='' from=''
+ip='' ping_list='' hold='' bulk='' to='' from='' pin=''
 for arg in $(cat /proc/cmdline); do
     case $arg in
         sc.ip=*) ip=${arg#sc.ip=} ;;
@@ -27,6 +29,7 @@ for arg in $(cat /proc/cmdline); do
         sc.bulk=*) bulk=${arg#sc.bulk=} ;;
         sc.to=*) to=${arg#sc.to=} ;;
         sc.from=*) from=${arg#sc.from=} ;;
+        sc.pin=*) pin=${arg#sc.pin=} ;;
     esac
 done
 [ -n "$ip" ] || { echo "SCRESULT error=no_sc.ip"; exit 2; }
@@ -69,7 +72,11 @@ if [ -n "$bulk" ]; then
     IFS=: read -r bhost bport blines <<EOF_BULK
 $bulk
 EOF_BULK
-    seq 1 "$blines" | timeout 120 nc "$bhost" "$bport"
+    if [ -n "$pin" ]; then
+        seq 1 "$blines" | taskset "$pin" timeout 120 nc "$bhost" "$bport"
+    else
+        seq 1 "$blines" | timeout 120 nc "$bhost" "$bport"
+    fi
     st=$?
     echo "SCRESULT bulk_sent=$st"
     [ "$st" = 0 ] || rc=1
