@@ -159,7 +159,7 @@ struct net_dev {
     _Atomic uint16_t active_pairs;
     _Atomic uint16_t rx_nsel;
     _Atomic uint16_t rx_sel[NET_MAX_PAIRS];
-    struct net_steer *steer; /* with more than one pair (net_steer.c) */
+    struct net_steer *steer; /* with more than one pair (so rx_nsel > 1 has one) */
 
     struct net_rx_filter filter;
     _Atomic uint64_t ctrl_ok, ctrl_err;

@@ -456,7 +456,7 @@ void net_rx_deliver(struct net_port *port, struct net_pkt *const *pkts, unsigned
         net_port_drop(port, NET_DROP_LINK_DOWN, n);
         return;
     }
-    if (nsel == 1 || !d->steer) {
+    if (nsel == 1) {
         deliver_to(d, atomic_load_explicit(&d->rx_sel[hint % nsel], memory_order_relaxed), pkts,
                    n);
         return;

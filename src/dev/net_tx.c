@@ -217,7 +217,7 @@ static int tx_round(struct net_txq *q, uint32_t qz)
         q->ptrs[n++] = p;
     }
     if (n) {
-        if (d->steer && atomic_load_explicit(&d->rx_nsel, memory_order_relaxed) > 1)
+        if (atomic_load_explicit(&d->rx_nsel, memory_order_relaxed) > 1)
             net_steer_learn(d->steer, q->pair, q->ptrs, n);
         net_port_send(&d->port, q->ptrs, n, q->pair);
         for (unsigned i = 0; i < n; i++)
