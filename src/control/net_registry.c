@@ -748,6 +748,7 @@ json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *
     json_object_set_new(o, "ctrl_ok", json_integer((json_int_t)st.ctrl_ok));
     json_object_set_new(o, "announced", json_integer((json_int_t)st.announced));
     json_object_set_new(o, "ctrl_err", json_integer((json_int_t)st.ctrl_err));
+    json_object_set_new(o, "steered_flows", json_integer(st.steered_flows));
     json_object_set_new(o, "port", port_json(r, net_dev_port(n->vdev)));
     if (n->sink)
         json_object_set_new(o, "sink", port_json(r, net_sink_port(n->sink)));

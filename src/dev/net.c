@@ -637,4 +637,5 @@ void net_dev_state(struct vdev *v, struct net_dev_state *out)
     out->ctrl_ok = atomic_load(&d->ctrl_ok);
     out->announced = atomic_load(&d->announced);
     out->ctrl_err = atomic_load(&d->ctrl_err);
+    out->steered_flows = d->steer ? net_steer_flows(d->steer) : 0;
 }

@@ -58,6 +58,7 @@ struct net_dev_state {
     bool promisc, allmulti;
     uint64_t ctrl_ok, ctrl_err;
     uint64_t announced; /* RARPs sent for the frontend (SEND_RARP) */
+    uint32_t steered_flows; /* flows the receive steering table holds */
 };
 void net_dev_state(struct vdev *d, struct net_dev_state *out);
 

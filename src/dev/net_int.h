@@ -197,6 +197,7 @@ struct net_steer {
     _Atomic uint32_t slot[NET_STEER_SLOTS];
 };
 struct net_steer *net_steer_new(void);
+uint32_t net_steer_flows(const struct net_steer *s); /* slots in use */
 void net_steer_learn(struct net_steer *s, uint16_t pair, struct net_pkt *const *pkts,
                      unsigned n);
 void net_steer_pick(const struct net_steer *s, const _Atomic uint16_t *sel, uint16_t nsel,

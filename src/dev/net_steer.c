@@ -69,3 +69,11 @@ void net_steer_pick(const struct net_steer *s, const _Atomic uint16_t *sel, uint
 }
 
 struct net_steer *net_steer_new(void) { return calloc(1, sizeof(struct net_steer)); }
+
+uint32_t net_steer_flows(const struct net_steer *s)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < NET_STEER_SLOTS; i++)
+        n += atomic_load_explicit(&s->slot[i], memory_order_relaxed) != 0;
+    return n;
+}

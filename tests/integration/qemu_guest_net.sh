@@ -183,6 +183,9 @@ for p in 0 1; do
         fail "guest a sent on tx queue $p, but nothing came back on rx queue $p"
 done
 [ "$(qpk g0.tx1)" -gt 0 ] || fail "guest a's sender pinned to CPU 1 never used tx queue 1"
+flows=$(scd_ctl net-stats g0 | jq .steered_flows)
+echo "guest a's NIC steers $flows flows"
+[ "$flows" -gt 0 ] || fail "guest a's NIC recorded no flow for receive steering"
 scd_wait "$GUEST_TIMEOUT" "guest b to finish its pings" holding b
 for g in 2 3; do
     timeout 30 "${PING[@]}" -c 3 -W 5 "${NET}$g" >"$TMP/hostping" 2>&1 ||

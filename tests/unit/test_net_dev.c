@@ -799,6 +799,9 @@ static void test_rx_steering(void **state)
     struct net_port_counters c;
     counters(a, &c);
     assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 0);
+    struct net_dev_state st;
+    net_dev_state(a->v, &st);
+    assert_int_equal(st.steered_flows, 2); /* the two a sent */
 }
 
 int main(void)
