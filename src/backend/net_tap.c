@@ -26,9 +26,10 @@
 #define TAP_IDLE_SKIP 16
 #define TAP_IDLE_NS 2000ull
 
-struct net_tap {
-    struct net_port port;
-    char ifname[IFNAMSIZ];
+/* One queue of the tap: its file descriptor, read by a sidecore queue. */
+struct tap_queue {
+    struct net_tap *t;
+    unsigned idx;
     int fd;
     int epfd; /* holds fd: what the sidecore sleeps on (reading it consumes nothing) */
     struct sc_queue scq;
@@ -42,12 +43,21 @@ struct net_tap {
     unsigned err_logs;
 };
 
+struct net_tap {
+    struct net_port port;
+    char ifname[IFNAMSIZ];
+    unsigned nq;
+    struct tap_queue *q[NET_TAP_MAX_QUEUES];
+};
+
 static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n,
                         unsigned hint)
 {
     struct net_tap *t = p->opaque;
+    /* The sender's queue picks ours: the kernel then steers the replies of
+     * each flow back through the queue it came in by (tun's flow table). */
+    int fd = t->q[hint % t->nq]->fd;
     uint64_t ok = 0, bytes = 0, down = 0, ioerr = 0;
-    (void)hint;
     for (unsigned i = 0; i < n; i++) {
         const struct net_pkt *pk = pkts[i];
         struct iovec iov[NET_MAX_IOV + 1];
@@ -57,7 +67,7 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
         iov[0].iov_len = sizeof(h);
         unsigned k = SC_MIN((unsigned)pk->niov, (unsigned)NET_MAX_IOV);
         memcpy(iov + 1, pk->iov, k * sizeof(*iov));
-        ssize_t w = writev(t->fd, iov, (int)k + 1);
+        ssize_t w = writev(fd, iov, (int)k + 1);
         if (w == (ssize_t)(sizeof(h) + pk->len)) {
             ok++;
             bytes += pk->len;
@@ -80,22 +90,23 @@ static const struct net_port_ops tap_ops = {.type = "tap", .deliver = tap_delive
 
 static int tap_poll(struct sc_queue *q)
 {
-    struct net_tap *t = q->opaque;
+    struct tap_queue *tq = q->opaque;
+    struct net_tap *t = tq->t;
     unsigned n = 0;
     uint64_t bytes = 0, bad[NET_DROP__COUNT] = {0};
 
-    if (t->skip.polls && poll_skip_now(&t->skip, sc_now_ns()))
+    if (tq->skip.polls && poll_skip_now(&tq->skip, sc_now_ns()))
         return 0;
     for (unsigned i = 0; i < NET_BATCH; i++) {
-        uint8_t *buf = t->bufs + (size_t)i * TAP_BUF;
-        ssize_t r = read(t->fd, buf, TAP_BUF);
+        uint8_t *buf = tq->bufs + (size_t)i * TAP_BUF;
+        ssize_t r = read(tq->fd, buf, TAP_BUF);
         if (r < 0) {
-            if (errno != EAGAIN && errno != EINTR && t->err_logs++ < 10)
+            if (errno != EAGAIN && errno != EINTR && tq->err_logs++ < 10)
                 LOG_ERR("net", "%s: reading tap %s: %s", t->port.name, t->ifname,
                         strerror(errno));
             break;
         }
-        struct net_pkt *p = &t->pkts[n];
+        struct net_pkt *p = &tq->pkts[n];
         if ((size_t)r < VIRTIO_NET_HDR_LEN) {
             bad[NET_DROP_BAD_HEADER]++;
             continue;
@@ -107,33 +118,33 @@ static int tap_poll(struct sc_queue *q)
             bad[why]++;
             continue;
         }
-        t->iov[n].iov_base = buf + VIRTIO_NET_HDR_LEN;
-        t->iov[n].iov_len = p->len;
-        p->iov = &t->iov[n];
+        tq->iov[n].iov_base = buf + VIRTIO_NET_HDR_LEN;
+        tq->iov[n].iov_len = p->len;
+        p->iov = &tq->iov[n];
         p->niov = 1;
         memcpy(p->eth, buf + VIRTIO_NET_HDR_LEN, sizeof(p->eth));
         bytes += p->len;
-        t->ptrs[n++] = p;
+        tq->ptrs[n++] = p;
     }
     if (n)
-        net_port_send(&t->port, t->ptrs, n, 0);
+        net_port_send(&t->port, tq->ptrs, n, tq->idx);
     for (unsigned r = 0; r < NET_DROP__COUNT; r++)
         if (bad[r])
             net_port_drop(&t->port, r, bad[r]);
     sc_queue_account(q, n, bytes);
     if (n == 0)
-        poll_skip_idle(&t->skip, TAP_IDLE_SKIP, TAP_IDLE_NS, sc_now_ns());
+        poll_skip_idle(&tq->skip, TAP_IDLE_SKIP, TAP_IDLE_NS, sc_now_ns());
     return (int)n;
 }
 
 static bool tap_set_notify(struct sc_queue *q, bool enable)
 {
-    struct net_tap *t = q->opaque;
-    poll_skip_reset(&t->skip);
+    struct tap_queue *tq = q->opaque;
+    poll_skip_reset(&tq->skip);
     if (!enable)
         return false;
     struct epoll_event ev;
-    return epoll_wait(t->epfd, &ev, 1, 0) > 0;
+    return epoll_wait(tq->epfd, &ev, 1, 0) > 0;
 }
 
 static int set_up(const char *ifname, uint8_t mac[6])
@@ -157,7 +168,82 @@ static int set_up(const char *ifname, uint8_t mac[6])
     return rc;
 }
 
-struct net_tap *net_tap_create(const char *name, const char *ifname, const char **why)
+static void queue_free(struct tap_queue *q)
+{
+    if (!q)
+        return;
+    if (q->epfd >= 0)
+        close(q->epfd);
+    if (q->fd >= 0)
+        close(q->fd);
+    free(q->bufs);
+    free(q);
+}
+
+/* Queue idx of interface ifname (created by the first). NULL with *why. */
+static struct tap_queue *queue_open(struct net_tap *t, const char *ifname, unsigned idx,
+                                    unsigned nq, const char *name, const char **why)
+{
+    struct tap_queue *q = calloc(1, sizeof(*q));
+    if (!q) {
+        *why = "out of memory";
+        return NULL;
+    }
+    q->t = t;
+    q->idx = idx;
+    q->epfd = -1;
+    q->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (q->fd < 0) {
+        *why = "cannot open /dev/net/tun (tun module, permissions?)";
+        goto fail;
+    }
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (nq > 1 ? IFF_MULTI_QUEUE : 0);
+    int hdr = VIRTIO_NET_HDR_LEN;
+    if (ioctl(q->fd, TUNSETIFF, &ifr) < 0) {
+        *why = errno == EBUSY ? "the tap interface is in use by another program"
+               : errno == EINVAL
+                   ? "TUNSETIFF refused the flags (an existing tap of another queue mode: "
+                     "single-queue taps take queues=1, multiqueue ones queues>1)"
+                   : "TUNSETIFF failed (not root, or the name is taken by another kind of "
+                     "interface?)";
+        goto fail;
+    }
+    if (idx == 0)
+        snprintf(t->ifname, sizeof(t->ifname), "%s", ifr.ifr_name);
+    if (ioctl(q->fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+        ioctl(q->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
+        *why = "the tap interface refused the virtio-net header or offload settings";
+        goto fail;
+    }
+    q->bufs = malloc((size_t)NET_BATCH * TAP_BUF);
+    q->epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (!q->bufs || q->epfd < 0 || epoll_ctl(q->epfd, EPOLL_CTL_ADD, q->fd, &ev) < 0) {
+        *why = "out of memory or file descriptors";
+        goto fail;
+    }
+    if (nq > 1)
+        snprintf(q->qname, sizeof(q->qname), "%s.host%u", name, idx);
+    else
+        snprintf(q->qname, sizeof(q->qname), "%s.host", name);
+    q->scq.name = q->qname;
+    q->scq.poll = tap_poll;
+    q->scq.set_notify = tap_set_notify;
+    q->scq.kick_fd = -1;
+    q->scq.aux_fd = q->epfd;
+    q->scq.opaque = q;
+    for (unsigned i = 0; i < NET_BATCH; i++)
+        q->ptrs[i] = &q->pkts[i];
+    return q;
+fail:
+    queue_free(q);
+    return NULL;
+}
+
+struct net_tap *net_tap_create(const char *name, const char *ifname, unsigned queues,
+                               const char **why)
 {
     if (!ifname)
         ifname = name;
@@ -165,62 +251,31 @@ struct net_tap *net_tap_create(const char *name, const char *ifname, const char 
         *why = "interface name is longer than 15 bytes";
         return NULL;
     }
+    if (queues < 1 || queues > NET_TAP_MAX_QUEUES) {
+        *why = "a tap has 1..16 queues";
+        return NULL;
+    }
     struct net_tap *t = calloc(1, sizeof(*t));
     if (!t) {
         *why = "out of memory";
         return NULL;
     }
-    t->epfd = -1;
-    t->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (t->fd < 0) {
-        *why = "cannot open /dev/net/tun (tun module, permissions?)";
-        goto fail;
-    }
-    struct ifreq ifr = {0};
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-    int hdr = VIRTIO_NET_HDR_LEN;
-    if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
-        *why = errno == EBUSY ? "the tap interface is in use by another program"
-                              : "TUNSETIFF failed (not root, or the name is taken by "
-                                "another kind of interface?)";
-        goto fail;
-    }
-    snprintf(t->ifname, sizeof(t->ifname), "%s", ifr.ifr_name);
-    if (ioctl(t->fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
-        ioctl(t->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
-        *why = "the tap interface refused the virtio-net header or offload settings";
-        goto fail;
+    for (unsigned i = 0; i < queues; i++) {
+        /* Queues after the first attach to the interface the first made. */
+        if (!(t->q[i] = queue_open(t, i ? t->ifname : ifname, i, queues, name, why)))
+            goto fail;
+        t->nq = i + 1;
     }
     uint8_t mac[6] = {0};
     if (set_up(t->ifname, mac) < 0) {
         *why = "cannot bring the tap interface up";
         goto fail;
     }
-    t->bufs = malloc((size_t)NET_BATCH * TAP_BUF);
-    t->epfd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (!t->bufs || t->epfd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->fd, &ev) < 0) {
-        *why = "out of memory or file descriptors";
-        goto fail;
-    }
     net_port_init(&t->port, &tap_ops, name, mac, NET_CAP_ALL, t);
-    snprintf(t->qname, sizeof(t->qname), "%s.host", name);
-    t->scq.name = t->qname;
-    t->scq.poll = tap_poll;
-    t->scq.set_notify = tap_set_notify;
-    t->scq.kick_fd = -1;
-    t->scq.aux_fd = t->epfd;
-    t->scq.opaque = t;
-    for (unsigned i = 0; i < NET_BATCH; i++)
-        t->ptrs[i] = &t->pkts[i];
     return t;
 fail:
-    if (t->fd >= 0)
-        close(t->fd);
-    if (t->epfd >= 0)
-        close(t->epfd);
-    free(t->bufs);
+    for (unsigned i = 0; i < t->nq; i++)
+        queue_free(t->q[i]);
     free(t);
     return NULL;
 }
@@ -228,20 +283,40 @@ fail:
 struct net_port *net_tap_port(struct net_tap *t) { return &t->port; }
 const char *net_tap_ifname(const struct net_tap *t) { return t->ifname; }
 
+unsigned net_tap_queues(const struct net_tap *t, uint64_t *packets, uint64_t *bytes,
+                        unsigned max)
+{
+    unsigned n = SC_MIN(t->nq, max);
+    for (unsigned i = 0; i < n; i++) {
+        packets[i] = t->q[i]->scq.stats.requests;
+        bytes[i] = t->q[i]->scq.stats.bytes;
+    }
+    return n;
+}
+
 int net_tap_start(struct net_tap *t, struct sc_set *scs)
 {
-    if (t->attached)
-        return 0;
-    int rc = sc_attach(scs, &t->scq);
-    t->attached = rc == 0;
-    return rc;
+    for (unsigned i = 0; i < t->nq; i++) {
+        struct tap_queue *q = t->q[i];
+        if (q->attached)
+            continue;
+        int rc = sc_attach(scs, &q->scq);
+        if (rc < 0) {
+            net_tap_stop(t);
+            return rc;
+        }
+        q->attached = true;
+    }
+    return 0;
 }
 
 void net_tap_stop(struct net_tap *t)
 {
-    if (t->attached)
-        sc_detach(&t->scq);
-    t->attached = false;
+    for (unsigned i = 0; i < t->nq; i++) {
+        if (t->q[i]->attached)
+            sc_detach(&t->q[i]->scq);
+        t->q[i]->attached = false;
+    }
 }
 
 void net_tap_destroy(struct net_tap *t)
@@ -249,8 +324,7 @@ void net_tap_destroy(struct net_tap *t)
     if (!t)
         return;
     net_tap_stop(t);
-    close(t->epfd);
-    close(t->fd);
-    free(t->bufs);
+    for (unsigned i = 0; i < t->nq; i++)
+        queue_free(t->q[i]);
     free(t);
 }

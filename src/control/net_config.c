@@ -10,6 +10,7 @@
 
 #include "../backend/net_port.h"
 #include "../backend/net_sink.h"
+#include "../backend/net_tap.h"
 #include "../backend/net_switch.h"
 #include "../dev/net.h"
 #include "config.h"
@@ -198,7 +199,9 @@ out:
 int cfg_port_from_json(const json_t *o, const char *ctx, const char *sw, struct cfg_port *out,
                        char *err, size_t len)
 {
-    struct cfg_port c = {.type = CFG_PORT_SINK};
+    struct cfg_port c = {.type = CFG_PORT_SINK, .queues = 1};
+    uint64_t x;
+    bool has_queues = false;
     const char *key;
     json_t *v;
     bool has_type = false;
@@ -231,10 +234,17 @@ int cfg_port_from_json(const json_t *o, const char *ctx, const char *sw, struct 
                 rc = -ENOMEM;
                 goto out;
             }
+        } else if (strcmp(key, "queues") == 0) {
+            if (get_uint(v, 1, NET_TAP_MAX_QUEUES, &x) < 0) {
+                rc = fail(err, len, ctx, key, "a number of tap queues, 1..16", v);
+                goto out;
+            }
+            c.queues = (unsigned)x;
+            has_queues = true;
         } else if ((rc = source_key(key, v, &c.src, ctx, err, len)) != 1) {
             if (rc == 0) {
                 snprintf(err, len, "%s.%s: unknown key (expected name, switch, type, ifname, "
-                         "source_size, source_dst, source_count)", ctx, key);
+                         "queues, source_size, source_dst, source_count)", ctx, key);
                 rc = -EINVAL;
             }
             goto out;
@@ -249,8 +259,9 @@ int cfg_port_from_json(const json_t *o, const char *ctx, const char *sw, struct 
         fail(err, len, ctx, "type", "\"tap\" or \"sink\"", NULL);
     else if (c.type == CFG_PORT_TAP && c.src.size)
         snprintf(err, len, "%s: source_* keys belong to sink ports, not taps", ctx);
-    else if (c.type == CFG_PORT_SINK && c.ifname)
-        snprintf(err, len, "%s: ifname belongs to tap ports, not sinks", ctx);
+    else if (c.type == CFG_PORT_SINK && (c.ifname || has_queues))
+        snprintf(err, len, "%s: %s belongs to tap ports, not sinks", ctx,
+                 c.ifname ? "ifname" : "queues");
     else
         rc = 0;
     if (rc == 0) {
@@ -432,8 +443,10 @@ json_t *cfg_port_to_json(const struct cfg_port *c)
 {
     json_t *o = json_pack("{s:s,s:s,s:s}", "name", c->name, "switch", c->sw, "type",
                           c->type == CFG_PORT_TAP ? "tap" : "sink");
-    if (o && c->type == CFG_PORT_TAP)
+    if (o && c->type == CFG_PORT_TAP) {
         json_object_set_new(o, "ifname", json_string(c->ifname ? c->ifname : c->name));
+        json_object_set_new(o, "queues", json_integer(c->queues));
+    }
     return source_json(o, &c->src);
 }
 

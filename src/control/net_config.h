@@ -41,6 +41,7 @@ struct cfg_port {
     char *sw;
     enum cfg_port_type type;
     char *ifname; /* tap; NULL: the port name */
+    unsigned queues; /* tap: 1..NET_TAP_MAX_QUEUES (multiqueue above 1) */
     struct cfg_source src; /* sink */
 };
 

@@ -221,7 +221,7 @@ int net_registry_add_port(struct net_registry *r, const struct cfg_port *c, char
     const char *why = "";
     struct net_port *np;
     if (c->type == CFG_PORT_TAP) {
-        p->tap = net_tap_create(c->name, c->ifname, &why);
+        p->tap = net_tap_create(c->name, c->ifname, c->queues, &why);
         np = p->tap ? net_tap_port(p->tap) : NULL;
     } else {
         struct net_sink_params sp = {.name = c->name,
@@ -686,6 +686,18 @@ static json_t *state_json(const struct nr_net *n, json_t *o)
     return o;
 }
 
+/* What each queue of a tap read from the host. */
+static json_t *tap_queues_json(const struct net_tap *t)
+{
+    uint64_t pk[NET_TAP_MAX_QUEUES], by[NET_TAP_MAX_QUEUES];
+    unsigned n = net_tap_queues(t, pk, by, NET_TAP_MAX_QUEUES);
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < n; i++)
+        json_array_append_new(a, json_pack("{s:I,s:I}", "packets", (json_int_t)pk[i], "bytes",
+                                           (json_int_t)by[i]));
+    return a ? a : json_array();
+}
+
 static json_t *port_json(struct net_registry *r, struct net_port *p)
 {
     struct nr_chain *ch = find_chain(r, p->name);
@@ -699,11 +711,15 @@ static json_t *port_json(struct net_registry *r, struct net_port *p)
         json_object_set_new(drops, net_drop_names[i], json_integer((json_int_t)c.drops[i]));
         total += c.drops[i];
     }
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "name", p->name, "type",
-                     p->ops->type, "mac", mac, "tx_packets", (json_int_t)c.tx_packets,
-                     "tx_bytes", (json_int_t)c.tx_bytes, "rx_packets", (json_int_t)c.rx_packets,
-                     "rx_bytes", (json_int_t)c.rx_bytes, "drops_total", (json_int_t)total,
-                     "drops", drops, "interpose", ch ? ip_net_stats(ch->c) : json_array());
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "name", p->name, "type", p->ops->type, "mac",
+        mac, "tx_packets", (json_int_t)c.tx_packets, "tx_bytes", (json_int_t)c.tx_bytes,
+        "rx_packets", (json_int_t)c.rx_packets, "rx_bytes", (json_int_t)c.rx_bytes, "drops_total",
+        (json_int_t)total, "drops", drops, "interpose", ch ? ip_net_stats(ch->c) : json_array());
+    for (struct nr_port *np = r->ports; o && np; np = np->next)
+        if (np->tap && net_tap_port(np->tap) == p)
+            json_object_set_new(o, "host_queues", tap_queues_json(np->tap));
+    return o;
 }
 
 json_t *net_registry_list_json(struct net_registry *r)

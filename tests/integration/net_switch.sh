@@ -12,6 +12,9 @@
 #  4. A tap port: testpmd txonly frames reach the host (the kernel's rx
 #     counter matches the port's), and an ARP request from the host reaches
 #     testpmd rxonly through the switch.
+#  5. A multiqueue tap (queues=2): the kernel sees it so and switch-stats
+#     shows both queues; port-add refuses 17 queues, queues on a sink, and
+#     2 queues on an existing single-queue tap, each with a clear reason.
 # Counts must match exactly; nothing is timed. Every testpmd run is short and
 # bounded, and every process is stopped on exit.
 # Usage: net_switch.sh BUILD_DIR
@@ -42,6 +45,8 @@ cleanup() {
         kill "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
     fi
+    # The persistent tap of part 5, if it failed before removing it.
+    [ -n "${TAP:-}" ] && ip tuntap del dev "$TAP" mode tap 2>/dev/null
     rm -rf "$TMP" /var/run/dpdk/scnet-$$-*
 }
 trap cleanup EXIT
@@ -244,6 +249,28 @@ echo "host sent $(port_field sw0 host .tx_packets) frame(s) into the switch; n1 
 [ "$got" = "$delivered" ] || fail "tap: n1 delivered $delivered, testpmd received $got"
 ctl port-delete sw0 host >/dev/null || fail "port-delete tap"
 ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP still exists after port-delete"
+
+# ---- 5. a multiqueue tap, and what a port refuses --------------------------
+echo "== switch: multiqueue tap"
+ctl port-add sw0 host type=tap ifname=$TAP queues=2 >/dev/null || fail "port-add a tap with 2 queues"
+mq=$(ip -d -j link show "$TAP" | jq '.[0].linkinfo.info_data.multi_queue')
+nq=$(ctl switch-stats sw0 | jq '.ports[] | select(.name == "host") | .host_queues | length')
+echo "tap $TAP: multi_queue $mq, $nq queues read"
+[ "$mq" = true ] || fail "the kernel does not see $TAP as a multiqueue tap"
+[ "$nq" = 2 ] || fail "switch-stats shows $nq host queues for a 2-queue tap"
+ctl port-delete sw0 host >/dev/null || fail "port-delete the multiqueue tap"
+ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP still exists after port-delete"
+# refuse PORT_ARGS... EXPECTED: port-add fails and says EXPECTED.
+refuse() {
+    local want=${*: -1} out
+    out=$(ctl port-add sw0 "${@:1:$#-1}" 2>&1) && fail "port-add $* succeeded"
+    echo "$out" | grep -q "$want" || fail "port-add ${*:1:$#-1}: expected \"$want\", got: $out"
+}
+refuse bad type=tap ifname=$TAP queues=17 "1..16"
+refuse bad type=sink queues=2 "queues belongs to tap ports"
+ip tuntap add dev "$TAP" mode tap || fail "cannot create a persistent tap $TAP"
+refuse bad type=tap ifname=$TAP queues=2 "another queue mode"
+ip tuntap del dev "$TAP" mode tap
 ctl switch-delete sw0 >/dev/null 2>&1 && fail "switch-delete succeeded with net devices on it"
 ctl net-delete n0 >/dev/null && ctl net-delete n1 >/dev/null || fail "net-delete"
 ctl switch-delete sw0 >/dev/null || fail "switch-delete"

@@ -10,7 +10,8 @@
 #     took.
 # Guest A has two vCPUs and a NIC with two queue pairs (mq=on): QEMU 7.2
 # then runs one vhost device per pair on the connection, each adding the
-# guest's memory regions (ADD_MEM_REG) itself.
+# guest's memory regions (ADD_MEM_REG) itself; its flows come back on the
+# pair they left by, through the switch and a multiqueue tap (2 queues).
 # Between the pings and the hold of part 1, guests A (split ring) and B
 # (packed ring, no mergeable rx buffers: Linux posts big chained rx
 # buffers then) each send a few MB over TCP to the host and take as much
@@ -113,7 +114,7 @@ check_pings() {
     [ "$(guest_result exit "$log")" = 0 ] || fail "guest $name's test exited $(guest_result exit "$log")"
 }
 
-scd_start --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
+scd_start --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP,queues=2" \
     --net name=g0,switch=sw0,queues=2 --net name=g1,switch=sw0
 # The host's IPv6 chatter would land in the exact counts of part 2.
 [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
@@ -183,6 +184,12 @@ for p in 0 1; do
         fail "guest a sent on tx queue $p, but nothing came back on rx queue $p"
 done
 [ "$(qpk g0.tx1)" -gt 0 ] || fail "guest a's sender pinned to CPU 1 never used tx queue 1"
+# The tap is multiqueue: what guest a sent through tap queue 1 (its pair 1)
+# comes back through it, what guest b sent through queue 0.
+hq=$(scd_ctl switch-stats sw0 | jq -c '.ports[] | select(.name == "tap0") | [.host_queues[].packets]')
+echo "frames the tap's two queues read from the host: $hq"
+[ "$(echo "$hq" | jq 'length == 2 and all(. > 0)')" = true ] ||
+    fail "the multiqueue tap did not read from both of its queues: $hq"
 flows=$(scd_ctl net-stats g0 | jq .steered_flows)
 echo "guest a's NIC steers $flows flows"
 [ "$flows" -gt 0 ] || fail "guest a's NIC recorded no flow for receive steering"
