@@ -114,8 +114,9 @@ void net_port_init(struct net_port *p, const struct net_port_ops *ops, const cha
                    const uint8_t mac[6], unsigned caps, void *opaque);
 
 /* Switch (or hand to the peer) a batch from p. hint is the sender's queue
- * index: a multiqueue receiver steers frames by flow, and by hint those
- * that carry no IP addresses. */
+ * index: a multiqueue virtio receiver steers frames by flow, and by hint
+ * those that carry no IP addresses; a multiqueue tap writes into its queue
+ * of that index. */
 void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
 /* What a switch or peer calls instead of p->ops->deliver: runs p's hook first. */
 void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
