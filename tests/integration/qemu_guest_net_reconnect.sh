@@ -13,6 +13,9 @@
 # start: sidecored resumes from the crash record it keeps in
 # <runtime-dir>/<device>.net-rings, which the test checks it did, also
 # after the orderly restart; the file goes once no guest is attached).
+# The guest has two vCPUs and its NIC two queue pairs (its sender pinned to
+# vCPU 1, so both pairs carry the transfers), the host a two-queue tap:
+# every ring of the NIC goes through each restart.
 # Usage: qemu_guest_net_reconnect.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_net_reconnect.sh BUILD_DIR}
@@ -46,7 +49,7 @@ GUEST=${NET}2
 TAP=sctap$$
 MAC=52:54:00:5c:00:02
 PORT=7001
-LINES=1000000          # "seq 1 N": 6.9 MB each way
+LINES=3000000           # "seq 1 N": 20.7 MB each way
 KILL_AFTER=$((1 << 20)) # bytes of a transfer that cross before the kill
 want=$(seq 1 "$LINES" | md5sum | cut -d' ' -f1)
 
@@ -54,8 +57,8 @@ want=$(seq 1 "$LINES" | md5sum | cut -d' ' -f1)
 start_daemon() {
     N=$((N + 1))
     "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 --log-level info \
-        --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP" \
-        --net "name=g0,switch=sw0,mac=$MAC" >"$TMP/daemon$N.out" 2>"$TMP/daemon$N.log" &
+        --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP,queues=2" \
+        --net "name=g0,switch=sw0,mac=$MAC,queues=2" >"$TMP/daemon$N.out" 2>"$TMP/daemon$N.log" &
     SCD_PID=$!
     scd_wait_ready "sidecored #$N" "$TMP/daemon$N.log" "$SCD_PID"
     [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
@@ -87,10 +90,11 @@ run_case() { # RING: split or packed
         "CREATE:$TMP/bulk" 2>"$TMP/listen.log" &
     LISTEN_PID=$!
     echo "+ $ring ring: booting the guest (TCG, up to ${GUEST_TIMEOUT} s)"
-    guest_qemu "$TMP/serial.log" net "sc.ip=$GUEST/24 sc.ping=$HOST sc.bulk=$HOST:$PORT:$LINES" \
+    guest_qemu "$TMP/serial.log" net \
+        "sc.ip=$GUEST/24 sc.ping=$HOST sc.bulk=$HOST:$PORT:$LINES sc.pin=2" -smp 2 \
         -chardev socket,id=c0,path="$TMP/g0.sock",reconnect=1 \
-        -netdev vhost-user,id=n0,chardev=c0 \
-        -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0$opts &
+        -netdev vhost-user,id=n0,chardev=c0,queues=2 \
+        -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0,mq=on$opts &
     QEMU_PID=$!
 
     scd_wait "$GUEST_TIMEOUT" "the guest's TCP data to start arriving" file_grew "$TMP/bulk" "$KILL_AFTER"
@@ -100,6 +104,9 @@ run_case() { # RING: split or packed
     got=$(md5sum <"$TMP/bulk" | cut -d' ' -f1)
     echo "guest -> host: $(stat -c %s "$TMP/bulk") bytes, md5 $got (want $want)"
     [ "$got" = "$want" ] || fail "the host received other bytes than the guest sent"
+    got=$(scd_ctl net-stats g0 | jq '.queues[] | select(.name == "g0.tx1") | .packets')
+    echo "frames the guest sent on tx queue 1 after the restart: $got"
+    [ "$got" -gt 0 ] || fail "after the restart, nothing came in on the second queue pair"
 
     scd_wait 60 "the guest to listen" guest_said bulk_listening
     base=$(scd_ctl net-stats g0 | jq .port.rx_bytes)
