@@ -7,7 +7,9 @@
 # (SIGTERM); each time a new sidecored starts on the same runtime directory
 # and configuration. QEMU reconnects (chardev reconnect=1) and starts the
 # rings again; both transfers must arrive whole (MD5), with TCP resending
-# what the interruptions dropped.
+# what the interruptions dropped. The host sends 8 MiB before each of its
+# transfer's restarts and the rest after the last, so every daemon carries
+# some of it.
 # Runs over a split ring (QEMU resumes it at the used index in guest
 # memory) and a packed ring (QEMU can only resend the base it gave at the
 # start: sidecored resumes from the crash record it keeps in
@@ -25,6 +27,7 @@ QEMU_PID=
 LISTEN_PID=
 N=0 # daemon instances started; the current one logs to $TMP/daemon$N.log
 cleanup() {
+    exec 7>&- 2>/dev/null
     [ -n "$LISTEN_PID" ] && kill "$LISTEN_PID" 2>/dev/null
     [ -n "$QEMU_PID" ] && kill -KILL "$QEMU_PID" 2>/dev/null
     [ -n "$SCD_PID" ] && kill -KILL "$SCD_PID" 2>/dev/null
@@ -51,14 +54,16 @@ MAC=52:54:00:5c:00:02
 PORT=7001
 LINES=3000000           # "seq 1 N": 20.7 MB each way
 KILL_AFTER=$((1 << 20)) # bytes of a transfer that cross before the kill
-want=$(seq 1 "$LINES" | md5sum | cut -d' ' -f1)
+HOST_PART=$((8 << 20))  # host -> guest bytes sent before each restart
+seq 1 "$LINES" >"$TMP/data"
+want=$(md5sum <"$TMP/data" | cut -d' ' -f1)
 
 # start_daemon: a new sidecored on the same runtime dir, switch and tap.
 start_daemon() {
     N=$((N + 1))
     "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 --log-level info \
         --switch name=sw0 --port "switch=sw0,name=tap0,type=tap,ifname=$TAP,queues=2" \
-        --net "name=g0,switch=sw0,mac=$MAC,queues=2" >"$TMP/daemon$N.out" 2>"$TMP/daemon$N.log" &
+        --net "name=g0,switch=sw0,mac=$MAC,queues=2" >"$TMP/daemon$N.out" 2>"$TMP/daemon$N.log" 7>&- &
     SCD_PID=$!
     scd_wait_ready "sidecored #$N" "$TMP/daemon$N.log" "$SCD_PID"
     [ ! -e "/proc/sys/net/ipv6/conf/$TAP" ] || echo 1 >"/proc/sys/net/ipv6/conf/$TAP/disable_ipv6"
@@ -110,13 +115,23 @@ run_case() { # RING: split or packed
 
     scd_wait 60 "the guest to listen" guest_said bulk_listening
     base=$(scd_ctl net-stats g0 | jq .port.rx_bytes)
-    seq 1 "$LINES" | timeout 180 socat -u - "TCP:$GUEST:$PORT,retry=40,interval=0.5" \
+    # A fast guest would otherwise take it all before the test restarts.
+    rm -f "$TMP/feed"
+    mkfifo "$TMP/feed"
+    timeout 180 socat -u "OPEN:$TMP/feed" "TCP:$GUEST:$PORT,retry=40,interval=0.5" \
         2>"$TMP/send.log" &
     LISTEN_PID=$!
+    # Read-write: opening does not wait for socat. Daemons started while it
+    # is open do not inherit it, or socat would never see the end.
+    exec 7<>"$TMP/feed"
+    head -c "$HOST_PART" "$TMP/data" >&7
     scd_wait 120 "the host's TCP data to reach the guest" delivered $((base + KILL_AFTER))
     restart KILL
+    tail -c +$((HOST_PART + 1)) "$TMP/data" | head -c "$HOST_PART" >&7
     scd_wait 120 "more of the host's TCP data to reach the guest" delivered "$KILL_AFTER"
     restart TERM
+    tail -c +$((2 * HOST_PART + 1)) "$TMP/data" >&7
+    exec 7>&-
     wait "$LISTEN_PID" || { cat "$TMP/send.log"; fail "the host could not send its TCP data"; }
     LISTEN_PID=
     scd_wait 120 "the guest to checksum the host's data" guest_said bulk_got_md5
