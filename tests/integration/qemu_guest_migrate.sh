@@ -83,8 +83,15 @@ rounds_on() {
 }
 
 # info_migrate FIELD: a field of QEMU A's "info migrate" (e.g. "dirty sync count").
+# A monitor that answers later than hmp waits (a loaded machine) gives an
+# answer without the status line: asked again, up to 10 times.
 info_migrate() {
-    hmp "$TMP/monA.sock" "info migrate" | sed -n "s/^$1: *//p" | tail -n 1
+    local out i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        out=$(hmp "$TMP/monA.sock" "info migrate")
+        case $out in *"Migration status:"*) break ;; esac
+    done
+    printf '%s\n' "$out" | sed -n "s/^$1: *//p" | tail -n 1
 }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.5 s; fails with WHAT.
