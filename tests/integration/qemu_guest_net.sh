@@ -175,8 +175,8 @@ started=$(scd_ctl net-stats g0 | jq '[.queues[] | select(.kind != "ctrl" and .st
 echo "guest a's NIC: $started rings running"
 [ "$started" = 4 ] || fail "guest a's NIC runs $started rings, not both queue pairs' 4"
 # Receive steering: a flow guest a sent on a pair's tx queue comes back on
-# that pair's rx queue (the tap sends everything with hint 0), and flows
-# it never sent spread by their hash.
+# that pair's rx queue (before steering, everything from the tap landed on
+# rx queue 0), and flows it never sent spread by their hash.
 qpk() { scd_ctl net-stats g0 | jq --arg q "$1" '.queues[] | select(.name == $q) | .packets'; }
 echo "guest a's queues: $(scd_ctl net-stats g0 | jq -c '[.queues[] | select(.kind != "ctrl") | {(.name): .packets}] | add')"
 for p in 0 1; do

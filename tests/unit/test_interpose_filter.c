@@ -1,8 +1,8 @@
-/* Packet filter stage (frame parsing itself: test_net_flow.c): first
- * match wins, the default decides otherwise; per-rule hit
- * counters; the rule parser refuses what it cannot honour; a net chain on a
- * port drops what the filter denies and counts it as filtered, and blk
- * chains refuse the stage. */
+/* Packet filter stage (frame parsing itself: test_net_flow.c): first match
+ * wins, the default decides otherwise; per-rule hit counters; the rule
+ * parser refuses what it cannot honour; a net chain on a port drops what
+ * the filter denies and counts it as filtered, and blk chains refuse the
+ * stage. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
