@@ -402,6 +402,8 @@ static void net_reset(struct vdev *v)
     atomic_store(&d->active_pairs, d->max_pairs);
     net_filter_reset(&d->filter);
     net_rx_select_update(d);
+    if (d->steer)
+        net_steer_clear(d->steer);
 }
 
 static void net_destroy(struct vdev *v)

@@ -198,6 +198,8 @@ struct net_steer {
 };
 struct net_steer *net_steer_new(void);
 uint32_t net_steer_flows(const struct net_steer *s); /* slots in use */
+/* Forgets every flow (a reset: the next driver's flows are its own). */
+void net_steer_clear(struct net_steer *s);
 void net_steer_learn(struct net_steer *s, uint16_t pair, struct net_pkt *const *pkts,
                      unsigned n);
 void net_steer_pick(const struct net_steer *s, const _Atomic uint16_t *sel, uint16_t nsel,

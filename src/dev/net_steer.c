@@ -70,6 +70,12 @@ void net_steer_pick(const struct net_steer *s, const _Atomic uint16_t *sel, uint
 
 struct net_steer *net_steer_new(void) { return calloc(1, sizeof(struct net_steer)); }
 
+void net_steer_clear(struct net_steer *s)
+{
+    for (unsigned i = 0; i < NET_STEER_SLOTS; i++)
+        atomic_store_explicit(&s->slot[i], 0, memory_order_relaxed);
+}
+
 uint32_t net_steer_flows(const struct net_steer *s)
 {
     uint32_t n = 0;

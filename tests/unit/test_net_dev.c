@@ -802,6 +802,11 @@ static void test_rx_steering(void **state)
     struct net_dev_state st;
     net_dev_state(a->v, &st);
     assert_int_equal(st.steered_flows, 2); /* the two a sent */
+
+    /* A reset (a new driver, a reconnecting frontend) forgets them. */
+    a->v->ops->reset(a->v);
+    net_dev_state(a->v, &st);
+    assert_int_equal(st.steered_flows, 0);
 }
 
 int main(void)
