@@ -17,6 +17,7 @@
 #include "../common/log.h"
 #include "../common/poll_skip.h"
 #include "../common/util.h"
+#include "net_flow.h"
 #include "net_offload.h"
 
 #define TAP_BUF (VIRTIO_NET_HDR_LEN + NET_MAX_FRAME)
@@ -41,6 +42,7 @@ struct tap_queue {
     struct net_pkt pkts[NET_BATCH];
     struct net_pkt *ptrs[NET_BATCH];
     unsigned err_logs;
+    _Atomic uint64_t to_host_packets, to_host_bytes; /* written into this queue */
 };
 
 struct net_tap {
@@ -50,16 +52,29 @@ struct net_tap {
     struct tap_queue *q[NET_TAP_MAX_QUEUES];
 };
 
+/* The tap queue a frame to the host goes into: its flow's, by the two-way
+ * hash, so every sender's flows spread over the tap queues (the kernel
+ * sends each flow's replies back through the queue it came in by, and a
+ * multiqueue guest's receive steering finds the flow's pair whatever tap
+ * queue delivers it); a frame without a flow by the sender's queue. */
+static unsigned tap_pick(const struct net_tap *t, const struct net_pkt *pk, unsigned hint)
+{
+    uint32_t h;
+    if (t->nq == 1)
+        return 0;
+    return net_flow_hash_pkt(pk, &h) ? h % t->nq : hint % t->nq;
+}
+
 static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n,
                         unsigned hint)
 {
     struct net_tap *t = p->opaque;
-    /* The sender's queue picks ours: the kernel then steers the replies of
-     * each flow back through the queue it came in by (tun's flow table). */
-    int fd = t->q[hint % t->nq]->fd;
     uint64_t ok = 0, bytes = 0, down = 0, ioerr = 0;
+    uint32_t qpk[NET_TAP_MAX_QUEUES] = {0};
+    uint64_t qby[NET_TAP_MAX_QUEUES] = {0};
     for (unsigned i = 0; i < n; i++) {
         const struct net_pkt *pk = pkts[i];
+        unsigned qi = tap_pick(t, pk, hint);
         struct iovec iov[NET_MAX_IOV + 1];
         struct virtio_net_hdr_v1 h = pk->hdr;
         h.num_buffers = 0;
@@ -67,10 +82,12 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
         iov[0].iov_len = sizeof(h);
         unsigned k = SC_MIN((unsigned)pk->niov, (unsigned)NET_MAX_IOV);
         memcpy(iov + 1, pk->iov, k * sizeof(*iov));
-        ssize_t w = writev(fd, iov, (int)k + 1);
+        ssize_t w = writev(t->q[qi]->fd, iov, (int)k + 1);
         if (w == (ssize_t)(sizeof(h) + pk->len)) {
             ok++;
             bytes += pk->len;
+            qpk[qi]++;
+            qby[qi] += pk->len;
         } else if (w < 0 && (errno == EIO || errno == EAGAIN)) {
             down++; /* interface down, or its queue is full */
         } else {
@@ -78,6 +95,13 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
         }
     }
     net_port_rx(p, ok, bytes);
+    for (unsigned i = 0; ok && i < t->nq; i++) {
+        if (!qpk[i])
+            continue;
+        /* Several sidecores may write into one tap queue. */
+        atomic_fetch_add_explicit(&t->q[i]->to_host_packets, qpk[i], memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->q[i]->to_host_bytes, qby[i], memory_order_relaxed);
+    }
     if (ok)
         sc_handoff();
     if (down)
@@ -283,13 +307,15 @@ fail:
 struct net_port *net_tap_port(struct net_tap *t) { return &t->port; }
 const char *net_tap_ifname(const struct net_tap *t) { return t->ifname; }
 
-unsigned net_tap_queues(const struct net_tap *t, uint64_t *packets, uint64_t *bytes,
-                        unsigned max)
+unsigned net_tap_queues(const struct net_tap *t, struct net_tap_queue_stats *st, unsigned max)
 {
     unsigned n = SC_MIN(t->nq, max);
     for (unsigned i = 0; i < n; i++) {
-        packets[i] = t->q[i]->scq.stats.requests;
-        bytes[i] = t->q[i]->scq.stats.bytes;
+        const struct tap_queue *q = t->q[i];
+        st[i].from_host_packets = q->scq.stats.requests;
+        st[i].from_host_bytes = q->scq.stats.bytes;
+        st[i].to_host_packets = atomic_load_explicit(&q->to_host_packets, memory_order_relaxed);
+        st[i].to_host_bytes = atomic_load_explicit(&q->to_host_bytes, memory_order_relaxed);
     }
     return n;
 }

@@ -14,10 +14,11 @@
  *
  * With queues > 1 the tap is multiqueue (IFF_MULTI_QUEUE), one descriptor
  * and one sidecore queue per tap queue, so the host's traffic is read in
- * parallel. A frame to the host goes into the tap queue of the sender's
- * queue index; the kernel records each flow's queue and sends the flow's
- * replies back through it, and that queue sends with its own index, so a
- * multiqueue guest's flow keeps one path both ways. */
+ * parallel. A frame to the host goes into the tap queue its flow hashes
+ * to (net_flow.h; a frame without IP addresses: the sender's queue index),
+ * whichever guest sent it, so single-queue guests spread over the tap
+ * queues too; the kernel records each flow's queue and sends the flow's
+ * replies back through it, so a flow keeps one tap queue both ways. */
 #ifndef SC_NET_TAP_H
 #define SC_NET_TAP_H
 
@@ -33,10 +34,12 @@ struct net_tap *net_tap_create(const char *name, const char *ifname, unsigned qu
                                const char **why);
 struct net_port *net_tap_port(struct net_tap *t);
 const char *net_tap_ifname(const struct net_tap *t);
-/* Frames and bytes read from the host, per tap queue (at most max);
- * returns the number of queues. */
-unsigned net_tap_queues(const struct net_tap *t, uint64_t *packets, uint64_t *bytes,
-                        unsigned max);
+struct net_tap_queue_stats {
+    uint64_t from_host_packets, from_host_bytes; /* read, sent into the switch */
+    uint64_t to_host_packets, to_host_bytes;     /* written */
+};
+/* Per tap queue (at most max); returns the number of queues. */
+unsigned net_tap_queues(const struct net_tap *t, struct net_tap_queue_stats *st, unsigned max);
 /* Starts reading from the host (after the port is linked). */
 int net_tap_start(struct net_tap *t, struct sc_set *scs);
 void net_tap_stop(struct net_tap *t);

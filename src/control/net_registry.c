@@ -687,14 +687,19 @@ static json_t *state_json(const struct nr_net *n, json_t *o)
 }
 
 /* What each queue of a tap read from the host. */
+/* Named as the port's own counters: tx is what the host sent into the
+ * switch, rx what the switch wrote to the host. */
 static json_t *tap_queues_json(const struct net_tap *t)
 {
-    uint64_t pk[NET_TAP_MAX_QUEUES], by[NET_TAP_MAX_QUEUES];
-    unsigned n = net_tap_queues(t, pk, by, NET_TAP_MAX_QUEUES);
+    struct net_tap_queue_stats st[NET_TAP_MAX_QUEUES];
+    unsigned n = net_tap_queues(t, st, NET_TAP_MAX_QUEUES);
     json_t *a = json_array();
     for (unsigned i = 0; a && i < n; i++)
-        json_array_append_new(a, json_pack("{s:I,s:I}", "packets", (json_int_t)pk[i], "bytes",
-                                           (json_int_t)by[i]));
+        json_array_append_new(
+            a, json_pack("{s:I,s:I,s:I,s:I}", "tx_packets", (json_int_t)st[i].from_host_packets,
+                         "tx_bytes", (json_int_t)st[i].from_host_bytes, "rx_packets",
+                         (json_int_t)st[i].to_host_packets, "rx_bytes",
+                         (json_int_t)st[i].to_host_bytes));
     return a ? a : json_array();
 }
 

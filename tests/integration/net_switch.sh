@@ -258,6 +258,20 @@ nq=$(ctl switch-stats sw0 | jq '.ports[] | select(.name == "host") | .host_queue
 echo "tap $TAP: multi_queue $mq, $nq queues read"
 [ "$mq" = true ] || fail "the kernel does not see $TAP as a multiqueue tap"
 [ "$nq" = 2 ] || fail "switch-stats shows $nq host queues for a 2-queue tap"
+# A single-queue sender's flows spread over the tap's queues by their hash
+# (testpmd's multi-flow mode varies the source address: 256 flows).
+kern_rx0=$(kern_rx)
+start_pmd tx 0 "$TMP/n0.sock" txonly "" "--txonly-multi-flow"
+sleep 1
+stop_pmd tx
+hq=$(ctl switch-stats sw0 | jq -c '.ports[] | select(.name == "host") | [.host_queues[].rx_packets]')
+tap_rx=$(port_field sw0 host .rx_packets)
+host_rx=$(( $(kern_rx) - kern_rx0 ))
+echo "a single-queue sender's 256 flows through the tap's queues: $hq; the kernel counted $host_rx"
+[ "$(echo "$hq" | jq 'length == 2 and all(. > 0)')" = true ] ||
+    fail "a single-queue sender's flows all went into one tap queue: $hq"
+[ "$(echo "$hq" | jq add)" = "$tap_rx" ] || fail "the tap queues wrote $hq, the port $tap_rx"
+[ "$host_rx" = "$tap_rx" ] || fail "the kernel received $host_rx, the port wrote $tap_rx"
 ctl port-delete sw0 host >/dev/null || fail "port-delete the multiqueue tap"
 ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP still exists after port-delete"
 # refuse PORT_ARGS... EXPECTED: port-add fails and says EXPECTED.

@@ -184,12 +184,13 @@ for p in 0 1; do
         fail "guest a sent on tx queue $p, but nothing came back on rx queue $p"
 done
 [ "$(qpk g0.tx1)" -gt 0 ] || fail "guest a's sender pinned to CPU 1 never used tx queue 1"
-# The tap is multiqueue: what guest a sent through tap queue 1 (its pair 1)
-# comes back through it, what guest b sent through queue 0.
-hq=$(scd_ctl switch-stats sw0 | jq -c '.ports[] | select(.name == "tap0") | [.host_queues[].packets]')
+# The tap is multiqueue: the guests' flows go into the tap queue their
+# hash picks and come back through it (which queue depends on the run's
+# addresses and ports; net_switch.sh checks that flows spread).
+hq=$(scd_ctl switch-stats sw0 | jq -c '.ports[] | select(.name == "tap0") | [.host_queues[].tx_packets]')
 echo "frames the tap's two queues read from the host: $hq"
-[ "$(echo "$hq" | jq 'length == 2 and all(. > 0)')" = true ] ||
-    fail "the multiqueue tap did not read from both of its queues: $hq"
+[ "$(echo "$hq" | jq 'length == 2 and add > 0')" = true ] ||
+    fail "the multiqueue tap read nothing from the host: $hq"
 flows=$(scd_ctl net-stats g0 | jq .steered_flows)
 echo "guest a's NIC steers $flows flows"
 [ "$flows" -gt 0 ] || fail "guest a's NIC recorded no flow for receive steering"
