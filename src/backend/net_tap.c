@@ -19,6 +19,7 @@
 #include "../common/util.h"
 #include "net_flow.h"
 #include "net_offload.h"
+#include "net_tap_batch.h"
 
 #define TAP_BUF (VIRTIO_NET_HDR_LEN + NET_MAX_FRAME)
 /* Polls skipped after the host had nothing (poll_skip.h): a read is a
@@ -26,6 +27,10 @@
  * only now and then, but never waits longer than TAP_IDLE_NS. */
 #define TAP_IDLE_SKIP 16
 #define TAP_IDLE_NS 2000ull
+/* iovecs of a frame written in a batch: the header and up to 3 buffers
+ * (a frame in more goes alone). */
+#define TAP_IOV 4u
+_Static_assert(NET_BATCH <= TAP_BATCH_MAX, "a poll's reads go in one tap_io_batch");
 
 /* One queue of the tap: its file descriptor, read by a sidecore queue. */
 struct tap_queue {
@@ -43,6 +48,7 @@ struct tap_queue {
     struct net_pkt *ptrs[NET_BATCH];
     unsigned err_logs;
     _Atomic uint64_t to_host_packets, to_host_bytes; /* written into this queue */
+    unsigned ahead; /* reads the next poll submits: 1..NET_BATCH */
 };
 
 struct net_tap {
@@ -72,26 +78,57 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
     uint64_t ok = 0, bytes = 0, down = 0, ioerr = 0;
     uint32_t qpk[NET_TAP_MAX_QUEUES] = {0};
     uint64_t qby[NET_TAP_MAX_QUEUES] = {0};
-    for (unsigned i = 0; i < n; i++) {
-        const struct net_pkt *pk = pkts[i];
-        unsigned qi = tap_pick(t, pk, hint);
-        struct iovec iov[NET_MAX_IOV + 1];
-        struct virtio_net_hdr_v1 h = pk->hdr;
-        h.num_buffers = 0;
-        iov[0].iov_base = &h;
-        iov[0].iov_len = sizeof(h);
-        unsigned k = SC_MIN((unsigned)pk->niov, (unsigned)NET_MAX_IOV);
-        memcpy(iov + 1, pk->iov, k * sizeof(*iov));
-        ssize_t w = writev(t->q[qi]->fd, iov, (int)k + 1);
-        if (w == (ssize_t)(sizeof(h) + pk->len)) {
-            ok++;
-            bytes += pk->len;
-            qpk[qi]++;
-            qby[qi] += pk->len;
-        } else if (w < 0 && (errno == EIO || errno == EAGAIN)) {
-            down++; /* interface down, or its queue is full */
+    struct virtio_net_hdr_v1 hdr[TAP_BATCH_MAX];
+    struct iovec iov[TAP_BATCH_MAX][TAP_IOV];
+    struct tap_io w[TAP_BATCH_MAX];
+    unsigned qi[TAP_BATCH_MAX];
+    for (unsigned base = 0; base < n; base += TAP_BATCH_MAX) {
+        unsigned m = SC_MIN(n - base, TAP_BATCH_MAX), nw = 0;
+        for (unsigned i = 0; i < m; i++) {
+            const struct net_pkt *pk = pkts[base + i];
+            qi[i] = tap_pick(t, pk, hint);
+            hdr[i] = pk->hdr;
+            hdr[i].num_buffers = 0;
+            struct iovec *v = iov[i];
+            v[0] = (struct iovec){&hdr[i], sizeof(hdr[i])};
+            w[i].fd = t->q[qi[i]]->fd;
+            if (pk->niov < TAP_IOV) {
+                memcpy(v + 1, pk->iov, (size_t)pk->niov * sizeof(*v));
+                w[i].iov = v;
+                w[i].iovcnt = pk->niov + 1;
+                nw++;
+            } else {
+                w[i].iovcnt = 0; /* written alone, below */
+            }
+        }
+        if (nw == m) {
+            tap_io_batch(w, m, true);
         } else {
-            ioerr++;
+            /* A long chain (a big frame in many guest buffers): its iovecs
+             * do not fit the batch's; every frame goes alone, in order. */
+            for (unsigned i = 0; i < m; i++) {
+                const struct net_pkt *pk = pkts[base + i];
+                struct iovec big[NET_MAX_IOV + 1];
+                unsigned k = SC_MIN((unsigned)pk->niov, (unsigned)NET_MAX_IOV);
+                big[0] = iov[i][0];
+                memcpy(big + 1, pk->iov, k * sizeof(*big));
+                w[i].iov = big;
+                w[i].iovcnt = (int)k + 1;
+                tap_io_batch(&w[i], 1, true);
+            }
+        }
+        for (unsigned i = 0; i < m; i++) {
+            const struct net_pkt *pk = pkts[base + i];
+            if (w[i].result == (ssize_t)(sizeof(hdr[i]) + pk->len)) {
+                ok++;
+                bytes += pk->len;
+                qpk[qi[i]]++;
+                qby[qi[i]] += pk->len;
+            } else if (w[i].result == -EIO || w[i].result == -EAGAIN) {
+                down++; /* interface down, or its queue is full */
+            } else {
+                ioerr++;
+            }
         }
     }
     net_port_rx(p, ok, bytes);
@@ -121,15 +158,27 @@ static int tap_poll(struct sc_queue *q)
 
     if (tq->skip.polls && poll_skip_now(&tq->skip, sc_now_ns()))
         return 0;
-    for (unsigned i = 0; i < NET_BATCH; i++) {
-        uint8_t *buf = tq->bufs + (size_t)i * TAP_BUF;
-        ssize_t r = read(tq->fd, buf, TAP_BUF);
+    /* As many reads as the last poll suggests the queue holds, in one
+     * submission: a busy queue ramps up to a whole batch per system call,
+     * an idle one costs a single read. */
+    unsigned k = tq->ahead, got = 0;
+    struct tap_io op[NET_BATCH];
+    struct iovec riov[NET_BATCH];
+    for (unsigned i = 0; i < k; i++) {
+        riov[i] = (struct iovec){tq->bufs + (size_t)i * TAP_BUF, TAP_BUF};
+        op[i] = (struct tap_io){.fd = tq->fd, .iov = &riov[i], .iovcnt = 1};
+    }
+    tap_io_batch(op, k, false);
+    for (unsigned i = 0; i < k; i++) {
+        ssize_t r = op[i].result;
+        uint8_t *buf = riov[i].iov_base;
         if (r < 0) {
-            if (errno != EAGAIN && errno != EINTR && tq->err_logs++ < 10)
+            if (r != -EAGAIN && r != -EINTR && tq->err_logs++ < 10)
                 LOG_ERR("net", "%s: reading tap %s: %s", t->port.name, t->ifname,
-                        strerror(errno));
-            break;
+                        strerror((int)-r));
+            continue;
         }
+        got++;
         struct net_pkt *p = &tq->pkts[n];
         if ((size_t)r < VIRTIO_NET_HDR_LEN) {
             bad[NET_DROP_BAD_HEADER]++;
@@ -150,6 +199,7 @@ static int tap_poll(struct sc_queue *q)
         bytes += p->len;
         tq->ptrs[n++] = p;
     }
+    tq->ahead = got == k ? SC_MIN(2 * k, (unsigned)NET_BATCH) : got + 1;
     if (n)
         net_port_send(&t->port, tq->ptrs, n, tq->idx);
     for (unsigned r = 0; r < NET_DROP__COUNT; r++)
@@ -215,6 +265,7 @@ static struct tap_queue *queue_open(struct net_tap *t, const char *ifname, unsig
     }
     q->t = t;
     q->idx = idx;
+    q->ahead = 1;
     q->epfd = -1;
     q->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (q->fd < 0) {

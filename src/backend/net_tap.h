@@ -9,8 +9,9 @@
  *
  * Frames from the host are read, non-blocking, by a sidecore queue (no
  * thread of its own; the sidecore sleeps on it when idle). Frames to the
- * host are written from the sending sidecore, one writev per frame. The
- * interface is brought up; addresses are the host's business.
+ * host are written from the sending sidecore, a batch in one io_uring
+ * submission (net_tap_batch.h). The interface is brought up; addresses
+ * are the host's business.
  *
  * With queues > 1 the tap is multiqueue (IFF_MULTI_QUEUE), one descriptor
  * and one sidecore queue per tap queue, so the host's traffic is read in
