@@ -59,6 +59,7 @@ enum net_drop {
     NET_DROP_LINK_DOWN,  /* receiver: not ready (rx queue not started, tap down) */
     NET_DROP_NO_LINK,    /* sender: the port is attached to nothing */
     NET_DROP_IO_ERROR,   /* receiver: write to the host interface failed */
+    NET_DROP_OVER_MTU,   /* a frame (not GSO) longer than the device's MTU, sent or to receive */
     NET_DROP__COUNT
 };
 

@@ -373,6 +373,10 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
     else if (!c.sink && (c.src.size || c.src.count || c.src.has_dst))
         snprintf(err, len, "%s: source_* keys need backend=sink (on a switch, add a sink port)",
                  ctx);
+    else if (c.src.size > c.mtu + 18)
+        /* The device would drop every frame as over_mtu. */
+        snprintf(err, len, "%s: source_size %u is longer than mtu %u allows (mtu + 18 bytes of "
+                 "Ethernet header and VLAN tag): raise mtu", ctx, c.src.size, c.mtu);
     else
         rc = 0;
     if (rc == 0) {

@@ -564,6 +564,7 @@ struct vdev *net_dev_create(const struct net_dev_params *p, struct sc_set *scs,
     d->cfg.status = VIRTIO_NET_S_LINK_UP;
     d->cfg.max_virtqueue_pairs = p->queue_pairs;
     d->cfg.mtu = p->mtu;
+    d->max_frame = SC_MIN((uint32_t)p->mtu + 18u, (uint32_t)NET_MAX_FRAME);
     for (int i = 0; i < 6; i++)
         d->mac48 = d->mac48 << 8 | p->mac[i];
     pthread_mutex_init(&d->sel_lock, NULL);

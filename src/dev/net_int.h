@@ -147,6 +147,9 @@ struct net_dev {
     uint64_t features; /* negotiated; control thread */
     /* Read by the data path; set while the queues are stopped. */
     unsigned hdr_len;  /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
+    /* The longest frame without GSO either way: the MTU, the Ethernet
+     * header and one VLAN tag (as a Linux bridge forwards). */
+    uint32_t max_frame;
     bool mrg;
     unsigned tx_allowed; /* NET_CAP_* the driver may request on transmit */
 

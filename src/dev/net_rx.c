@@ -368,6 +368,11 @@ static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pk
             drops[NET_DROP_FILTERED]++;
             continue;
         }
+        /* virtio 1.2, 5.1.4.1: no received packet above the MTU. */
+        if (SC_UNLIKELY(p->len > d->max_frame && p->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE)) {
+            drops[NET_DROP_OVER_MTU]++;
+            continue;
+        }
         int rc;
         if (q->count > RX_PREFETCH_AHEAD)
             prefetch_buf(q, RX_PREFETCH_AHEAD);

@@ -207,6 +207,9 @@ static int tx_round(struct net_txq *q, uint32_t qz)
         net_iov_read(c->iov, c->n_out, 0, &p->hdr, hl);
         p->len = c->out_len - hl;
         enum net_drop why = net_hdr_check(&p->hdr, p->len, d->tx_allowed);
+        if (why == NET_DROP__COUNT && p->len > d->max_frame &&
+            p->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE)
+            why = NET_DROP_OVER_MTU;
         if (why != NET_DROP__COUNT) {
             bad[why]++;
             continue;

@@ -285,6 +285,12 @@ refuse bad type=sink queues=2 "queues belongs to tap ports"
 ip tuntap add dev "$TAP" mode tap || fail "cannot create a persistent tap $TAP"
 refuse bad type=tap ifname=$TAP queues=2 "another queue mode"
 ip tuntap del dev "$TAP" mode tap
+# A source whose frames the device's MTU would drop (over_mtu) is refused.
+out=$(ctl net-create big backend=sink source_size=9000 2>&1) &&
+    fail "net-create with source_size 9000 at mtu 1500 succeeded"
+echo "$out" | grep -q "raise mtu" || fail "net-create source_size 9000: expected \"raise mtu\", got: $out"
+ctl net-create big backend=sink source_size=9000 mtu=9000 >/dev/null || fail "net-create source_size 9000 mtu 9000"
+ctl net-delete big >/dev/null || fail "net-delete big"
 ctl switch-delete sw0 >/dev/null 2>&1 && fail "switch-delete succeeded with net devices on it"
 ctl net-delete n0 >/dev/null && ctl net-delete n1 >/dev/null || fail "net-delete"
 ctl switch-delete sw0 >/dev/null || fail "switch-delete"
