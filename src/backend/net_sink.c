@@ -7,6 +7,7 @@
 
 #include "../common/util.h"
 #include "net_offload.h"
+#include "net_switch.h"
 
 struct net_sink {
     struct net_port port;
@@ -67,13 +68,23 @@ static void build_frame(uint8_t *f, uint32_t size, const uint8_t dst[6], const u
     put16(udp + 4, (uint16_t)(size - 34));
 }
 
+/* Whether anything would take the frames: a source whose receivers are
+ * all down (a device without a frontend, nothing linked) idles instead
+ * of dropping at full speed, and lets its sidecore sleep. */
+static bool receivers_ready(struct net_sink *s)
+{
+    struct net_port *peer = s->port.peer;
+    if (peer)
+        return !peer->ops->ready || peer->ops->ready(peer);
+    return s->port.sw && net_switch_any_ready(s->port.sw, &s->port);
+}
+
 static int source_poll(struct sc_queue *q)
 {
     struct net_sink *s = q->opaque;
-    struct net_port *peer = s->port.peer;
     if (s->limit && s->sent >= s->limit)
         return 0;
-    if (peer && peer->ops->ready && !peer->ops->ready(peer))
+    if (!receivers_ready(s))
         return 0;
     unsigned n = NET_BATCH;
     if (s->limit && s->limit - s->sent < n)
@@ -94,8 +105,7 @@ static bool source_set_notify(struct sc_queue *q, bool enable)
      * while it has frames to send to a ready receiver. */
     if (!enable || (s->limit && s->sent >= s->limit))
         return false;
-    struct net_port *peer = s->port.peer;
-    return !peer || !peer->ops->ready || peer->ops->ready(peer);
+    return receivers_ready(s);
 }
 
 struct net_sink *net_sink_create(const struct net_sink_params *p, const char **why)

@@ -7,9 +7,9 @@
  * receivers take them, or source_count frames in all. The frames belong to
  * NET_SOURCE_FLOWS flows (UDP source ports 1024 on), one flow per batch in
  * turn, so a multiqueue receiver spreads them as it would real traffic.
- * A source whose only
- * receiver is a peer port that is not ready (no guest yet) idles, so an idle
- * benchmark setup lets its sidecore sleep. */
+ * A source with no receiver ready (its peer port, or every other port of
+ * its switch: no guest yet) idles, so an idle benchmark setup lets its
+ * sidecore sleep. */
 #ifndef SC_NET_SINK_H
 #define SC_NET_SINK_H
 

@@ -136,6 +136,21 @@ unsigned net_switch_ports(struct net_switch *sw, struct net_port **out, unsigned
     return n;
 }
 
+bool net_switch_any_ready(struct net_switch *sw, const struct net_port *except)
+{
+    unsigned e = reader_enter(sw);
+    uint64_t mask = atomic_load_explicit(&sw->mask, memory_order_acquire);
+    bool ready = false;
+    for (unsigned i = 0; i < NET_SW_MAX_PORTS && !ready; i++) {
+        if (!(mask & (1ull << i)))
+            continue;
+        struct net_port *p = atomic_load_explicit(&sw->slot[i], memory_order_acquire);
+        ready = p && p != except && (!p->ops->ready || p->ops->ready(p));
+    }
+    reader_exit(sw, e);
+    return ready;
+}
+
 static uint32_t now_s(const struct net_switch *sw)
 {
     return (uint32_t)((sc_now_ns() - sw->t0_ns) / 1000000000ull);

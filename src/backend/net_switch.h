@@ -50,6 +50,9 @@ int net_switch_add_port(struct net_switch *sw, struct net_port *p, const char **
 void net_switch_remove_port(struct net_switch *sw, struct net_port *p);
 /* Ports in slot order; returns how many were written. */
 unsigned net_switch_ports(struct net_switch *sw, struct net_port **out, unsigned max);
+/* Whether a port other than except would take frames now (net_port_ops
+ * ready; a port without it always does). Any thread. */
+bool net_switch_any_ready(struct net_switch *sw, const struct net_port *except);
 void net_switch_counters(struct net_switch *sw, struct net_switch_counters *out);
 
 /* Data path: called by net_port_send. */

@@ -1,22 +1,26 @@
 /* The L2 switch with recording ports: flooding of broadcast, multicast and
  * unknown unicast; learning; hairpin drops; a learned port that leaves;
- * and the MAC table's aging and bounded size (driven with explicit clocks,
- * nothing waits). */
+ * the MAC table's aging and bounded size (driven with explicit clocks,
+ * nothing waits); a source port that idles while no other port is ready. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "backend/net_mactable.h"
+#include "backend/net_sink.h"
 #include "backend/net_switch.h"
+#include "core/sidecore.h"
 
 struct rec {
     struct net_port port;
-    unsigned got;
+    _Atomic bool up; /* for rec_ready */
+    _Atomic unsigned got;
     uint8_t last_src[6];
 };
 
@@ -31,6 +35,10 @@ static void rec_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
 }
 
 static const struct net_port_ops rec_ops = {.type = "rec", .deliver = rec_deliver};
+
+static bool rec_ready(struct net_port *p) { return ((struct rec *)p->opaque)->up; }
+static const struct net_port_ops rec_ready_ops = {
+    .type = "rec", .deliver = rec_deliver, .ready = rec_ready};
 
 static void mk(struct rec *r, const char *name, uint8_t last)
 {
@@ -132,6 +140,53 @@ static void test_port_without_link(void **state)
     assert_int_equal(pc.drops[NET_DROP_NO_LINK], 1);
 }
 
+/* A source on a switch whose other ports are all down sends nothing (it
+ * used to drop at full speed, holding its sidecore busy); it starts once
+ * one comes up. */
+static void test_source_idles_without_receivers(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    struct net_switch *sw = net_switch_create("sw", 64, 300, &why);
+    assert_non_null(sw);
+    struct rec down;
+    mk(&down, "down", 1);
+    down.port.ops = &rec_ready_ops;
+    assert_int_equal(net_switch_add_port(sw, &down.port, &why), 0);
+    assert_false(net_switch_any_ready(sw, NULL));
+    struct net_sink_params sp = {.name = "gen", .source_size = 64};
+    memset(sp.source_dst, 0xff, 6);
+    sp.mac[0] = 0x02;
+    struct net_sink *gen = net_sink_create(&sp, &why);
+    assert_non_null(gen);
+    assert_int_equal(net_switch_add_port(sw, net_sink_port(gen), &why), 0);
+    assert_false(net_switch_any_ready(sw, net_sink_port(gen)));
+    struct sc_params scp;
+    sc_params_default(&scp);
+    struct sc_set *scs = sc_set_create(&scp);
+    assert_non_null(scs);
+    assert_int_equal(net_sink_start(gen, scs), 0);
+    struct timespec ms = {0, 1000000};
+    for (int i = 0; i < 50; i++)
+        nanosleep(&ms, NULL);
+    struct net_port_counters pc;
+    net_port_counters(net_sink_port(gen), &pc);
+    assert_int_equal(pc.tx_packets, 0);
+    net_port_counters(&down.port, &pc);
+    assert_int_equal(pc.drops[NET_DROP_LINK_DOWN], 0);
+    down.up = true; /* the sidecore may sleep: its timeout polls again */
+    assert_true(net_switch_any_ready(sw, net_sink_port(gen)));
+    for (int i = 0; i < 5000 && !down.got; i++)
+        nanosleep(&ms, NULL);
+    assert_true(down.got > 0);
+    net_sink_stop(gen);
+    net_switch_remove_port(sw, net_sink_port(gen));
+    net_switch_remove_port(sw, &down.port);
+    net_sink_destroy(gen);
+    sc_set_destroy(scs);
+    net_switch_destroy(sw);
+}
+
 static void test_mactable_aging_and_bounds(void **state)
 {
     (void)state;
@@ -172,6 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learn_and_flood),
         cmocka_unit_test(test_port_without_link),
+        cmocka_unit_test(test_source_idles_without_receivers),
         cmocka_unit_test(test_mactable_aging_and_bounds),
         cmocka_unit_test(test_switch_params),
     };
