@@ -17,6 +17,7 @@
 
 #include "common/evloop.h"
 #include "common/log.h"
+#include "common/pidlock.h"
 #include "common/util.h"
 #include "control/config.h"
 #include "control/exports.h"
@@ -543,6 +544,7 @@ struct daemon {
     struct exports *exports; /* iohost role */
     struct rpc_server *rpc;
     int sigfd;
+    int lock_fd; /* the runtime directory's (pidlock.h) */
     bool stop;
 };
 
@@ -559,7 +561,7 @@ static void on_signal(int fd, uint32_t events, void *opaque)
 
 static int run(struct sc_config *c)
 {
-    struct daemon d = {.sigfd = -1};
+    struct daemon d = {.sigfd = -1, .lock_fd = -1};
     int rc = 1;
     const char *why = "";
     char err[512];
@@ -577,6 +579,13 @@ static int run(struct sc_config *c)
     if (mk < 0) {
         LOG_ERR(LOGC, "cannot create the runtime directory %s: %s", c->runtime_dir,
                 strerror(-mk));
+        return 1;
+    }
+    char lock_path[4096];
+    snprintf(lock_path, sizeof(lock_path), "%s/sidecored.lock", c->runtime_dir);
+    d.lock_fd = pidlock_acquire(lock_path, err, sizeof(err));
+    if (d.lock_fd < 0) {
+        LOG_ERR(LOGC, "%s", err);
         return 1;
     }
     struct sc_params p;
@@ -669,6 +678,7 @@ out:
         evloop_destroy(d.loop);
     if (d.sigfd >= 0)
         close(d.sigfd);
+    pidlock_release(d.lock_fd, lock_path);
     if (rc == 0)
         LOG_INFO(LOGC, "stopped");
     return rc;

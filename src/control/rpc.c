@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sockpath.h"
 
 /* Reads per readiness event, so one busy client cannot starve the others
  * (epoll is level-triggered and comes back for the rest). */
@@ -72,25 +73,18 @@ int rpc_listen_unix(const char *path, const char **why)
         return -ENAMETOOLONG;
     }
     strcpy(sa.sun_path, path);
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(why_buf, sizeof(why_buf), "%s exists and is not a socket; not replacing it",
-                     path);
-            *why = why_buf;
-            return -EEXIST;
-        }
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            close(probe);
-            snprintf(why_buf, sizeof(why_buf),
-                     "%s is in use by a running process (another sidecored?)", path);
-            *why = why_buf;
-            return -EADDRINUSE;
-        }
-        if (probe >= 0)
-            close(probe);
-        unlink(path); /* stale: left by a process that died */
+    int claim = sockpath_claim(path);
+    if (claim == -EEXIST) {
+        snprintf(why_buf, sizeof(why_buf), "%s exists and is not a socket; not replacing it",
+                 path);
+        *why = why_buf;
+        return claim;
+    }
+    if (claim == -EADDRINUSE) {
+        snprintf(why_buf, sizeof(why_buf),
+                 "%s is in use by a running process (another sidecored?)", path);
+        *why = why_buf;
+        return claim;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {

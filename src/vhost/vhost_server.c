@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sockpath.h"
 #include "../common/util.h"
 #include "vhost_int.h"
 
@@ -273,19 +274,21 @@ static void try_connect(void *opaque)
 static int listen_on(struct vhost_dev *v, const char **why)
 {
     struct sockaddr_un a;
-    struct stat st;
 
     if (fill_addr(v->path, &a) < 0) {
         *why = "socket path too long for a unix socket";
         return -ENAMETOOLONG;
     }
-    /* Only a stale socket is removed, never some other file at that path. */
-    if (lstat(v->path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            *why = "socket path exists and is not a socket";
-            return -EEXIST;
-        }
-        unlink(v->path);
+    /* Only a stale socket is removed: never some other file at that path,
+     * nor one that another process (another sidecored) listens on. */
+    int claim = sockpath_claim(v->path);
+    if (claim == -EEXIST) {
+        *why = "socket path exists and is not a socket";
+        return claim;
+    }
+    if (claim == -EADDRINUSE) {
+        *why = "socket path is in use by a running process (another sidecored?)";
+        return claim;
     }
     v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (v->listen_fd < 0) {

@@ -186,8 +186,36 @@ grep -q "^x " "$TMP/ctl.out" && fail "a failed create left device x behind"
 rc=0
 timeout 20 "$SCD" --no-default --runtime-dir "$RUN" >/dev/null 2>"$TMP/second.log" || rc=$?
 [ "$rc" -ne 0 ] || fail "a second sidecored on $RPC started"
-grep -q "in use" "$TMP/second.log" || fail "second daemon: $(cat "$TMP/second.log")"
+grep -q "in use" "$TMP/second.log" || grep -q "runs in this runtime directory" "$TMP/second.log" ||
+    fail "second daemon: $(cat "$TMP/second.log")"
 ctl info
+# Nor may one share its runtime directory, even with an RPC socket of its
+# own: it would replace the first one's device sockets and open (and
+# resize) the crash record files the first one has mapped (a second daemon
+# whose img1 had fewer queues shrank img1.blk-rings: the first died of
+# SIGBUS). Refused before it touches anything there.
+rings_before=$(stat -c %s "$RUN/img1.blk-rings")
+sock_before=$(stat -c %i "$RUN/img1.sock")
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --rpc "$TMP/other.rpc" \
+    --blk "name=img1,socket=$RUN/img1.sock,backend=null,size=64M,queues=1" \
+    >/dev/null 2>"$TMP/second.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "a second sidecored in the runtime directory $RUN started"
+grep -q "another sidecored (pid $PID) runs in this runtime directory" "$TMP/second.log" ||
+    fail "second daemon in $RUN: $(cat "$TMP/second.log")"
+[ "$(stat -c %s "$RUN/img1.blk-rings")" = "$rings_before" ] || fail "the refused daemon resized img1.blk-rings"
+[ "$(stat -c %i "$RUN/img1.sock")" = "$sock_before" ] || fail "the refused daemon replaced img1.sock"
+# With a runtime directory of its own, it may still not take a live
+# device socket of the first.
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$TMP/other" --rpc "$TMP/other.rpc" \
+    --blk "name=x,socket=$RUN/img1.sock,backend=null,size=64M" >/dev/null 2>"$TMP/second.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "a second sidecored took the live socket $RUN/img1.sock"
+grep -q "in use by a running process" "$TMP/second.log" ||
+    fail "second daemon on img1.sock: $(cat "$TMP/second.log")"
+[ "$(stat -c %i "$RUN/img1.sock")" = "$sock_before" ] || fail "the refused daemon replaced img1.sock"
+[ ! -e "$TMP/other/sidecored.lock" ] || fail "the refused daemon left its lock file"
+echo "ok: a second daemon takes neither the runtime directory nor a live socket"
 
 ctl delete img2
 [ ! -e "$RUN/img2.sock" ] || fail "delete left $RUN/img2.sock"

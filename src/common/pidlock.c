@@ -1,0 +1,63 @@
+/* Runtime directory lock (see pidlock.h). */
+#include "pidlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pidlock_acquire(const char *path, char *why, size_t len)
+{
+    /* The holder unlinks the file before it lets go: a lock taken on a file
+     * that is no longer the one at path locks nothing, so try again. */
+    for (int tries = 0; tries < 10; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            int e = errno;
+            snprintf(why, len, "cannot open the lock file %s: %s", path, strerror(e));
+            return -e;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            char pid[24] = "";
+            ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+            close(fd);
+            if (e != EWOULDBLOCK) {
+                snprintf(why, len, "cannot lock %s: %s", path, strerror(e));
+                return -e;
+            }
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            snprintf(why, len,
+                     "another sidecored (pid %s) runs in this runtime directory (%s is "
+                     "locked); give each daemon its own --runtime-dir",
+                     *pid ? pid : "?", path);
+            return -EBUSY;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev) {
+            char pid[24];
+            int k = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+            /* The lock holds without the pid: it only serves the message. */
+            bool wrote = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)k, 0) == k;
+            (void)wrote;
+            return fd;
+        }
+        close(fd);
+    }
+    snprintf(why, len, "cannot lock %s: it keeps being replaced", path);
+    return -EAGAIN;
+}
+
+void pidlock_release(int fd, const char *path)
+{
+    if (fd < 0)
+        return;
+    unlink(path);
+    close(fd);
+}
