@@ -10,33 +10,28 @@
 
 #include "../common/log.h"
 
-struct tap_ring {
-    struct io_uring ring;
-};
-
 static pthread_key_t ring_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static bool key_ok;
 /* The thread's ring; failed: it could not have one, and does not retry. */
-static __thread struct tap_ring *my_ring;
+static __thread struct io_uring *my_ring;
 static __thread bool failed;
 
 static void ring_free(void *p)
 {
-    struct tap_ring *r = p;
-    io_uring_queue_exit(&r->ring);
-    free(r);
+    io_uring_queue_exit(p);
+    free(p);
 }
 
 static void key_make(void) { key_ok = pthread_key_create(&ring_key, ring_free) == 0; }
 
-static struct tap_ring *ring_get(void)
+static struct io_uring *ring_get(void)
 {
     if (my_ring || failed)
         return my_ring;
     failed = true;
     pthread_once(&key_once, key_make);
-    struct tap_ring *r = calloc(1, sizeof(*r));
+    struct io_uring *r = calloc(1, sizeof(*r));
     if (!key_ok || !r) {
         free(r);
         return NULL;
@@ -45,10 +40,10 @@ static struct tap_ring *ring_get(void)
     memset(&prm, 0, sizeof(prm));
     /* Only this thread submits; completions need no interrupt of it. */
     prm.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
-    int rc = io_uring_queue_init_params(TAP_BATCH_MAX, &r->ring, &prm);
+    int rc = io_uring_queue_init_params(TAP_BATCH_MAX, r, &prm);
     if (rc == -EINVAL) {
         memset(&prm, 0, sizeof(prm));
-        rc = io_uring_queue_init_params(TAP_BATCH_MAX, &r->ring, &prm);
+        rc = io_uring_queue_init_params(TAP_BATCH_MAX, r, &prm);
     }
     if (rc < 0) {
         LOG_WARN("net", "no io_uring for tap I/O in this thread (%s): a system call per frame",
@@ -73,30 +68,30 @@ static void each(struct tap_io *w, unsigned n, bool write)
     }
 }
 
-static unsigned reap(struct tap_ring *r, struct tap_io *w, unsigned n)
+static unsigned reap(struct io_uring *r, struct tap_io *w, unsigned n)
 {
     struct io_uring_cqe *cqe;
     unsigned head, got = 0;
-    io_uring_for_each_cqe(&r->ring, head, cqe)
+    io_uring_for_each_cqe(r, head, cqe)
     {
         uint64_t i = io_uring_cqe_get_data64(cqe);
         if (i < n)
             w[i].result = cqe->res;
         got++;
     }
-    io_uring_cq_advance(&r->ring, got);
+    io_uring_cq_advance(r, got);
     return got;
 }
 
 void tap_io_batch(struct tap_io *w, unsigned n, bool write)
 {
-    struct tap_ring *r = n > 1 ? ring_get() : NULL;
+    struct io_uring *r = n > 1 ? ring_get() : NULL;
     if (!r) {
         each(w, n, write);
         return;
     }
     for (unsigned i = 0; i < n; i++) {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(r);
         if (write)
             io_uring_prep_writev(sqe, w[i].fd, w[i].iov, (unsigned)w[i].iovcnt, 0);
         else
@@ -110,7 +105,7 @@ void tap_io_batch(struct tap_io *w, unsigned n, bool write)
     }
     /* tun takes RWF_NOWAIT reads and writes: each one completes inside
      * the submission, its result posted when it returns. */
-    int rc = io_uring_submit(&r->ring);
+    int rc = io_uring_submit(r);
     unsigned done = rc > 0 ? reap(r, w, n) : 0;
     /* Anything else would be a kernel that went async after all: the
      * iovecs are the caller's, so it is waited for (bounded) before they
@@ -118,7 +113,7 @@ void tap_io_batch(struct tap_io *w, unsigned n, bool write)
     struct __kernel_timespec ts = {.tv_sec = 1};
     while (rc > 0 && done < (unsigned)rc) {
         struct io_uring_cqe *cqe;
-        if (io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts) < 0)
+        if (io_uring_wait_cqe_timeout(r, &cqe, &ts) < 0)
             break;
         done += reap(r, w, n);
     }
