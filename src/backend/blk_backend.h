@@ -67,6 +67,9 @@ struct blk_file_params {
     uint64_t size;   /* create or extend a regular file to this size when > 0 */
     bool direct;     /* O_DIRECT */
     bool read_only;
+    bool shared;     /* other writers allowed (image locks, see blk_file_lock.c) */
+    bool unlocked;   /* takes no image locks: a remote device's fallback is the
+                        iohost's storage seen from the vmhost, locked there */
 };
 
 /* Backends. Each returns NULL with a reason in *why on failure. */

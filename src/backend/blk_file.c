@@ -121,6 +121,10 @@ static int describe_regular(int fd, const struct blk_file_params *p, const struc
             return -1;
         }
         size = p->size;
+    } else if (p->size && p->size < size) {
+        LOG_INFO("blk-file", "%s: the file holds %llu bytes, more than size %llu: the guest "
+                 "sees all of it", p->path, (unsigned long long)size,
+                 (unsigned long long)p->size);
     }
     if (size < 512) {
         *why = "file is smaller than one 512-byte sector (give a size)";
@@ -151,16 +155,16 @@ struct blk_backend *blk_file_create(const struct blk_file_params *p, const char 
         goto fail;
     }
     bool blkdev = S_ISBLK(st.st_mode);
-    if (blkdev) {
-        if (describe_blkdev(fd, p, &inf, why) < 0)
-            goto fail;
-    } else if (S_ISREG(st.st_mode)) {
-        if (describe_regular(fd, p, &st, &inf, why) < 0)
-            goto fail;
-    } else {
+    if (!blkdev && !S_ISREG(st.st_mode)) {
         *why = "not a regular file or block device";
         goto fail;
     }
+    /* Before any ftruncate: a file another process serves is not resized. */
+    if (!p->unlocked && file_lock_image(fd, p->path, !p->read_only, p->shared, why) < 0)
+        goto fail;
+    if (blkdev ? describe_blkdev(fd, p, &inf, why) < 0
+               : describe_regular(fd, p, &st, &inf, why) < 0)
+        goto fail;
     inf.read_only = p->read_only;
     inf.can_discard = !p->read_only;
     inf.can_write_zeroes = !p->read_only;

@@ -18,6 +18,11 @@ struct file_be {
 
 extern const struct blk_backend_ops file_ops;
 
+/* Takes QEMU-compatible image locks on fd for a user that reads, and
+ * writes when write, and lets others write too when shared. -EBUSY with a
+ * reason in *why when another process's locks forbid that use. */
+int file_lock_image(int fd, const char *path, bool write, bool shared, const char **why);
+
 int file_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq **out);
 void file_queue_close(struct blk_bq *q);
 int file_submit(struct blk_bq *q, struct blk_io *io);

@@ -6,11 +6,12 @@
 #include "../remote/rio_client.h"
 
 static struct blk_backend *open_local(const struct cfg_backend *b, bool read_only,
-                                      const char **why)
+                                      bool fallback, const char **why)
 {
     if (b->type == CFG_BE_FILE) {
         struct blk_file_params fp = {.path = b->path, .size = b->size, .direct = b->direct,
-                                     .read_only = read_only};
+                                     .read_only = read_only, .shared = b->shared,
+                                     .unlocked = fallback};
         return blk_file_create(&fp, why);
     }
     return blk_null_create(b->size ? b->size : CFG_NULL_DEFAULT_SIZE, 512, why);
@@ -23,7 +24,7 @@ struct blk_backend *blk_open(const struct cfg_backend *b, bool read_only, const 
     if (remote)
         *remote = NULL;
     if (b->type != CFG_BE_REMOTE) {
-        struct blk_backend *be = open_local(b, read_only, &why);
+        struct blk_backend *be = open_local(b, read_only, false, &why);
         if (!be)
             snprintf(err, len, "%s: cannot open the %s backend%s%s: %s", what,
                      b->type == CFG_BE_FILE ? "file" : "null", b->path ? " " : "",
@@ -32,7 +33,7 @@ struct blk_backend *blk_open(const struct cfg_backend *b, bool read_only, const 
     }
     const struct cfg_remote *r = b->remote;
     struct blk_backend *fb = NULL;
-    if (r->fallback && !(fb = open_local(r->fallback, read_only, &why))) {
+    if (r->fallback && !(fb = open_local(r->fallback, read_only, true, &why))) {
         snprintf(err, len, "%s: cannot open the fallback backend%s%s: %s", what,
                  r->fallback->path ? " " : "", r->fallback->path ? r->fallback->path : "", why);
         return NULL;

@@ -3,7 +3,8 @@
 #  1. --no-default start: create null and file devices (read-only, 4 queues),
 #     list/stats/info/sidecores/top, I/O through sidecore-bench shows up in
 #     the stats, delete; bad requests give clear errors and the daemon stays
-#     up; a second daemon on the same RPC socket is refused.
+#     up; a second daemon on the same RPC socket is refused; images are
+#     locked against other daemons, qemu-io and qemu-storage-daemon.
 #  2. --config FILE brings up the devices in the file; a bad config names
 #     the key and exits non-zero.
 #  3. No device arguments: null0 and file0 come up and QEMU lines are printed.
@@ -19,7 +20,9 @@ for b in "$SCD" "$CTL"; do
 done
 TMP=$(mktemp -d /tmp/control.XXXXXX)
 PID=
+QSD_PID=
 cleanup() {
+    [ -n "$QSD_PID" ] && kill "$QSD_PID" 2>/dev/null
     if [ -n "$PID" ]; then
         kill "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
@@ -216,6 +219,41 @@ grep -q "in use by a running process" "$TMP/second.log" ||
 [ "$(stat -c %i "$RUN/img1.sock")" = "$sock_before" ] || fail "the refused daemon replaced img1.sock"
 [ ! -e "$TMP/other/sidecored.lock" ] || fail "the refused daemon left its lock file"
 echo "ok: a second daemon takes neither the runtime directory nor a live socket"
+
+# Images are locked as QEMU locks them (OFD byte locks), so sidecored,
+# QEMU and qemu-storage-daemon see each other: while img2 is served
+# writable, a second daemon may not serve it and qemu-io may not write it
+# (it may still read it, sharing writes, as with an image QEMU runs); while
+# qemu-storage-daemon exports img3 writable, sidecored serves it only with
+# shared set.
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$TMP/other" --rpc "$TMP/other.rpc" \
+    --blk "name=y,socket=$TMP/y.sock,backend=file,path=$TMP/img2.img" >/dev/null \
+    2>"$TMP/second.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "a second sidecored served $TMP/img2.img while the first serves it"
+grep -q "lets no one else write it" "$TMP/second.log" ||
+    fail "second daemon on img2.img: $(cat "$TMP/second.log")"
+rc=0
+timeout 20 qemu-io -f raw -c "write 0 512" "$TMP/img2.img" >"$TMP/qio.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "qemu-io wrote $TMP/img2.img while sidecored serves it"
+grep -q 'Failed to get "write" lock' "$TMP/qio.out" || fail "qemu-io on img2.img: $(cat "$TMP/qio.out")"
+timeout 20 qemu-io -r -f raw -c "read 0 512" "$TMP/img2.img" >"$TMP/qio.out" 2>&1 ||
+    fail "qemu-io -r could not read img2.img: $(cat "$TMP/qio.out")"
+truncate -s 16M "$TMP/img3.img"
+timeout 60 qemu-storage-daemon \
+    --blockdev "driver=file,node-name=n3,filename=$TMP/img3.img" \
+    --export "type=vhost-user-blk,id=e3,node-name=n3,addr.type=unix,addr.path=$TMP/qsd3.sock,writable=on" \
+    >"$TMP/qsd3.log" 2>&1 &
+QSD_PID=$!
+for _ in $(seq 100); do [ -S "$TMP/qsd3.sock" ] && break; sleep 0.1; done
+[ -S "$TMP/qsd3.sock" ] || fail "qemu-storage-daemon did not come up: $(cat "$TMP/qsd3.log")"
+ctl_fails "another process writes the file" create-blk img3 --backend file --path "$TMP/img3.img"
+ctl create-blk img3 --backend file --path "$TMP/img3.img" --shared
+ctl delete img3
+kill "$QSD_PID"
+wait "$QSD_PID" 2>/dev/null
+QSD_PID=
+echo "ok: images are locked against other daemons, qemu-io and qemu-storage-daemon"
 
 ctl delete img2
 [ ! -e "$RUN/img2.sock" ] || fail "delete left $RUN/img2.sock"

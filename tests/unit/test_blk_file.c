@@ -2,7 +2,8 @@
  * temporary file (create/extend rules, read/write with scattered iovecs,
  * flush, discard, write zeroes, many requests in flight and the full-queue
  * -EAGAIN, a second thread submitting to a queue another thread started, a
- * file that shrank under us, read-only), and the null backend. */
+ * file that shrank under us, read-only, image locks between users of one
+ * file), and the null backend. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -376,6 +377,74 @@ static void test_read_only(void **state)
 }
 
 /* O_DIRECT where the file system supports it (skipped where it does not). */
+/* NULL, with the reason, when the locks of the users in held forbid it. */
+static struct blk_backend *open_locked(bool ro, bool shared, bool unlocked)
+{
+    const char *why = NULL;
+    struct blk_file_params p = {.path = path, .read_only = ro, .shared = shared,
+                                .unlocked = unlocked};
+    struct blk_backend *b = blk_file_create(&p, &why);
+    if (!b)
+        assert_non_null(strstr(why, "another process"));
+    return b;
+}
+
+static void destroy_all(struct blk_backend **b, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (b[i])
+            b[i]->ops->destroy(b[i]);
+}
+
+/* Every open is its own open file description, as another process's is. */
+static void test_image_locks(void **state)
+{
+    (void)state;
+    unlink(path);
+    struct blk_backend *b = open_file(65536, false);
+    b->ops->destroy(b);
+
+    /* A writer that lets no one else write: no other writer, no reader
+     * that wants no writer; a reader that accepts writers (as qemu-io -r
+     * does) and a user that takes no locks may come. */
+    struct blk_backend *h[4] = {open_locked(false, false, false)};
+    assert_non_null(h[0]);
+    assert_null(open_locked(false, false, false));
+    assert_null(open_locked(false, true, false));
+    assert_null(open_locked(true, false, false));
+    h[1] = open_locked(true, true, false);
+    h[2] = open_locked(false, false, true);
+    assert_non_null(h[1]);
+    assert_non_null(h[2]);
+    destroy_all(h, 3);
+
+    /* Shared writers live together, a writer or reader that wants no
+     * other writer is refused, a shared reader is not. */
+    h[0] = open_locked(false, true, false);
+    h[1] = open_locked(false, true, false);
+    assert_non_null(h[0]);
+    assert_non_null(h[1]);
+    assert_null(open_locked(false, false, false));
+    assert_null(open_locked(true, false, false));
+    h[2] = open_locked(true, true, false);
+    assert_non_null(h[2]);
+    destroy_all(h, 3);
+
+    /* Readers that want no writer: more readers yes, a writer no. */
+    h[0] = open_locked(true, false, false);
+    h[1] = open_locked(true, false, false);
+    assert_non_null(h[0]);
+    assert_non_null(h[1]);
+    assert_null(open_locked(false, false, false));
+    assert_null(open_locked(false, true, false));
+    destroy_all(h, 2);
+
+    /* Closing releases: the file is free again. */
+    h[0] = open_locked(false, false, false);
+    assert_non_null(h[0]);
+    destroy_all(h, 1);
+}
+
 static void test_direct(void **state)
 {
     (void)state;
@@ -457,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_second_submitter),
         cmocka_unit_test(test_file_shrunk),
         cmocka_unit_test(test_read_only),
+        cmocka_unit_test(test_image_locks),
         cmocka_unit_test(test_direct),
         cmocka_unit_test(test_null_backend),
     };
