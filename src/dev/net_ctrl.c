@@ -1,5 +1,6 @@
 /* virtio-net control queue: one command per chain, answered with
- * VIRTIO_NET_OK or VIRTIO_NET_ERR in the chain's last writable byte.
+ * VIRTIO_NET_OK or VIRTIO_NET_ERR in the chain's first writable byte (the
+ * ack; results of commands that have them would follow it).
  * Unknown classes and commands, commands whose feature was not negotiated
  * and malformed payloads get ERR: the driver asked for something we do not
  * do, the ring itself is fine. Only a chain with no byte for the answer is
@@ -157,16 +158,16 @@ static void answer(struct net_ctrlq *q)
 {
     struct net_dev *d = q->dev;
     struct vq_chain *c = &q->chain;
-    const struct iovec *last = NULL;
-    for (unsigned i = c->n_out + c->n_in; i > c->n_out && !last; i--)
-        if (c->iov[i - 1].iov_len)
-            last = &c->iov[i - 1];
+    const struct iovec *first = NULL;
+    for (unsigned i = c->n_out; i < c->n_out + c->n_in && !first; i++)
+        if (c->iov[i].iov_len)
+            first = &c->iov[i];
     uint8_t ack = execute(q, c);
-    ((uint8_t *)last->iov_base)[last->iov_len - 1] = ack;
+    *(uint8_t *)first->iov_base = ack;
     vpri_q_end(&q->vp, q->tag);
     q->tag = VPRI_NO_TAG;
     atomic_fetch_add(ack == VIRTIO_NET_OK ? &d->ctrl_ok : &d->ctrl_err, 1);
-    vq_push(q->vq, c, c->in_len);
+    vq_push(q->vq, c, 1);
     sc_queue_account(&q->scq, 1, 0);
 }
 

@@ -311,6 +311,20 @@ static void test_ctrl(void **state)
     assert_int_equal(st.ctrl_err, 9);
     assert_false(vdev_is_broken(d->v));
 
+    /* The ack is the first device-writable byte (virtio 1.3 5.1.6.5: a
+     * command's results follow it), and the used length counts only it. */
+    struct q *cq = &d->q[4];
+    uint64_t cmd = buf(3), out = buf(4);
+    memcpy(ptr(cmd), (uint8_t[]){0, 0, 1}, 3);
+    memset(ptr(out), 0xee, 4);
+    struct vu_sg csg[2] = {{cmd, 3}, {out, 4}};
+    assert_true(vu_vring_add(&cq->vr, csg, 1, 1, (void *)(uintptr_t)out) >= 0);
+    vu_vring_kick(&cq->vr);
+    uint64_t tok;
+    assert_int_equal(used1(cq, &tok), 1);
+    assert_int_equal(ptr(out)[0], VIRTIO_NET_OK);
+    assert_int_equal(ptr(out)[3], 0xee);
+
     /* A command chain with no byte for the answer is a ring error. */
     struct q *q = &d->q[4];
     uint64_t g = buf(3);
