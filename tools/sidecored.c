@@ -607,6 +607,7 @@ static int run(struct sc_config *c)
         goto out;
     registry_set_role(d.reg, c->rio.role);
     registry_set_prefault(d.reg, c->sidecores.prefault_threads);
+    registry_reserve_socket(d.reg, c->rpc_socket);
     for (unsigned i = 0; i < c->nr_devices; i++) {
         if (registry_add(d.reg, &c->devices[i], err, sizeof(err)) < 0) {
             LOG_ERR(LOGC, "%s", err);

@@ -60,14 +60,20 @@ const struct blk_backend_ops file_ops = {
     .resize = file_resize,
 };
 
-static int open_file(const struct blk_file_params *p, const char **why)
+/* *created: the file did not exist; a failed start removes it again. */
+static int open_file(const struct blk_file_params *p, bool *created, const char **why)
 {
     int flags = (p->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-    if (!p->read_only && p->size > 0)
-        flags |= O_CREAT;
     if (p->direct)
         flags |= O_DIRECT;
-    int fd = open(p->path, flags, 0600);
+    *created = false;
+    int fd = open(p->path, flags);
+    if (fd < 0 && errno == ENOENT && !p->read_only && p->size > 0) {
+        fd = open(p->path, flags | O_CREAT | O_EXCL, 0600);
+        *created = fd >= 0;
+        if (fd < 0 && errno == EEXIST)
+            fd = open(p->path, flags);
+    }
     if (fd >= 0)
         return fd;
     int err = errno;
@@ -147,7 +153,8 @@ struct blk_backend *blk_file_create(const struct blk_file_params *p, const char 
         *why = "no path given";
         return NULL;
     }
-    int fd = open_file(p, why);
+    bool created;
+    int fd = open_file(p, &created, why);
     if (fd < 0)
         return NULL;
     if (fstat(fd, &st) < 0) {
@@ -182,6 +189,8 @@ struct blk_backend *blk_file_create(const struct blk_file_params *p, const char 
     return &fb->base;
 fail:
     LOG_ERR("blk-file", "%s: %s", p->path, *why);
+    if (created)
+        unlink(p->path);
     close(fd);
     return NULL;
 }

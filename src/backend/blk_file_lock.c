@@ -43,6 +43,11 @@ int file_lock_image(int fd, const char *path, bool write, bool shared, const cha
                  "is not protected from other processes", path, strerror(-rc));
         return 0;
     }
+    if (rc == -EAGAIN || rc == -EACCES) {
+        *why = "another process or device holds a lock on the file that excludes any other "
+               "use (is it a device's crash record file?)";
+        return -EBUSY;
+    }
     if (rc < 0) {
         LOG_ERR("blk-file", "%s: F_OFD_SETLK: %s", path, strerror(-rc));
         *why = "cannot lock the file";

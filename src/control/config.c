@@ -73,7 +73,8 @@ int cfg_parse_size(const char *s, uint64_t *out)
     }
     if (*end)
         return -EINVAL;
-    if (shift && v > (UINT64_MAX >> shift))
+    /* A file's size is an off_t. */
+    if (v > ((uint64_t)INT64_MAX >> shift))
         return -ERANGE;
     *out = (uint64_t)v << shift;
     return 0;
@@ -284,7 +285,8 @@ int cfg_backend_from_json(const json_t *obj, const char *bctx, struct cfg_backen
                 return -ENOMEM;
         } else if (strcmp(key, "size") == 0) {
             if (json_size(v, &b->size) < 0)
-                return expected(err, len, bctx, key, "a size like 1G, 512M or a byte count", v);
+                return expected(err, len, bctx, key,
+                                "a size like 1G, 512M or a byte count (below 8 EiB)", v);
         } else if (strcmp(key, "direct") == 0 || strcmp(key, "shared") == 0) {
             if (!json_is_boolean(v))
                 return expected(err, len, bctx, key, "true or false", v);
@@ -428,7 +430,8 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
     if (strcmp(key, "size") == 0) {
         if (cfg_parse_size(val, &d->backend.size) < 0) {
             set_err(err, len,
-                    "--blk size: expected a size like 1G, 512M or a byte count, got \"%s\"", val);
+                    "--blk size: expected a size like 1G, 512M or a byte count (below 8 EiB), "
+                    "got \"%s\"", val);
             return -EINVAL;
         }
         return 0;

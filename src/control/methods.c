@@ -107,7 +107,8 @@ static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *e
         bytes = (uint64_t)json_integer_value(s);
     else if (!json_is_string(s) || cfg_parse_size(json_string_value(s), &bytes) < 0 || !bytes)
         return rpc_fail(err, RPC_INVALID_PARAMS,
-                        "params.size: expected a size in bytes or a string like \"2G\"");
+                        "params.size: expected a size in bytes or a string like \"2G\" "
+                        "(below 8 EiB)");
     bool told = false;
     int rc = registry_resize(ctx->reg, name, bytes, &told, err->message, sizeof(err->message));
     if (rc < 0) {

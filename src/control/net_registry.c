@@ -360,6 +360,11 @@ static int net_conflict(const struct net_registry *r, const struct cfg_net *c, c
                      n->cfg.name);
             return -EEXIST;
         }
+    const char *rpc = r->blk ? registry_socket_reserved(r->blk, c->socket) : NULL;
+    if (rpc) {
+        snprintf(err, len, "net device %s: socket %s %s", c->name, c->socket, rpc);
+        return -EEXIST;
+    }
     if (r->blk && registry_socket_user(r->blk, c->socket)) {
         snprintf(err, len, "socket %s is already used by blk device %s", c->socket,
                  registry_socket_user(r->blk, c->socket));

@@ -46,6 +46,7 @@ struct registry {
     struct reg_dev *dying; /* removed, waiting for their backends */
     bool (*claims)(void *opaque, const char *name, const char *socket);
     void *claims_opaque;
+    const char *rpc_socket;
 };
 
 struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
@@ -101,6 +102,18 @@ void registry_set_claims(struct registry *r,
     r->claims_opaque = opaque;
 }
 
+void registry_reserve_socket(struct registry *r, const char *rpc_socket)
+{
+    r->rpc_socket = rpc_socket;
+}
+
+const char *registry_socket_reserved(const struct registry *r, const char *socket)
+{
+    if (r->rpc_socket && socket && strcmp(r->rpc_socket, socket) == 0)
+        return "is the daemon's RPC socket (give the device another name or socket)";
+    return NULL;
+}
+
 /* A device being deleted still holds its name, socket and backend. */
 static int conflict_with(const struct reg_dev *d, bool deleting, const struct cfg_device *c,
                          char *err, size_t len)
@@ -131,6 +144,11 @@ static int conflict_with(const struct reg_dev *d, bool deleting, const struct cf
 
 static int conflict(const struct registry *r, const struct cfg_device *c, char *err, size_t len)
 {
+    const char *rpc = registry_socket_reserved(r, c->socket);
+    if (rpc) {
+        snprintf(err, len, "device %s: socket %s %s", c->name, c->socket, rpc);
+        return -EEXIST;
+    }
     if (r->claims && r->claims(r->claims_opaque, c->name, c->socket)) {
         snprintf(err, len, "device %s: the name or socket %s is taken by a net device", c->name,
                  c->socket);
@@ -189,6 +207,13 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
     if (!be) {
         rc = -EIO;
         goto fail;
+    }
+    if (c->backend.type != CFG_BE_REMOTE) {
+        /* What the guest sees, as list and stats show it: the file's own
+         * size when none was given or the file is longer. */
+        struct blk_backend_info bi;
+        be->ops->info(be, &bi);
+        d->cfg.backend.size = bi.size;
     }
     const char *why = "unknown reason";
     struct blk_dev_params bp = {

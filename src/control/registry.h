@@ -43,6 +43,11 @@ const struct cfg_device *registry_find(const struct registry *r, const char *nam
 /* The blk device listening on or connecting to socket (or being deleted
  * from it), or NULL. */
 const char *registry_socket_user(const struct registry *r, const char *socket);
+/* The daemon's RPC socket: no device (blk or net) may listen there. The
+ * string is kept, not copied. */
+void registry_reserve_socket(struct registry *r, const char *rpc_socket);
+/* A message naming the clash when socket is the reserved one, else NULL. */
+const char *registry_socket_reserved(const struct registry *r, const char *socket);
 /* Other device kinds (net) share the name and socket space: a device whose
  * name or socket claims() reports taken is refused with -EEXIST. */
 void registry_set_claims(struct registry *r,

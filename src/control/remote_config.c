@@ -157,7 +157,8 @@ int cfg_remote_from_json(const json_t *obj, const char *bctx, struct cfg_backend
             if (json_is_integer(v) && json_integer_value(v) >= 0)
                 b->size = (uint64_t)json_integer_value(v);
             else if (!s || cfg_parse_size(s, &b->size) < 0)
-                return expect(err, len, bctx, key, "a size like 1G or a byte count", v);
+                return expect(err, len, bctx, key, "a size like 1G or a byte count (below 8 EiB)",
+                              v);
         } else if (strcmp(key, "fallback") == 0) {
             rc = fallback_from_json(v, bctx, r, err, len);
         } else if (num) {

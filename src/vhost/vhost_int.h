@@ -97,6 +97,7 @@ struct vhost_dev {
     uint8_t *ring_state; /* nq records of vq_resume_bytes(), mapped from ring_state_path; or NULL */
     size_t ring_state_len;
     char *ring_state_path;
+    int ring_state_fd;   /* held open: its lock keeps others (image users) off the file */
 
     bool vpri_offer;           /* cfg.vpri */
     struct vpri_map *vpri_map; /* VPRI_SET_MAP, owned */

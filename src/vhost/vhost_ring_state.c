@@ -4,7 +4,10 @@
  * packed rings without an inflight area use it (vhu_queue_try_start).
  * Deleting the device removes the file; without one (no path, or it cannot
  * be made) the device works as before and only its packed rings' recovery
- * after a restart is lost. */
+ * after a restart is lost. The file is write-locked (an OFD lock, as image
+ * locks are) while mapped: a file some device or program serves as a disk
+ * image is never resized or overwritten here, nor taken as an image while
+ * it holds records. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -35,6 +38,10 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
         errno = EINVAL; /* not a regular file */
         goto fail_fd;
     }
+    what = "lock (is it a disk image in use?)";
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+        goto fail_fd;
     what = "size";
     if (ftruncate(fd, (off_t)len) < 0)
         goto fail_fd;
@@ -42,13 +49,13 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         goto fail_fd;
-    close(fd);
     v->ring_state_path = strdup(path);
     if (!v->ring_state_path) {
         munmap(m, len);
         errno = ENOMEM;
-        goto fail;
+        goto fail_fd;
     }
+    v->ring_state_fd = fd;
     v->ring_state = m;
     v->ring_state_len = len;
     return;
@@ -66,6 +73,9 @@ void vhu_ring_state_close(struct vhost_dev *v)
 {
     if (v->ring_state)
         munmap(v->ring_state, v->ring_state_len);
+    if (v->ring_state_fd >= 0)
+        close(v->ring_state_fd);
+    v->ring_state_fd = -1;
     free(v->ring_state_path);
     v->ring_state = NULL;
     v->ring_state_path = NULL;

@@ -356,6 +356,7 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     v->prefault_threads = cfg->prefault_threads;
     v->vpri_offer = cfg->vpri;
     v->listen_fd = -1;
+    v->ring_state_fd = -1;
     v->log_call_fd = -1;
     v->backend_fd = -1;
     v->backoff_ms = VHU_BACKOFF_MIN_MS;
@@ -374,7 +375,6 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     }
     for (uint16_t i = 0; i < nq; i++)
         vhu_queue_init(&v->q[i]);
-    vhu_ring_state_open(v, cfg->ring_state_path);
     gm_init(&v->gm);
     v->gm.bus.wake_fd = v->wake_fd;
     v->gm_ready = true;
@@ -394,6 +394,9 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
         if (rc < 0)
             goto fail;
     }
+    /* Last: a device that could not be made leaves no file behind. The
+     * frontend's first message comes through the event loop, later. */
+    vhu_ring_state_open(v, cfg->ring_state_path);
     *out = v;
     return 0;
 fail:

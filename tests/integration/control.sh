@@ -40,6 +40,9 @@ fail() {
 # "sidecored: ready" in its log.
 start_daemon() {
     local log=$1; shift
+    # Emptied here, not by the redirection: the child may open it after the
+    # first grep below, which then saw the last daemon's "ready".
+    : >"$TMP/daemon.log"
     "$SCD" "$@" >"$TMP/$log.out" 2>"$TMP/daemon.log" &
     PID=$!
     local _
@@ -170,8 +173,11 @@ ctl_fails "device nul1 already exists" create-blk nul1 --backend null
 ctl_fails "socket $RUN/nul1.sock is already used by device nul1" \
     create-blk other --socket "$RUN/nul1.sock"
 ctl_fails "params.backend.path: missing" create-blk x --backend file
-ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count, got "12X"' \
+ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count (below 8 EiB), got "12X"' \
     create-blk x --size 12X
+# Past an off_t: was accepted, listed as 0B and -1024 in JSON.
+ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count (below 8 EiB)' \
+    create-blk x --size 18014398509481983K
 ctl_fails 'params.backend.type: expected "null", "file" or "remote", got "rbd"' create-blk x --backend rbd
 ctl_fails "params.queues: expected an integer from 1 to 64, got 65" create-blk x --queues 65
 ctl_fails "params.name: expected a name" create-blk "bad/name"
@@ -179,6 +185,44 @@ ctl_fails "cannot open the file backend $TMP/nodir/x.img" \
     create-blk x --backend file --path "$TMP/nodir/x.img" --size 1M
 ctl_fails "backend path $TMP/img1.img is already used by device img1" \
     create-blk x --backend file --path "$TMP/img1.img"
+# A create that fails leaves no crash record file behind (a bad socket left
+# x.blk-rings; test_blk_file checks that no image it created is left).
+ctl_fails "socket $RPC is the daemon's RPC socket" create-blk x --socket "$RPC"
+ctl_fails "is the daemon's RPC socket" create-blk sidecored --backend null
+: >"$TMP/notasock"
+ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock"
+[ ! -e "$RUN/x.blk-rings" ] || fail "a failed create left $RUN/x.blk-rings"
+[ ! -e "$RUN/sidecored.blk-rings" ] || fail "a failed create left $RUN/sidecored.blk-rings"
+# A device's crash record file is not another device's image: an image at
+# the path where device v keeps its records is neither resized nor removed
+# by v (v's create truncated it to 528384 bytes, its delete unlinked it).
+head -c 4M /dev/urandom >"$TMP/rings-img.ref"
+cp "$TMP/rings-img.ref" "$RUN/v.blk-rings"
+ctl create-blk w --backend file --path "$RUN/v.blk-rings"
+ctl create-blk v --backend null --size 1M
+grep -q "cannot lock (is it a disk image in use?) the ring state file $RUN/v.blk-rings" \
+    "$TMP/daemon.log" || fail "v took w's image $RUN/v.blk-rings as its crash record file"
+ctl delete v
+cmp -s "$TMP/rings-img.ref" "$RUN/v.blk-rings" || fail "v changed or removed w's image"
+ctl delete w
+# And the other way: a live crash record file is not taken as an image.
+ctl create-blk v --backend null --size 1M
+ctl_fails "holds a lock on the file that excludes any other use" \
+    create-blk w --backend file --path "$RUN/v.blk-rings"
+ctl delete v
+# A file longer than the size asked for is served whole, and listed so (it
+# was listed with the size asked for; without a size, as 0B).
+truncate -s 10M "$TMP/big.img"
+ctl create-blk big --backend file --path "$TMP/big.img" --size 1M
+truncate -s 3M "$TMP/own.img"
+ctl create-blk own --backend file --path "$TMP/own.img"
+ctl --json list
+[ "$(jget "$TMP/ctl.out" '[x["backend"]["size"] for x in d if x["name"] == "big"][0]')" = $((10 << 20)) ] ||
+    fail "big (a 10M file, size 1M) is not listed with 10M"
+[ "$(jget "$TMP/ctl.out" '[x["backend"]["size"] for x in d if x["name"] == "own"][0]')" = $((3 << 20)) ] ||
+    fail "own (a 3M file without a size) is not listed with 3M"
+ctl delete big
+ctl delete own
 ctl_fails "no device named ghost" delete ghost
 ctl_fails "no device named ghost" stats ghost
 ctl_fails "unknown command" frobnicate
@@ -290,7 +334,7 @@ EOF
 rc=0
 timeout 20 "$SCD" --config "$TMP/bad.json" --runtime-dir "$RUN" >/dev/null 2>"$TMP/bad.log" || rc=$?
 [ "$rc" -ne 0 ] || fail "sidecored accepted a bad config"
-grep -qF 'devices[1].backend.size: expected a size like 1G, 512M or a byte count, got "x"' \
+grep -qF 'devices[1].backend.size: expected a size like 1G, 512M or a byte count (below 8 EiB), got "x"' \
     "$TMP/bad.log" || fail "bad config message: $(cat "$TMP/bad.log")"
 rc=0
 timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=z,queues=lots" >/dev/null \
@@ -298,6 +342,15 @@ timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=z,queues=lots" >
 [ "$rc" -ne 0 ] || fail "sidecored accepted a bad --blk"
 grep -qF -- '--blk queues: expected an integer from 1 to 64, got "lots"' "$TMP/bad.log" ||
     fail "bad --blk message: $(cat "$TMP/bad.log")"
+# A device named sidecored would listen on the default RPC socket: refused
+# as such (the RPC socket was refused instead, "in use by a running
+# process (another sidecored?)", the process being this one).
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=sidecored,backend=null" \
+    >/dev/null 2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored served a device on its own RPC socket"
+grep -qF "device sidecored: socket $RUN/sidecored.sock is the daemon's RPC socket" "$TMP/bad.log" ||
+    fail "device on the RPC socket: $(cat "$TMP/bad.log")"
 echo "ok: --config and bad start-up input"
 
 # ---- 3. embedded default -----------------------------------------------------

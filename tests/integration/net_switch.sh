@@ -63,6 +63,9 @@ fail() {
 ctl() { timeout 15 "$CTL" -s "$TMP/rpc.sock" --json "$@"; }
 
 start_daemon() {
+    # Emptied before the start: the child's redirection may come after the
+    # first look for "ready", which would then find the last daemon's.
+    : >"$TMP/daemon.log"
     "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 "$@" \
         >"$TMP/daemon.out" 2>"$TMP/daemon.log" &
     PID=$!

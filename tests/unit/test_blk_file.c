@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -396,6 +398,32 @@ static void destroy_all(struct blk_backend **b, unsigned n)
             b[i]->ops->destroy(b[i]);
 }
 
+/* A start that fails after creating the file removes it (it left a 0-byte
+ * image); one that fails on a file that was there keeps it. */
+static void test_failed_create_leaves_no_file(void **state)
+{
+    (void)state;
+    unlink(path);
+    struct rlimit old, small = {.rlim_cur = 1 << 20};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    const char *why = NULL;
+    struct blk_file_params p = {.path = path, .size = 4 << 20};
+    assert_null(blk_file_create(&p, &why));
+    assert_non_null(strstr(why, "cannot extend"));
+    assert_int_equal(access(path, F_OK), -1);
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_null(blk_file_create(&p, &why));
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    unlink(path);
+}
+
 /* Every open is its own open file description, as another process's is. */
 static void test_image_locks(void **state)
 {
@@ -443,6 +471,17 @@ static void test_image_locks(void **state)
     h[0] = open_locked(false, false, false);
     assert_non_null(h[0]);
     destroy_all(h, 1);
+
+    /* A whole-file write lock (a device's crash record file holds one)
+     * keeps every locking user off. */
+    int fd = open(path, O_RDWR);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+    const char *why = NULL;
+    struct blk_file_params p = {.path = path, .read_only = true, .shared = true};
+    assert_null(blk_file_create(&p, &why));
+    assert_non_null(strstr(why, "crash record file"));
+    close(fd);
 }
 
 static void test_direct(void **state)
@@ -527,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_file_shrunk),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_image_locks),
+        cmocka_unit_test(test_failed_create_leaves_no_file),
         cmocka_unit_test(test_direct),
         cmocka_unit_test(test_null_backend),
     };

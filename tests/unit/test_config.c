@@ -116,7 +116,7 @@ static const struct {
      "devices[0].type: expected \"blk\", got \"net\""},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"null\"}},"
      " {\"name\": \"b\", \"backend\": {\"type\": \"null\", \"size\": \"x\"}}]}",
-     "devices[1].backend.size: expected a size like 1G, 512M or a byte count, got \"x\""},
+     "devices[1].backend.size: expected a size like 1G, 512M or a byte count (below 8 EiB), got \"x\""},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"null\", \"size\": 1000}}]}",
      "devices[0].backend.size: expected a multiple of 512 bytes, got 1000"},
     {"{\"devices\": [{\"name\": \"a\", \"backend\": {\"type\": \"disk\"}}]}",
@@ -192,7 +192,7 @@ static void test_load_file(void **state)
     fclose(f);
     assert_int_equal(cfg_load_file(path, &c, err, sizeof(err)), -EINVAL);
     snprintf(want, sizeof(want),
-             "%s: devices[0].backend.size: expected a size like 1G, 512M or a byte count, got true",
+             "%s: devices[0].backend.size: expected a size like 1G, 512M or a byte count (below 8 EiB), got true",
              path);
     assert_string_equal(err, want);
     unlink(path);
@@ -211,7 +211,8 @@ static void test_sizes(void **state)
     } good[] = {
         {"0", 0},          {"4096", 4096},       {"512K", 512ull << 10}, {"512M", 512ull << 20},
         {"1G", 1ull << 30}, {"1g", 1ull << 30},   {"2T", 2ull << 40},     {"1GiB", 1ull << 30},
-        {"64MB", 64ull << 20}, {"16777216", 16ull << 20},
+        {"64MB", 64ull << 20}, {"16777216", 16ull << 20}, {"8388607T", 8388607ull << 40},
+        {"9223372036854775807", INT64_MAX},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         uint64_t v = 1;
@@ -219,7 +220,10 @@ static void test_sizes(void **state)
         assert_int_equal(v, good[i].v);
     }
     static const char *const badv[] = {"", "x", "-1", "1Q", "1GG", "G", " 1G", "1.5G",
-                                       "99999999999999999999", "20000000T", "1Gx"};
+                                       "99999999999999999999", "20000000T", "1Gx",
+                                       /* past an off_t (were accepted) */
+                                       "8388608T", "18014398509481983K",
+                                       "9223372036854775808"};
     for (size_t i = 0; i < sizeof(badv) / sizeof(badv[0]); i++) {
         uint64_t v;
         if (cfg_parse_size(badv[i], &v) == 0)
@@ -260,7 +264,7 @@ static void test_blk_arg(void **state)
         const char *arg, *msg;
     } badb[] = {
         {"socket=/x", "--blk name: missing (every device needs a name)"},
-        {"name=a,size=lots", "--blk size: expected a size like 1G, 512M or a byte count, got "
+        {"name=a,size=lots", "--blk size: expected a size like 1G, 512M or a byte count (below 8 EiB), got "
                              "\"lots\""},
         {"name=a,queues=0", "--blk queues: expected an integer from 1 to 64, got \"0\""},
         {"name=a,queues=4x", "--blk queues: expected an integer from 1 to 64, got \"4x\""},

@@ -31,6 +31,9 @@ scd_wait_ready() {
 # scd_start ARGS...: sidecored with one sidecore on CPU 1 and ARGS; up to
 # 10 s until it is ready.
 scd_start() {
+    # Emptied before the start: the child's redirection may come after the
+    # first look for "ready", which would then find the last daemon's.
+    : >"$TMP/daemon.log"
     "$SCD" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --cpus 1 "$@" \
         >"$TMP/daemon.out" 2>"$TMP/daemon.log" &
     SCD_PID=$!
