@@ -45,7 +45,7 @@ int file_lock_image(int fd, const char *path, bool write, bool shared, const cha
     }
     if (rc == -EAGAIN || rc == -EACCES) {
         *why = "another process or device holds a lock on the file that excludes any other "
-               "use (is it a device's crash record file?)";
+               "use (is it a device's crash record file, or a daemon's lock file?)";
         return -EBUSY;
     }
     if (rc < 0) {
@@ -57,17 +57,18 @@ int file_lock_image(int fd, const char *path, bool write, bool shared, const cha
     if (other == 0 && write)
         other = held_by_other(fd, UNSHARED_BASE + P_WRITE);
     if (other > 0) {
-        *why = write ? "another process uses the file and lets no one else write it (QEMU, "
-                       "qemu-storage-daemon or a sidecored holds its \"write\" lock; devices "
-                       "that all set shared may share it)"
-                     : "another process uses the file and lets no one else read it";
+        *why = write ? "another process or device uses the file and lets no one else write "
+                       "it (QEMU, qemu-storage-daemon or a sidecored holds its \"write\" "
+                       "lock; devices that all set shared may share it)"
+                     : "another process or device uses the file and lets no one else read it";
         return -EBUSY;
     }
     if (other == 0 && !shared)
         other = held_by_other(fd, PERM_BASE + P_WRITE);
     if (other > 0) {
-        *why = "another process writes the file (QEMU, qemu-storage-daemon or a sidecored holds "
-               "its \"write\" lock; set shared to use it anyway, e.g. for a live migration)";
+        *why = "another process or device writes the file (QEMU, qemu-storage-daemon or a "
+               "sidecored holds its \"write\" lock; set shared to use it anyway, e.g. for a "
+               "live migration)";
         return -EBUSY;
     }
     if (other < 0) {

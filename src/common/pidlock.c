@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,12 +20,15 @@ int pidlock_acquire(const char *path, char *why, size_t len)
             snprintf(why, len, "cannot open the lock file %s: %s", path, strerror(e));
             return -e;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-            int e = errno;
+        /* An OFD lock rather than flock: image locks are OFD locks too, so
+         * this file cannot be taken as a disk image while a daemon holds it. */
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+            int e = errno == EACCES ? EAGAIN : errno;
             char pid[24] = "";
             ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
             close(fd);
-            if (e != EWOULDBLOCK) {
+            if (e != EAGAIN) {
                 snprintf(why, len, "cannot lock %s: %s", path, strerror(e));
                 return -e;
             }

@@ -1,4 +1,4 @@
-/* One daemon per runtime directory: an exclusive flock on a file in it,
+/* One daemon per runtime directory: an exclusive lock (OFD) on a file in it,
  * taken before anything else there is created or opened (device sockets,
  * crash records of the rings that a live daemon has mapped: a second
  * daemon that opened and shrank one made the first die of SIGBUS). The

@@ -210,6 +210,13 @@ ctl create-blk v --backend null --size 1M
 ctl_fails "holds a lock on the file that excludes any other use" \
     create-blk w --backend file --path "$RUN/v.blk-rings"
 ctl delete v
+# Nor the daemon's lock file (the guest wrote into it; SIGTERM removed it).
+ctl_fails "a daemon's lock file" create-blk w --backend file --path "$RUN/sidecored.lock"
+# Two devices on one file need shared, however the path is spelt (a
+# symlink, a hard link or dir//img passed the path compare).
+ln -s "$TMP/img2.img" "$TMP/img2-alias.img"
+ctl_fails "lets no one else write it" create-blk w --backend file --path "$TMP/img2-alias.img"
+ctl_fails "lets no one else write it" create-blk w --backend file --path "$TMP//img2.img"
 # A file longer than the size asked for is served whole, and listed so (it
 # was listed with the size asked for; without a size, as 0B).
 truncate -s 10M "$TMP/big.img"
@@ -291,7 +298,7 @@ timeout 60 qemu-storage-daemon \
 QSD_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/qsd3.sock" ] && break; sleep 0.1; done
 [ -S "$TMP/qsd3.sock" ] || fail "qemu-storage-daemon did not come up: $(cat "$TMP/qsd3.log")"
-ctl_fails "another process writes the file" create-blk img3 --backend file --path "$TMP/img3.img"
+ctl_fails "another process or device writes the file" create-blk img3 --backend file --path "$TMP/img3.img"
 ctl create-blk img3 --backend file --path "$TMP/img3.img" --shared
 ctl delete img3
 kill "$QSD_PID"
