@@ -730,7 +730,7 @@ static void cmd_net_stats(int argc, char **argv)
     printf("%s: %s%s%s, features %s, %llu/%llu queue pair(s) active, promisc %s, allmulti %s\n",
            str(s, "name"), str(s, "status"), *str(s, "why") ? ": " : "", str(s, "why"),
            str(s, "features"), (unsigned long long)u64(s, "active_pairs"),
-           (unsigned long long)u64(s, "queues"),
+           (unsigned long long)u64(s, "queue_pairs"),
            json_is_true(json_object_get(s, "promisc")) ? "on" : "off",
            json_is_true(json_object_get(s, "allmulti")) ? "on" : "off");
     print_port_header();

@@ -768,6 +768,9 @@ json_t *net_registry_stats_json(struct net_registry *r, const char *name, char *
     char feat[24];
     snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)st.features);
     json_object_set_new(o, "features", json_string(feat));
+    /* "queues" (the pair count in the device's config) becomes the array
+     * of queue stats below. */
+    json_object_set_new(o, "queue_pairs", json_integer(n->cfg.queues));
     json_object_set_new(o, "active_pairs", json_integer(st.active_pairs));
     json_object_set_new(o, "promisc", json_boolean(st.promisc));
     json_object_set_new(o, "allmulti", json_boolean(st.allmulti));

@@ -14,6 +14,7 @@
 
 #include "../common/log.h"
 #include "../common/sockpath.h"
+#include "../common/util.h"
 
 /* Reads per readiness event, so one busy client cannot starve the others
  * (epoll is level-triggered and comes back for the rest). */
@@ -34,6 +35,7 @@ struct rpc_client {
     char *out;
     size_t out_len, out_off, out_cap;
     bool closing;    /* close once out is flushed */
+    uint64_t active_ns; /* last byte in or out */
     struct rpc_client *next;
 };
 
@@ -210,8 +212,9 @@ static json_t *handle_request(struct rpc_server *s, const char *line, size_t len
     else if (params && !json_is_object(params) && !json_is_array(params))
         bad = "invalid request: \"params\" must be an object or an array";
     if (bad) {
-        if (id)
-            reply = error_reply(id, RPC_INVALID_REQUEST, bad);
+        /* Not a request, so not a notification either: answered, with a
+         * null id when it has none (JSON-RPC 2.0, section 5). */
+        reply = error_reply(id, RPC_INVALID_REQUEST, bad);
         goto out;
     }
     const struct rpc_method *m = NULL;
@@ -264,6 +267,7 @@ static void client_flush(struct rpc_client *c)
             return;
         }
         c->out_off += (size_t)n;
+        c->active_ns = sc_now_ns();
     }
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
@@ -396,11 +400,38 @@ static void client_cb(int fd, uint32_t events, void *opaque)
                 break;
             }
             c->in_len += (size_t)n;
+            c->active_ns = sc_now_ns();
             if (!client_lines(c))
                 return;
         }
     }
     client_flush(c);
+}
+
+/* At the limit, a connection silent for RPC_IDLE_EVICT_MS with nothing
+ * owed either way gives its place to a new one: otherwise idle clients
+ * (or ones that sent half a line) lock everyone out for as long as they
+ * keep their sockets. true: one was closed. */
+static bool evict_idle(struct rpc_server *s)
+{
+    uint64_t now = sc_now_ns();
+    struct rpc_client *oldest = NULL;
+    for (struct rpc_client *c = s->clients; c; c = c->next)
+        if (!c->later && c->out_len == c->out_off && !c->closing &&
+            (!oldest || c->active_ns < oldest->active_ns))
+            oldest = c;
+    if (!oldest || now - oldest->active_ns < (uint64_t)RPC_IDLE_EVICT_MS * 1000000)
+        return false;
+    static const char bye[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+                              "-32000,\"message\":\"closing an idle RPC connection: "
+                              "another client needs its place\"}}\n";
+    LOG_INFO("rpc", "closing RPC client fd %d, idle for %llu ms, for a new one (%u clients)",
+             oldest->fd, (unsigned long long)((now - oldest->active_ns) / 1000000),
+             s->nr_clients);
+    ssize_t w = send(oldest->fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    client_close(oldest);
+    return true;
 }
 
 static void accept_cb(int fd, uint32_t events, void *opaque)
@@ -416,7 +447,7 @@ static void accept_cb(int fd, uint32_t events, void *opaque)
                 LOG_ERR("rpc", "accept on %s: %s", s->path, strerror(errno));
             return;
         }
-        if (s->nr_clients >= RPC_MAX_CLIENTS) {
+        if (s->nr_clients >= RPC_MAX_CLIENTS && !evict_idle(s)) {
             static const char busy[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
                                        "-32000,\"message\":\"too many RPC clients; try later\"}}\n";
             LOG_ERR("rpc", "refusing an RPC client: %u clients already connected",
@@ -439,6 +470,7 @@ static void accept_cb(int fd, uint32_t events, void *opaque)
         }
         c->srv = s;
         c->fd = cfd;
+        c->active_ns = sc_now_ns();
         c->next = s->clients;
         s->clients = c;
         s->nr_clients++;

@@ -1,11 +1,14 @@
 /* JSON-RPC 2.0 server on a unix stream socket, run by the control evloop.
  *
  * Framing: one JSON object per line in each direction. Many clients at once
- * (up to RPC_MAX_CLIENTS); each request is answered in order. A line longer
+ * (up to RPC_MAX_CLIENTS; past it, the one silent longest, if for more than
+ * RPC_IDLE_EVICT_MS with nothing owed, is closed for the newcomer, else the
+ * newcomer is refused); each request is answered in order. A line longer
  * than RPC_MAX_LINE gets an invalid-request error and the connection is
  * closed; malformed JSON gets a parse error (the connection stays usable);
  * an unknown method gets method-not-found. Requests without "id" are
- * notifications and get no answer. A client that stops reading while its
+ * notifications and get no answer; an invalid request without one gets an
+ * error with a null id. A client that stops reading while its
  * answers pile up past RPC_MAX_OUTPUT is dropped, so it cannot grow our
  * memory. Handlers run on the loop thread and must not block: one whose
  * work takes time answers later (rpc_defer). */
@@ -20,6 +23,7 @@
 #define RPC_MAX_LINE (64u * 1024)
 #define RPC_MAX_OUTPUT (16u * 1024 * 1024)
 #define RPC_MAX_CLIENTS 64
+#define RPC_IDLE_EVICT_MS 1000
 
 #define RPC_PARSE_ERROR (-32700)
 #define RPC_INVALID_REQUEST (-32600)

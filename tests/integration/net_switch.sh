@@ -163,6 +163,11 @@ sink_case() { # LABEL QUEUES VDEV_EXTRA
         busy=$(echo "$s" | jq '[.queues[] | select(.kind == "tx" and .packets > 0)] | length')
         [ "$busy" = "$q" ] || fail "$label: only $busy of $q tx queues carried packets"
     fi
+    # The text view says how many pairs the device has (it said 0: the
+    # pair count's key was overwritten by the queue stats).
+    timeout 15 "$CTL" -s "$TMP/rpc.sock" net-stats n0 >"$TMP/ns.txt" || fail "net-stats n0 (text)"
+    grep -q "/$q queue pair(s) active" "$TMP/ns.txt" || fail "net-stats text: $(head -n 1 "$TMP/ns.txt")"
+    [ "$(echo "$s" | jq .queue_pairs)" = "$q" ] || fail "net-stats: queue_pairs is not $q"
     stop_daemon
 }
 sink_case "split, mergeable rx buffers" 1 ""

@@ -338,6 +338,70 @@ static void test_notifications(void **state)
     close(fd);
 }
 
+/* Not requests, hence not notifications: answered with a null id (they
+ * got nothing, and a client waiting for an answer hung). */
+static void test_invalid_without_id(void **state)
+{
+    struct fixture *f = *state;
+    int fd = client(f);
+    static const char *const bad[] = {"{}\n", "{\"method\":\"echo\"}\n",
+                                      "{\"jsonrpc\":\"2.0\"}\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        send_str(fd, bad[i]);
+        json_t *r = reply(f, fd);
+        assert_error(r, RPC_INVALID_REQUEST, "invalid request");
+        assert_true(json_is_null(json_object_get(r, "id")));
+        json_decref(r);
+    }
+    close(fd);
+}
+
+/* Idle connections filling every place give way to a newcomer once they
+ * have been silent for RPC_IDLE_EVICT_MS; before, all newcomers were
+ * refused for as long as the idle ones stayed. */
+static void test_idle_clients_evicted(void **state)
+{
+    struct fixture *f = *state;
+    int fds[RPC_MAX_CLIENTS];
+    for (int i = 0; i < RPC_MAX_CLIENTS; i++)
+        fds[i] = client(f);
+    send_str(fds[0], "{\"jsonrpc\":\"2.0\",\"id\":1,"); /* half a line, then silence */
+    for (int i = 0; i < 50; i++)
+        evloop_run_once(f->loop, 10);
+    assert_int_equal(rpc_server_clients(f->srv), RPC_MAX_CLIENTS);
+    /* A client active a moment ago keeps its place: the newcomer is refused. */
+    int late = client(f);
+    bool closed;
+    json_t *r = read_reply(f, late, &closed);
+    assert_error(r, -32000, "too many RPC clients");
+    json_decref(r);
+    close(late);
+    /* Later, the newcomer is served, and one idle client was told why it goes. */
+    struct timespec ts = {1, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int fd = client(f);
+    send_str(fd, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"echo\"}\n");
+    r = reply(f, fd);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 9);
+    json_decref(r);
+    int told = 0;
+    for (int i = 0; i < RPC_MAX_CLIENTS; i++) {
+        char buf[512];
+        ssize_t n = recv(fds[i], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n > 0) {
+            buf[n] = '\0';
+            assert_non_null(strstr(buf, "closing an idle RPC connection"));
+            told++;
+        }
+        close(fds[i]);
+    }
+    assert_int_equal(told, 1);
+    close(fd);
+    for (int i = 0; i < 50 && rpc_server_clients(f->srv); i++)
+        evloop_run_once(f->loop, 10);
+    assert_int_equal(rpc_server_clients(f->srv), 0);
+}
+
 static void test_many_clients(void **state)
 {
     struct fixture *f = *state;
@@ -543,6 +607,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_line_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_without_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_clients_evicted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_close_still_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_answers, setup, teardown),
