@@ -5,6 +5,7 @@
  * errors). */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -251,6 +252,23 @@ static void print_created(json_t *r, const char *name)
     json_decref(r);
 }
 
+/* A path as the user means it: relative to our working directory, which
+ * the daemon does not share (it refuses relative paths). */
+static json_t *path_arg(const char *p)
+{
+    if (p[0] == '/' || !p[0])
+        return json_string(p);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        die("cannot make %s absolute: getcwd: %s", p, strerror(errno));
+    char *abs;
+    if (asprintf(&abs, "%s/%s", cwd, p) < 0)
+        die("out of memory");
+    json_t *j = json_string(abs);
+    free(abs);
+    return j;
+}
+
 static void cmd_create(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
@@ -290,7 +308,7 @@ static void cmd_create(int argc, char **argv)
     }
     json_t *be = json_pack("{s:s}", "type", backend);
     if (path)
-        json_object_set_new(be, "path", json_string(path));
+        json_object_set_new(be, "path", path_arg(path));
     if (direct)
         json_object_set_new(be, "direct", json_true());
     if (shared)
@@ -304,7 +322,7 @@ static void cmd_create(int argc, char **argv)
     }
     json_t *dev = json_pack("{s:s,s:s,s:o}", "name", argv[1], "type", "blk", "backend", be);
     if (socket)
-        json_object_set_new(dev, "socket", json_string(socket));
+        json_object_set_new(dev, "socket", path_arg(socket));
     if (queues)
         json_object_set_new(dev, "queues", json_integer(strtol(queues, NULL, 10)));
     if (read_only)
@@ -518,7 +536,9 @@ static json_t *kv_params(const char *cmd, const char *name_key, int argc, char *
             die_usage("%s: expected KEY=VAL, got \"%s\"", cmd, argv[i]);
         char key[64];
         snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
-        json_object_set_new(o, key, json_string(eq + 1));
+        bool is_path = !strcmp(key, "socket") || !strcmp(key, "path") ||
+                       !strcmp(key, "fallback");
+        json_object_set_new(o, key, is_path ? path_arg(eq + 1) : json_string(eq + 1));
     }
     if (name_key)
         json_object_set_new(o, name_key, json_string(argv[first - 1]));

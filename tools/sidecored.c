@@ -1,7 +1,7 @@
 /* sidecored: the vhost-user backend daemon. Builds its configuration from
  * the embedded default, a JSON file and command-line options (options win),
  * creates the sidecores and devices, serves JSON-RPC on a unix socket and
- * runs the control loop until SIGINT/SIGTERM, then removes everything it
+ * runs the control loop until SIGINT/SIGTERM/SIGHUP, then removes everything it
  * created (sockets included). */
 #include <errno.h>
 #include <getopt.h>
@@ -554,6 +554,11 @@ static void on_signal(int fd, uint32_t events, void *opaque)
     struct signalfd_siginfo si;
     (void)events;
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+            LOG_INFO(LOGC, "%s received from pid %u; sidecored gives it no meaning: ignored",
+                     strsignal((int)si.ssi_signo), si.ssi_pid);
+            continue;
+        }
         LOG_INFO(LOGC, "%s received; shutting down", strsignal((int)si.ssi_signo));
         d->stop = true;
     }
@@ -572,6 +577,12 @@ static int run(struct sc_config *c)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    /* Their default action killed the daemon without its clean-up (sockets,
+     * lock and crash record files left behind): a hangup stops it in
+     * order, the user signals are ignored. */
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -46,6 +46,17 @@ static int expected(char *err, size_t len, const char *ctx, const char *key, con
     return -EINVAL;
 }
 
+int cfg_absolute(const char *key, const char *path, char *err, size_t len)
+{
+    if (!path || path[0] == '/')
+        return 0;
+    set_err(err, len,
+            "%s: expected an absolute path (a relative one would be taken from the "
+            "daemon's working directory, not the client's), got \"%s\"",
+            key, path);
+    return -EINVAL;
+}
+
 int cfg_parse_size(const char *s, uint64_t *out)
 {
     if (!s || !isdigit((unsigned char)*s))

@@ -69,6 +69,11 @@ struct sc_config {
     struct cfg_rio rio;    /* "role", "iohost", "exports" */
 };
 
+/* For RPC requests: a client's relative path would name a file in the
+ * daemon's working directory, not its own. 0 when path is NULL or
+ * absolute, else -EINVAL with "<key>: expected an absolute path ..." */
+int cfg_absolute(const char *key, const char *path, char *err, size_t len);
+
 /* "4096", "512K", "512M", "1G", "2T" (binary units, optional "iB"/"B"). */
 int cfg_parse_size(const char *s, uint64_t *out);
 int cfg_parse_mode(const char *s, enum cfg_mode *out);

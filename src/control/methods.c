@@ -35,6 +35,16 @@ static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *e
         err->code = RPC_INVALID_PARAMS;
         return NULL;
     }
+    const struct cfg_backend *fb = d.backend.remote ? d.backend.remote->fallback : NULL;
+    if (cfg_absolute("params.socket", d.socket, err->message, sizeof(err->message)) ||
+        cfg_absolute("params.backend.path", d.backend.path, err->message,
+                     sizeof(err->message)) ||
+        cfg_absolute("params.backend.fallback", fb ? fb->path : NULL, err->message,
+                     sizeof(err->message))) {
+        cfg_device_free(&d);
+        err->code = RPC_INVALID_PARAMS;
+        return NULL;
+    }
     int rc = registry_add(ctx->reg, &d, err->message, sizeof(err->message));
     cfg_device_free(&d);
     if (rc < 0) {

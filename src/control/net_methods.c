@@ -43,6 +43,11 @@ json_t *m_net_create(json_t *params, void *opaque, struct rpc_error *err)
     int rc = cfg_net_from_json(params, "params", &c, err->message, sizeof(err->message));
     if (rc < 0)
         return done(rc, err, NULL);
+    rc = cfg_absolute("params.socket", c.socket, err->message, sizeof(err->message));
+    if (rc < 0) {
+        cfg_net_free(&c);
+        return done(rc, err, NULL);
+    }
     rc = net_registry_add_net(reg(opaque), &c, err->message, sizeof(err->message));
     json_t *r = NULL;
     if (rc == 0) {

@@ -65,6 +65,12 @@ json_t *m_export_create(json_t *params, void *opaque, struct rpc_error *err)
         err->code = RPC_INVALID_PARAMS;
         return NULL;
     }
+    if (cfg_absolute("params.backend.path", e.backend ? e.backend->path : NULL, err->message,
+                     sizeof(err->message)) < 0) {
+        cfg_export_free(&e);
+        err->code = RPC_INVALID_PARAMS;
+        return NULL;
+    }
     int rc = exports_add(x, &e, err->message, sizeof(err->message));
     json_t *r = rc < 0 ? NULL : cfg_export_to_json(&e);
     cfg_export_free(&e);

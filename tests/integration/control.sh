@@ -217,6 +217,19 @@ ctl_fails "a daemon's lock file" create-blk w --backend file --path "$RUN/sideco
 ln -s "$TMP/img2.img" "$TMP/img2-alias.img"
 ctl_fails "lets no one else write it" create-blk w --backend file --path "$TMP/img2-alias.img"
 ctl_fails "lets no one else write it" create-blk w --backend file --path "$TMP//img2.img"
+# Relative paths: sidecorectl makes them absolute from its own directory;
+# the daemon refuses them from other clients (they named files in its own
+# working directory).
+ctl_abs=$(realpath "$CTL")
+(cd "$TMP" && timeout 15 "$ctl_abs" -s "$RPC" create-blk rel --backend file \
+    --path rel.img --size 1M --socket rel.sock) >"$TMP/ctl.out" 2>&1 ||
+    fail "create-blk with relative paths: $(cat "$TMP/ctl.out")"
+[ -S "$TMP/rel.sock" ] && [ -f "$TMP/rel.img" ] || fail "relative paths were not taken from sidecorectl's directory"
+ctl delete rel
+echo '{"jsonrpc":"2.0","id":1,"method":"device_create","params":{"name":"rel","backend":{"type":"file","path":"rel.img","size":"1M"}}}' |
+    timeout 15 socat -t 5 - "UNIX-CONNECT:$RPC" >"$TMP/raw.out" 2>&1
+grep -q 'params.backend.path: expected an absolute path' "$TMP/raw.out" ||
+    fail "a relative path over RPC: $(cat "$TMP/raw.out")"
 # A file longer than the size asked for is served whole, and listed so (it
 # was listed with the size asked for; without a size, as 0B).
 truncate -s 10M "$TMP/big.img"
@@ -375,5 +388,24 @@ for dev in null0 file0; do
 done
 grep -q "^qemu-system-x86_64 -M q35,memory-backend=mem .*memory-backend-memfd,id=mem,size=512M,share=on" \
     "$TMP/run3.out" || fail "QEMU line lacks the shared memory backend"
-stop_daemon "$RPC" "$RUN/null0.sock" "$RUN/file0.sock"
+# SIGUSR1/SIGUSR2 are ignored and SIGHUP stops in order (their default
+# action killed the daemon and left its sockets and lock file behind).
+kill -USR1 "$PID"
+kill -USR2 "$PID"
+ctl info
+grep -q "User defined signal 2 received from pid [0-9]*; sidecored gives it no meaning: ignored" \
+    "$TMP/daemon.log" || fail "SIGUSR2 not logged as ignored"
+stop_daemon_with() {
+    kill "-$1" "$PID"
+    shift
+    timeout 10 tail --pid="$PID" -f /dev/null || fail "sidecored still running 10 s after the signal"
+    local rc=0
+    wait "$PID" || rc=$?
+    PID=
+    [ "$rc" -eq 0 ] || fail "sidecored exited with status $rc"
+    local f
+    for f in "$@"; do [ ! -e "$f" ] || fail "sidecored left $f behind"; done
+}
+stop_daemon_with HUP "$RPC" "$RUN/null0.sock" "$RUN/file0.sock" "$RUN/sidecored.lock"
+grep -q "Hangup received; shutting down" "$TMP/daemon.log" || fail "no shutdown on SIGHUP"
 echo "PASS: control plane"
