@@ -494,6 +494,20 @@ static int build_config(const struct opts *o, struct sc_config *c)
     return add_rio_options(o, c) < 0 ? 2 : 0;
 }
 
+/* Layouts that work but cost: sidecores sharing a CPU take turns at the
+ * scheduler's pace (README, "give each sidecore its own CPU"). */
+static void warn_cpu_layout(const struct sc_params *p, unsigned nr_cpus)
+{
+    for (unsigned i = 0; i < p->nr_sidecores && i < SC_ARRAY_SIZE(p->cpus); i++)
+        for (unsigned j = 0; j < i; j++)
+            if (p->cpus[i] >= 0 && p->cpus[i] == p->cpus[j])
+                LOG_WARN(LOGC, "sidecores %u and %u are both pinned to CPU %d: they will take "
+                         "turns on it (give each sidecore a CPU of its own)", j, i, p->cpus[i]);
+    if (nr_cpus && nr_cpus < p->nr_sidecores)
+        LOG_WARN(LOGC, "%u sidecore(s) but %u CPU(s) in --cpus / sidecores.cpus: sidecores %u.. "
+                 "run unpinned", p->nr_sidecores, nr_cpus, nr_cpus);
+}
+
 static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)
 {
     sc_params_default(p);
@@ -601,6 +615,7 @@ static int run(struct sc_config *c)
     }
     struct sc_params p;
     sc_params_from(&c->sidecores, &p);
+    warn_cpu_layout(&p, c->sidecores.nr_cpus);
     d.loop = evloop_create();
     d.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (!d.loop || d.sigfd < 0 || evloop_add(d.loop, d.sigfd, EPOLLIN, on_signal, &d) < 0) {

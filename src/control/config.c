@@ -139,8 +139,9 @@ int cfg_parse_cpu_list(const char *s, int *cpus, unsigned max)
     if (!dup)
         return -1;
     int n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    /* strsep, not strtok: an empty entry ("1,,0") is an error, not skipped. */
+    char *rest = dup;
+    for (char *tok; (tok = strsep(&rest, ","));) {
         unsigned long v;
         if ((unsigned)n >= max || parse_uint(tok, 4095, &v) < 0) {
             n = -1;

@@ -317,8 +317,10 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
             }
             c.mtu = (unsigned)x;
         } else if (strcmp(key, "mac") == 0) {
-            if (get_mac(v, c.mac) < 0 || (c.mac[0] & 1)) {
-                rc = fail(err, len, ctx, key, "a unicast MAC address like 52:54:00:12:34:56", v);
+            static const uint8_t zero[6];
+            if (get_mac(v, c.mac) < 0 || (c.mac[0] & 1) || !memcmp(c.mac, zero, 6)) {
+                rc = fail(err, len, ctx, key,
+                          "a unicast MAC address like 52:54:00:12:34:56 (not all zeros)", v);
                 goto out;
             }
             has_mac = true;

@@ -362,6 +362,14 @@ timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=z,queues=lots" >
 [ "$rc" -ne 0 ] || fail "sidecored accepted a bad --blk"
 grep -qF -- '--blk queues: expected an integer from 1 to 64, got "lots"' "$TMP/bad.log" ||
     fail "bad --blk message: $(cat "$TMP/bad.log")"
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --cpus 1,,0 >/dev/null 2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored accepted --cpus 1,,0"
+# Two sidecores on one CPU work, with a warning (there was none).
+start_daemon run2b --no-default --runtime-dir "$RUN" --sidecores 2 --cpus 0,0
+grep -q "sidecores 0 and 1 are both pinned to CPU 0" "$TMP/daemon.log" ||
+    fail "no warning for two sidecores on CPU 0"
+stop_daemon "$RPC"
 # A device named sidecored would listen on the default RPC socket: refused
 # as such (the RPC socket was refused instead, "in use by a running
 # process (another sidecored?)", the process being this one).

@@ -324,6 +324,10 @@ static void test_small_parsers(void **state)
     assert_int_equal(cpus[1], 0);
     assert_int_equal(cfg_parse_cpu_list("1,x", cpus, 4), -1);
     assert_int_equal(cfg_parse_cpu_list("1,2,3,4,5", cpus, 4), -1);
+    /* Empty entries are errors (strtok skipped them: "1,,0" was 1,0). */
+    assert_int_equal(cfg_parse_cpu_list("1,,0", cpus, 4), -1);
+    assert_int_equal(cfg_parse_cpu_list("1,", cpus, 4), -1);
+    assert_int_equal(cfg_parse_cpu_list(",1", cpus, 4), -1);
     assert_int_equal(cfg_parse_cpu_list("", cpus, 4), -1);
     enum cfg_mode m;
     assert_int_equal(cfg_parse_mode("notify", &m), 0);
