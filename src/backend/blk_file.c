@@ -84,6 +84,10 @@ static int open_file(const struct blk_file_params *p, bool *created, const char 
                             : "file does not exist (give a size to create it)";
     } else if (err == EACCES || err == EPERM || err == EROFS) {
         *why = "permission denied (try read_only)";
+    } else if (err == EISDIR) {
+        *why = "it is a directory (give an image file or a block device)";
+    } else if (err == ENXIO) {
+        *why = "it is a socket or a device with no driver (give an image file or a block device)";
     } else {
         *why = "cannot open the file";
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -725,6 +726,11 @@ fail:
 int cfg_load_file(const char *path, struct sc_config *out, char *err, size_t len)
 {
     json_error_t jerr;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        set_err(err, len, "%s: is a directory (give a JSON config file)", path);
+        return -EINVAL;
+    }
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line < 0)

@@ -181,6 +181,8 @@ ctl_fails 'params.backend.size: expected a size like 1G, 512M or a byte count (b
 ctl_fails 'params.backend.type: expected "null", "file" or "remote", got "rbd"' create-blk x --backend rbd
 ctl_fails "params.queues: expected an integer from 1 to 64, got 65" create-blk x --queues 65
 ctl_fails "params.name: expected a name" create-blk "bad/name"
+ctl_fails "it is a directory (give an image file or a block device)" \
+    create-blk x --backend file --path "$TMP"
 ctl_fails "cannot open the file backend $TMP/nodir/x.img" \
     create-blk x --backend file --path "$TMP/nodir/x.img" --size 1M
 ctl_fails "backend path $TMP/img1.img is already used by device img1" \
@@ -362,6 +364,11 @@ timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=z,queues=lots" >
 [ "$rc" -ne 0 ] || fail "sidecored accepted a bad --blk"
 grep -qF -- '--blk queues: expected an integer from 1 to 64, got "lots"' "$TMP/bad.log" ||
     fail "bad --blk message: $(cat "$TMP/bad.log")"
+rc=0
+timeout 20 "$SCD" --config "$TMP" --runtime-dir "$RUN" >/dev/null 2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored accepted a directory as its config"
+grep -qF "$TMP: is a directory (give a JSON config file)" "$TMP/bad.log" ||
+    fail "--config DIR: $(cat "$TMP/bad.log")"
 rc=0
 timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --cpus 1,,0 >/dev/null 2>"$TMP/bad.log" || rc=$?
 [ "$rc" -ne 0 ] || fail "sidecored accepted --cpus 1,,0"
