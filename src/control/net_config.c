@@ -571,41 +571,50 @@ int cfg_netset_add_net(struct cfg_netset *s, const struct cfg_net *c)
     APPEND(s->nets, s->nr_nets, c, cfg_net_copy);
 }
 
+int cfg_netset_add_switch_json(struct cfg_netset *set, const json_t *o, const char *ctx,
+                               char *err, size_t len)
+{
+    size_t j;
+    json_t *p;
+    struct cfg_switch c;
+    int rc = cfg_switch_from_json(o, ctx, &c, err, len);
+    if (rc)
+        return rc;
+    rc = cfg_netset_add_switch(set, &c);
+    json_t *ports = json_object_get(o, "ports");
+    if (!rc && ports && !json_is_array(ports))
+        rc = fail(err, len, ctx, "ports", "an array of port objects", ports);
+    json_array_foreach(ports, j, p) {
+        if (rc)
+            break;
+        char pctx[96];
+        snprintf(pctx, sizeof(pctx), "%s.ports[%zu]", ctx, j);
+        struct cfg_port pc;
+        if ((rc = cfg_port_from_json(p, pctx, c.name, &pc, err, len)))
+            break;
+        if (strcmp(pc.sw, c.name)) {
+            snprintf(err, len, "%s.switch: a nested port belongs to its switch %s", pctx,
+                     c.name);
+            rc = -EINVAL;
+        } else {
+            rc = cfg_netset_add_port(set, &pc);
+        }
+        cfg_port_free(&pc);
+    }
+    cfg_switch_free(&c);
+    return rc;
+}
+
 int cfg_netset_add_switches(struct cfg_netset *set, const json_t *arr, char *err, size_t len)
 {
     if (!json_is_array(arr))
         return fail(err, len, "", "switches", "an array of switch objects", arr);
-    size_t i, j;
-    json_t *o, *p;
+    size_t i;
+    json_t *o;
     json_array_foreach(arr, i, o) {
         char ctx[48];
         snprintf(ctx, sizeof(ctx), "switches[%zu]", i);
-        struct cfg_switch c;
-        int rc = cfg_switch_from_json(o, ctx, &c, err, len);
-        if (rc)
-            return rc;
-        rc = cfg_netset_add_switch(set, &c);
-        json_t *ports = json_object_get(o, "ports");
-        if (!rc && ports && !json_is_array(ports))
-            rc = fail(err, len, ctx, "ports", "an array of port objects", ports);
-        json_array_foreach(ports, j, p) {
-            if (rc)
-                break;
-            char pctx[96];
-            snprintf(pctx, sizeof(pctx), "%s.ports[%zu]", ctx, j);
-            struct cfg_port pc;
-            if ((rc = cfg_port_from_json(p, pctx, c.name, &pc, err, len)))
-                break;
-            if (strcmp(pc.sw, c.name)) {
-                snprintf(err, len, "%s.switch: a nested port belongs to its switch %s", pctx,
-                         c.name);
-                rc = -EINVAL;
-            } else {
-                rc = cfg_netset_add_port(set, &pc);
-            }
-            cfg_port_free(&pc);
-        }
-        cfg_switch_free(&c);
+        int rc = cfg_netset_add_switch_json(set, o, ctx, err, len);
         if (rc)
             return rc;
     }

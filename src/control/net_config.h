@@ -96,6 +96,9 @@ void cfg_net_free(struct cfg_net *c);
 /* Top-level config keys "switches" (objects, each may hold "ports") and
  * "net_devices"; appended to set. */
 int cfg_netset_add_switches(struct cfg_netset *set, const json_t *arr, char *err, size_t len);
+/* One switch object (with its nested ports); ctx names it in errors. */
+int cfg_netset_add_switch_json(struct cfg_netset *set, const json_t *o, const char *ctx,
+                               char *err, size_t len);
 int cfg_netset_add_nets(struct cfg_netset *set, const json_t *arr, char *err, size_t len);
 /* Append copies. */
 int cfg_netset_add_switch(struct cfg_netset *set, const struct cfg_switch *c);

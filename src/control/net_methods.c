@@ -98,10 +98,8 @@ json_t *m_net_stats(json_t *params, void *opaque, struct rpc_error *err)
 json_t *m_switch_create(json_t *params, void *opaque, struct rpc_error *err)
 {
     struct cfg_netset set = {0};
-    json_t *arr = json_array();
-    json_array_append(arr, params);
-    int rc = cfg_netset_add_switches(&set, arr, err->message, sizeof(err->message));
-    json_decref(arr);
+    int rc = cfg_netset_add_switch_json(&set, params, "params", err->message,
+                                        sizeof(err->message));
     if (rc == 0)
         rc = net_registry_add_switch(reg(opaque), &set.sws[0], err->message,
                                      sizeof(err->message));

@@ -299,6 +299,9 @@ out=$(ctl net-create big backend=sink source_size=9000 2>&1) &&
 echo "$out" | grep -q "raise mtu" || fail "net-create source_size 9000: expected \"raise mtu\", got: $out"
 ctl net-create big backend=sink source_size=9000 mtu=9000 >/dev/null || fail "net-create source_size 9000 mtu 9000"
 ctl net-delete big >/dev/null || fail "net-delete big"
+# RPC errors name the request's keys (they read switches[0].mac_table).
+out=$(ctl switch-create swx mac_table=x 2>&1) && fail "switch-create with mac_table=x succeeded"
+echo "$out" | grep -q "params.mac_table: expected" || fail "switch-create mac_table=x: got: $out"
 # An all-zero MAC is no unicast address (it was accepted as one).
 out=$(ctl net-create zero mac=00:00:00:00:00:00 2>&1) && fail "net-create with MAC 00:00:00:00:00:00 succeeded"
 echo "$out" | grep -q "not all zeros" || fail "net-create zero MAC: got: $out"
