@@ -193,6 +193,18 @@ bool rio_gso_refusal(int err)
     return err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP;
 }
 
+bool rio_gso_too_big(int err, unsigned seg)
+{
+    static _Atomic bool told;
+    if (err != EMSGSIZE)
+        return false;
+    if (!atomic_exchange(&told, true))
+        LOG_WARN("remote", "datagrams of %u bytes exceed the route's MTU (EMSGSIZE): the "
+                 "configured mtu is larger than the network's; they go out one by one and "
+                 "IP-fragmented (set mtu to the path MTU)", seg);
+    return true;
+}
+
 
 /* Messages [first, first + n) of b, each seg bytes but the last, as one
  * sendmsg that the kernel cuts into datagrams of seg bytes (UDP_SEGMENT):
@@ -222,6 +234,8 @@ static int send_gso(int fd, struct batch *b, unsigned first, unsigned n, uint16_
             rio_gso_refused(errno);
             return 1;
         }
+        if (rio_gso_too_big(errno, seg))
+            return 1;
         return -errno;
     }
 }

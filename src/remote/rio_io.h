@@ -47,6 +47,11 @@
 bool rio_gso_usable(void);
 bool rio_gso_refusal(int err);
 void rio_gso_refused(int err);
+/* A segmented send answered EMSGSIZE: its segments exceed the route's MTU
+ * (the configured mtu is larger than the network's). That send goes out
+ * datagram by datagram instead (the kernel fragments them), and the first
+ * time it happens the log says so; segmentation stays on for the rest. */
+bool rio_gso_too_big(int err, unsigned seg);
 union rio_gso_ctl {
     char buf[CMSG_SPACE(sizeof(uint16_t))];
     struct cmsghdr align;

@@ -24,6 +24,7 @@ struct rio_export {
     struct blk_backend_info info;
     _Atomic uint64_t requests, bytes_read, bytes_written, errors;
     _Atomic uint64_t dup_writes, reread, resent, sessions, stale;
+    _Atomic uint64_t expired, mem_drops; /* partial writes given up; writes dropped for memory */
 };
 
 enum sreq_state { SR_RECV, SR_READY, SR_EXEC, SR_DONE };
@@ -43,6 +44,7 @@ struct rio_sreq {
     int status;
     uint32_t len;
     uint32_t lease;        /* the newest stamp its datagrams carried */
+    uint64_t recv_ns;      /* SR_RECV: when its last fragment came */
     uint64_t offset;
     uint8_t *buf;
     struct iovec iov;
@@ -58,6 +60,7 @@ struct rio_sess {
     uint64_t ack;
     uint64_t last_ns;
     unsigned live; /* requests not DONE (RECV, READY, EXEC) */
+    unsigned receiving; /* of them in SR_RECV */
     struct rio_sess *hnext;
     struct rio_sreq *slot[RIO_ID_SPAN];
 };
@@ -80,6 +83,9 @@ struct rio_sq {
     unsigned nsess;
     struct rio_sreq *ready_head, *ready_tail;
     uint64_t mem_used;
+    unsigned receiving;  /* requests in SR_RECV, all sessions */
+    uint64_t sweep_ns;   /* next look for partial writes to expire */
+    bool mem_full;       /* the last request refused memory (logged once per episode) */
     unsigned exec; /* requests in backends, orphans included */
     uint8_t *stage;
     struct rio_rxbatch rxb;
@@ -110,6 +116,13 @@ void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i);
  * executing for them. */
 void rio_sess_drop_export(struct rio_sq *sq, unsigned ex);
 void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r);
+/* A write still receiving its fragments holds its whole buffer. One that
+ * heard nothing for RIO_RECV_EXPIRE_NS has lost its client (crashed,
+ * failed over, or never meant to finish): forgotten, so its memory serves
+ * others; a client that is still there sends it again whole. Returns how
+ * many went. */
+#define RIO_RECV_EXPIRE_NS (2000ull * 1000000ull) /* 4 of the client's longest RTO */
+unsigned rio_sess_expire_recv(struct rio_sq *sq, uint64_t now);
 
 /* rio_srv_rx.c */
 int rio_sq_poll(struct sc_queue *scq);

@@ -101,6 +101,21 @@ static bool earlier_writes(const struct rio_sess *s, uint64_t id)
     return false;
 }
 
+/* Memory for a request is refused (a write dropped, counted; a read waits):
+ * logged once until a request gets memory again. */
+static void mem_refused(struct rio_sq *sq, unsigned ex, uint32_t len, bool dropped)
+{
+    if (dropped)
+        bump(&sq->srv->ex[ex]->mem_drops, 1);
+    if (sq->mem_full)
+        return;
+    sq->mem_full = true;
+    LOG_WARN("remote", "%s: request memory full (%llu of %llu bytes held, %u partial write(s)): "
+             "a request of %u bytes waits or is dropped until some completes or expires",
+             sq->name, (unsigned long long)sq->mem_used,
+             (unsigned long long)sq->srv->mem_budget, sq->receiving, len);
+}
+
 static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
 {
     if (sq->mem_used + r->len > sq->srv->mem_budget)
@@ -108,6 +123,7 @@ static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
     r->buf = malloc(r->len);
     if (!r->buf)
         return false;
+    sq->mem_full = false;
     sq->mem_used += r->len;
     r->iov = (struct iovec){r->buf, r->len};
     return true;
@@ -135,8 +151,12 @@ static void start(struct rio_sq *sq, struct rio_sreq *r)
         refuse_stale(sq, r);
         return;
     }
-    if ((r->op == RIO_OP_FLUSH && earlier_writes(r->sess, r->id)) ||
-        (r->op == RIO_OP_READ && !r->buf && !take_buffer(sq, r))) {
+    if (r->op == RIO_OP_READ && !r->buf && !take_buffer(sq, r)) {
+        mem_refused(sq, r->ex, r->len, false);
+        ready_push(sq, r);
+        return;
+    }
+    if (r->op == RIO_OP_FLUSH && earlier_writes(r->sess, r->id)) {
         ready_push(sq, r);
         return;
     }
@@ -191,7 +211,8 @@ static int check_req(const struct rio_export *ex, const struct rio_hdr *h)
     return 0;
 }
 
-static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const struct rio_hdr *h)
+static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const struct rio_hdr *h,
+                                uint64_t now)
 {
     struct rio_sreq *r = calloc(1, sizeof(*r));
     if (!r)
@@ -211,12 +232,17 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     if (!err && r->op == RIO_OP_WRITE) {
         r->rx = malloc(sizeof(*r->rx));
         if (!r->rx || !take_buffer(sq, r)) {
+            if (r->rx)
+                mem_refused(sq, s->ex, r->len, true);
             free(r->rx);
             free(r);
             return NULL; /* dropped: the client sends it again */
         }
         rio_reasm_reset(r->rx, r->len);
         r->state = SR_RECV;
+        r->recv_ns = now;
+        sq->receiving++;
+        s->receiving++;
     }
     s->slot[h->id % RIO_ID_SPAN] = r;
     s->live++;
@@ -281,7 +307,7 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         r = NULL;
     }
     if (!r) {
-        r = new_req(sq, s, h);
+        r = new_req(sq, s, h, now);
         if (!r || r->state != SR_RECV) {
             if (r && r->state == SR_READY)
                 start(sq, r);
@@ -297,10 +323,13 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         if (!rio_carries_data(h) || h->len != r->len)
             return;
         memcpy(r->buf + h->frag_off, data, dlen);
+        r->recv_ns = now;
         if (rio_reasm_add(r->rx, h) >= 0 && rio_reasm_done(r->rx)) {
             free(r->rx);
             r->rx = NULL;
             r->state = SR_READY;
+            sq->receiving--;
+            s->receiving--;
             start(sq, r);
         }
         return;
@@ -409,9 +438,19 @@ int rio_sq_poll(struct sc_queue *scq)
     for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++)
         if (sq->sx[i].bq)
             work += srv->ex[i]->be->ops->reap(sq->sx[i].bq);
+    uint64_t now = sc_now_ns();
+    /* Before the ready list and new datagrams, which may want the memory. */
+    if (sq->receiving && now >= sq->sweep_ns) {
+        sq->sweep_ns = now + RIO_RECV_EXPIRE_NS / 8;
+        unsigned n = rio_sess_expire_recv(sq, now);
+        if (n)
+            LOG_WARN("remote", "%s: %u partial write(s) expired: no fragment for %llu ms (their "
+                     "clients are gone or failed over)", sq->name, n,
+                     (unsigned long long)(RIO_RECV_EXPIRE_NS / 1000000));
+        work += (int)n;
+    }
     if (sq->ready_head)
         work += run_ready(sq);
-    uint64_t now = sc_now_ns();
     for (int k = 0; k < RX_BUDGET;) {
         int n = rio_recv_batch(sq->sock, &sq->rxb);
         if (n <= 0)

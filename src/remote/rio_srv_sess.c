@@ -2,7 +2,8 @@
  * hash table of the socket queue. A session remembers each request id from
  * the client's low-water mark up (RIO_ID_SPAN at most): finished ones keep
  * their status so a duplicate is answered, not applied. When the table is
- * full, the idle session heard from longest ago makes room. */
+ * full, the idle session heard from longest ago makes room. Writes whose
+ * fragments stopped coming expire (rio_sess_expire_recv). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,11 @@ struct rio_sess *rio_sess_find(struct rio_sq *sq, uint64_t id)
 
 void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
 {
+    if (r->state == SR_RECV) {
+        sq->receiving--;
+        if (r->sess)
+            r->sess->receiving--;
+    }
     if (r->buf) {
         sq->mem_used -= r->len;
         free(r->buf);
@@ -118,4 +124,21 @@ void rio_sess_drop_export(struct rio_sq *sq, unsigned ex)
             s = next;
         }
     }
+}
+
+unsigned rio_sess_expire_recv(struct rio_sq *sq, uint64_t now)
+{
+    unsigned n = 0;
+    for (unsigned b = 0; b < RIO_SESS_BUCKETS && sq->receiving; b++)
+        for (struct rio_sess *s = sq->buckets[b]; s; s = s->hnext)
+            for (unsigned i = 0; i < RIO_ID_SPAN && s->receiving; i++) {
+                const struct rio_sreq *r = s->slot[i];
+                if (r && r->state == SR_RECV && now - r->recv_ns > RIO_RECV_EXPIRE_NS) {
+                    atomic_fetch_add_explicit(&sq->srv->ex[s->ex]->expired, 1,
+                                              memory_order_relaxed);
+                    rio_sess_forget(sq, s, i);
+                    n++;
+                }
+            }
+    return n;
 }

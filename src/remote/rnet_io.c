@@ -168,6 +168,8 @@ static int tx_run(struct txbatch *b, unsigned i, unsigned k, unsigned *ok, uint6
             rio_gso_refused(errno);
             return 0;
         }
+        if (rio_gso_too_big(errno, RNET_HDR_SIZE + b->bytes[i]))
+            return 0;
         rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], k);
         return -2;
     }
