@@ -36,7 +36,7 @@ static void usage(FILE *f)
             "  list\n"
             "  stats [NAME]\n"
             "  sidecores\n"
-            "  top [--interval MS] [--count N]\n"
+            "  top [--interval MS] [--count N]   (N 0, the default: until interrupted)\n"
             "  info\n"
             "  net-create NAME [KEY=VAL ...]   keys as sidecored --net: socket, queues,\n"
             "             mac, mtu, client=on, offload=off, switch=SW | backend=sink,\n"
@@ -972,13 +972,12 @@ static void cmd_top(int argc, char **argv)
         if (i + 1 >= argc)
             die_usage("top: %s needs a number", argv[i]);
         char *end;
+        long lo = dst == &interval ? 10 : 0;
         *dst = strtol(argv[++i], &end, 10);
-        if (!*argv[i] || *end || *dst < 0 || *dst > 3600000)
-            die_usage("top: %s expects a number from 0 to 3600000, got \"%s\"", argv[i - 1],
-                      argv[i]);
+        if (!*argv[i] || *end || *dst < lo || *dst > 3600000)
+            die_usage("top: %s expects a number from %ld to 3600000%s, got \"%s\"",
+                      argv[i - 1], lo, lo ? " (ms)" : " (0: until interrupted)", argv[i]);
     }
-    if (interval < 10)
-        die_usage("top: --interval must be at least 10 ms");
     bool tty = !g_json && isatty(STDOUT_FILENO);
     struct sample prev;
     take_sample(&prev);

@@ -191,6 +191,8 @@ ctl_fails "backend path $TMP/img1.img is already used by device img1" \
 # x.blk-rings; test_blk_file checks that no image it created is left).
 ctl_fails "socket $RPC is the daemon's RPC socket" create-blk x --socket "$RPC"
 ctl_fails "is the daemon's RPC socket" create-blk sidecored --backend null
+ctl_fails "is the daemon's RPC socket" create-blk x --socket "$RPC" --client
+ctl_fails 'top: --interval expects a number from 10 to 3600000 (ms), got "5"' top --interval 5
 : >"$TMP/notasock"
 ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock"
 [ ! -e "$RUN/x.blk-rings" ] || fail "a failed create left $RUN/x.blk-rings"
