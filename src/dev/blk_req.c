@@ -603,8 +603,10 @@ void blk_queue_drain(struct blk_queue *q)
             break;
         if (sc_now_ns() > deadline) {
             vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
-            LOG_ERR("blk", "%s: after 5 s, %u request(s) still in the backend and %u parked; "
-                    "giving up on them", q->name, be->in_flight(q->bq), q->vp.park.n);
+            LOG_ERR("blk", "%s: after 5 s, %u request(s) still in the backend, %u waiting "
+                    "to enter it (a QoS stage or a full queue holds them) and %u parked; "
+                    "giving up on them", q->name, be->in_flight(q->bq),
+                    q->nstaged - q->staged_pos + (q->deferred ? 1u : 0u), q->vp.park.n);
             give_up_pending(q);
             break;
         }

@@ -117,8 +117,9 @@ int vhu_queue_try_start(struct vhost_dev *v, uint16_t i)
     }
     if (vhu_packed(v) && v->ring_state &&
         vq_resume_start(&q->vq, vhu_ring_state_of(v, i), q->addr.desc, q->frontend_base))
-        LOG_INFO(VHU_COMP, "%s: ring %u resumes at used position %u wrap %u, where the "
-                           "previous sidecored left it (the frontend's base: %u wrap %u)",
+        LOG_INFO(VHU_COMP, "%s: ring %u resumes at used position %u wrap %u, as its crash "
+                           "record says (left by an earlier sidecored or an earlier "
+                           "connection; the frontend's base: %u wrap %u)",
                  v->path, i, vring_packed_idx(q->vq.used_idx), vring_packed_wrap(q->vq.used_idx),
                  vring_packed_idx(q->frontend_base), vring_packed_wrap(q->frontend_base));
     rc = v->dev->ops->queue_start(v->dev, i, &q->vq, q->kick_fd, q->call_fd);
