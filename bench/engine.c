@@ -321,6 +321,15 @@ int engine_run(struct engine *e, enum phase ph, struct phase_result *r)
                 rc = -1;
                 goto out;
             }
+            /* Not a request timeout later (30 s by default): what it holds
+             * will never be answered. */
+            if (vu_blk_hung_up(e->b)) {
+                fprintf(stderr, "sidecore-bench: the backend closed the vhost-user connection "
+                        "(device deleted or daemon stopped) with %u request(s) unanswered; "
+                        "stopping\n", total_inflight);
+                rc = -1;
+                goto out;
+            }
         }
         if (reaped == 0) {
             if (e->o->event)

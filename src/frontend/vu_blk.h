@@ -99,6 +99,8 @@ struct vu_mem *vu_blk_mem(struct vu_blk *b);
 unsigned vu_blk_queues(const struct vu_blk *b);
 uint16_t vu_blk_queue_size(const struct vu_blk *b);
 struct vu_vring *vu_blk_vring(struct vu_blk *b, unsigned q);
+/* The backend hung up (see vu_conn_hung_up). */
+bool vu_blk_hung_up(const struct vu_blk *b);
 
 /* READ/WRITE: buf/len (len multiple of 512); FLUSH: no buffer;
  * GET_ID: buf of VU_BLK_ID_BYTES; DISCARD/WRITE_ZEROES: sector + len bytes

@@ -157,6 +157,12 @@ void vu_conn_close(struct vu_conn *c)
 
 const char *vu_conn_error(const struct vu_conn *c) { return c->why; }
 void vu_conn_set_reply_timeout(struct vu_conn *c, unsigned ms) { c->reply_timeout_ms = ms; }
+bool vu_conn_hung_up(const struct vu_conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 uint64_t vu_conn_protocol_features(const struct vu_conn *c) { return c->pf; }
 
 static int send_msg(struct vu_conn *c, uint32_t req, uint32_t flags, const void *payload,

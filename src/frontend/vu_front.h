@@ -40,6 +40,9 @@ void vu_conn_close(struct vu_conn *c);
 const char *vu_conn_error(const struct vu_conn *c);
 void vu_conn_set_reply_timeout(struct vu_conn *c, unsigned timeout_ms);
 uint64_t vu_conn_protocol_features(const struct vu_conn *c);
+/* The backend closed the connection (its device was deleted, the daemon
+ * stopped): nothing it holds will be answered. Does not block. */
+bool vu_conn_hung_up(const struct vu_conn *c);
 
 int vu_get_features(struct vu_conn *c, uint64_t *features);
 int vu_set_features(struct vu_conn *c, uint64_t features);

@@ -154,6 +154,24 @@ if [ -x "$BENCH" ]; then
     cat "$TMP/ctl.out"
     sreqs=$(awk 'NR > 1 {s += $10} END {print s}' "$TMP/ctl.out")
     [ "$sreqs" -ge 4000 ] || fail "sidecores count $sreqs requests"
+    # A bench whose device is deleted under it stops at once (it ran on
+    # until its 30 s request timeout).
+    ctl create-blk gone --backend null --size 64M
+    timeout 20 "$BENCH" run --socket "$RUN/gone.sock" --workload randread --time 15 --quiet \
+        >"$TMP/gone.out" 2>&1 &
+    gone_pid=$!
+    for _ in $(seq 100); do
+        ctl --json stats gone
+        [ "$(jget "$TMP/ctl.out" 'sum(q["requests"] for q in d["queues"])')" -gt 0 ] && break
+        sleep 0.1
+    done
+    ctl delete gone
+    rc=0
+    wait "$gone_pid" || rc=$?
+    # 124: still waiting at 20 s, past its 15 s run, for answers that never come.
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "bench on a deleted device exited $rc"
+    grep -q "the backend closed the vhost-user connection" "$TMP/gone.out" ||
+        fail "bench on a deleted device: $(cat "$TMP/gone.out")"
 else
     echo "note: $BENCH not built; skipping the I/O part"
 fi
