@@ -253,7 +253,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return die_usage("%s", "out of memory");
             break;
         case 'h': usage(stdout); return 1;
-        default: return die_usage("%s", "unknown option");
+        /* getopt printed which option and why (unknown, or its value missing). */
+        default: return die_usage("%s", "bad command line (see the line above)");
         }
     }
     if (optind < argc)
