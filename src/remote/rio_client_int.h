@@ -78,6 +78,9 @@ struct rio_cq {
     _Atomic uint64_t requests, retransmits, failovers, reconnects, fb_requests, failed;
     _Atomic uint64_t stale_resends;
     bool fb_dirty;         /* the fallback's eventfd may hold a count */
+    bool told_nodev;       /* logged that the iohost has no such export (until it has) */
+    bool told_stale;       /* logged that writes keep missing the lease */
+    unsigned stale_streak; /* -ESTALE answers since a write last landed */
     uint16_t idx;
     struct rio_cq *next;
     struct rio_cslot slots[];

@@ -17,6 +17,7 @@
 
 #define RX_BUDGET 256 /* receives per reap */
 #define RTO_MAX_NS (500ull * 1000000ull)
+#define STALE_TELL 16 /* -ESTALE answers in a row before the log says why writes fail */
 #define LEASE_KEEP_NS (10ull * 1000000000ull) /* keep_lease after the last write */
 
 static const char *const state_names[] = {"connected", "failed-over", "recovering"};
@@ -397,10 +398,30 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
             q->lease = h->lease;
             q->lease_rcv_ns = now;
         }
+        if (++q->stale_streak >= STALE_TELL && !q->told_stale) {
+            q->told_stale = true;
+            LOG_WARN("remote", "%s.q%u: writes keep arriving after the iohost's %u ms lease "
+                     "(%u refusals in a row; round trip %llu us): a path this slow, or an "
+                     "iohost queue this long, lets no write land; reads are not affected",
+                     q->be->device, q->idx, RIO_LEASE_MS, q->stale_streak,
+                     (unsigned long long)(q->srtt_ns / 1000));
+        }
         send_req(q, s, now, true); /* carries the stamp of this answer */
         return 0;
     }
+    if (h->status == 0 && h->op != RIO_OP_READ) {
+        q->stale_streak = 0;
+        q->told_stale = false;
+    }
     int res = h->status;
+    if (res == -ENODEV && !q->told_nodev) {
+        q->told_nodev = true;
+        LOG_ERR("remote", "%s.q%u: the iohost has no export %s (deleted, or another "
+                "configuration there): requests fail with I/O errors until it has",
+                q->be->device, q->idx, q->be->device);
+    } else if (res != -ENODEV) {
+        q->told_nodev = false;
+    }
     if (rio_carries_data(h)) {
         struct blk_io *io = s->io;
         if (h->len != io->len)

@@ -297,7 +297,9 @@ json_t *rio_server_stats(struct rio_server *s)
                            ld(&e->stale), "partial_writes_expired", ld(&e->expired),
                            "writes_dropped_for_memory", ld(&e->mem_drops)));
     }
-    return json_pack("{s:s,s:i,s:i,s:i,s:o}", "listen", a, "sockets", (int)s->nsq,
+    return json_pack("{s:s,s:i,s:i,s:i,s:I,s:I,s:o}", "listen", a, "sockets", (int)s->nsq,
                      "frag_size", (int)s->frag_size, "sessions",
-                     (int)atomic_load(&s->sessions), "exports", arr ? arr : json_array());
+                     (int)atomic_load(&s->sessions), "malformed_datagrams", ld(&s->malformed),
+                     "unknown_export_requests", ld(&s->unknown_export), "exports",
+                     arr ? arr : json_array());
 }

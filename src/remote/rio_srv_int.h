@@ -101,6 +101,9 @@ struct rio_server {
     uint64_t mem_budget, epoch;
     struct rio_export *ex[RIO_MAX_EXPORTS]; /* slots; NULL: free */
     _Atomic unsigned sessions;
+    /* Datagrams dropped: damaged or not vRIO (CRC, header); requests for
+     * no export of ours (answered -ENODEV). */
+    _Atomic uint64_t malformed, unknown_export;
     struct rio_sq *sq[];
 };
 

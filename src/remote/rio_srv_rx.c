@@ -260,6 +260,24 @@ static bool same_req(const struct rio_sreq *r, const struct rio_hdr *h)
            (h->op == RIO_OP_FLUSH || r->len == h->len);
 }
 
+/* A request for an export this iohost does not have (deleted, renamed,
+ * or another config after a restart): answered -ENODEV, once per request
+ * (its first datagram), so the vmhost fails it at once and says why
+ * instead of waiting out its timeout. */
+static void no_export(struct rio_sq *sq, const struct rio_hdr *h,
+                      const struct sockaddr_storage *from, socklen_t flen)
+{
+    atomic_fetch_add_explicit(&sq->srv->unknown_export, 1, memory_order_relaxed);
+    if (h->frag_off)
+        return;
+    struct rio_hdr a = {.type = RIO_T_RESP, .op = h->op, .queue = h->queue,
+                        .device = h->device, .status = -ENODEV, .len = h->len,
+                        .session = h->session, .id = h->id, .offset = h->offset,
+                        .lease = rio_stamp(sc_now_ns())};
+    rio_send(sq->sock, (const struct sockaddr *)from, flen, &a, NULL, 0, 0, sq->srv->frag_size,
+             sq->stage);
+}
+
 static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t *data,
                        uint32_t dlen, const struct sockaddr_storage *from, socklen_t flen,
                        uint64_t now)
@@ -273,8 +291,12 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
     if (h->ack > h->id || h->id - h->ack >= RIO_ID_SPAN)
         return;
     int exi = export_by_tag(srv, h->device);
+    if (exi < 0) {
+        no_export(sq, h, from, flen);
+        return;
+    }
     struct rio_sess *s = rio_sess_find(sq, h->session);
-    if (!s && exi >= 0)
+    if (!s)
         s = rio_sess_new(sq, h->session, (unsigned)exi, now);
     if (!s || (int)s->ex != exi)
         return;
@@ -398,13 +420,13 @@ static int handle_dgram(struct rio_sq *sq, const uint8_t *buf, uint32_t len,
                         const struct sockaddr_storage *from, socklen_t flen, uint64_t now)
 {
     struct rio_hdr h;
-    if (rio_hdr_decode(buf, len, &h) < 0)
-        return 0;
     const uint8_t *data = buf + RIO_HDR_SIZE;
-    uint32_t dlen = len - RIO_HDR_SIZE;
+    uint32_t dlen = len >= RIO_HDR_SIZE ? len - RIO_HDR_SIZE : 0;
     struct iovec dv = {(void *)data, dlen};
-    if (!rio_sealed(buf, &dv, 1, dlen))
+    if (rio_hdr_decode(buf, len, &h) < 0 || !rio_sealed(buf, &dv, 1, dlen)) {
+        atomic_fetch_add_explicit(&sq->srv->malformed, 1, memory_order_relaxed);
         return 0;
+    }
     switch (h.type) {
     case RIO_T_REQ: handle_req(sq, &h, data, dlen, from, flen, now); break;
     case RIO_T_HELLO: handle_hello(sq, &h, data, dlen, from, flen); break;

@@ -129,6 +129,13 @@ check_headers "$TMP/img0" 0 1 8 100 2047
 # passed). They now go out one by one, IP-fragmented, and the log says why.
 bench 0 run --socket "$TMP/rm.sock" --workload randwrite --bs 64k --qd 4 --span 8M --ios 200 --verify
 grep -q "exceed the route's MTU (EMSGSIZE)" "$TMP/vm0.log" || fail "no word about the mtu above the path's"
+# An export deleted under its devices: requests fail at once with I/O
+# errors and the vmhost says why (the iohost dropped them without a word:
+# each waited out its 10 s timeout, and the bench its 120 s bound).
+ctl io export-delete disk0 >/dev/null || fail "export-delete disk0"
+bench 1 run --socket "$TMP/r0.sock" --workload randread --bs 4k --qd 1 --queues 1 --ios 20
+grep -q "the iohost has no export disk0" "$TMP/vm0.log" || fail "no word about the deleted export"
+ctl io exports | jq -e '.unknown_export_requests >= 20' >/dev/null || fail "unknown export requests not counted"
 
 # --- 2. encryption at rest ---------------------------------------------------
 bench 0 run --socket "$TMP/r1.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify

@@ -543,6 +543,37 @@ static void partial_writes_expire(void **st)
     close(r.fd);
 }
 
+/* A request for an export the iohost does not have was dropped without a
+ * word: the vmhost waited out its timeout, every time. It is answered
+ * -ENODEV; damaged datagrams and such requests are counted. */
+static void unknown_export_answered(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    r.tag = rio_tag("nosuch");
+    struct rio_hdr h;
+    raw_send(&r, RIO_OP_READ, 1, 1, 0, 4096, NULL, 0, 0);
+    assert_true(raw_resp(&r, 2000, &h));
+    assert_int_equal(h.status, -ENODEV);
+    assert_int_equal(h.id, 1);
+    uint8_t junk[100] = {0x52, 0x56};
+    assert_int_equal(send(r.fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+    json_t *stats = NULL;
+    for (int i = 0; i < 200; i++) {
+        json_decref(stats);
+        stats = rio_server_stats(e->srv);
+        if (json_integer_value(json_object_get(stats, "malformed_datagrams")) >= 1)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(json_integer_value(json_object_get(stats, "unknown_export_requests")), 1);
+    assert_int_equal(json_integer_value(json_object_get(stats, "malformed_datagrams")), 1);
+    json_decref(stats);
+    close(r.fd);
+}
+
 /* A relay between client and server that damages one datagram from the
  * server the client cannot tell from a good one: the lease stamp of the
  * first answer to a request moved 2^30 ms into the iohost's future, or the
@@ -828,6 +859,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(idle_keeps_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(partial_writes_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_export_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
