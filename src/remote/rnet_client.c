@@ -35,6 +35,7 @@ struct rnet_client {
 
     /* The tunnel's queue only. */
     uint64_t next_beat;
+    int refused; /* the last HELLO_ACK's refusal, logged once (0: none) */
     struct poll_skip skip;
     struct rnet_rxseq rxseq;
     struct rnet_rxbuf rx;
@@ -108,10 +109,16 @@ static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const u
             atomic_fetch_add(&c->joins, 1);
             LOG_INFO("remote", "%s: joined switch %s on %s (slot %u)", c->port.name, c->sw,
                      c->server, h->peer);
-        } else if (h->status < 0) {
+        } else if (h->status < 0 && h->status != c->refused) {
+            /* Asked again every heartbeat: said once per reason. */
             LOG_WARN("remote", "%s: %s refuses to attach us to switch %s: %s", c->port.name,
-                     c->server, c->sw, strerror(-h->status));
+                     c->server, c->sw,
+                     h->status == -EEXIST ? "a live peer of our name from our host holds "
+                                            "it (give the net devices on one host distinct "
+                                            "names)"
+                                          : strerror(-h->status));
         }
+        c->refused = h->status;
     } else if (h->type == RNET_T_PONG) {
         if (h->status == -ENOENT) {
             if (atomic_exchange(&c->slot, -1) >= 0)

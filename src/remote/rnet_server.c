@@ -17,6 +17,7 @@
 
 #define MAX_PENDING 32
 #define SWEEP_MS 1000
+#define PEER_LIVE_NS (1000ull * 1000000ull) /* 10 heartbeats: a peer heard within is alive */
 
 struct rnet_peer {
     struct net_port port;
@@ -29,6 +30,7 @@ struct rnet_peer {
     _Atomic uint32_t tx_seq;
     _Atomic uint64_t last_rx_ns;
     _Atomic bool bye;
+    uint64_t refused_ns; /* control thread: last logged refusal of a namesake */
     struct rnet_path path;
     struct rnet_rxseq rxseq; /* the socket queue only */
 };
@@ -100,7 +102,9 @@ static void queue_join(struct rnet_server *s, const struct rnet_hdr *h, const ui
                        size_t len, const struct sockaddr_storage *from, socklen_t flen)
 {
     size_t a = strnlen((const char *)pl, len);
-    if (a == 0 || a >= RNET_NAME_MAX || a + 1 >= len || len - a - 1 >= RNET_NAME_MAX) {
+    if (a == 0 || a >= RNET_NAME_MAX || a + 1 >= len || len - a - 1 >= RNET_NAME_MAX ||
+        !rnet_name_ok(pl, a) || !rnet_name_ok(pl + a + 1, strnlen((const char *)pl + a + 1,
+                                                                    len - a - 1))) {
         rnet_count(&s->path.drops[RNET_DROP_MALFORMED], 1);
         return;
     }
@@ -326,7 +330,31 @@ static void join_one(struct rnet_server *s, const struct join *j)
         *colon = '\0';
     snprintf(name, sizeof(name), "%s@%s", j->name, host);
     name[47] = '\0';
-    /* A tunnel of the same name came back with a new session. */
+    /* A tunnel of the same name came back with a new session: it replaces
+     * the old one, unless that one is alive elsewhere (another vmhost
+     * daemon on the same host with a device of the same name). Those two
+     * replaced each other at every HELLO, for good. */
+    struct rnet_peer *old = NULL;
+    for (unsigned i = 0; i < RNET_MAX_PEERS && !old; i++) {
+        struct rnet_peer *c = atomic_load(&s->slot[i]);
+        if (c && strcmp(c->port.name, name) == 0)
+            old = c;
+    }
+    uint64_t now = sc_now_ns(), heard = old ? atomic_load(&old->last_rx_ns) : 0;
+    if (old && (old->alen != j->alen || memcmp(&old->addr, &j->addr, j->alen)) &&
+        heard <= now && now - heard < PEER_LIVE_NS) {
+        a.status = -EEXIST;
+        char other[80];
+        rio_addr_format((const struct sockaddr *)&j->addr, other, sizeof(other));
+        /* It asks again every heartbeat: once a minute in the log. */
+        if (old->refused_ns && now - old->refused_ns < 60ull * 1000000000ull)
+            goto answer;
+        old->refused_ns = now;
+        LOG_WARN("remote", "net peer %s from %s cannot join switch %s: a live peer of that name "
+                 "holds it (give the net devices on one host distinct names)", name, other,
+                 j->sw);
+        goto answer;
+    }
     remove_peers(s, pick_name, name, "replaced by a new session");
     struct net_switch *sw = s->hooks.find_switch(s->hooks.opaque, j->sw);
     int16_t slot = free_slot(s);

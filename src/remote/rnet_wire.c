@@ -1,6 +1,7 @@
 /* vRIO net header encoding (see rnet_wire.h). */
 #include "rnet_wire.h"
 
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <isa-l/crc.h>
@@ -118,4 +119,12 @@ int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h)
     default:
         return -EINVAL;
     }
+}
+
+bool rnet_name_ok(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum(p[i]) && p[i] != '-' && p[i] != '_' && p[i] != '.')
+            return false;
+    return n > 0;
 }

@@ -20,6 +20,7 @@
 #ifndef SC_RNET_WIRE_H
 #define SC_RNET_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,12 @@ struct rnet_hdr {
     uint32_t seq;
     uint16_t csum_start, csum_offset;
 };
+
+/* A switch or device name in a HELLO: what a device name may hold
+ * (letters, digits, '-', '_', '.'), since it becomes a port name in stats
+ * (JSON) and in the log. A name with other bytes joined but vanished from
+ * net-peers (not UTF-8); a newline in one could forge log lines. */
+bool rnet_name_ok(const uint8_t *p, size_t n);
 
 struct iovec;
 /* The header of a datagram whose payload is the first len bytes of

@@ -12,6 +12,8 @@
 #     rule's hit counter counts them; ARP still passes (default allow).
 #  3. testpmd txonly on vmhost0 -> rxonly on vmhost1 through the iohost's
 #     switch: packets arrive, and sent = received + drops counted on the way.
+#  4. a second vmhost daemon on vmhost0's host, with a net device of the
+#     same name, is refused while the first one's tunnel lives.
 # Every wait is bounded; every process and namespace is removed on exit.
 # Usage: remote_net.sh BUILD_DIR
 set -u
@@ -202,4 +204,19 @@ echo "3. stream: testpmd sent $sent, received $recv, drops counted on the way $d
 [ "$recv" -le "$sent" ] || fail "received more than was sent"
 [ $((recv + drops)) -ge "$sent" ] ||
     fail "sent $sent != received $recv + counted drops $drops (frames unaccounted for)"
+
+# 4. A second vmhost daemon on vmhost0's host with a net device of the same
+# name: refused while the first one's tunnel lives (the two replaced each
+# other at every HELLO, ~20 times a second, for good), said once each side.
+sess0=$(peer "$P0" .session)
+start_daemon vm0b nvmhost0 --cpus 1 \
+    --net "name=n0,socket=$TMP/n0b.sock,server=10.78.0.2:7411,remote_switch=sw0,heartbeat_ms=50"
+wait_for 10 "the namesake to be refused" grep -q "a live peer of our name from our host holds it" \
+    "$TMP/vm0b.log"
+sleep 1
+[ "$(peer "$P0" .session)" = "$sess0" ] || fail "the namesake replaced vmhost0's tunnel"
+[ "$(grep -c "cannot join switch sw0: a live peer of that name holds it" "$TMP/io.log")" = 1 ] ||
+    fail "the iohost did not say once why it refuses the namesake"
+[ "$(grep -c "refuses to attach us" "$TMP/vm0b.log")" = 1 ] || fail "the namesake's refusal is not said once"
+echo "4. a namesake from the same host is refused; vmhost0's tunnel stays"
 echo "PASS"
