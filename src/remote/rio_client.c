@@ -141,6 +141,7 @@ static void rio_queue_close(struct blk_bq *bq)
                                &q->fb_requests, &q->failed, &q->stale_resends};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(past); i++)
         atomic_fetch_add(past[i], atomic_load(now[i]));
+    atomic_store(&be->idle_state, atomic_load(&q->pub_state));
     pthread_mutex_unlock(&be->lock);
     cq_free(q);
 }
@@ -281,6 +282,15 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
             *why = "the given size differs from the export's size on the iohost";
             return NULL;
         }
+        struct blk_backend_info fi;
+        if (p->fallback && (p->fallback->ops->info(p->fallback, &fi), fi.size != hi.size)) {
+            /* Not the export's storage: after a failover, writes past its
+             * end grew the file, acknowledged, and were lost to the export. */
+            rio_destroy(&be->base);
+            *why = "the fallback's size differs from the export's size on the iohost (a "
+                   "fallback must reach the export's own storage)";
+            return NULL;
+        }
     } else if (rc == -ENOENT) {
         rio_destroy(&be->base);
         *why = "the iohost has no export of that name";
@@ -300,6 +310,7 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
         *why = "the iohost does not answer (give size to create the device anyway)";
         return NULL;
     }
+    atomic_init(&be->idle_state, rc == 0 ? RQ_CONNECTED : RQ_FAILED);
     if (rc < 0) {
         char a[80];
         rio_addr_format((struct sockaddr *)&be->addr, a, sizeof(a));
@@ -326,6 +337,8 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
     int worst = RQ_CONNECTED;
     uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns(), oldest_rx = 0;
     pthread_mutex_lock(&be->lock);
+    if (!be->queues)
+        worst = atomic_load(&be->idle_state);
     for (struct rio_cq *q = be->queues; q; q = q->next) {
         out->queues++;
         int st = atomic_load_explicit(&q->pub_state, memory_order_relaxed);

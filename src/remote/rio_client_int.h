@@ -51,6 +51,9 @@ struct rio_be {
     struct rio_cq *queues;
     _Atomic uint64_t past_requests, past_retransmits, past_failovers, past_reconnects,
         past_fb, past_failed, past_stale;
+    /* The state shown while no queue is open: what the creation's HELLO
+     * found, then what the last queue to close saw. */
+    _Atomic int idle_state;
 };
 
 struct rio_cq {

@@ -362,7 +362,9 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
             r->state = SR_READY;
             s->live++;
             start(sq, r);
-        } else {
+        } else if (h->frag_off == 0) {
+            /* Once per copy of the request, not per fragment of it (a
+             * write's count and answers were multiplied by its fragments). */
             if (r->op == RIO_OP_WRITE)
                 bump(&ex->dup_writes, 1);
             bump(&ex->resent, 1);

@@ -28,7 +28,7 @@ CHAOS=$BUILD/tests/udp_chaos
 for b in "$BENCH" "$SCD" "$CTL" "$DUMP" "$CHAOS"; do
     [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
 done
-for t in ip jq sha256sum timeout; do
+for t in ip jq sha256sum socat timeout; do
     command -v $t >/dev/null || { echo "FAIL: $t not found (scripts/install-deps.sh test)"; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: network namespaces need root"; exit 1; }
@@ -136,6 +136,15 @@ ctl io export-delete disk0 >/dev/null || fail "export-delete disk0"
 bench 1 run --socket "$TMP/r0.sock" --workload randread --bs 4k --qd 1 --queues 1 --ios 20
 grep -q "the iohost has no export disk0" "$TMP/vm0.log" || fail "no word about the deleted export"
 ctl io exports | jq -e '.unknown_export_requests >= 20' >/dev/null || fail "unknown export requests not counted"
+# A fallback of another size than the export is not its storage: refused
+# (a 1 MiB one for a 64 MiB export took writes past its end after a
+# failover, growing the file, acknowledged, lost to the export).
+truncate -s 1M "$TMP/small.img"
+echo '{"jsonrpc":"2.0","id":1,"method":"device_create","params":{"name":"rs","socket":"'"$TMP"'/rs.sock","backend":{"type":"remote","server":"10.77.0.2:7400","device":"disk2","fallback":{"type":"file","path":"'"$TMP"'/small.img"}}}}' |
+    timeout 15 socat -t 5 - "UNIX-CONNECT:$TMP/vm0.rpc" >"$TMP/rs.out" 2>&1
+grep -q "the fallback's size differs from the export's size" "$TMP/rs.out" ||
+    fail "a 1 MiB fallback for a 64 MiB export: $(cat "$TMP/rs.out")"
+[ "$(stat -c %s "$TMP/small.img")" = 1048576 ] || fail "the refused fallback changed size"
 
 # --- 2. encryption at rest ---------------------------------------------------
 bench 0 run --socket "$TMP/r1.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify
@@ -182,6 +191,13 @@ grep -q " 0 mismatches" "$TMP/err.out" || fail "acknowledged writes of the error
 [ "$(peer vm1 rf failovers)" -ge 1 ] || fail "rf did not fail over"
 [ "$(peer vm1 rf fallback_requests)" -gt 0 ] || fail "rf sent nothing to its fallback"
 [ "$(peer vm0 re failed_requests)" -gt 0 ] || fail "re failed no request"
+# Every request failed is counted, also those refused at once while failed
+# over (peers said 4 while the guest saw 625,922 errors), and with the guest
+# gone the device still shows the iohost down (it said connected).
+errs=$(sed -n 's/^result: .*, \([0-9]*\) errors$/\1/p' "$TMP/err.out")
+[ "$(peer vm0 re failed_requests)" -ge "${errs:-1}" ] ||
+    fail "re counts $(peer vm0 re failed_requests) failed requests; the bench saw $errs errors"
+[ "$(peer vm0 re connected)" = false ] || fail "re shows a dead iohost as connected"
 
 start_daemon io iohost "${IOHOST_ARGS[@]}"
 want=$(head -c 4M "$TMP/img3" | sha256sum | cut -d' ' -f1)
