@@ -339,7 +339,6 @@ struct vu_mem *vu_blk_mem(struct vu_blk *b) { return b->mem; }
 unsigned vu_blk_queues(const struct vu_blk *b) { return b->nq; }
 uint16_t vu_blk_queue_size(const struct vu_blk *b) { return b->qsize; }
 bool vu_blk_hung_up(const struct vu_blk *b) { return vu_conn_hung_up(b->conn); }
-
 struct vu_vring *vu_blk_vring(struct vu_blk *b, unsigned q) { return &b->q[q].vr; }
 
 int vu_blk_submit(struct vu_blk *b, unsigned qi, enum vu_blk_op op, uint64_t sector,

@@ -157,6 +157,7 @@ void vu_conn_close(struct vu_conn *c)
 
 const char *vu_conn_error(const struct vu_conn *c) { return c->why; }
 void vu_conn_set_reply_timeout(struct vu_conn *c, unsigned ms) { c->reply_timeout_ms = ms; }
+
 bool vu_conn_hung_up(const struct vu_conn *c)
 {
     struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};

@@ -85,7 +85,7 @@ struct rio_sq {
     uint64_t mem_used;
     unsigned receiving;  /* requests in SR_RECV, all sessions */
     uint64_t sweep_ns;   /* next look for partial writes to expire */
-    bool mem_full;       /* the last request refused memory (logged once per episode) */
+    uint64_t mem_told_ns; /* when the log last said memory was short */
     unsigned exec; /* requests in backends, orphans included */
     uint8_t *stage;
     struct rio_rxbatch rxb;

@@ -102,14 +102,15 @@ static bool earlier_writes(const struct rio_sess *s, uint64_t id)
 }
 
 /* Memory for a request is refused (a write dropped, counted; a read waits):
- * logged once until a request gets memory again. */
+ * logged at most every 10 s. */
 static void mem_refused(struct rio_sq *sq, unsigned ex, uint32_t len, bool dropped)
 {
     if (dropped)
         bump(&sq->srv->ex[ex]->mem_drops, 1);
-    if (sq->mem_full)
+    uint64_t now = sc_now_ns();
+    if (sq->mem_told_ns && now - sq->mem_told_ns < 10ull * 1000000000ull)
         return;
-    sq->mem_full = true;
+    sq->mem_told_ns = now;
     LOG_WARN("remote", "%s: request memory full (%llu of %llu bytes held, %u partial write(s)): "
              "a request of %u bytes waits or is dropped until some completes or expires",
              sq->name, (unsigned long long)sq->mem_used,
@@ -123,7 +124,6 @@ static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
     r->buf = malloc(r->len);
     if (!r->buf)
         return false;
-    sq->mem_full = false;
     sq->mem_used += r->len;
     r->iov = (struct iovec){r->buf, r->len};
     return true;
@@ -267,9 +267,9 @@ static bool same_req(const struct rio_sreq *r, const struct rio_hdr *h)
 static void no_export(struct rio_sq *sq, const struct rio_hdr *h,
                       const struct sockaddr_storage *from, socklen_t flen)
 {
-    atomic_fetch_add_explicit(&sq->srv->unknown_export, 1, memory_order_relaxed);
     if (h->frag_off)
         return;
+    atomic_fetch_add_explicit(&sq->srv->unknown_export, 1, memory_order_relaxed);
     struct rio_hdr a = {.type = RIO_T_RESP, .op = h->op, .queue = h->queue,
                         .device = h->device, .status = -ENODEV, .len = h->len,
                         .session = h->session, .id = h->id, .offset = h->offset,

@@ -102,9 +102,9 @@ static void queue_join(struct rnet_server *s, const struct rnet_hdr *h, const ui
                        size_t len, const struct sockaddr_storage *from, socklen_t flen)
 {
     size_t a = strnlen((const char *)pl, len);
+    size_t b = a + 1 < len ? strnlen((const char *)pl + a + 1, len - a - 1) : 0;
     if (a == 0 || a >= RNET_NAME_MAX || a + 1 >= len || len - a - 1 >= RNET_NAME_MAX ||
-        !rnet_name_ok(pl, a) || !rnet_name_ok(pl + a + 1, strnlen((const char *)pl + a + 1,
-                                                                    len - a - 1))) {
+        !rnet_name_ok(pl, a) || !rnet_name_ok(pl + a + 1, b)) {
         rnet_count(&s->path.drops[RNET_DROP_MALFORMED], 1);
         return;
     }
