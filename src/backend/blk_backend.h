@@ -38,6 +38,8 @@ struct blk_backend_info {
     bool can_discard;
     bool can_write_zeroes;
     bool has_flush;        /* volatile cache that FLUSH makes durable */
+    bool created;          /* file: this open made the file (its user's failed
+                              start removes it again) */
 };
 
 struct blk_backend_ops {

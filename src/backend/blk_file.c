@@ -176,6 +176,7 @@ struct blk_backend *blk_file_create(const struct blk_file_params *p, const char 
     if (blkdev ? describe_blkdev(fd, p, &inf, why) < 0
                : describe_regular(fd, p, &st, &inf, why) < 0)
         goto fail;
+    inf.created = created;
     inf.read_only = p->read_only;
     inf.can_discard = !p->read_only;
     inf.can_write_zeroes = !p->read_only;

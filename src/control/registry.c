@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../backend/blk_backend.h"
 #include "../common/log.h"
@@ -194,6 +195,7 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         return -ENOMEM;
     }
     int rc = -ENOMEM;
+    bool made_file = false;
     if (!d->cfg.socket) {
         if (asprintf(&d->cfg.socket, "%s/%s.sock", r->runtime_dir, d->cfg.name) < 0) {
             d->cfg.socket = NULL;
@@ -214,6 +216,7 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         struct blk_backend_info bi;
         be->ops->info(be, &bi);
         d->cfg.backend.size = bi.size;
+        made_file = bi.created;
     }
     const char *why = "unknown reason";
     struct blk_dev_params bp = {
@@ -246,6 +249,9 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
              d->cfg.client ? "connecting to" : "listening on", d->cfg.socket);
     return 0;
 fail:
+    /* After the backend is gone: a failed create leaves no image it made. */
+    if (made_file)
+        unlink(d->cfg.backend.path);
     cfg_device_free(&d->cfg);
     free(d);
     return rc;

@@ -205,14 +205,19 @@ ctl_fails "cannot open the file backend $TMP/nodir/x.img" \
     create-blk x --backend file --path "$TMP/nodir/x.img" --size 1M
 ctl_fails "backend path $TMP/img1.img is already used by device img1" \
     create-blk x --backend file --path "$TMP/img1.img"
-# A create that fails leaves no crash record file behind (a bad socket left
-# x.blk-rings; test_blk_file checks that no image it created is left).
+# A create that fails leaves nothing it made behind: no crash record file
+# (a bad socket left x.blk-rings), no image (a bad socket left the image the
+# file backend had just created; test_blk_file checks the backend's own
+# failures).
 ctl_fails "socket $RPC is the daemon's RPC socket" create-blk x --socket "$RPC"
 ctl_fails "is the daemon's RPC socket" create-blk sidecored --backend null
 ctl_fails "is the daemon's RPC socket" create-blk x --socket "$RPC" --client
 ctl_fails 'top: --interval expects a number from 10 to 3600000 (ms), got "5"' top --interval 5
 : >"$TMP/notasock"
 ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock"
+ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock" \
+    --backend file --path "$TMP/new.img" --size 1M
+[ ! -e "$TMP/new.img" ] || fail "a failed create left the image $TMP/new.img it created"
 [ ! -e "$RUN/x.blk-rings" ] || fail "a failed create left $RUN/x.blk-rings"
 [ ! -e "$RUN/sidecored.blk-rings" ] || fail "a failed create left $RUN/sidecored.blk-rings"
 # A device's crash record file is not another device's image: an image at
