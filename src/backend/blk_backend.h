@@ -40,6 +40,7 @@ struct blk_backend_info {
     bool has_flush;        /* volatile cache that FLUSH makes durable */
     bool created;          /* file: this open made the file (its user's failed
                               start removes it again) */
+    uint32_t max_io;       /* largest READ/WRITE in bytes it takes; 0: no limit */
 };
 
 struct blk_backend_ops {

@@ -19,6 +19,8 @@ static uint64_t blk_features(struct vdev *v)
                  (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
                  (1ull << VIRTIO_BLK_F_TOPOLOGY) | (1ull << VIRTIO_BLK_F_MQ) |
                  (1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_F_IN_ORDER);
+    if (d->info.max_io)
+        f |= 1ull << VIRTIO_BLK_F_SIZE_MAX;
     if (d->read_only)
         f |= 1ull << VIRTIO_BLK_F_RO;
     else {
@@ -264,6 +266,11 @@ static void fill_config(struct blk_dev *d)
     memset(c, 0, sizeof(*c));
     c->capacity = cap;
     c->seg_max = BLK_SEG_MAX;
+    /* A backend with a request limit (remote: RIO_MAX_IO): segments small
+     * enough that seg_max of them fit in one request, whole pages. A
+     * guest that raised max_sectors_kb past it got I/O errors. */
+    if (d->info.max_io)
+        c->size_max = SC_MAX((d->info.max_io / BLK_SEG_MAX) & ~4095u, 4096u);
     c->blk_size = bs;
     /* Topology counts in logical blocks (blk_size): one block minimum. */
     c->topology.physical_block_exp = 0;

@@ -311,6 +311,7 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
         return NULL;
     }
     atomic_init(&be->idle_state, rc == 0 ? RQ_CONNECTED : RQ_FAILED);
+    be->info.max_io = RIO_MAX_IO;
     if (rc < 0) {
         char a[80];
         rio_addr_format((struct sockaddr *)&be->addr, a, sizeof(a));

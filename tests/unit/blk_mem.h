@@ -19,6 +19,7 @@ struct mem_be {
     struct blk_backend base;
     uint8_t *data;
     uint64_t size;
+    uint32_t max_io;
     _Atomic bool hold;
     _Atomic unsigned reads, writes, flushes, others;
 };
@@ -34,7 +35,8 @@ static void mem_info(struct blk_backend *b, struct blk_backend_info *out)
 {
     struct mem_be *m = (struct mem_be *)b;
     *out = (struct blk_backend_info){.size = m->size, .block_size = 512, .can_discard = true,
-                                     .can_write_zeroes = true, .has_flush = true};
+                                     .can_write_zeroes = true, .has_flush = true,
+                                     .max_io = m->max_io};
 }
 
 static int mem_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq **out)

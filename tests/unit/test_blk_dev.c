@@ -32,6 +32,7 @@
 #include "virtq/virtq.h"
 #include "vpri/vpri_dev.h"
 #include "vpri/vpri_queue.h"
+#include "blk_mem.h"
 #include "vpri_plain.h"
 
 #define MEM_SIZE (8u << 20)
@@ -313,6 +314,21 @@ static void test_config_and_features(void **state)
     assert_true(f & (1ull << VIRTIO_BLK_F_DISCARD));
     assert_true(f & (1ull << VIRTIO_BLK_F_FLUSH));
     assert_false(f & (1ull << VIRTIO_BLK_F_RO));
+    assert_false(f & (1ull << VIRTIO_BLK_F_SIZE_MAX));
+    /* A backend with a request limit: segments small enough that seg_max
+     * of them stay within it (a remote device got requests past 4 MiB). */
+    struct mem_be *m = mem_be_create(1 << 20);
+    m->max_io = 4u << 20;
+    const char *why = NULL;
+    struct blk_dev_params mp = {.name = "lim", .num_queues = 1};
+    struct vdev *lim = blk_dev_create(&mp, &m->base, e->scs, &why);
+    assert_non_null(lim);
+    assert_true(lim->ops->features(lim) & (1ull << VIRTIO_BLK_F_SIZE_MAX));
+    struct virtio_blk_config lc;
+    lim->ops->get_config(lim, (uint8_t *)&lc, 0, sizeof(lc));
+    assert_int_equal(lc.size_max, 32768);
+    assert_true((uint64_t)lc.size_max * lc.seg_max <= m->max_io);
+    lim->ops->destroy(lim);
     uint8_t b = 0;
     assert_true(d->ops->set_config(d, &b, 32, 1) < 0);
     /* Queue 2 does not exist (num_queues = 2). */
