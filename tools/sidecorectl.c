@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
             "             [--queues N] [--read-only] [--direct] [--shared] [--client]\n"
+            "  create-blk NAME --backend remote --server IP:PORT --export NAME\n"
+            "             [--fallback F] [--failover-ms MS] (vmhost role) [--socket P] ...\n"
             "  delete NAME\n"
             "  resize NAME SIZE                grow a disk under its running guest\n"
             "  list\n"
@@ -274,6 +276,7 @@ static void cmd_create(int argc, char **argv)
     if (argc < 2 || argv[1][0] == '-')
         die_usage("create-blk: a device NAME comes first");
     const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
+    const char *server = NULL, *export = NULL, *fallback = NULL, *failover = NULL;
     bool read_only = false, client = false, direct = false, shared = false;
     const char *queues = NULL;
     for (int i = 2; i < argc; i++) {
@@ -296,6 +299,14 @@ static void cmd_create(int argc, char **argv)
             path = argv[++i];
         } else if (strcmp(a, "--size") == 0) {
             size = argv[++i];
+        } else if (strcmp(a, "--server") == 0) {
+            server = argv[++i];
+        } else if (strcmp(a, "--export") == 0) {
+            export = argv[++i];
+        } else if (strcmp(a, "--fallback") == 0) {
+            fallback = argv[++i];
+        } else if (strcmp(a, "--failover-ms") == 0) {
+            failover = argv[++i];
         } else if (strcmp(a, "--queues") == 0) {
             queues = argv[++i];
             char *end;
@@ -306,7 +317,28 @@ static void cmd_create(int argc, char **argv)
             die_usage("create-blk: unknown option %s", a);
         }
     }
+    bool remote = strcmp(backend, "remote") == 0;
+    if (remote != (server || export || fallback || failover))
+        die_usage(remote ? "create-blk: --backend remote needs --server and --export"
+                         : "create-blk: --server, --export, --fallback and --failover-ms are "
+                           "for --backend remote");
     json_t *be = json_pack("{s:s}", "type", backend);
+    if (remote) {
+        if (!server || !export)
+            die_usage("create-blk: --backend remote needs --server and --export");
+        json_object_set_new(be, "server", json_string(server));
+        json_object_set_new(be, "device", json_string(export));
+        if (fallback)
+            json_object_set_new(be, "fallback",
+                                json_pack("{s:s,s:o}", "type", "file", "path", path_arg(fallback)));
+        if (failover) {
+            char *end;
+            long ms = strtol(failover, &end, 10);
+            if (!*failover || *end || ms <= 0)
+                die_usage("create-blk: --failover-ms expects a number, got \"%s\"", failover);
+            json_object_set_new(be, "failover_ms", json_integer(ms));
+        }
+    }
     if (path)
         json_object_set_new(be, "path", path_arg(path));
     if (direct)

@@ -70,9 +70,12 @@ fail() {
     exit 1
 }
 
-# hmp SOCKET COMMAND: one human-monitor command, its output on stdout.
+# hmp SOCKET COMMAND [WAIT]: one human-monitor command, its output on
+# stdout; WAIT (default 0.3) is how long socat waits for the answer after
+# sending it.
 hmp() {
-    printf '%s\n' "$2" | timeout 10 socat -t 0.3 - UNIX-CONNECT:"$1" 2>/dev/null | tr -d '\r'
+    printf '%s\n' "$2" | timeout 10 socat -t "${3:-0.3}" - UNIX-CONNECT:"$1" 2>/dev/null |
+        tr -d '\r'
 }
 
 # rounds_on SERIAL_LOG: the last round count the guest reported there.
@@ -84,12 +87,15 @@ rounds_on() {
 
 # info_migrate FIELD: a field of QEMU A's "info migrate" (e.g. "dirty sync count").
 # A monitor that answers later than hmp waits (a loaded machine) gives an
-# answer without the status line: asked again, up to 10 times.
+# answer without the status line: asked again, up to 10 times, waiting
+# longer each time (0.3 s every time was not enough once, with the
+# machine busy: the status came back empty and was taken for a change).
 info_migrate() {
-    local out i
+    local out i w=0.3
     for i in 1 2 3 4 5 6 7 8 9 10; do
-        out=$(hmp "$TMP/monA.sock" "info migrate")
+        out=$(hmp "$TMP/monA.sock" "info migrate" "$w")
         case $out in *"Migration status:"*) break ;; esac
+        w=$i
     done
     printf '%s\n' "$out" | sed -n "s/^$1: *//p" | tail -n 1
 }
@@ -140,9 +146,9 @@ migration_is() {
 # in_first_pass: the migration runs and QEMU has not synced its dirty
 # bitmap since the start (the sync that ends the first pass is the second).
 in_first_pass() {
-    local n
-    migration_is active || migration_is setup ||
-        fail "the migration left 'active' ($(info_migrate "Migration status")) too early"
+    local n st
+    st=$(info_migrate "Migration status")
+    case $st in active | setup) ;; *) fail "the migration left 'active' ($st) too early" ;; esac
     n=$(info_migrate "dirty sync count")
     [ "${n:-1}" -le 1 ] || fail "QEMU finished its first pass too early (dirty sync count $n)"
 }

@@ -145,6 +145,11 @@ echo '{"jsonrpc":"2.0","id":1,"method":"device_create","params":{"name":"rs","so
 grep -q "the fallback's size differs from the export's size" "$TMP/rs.out" ||
     fail "a 1 MiB fallback for a 64 MiB export: $(cat "$TMP/rs.out")"
 [ "$(stat -c %s "$TMP/small.img")" = 1048576 ] || fail "the refused fallback changed size"
+# sidecorectl creates remote devices too (only raw RPC could).
+ctl vm0 create-blk rc --backend remote --server 10.77.0.2:7400 --export disk2 \
+    --socket "$TMP/rc.sock" --failover-ms 500 >/dev/null || fail "create-blk --backend remote"
+bench 0 run --socket "$TMP/rc.sock" --workload randwrite --bs 4k --qd 4 --span 1M --ios 200 --verify
+ctl vm0 delete rc >/dev/null || fail "delete rc"
 
 # --- 2. encryption at rest ---------------------------------------------------
 bench 0 run --socket "$TMP/r1.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify
