@@ -14,7 +14,8 @@
  * starts only once every earlier write of its session has completed, so it
  * covers them. Malformed or out-of-window datagrams are dropped; requests
  * outside the export get an error answer; memory for request data is
- * bounded (over budget, new requests are dropped and retransmitted later).
+ * bounded and shared fairly between sessions (over budget or over its
+ * share, a session's new requests are dropped and retransmitted later).
  *
  * Exports are added and removed on the control thread; the sockets' queues
  * are detached meanwhile (requests in flight finish first, bounded). */

@@ -61,6 +61,7 @@ struct rio_sess {
     uint64_t last_ns;
     unsigned live; /* requests not DONE (RECV, READY, EXEC) */
     unsigned receiving; /* of them in SR_RECV */
+    uint64_t mem_held;  /* request data bytes of its own requests */
     struct rio_sess *hnext;
     struct rio_sreq *slot[RIO_ID_SPAN];
 };
@@ -82,7 +83,10 @@ struct rio_sq {
     struct rio_sess *buckets[RIO_SESS_BUCKETS];
     unsigned nsess;
     struct rio_sreq *ready_head, *ready_tail;
-    uint64_t mem_used;
+    uint64_t mem_used;   /* orphans' included */
+    unsigned holders;    /* sessions with mem_held > 0 */
+    uint64_t starved;    /* session id refused memory while holding none, or 0 */
+    uint64_t starved_ns; /* when */
     unsigned receiving;  /* requests in SR_RECV, all sessions */
     uint64_t sweep_ns;   /* next look for partial writes to expire */
     uint64_t mem_told_ns; /* when the log last said memory was short */
@@ -119,6 +123,19 @@ void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i);
  * executing for them. */
 void rio_sess_drop_export(struct rio_sq *sq, unsigned ex);
 void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r);
+/* Request data memory, shared fairly between the sessions of a socket: a
+ * session may hold at most budget / (sessions holding or recently refused)
+ * and never the last RIO_MEM_RESERVE share of it, so one busy vmhost (or a
+ * guest writing large blocks at a high depth) cannot keep the others'
+ * writes dropped. A session holding nothing may always take one request
+ * that fits. rio_mem_take reserves len for r (false: refused); rio_mem_give
+ * frees r's buffer and returns its share. */
+#define RIO_MEM_RESERVE 4 /* budget / 4 always left to others */
+bool rio_mem_take(struct rio_sq *sq, struct rio_sreq *r, uint64_t now);
+void rio_mem_give(struct rio_sq *sq, struct rio_sreq *r);
+/* r is orphaned: its buffer stays (the backend uses it) but no longer counts
+ * against the session. */
+void rio_mem_disown(struct rio_sq *sq, struct rio_sreq *r);
 /* A write still receiving its fragments holds its whole buffer. One that
  * heard nothing for RIO_RECV_EXPIRE_NS has lost its client (crashed,
  * failed over, or never meant to finish): forgotten, so its memory serves

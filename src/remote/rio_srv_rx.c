@@ -75,11 +75,7 @@ static void finish(struct rio_sq *sq, struct rio_sreq *r, int res)
     r->state = SR_DONE;
     s->live--;
     send_resp(sq, s, r);
-    if (r->buf) {
-        sq->mem_used -= r->len;
-        free(r->buf);
-        r->buf = NULL;
-    }
+    rio_mem_give(sq, r);
 }
 
 static void backend_done(struct blk_io *io, int res)
@@ -103,30 +99,21 @@ static bool earlier_writes(const struct rio_sess *s, uint64_t id)
 
 /* Memory for a request is refused (a write dropped, counted; a read waits):
  * logged at most every 10 s. */
-static void mem_refused(struct rio_sq *sq, unsigned ex, uint32_t len, bool dropped)
+static void mem_refused(struct rio_sq *sq, const struct rio_sreq *r, bool dropped)
 {
     if (dropped)
-        bump(&sq->srv->ex[ex]->mem_drops, 1);
+        bump(&sq->srv->ex[r->ex]->mem_drops, 1);
     uint64_t now = sc_now_ns();
     if (sq->mem_told_ns && now - sq->mem_told_ns < 10ull * 1000000000ull)
         return;
     sq->mem_told_ns = now;
-    LOG_WARN("remote", "%s: request memory full (%llu of %llu bytes held, %u partial write(s)): "
-             "a request of %u bytes waits or is dropped until some completes or expires",
+    LOG_WARN("remote", "%s: request memory short (%llu of %llu bytes held, %llu by this session, "
+             "%u session(s) holding, %u partial write(s)): a request of %u bytes for export %s "
+             "waits or is dropped until some completes or expires",
              sq->name, (unsigned long long)sq->mem_used,
-             (unsigned long long)sq->srv->mem_budget, sq->receiving, len);
-}
-
-static bool take_buffer(struct rio_sq *sq, struct rio_sreq *r)
-{
-    if (sq->mem_used + r->len > sq->srv->mem_budget)
-        return false;
-    r->buf = malloc(r->len);
-    if (!r->buf)
-        return false;
-    sq->mem_used += r->len;
-    r->iov = (struct iovec){r->buf, r->len};
-    return true;
+             (unsigned long long)sq->srv->mem_budget,
+             (unsigned long long)(r->sess ? r->sess->mem_held : 0), sq->holders, sq->receiving,
+             r->len, sq->srv->ex[r->ex]->name);
 }
 
 /* A write-like request whose lease ran out (rio_wire.h): answered -ESTALE
@@ -147,12 +134,13 @@ static void refuse_stale(struct rio_sq *sq, struct rio_sreq *r)
  * waiting request is tried again. */
 static void start(struct rio_sq *sq, struct rio_sreq *r)
 {
-    if (write_like(r->op) && !rio_stamp_fresh(r->lease, rio_stamp(sc_now_ns()))) {
+    uint64_t now = sc_now_ns();
+    if (write_like(r->op) && !rio_stamp_fresh(r->lease, rio_stamp(now))) {
         refuse_stale(sq, r);
         return;
     }
-    if (r->op == RIO_OP_READ && !r->buf && !take_buffer(sq, r)) {
-        mem_refused(sq, r->ex, r->len, false);
+    if (r->op == RIO_OP_READ && !r->buf && !rio_mem_take(sq, r, now)) {
+        mem_refused(sq, r, false);
         ready_push(sq, r);
         return;
     }
@@ -231,9 +219,9 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     int err = check_req(sq->srv->ex[s->ex], h);
     if (!err && r->op == RIO_OP_WRITE) {
         r->rx = malloc(sizeof(*r->rx));
-        if (!r->rx || !take_buffer(sq, r)) {
+        if (!r->rx || !rio_mem_take(sq, r, now)) {
             if (r->rx)
-                mem_refused(sq, s->ex, r->len, true);
+                mem_refused(sq, r, true);
             free(r->rx);
             free(r);
             return NULL; /* dropped: the client sends it again */

@@ -29,12 +29,68 @@ void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
         if (r->sess)
             r->sess->receiving--;
     }
-    if (r->buf) {
-        sq->mem_used -= r->len;
-        free(r->buf);
-    }
+    rio_mem_give(sq, r);
     free(r->rx);
     free(r);
+}
+
+#define STARVED_NS (100ull * 1000000ull) /* a refused newcomer counts this long */
+
+bool rio_mem_take(struct rio_sq *sq, struct rio_sreq *r, uint64_t now)
+{
+    struct rio_sess *s = r->sess;
+    uint64_t budget = sq->srv->mem_budget;
+    if (sq->mem_used + r->len > budget)
+        goto refused;
+    if (s && s->mem_held) {
+        uint64_t n = sq->holders;
+        if (sq->starved && sq->starved != s->id && now - sq->starved_ns < STARVED_NS)
+            n++;
+        uint64_t cap = budget / n;
+        if (cap > budget - budget / RIO_MEM_RESERVE)
+            cap = budget - budget / RIO_MEM_RESERVE;
+        if (s->mem_held + r->len > cap)
+            goto refused;
+    }
+    r->buf = malloc(r->len);
+    if (!r->buf)
+        return false;
+    r->iov = (struct iovec){r->buf, r->len};
+    sq->mem_used += r->len;
+    if (s) {
+        if (!s->mem_held)
+            sq->holders++;
+        s->mem_held += r->len;
+        if (sq->starved == s->id)
+            sq->starved = 0;
+    }
+    return true;
+refused:
+    if (s && !s->mem_held) {
+        sq->starved = s->id;
+        sq->starved_ns = now;
+    }
+    return false;
+}
+
+void rio_mem_disown(struct rio_sq *sq, struct rio_sreq *r)
+{
+    struct rio_sess *s = r->sess;
+    if (!s || !r->buf)
+        return;
+    s->mem_held -= r->len;
+    if (!s->mem_held)
+        sq->holders--;
+}
+
+void rio_mem_give(struct rio_sq *sq, struct rio_sreq *r)
+{
+    if (!r->buf)
+        return;
+    rio_mem_disown(sq, r);
+    sq->mem_used -= r->len;
+    free(r->buf);
+    r->buf = NULL;
 }
 
 void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i)
@@ -43,8 +99,10 @@ void rio_sess_forget(struct rio_sq *sq, struct rio_sess *s, unsigned i)
     s->slot[i] = NULL;
     if (r->state != SR_DONE)
         s->live--;
-    if (r->state == SR_EXEC || r->state == SR_READY)
+    if (r->state == SR_EXEC || r->state == SR_READY) {
+        rio_mem_disown(sq, r);
         r->sess = NULL;
+    }
     else
         rio_sreq_free(sq, r);
 }

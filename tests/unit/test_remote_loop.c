@@ -533,7 +533,7 @@ static void partial_writes_expire(void **st)
     raw_open(&r, e);
     uint8_t d[1024];
     fill(d, sizeof(d), 5);
-    for (uint64_t id = 1; id <= 16; id++) /* 16 x 4 MiB: the whole budget */
+    for (uint64_t id = 1; id <= 16; id++) /* 16 x 4 MiB: all one session may take */
         raw_send(&r, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
     struct rio_hdr h;
     raw_send(&r, RIO_OP_WRITE, 17, 1, 0, 1024, d, 0, 1024);
@@ -551,8 +551,37 @@ static void partial_writes_expire(void **st)
     }
     assert_true(answered);
     assert_memory_equal(e->mem->data, d, sizeof(d));
-    assert_int_equal(export_stat(e, "partial_writes_expired"), 16);
+    assert_int_equal(export_stat(e, "partial_writes_expired"), 12); /* 3/4 of 64 MiB */
     close(r.fd);
+}
+
+/* One session could take the socket's whole request memory (a vmhost whose
+ * guest writes large blocks at a high depth, or one that sends first
+ * fragments only): every other vmhost's writes were dropped until its
+ * requests finished or expired. A session now keeps a quarter free for the
+ * others, and its share shrinks to budget / contenders when they come. */
+static void one_session_leaves_room(void **st)
+{
+    struct env *e = *st;
+    struct raw a, b;
+    raw_open(&a, e);
+    raw_open(&b, e);
+    b.session = 0xb0b;
+    uint8_t d[1024];
+    fill(d, sizeof(d), 9);
+    for (uint64_t id = 1; id <= 16; id++)
+        raw_send(&a, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
+    struct rio_hdr h;
+    raw_send(&b, RIO_OP_WRITE, 1, 1, 8192, 1024, d, 0, 1024); /* sent once */
+    bool answered = false;
+    while (!answered && raw_resp(&b, 1500, &h))
+        answered = h.id == 1 && h.status == 0;
+    assert_true(answered);
+    assert_int_equal(export_stat(e, "partial_writes_expired"), 0);
+    assert_int_equal(export_stat(e, "writes_dropped_for_memory"), 4);
+    assert_memory_equal(e->mem->data + 8192, d, sizeof(d));
+    close(a.fd);
+    close(b.fd);
 }
 
 /* A request for an export the iohost does not have was dropped without a
@@ -871,6 +900,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(idle_keeps_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(partial_writes_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_session_leaves_room, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_export_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
