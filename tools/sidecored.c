@@ -284,6 +284,33 @@ static int mkdir_p(const char *dir, mode_t mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* Whoever may write the runtime directory may replace the device sockets
+ * (a VM then hands its memory to an impostor), the RPC socket or the lock
+ * file: it must belong to the daemon's user and be writable by no one else.
+ * (Another user could make /tmp/sidecore-$UID first, mode 0777.) */
+static int runtime_dir_ok(const char *dir, char *why, size_t len)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        snprintf(why, len, "cannot stat the runtime directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, len, "the runtime directory %s belongs to uid %u, not to this daemon's "
+                 "user (uid %u), who could replace its sockets; use a directory of your own",
+                 dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(why, len, "the runtime directory %s is writable by %s (mode %03o): they could "
+                 "replace its sockets; chmod go-w it or use another directory", dir,
+                 st.st_mode & S_IWOTH ? "other users" : "its group",
+                 (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 static int add_default_devices(struct sc_config *c, const char *rundir)
 {
     char path[PATH_MAX];
@@ -605,6 +632,10 @@ static int run(struct sc_config *c)
     if (mk < 0) {
         LOG_ERR(LOGC, "cannot create the runtime directory %s: %s", c->runtime_dir,
                 strerror(-mk));
+        return 1;
+    }
+    if (runtime_dir_ok(c->runtime_dir, err, sizeof(err)) < 0) {
+        LOG_ERR(LOGC, "%s", err);
         return 1;
     }
     char lock_path[4096];

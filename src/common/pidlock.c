@@ -14,11 +14,20 @@ int pidlock_acquire(const char *path, char *why, size_t len)
     /* The holder unlinks the file before it lets go: a lock taken on a file
      * that is no longer the one at path locks nothing, so try again. */
     for (int tries = 0; tries < 10; tries++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        /* Never through a symlink, never anything but a regular file: the
+         * file is truncated once locked. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
         if (fd < 0) {
             int e = errno;
-            snprintf(why, len, "cannot open the lock file %s: %s", path, strerror(e));
+            snprintf(why, len, "cannot open the lock file %s: %s", path,
+                     e == ELOOP ? "it is a symbolic link" : strerror(e));
             return -e;
+        }
+        struct stat cur;
+        if (fstat(fd, &cur) < 0 || !S_ISREG(cur.st_mode)) {
+            close(fd);
+            snprintf(why, len, "cannot use the lock file %s: not a regular file", path);
+            return -EINVAL;
         }
         /* An OFD lock rather than flock: image locks are OFD locks too, so
          * this file cannot be taken as a disk image while a daemon holds it. */

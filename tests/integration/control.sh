@@ -411,6 +411,29 @@ timeout 20 "$SCD" --no-default --runtime-dir "$RUN" --blk "name=sidecored,backen
 [ "$rc" -ne 0 ] || fail "sidecored served a device on its own RPC socket"
 grep -qF "device sidecored: socket $RUN/sidecored.sock is the daemon's RPC socket" "$TMP/bad.log" ||
     fail "device on the RPC socket: $(cat "$TMP/bad.log")"
+# A runtime directory others may write is refused (another user who made
+# /tmp/sidecore-$UID first could replace the device sockets), as is one of
+# another user; a symlink at sidecored.lock is never followed (a root
+# daemon truncated the file it pointed to).
+mkdir -p "$TMP/open" "$TMP/foreign"
+chmod 0777 "$TMP/open"
+chown 65534 "$TMP/foreign"
+for d in open foreign; do
+    rc=0
+    timeout 20 "$SCD" --no-default --runtime-dir "$TMP/$d" >/dev/null 2>"$TMP/bad.log" || rc=$?
+    [ "$rc" -ne 0 ] || fail "sidecored accepted the runtime dir $d"
+    grep -qE "the runtime directory $TMP/$d (is writable by other users|belongs to uid 65534)" \
+        "$TMP/bad.log" || fail "runtime dir $d: $(cat "$TMP/bad.log")"
+    [ ! -e "$TMP/$d/sidecored.lock" ] || fail "a lock file was made in the refused dir $d"
+done
+mkdir -p "$TMP/lnk"
+echo precious >"$TMP/victim"
+ln -s "$TMP/victim" "$TMP/lnk/sidecored.lock"
+rc=0
+timeout 20 "$SCD" --no-default --runtime-dir "$TMP/lnk" >/dev/null 2>"$TMP/bad.log" || rc=$?
+[ "$rc" -ne 0 ] || fail "sidecored locked through a symlink"
+grep -q "sidecored.lock: it is a symbolic link" "$TMP/bad.log" || fail "lock symlink: $(cat "$TMP/bad.log")"
+[ "$(cat "$TMP/victim")" = precious ] || fail "the lock symlink's target was changed"
 echo "ok: --config and bad start-up input"
 
 # ---- 3. embedded default -----------------------------------------------------
