@@ -215,6 +215,9 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path);
 void vhu_ring_state_close(struct vhost_dev *v);
 /* Queue i's record, or NULL without the file. */
 struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i);
+/* Ring i's record with room for num entries allocated in the file, or NULL
+ * (none, or the file system is full: said in the log). */
+struct vq_resume *vhu_ring_state_reserve(struct vhost_dev *v, uint16_t i, uint16_t num);
 
 /* vhost_backend_ch.c: the frontend's channel for our own requests. */
 int vhu_h_set_backend_req_fd(struct vhost_dev *, struct vhu_msg *, int *, unsigned,

@@ -116,7 +116,8 @@ int vhu_queue_try_start(struct vhost_dev *v, uint16_t i)
             return vhu_err(v, "ring %u inflight area: %s", i, q->vq.err ? q->vq.err : "malformed");
     }
     if (vhu_packed(v) && v->ring_state &&
-        vq_resume_start(&q->vq, vhu_ring_state_of(v, i), q->addr.desc, q->frontend_base))
+        vq_resume_start(&q->vq, vhu_ring_state_reserve(v, i, q->num), q->addr.desc,
+                        q->frontend_base))
         LOG_INFO(VHU_COMP, "%s: ring %u resumes at used position %u wrap %u, as its crash "
                            "record says (left by an earlier sidecored or an earlier "
                            "connection; the frontend's base: %u wrap %u)",

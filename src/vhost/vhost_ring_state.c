@@ -9,6 +9,7 @@
  * image is never resized or overwritten here, nor taken as an image while
  * it holds records. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,23 +43,40 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
         goto fail_fd;
+    bool fresh = st.st_size == 0; /* ours to remove if it cannot serve */
     what = "size";
     if (ftruncate(fd, (off_t)len) < 0)
-        goto fail_fd;
+        goto fail_fresh;
+    /* Stores into a hole of a full file system raise SIGBUS and would kill
+     * the daemon: each queue's header page is allocated now, the rest when
+     * a ring of known size starts (vhu_ring_state_reserve). */
+    what = "allocate";
+    for (uint16_t i = 0; i < v->nq; i++) {
+        int e = posix_fallocate(fd, (off_t)i * (off_t)vq_resume_bytes(), 4096);
+        if (e) {
+            errno = e;
+            goto fail_fresh;
+        }
+    }
     what = "map";
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
-        goto fail_fd;
+        goto fail_fresh;
     v->ring_state_path = strdup(path);
     if (!v->ring_state_path) {
         munmap(m, len);
         errno = ENOMEM;
-        goto fail_fd;
+        goto fail_fresh;
     }
     v->ring_state_fd = fd;
     v->ring_state = m;
     v->ring_state_len = len;
     return;
+fail_fresh:
+    err = errno;
+    if (fresh)
+        unlink(path);
+    errno = err;
 fail_fd:
     err = errno;
     close(fd);
@@ -93,4 +111,20 @@ struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i)
     if (!v->ring_state || i >= v->nq)
         return NULL;
     return (struct vq_resume *)(v->ring_state + (size_t)i * vq_resume_bytes());
+}
+
+struct vq_resume *vhu_ring_state_reserve(struct vhost_dev *v, uint16_t i, uint16_t num)
+{
+    struct vq_resume *r = vhu_ring_state_of(v, i);
+    if (!r)
+        return NULL;
+    off_t at = (off_t)i * (off_t)vq_resume_bytes();
+    int e = posix_fallocate(v->ring_state_fd, at, (off_t)vq_resume_bytes_for(num));
+    if (e) {
+        LOG_WARN(VHU_COMP, "%s: cannot allocate ring %u's crash record in %s (%s): the ring "
+                           "works, but will not resume after a crash of the daemon",
+                 v->path, i, v->ring_state_path, strerror(e));
+        return NULL;
+    }
+    return r;
 }

@@ -168,6 +168,8 @@ struct vq_resume {
     uint8_t pad[42];
 };
 uint64_t vq_resume_bytes(void);
+/* The part of a record a ring of num entries touches (page-rounded). */
+uint64_t vq_resume_bytes_for(uint32_t num);
 
 /* Control path, after vq_init (and vq_set_inflight) of a ring whose
  * frontend gave base frontend_base for the ring at frontend address ring:

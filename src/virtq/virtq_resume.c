@@ -38,10 +38,15 @@
 
 _Static_assert(sizeof(struct vq_resume) == HEADER_BYTES, "vq_resume header");
 
+uint64_t vq_resume_bytes_for(uint32_t num)
+{
+    uint64_t b = HEADER_BYTES + (uint64_t)num * sizeof(struct vq_used_shadow);
+    return (b + 4095) & ~4095ull;
+}
+
 uint64_t vq_resume_bytes(void)
 {
-    uint64_t b = HEADER_BYTES + (uint64_t)VIRTQ_MAX_SIZE * sizeof(struct vq_used_shadow);
-    return (b + 4095) & ~4095ull;
+    return vq_resume_bytes_for(VIRTQ_MAX_SIZE);
 }
 
 static struct vq_used_shadow *record_shadow(struct vq_resume *r)

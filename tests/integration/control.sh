@@ -27,6 +27,7 @@ cleanup() {
         kill "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
     fi
+    mountpoint -q "$TMP/full" && umount "$TMP/full"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -434,6 +435,25 @@ timeout 20 "$SCD" --no-default --runtime-dir "$TMP/lnk" >/dev/null 2>"$TMP/bad.l
 [ "$rc" -ne 0 ] || fail "sidecored locked through a symlink"
 grep -q "sidecored.lock: it is a symbolic link" "$TMP/bad.log" || fail "lock symlink: $(cat "$TMP/bad.log")"
 [ "$(cat "$TMP/victim")" = precious ] || fail "the lock symlink's target was changed"
+# A full runtime file system: the crash record of a packed ring was a
+# sparse file whose first store raised SIGBUS and killed the daemon. The
+# ring now works without a record, and the log says why.
+mkdir -p "$TMP/full"
+mount -t tmpfs -o size=1m,mode=0755 sc-control-full "$TMP/full" || fail "cannot mount a tmpfs"
+start_daemon runfull --no-default --runtime-dir "$TMP/full" --blk name=f,backend=null,queues=1
+dd if=/dev/zero of="$TMP/full/fill" bs=4k 2>/dev/null
+timeout 15 "$CTL" -s "$TMP/full/sidecored.sock" create-blk g --backend null \
+    --socket "$TMP/full/g.sock" >/dev/null || fail "create-blk on a full runtime fs"
+for d in f g; do
+    timeout 60 "$BENCH" run --socket "$TMP/full/$d.sock" --packed --workload randread --qd 4 \
+        --ios 200 --quiet >"$TMP/bench.out" 2>&1 || fail "packed ring $d: $(cat "$TMP/bench.out")"
+    kill -0 "$PID" 2>/dev/null || fail "sidecored died on a full runtime file system"
+done
+grep -q "cannot allocate the ring state file $TMP/full/g.blk-rings" "$TMP/daemon.log" ||
+    fail "no word about g's record"
+rm -f "$TMP/full/fill"
+stop_daemon "$TMP/full/sidecored.sock"
+umount "$TMP/full"
 echo "ok: --config and bad start-up input"
 
 # ---- 3. embedded default -----------------------------------------------------
