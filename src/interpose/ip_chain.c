@@ -50,6 +50,7 @@ struct ip_cq {
     _Atomic(struct ip_list *) in_use;
     void *qstate[IP_MAX_STAGES];
     struct ip_slot *pend_head, *pend_tail;
+    bool again; /* a part went down while reaping: the inner queue wants a kick */
     struct ip_cq *next;
     struct ip_slot slots[];
 };
@@ -131,16 +132,6 @@ static void run_post(struct ip_cq *q, struct ip_xfer *x, unsigned upto, int *res
             l->st[upto]->ops->post(l->st[upto], q->qstate[upto], x, upto, res, now);
 }
 
-static void slot_done(struct blk_io *io, int res)
-{
-    struct ip_slot *s = (struct ip_slot *)io;
-    struct ip_cq *q = s->q;
-    struct blk_io *orig = s->x.orig;
-    run_post(q, &s->x, q->list->n, &res);
-    slot_free(q, s);
-    orig->done(orig, res);
-}
-
 static void pend_push(struct ip_cq *q, struct ip_slot *s)
 {
     s->next_pending = NULL;
@@ -149,6 +140,60 @@ static void pend_push(struct ip_cq *q, struct ip_slot *s)
     else
         q->pend_head = s;
     q->pend_tail = s;
+}
+
+/* The posts of stages [0, upto), inside out, then the device's done(); a
+ * stage that asks for the next part of its request (IP_AGAIN) sends it
+ * down again through the stages inside it. */
+static void settle_slot(struct ip_cq *q, struct ip_slot *s, unsigned upto, int res)
+{
+    struct ip_xfer *x = &s->x;
+    struct ip_list *l = q->list;
+    while (upto) {
+        uint64_t now = q->c->clock(q->c->clock_opaque);
+        unsigned k = upto;
+        bool again = false;
+        while (!again && k-- > 0) {
+            if (l->st[k]->ops->post)
+                l->st[k]->ops->post(l->st[k], q->qstate[k], x, k, &res, now);
+            again = res == IP_AGAIN;
+        }
+        if (!again)
+            break;
+        res = 0;
+        unsigned i = k + 1;
+        for (; i < l->n && !res; i++)
+            if (l->st[i]->ops->pre)
+                res = l->st[i]->ops->pre(l->st[i], q->qstate[i], x, i, now);
+        if (res) {
+            upto = i - 1; /* the stage that refused has nothing to release */
+            continue;
+        }
+        if (q->pend_head) {
+            pend_push(q, s);
+            return;
+        }
+        int rc = q->c->inner->ops->submit(q->ibq, &x->io);
+        if (rc == -EAGAIN) {
+            pend_push(q, s);
+            return;
+        }
+        if (rc == 0) {
+            q->again = true;
+            return;
+        }
+        res = rc;
+        upto = l->n;
+    }
+    struct blk_io *orig = x->orig;
+    slot_free(q, s);
+    orig->done(orig, res);
+}
+
+static void slot_done(struct blk_io *io, int res)
+{
+    struct ip_slot *s = (struct ip_slot *)io;
+    settle_slot(s->q, s, s->q->list->n, res);
 }
 
 static void chain_info(struct blk_backend *b, struct blk_backend_info *out)
@@ -283,6 +328,8 @@ static int resubmit_pending(struct ip_cq *q)
         if (rc < 0) {
             slot_done(&s->x.io, rc);
             n++;
+        } else {
+            q->again = true;
         }
     }
     return n;
@@ -294,6 +341,11 @@ static int chain_reap(struct blk_bq *bq)
     int n = q->c->inner->ops->reap(q->ibq);
     if (q->pend_head)
         n += resubmit_pending(q);
+    /* Callers kick after submitting, not always after reaping (the iohost). */
+    if (q->again) {
+        q->again = false;
+        q->c->inner->ops->kick(q->ibq);
+    }
     return n;
 }
 

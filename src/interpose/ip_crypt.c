@@ -4,7 +4,13 @@
  * plaintext is the guest's memory and must stay as it is; reads are
  * decrypted in place once the backend filled the buffers. Guest buffers
  * may split a sector anywhere, so each sector is gathered, transformed and
- * scattered through a 512-byte staging area. Cipher contexts are per queue. */
+ * scattered through a 512-byte staging area. Cipher contexts are per queue.
+ *
+ * A bounce buffer holds at most CRYPT_PART bytes: a longer write or
+ * WRITE_ZEROES goes to the backend in parts, one after the other (IP_AGAIN),
+ * and the buffers of a device's requests together stay within
+ * CRYPT_BUDGET (admit defers the rest): a guest whose requests all name
+ * one large buffer once made the daemon allocate their whole sum. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdatomic.h>
@@ -17,11 +23,14 @@
 #include "ip_stages.h"
 
 #define SECTOR 512u
+#define CRYPT_PART (1u << 20)
+#define CRYPT_BUDGET (32u << 20)
 
 struct crypt {
     struct ip_stage base;
     uint8_t key[IP_CRYPT_KEY_BYTES];
     _Atomic uint64_t enc_sectors, dec_sectors, failures;
+    _Atomic uint64_t bounced; /* bytes of bounce buffers held */
 };
 
 struct crypt_q {
@@ -30,7 +39,10 @@ struct crypt_q {
 
 struct bounce {
     struct iovec iov;
-    uint8_t data[];
+    struct blk_io seen; /* the request as this stage got it */
+    uint64_t done;      /* bytes of it written by earlier parts */
+    uint32_t cap;
+    uint8_t *data;      /* page-aligned: O_DIRECT takes it as it is */
 };
 
 static int crypt_qopen(struct ip_stage *s, void **qstate)
@@ -76,14 +88,18 @@ static bool xts(EVP_CIPHER_CTX *ctx, bool enc, uint64_t sector, uint8_t *buf)
            EVP_DecryptUpdate(ctx, buf, &outl, buf, SECTOR) == 1 && outl == SECTOR;
 }
 
-/* Walks the iovecs sector by sector: copy out, transform, copy back
- * (to dst when given, else to the same place). */
+/* Walks len bytes of the iovecs from byte skip on, sector by sector: copy
+ * out, transform, copy back (to dst when given, else to the same place). */
 static bool transform(EVP_CIPHER_CTX *ctx, bool enc, uint64_t first_sector,
-                      const struct iovec *iov, int iovcnt, uint64_t len, uint8_t *dst)
+                      const struct iovec *iov, int iovcnt, uint64_t skip, uint64_t len,
+                      uint8_t *dst)
 {
     uint8_t sec[SECTOR];
     int i = 0;
     size_t in_off = 0;
+    while (i < iovcnt && skip >= iov[i].iov_len)
+        skip -= iov[i++].iov_len;
+    in_off = (size_t)skip;
     for (uint64_t done = 0; done < len; done += SECTOR) {
         struct { int i; size_t off; } start = {i, in_off};
         for (size_t got = 0; got < SECTOR;) {
@@ -118,35 +134,65 @@ static bool transform(EVP_CIPHER_CTX *ctx, bool enc, uint64_t first_sector,
     return true;
 }
 
-static int to_bounce(struct crypt *c, struct crypt_q *q, struct ip_xfer *x, unsigned pos)
+static bool bounced_op(const struct blk_io *io)
 {
-    uint64_t len = x->io.len;
-    bool zeroes = x->io.op == BLK_OP_WRITE_ZEROES;
-    struct bounce *b = malloc(sizeof(*b) + len);
-    if (!b)
-        return -ENOMEM;
-    b->iov.iov_base = b->data;
-    b->iov.iov_len = len;
+    return io->op == BLK_OP_WRITE || io->op == BLK_OP_WRITE_ZEROES;
+}
+
+static uint32_t part_cap(const struct blk_io *io)
+{
+    return (uint32_t)SC_MIN(io->len, (uint64_t)CRYPT_PART);
+}
+
+/* Encrypts the part of the request after b->done into the bounce buffer
+ * and points x->io at it. */
+static bool fill_part(struct crypt *c, struct crypt_q *q, struct ip_xfer *x, struct bounce *b)
+{
+    const struct blk_io *r = &b->seen;
+    uint32_t n = (uint32_t)SC_MIN(r->len - b->done, (uint64_t)b->cap);
+    uint64_t sector = (r->offset + b->done) / SECTOR;
+    b->iov = (struct iovec){b->data, n};
     bool ok;
-    if (zeroes) {
-        memset(b->data, 0, len);
-        ok = transform(q->enc, true, x->io.offset / SECTOR, &b->iov, 1, len, NULL);
+    if (r->op == BLK_OP_WRITE_ZEROES) {
+        /* Zeros on disk would read back as noise: write encrypted zeros. */
+        memset(b->data, 0, n);
+        ok = transform(q->enc, true, sector, &b->iov, 1, 0, n, NULL);
     } else {
-        ok = transform(q->enc, true, x->io.offset / SECTOR, x->io.iov, x->io.iovcnt, len,
-                       b->data);
+        ok = transform(q->enc, true, sector, r->iov, r->iovcnt, b->done, n, b->data);
     }
     if (!ok) {
-        free(b);
         atomic_fetch_add_explicit(&c->failures, 1, memory_order_relaxed);
-        return -EIO;
+        return false;
     }
-    atomic_fetch_add_explicit(&c->enc_sectors, len / SECTOR, memory_order_relaxed);
-    x->scratch[pos] = b;
+    atomic_fetch_add_explicit(&c->enc_sectors, n / SECTOR, memory_order_relaxed);
     x->io.op = BLK_OP_WRITE;
     x->io.unmap = false;
+    x->io.offset = r->offset + b->done;
+    x->io.len = n;
     x->io.iov = &b->iov;
     x->io.iovcnt = 1;
-    return 0;
+    return true;
+}
+
+static void release(struct crypt *c, struct ip_xfer *x, unsigned pos)
+{
+    struct bounce *b = x->scratch[pos];
+    x->io = b->seen;
+    atomic_fetch_sub_explicit(&c->bounced, b->cap, memory_order_relaxed);
+    free(b->data);
+    free(b);
+    x->scratch[pos] = NULL;
+}
+
+/* Bounce memory is bounded per device; one request always gets through. */
+static int crypt_admit(struct ip_stage *s, const struct ip_xfer *x, uint64_t now)
+{
+    struct crypt *c = (struct crypt *)s;
+    (void)now;
+    if (!bounced_op(&x->io))
+        return 0;
+    uint64_t held = atomic_load_explicit(&c->bounced, memory_order_relaxed);
+    return held && held + part_cap(&x->io) > CRYPT_BUDGET ? -EAGAIN : 0;
 }
 
 static int crypt_pre(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
@@ -159,17 +205,24 @@ static int crypt_pre(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsign
     bool rw = x->io.op == BLK_OP_READ || x->io.op == BLK_OP_WRITE;
     if ((rw || x->io.op == BLK_OP_WRITE_ZEROES) && (x->io.offset % SECTOR || x->io.len % SECTOR))
         return -EINVAL;
-    switch (x->io.op) {
-    case BLK_OP_WRITE:
-        return to_bounce(c, qstate, x, pos);
-    case BLK_OP_WRITE_ZEROES:
-        /* Zeros on disk would read back as noise: write encrypted zeros. */
-        if (x->io.len > IP_CRYPT_WZ_MAX)
-            return -EOPNOTSUPP;
-        return to_bounce(c, qstate, x, pos);
-    default:
+    if (!bounced_op(&x->io) || x->io.len == 0)
         return 0;
+    struct bounce *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->seen = x->io;
+    b->cap = part_cap(&x->io);
+    if (posix_memalign((void **)&b->data, 4096, b->cap)) {
+        free(b);
+        return -ENOMEM;
     }
+    atomic_fetch_add_explicit(&c->bounced, b->cap, memory_order_relaxed);
+    x->scratch[pos] = b;
+    if (!fill_part(c, qstate, x, b)) {
+        release(c, x, pos);
+        return -EIO;
+    }
+    return 0;
 }
 
 static void crypt_post(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
@@ -179,18 +232,21 @@ static void crypt_post(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsi
     (void)now;
     struct bounce *b = x->scratch[pos];
     if (b) {
-        free(b);
-        x->scratch[pos] = NULL;
-        x->io.op = x->orig->op;
-        x->io.unmap = x->orig->unmap;
-        x->io.iov = x->orig->iov;
-        x->io.iovcnt = x->orig->iovcnt;
+        b->done += x->io.len;
+        if (*res >= 0 && b->done < b->seen.len) {
+            if (fill_part(c, qstate, x, b)) {
+                *res = IP_AGAIN;
+                return;
+            }
+            *res = -EIO;
+        }
+        release(c, x, pos);
         return;
     }
     if (x->io.op != BLK_OP_READ || *res < 0)
         return;
     struct crypt_q *q = qstate;
-    if (!transform(q->dec, false, x->io.offset / SECTOR, x->io.iov, x->io.iovcnt, x->io.len,
+    if (!transform(q->dec, false, x->io.offset / SECTOR, x->io.iov, x->io.iovcnt, 0, x->io.len,
                    NULL)) {
         atomic_fetch_add_explicit(&c->failures, 1, memory_order_relaxed);
         *res = -EIO;
@@ -219,6 +275,7 @@ static void crypt_destroy(struct ip_stage *s)
 
 static const struct ip_stage_ops crypt_ops = {
     .kind = "crypt",
+    .admit = crypt_admit,
     .pre = crypt_pre,
     .post = crypt_post,
     .qopen = crypt_qopen,

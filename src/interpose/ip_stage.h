@@ -10,7 +10,12 @@
  *   pre    may take resources, rewrite the request (x->io: op, offset, len,
  *          iov; e.g. point it at a bounce buffer) or fail it (-errno);
  * and after the backend finished, in reverse order:
- *   post   may change the result (*res) and releases what pre took.
+ *   post   may change the result (*res) and releases what pre took; or,
+ *          when the request went down in parts (a stage that bounces
+ *          through a bounded buffer), rewrites x->io for the next part and
+ *          sets *res = IP_AGAIN: the stages inside it (pre, then post) and
+ *          the backend see that part next, the stages outside it see the
+ *          request once, when its post lets the result through.
  * x->scratch[pos] is the stage's per-request word. Time comes from the
  * chain's clock (now_ns), so tests control it. Stats are read by the control
  * thread while sidecores run: counters are atomics.
@@ -38,6 +43,8 @@
 #define IP_DEV_NET 2u
 
 enum ip_verdict { IP_PASS, IP_DROP };
+
+#define IP_AGAIN 1 /* post: send x->io down again (see above) */
 
 /* A request as the stages see it. io is what goes to the inner backend; orig
  * is the device's request (its buffers are guest memory: stages must not

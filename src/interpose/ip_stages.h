@@ -19,7 +19,6 @@
 #include "ip_stage.h"
 
 #define IP_CRYPT_KEY_BYTES 64
-#define IP_CRYPT_WZ_MAX (1u << 20)
 
 struct ip_qos_params {
     uint64_t iops, iops_burst; /* 0: no IOPS limit; burst 0: iops / 10 (at least 1) */
