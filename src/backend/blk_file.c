@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +24,8 @@ static void file_destroy(struct blk_backend *b)
     if (!fb)
         return;
     close(fb->fd);
+    if (fb->bfd >= 0)
+        close(fb->bfd);
     free(fb);
 }
 
@@ -110,9 +113,36 @@ static int describe_blkdev(int fd, const struct blk_file_params *p, struct blk_b
         *why = "size is larger than the block device";
         return -1;
     }
+    int ro = 0;
+    if (!p->read_only && ioctl(fd, BLKROGET, &ro) == 0 && ro) {
+        *why = "the block device is read-only (set readonly=on to serve it read-only)";
+        return -1;
+    }
     inf->size = bytes;
     inf->block_size = ssz == 4096 ? 4096 : 512;
     return 0;
+}
+
+/* What O_DIRECT asks of buffers and of offsets and lengths: the kernel
+ * says (statx) where it can, else the disk's logical block size and 512. */
+static void dio_alignment(struct file_be *fb)
+{
+    struct statx sx;
+    fb->mem_align = 512;
+    fb->off_align = fb->info.block_size;
+    if (statx(fb->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+        (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_mem_align && sx.stx_dio_offset_align) {
+        fb->mem_align = sx.stx_dio_mem_align;
+        fb->off_align = sx.stx_dio_offset_align;
+    }
+}
+
+/* The same file opened again without O_DIRECT (see struct file_be). */
+static int open_buffered(int fd, bool read_only)
+{
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    return open(self, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 }
 
 static int describe_regular(int fd, const struct blk_file_params *p, const struct stat *st,
@@ -189,8 +219,19 @@ struct blk_backend *blk_file_create(const struct blk_file_params *p, const char 
     }
     fb->base.ops = &file_ops;
     fb->fd = fd;
+    fb->bfd = -1;
     fb->is_blkdev = blkdev;
     fb->info = inf;
+    if (p->direct) {
+        dio_alignment(fb);
+        fb->bfd = open_buffered(fd, p->read_only);
+        if (fb->bfd < 0) {
+            LOG_ERR("blk-file", "%s: reopen without O_DIRECT: %s", p->path, strerror(errno));
+            *why = "cannot open the file a second time (without O_DIRECT)";
+            free(fb);
+            goto fail;
+        }
+    }
     return &fb->base;
 fail:
     LOG_ERR("blk-file", "%s: %s", p->path, *why);

@@ -9,11 +9,27 @@
 
 #include "blk_backend.h"
 
+#include <stdatomic.h>
+
 struct file_be {
     struct blk_backend base;
     int fd;
+    /* direct: the same file without O_DIRECT, for what O_DIRECT refuses
+     * (buffers, offsets or lengths off its alignment: legal in virtio-blk,
+     * whose unit is 512 bytes whatever the disk's), else -1. The kernel
+     * keeps both views coherent (direct reads write back cached ranges
+     * first, direct writes drop them). */
+    int bfd;
+    uint32_t mem_align, off_align; /* what O_DIRECT needs */
     bool is_blkdev;
     struct blk_backend_info info;
+    /* A failed fdatasync: the kernel reports a writeback error once, so a
+     * later one would succeed although acknowledged writes were lost.
+     * Every FLUSH after the first failure fails with it (as in QEMU). */
+    _Atomic int flush_err;
+    /* fallocate refused DISCARD / WRITE_ZEROES (tmpfs, ramfs, a device
+     * without discard): discards are skipped, zeroes written. */
+    _Atomic bool no_discard, no_zero_range, no_punch;
 };
 
 extern const struct blk_backend_ops file_ops;
