@@ -415,16 +415,23 @@ int file_reap(struct blk_bq *bq)
     struct io_uring_cqe *cqe;
     int n = 0;
 
+    bool again = false;
     while (q->inflight && io_uring_peek_cqe(&q->ring, &cqe) == 0) {
         struct file_op *op = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&q->ring, cqe);
         int r = settle(q, op, res);
-        if (r == 1)
+        if (r == 1) {
+            again = true;
             continue;
+        }
         finish(q, op, r);
         n++;
     }
+    /* The rest of a short transfer, the next zeroes: not every caller
+     * kicks after reaping (the iohost kicks after submitting). */
+    if (again)
+        file_kick(bq);
     return n;
 }
 
