@@ -40,6 +40,19 @@ static int file_resize(struct blk_backend *b, uint64_t size, const char **why)
         *why = "the file is read-only";
         return -EROFS;
     }
+    /* The file, not what this device saw: another device sharing it (a
+     * live migration's other end) may have grown it since. */
+    struct stat st;
+    if (fstat(fb->fd, &st) < 0) {
+        int e = errno;
+        *why = "cannot stat the file";
+        return -e;
+    }
+    if (size < (uint64_t)st.st_size) {
+        *why = "the file is larger than that (another device sharing it grew it?): shrinking "
+               "it would cut off data";
+        return -EINVAL;
+    }
     if (ftruncate(fb->fd, (off_t)size) < 0) {
         int e = errno;
         *why = "cannot extend the file";

@@ -565,6 +565,32 @@ static void test_zeroes_in_parts_without_kick(void **state)
     unlink(shm);
 }
 
+/* Resize compared with the size this backend saw: with two devices on one
+ * image (a live migration's ends), growing one and then "growing" the
+ * other to less cut the image under the first one's guest. */
+static void test_resize_shared_never_shrinks(void **state)
+{
+    (void)state;
+    unlink(path);
+    const char *why = NULL;
+    struct blk_file_params p = {.path = path, .size = 2 << 20, .shared = true};
+    struct blk_backend *a = blk_file_create(&p, &why);
+    p.size = 0;
+    struct blk_backend *b = blk_file_create(&p, &why);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->ops->resize(a, 4 << 20, &why), 0);
+    assert_int_equal(b->ops->resize(b, 3 << 20, &why), -EINVAL);
+    assert_non_null(strstr(why, "shrinking"));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 4 << 20);
+    assert_int_equal(b->ops->resize(b, 4 << 20, &why), 0);
+    a->ops->destroy(a);
+    b->ops->destroy(b);
+    unlink(path);
+}
+
 static void test_null_backend(void **state)
 {
     (void)state;
@@ -615,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_failed_create_leaves_no_file),
         cmocka_unit_test(test_direct),
         cmocka_unit_test(test_null_backend),
+        cmocka_unit_test(test_resize_shared_never_shrinks),
         cmocka_unit_test(test_zeroes_in_parts_without_kick),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
