@@ -59,6 +59,11 @@ struct blk_backend_ops {
     /* Optional, control thread: grow to size bytes (what info reports from
      * then on). 0, or -errno with *why set. */
     int (*resize)(struct blk_backend *b, uint64_t size, const char **why);
+    /* Optional: after submit refused a request with -EAGAIN, the time
+     * (sc_now_ns clock) it may be taken when that is a matter of time (a
+     * rate limit) rather than of a completion; 0: a completion makes room,
+     * or not known. */
+    uint64_t (*retry_ns)(struct blk_bq *q);
 };
 
 struct blk_backend {

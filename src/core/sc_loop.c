@@ -119,12 +119,21 @@ static void set_notify_all(struct sidecore *c, bool on)
 }
 
 /* Enable notifications everywhere; true if some queue already has work. */
-static bool arm_all(struct sidecore *c)
+/* *wake_ns: the earliest time a queue wants a round although nothing is
+ * pending (UINT64_MAX: none). */
+static bool arm_all(struct sidecore *c, uint64_t *wake_ns)
 {
     bool pending = false;
-    for (struct sc_queue *q = c->queues; q; q = q->next)
-        if (!q->parked && q->set_notify && q->set_notify(q, true))
+    *wake_ns = UINT64_MAX;
+    for (struct sc_queue *q = c->queues; q; q = q->next) {
+        if (q->parked || !q->set_notify)
+            continue;
+        q->wake_ns = 0;
+        if (q->set_notify(q, true))
             pending = true;
+        else if (q->wake_ns && q->wake_ns < *wake_ns)
+            *wake_ns = q->wake_ns;
+    }
     return pending;
 }
 
@@ -194,7 +203,8 @@ static bool core_sleep(struct sidecore *c, bool *notify_on)
     bool never_poll = c->set->p.never_poll;
 
     *notify_on = true;
-    if (arm_all(c)) {
+    uint64_t wake_ns;
+    if (arm_all(c, &wake_ns)) {
         if (!never_poll) {
             set_notify_all(c, false);
             *notify_on = false;
@@ -202,8 +212,13 @@ static bool core_sleep(struct sidecore *c, bool *notify_on)
         return true;
     }
     uint64_t t0 = sc_now_ns();
+    int timeout = SC_SLEEP_TIMEOUT_MS;
+    if (wake_ns != UINT64_MAX)
+        timeout = wake_ns <= t0 ? 0
+                                : (int)SC_MIN((wake_ns - t0 + 999999) / 1000000,
+                                              (uint64_t)SC_SLEEP_TIMEOUT_MS);
     sc_stat_add(&c->sleeps, 1);
-    int n = epoll_wait(c->epfd, evs, SC_MAX_EVENTS, SC_SLEEP_TIMEOUT_MS);
+    int n = epoll_wait(c->epfd, evs, SC_MAX_EVENTS, timeout);
     int err = errno;
     sc_stat_add(&c->sleep_ns, sc_now_ns() - t0);
     if (n < 0 && err != EINTR)

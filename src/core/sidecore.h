@@ -42,8 +42,11 @@ struct sc_queue {
      * completed or started (> 0 means busy), 0 when idle, < 0 when broken. */
     int (*poll)(struct sc_queue *q);
     /* Turn guest kicks on or off; when turning them on, return true if work
-     * is pending (so the sidecore must not sleep). */
+     * is pending (so the sidecore must not sleep). A queue that returns false
+     * but must be polled at some time anyway (work held back by a rate
+     * limit) sets wake_ns to it (sc_now_ns clock; 0: no such time). */
     bool (*set_notify)(struct sc_queue *q, bool enable);
+    uint64_t wake_ns;
     int kick_fd; /* guest doorbell eventfd, or -1 */
     int aux_fd;  /* another eventfd to wake on (backend completions), or -1 */
     /* Polls almost nothing (a flush of work others leave behind): not

@@ -506,10 +506,16 @@ bool blk_queue_set_notify(struct sc_queue *scq, bool enable)
     if (sc_qz_seen(&q->qz) || vdev_is_broken(&q->dev->vdev))
         pending = false;
 
-    /* Completions the backend cannot signal must be polled for. */
-    if (enable && !pending)
-        pending = q->deferred || (be->event_fd(q->bq) < 0 && be->in_flight(q->bq) > 0) ||
+    /* Completions the backend cannot signal must be polled for. A request
+     * held back by a rate limit is tried again at the time the backend
+     * names, without polling till then. */
+    if (enable && !pending) {
+        uint64_t at = q->deferred && be->retry_ns ? be->retry_ns(q->bq) : 0;
+        if (at)
+            scq->wake_ns = at;
+        pending = (q->deferred && !at) || (be->event_fd(q->bq) < 0 && be->in_flight(q->bq) > 0) ||
                   vpri_q_sleeping(&q->vp);
+    }
     return pending;
 }
 

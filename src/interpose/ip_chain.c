@@ -51,6 +51,7 @@ struct ip_cq {
     void *qstate[IP_MAX_STAGES];
     struct ip_slot *pend_head, *pend_tail;
     bool again; /* a part went down while reaping: the inner queue wants a kick */
+    uint64_t retry_ns; /* the last refusal's admit_at, or 0 */
     struct ip_cq *next;
     struct ip_slot slots[];
 };
@@ -277,10 +278,14 @@ static int chain_submit(struct blk_bq *bq, struct blk_io *io)
     x->io.done = slot_done;
     x->orig = io;
     x->start_ns = now;
+    q->retry_ns = 0;
     for (unsigned i = 0; i < l->n; i++) {
         x->scratch[i] = NULL;
-        if (l->st[i]->ops->admit && (rc = l->st[i]->ops->admit(l->st[i], x, now)) < 0)
+        if (l->st[i]->ops->admit && (rc = l->st[i]->ops->admit(l->st[i], x, now)) < 0) {
+            if (rc == -EAGAIN && l->st[i]->ops->admit_at)
+                q->retry_ns = l->st[i]->ops->admit_at(l->st[i], x, now);
             return rc;
+        }
     }
     q->nfree--;
     q->inflight++;
@@ -333,6 +338,11 @@ static int resubmit_pending(struct ip_cq *q)
         }
     }
     return n;
+}
+
+static uint64_t chain_retry_ns(struct blk_bq *bq)
+{
+    return ((struct ip_cq *)bq)->retry_ns;
 }
 
 static int chain_reap(struct blk_bq *bq)
@@ -400,6 +410,7 @@ static const struct blk_backend_ops chain_ops = {
     .event_fd = chain_event_fd,
     .destroy = chain_destroy,
     .resize = chain_resize,
+    .retry_ns = chain_retry_ns,
 };
 
 struct ip_chain *ip_chain_create(struct blk_backend *inner)

@@ -76,6 +76,25 @@ static int qos_admit(struct ip_stage *s, const struct ip_xfer *x, uint64_t now)
     return 0;
 }
 
+/* When both buckets will hold what this request costs. */
+static uint64_t qos_admit_at(struct ip_stage *s, const struct ip_xfer *x, uint64_t now)
+{
+    struct qos *q = (struct qos *)s;
+    const struct bucket *b[2] = {&q->iops, &q->bps};
+    double cost[2] = {1.0, bytes_of(x)}, wait = 0;
+    pthread_spin_lock(&q->lock);
+    refill(q, now);
+    for (unsigned i = 0; i < 2; i++) {
+        if (holds(b[i], cost[i]) || b[i]->rate <= 0)
+            continue;
+        double need = (cost[i] < b[i]->burst ? cost[i] : b[i]->burst) - b[i]->tokens;
+        if (need / b[i]->rate > wait)
+            wait = need / b[i]->rate;
+    }
+    pthread_spin_unlock(&q->lock);
+    return now + (uint64_t)(wait * 1e9) + 1;
+}
+
 static int qos_pre(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
                    uint64_t now)
 {
@@ -118,6 +137,7 @@ static void qos_destroy(struct ip_stage *s)
 static const struct ip_stage_ops qos_ops = {
     .kind = "qos",
     .admit = qos_admit,
+    .admit_at = qos_admit_at,
     .pre = qos_pre,
     .stats = qos_stats,
     .destroy = qos_destroy,

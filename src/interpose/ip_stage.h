@@ -64,6 +64,9 @@ struct ip_stage_ops {
     enum ip_verdict (*frame)(struct ip_stage *s, const struct net_pkt *p, bool to_port,
                              uint64_t now_ns);
     int (*admit)(struct ip_stage *s, const struct ip_xfer *x, uint64_t now_ns);
+    /* Optional: after admit said "not now", when it will say yes (a rate
+     * limit: the queue may sleep until then); 0: not known. */
+    uint64_t (*admit_at)(struct ip_stage *s, const struct ip_xfer *x, uint64_t now_ns);
     int (*pre)(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos,
                uint64_t now_ns);
     void (*post)(struct ip_stage *s, void *qstate, struct ip_xfer *x, unsigned pos, int *res,

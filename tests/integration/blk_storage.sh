@@ -15,7 +15,9 @@
 #     requests on a 4 KiB-sector disk with and without direct=on: served
 #     (they failed with IOERR);
 #  5. encryption on a direct=on file: writes and WRITE_ZEROES work (the
-#     bounce buffer was not aligned for O_DIRECT: every write failed).
+#     bounce buffer was not aligned for O_DIRECT: every write failed);
+#  6. a queue whose requests a QoS stage holds back lets its sidecore sleep
+#     until the limit lets the next one through (it polled all along).
 # Usage: blk_storage.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
@@ -127,6 +129,20 @@ expect "r:8:4096:1 status=0 match"
 expect "wz:64:4096 status=0"
 expect "z:64:4096 status=0 zero"
 echo "ok: encryption on direct=on"
+
+# --- 6. a queue held back by QoS sleeps -----------------------------------------
+# Its sidecore kept polling while the rate limit held a request (most of a
+# CPU for a disk limited to 5 IOPS): it now sleeps until the bucket holds
+# enough, so it spends that time asleep rather than polling idle.
+scd_ctl interpose t '[{"type":"qos","iops":5,"iops_burst":1}]' >/dev/null || fail "interpose t"
+ns() { scd_ctl sidecores | jq "[.[].$1] | add"; }
+idle0=$(ns idle_ns) sleep0=$(ns sleep_ns)
+run t w:0:4096:1 w:8:4096:2 w:16:4096:3 w:24:4096:4 w:32:4096:5 w:40:4096:6 r:40:4096:6
+expect "r:40:4096:6 status=0 match"
+idle=$(($(ns idle_ns) - idle0)) slept=$(($(ns sleep_ns) - sleep0))
+[ "$idle" -lt "$slept" ] ||
+    fail "the sidecore polled while QoS held writes: idle ${idle} ns, asleep ${slept} ns"
+echo "ok: a queue held back by QoS sleeps (polling idle $((idle / 1000000)) ms, asleep $((slept / 1000000)) ms)"
 scd_stop
 
 # --- 3. a read-only block device -------------------------------------------
