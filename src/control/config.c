@@ -554,6 +554,18 @@ json_t *cfg_backend_to_json(const struct cfg_backend *b)
     return be;
 }
 
+json_t *cfg_stages_shown(const json_t *stages)
+{
+    json_t *out = json_deep_copy(stages);
+    size_t i;
+    json_t *st;
+    json_array_foreach(out, i, st) {
+        if (json_is_object(st) && json_object_get(st, "key"))
+            json_object_set_new(st, "key", json_string("(hidden)"));
+    }
+    return out;
+}
+
 json_t *cfg_device_to_json(const struct cfg_device *d)
 {
     json_t *be = cfg_backend_to_json(&d->backend);
@@ -564,7 +576,7 @@ json_t *cfg_device_to_json(const struct cfg_device *d)
                           d->client, "queues", (int)d->queues, "read_only", d->read_only,
                           "backend", be);
     if (o && d->interpose)
-        json_object_set(o, "interpose", d->interpose);
+        json_object_set_new(o, "interpose", cfg_stages_shown(d->interpose));
     return o;
 }
 

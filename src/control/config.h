@@ -94,6 +94,9 @@ int cfg_backend_copy(struct cfg_backend *dst, const struct cfg_backend *src);
 json_t *cfg_backend_to_json(const struct cfg_backend *b);
 void cfg_backend_free(struct cfg_backend *b);
 json_t *cfg_device_to_json(const struct cfg_device *d);
+/* A copy of an interposition stage list fit to show: keys (crypt) hidden,
+ * since lists and stats go to whoever may ask the RPC socket, and logs. */
+json_t *cfg_stages_shown(const json_t *stages);
 void cfg_device_free(struct cfg_device *d);
 
 int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t errlen);

@@ -361,7 +361,7 @@ json_t *cfg_export_to_json(const struct cfg_export *e)
                           "backend", cfg_backend_to_json(e->backend));
     if (o)
         json_object_set_new(o, "interpose",
-                            e->interpose ? json_incref(e->interpose) : json_array());
+                            e->interpose ? cfg_stages_shown(e->interpose) : json_array());
     return o;
 }
 

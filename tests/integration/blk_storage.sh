@@ -128,6 +128,10 @@ expect "w:8:4096:1 status=0"
 expect "r:8:4096:1 status=0 match"
 expect "wz:64:4096 status=0"
 expect "z:64:4096 status=0 zero"
+# The key was shown to anyone who could list the devices.
+scd_ctl list | grep -q "$KEY" && fail "device_list shows the crypt key"
+scd_ctl list | jq -e '.[] | select(.name == "k") | .interpose[0].key == "(hidden)"' >/dev/null ||
+    fail "the crypt stage is not listed: $(scd_ctl list)"
 echo "ok: encryption on direct=on"
 
 # --- 6. a queue held back by QoS sleeps -----------------------------------------

@@ -160,6 +160,7 @@ grep -a -q SCBENCH1 "$TMP/img1" && fail "the encrypted export's file holds plain
 ctl io exports | jq -e '.exports[] | select(.name == "disk1") |
     .interpose[1].encrypted_sectors > 0 and .interpose[1].decrypted_sectors > 0' >/dev/null ||
     fail "the crypt stage shows no work"
+ctl io exports | grep -q "$KEY" && fail "the export list shows the crypt key"
 echo "encryption: the guest side verified plaintext, img1 holds none"
 
 # --- 3. loss and reordering ------------------------------------------------
