@@ -40,6 +40,9 @@ struct blk_backend_info {
     bool has_flush;        /* volatile cache that FLUSH makes durable */
     bool created;          /* file: this open made the file (its user's failed
                               start removes it again) */
+    bool grown;            /* file: this open extended it from grown_from bytes
+                              (a failed start shrinks it back) */
+    uint64_t grown_from;
     uint32_t max_io;       /* largest READ/WRITE in bytes it takes; 0: no limit */
 };
 

@@ -173,6 +173,8 @@ static int describe_regular(int fd, const struct blk_file_params *p, const struc
             *why = "cannot extend the file to the requested size";
             return -1;
         }
+        inf->grown = true;
+        inf->grown_from = size;
         size = p->size;
     } else if (p->size && p->size < size) {
         LOG_INFO("blk-file", "%s: the file holds %llu bytes, more than size %llu: the guest "

@@ -195,7 +195,8 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         return -ENOMEM;
     }
     int rc = -ENOMEM;
-    bool made_file = false;
+    bool made_file = false, grew_file = false;
+    uint64_t grown_from = 0;
     if (!d->cfg.socket) {
         if (asprintf(&d->cfg.socket, "%s/%s.sock", r->runtime_dir, d->cfg.name) < 0) {
             d->cfg.socket = NULL;
@@ -217,6 +218,8 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         be->ops->info(be, &bi);
         d->cfg.backend.size = bi.size;
         made_file = bi.created;
+        grew_file = bi.grown;
+        grown_from = bi.grown_from;
     }
     const char *why = "unknown reason";
     struct blk_dev_params bp = {
@@ -249,9 +252,13 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
              d->cfg.client ? "connecting to" : "listening on", d->cfg.socket);
     return 0;
 fail:
-    /* After the backend is gone: a failed create leaves no image it made. */
+    /* After the backend is gone: a failed create leaves no image it made,
+     * nor one it extended longer. */
     if (made_file)
         unlink(d->cfg.backend.path);
+    else if (grew_file && truncate(d->cfg.backend.path, (off_t)grown_from) < 0)
+        LOG_WARN("registry", "device %s: cannot shrink %s back to %llu bytes: %s", d->cfg.name,
+                 d->cfg.backend.path, (unsigned long long)grown_from, strerror(errno));
     cfg_device_free(&d->cfg);
     free(d);
     return rc;

@@ -219,6 +219,11 @@ ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/n
 ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock" \
     --backend file --path "$TMP/new.img" --size 1M
 [ ! -e "$TMP/new.img" ] || fail "a failed create left the image $TMP/new.img it created"
+# Nor an image it extended longer (1 MiB was left at 1 GiB).
+truncate -s 1M "$TMP/old.img"
+ctl_fails "socket path exists and is not a socket" create-blk x --socket "$TMP/notasock" \
+    --backend file --path "$TMP/old.img" --size 1G
+[ "$(stat -c %s "$TMP/old.img")" = 1048576 ] || fail "a failed create extended $TMP/old.img"
 [ ! -e "$RUN/x.blk-rings" ] || fail "a failed create left $RUN/x.blk-rings"
 [ ! -e "$RUN/sidecored.blk-rings" ] || fail "a failed create left $RUN/sidecored.blk-rings"
 # A device's crash record file is not another device's image: an image at
