@@ -20,6 +20,23 @@
 #include "../common/log.h"
 #include "vhost_int.h"
 
+/* Whole records, each starting with the magic or never written: anything
+ * else at the path (a file put there, an image not in use) is not ours to
+ * resize or remove. */
+static bool holds_records(int fd, uint64_t size)
+{
+    uint64_t rec = vq_resume_bytes();
+    if (size % rec)
+        return false;
+    for (uint64_t at = 0; at < size; at += rec) {
+        uint32_t magic;
+        if (pread(fd, &magic, sizeof(magic), (off_t)at) != (ssize_t)sizeof(magic) ||
+            (magic != 0 && magic != VQ_RESUME_MAGIC))
+            return false;
+    }
+    return true;
+}
+
 void vhu_ring_state_open(struct vhost_dev *v, const char *path)
 {
     if (!path || !*path)
@@ -44,6 +61,14 @@ void vhu_ring_state_open(struct vhost_dev *v, const char *path)
     if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
         goto fail_fd;
     bool fresh = st.st_size == 0; /* ours to remove if it cannot serve */
+    if (!fresh && !holds_records(fd, (uint64_t)st.st_size)) {
+        close(fd);
+        LOG_WARN(VHU_COMP, "%s: %s holds something else than crash records (left as it is): "
+                           "packed rings without an inflight area will not resume after a "
+                           "crash of the daemon; move the file away",
+                 v->path, path);
+        return;
+    }
     what = "size";
     if (ftruncate(fd, (off_t)len) < 0)
         goto fail_fresh;

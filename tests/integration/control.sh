@@ -238,6 +238,15 @@ grep -q "cannot lock (is it a disk image in use?) the ring state file $RUN/v.blk
 ctl delete v
 cmp -s "$TMP/rings-img.ref" "$RUN/v.blk-rings" || fail "v changed or removed w's image"
 ctl delete w
+# A file at that path that is no image in use and holds no records (an
+# image put there, not served now) is left alone too: it was truncated at
+# the create and removed at the delete.
+ctl create-blk v --backend null --size 1M
+grep -q "v.blk-rings holds something else than crash records" "$TMP/daemon.log" ||
+    fail "v took a file that holds no records as its crash record file"
+ctl delete v
+cmp -s "$TMP/rings-img.ref" "$RUN/v.blk-rings" || fail "v changed or removed a file at its record path"
+rm -f "$RUN/v.blk-rings"
 # And the other way: a live crash record file is not taken as an image.
 ctl create-blk v --backend null --size 1M
 ctl_fails "holds a lock on the file that excludes any other use" \
