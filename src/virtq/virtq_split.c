@@ -26,10 +26,17 @@ void vq_init(struct virtq *vq, uint16_t num, void *desc, void *avail, void *used
     vq->last_avail = base;
     vq->avail_seen = base;
     vq->heads_end = base;
-    vq->used_idx = base;
-    vq->pub_used = base;
-    vq->used_written = base;
-    vq->signalled_used = base;
+    /* A split ring's used index is the ring's own, not the frontend's base
+     * (the next avail entry): they differ when requests were in flight at
+     * the last stop (given up after its bound, or held by a crashed
+     * backend); counting from base published entries never written. */
+    uint16_t u = base;
+    if (used && !(features & (1ull << VIRTIO_F_RING_PACKED)))
+        u = __atomic_load_n(&((struct vring_used *)used)->idx, __ATOMIC_ACQUIRE);
+    vq->used_idx = u;
+    vq->pub_used = u;
+    vq->used_written = u;
+    vq->signalled_used = u;
     vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
     vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
     vq->notify_on = true;

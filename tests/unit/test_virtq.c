@@ -318,6 +318,7 @@ static void test_avail_trickle_across_wrap(void **state)
     struct fx *f = *state;
     const uint16_t base = 65530;
     vq_fini(&f->vq);
+    used(f)->idx = base; /* as a ring the device left at base */
     vq_init(&f->vq, NUM, host(f, DESC, vring_desc_bytes(NUM)),
             host(f, AVAIL, vring_avail_bytes(NUM) + 2), host(f, USED, vring_used_bytes(NUM) + 2),
             base, FEAT, &f->gm);
@@ -347,6 +348,29 @@ static void test_avail_trickle_across_wrap(void **state)
     }
     assert_int_equal(f->vq.last_avail, (uint16_t)(base + 300));
     assert_int_equal(used(f)->idx, (uint16_t)(base + 300));
+}
+
+/* A ring restarted at base 12 whose used index is 0 (12 requests in flight
+ * at the last stop, given up after its bound): the next completion is used
+ * entry 0 and used->idx 1. Counting from base published used->idx 13 over
+ * twelve entries never written. */
+static void test_restart_keeps_ring_used_idx(void **state)
+{
+    struct fx *f = *state;
+    vq_fini(&f->vq);
+    used(f)->idx = 0;
+    vq_init(&f->vq, NUM, host(f, DESC, vring_desc_bytes(NUM)),
+            host(f, AVAIL, vring_avail_bytes(NUM) + 2), host(f, USED, vring_used_bytes(NUM) + 2),
+            12, FEAT, &f->gm);
+    f->avail_idx = 12;
+    desc(f, 3, DATA, 64, 0, 0);
+    offer(f, 3);
+    assert_int_equal(pop(f), 1);
+    assert_int_equal(f->c.head, 3);
+    vq_push(&f->vq, &f->c, 0);
+    vq_publish(&f->vq);
+    assert_int_equal(used(f)->idx, 1);
+    assert_int_equal(used(f)->ring[0].id, 3);
 }
 
 /* Each published avail entry is read from guest memory once: a driver that
@@ -1017,6 +1041,7 @@ int main(void)
         T(test_avail_too_far),
         T(test_avail_full_ring_ok),
         T(test_avail_trickle_across_wrap),
+        T(test_restart_keeps_ring_used_idx),
         T(test_avail_entry_read_once),
         T(test_settle),
         T(test_indirect_in_indirect),
