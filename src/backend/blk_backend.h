@@ -23,6 +23,8 @@ struct blk_io {
     struct iovec *iov;
     int iovcnt;
     bool unmap;      /* WRITE_ZEROES may deallocate */
+    bool urgent;     /* a ring stop waits for it: nothing may hold it back for
+                        a rate or a budget (interposition admits it at once) */
     /* Called exactly once from blk_bq_reap (or from submit when it fails
      * synchronously and returns 0) with 0 or -errno. */
     void (*done)(struct blk_io *io, int res);

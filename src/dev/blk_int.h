@@ -53,6 +53,7 @@ struct blk_queue {
     struct blk_req *staged[BLK_STAGE];
     unsigned nstaged, staged_pos;
     bool pushed;              /* used elements written since the last publish */
+    bool draining;            /* a stop has waited long: requests go out urgent */
     struct vpri_q vp;         /* VPRI: residency checks, parked requests */
     unsigned err_logs;        /* request errors logged so far */
 

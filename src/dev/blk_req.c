@@ -21,6 +21,7 @@
 
 #define BLK_ERR_LOG_MAX 10 /* per queue: a hostile guest must not flood the log */
 #define BLK_DRAIN_NS (5ull * 1000000000ull)
+#define BLK_URGENT_NS (2ull * 1000000000ull) /* a stop's patience with rate limits */
 
 #define REQ_ERR(q, ...)                                                                  \
     do {                                                                                 \
@@ -131,6 +132,7 @@ static void req_done(struct blk_io *io, int res)
 /* false when the backend is full: r waits in q->deferred. */
 static bool submit(struct blk_queue *q, struct blk_req *r)
 {
+    r->io.urgent = q->draining;
     int rc = q->dev->be->ops->submit(q->bq, &r->io);
     if (rc == 0)
         return true;
@@ -449,6 +451,13 @@ int blk_queue_poll(struct sc_queue *scq)
         return poll_failed(q, qz);
     vpri_q_enter(&q->vp);
     work = be->reap(q->bq);
+    /* A stop waiting for the queue to settle: see blk_queue_drain. */
+    if (SC_UNLIKELY(qz)) {
+        uint64_t since = __atomic_load_n(&q->qz.since_ns, __ATOMIC_RELAXED);
+        q->draining = since && sc_now_ns() - since > BLK_URGENT_NS;
+    } else {
+        q->draining = false;
+    }
     if (q->deferred) {
         struct blk_req *r = q->deferred;
         q->deferred = NULL;
@@ -583,6 +592,10 @@ void blk_queue_drain(struct blk_queue *q)
     uint64_t park_deadline = start + vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
 
     for (;;) {
+        /* What a rate limit holds back goes after BLK_URGENT_NS: the stop
+         * (a fd swap, a migration's start or end) waited for it and failed
+         * it with IOERR after the bound. */
+        q->draining = sc_now_ns() > start + BLK_URGENT_NS;
         /* A failed device runs nothing more, and with the frontend gone no
          * parked request will resume; but what the backend holds must
          * finish before the queue closes: it writes into guest memory. */

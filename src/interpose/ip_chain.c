@@ -281,6 +281,8 @@ static int chain_submit(struct blk_bq *bq, struct blk_io *io)
     q->retry_ns = 0;
     for (unsigned i = 0; i < l->n; i++) {
         x->scratch[i] = NULL;
+        if (io->urgent)
+            continue;
         if (l->st[i]->ops->admit && (rc = l->st[i]->ops->admit(l->st[i], x, now)) < 0) {
             if (rc == -EAGAIN && l->st[i]->ops->admit_at)
                 q->retry_ns = l->st[i]->ops->admit_at(l->st[i], x, now);

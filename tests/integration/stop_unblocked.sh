@@ -67,6 +67,16 @@ grep -q "base 10, used 10, 10 of 10 writes completed OK" "$TMP/held.log" ||
     fail "A's stop did not complete the held writes"
 [ "$(a_field failed)" = "false" ] || fail "A reports failed: $(scd_ctl list)"
 
+# The call eventfd replaced with writes held, as QEMU does when a migration
+# starts: the ring restarts around it; after 2 s the rate limit lets the
+# rest through (at 1 IOPS, 10 writes outlasted the stop's 5 s bound and
+# the last ones failed with IOERR).
+scd_ctl interpose A '[{"type":"qos","iops":1,"iops_burst":1}]' >/dev/null || fail "A's QoS at 1 IOPS"
+timeout 60 "$HOSTILE" "$TMP/A.sock" held_call >"$TMP/held.log" 2>&1 ||
+    { cat "$TMP/held.log"; fail "writes held across a call eventfd swap did not all complete OK"; }
+cat "$TMP/held.log"
+scd_ctl interpose A '[{"type":"qos","iops":2,"iops_burst":1}]' >/dev/null || fail "A's QoS at 2 IOPS"
+
 # A hangup with writes held: the teardown waits for them, B is served
 # meanwhile, and A serves a new frontend afterwards (vu_hostile's check).
 hung_up() { grep -q "hung up with" "$TMP/held.log"; }

@@ -478,6 +478,29 @@ static int r_held_stop(struct vu_raw *f)
     return 0;
 }
 
+/* The call eventfd replaced while writes are held (QEMU does that when a
+ * migration starts): the ring restarts around it, and every write must
+ * complete OK (a QoS stage held them past the stop's bound and they failed
+ * with IOERR). */
+static int r_held_call(struct vu_raw *f)
+{
+    if (held_submit(f) < 0)
+        return -1;
+    int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    uint64_t idx = 0;
+    if (call < 0 || vu_raw_ok(f, VHOST_USER_SET_VRING_CALL, &idx, 8, &call, 1) < 0)
+        return -1;
+    close(call);
+    for (int i = 0; i < 20000 && held_completed(f) < HELD_REQS; i++)
+        usleep(1000);
+    uint16_t used = __atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE);
+    unsigned ok = held_completed(f);
+    printf("vu_hostile: held_call: used %u, %u of %u writes completed OK\n", used, ok, HELD_REQS);
+    close(f->fd);
+    f->fd = -1;
+    return used == HELD_REQS && ok == HELD_REQS ? 0 : -1;
+}
+
 static int r_held_hangup(struct vu_raw *f)
 {
     if (held_submit(f) < 0)
@@ -551,6 +574,7 @@ static const struct scenario scenarios[] = {
     {"call_saturated", r_call_saturated, "blocking call eventfd at its limit (served anyway)"},
     {"held_stop", r_held_stop, "ring stopped with 10 writes in flight (answered after them)"},
     {"held_hangup", r_held_hangup, "hang up with 10 writes in flight"},
+    {"held_call", r_held_call, "call eventfd replaced with 10 writes held (all complete OK)"},
     {"held_delete", r_held_delete, "10 writes in flight when the device is deleted", true},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
     {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
