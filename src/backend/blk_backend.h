@@ -46,6 +46,8 @@ struct blk_backend_info {
                               (a failed start shrinks it back) */
     uint64_t grown_from;
     uint32_t max_io;       /* largest READ/WRITE in bytes it takes; 0: no limit */
+    uint32_t settle_ms;    /* longest a request stays in it before it ends the
+                              request itself (a remote's timeouts); 0: short */
 };
 
 struct blk_backend_ops {

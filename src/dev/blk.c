@@ -112,6 +112,13 @@ static struct blk_queue *queue_alloc(struct blk_dev *d, uint16_t idx, unsigned n
     q->dev = d;
     q->idx = idx;
     q->nreqs = n;
+    /* A stop waits for what the backend holds at least as long as the
+     * backend may hold it (a remote one ends its requests itself, with an
+     * error or on its fallback, after its timeouts): giving up earlier lost
+     * them, the guest waiting for them for good. */
+    struct blk_backend_info bi;
+    d->be->ops->info(d->be, &bi);
+    q->drain_ns = SC_MAX(BLK_DRAIN_NS, (uint64_t)bi.settle_ms * 1000000ull + 1000000000ull);
     for (unsigned i = 0; i < n; i++) {
         struct blk_req *r = &q->reqs[i];
         r->q = q;

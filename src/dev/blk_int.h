@@ -34,6 +34,8 @@ struct blk_req {
     uint8_t vtag; /* VPRI in-flight tag (VPRI_NO_TAG until admitted) */
 };
 
+#define BLK_DRAIN_NS (5ull * 1000000000ull) /* a stop's wait, at least */
+
 struct blk_queue {
     struct blk_dev *dev;
     uint16_t idx;
@@ -54,6 +56,7 @@ struct blk_queue {
     unsigned nstaged, staged_pos;
     bool pushed;              /* used elements written since the last publish */
     bool draining;            /* a stop has waited long: requests go out urgent */
+    uint64_t drain_ns;        /* how long a stop waits for the backend */
     struct vpri_q vp;         /* VPRI: residency checks, parked requests */
     unsigned err_logs;        /* request errors logged so far */
 

@@ -20,7 +20,6 @@
 #include "blk_int.h"
 
 #define BLK_ERR_LOG_MAX 10 /* per queue: a hostile guest must not flood the log */
-#define BLK_DRAIN_NS (5ull * 1000000000ull)
 #define BLK_URGENT_NS (2ull * 1000000000ull) /* a stop's patience with rate limits */
 
 #define REQ_ERR(q, ...)                                                                  \
@@ -579,7 +578,7 @@ bool blk_queue_settled(struct blk_queue *q)
         return true;
     uint64_t waited;
     enum sc_hold h = sc_qz_hold(&q->qz, &waited);
-    return h == SC_HOLD_NONE || waited > BLK_DRAIN_NS ||
+    return h == SC_HOLD_NONE || waited > q->drain_ns ||
            (h == SC_HOLD_PARKED &&
             (vpri_q_owner_gone(&q->vp) || waited > vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS)));
 }
@@ -588,7 +587,7 @@ void blk_queue_drain(struct blk_queue *q)
 {
     const struct blk_backend_ops *be = q->dev->be->ops;
     uint64_t start = q->qz.since_ns ? q->qz.since_ns : sc_now_ns();
-    uint64_t deadline = start + BLK_DRAIN_NS;
+    uint64_t deadline = start + q->drain_ns;
     uint64_t park_deadline = start + vpri_q_stop_bound(&q->vp, BLK_DRAIN_NS);
 
     for (;;) {
@@ -622,9 +621,10 @@ void blk_queue_drain(struct blk_queue *q)
             break;
         if (sc_now_ns() > deadline) {
             vpri_q_stop_timed_out(&q->vp, q->name, sc_now_ns() - start);
-            LOG_ERR("blk", "%s: after 5 s, %u request(s) still in the backend, %u waiting "
+            LOG_ERR("blk", "%s: after %llu s, %u request(s) still in the backend, %u waiting "
                     "to enter it (a QoS stage or a full queue holds them) and %u parked; "
-                    "giving up on them", q->name, be->in_flight(q->bq),
+                    "giving up on them", q->name, (unsigned long long)(q->drain_ns / 1000000000ull),
+                    be->in_flight(q->bq),
                     q->nstaged - q->staged_pos + (q->deferred ? 1u : 0u), q->vp.park.n);
             give_up_pending(q);
             break;

@@ -312,6 +312,7 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     }
     atomic_init(&be->idle_state, rc == 0 ? RQ_CONNECTED : RQ_FAILED);
     be->info.max_io = RIO_MAX_IO;
+    be->info.settle_ms = (uint32_t)(be->timeout_ns / 1000000); /* every request ends by then */
     if (rc < 0) {
         char a[80];
         rio_addr_format((struct sockaddr *)&be->addr, a, sizeof(a));

@@ -174,6 +174,24 @@ r=$(peer vm0 rl retransmits)
 [ "$(peer vm0 rl failovers)" = 0 ] || fail "the lossy path failed over"
 echo "loss and reordering: every block verified, $r retransmission(s)"
 
+# --- 3b. a stop while the iohost is silent ----------------------------------
+# The frontend stops the ring (GET_VRING_BASE) with writes held by an
+# iohost that stopped answering, on a device that waits 20 s before it
+# fails over: the stop was answered after 5 s with none of them completed,
+# and they never were (a migrating guest waited for them for good). It is
+# now answered once the device ended them itself (its request timeout, 7 s
+# here, fails them with EIO).
+echo '{"jsonrpc":"2.0","id":1,"method":"device_create","params":{"name":"rw","socket":"'"$TMP"'/rw.sock","backend":{"type":"remote","server":"10.77.0.2:7400","device":"disk2","failover_ms":20000,"timeout_ms":7000}}}' |
+    timeout 15 socat -t 5 - "UNIX-CONNECT:$TMP/vm0.rpc" >"$TMP/rw.out" 2>&1
+grep -q '"result"' "$TMP/rw.out" || fail "create rw: $(cat "$TMP/rw.out")"
+kill -STOP "$PID_io"
+timeout 60 "$BUILD/tests/vu_hostile" "$TMP/rw.sock" held_stop_silent >"$TMP/silent.out" 2>&1
+rc=$?
+kill -CONT "$PID_io"
+cat "$TMP/silent.out"
+[ "$rc" -eq 0 ] || fail "the stop left writes a silent iohost held unanswered"
+ctl vm0 delete rw >/dev/null || fail "delete rw"
+
 # --- 4. the iohost dies mid-run ------------------------------------------------
 echo "+ killing the iohost during two runs"
 timeout 120 "$BENCH" run --socket "$TMP/rf.sock" --workload randwrite --bs 4k --qd 8 --queues 1 \

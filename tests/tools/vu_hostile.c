@@ -408,7 +408,24 @@ static int r_call_saturated(struct vu_raw *f)
 #define HELD_REQS 10u
 #define HELD_STRIDE 12288u
 
+static int held_submit_nowait(struct vu_raw *f);
+
 static int held_submit(struct vu_raw *f)
+{
+    if (held_submit_nowait(f) < 0)
+        return -1;
+    /* The device took them once the first one is back (a QoS stage lets
+     * one through at once); a stop sent before would find none in flight. */
+    for (int i = 0; i < VU_RAW_WAIT_MS; i++) {
+        if (__atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE) >= 1)
+            return 0;
+        usleep(1000);
+    }
+    fprintf(stderr, "vu_hostile: no write completed within %d ms\n", VU_RAW_WAIT_MS);
+    return -1;
+}
+
+static int held_submit_nowait(struct vu_raw *f)
 {
     if (vu_raw_setup(f, true) < 0)
         return -1;
@@ -431,17 +448,7 @@ static int held_submit(struct vu_raw *f)
         f->q[0].avail->ring[i] = d;
     }
     __atomic_store_n(&f->q[0].avail->idx, HELD_REQS, __ATOMIC_RELEASE);
-    if (vu_raw_kick(f, 0) < 0)
-        return -1;
-    /* The device took them once the first one is back (a QoS stage lets
-     * one through at once); a stop sent before would find none in flight. */
-    for (int i = 0; i < VU_RAW_WAIT_MS; i++) {
-        if (__atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE) >= 1)
-            return 0;
-        usleep(1000);
-    }
-    fprintf(stderr, "vu_hostile: no write completed within %d ms\n", VU_RAW_WAIT_MS);
-    return -1;
+    return vu_raw_kick(f, 0);
 }
 
 /* Writes the device completed with status OK (0) so far. */
@@ -499,6 +506,37 @@ static int r_held_call(struct vu_raw *f)
     close(f->fd);
     f->fd = -1;
     return used == HELD_REQS && ok == HELD_REQS ? 0 : -1;
+}
+
+/* The ring stopped while a backend that answers nothing holds the writes
+ * (a frozen remote I/O host): the answer must come once the device ended
+ * every one (here with IOERR, when the remote device gives up), with all of
+ * them in the used ring. It came after 5 s with none completed, and they
+ * never were. */
+static int r_held_stop_silent(struct vu_raw *f)
+{
+    struct vhu_vring_state st = {0, 0};
+    if (held_submit_nowait(f) < 0)
+        return -1;
+    usleep(300 * 1000);
+    if (vu_raw_send(f, VHOST_USER_GET_VRING_BASE, VHOST_USER_VERSION, &st, sizeof(st), NULL,
+                    0) < 0)
+        return -1;
+    struct vhu_hdr h;
+    if (vu_raw_recv(f, &h, &st, sizeof(st), 30000) != 1 ||
+        h.request != VHOST_USER_GET_VRING_BASE) {
+        fprintf(stderr, "vu_hostile: no GET_VRING_BASE reply within 30 s\n");
+        return -1;
+    }
+    uint16_t used = __atomic_load_n(&f->q[0].used->idx, __ATOMIC_ACQUIRE);
+    unsigned answered = 0;
+    for (unsigned i = 0; i < HELD_REQS; i++)
+        answered += f->mem[VU_RAW_DATA + (uint64_t)i * HELD_STRIDE + 8192] != 0xff;
+    printf("vu_hostile: held_stop_silent: base %u, used %u, %u of %u writes answered\n", st.num,
+           used, answered, HELD_REQS);
+    close(f->fd);
+    f->fd = -1;
+    return st.num == HELD_REQS && used == HELD_REQS && answered == HELD_REQS ? 0 : -1;
 }
 
 static int r_held_hangup(struct vu_raw *f)
@@ -575,6 +613,8 @@ static const struct scenario scenarios[] = {
     {"held_stop", r_held_stop, "ring stopped with 10 writes in flight (answered after them)"},
     {"held_hangup", r_held_hangup, "hang up with 10 writes in flight"},
     {"held_call", r_held_call, "call eventfd replaced with 10 writes held (all complete OK)"},
+    {"held_stop_silent", r_held_stop_silent, "ring stopped, 10 writes held by a silent backend",
+     true},
     {"held_delete", r_held_delete, "10 writes in flight when the device is deleted", true},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
     {"packed_id_twice", p_id_twice, "packed ring: two outstanding buffers with id 3"},
