@@ -127,8 +127,16 @@ void vhu_ring_state_close(struct vhost_dev *v)
 /* Unlinked only: rings still draining keep writing to the mapping. */
 void vhost_dev_drop_ring_state(struct vhost_dev *v)
 {
-    if (v->ring_state_path)
-        unlink(v->ring_state_path);
+    if (!v->ring_state_path)
+        return;
+    if (vhu_packed(v)) {
+        LOG_INFO(VHU_COMP, "%s: crash records kept in %s: a VM runs packed rings on the device "
+                           "and will resend its first bases to a device of this name created "
+                           "again, which resumes the rings from them",
+                 v->path, v->ring_state_path);
+        return;
+    }
+    unlink(v->ring_state_path);
 }
 
 struct vq_resume *vhu_ring_state_of(struct vhost_dev *v, uint16_t i)

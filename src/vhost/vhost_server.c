@@ -417,8 +417,7 @@ void vhost_dev_destroy(struct vhost_dev *v)
     v->reconnect_timer = 0;
     v->client = false; /* no reconnect from here on */
     /* Only a frontend on packed rings can need the records after we go. */
-    if (!vhu_packed(v))
-        vhost_dev_drop_ring_state(v);
+    vhost_dev_drop_ring_state(v);
     teardown(v);
     v->dev->on_fail = NULL;
     v->dev->on_config_change = NULL;

@@ -68,11 +68,11 @@ void vhost_dev_quiesce(struct vhost_dev *v);
 void vhost_dev_retire(struct vhost_dev *v);
 /* True once no quiesced ring holds a request. */
 bool vhost_dev_settled(struct vhost_dev *v);
-/* The device goes for good (deleted, not the daemon exiting): its file of
- * packed-ring crash records (cfg.ring_state_path) is removed. A destroy
- * keeps it while the frontend runs packed rings, so the next daemon
- * resumes the rings of a VM that kept running and only resends its old
- * bases; otherwise the destroy removes it too. */
+/* The device goes (deleted, or the daemon exits): its file of packed-ring
+ * crash records (cfg.ring_state_path) is removed, unless the frontend runs
+ * packed rings: a VM that keeps running only resends its first bases, and
+ * the next device of this name (in this daemon or the next) resumes its
+ * rings from the records. A destroy calls it too. */
 void vhost_dev_drop_ring_state(struct vhost_dev *v);
 void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out);
 /* VPRI counters per virtqueue index: the live channel's plus those of the

@@ -9,7 +9,8 @@
 # rings again; both transfers must arrive whole (MD5), with TCP resending
 # what the interruptions dropped. The host sends 8 MiB before each of its
 # transfer's restarts and the rest after the last, so every daemon carries
-# some of it.
+# some of it; its transfer also goes through the device being deleted and
+# created again over RPC while the VM runs.
 # Runs over a split ring (QEMU resumes it at the used index in guest
 # memory) and a packed ring (QEMU can only resend the base it gave at the
 # start: sidecored resumes from the crash record it keeps in
@@ -80,6 +81,18 @@ restart() {
     echo "+ sidecored #$((N - 1)) stopped by SIG$1 mid-transfer, #$N started"
 }
 
+# recreate: the device deleted and created again over RPC under the running
+# VM (a packed ring's NIC stayed dead: the delete removed the crash record
+# its QEMU's old base needs).
+recreate() {
+    local before
+    before=$(grep -c "resumes at used position" "$TMP/daemon$N.log")
+    scd_ctl net-delete g0 >/dev/null || fail "net-delete g0"
+    scd_ctl net-create g0 switch=sw0 mac="$MAC" queues=2 >/dev/null || fail "net-create g0"
+    RESUMED=$before
+    echo "+ device g0 deleted and created again mid-transfer"
+}
+
 guest_alive() { kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during the transfers"; }
 file_grew() { guest_alive && [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 delivered() { guest_alive && [ "$(scd_ctl net-stats g0 | jq .port.rx_bytes)" -ge "$1" ]; }
@@ -130,7 +143,10 @@ run_case() { # RING: split or packed
     tail -c +$((HOST_PART + 1)) "$TMP/data" | head -c "$HOST_PART" >&7
     scd_wait 120 "more of the host's TCP data to reach the guest" delivered "$KILL_AFTER"
     restart TERM
-    tail -c +$((2 * HOST_PART + 1)) "$TMP/data" >&7
+    tail -c +$((2 * HOST_PART + 1)) "$TMP/data" | head -c "$HOST_PART" >&7
+    scd_wait 120 "still more of the host's TCP data to reach the guest" delivered "$KILL_AFTER"
+    recreate
+    tail -c +$((3 * HOST_PART + 1)) "$TMP/data" >&7
     exec 7>&-
     wait "$LISTEN_PID" || { cat "$TMP/send.log"; fail "the host could not send its TCP data"; }
     LISTEN_PID=
@@ -153,6 +169,8 @@ run_case() { # RING: split or packed
             grep -q "resumes at used position" "$TMP/daemon$n.log" ||
                 fail "sidecored #$n did not resume the packed rings from the crash record"
         done
+        [ "$(grep -c "resumes at used position" "$TMP/daemon$N.log")" -gt "$RESUMED" ] ||
+            fail "the device created again did not resume the packed rings from the crash record"
     fi
     scd_stop
     [ ! -e "$TMP/g0.net-rings" ] || fail "sidecored left a crash record file with no guest attached"
