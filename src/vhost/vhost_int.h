@@ -55,6 +55,8 @@ struct vhost_dev {
     unsigned prefault_threads;
 
     int listen_fd;       /* server mode */
+    uint64_t refused, refused_told; /* second frontends turned away; as of the last log */
+    uint64_t refused_told_ns;
     int reconnect_timer; /* client mode, 0 when none pending */
     unsigned backoff_ms;
 

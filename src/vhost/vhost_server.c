@@ -228,9 +228,18 @@ static void on_listen(int fd, uint32_t events, void *opaque)
         return;
     }
     if (v->conn.fd >= 0) {
-        LOG_WARN(VHU_COMP, "%s: refused a second frontend on %s: one is already connected",
-                 v->dev->name, v->path);
+        /* A QEMU with reconnect=1 on a busy socket comes back at once, some
+         * thousand times a second: the log says so once per 10 s. */
         close(c);
+        v->refused++;
+        uint64_t now = sc_now_ns();
+        if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull)
+            return;
+        LOG_WARN(VHU_COMP, "%s: refused a second frontend on %s: one is already connected "
+                 "(%llu refused since the last such line)",
+                 v->dev->name, v->path, (unsigned long long)(v->refused - v->refused_told));
+        v->refused_told = v->refused;
+        v->refused_told_ns = now;
         return;
     }
     attach(v, c);

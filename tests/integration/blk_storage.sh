@@ -17,7 +17,8 @@
 #  5. encryption on a direct=on file: writes and WRITE_ZEROES work (the
 #     bounce buffer was not aligned for O_DIRECT: every write failed);
 #  6. a queue whose requests a QoS stage holds back lets its sidecore sleep
-#     until the limit lets the next one through (it polled all along).
+#     until the limit lets the next one through (it polled all along);
+#  7. frontends refused on a busy socket are logged once per 10 s.
 # Usage: blk_storage.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
@@ -147,6 +148,20 @@ idle=$(($(ns idle_ns) - idle0)) slept=$(($(ns sleep_ns) - sleep0))
 [ "$idle" -lt "$slept" ] ||
     fail "the sidecore polled while QoS held writes: idle ${idle} ns, asleep ${slept} ns"
 echo "ok: a queue held back by QoS sleeps (polling idle $((idle / 1000000)) ms, asleep $((slept / 1000000)) ms)"
+
+# --- 7. a second frontend on a busy socket ------------------------------------
+# A QEMU with reconnect=1 pointed at a socket in use comes back at once,
+# thousands of times a second: each refusal was a warning (13 MB of log in
+# 10 s). One line per 10 s now, with the count.
+timeout 60 "$BUILD/sidecore-bench" run --socket "$TMP/dd.sock" --workload randread --qd 1 \
+    --time 4 --quiet >/dev/null 2>&1 &
+BP=$!
+for _ in $(seq 50); do scd_ctl stats dd | jq -e '.connected' >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do timeout 2 socat -u /dev/null "UNIX-CONNECT:$TMP/dd.sock" 2>/dev/null; done
+wait "$BP" || fail "the bench on dd failed while others knocked"
+n=$(grep -c "dd: refused a second frontend" "$TMP/daemon.log")
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] || fail "$n log lines for 100 refused frontends"
+echo "ok: 100 refused frontends, $n log line(s)"
 scd_stop
 
 # --- 3. a read-only block device -------------------------------------------
