@@ -634,7 +634,10 @@ void net_dev_state(struct vdev *v, struct net_dev_state *out)
     struct net_dev *d = DEV(v);
     out->features = d->features;
     out->max_pairs = d->max_pairs;
-    out->active_pairs = atomic_load(&d->active_pairs);
+    /* The pairs that carry traffic: what the driver asked for (control
+     * queue) and also has running (QEMU handles the control queue itself
+     * and disables the pairs it drops: ethtool -L showed 4/4 for 1). */
+    out->active_pairs = atomic_load(&d->rx_nsel);
     out->promisc = atomic_load(&d->filter.promisc);
     out->allmulti = atomic_load(&d->filter.allmulti);
     out->ctrl_ok = atomic_load(&d->ctrl_ok);

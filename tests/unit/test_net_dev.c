@@ -277,6 +277,8 @@ static void test_ctrl(void **state)
     uint64_t f = F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ) |
                  BIT(VIRTIO_NET_F_CTRL_RX);
     struct dev *d = mkdev(0, 2, f);
+    for (uint16_t i = 0; i < 4; i++)
+        startq(d, i);
     startq(d, 4); /* 2 pairs with MQ: the control queue is 4 */
     struct net_dev_state st;
     net_dev_state(d->v, &st);
@@ -306,6 +308,12 @@ static void test_ctrl(void **state)
     net_dev_state(d->v, &st);
     assert_int_equal(st.active_pairs, 2);
     assert_false(st.promisc);
+    /* A pair the frontend stops (QEMU does for ethtool -L: it keeps the
+     * control queue to itself) is not active, whatever the driver said. */
+    d->v->ops->queue_stop(d->v, 2);
+    d->q[2].on = false;
+    net_dev_state(d->v, &st);
+    assert_int_equal(st.active_pairs, 1);
     assert_true(st.allmulti);
     assert_int_equal(st.ctrl_ok, 4);
     assert_int_equal(st.ctrl_err, 9);
