@@ -32,7 +32,8 @@ static void usage(FILE *f)
             "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
             "             [--queues N] [--read-only] [--direct] [--shared] [--client]\n"
             "  create-blk NAME --backend remote --server IP:PORT --export NAME\n"
-            "             [--fallback F] [--failover-ms MS] (vmhost role) [--socket P] ...\n"
+            "             [--fallback F] [--failover-ms MS] [--timeout-ms MS] (vmhost role)\n"
+            "             [--socket P] ...\n"
             "  delete NAME\n"
             "  resize NAME SIZE                grow a disk under its running guest\n"
             "  list\n"
@@ -276,7 +277,7 @@ static void cmd_create(int argc, char **argv)
     if (argc < 2 || argv[1][0] == '-')
         die_usage("create-blk: a device NAME comes first");
     const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
-    const char *server = NULL, *export = NULL, *fallback = NULL, *failover = NULL;
+    const char *server = NULL, *export = NULL, *fallback = NULL, *failover = NULL, *timeout = NULL;
     bool read_only = false, client = false, direct = false, shared = false;
     const char *queues = NULL;
     for (int i = 2; i < argc; i++) {
@@ -307,6 +308,8 @@ static void cmd_create(int argc, char **argv)
             fallback = argv[++i];
         } else if (strcmp(a, "--failover-ms") == 0) {
             failover = argv[++i];
+        } else if (strcmp(a, "--timeout-ms") == 0) {
+            timeout = argv[++i];
         } else if (strcmp(a, "--queues") == 0) {
             queues = argv[++i];
             char *end;
@@ -318,10 +321,10 @@ static void cmd_create(int argc, char **argv)
         }
     }
     bool remote = strcmp(backend, "remote") == 0;
-    if (remote != (server || export || fallback || failover))
+    if (remote != (server || export || fallback || failover || timeout))
         die_usage(remote ? "create-blk: --backend remote needs --server and --export"
-                         : "create-blk: --server, --export, --fallback and --failover-ms are "
-                           "for --backend remote");
+                         : "create-blk: --server, --export, --fallback, --failover-ms and "
+                           "--timeout-ms are for --backend remote");
     json_t *be = json_pack("{s:s}", "type", backend);
     if (remote) {
         if (!server || !export)
@@ -331,12 +334,16 @@ static void cmd_create(int argc, char **argv)
         if (fallback)
             json_object_set_new(be, "fallback",
                                 json_pack("{s:s,s:o}", "type", "file", "path", path_arg(fallback)));
-        if (failover) {
+        const char *ms_arg[2] = {failover, timeout}, *ms_key[2] = {"failover_ms", "timeout_ms"};
+        for (int k = 0; k < 2; k++) {
+            if (!ms_arg[k])
+                continue;
             char *end;
-            long ms = strtol(failover, &end, 10);
-            if (!*failover || *end || ms <= 0)
-                die_usage("create-blk: --failover-ms expects a number, got \"%s\"", failover);
-            json_object_set_new(be, "failover_ms", json_integer(ms));
+            long ms = strtol(ms_arg[k], &end, 10);
+            if (!*ms_arg[k] || *end || ms <= 0)
+                die_usage("create-blk: --%s expects a number of milliseconds, got \"%s\"",
+                          k ? "timeout-ms" : "failover-ms", ms_arg[k]);
+            json_object_set_new(be, ms_key[k], json_integer(ms));
         }
     }
     if (path)

@@ -125,7 +125,7 @@ static void usage(FILE *f)
             "                       vmhost: a blk device served by an iohost; fallback is\n"
             "                       a file reaching the same storage, used while the\n"
             "                       iohost is unreachable (else requests fail); also\n"
-            "                       mtu, failover_ms\n"
+            "                       mtu, failover_ms, timeout_ms\n"
             "  --help               this text\n"
             "Without --config and --no-default the daemon serves null0 (null, 1 GiB) and\n"
             "file0 (<runtime-dir>/file0.img, 256 MiB), 2 queues each. Net devices and\n"

@@ -472,7 +472,7 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
     set_err(err, len,
             "--blk %s: unknown key (expected name, socket, backend, path, size, queues, "
             "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
-            "failover_ms)",
+            "failover_ms, timeout_ms)",
             key);
     return -EINVAL;
 }

@@ -185,7 +185,7 @@ int cfg_remote_from_json(const json_t *obj, const char *bctx, struct cfg_backend
 int cfg_remote_blk_pair(struct cfg_device *d, const char *key, const char *val, char *err,
                         size_t len)
 {
-    bool num = !strcmp(key, "mtu") || !strcmp(key, "failover_ms");
+    bool num = !strcmp(key, "mtu") || !strcmp(key, "failover_ms") || !strcmp(key, "timeout_ms");
     if (!num && strcmp(key, "server") && strcmp(key, "export") && strcmp(key, "fallback"))
         return 1;
     if (!d->backend.remote && !(d->backend.remote = calloc(1, sizeof(*d->backend.remote))))
@@ -194,9 +194,10 @@ int cfg_remote_blk_pair(struct cfg_device *d, const char *key, const char *val, 
     if (num) {
         json_t *v = json_string(val);
         bool mtu = key[0] == 'm';
-        int rc = json_uint(v, mtu ? RIO_MAX_MTU : 3600000, mtu ? &r->mtu : &r->failover_ms);
+        unsigned *dst = mtu ? &r->mtu : key[0] == 'f' ? &r->failover_ms : &r->timeout_ms;
+        int rc = json_uint(v, mtu ? RIO_MAX_MTU : 3600000, dst);
         json_decref(v);
-        if (rc < 0 || (mtu && r->mtu < RIO_MIN_MTU) || (!mtu && !r->failover_ms)) {
+        if (rc < 0 || (mtu && r->mtu < RIO_MIN_MTU) || (!mtu && !*dst)) {
             snprintf(err, len, "--blk %s: expected %s, got \"%s\"", key,
                      mtu ? "an MTU from 1280 to 65000" : "milliseconds (at least 1)", val);
             return -EINVAL;

@@ -108,7 +108,7 @@ ctl io export-create '{"name":"disk1","backend":{"type":"file","path":"'"$TMP/im
 start_daemon vm0 vmhost0 --cpus 1 \
     --blk "name=r0,socket=$TMP/r0.sock,backend=remote,server=10.77.0.2:7400,export=disk0,queues=2" \
     --blk "name=rl,socket=$TMP/rl.sock,backend=remote,server=10.77.0.2:7401,export=disk2,queues=2,size=64M" \
-    --blk "name=re,socket=$TMP/re.sock,backend=remote,server=10.77.0.2:7400,export=disk4,failover_ms=500" \
+    --blk "name=re,socket=$TMP/re.sock,backend=remote,server=10.77.0.2:7400,export=disk4,failover_ms=500,timeout_ms=4000" \
     --blk "name=rm,socket=$TMP/rm.sock,backend=remote,server=10.77.0.2:7400,export=disk0,mtu=9000"
 start_daemon vm1 vmhost1 --cpus 1 \
     --blk "name=r1,socket=$TMP/r1.sock,backend=remote,server=10.77.1.2:7400,export=disk1" \
@@ -181,9 +181,10 @@ echo "loss and reordering: every block verified, $r retransmission(s)"
 # and they never were (a migrating guest waited for them for good). It is
 # now answered once the device ended them itself (its request timeout, 7 s
 # here, fails them with EIO).
-echo '{"jsonrpc":"2.0","id":1,"method":"device_create","params":{"name":"rw","socket":"'"$TMP"'/rw.sock","backend":{"type":"remote","server":"10.77.0.2:7400","device":"disk2","failover_ms":20000,"timeout_ms":7000}}}' |
-    timeout 15 socat -t 5 - "UNIX-CONNECT:$TMP/vm0.rpc" >"$TMP/rw.out" 2>&1
-grep -q '"result"' "$TMP/rw.out" || fail "create rw: $(cat "$TMP/rw.out")"
+ctl vm0 create-blk rw --backend remote --server 10.77.0.2:7400 --export disk2 \
+    --socket "$TMP/rw.sock" --failover-ms 20000 --timeout-ms 7000 >/dev/null || fail "create-blk rw"
+ctl vm0 list | jq -e '.[] | select(.name == "rw") | .backend.timeout_ms == 7000' >/dev/null ||
+    fail "rw's timeout_ms: $(ctl vm0 list)"
 kill -STOP "$PID_io"
 timeout 60 "$BUILD/tests/vu_hostile" "$TMP/rw.sock" held_stop_silent >"$TMP/silent.out" 2>&1
 rc=$?

@@ -273,7 +273,7 @@ static void test_blk_arg(void **state)
         {"name=a,colour=red",
          "--blk colour: unknown key (expected name, socket, backend, path, size, queues, "
          "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
-         "failover_ms)"},
+         "failover_ms, timeout_ms)"},
         {"name=a,shared=on", "--blk shared: only file backends take shared"},
         {"name=a,queues", "--blk: expected KEY=VALUE, got \"queues\""},
         {"name=a,backend=file", "--blk path: missing (a file backend needs a path)"},
