@@ -174,6 +174,19 @@ int vhu_h_set_log_base(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsigne
                       VHU_MAX_LOG_BYTES);
     if (check_file_covers(v, fd, l->offset, l->size, "dirty log") != VHU_OK)
         return VHU_FATAL;
+    /* One bit per 4 KiB page: a log too small for the memory leaves the
+     * pages above it unmarked, and a migration would lose what the device
+     * wrote there. Marks past it are dropped (the frontend's mistake), but
+     * said here. */
+    const struct gm_table *t = gm_current(&v->gm);
+    uint64_t top = t->n ? t->r[t->n - 1].gpa + t->r[t->n - 1].size : 0;
+    uint64_t need = (top / 4096 + 7) / 8;
+    if (l->size < need)
+        LOG_WARN(VHU_COMP, "%s: the dirty log (%llu bytes) covers guest memory up to 0x%llx, "
+                           "but memory reaches 0x%llx: the device's writes above are not "
+                           "logged, and a migration would lose them",
+                 v->dev->name, (unsigned long long)l->size, (unsigned long long)l->size * 8 * 4096,
+                 (unsigned long long)top);
     fds[0] = -1;
     struct dirty_log_map *map = dirty_log_map_new(fd, l->size, l->offset, &v->gm.bus);
     if (!map)

@@ -57,6 +57,9 @@ timeout 300 "$HOSTILE" "$TMP/B.sock" all >"$TMP/hostile.log" 2>&1
 HRC=$?
 cat "$TMP/hostile.log"
 [ "$HRC" -eq 0 ] || fail "vu_hostile all exited with $HRC"
+timeout 60 "$HOSTILE" "$TMP/B.sock" small_log >>"$TMP/hostile.log" 2>&1 || fail "vu_hostile small_log"
+grep -q "B: the dirty log (64 bytes) covers guest memory up to 0x200000, but memory reaches" \
+    "$TMP/daemon.log" || fail "no word about a dirty log smaller than guest memory"
 # End on a failure so the listing has one to show.
 timeout 60 "$HOSTILE" "$TMP/B.sock" bad_index >>"$TMP/hostile.log" 2>&1 || fail "vu_hostile bad_index"
 

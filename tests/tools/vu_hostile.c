@@ -539,6 +539,31 @@ static int r_held_stop_silent(struct vu_raw *f)
     return st.num == HELD_REQS && used == HELD_REQS && answered == HELD_REQS ? 0 : -1;
 }
 
+/* A dirty log of 64 bytes for 4 MiB of memory (it covers 2 MiB): taken,
+ * and the daemon must say that writes above it go unlogged (they were
+ * dropped without a word: a migration loses them). The caller reads the log. */
+static int r_small_log(struct vu_raw *f)
+{
+    f->log = true;
+    if (vu_raw_setup(f, true) < 0)
+        return -1;
+    int fd = memfd_create("vu_hostile_log", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 4096) < 0)
+        return -1;
+    struct vhu_log l = {.size = 64, .offset = 0};
+    struct vhu_hdr h;
+    uint64_t u = 1;
+    int rc = vu_raw_req(f, VHOST_USER_SET_LOG_BASE, false, &l, sizeof(l), &fd, 1);
+    close(fd);
+    if (rc < 0 || vu_raw_recv(f, &h, &u, sizeof(u), VU_RAW_WAIT_MS) != 1 || u != 0) {
+        fprintf(stderr, "vu_hostile: the small dirty log was not answered\n");
+        return -1;
+    }
+    close(f->fd);
+    f->fd = -1;
+    return 0;
+}
+
 static int r_held_hangup(struct vu_raw *f)
 {
     if (held_submit(f) < 0)
@@ -614,6 +639,8 @@ static const struct scenario scenarios[] = {
     {"held_hangup", r_held_hangup, "hang up with 10 writes in flight"},
     {"held_call", r_held_call, "call eventfd replaced with 10 writes held (all complete OK)"},
     {"held_stop_silent", r_held_stop_silent, "ring stopped, 10 writes held by a silent backend",
+     true},
+    {"small_log", r_small_log, "dirty log of 64 bytes for 4 MiB of memory (taken, with a warning)",
      true},
     {"held_delete", r_held_delete, "10 writes in flight when the device is deleted", true},
     {"packed_id_out_of_range", p_id_out_of_range, "packed ring: buffer id 5000 on 128 entries"},
