@@ -486,6 +486,8 @@ int cfg_device_from_blk_arg(const char *arg, struct cfg_device *out, char *err, 
     if (!dup)
         goto fail;
     char *save = NULL;
+    const char *seen[32];
+    unsigned nseen = 0;
     for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         if (!eq) {
@@ -494,6 +496,15 @@ int cfg_device_from_blk_arg(const char *arg, struct cfg_device *out, char *err, 
             goto fail;
         }
         *eq = '\0';
+        /* A key given twice is a typo or a paste: the last one won silently. */
+        for (unsigned i = 0; i < nseen; i++)
+            if (strcmp(seen[i], tok) == 0) {
+                set_err(err, len, "--blk %s: given twice", tok);
+                rc = -EINVAL;
+                goto fail;
+            }
+        if (nseen < sizeof(seen) / sizeof(seen[0]))
+            seen[nseen++] = tok;
         if ((rc = blk_pair(&d, tok, eq + 1, err, len)))
             goto fail;
     }

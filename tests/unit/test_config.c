@@ -276,6 +276,7 @@ static void test_blk_arg(void **state)
          "failover_ms, timeout_ms)"},
         {"name=a,shared=on", "--blk shared: only file backends take shared"},
         {"name=a,queues", "--blk: expected KEY=VALUE, got \"queues\""},
+        {"name=a,size=1G,size=2G", "--blk size: given twice"},
         {"name=a,backend=file", "--blk path: missing (a file backend needs a path)"},
         {"name=a b", "--blk name: expected a name of 1-32 letters, digits, '_', '-' or '.', got "
                      "\"a b\""},
