@@ -40,6 +40,7 @@ static struct rio_sq *sq_new(struct rio_server *s, unsigned idx, const char **wh
     }
     sq->srv = s;
     sq->idx = idx;
+    sq->ready_wake_ns = UINT64_MAX;
     sq->epfd = -1;
     sq->sock = rio_socket((struct sockaddr *)&s->addr, s->addrlen, true, NULL, 0, why);
     sq->stage = malloc(s->frag_size);

@@ -83,6 +83,13 @@ struct rio_sq {
     struct rio_sess *buckets[RIO_SESS_BUCKETS];
     unsigned nsess;
     struct rio_sreq *ready_head, *ready_tail;
+    /* Of the requests put back on the ready list since run_ready last
+     * emptied it: how many wait for something untimed (memory, earlier
+     * writes, room in a backend), and the earliest time a rate limit lets
+     * one of the others go (UINT64_MAX: none). Only untimed ones keep the
+     * sidecore polling. */
+    unsigned ready_untimed;
+    uint64_t ready_wake_ns;
     uint64_t mem_used;   /* orphans' included */
     unsigned holders;    /* sessions with mem_held > 0 */
     uint64_t starved;    /* session id refused memory while holding none, or 0 */

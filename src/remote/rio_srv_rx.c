@@ -47,8 +47,14 @@ static void send_resp(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
              data ? r->len : 0, sq->srv->frag_size, sq->stage);
 }
 
-static void ready_push(struct rio_sq *sq, struct rio_sreq *r)
+/* wake_ns: when a rate limit lets r go, or 0 when r waits for something
+ * untimed (see struct rio_sq). */
+static void ready_push(struct rio_sq *sq, struct rio_sreq *r, uint64_t wake_ns)
 {
+    if (wake_ns)
+        sq->ready_wake_ns = SC_MIN(sq->ready_wake_ns, wake_ns);
+    else
+        sq->ready_untimed++;
     r->next_ready = NULL;
     if (sq->ready_tail)
         sq->ready_tail->next_ready = r;
@@ -141,11 +147,11 @@ static void start(struct rio_sq *sq, struct rio_sreq *r)
     }
     if (r->op == RIO_OP_READ && !r->buf && !rio_mem_take(sq, r, now)) {
         mem_refused(sq, r, false);
-        ready_push(sq, r);
+        ready_push(sq, r, 0);
         return;
     }
     if (r->op == RIO_OP_FLUSH && earlier_writes(r->sess, r->id)) {
-        ready_push(sq, r);
+        ready_push(sq, r, 0);
         return;
     }
     struct rio_export *ex = sq->srv->ex[r->ex];
@@ -155,7 +161,8 @@ static void start(struct rio_sq *sq, struct rio_sreq *r)
                             .unmap = r->flags & RIO_F_UNMAP, .done = backend_done};
     int rc = ex->be->ops->submit(sq->sx[r->ex].bq, &r->io);
     if (rc == -EAGAIN) {
-        ready_push(sq, r);
+        const struct blk_backend_ops *o = ex->be->ops;
+        ready_push(sq, r, o->retry_ns ? o->retry_ns(sq->sx[r->ex].bq) : 0);
     } else if (rc < 0) {
         finish(sq, r, rc);
     } else {
@@ -170,6 +177,8 @@ static int run_ready(struct rio_sq *sq)
     struct rio_sreq *r = sq->ready_head;
     int n = 0;
     sq->ready_head = sq->ready_tail = NULL;
+    sq->ready_untimed = 0;
+    sq->ready_wake_ns = UINT64_MAX;
     while (r) {
         struct rio_sreq *next = r->next_ready;
         if (!r->sess)
@@ -492,7 +501,10 @@ bool rio_sq_set_notify(struct sc_queue *scq, bool enable)
     if (!enable)
         return false;
     struct epoll_event ev[8];
-    bool pending = epoll_wait(sq->epfd, ev, 8, 0) > 0 || sq->ready_head;
+    /* Requests only a rate limit holds back wait for its time, asleep. */
+    bool pending = epoll_wait(sq->epfd, ev, 8, 0) > 0 || (sq->ready_head && sq->ready_untimed);
+    if (sq->ready_head && !sq->ready_untimed && sq->ready_wake_ns != UINT64_MAX)
+        scq->wake_ns = sq->ready_wake_ns;
     for (unsigned i = 0; !pending && i < RIO_MAX_EXPORTS; i++)
         if (sq->sx[i].bq && sq->sx[i].efd < 0 &&
             sq->srv->ex[i]->be->ops->in_flight(sq->sx[i].bq))
@@ -514,6 +526,8 @@ void rio_sq_drain(struct rio_sq *sq)
         rio_sreq_free(sq, r);
     }
     sq->ready_tail = NULL;
+    sq->ready_untimed = 0;
+    sq->ready_wake_ns = UINT64_MAX;
     while (sq->exec && sc_now_ns() < deadline) {
         for (unsigned i = 0; i < RIO_MAX_EXPORTS; i++) {
             if (!sq->sx[i].bq)

@@ -193,6 +193,24 @@ cat "$TMP/silent.out"
 [ "$rc" -eq 0 ] || fail "the stop left writes a silent iohost held unanswered"
 ctl vm0 delete rw >/dev/null || fail "delete rw"
 
+# --- 3c. an export behind a rate limit -------------------------------------------
+# Requests its QoS stage held back kept the iohost's sidecore polling (most
+# of a CPU for an export limited to 5 IOPS): it now sleeps until the limit
+# lets the next one go, so it spends that time asleep rather than polling.
+ctl io export-create '{"name":"dq","backend":{"type":"null","size":"16M"},
+    "interpose":[{"type":"qos","iops":5,"iops_burst":1}]}' >/dev/null || fail "export-create dq"
+ctl vm0 create-blk rq --backend remote --server 10.77.0.2:7400 --export dq \
+    --socket "$TMP/rq.sock" >/dev/null || fail "create-blk rq"
+ns() { ctl io sidecores | jq "[.[].$1] | add"; }
+idle0=$(ns idle_ns) sleep0=$(ns sleep_ns)
+bench 0 run --socket "$TMP/rq.sock" --workload randwrite --bs 4k --qd 4 --span 1M --ios 12
+idle=$(($(ns idle_ns) - idle0)) slept=$(($(ns sleep_ns) - sleep0))
+[ "$idle" -lt "$slept" ] ||
+    fail "the iohost polled while QoS held requests: idle ${idle} ns, asleep ${slept} ns"
+echo "rate-limited export: the iohost polled idle $((idle / 1000000)) ms, slept $((slept / 1000000)) ms"
+ctl vm0 delete rq >/dev/null || fail "delete rq"
+ctl io export-delete dq >/dev/null || fail "export-delete dq"
+
 # --- 4. the iohost dies mid-run ------------------------------------------------
 echo "+ killing the iohost during two runs"
 timeout 120 "$BENCH" run --socket "$TMP/rf.sock" --workload randwrite --bs 4k --qd 8 --queues 1 \
