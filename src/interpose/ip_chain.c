@@ -265,6 +265,7 @@ static int chain_submit(struct blk_bq *bq, struct blk_io *io)
 {
     struct ip_cq *q = (struct ip_cq *)bq;
     struct ip_chain *c = q->c;
+    q->retry_ns = 0; /* a full queue frees room by completing */
     int rc = switch_list(q);
     if (rc)
         return rc;
@@ -278,7 +279,6 @@ static int chain_submit(struct blk_bq *bq, struct blk_io *io)
     x->io.done = slot_done;
     x->orig = io;
     x->start_ns = now;
-    q->retry_ns = 0;
     for (unsigned i = 0; i < l->n; i++) {
         x->scratch[i] = NULL;
         if (io->urgent)
