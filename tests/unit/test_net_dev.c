@@ -311,6 +311,8 @@ static void test_ctrl(void **state)
     /* A pair the frontend stops (QEMU does for ethtool -L: it keeps the
      * control queue to itself) is not active, whatever the driver said. */
     d->v->ops->queue_stop(d->v, 2);
+    vq_fini(&d->q[2].vq);
+    vu_vring_destroy(&d->q[2].vr);
     d->q[2].on = false;
     net_dev_state(d->v, &st);
     assert_int_equal(st.active_pairs, 1);
