@@ -46,12 +46,14 @@ scd_require
 [ "$(id -u)" -eq 0 ] || fail "loop devices and mounts need root"
 command -v losetup >/dev/null || fail "losetup not found"
 
-# loop FILE ARGS...: attaches a loop device, prints its name.
+# loop VAR ARGS...: attaches a loop device (losetup ARGS), its name in VAR
+# (not by command substitution: the clean-up list lives in this shell).
 loop() {
-    local l
+    local var=$1 l
+    shift
     l=$(losetup -f --show "$@") || fail "losetup $*"
     LOOPS+=("$l")
-    echo "$l"
+    printf -v "$var" '%s' "$l"
 }
 mnt() {
     mkdir -p "$TMP/$1"
@@ -69,13 +71,13 @@ expect() { grep -qx -- "$1" <<<"$OUT" || fail "expected '$1', got: $OUT"; }
 # --- 1. a failed FLUSH stays failed ------------------------------------------
 mnt small tmpfs size=8m
 truncate -s 32M "$TMP/small/back.img"
-L1=$(loop "$TMP/small/back.img")
+loop L1 "$TMP/small/back.img"
 mnt ram ramfs
 truncate -s 16M "$TMP/ram/lo.img"
-L2=$(loop "$TMP/ram/lo.img")
+loop L2 "$TMP/ram/lo.img"
 mnt tmp tmpfs size=64m
 truncate -s 16M "$TMP/d.img" "$TMP/k.img" "$TMP/ro.img" "$TMP/b4k.img"
-L3=$(loop -b 4096 "$TMP/b4k.img")
+loop L3 -b 4096 "$TMP/b4k.img"
 scd_start --blk "name=fl,backend=file,path=$L1" \
     --blk "name=t,backend=file,path=$TMP/tmp/t.img,size=16M" \
     --blk "name=r,backend=file,path=$TMP/ram/r.img,size=16M" \
@@ -165,7 +167,7 @@ echo "ok: 100 refused frontends, $n log line(s)"
 scd_stop
 
 # --- 3. a read-only block device -------------------------------------------
-L4=$(loop -r "$TMP/ro.img")
+loop L4 -r "$TMP/ro.img"
 rc=0
 timeout 20 "$SCD" --no-default --runtime-dir "$TMP/ro" --blk "name=ro,backend=file,path=$L4" \
     >/dev/null 2>"$TMP/ro.log" || rc=$?
