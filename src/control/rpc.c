@@ -181,7 +181,7 @@ static json_t *error_reply(const json_t *id, int code, const char *msg)
 static json_t *handle_request(struct rpc_server *s, const char *line, size_t len)
 {
     json_error_t jerr;
-    json_t *req = json_loadb(line, len, 0, &jerr);
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     char msg[512];
     if (!req) {
         snprintf(msg, sizeof(msg), "parse error: %s (column %d)", jerr.text, jerr.column);

@@ -240,6 +240,11 @@ static void test_parse_error_keeps_connection(void **state)
     r = reply(f, fd);
     assert_error(r, RPC_PARSE_ERROR, "parse error");
     json_decref(r);
+    /* A key given twice is ambiguous (which size did the operator mean?): refused. */
+    send_str(fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"echo\",\"method\":\"echo\"}\n");
+    r = reply(f, fd);
+    assert_error(r, RPC_PARSE_ERROR, "duplicate");
+    json_decref(r);
     send_str(fd, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"echo\"}\n");
     r = reply(f, fd);
     assert_int_equal(json_integer_value(json_object_get(r, "id")), 9);
