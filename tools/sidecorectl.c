@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "usage: sidecorectl [-s RPC_SOCKET] [--json] COMMAND [ARGS]\n"
             "commands:\n"
             "  create-blk NAME [--socket P] [--backend null|file] [--path F] [--size S]\n"
-            "             [--queues N] [--read-only] [--direct] [--shared] [--client]\n"
+            "             [--queues N] [--serial ID] [--read-only] [--direct] [--shared]\n"
+            "             [--client]\n"
             "  create-blk NAME --backend remote --server IP:PORT --export NAME\n"
             "             [--fallback F] [--failover-ms MS] [--timeout-ms MS] (vmhost role)\n"
             "             [--socket P] ...\n"
@@ -279,7 +280,7 @@ static void cmd_create(int argc, char **argv)
     const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
     const char *server = NULL, *export = NULL, *fallback = NULL, *failover = NULL, *timeout = NULL;
     bool read_only = false, client = false, direct = false, shared = false;
-    const char *queues = NULL;
+    const char *queues = NULL, *serial = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--read-only") == 0) {
@@ -294,6 +295,8 @@ static void cmd_create(int argc, char **argv)
             die_usage("create-blk: %s needs a value (or is unknown)", a);
         } else if (strcmp(a, "--socket") == 0) {
             socket = argv[++i];
+        } else if (strcmp(a, "--serial") == 0) {
+            serial = argv[++i];
         } else if (strcmp(a, "--backend") == 0) {
             backend = argv[++i];
         } else if (strcmp(a, "--path") == 0) {
@@ -362,6 +365,8 @@ static void cmd_create(int argc, char **argv)
     json_t *dev = json_pack("{s:s,s:s,s:o}", "name", argv[1], "type", "blk", "backend", be);
     if (socket)
         json_object_set_new(dev, "socket", path_arg(socket));
+    if (serial)
+        json_object_set_new(dev, "serial", json_string(serial));
     if (queues)
         json_object_set_new(dev, "queues", json_integer(strtol(queues, NULL, 10)));
     if (read_only)

@@ -169,12 +169,28 @@ static bool valid_name(const char *s)
 
 #define NAME_RULE "a name of 1-32 letters, digits, '_', '-' or '.'"
 
+/* Guests show the serial in /dev/disk/by-id names and udev rules: printable
+ * ASCII without spaces or '/', at most virtio's 20 bytes. */
+static bool valid_serial(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 20)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~' || s[i] == '/')
+            return false;
+    return true;
+}
+
+#define SERIAL_RULE "a serial of 1-20 printable ASCII characters without spaces or '/'"
+
 void cfg_device_free(struct cfg_device *d)
 {
     if (!d)
         return;
     free(d->name);
     free(d->socket);
+    free(d->serial);
     cfg_backend_free(&d->backend);
     json_decref(d->interpose);
     memset(d, 0, sizeof(*d));
@@ -348,6 +364,13 @@ int cfg_device_from_json(const json_t *obj, const char *ctx, struct cfg_device *
             }
             if ((rc = set_str(&d.socket, json_string_value(v))))
                 goto fail;
+        } else if (strcmp(key, "serial") == 0) {
+            if (!json_is_string(v) || !valid_serial(json_string_value(v))) {
+                rc = expected(err, len, ctx, key, SERIAL_RULE, v);
+                goto fail;
+            }
+            if ((rc = set_str(&d.serial, json_string_value(v))))
+                goto fail;
         } else if (strcmp(key, "client") == 0 || strcmp(key, "read_only") == 0) {
             if (!json_is_boolean(v)) {
                 rc = expected(err, len, ctx, key, "true or false", v);
@@ -371,8 +394,8 @@ int cfg_device_from_json(const json_t *obj, const char *ctx, struct cfg_device *
             d.interpose = json_deep_copy(v);
         } else {
             set_err(err, len,
-                    "%s%s%s: unknown key (expected name, type, socket, client, queues, "
-                    "read_only, backend, interpose)",
+                    "%s%s%s: unknown key (expected name, type, socket, serial, client, "
+                    "queues, read_only, backend, interpose)",
                     ctx, *ctx ? "." : "", key);
             goto fail;
         }
@@ -458,6 +481,13 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
         d->queues = (unsigned)q;
         return 0;
     }
+    if (strcmp(key, "serial") == 0) {
+        if (!valid_serial(val)) {
+            set_err(err, len, "--blk serial: expected %s, got \"%s\"", SERIAL_RULE, val);
+            return -EINVAL;
+        }
+        return set_str(&d->serial, val);
+    }
     if (strcmp(key, "readonly") == 0 || strcmp(key, "read_only") == 0)
         return blk_bool(key, val, &d->read_only, err, len);
     if (strcmp(key, "direct") == 0)
@@ -470,8 +500,8 @@ static int blk_pair(struct cfg_device *d, const char *key, const char *val, char
     if (rrc <= 0)
         return rrc;
     set_err(err, len,
-            "--blk %s: unknown key (expected name, socket, backend, path, size, queues, "
-            "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
+            "--blk %s: unknown key (expected name, socket, serial, backend, path, size, "
+            "queues, readonly, direct, shared, client; remote: server, export, fallback, mtu, "
             "failover_ms, timeout_ms)",
             key);
     return -EINVAL;
@@ -526,9 +556,11 @@ int cfg_device_copy(struct cfg_device *dst, const struct cfg_device *src)
     *dst = *src;
     dst->name = src->name ? strdup(src->name) : NULL;
     dst->socket = src->socket ? strdup(src->socket) : NULL;
+    dst->serial = src->serial ? strdup(src->serial) : NULL;
     dst->interpose = src->interpose ? json_incref(src->interpose) : NULL;
     int rc = cfg_backend_copy(&dst->backend, &src->backend);
-    if ((src->name && !dst->name) || (src->socket && !dst->socket) || rc) {
+    if ((src->name && !dst->name) || (src->socket && !dst->socket) ||
+        (src->serial && !dst->serial) || rc) {
         cfg_device_free(dst);
         return -ENOMEM;
     }
@@ -586,6 +618,8 @@ json_t *cfg_device_to_json(const struct cfg_device *d)
                           "type", "blk", "socket", d->socket ? d->socket : "", "client",
                           d->client, "queues", (int)d->queues, "read_only", d->read_only,
                           "backend", be);
+    if (o && d->serial)
+        json_object_set_new(o, "serial", json_string(d->serial));
     if (o && d->interpose)
         json_object_set_new(o, "interpose", cfg_stages_shown(d->interpose));
     return o;

@@ -39,6 +39,7 @@ struct cfg_backend {
 struct cfg_device {
     char *name;
     char *socket;   /* NULL: <runtime_dir>/<name>.sock */
+    char *serial;   /* GET_ID answer, <= 20 bytes; NULL: the name's first 20 */
     bool client;
     unsigned queues;
     bool read_only;

@@ -223,7 +223,8 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
     }
     const char *why = "unknown reason";
     struct blk_dev_params bp = {
-        .name = d->cfg.name, .num_queues = (uint16_t)d->cfg.queues, .read_only = d->cfg.read_only};
+        .name = d->cfg.name, .serial = d->cfg.serial, .num_queues = (uint16_t)d->cfg.queues,
+        .read_only = d->cfg.read_only};
     d->vdev = blk_dev_create(&bp, be, r->scs, &why);
     if (!d->vdev) {
         be->ops->destroy(be);

@@ -174,9 +174,22 @@ timeout 20 "$SCD" --no-default --runtime-dir "$TMP/ro" --blk "name=ro,backend=fi
 [ "$rc" -ne 0 ] || fail "a read-only block device was served writable"
 grep -q "the block device is read-only (set readonly=on" "$TMP/ro.log" ||
     fail "read-only device: $(cat "$TMP/ro.log")"
-scd_start --blk "name=ro,backend=file,path=$L4,readonly=on"
-run ro info z:0:4096
+scd_start --blk "name=ro,backend=file,path=$L4,readonly=on,serial=SC-RO-0001" \
+    --blk "name=a-name-longer-than-twenty"
+run ro info z:0:4096 id
 grep -q " ro=1 " <<<"$OUT" || fail "readonly=on not advertised: $OUT"
-scd_stop
 echo "ok: a read-only block device needs readonly=on"
+
+# --- 8. the serial a guest reads (GET_ID) ---------------------------------------
+expect "id status=0 serial=SC-RO-0001"
+run a-name-longer-than-twenty id
+expect "id status=0 serial=a-name-longer-than-t"
+OUT=$(timeout 20 "$CTL" -s "$TMP/rpc.sock" create-blk viarpc --serial QEMU-LIKE_01.x 2>&1) ||
+    fail "create-blk --serial: $OUT"
+run viarpc id
+expect "id status=0 serial=QEMU-LIKE_01.x"
+OUT=$(timeout 20 "$CTL" -s "$TMP/rpc.sock" --json list 2>&1)
+grep -q '"serial": "QEMU-LIKE_01.x"' <<<"$OUT" || fail "list does not show the serial: $OUT"
+scd_stop
+echo "ok: serial from --blk, from RPC, and the name's first 20 bytes by default"
 echo "blk_storage: PASS"

@@ -12,6 +12,7 @@
  *   z:SEC:LEN               read and check for zeros: zero / nonzero
  *   wz:SEC:LEN  dc:SEC:LEN  WRITE_ZEROES (no unmap), DISCARD
  *   fl                      FLUSH
+ *   id                      GET_ID: prints the serial (up to 20 bytes)
  * Each prints "CMD status=S [...]" (S: the virtio status byte). Exit 0 when
  * every request completed (whatever its status), 2 on a usage error, 3 when
  * the device could not be set up or a request did not complete in 20 s. */
@@ -108,6 +109,10 @@ int main(int argc, char **argv)
             r = vu_blk_sync(b, 0, c[0] == 'w' ? VU_BLK_WRITE_ZEROES : VU_BLK_DISCARD, v[0],
                             NULL, len, WAIT_MS, &st);
             printf("%s status=%d\n", c, st);
+        } else if (strcmp(c, "id") == 0) {
+            memset(p, 0, VU_BLK_ID_BYTES + 1);
+            r = vu_blk_sync(b, 0, VU_BLK_GET_ID, 0, p, VU_BLK_ID_BYTES, WAIT_MS, &st);
+            printf("%s status=%d serial=%s\n", c, st, (char *)p);
         } else if (strcmp(c, "fl") == 0) {
             r = vu_blk_sync(b, 0, VU_BLK_FLUSH, 0, NULL, 0, WAIT_MS, &st);
             printf("%s status=%d\n", c, st);

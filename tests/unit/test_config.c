@@ -140,8 +140,15 @@ static const struct {
     {"{\"devices\": [{\"name\": \"a\", \"socket\": \"\", \"backend\": {\"type\": \"null\"}}]}",
      "devices[0].socket: expected a unix socket path, got \"\""},
     {"{\"devices\": [{\"name\": \"a\", \"sock\": \"/x\", \"backend\": {\"type\": \"null\"}}]}",
-     "devices[0].sock: unknown key (expected name, type, socket, client, queues, read_only, "
-     "backend, interpose)"},
+     "devices[0].sock: unknown key (expected name, type, socket, serial, client, queues, "
+     "read_only, backend, interpose)"},
+    {"{\"devices\": [{\"name\": \"a\", \"serial\": \"123456789012345678901\","
+     " \"backend\": {\"type\": \"null\"}}]}",
+     "devices[0].serial: expected a serial of 1-20 printable ASCII characters without spaces or "
+     "'/', got \"123456789012345678901\""},
+    {"{\"devices\": [{\"name\": \"a\", \"serial\": \"a/b\", \"backend\": {\"type\": \"null\"}}]}",
+     "devices[0].serial: expected a serial of 1-20 printable ASCII characters without spaces or "
+     "'/', got \"a/b\""},
 };
 
 static void test_bad_configs(void **state)
@@ -271,8 +278,8 @@ static void test_blk_arg(void **state)
         {"name=a,backend=rbd", "--blk backend: expected null, file or remote, got \"rbd\""},
         {"name=a,readonly=maybe", "--blk readonly: expected on or off, got \"maybe\""},
         {"name=a,colour=red",
-         "--blk colour: unknown key (expected name, socket, backend, path, size, queues, "
-         "readonly, direct, shared, client; remote: server, export, fallback, mtu, "
+         "--blk colour: unknown key (expected name, socket, serial, backend, path, size, "
+         "queues, readonly, direct, shared, client; remote: server, export, fallback, mtu, "
          "failover_ms, timeout_ms)"},
         {"name=a,shared=on", "--blk shared: only file backends take shared"},
         {"name=a,queues", "--blk: expected KEY=VALUE, got \"queues\""},
@@ -281,6 +288,8 @@ static void test_blk_arg(void **state)
         {"name=a b", "--blk name: expected a name of 1-32 letters, digits, '_', '-' or '.', got "
                      "\"a b\""},
         {"name=a,socket=", "--blk socket: expected a path, got an empty value"},
+        {"name=a,serial=with space", "--blk serial: expected a serial of 1-20 printable ASCII "
+                                     "characters without spaces or '/', got \"with space\""},
     };
     for (size_t i = 0; i < sizeof(badb) / sizeof(badb[0]); i++) {
         int rc = cfg_device_from_blk_arg(badb[i].arg, &d, err, sizeof(err));
@@ -296,15 +305,18 @@ static void test_round_trip(void **state)
     struct cfg_device d, e;
     char err[256];
     assert_int_equal(cfg_device_from_blk_arg("name=r,socket=/s,backend=file,path=/p,size=1M,"
-                                             "queues=3,readonly=on,direct=on,shared=on",
+                                             "queues=3,readonly=on,direct=on,shared=on,"
+                                             "serial=SC-0001",
                                              &d, err, sizeof(err)),
                      0);
     assert_true(d.backend.shared);
+    assert_string_equal(d.serial, "SC-0001");
     json_t *j = cfg_device_to_json(&d);
     assert_non_null(j);
     assert_int_equal(cfg_device_from_json(j, "x", &e, err, sizeof(err)), 0);
     assert_string_equal(e.name, d.name);
     assert_string_equal(e.socket, d.socket);
+    assert_string_equal(e.serial, "SC-0001");
     assert_string_equal(e.backend.path, d.backend.path);
     assert_int_equal(e.backend.size, d.backend.size);
     assert_int_equal(e.queues, 3);
