@@ -12,7 +12,7 @@ const char *const net_drop_names[NET_DROP__COUNT] = {
     [NET_DROP_BAD_GSO] = "bad_gso",       [NET_DROP_NO_BUFFERS] = "no_buffers",
     [NET_DROP_FILTERED] = "filtered",     [NET_DROP_LINK_DOWN] = "link_down",
     [NET_DROP_NO_LINK] = "no_link",       [NET_DROP_IO_ERROR] = "io_error",
-    [NET_DROP_OVER_MTU] = "over_mtu",
+    [NET_DROP_OVER_MTU] = "over_mtu",     [NET_DROP_SMALL_BUFFER] = "small_buffer",
 };
 
 void net_port_init(struct net_port *p, const struct net_port_ops *ops, const char *name,

@@ -60,6 +60,8 @@ enum net_drop {
     NET_DROP_NO_LINK,    /* sender: the port is attached to nothing */
     NET_DROP_IO_ERROR,   /* receiver: write to the host interface failed */
     NET_DROP_OVER_MTU,   /* a frame (not GSO) longer than the device's MTU, sent or to receive */
+    NET_DROP_SMALL_BUFFER, /* receiver without MRG_RXBUF: its next rx buffer is shorter than
+                            * the frame (the driver posts buffers below its MTU) */
     NET_DROP__COUNT
 };
 

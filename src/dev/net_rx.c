@@ -164,6 +164,7 @@ static uint32_t fill_chain(const struct vq_chain *c, size_t off, uint32_t len, u
 }
 
 #define PUT_PARKED 2
+#define PUT_SMALL 3
 
 /* VPRI, before any byte of the packet's k chains is written: all must be
  * writable. A miss parks the queue on the chain that lacks it (the chains
@@ -179,8 +180,10 @@ static int admit(struct net_rxq *q, unsigned k)
     return 1;
 }
 
-/* 1: delivered; 0: dropped for lack of buffers; PUT_PARKED: dropped, the
- * queue parked on a buffer that is not resident; -1: device failed. */
+/* 1: delivered; 0: dropped for lack of buffers; PUT_SMALL: dropped, the
+ * one buffer a frame may take without MRG_RXBUF is too short (kept for the
+ * next frame); PUT_PARKED: dropped, the queue parked on a buffer that is
+ * not resident; -1: device failed. */
 static int put_one(struct net_rxq *q, const struct net_pkt *p)
 {
     struct net_dev *d = q->dev;
@@ -191,7 +194,7 @@ static int put_one(struct net_rxq *q, const struct net_pkt *p)
 
     while (have < need) {
         if (k > 0 && !d->mrg)
-            return 0; /* one buffer per packet without MRG_RXBUF: too small */
+            return PUT_SMALL;
         if (k == NET_RX_RING)
             return 0;
         int rc = chain_at(q, k, &c);
@@ -396,8 +399,8 @@ static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pk
                 if (rc == 1) {
                     ok++;
                     bytes += o->len;
-                } else if (rc == 0) {
-                    drops[NET_DROP_NO_BUFFERS]++;
+                } else if (rc == 0 || rc == PUT_SMALL) {
+                    drops[rc ? NET_DROP_SMALL_BUFFER : NET_DROP_NO_BUFFERS]++;
                 }
             }
             if (rc >= 0 && rc != PUT_PARKED)
@@ -407,8 +410,8 @@ static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pk
             vpri_q_dropped(&q->vp, n - i);
             drops[NET_DROP_NO_BUFFERS] += n - i;
             break;
-        } else if (rc == 0) {
-            drops[NET_DROP_NO_BUFFERS]++;
+        } else if (rc == 0 || rc == PUT_SMALL) {
+            drops[rc ? NET_DROP_SMALL_BUFFER : NET_DROP_NO_BUFFERS]++;
         } else if (rc < 0) {
             drops[NET_DROP_LINK_DOWN] += n - i;
             break;

@@ -513,7 +513,8 @@ static void test_hostile_tx(void **state)
     n = eth(BCAST, MAC1, 200, 2);
     tx(a, 0, &h, 12, frame_buf, n);
     counters(c2, &c);
-    assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 1);
+    assert_int_equal(c.drops[NET_DROP_SMALL_BUFFER], 1);
+    assert_int_equal(c.drops[NET_DROP_NO_BUFFERS], 0);
     n = eth(BCAST, MAC1, 80, 3);
     tx(a, 0, &h, 12, frame_buf, n);
     assert_int_equal(used1(&c2->q[0], &tok), 92);
