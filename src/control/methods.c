@@ -1,12 +1,14 @@
 #include "methods.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../common/util.h"
 #include "net_methods.h"
+#include "net_registry.h"
 #include "qemu_line.h"
 #include "remote_methods.h"
 
@@ -26,6 +28,22 @@ static const char *name_param(json_t *params, struct rpc_error *err)
 }
 
 static int errno_code(int rc) { return rc == -EINVAL ? RPC_INVALID_PARAMS : RPC_SERVER_ERROR; }
+
+void methods_kind_hint(const struct daemon_ctx *ctx, const char *name, bool want_net,
+                       struct rpc_error *err)
+{
+    if (strncmp(err->message, "no ", 3) != 0)
+        return;
+    const char *hint = NULL;
+    if (!want_net && ctx->net && net_registry_find_net(ctx->net, name))
+        hint = "is a net device: net_delete, net_stats (sidecorectl net-delete, net-stats)";
+    else if (want_net && ctx->reg && registry_find(ctx->reg, name))
+        hint = "is a block device: device_delete, device_stats (sidecorectl delete, stats)";
+    if (!hint)
+        return;
+    size_t n = strlen(err->message);
+    snprintf(err->message + n, sizeof(err->message) - n, " (%s %s)", name, hint);
+}
 
 static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *err)
 {
@@ -94,6 +112,7 @@ static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *e
     if (rc < 0) {
         free(p);
         err->code = errno_code(rc);
+        methods_kind_hint(ctx, name, false, err);
         return NULL;
     }
     if (rc == 0) {
@@ -123,6 +142,7 @@ static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *e
     int rc = registry_resize(ctx->reg, name, bytes, &told, err->message, sizeof(err->message));
     if (rc < 0) {
         err->code = errno_code(rc);
+        methods_kind_hint(ctx, name, false, err);
         return NULL;
     }
     return json_pack("{s:s,s:I,s:b}", "name", name, "size", (json_int_t)bytes, "frontend_told",
@@ -143,8 +163,10 @@ static json_t *m_device_stats(json_t *params, void *opaque, struct rpc_error *er
     if (!name)
         return NULL;
     json_t *r = registry_stats_json(ctx->reg, name, err->message, sizeof(err->message));
-    if (!r)
+    if (!r) {
         err->code = RPC_SERVER_ERROR;
+        methods_kind_hint(ctx, name, false, err);
+    }
     return r;
 }
 

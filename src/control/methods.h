@@ -6,6 +6,7 @@
 #ifndef SC_METHODS_H
 #define SC_METHODS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,12 @@ struct daemon_ctx {
     const char *mode;   /* "hybrid", "poll" or "notify" */
     uint64_t start_ns;  /* sc_now_ns() at start-up */
 };
+
+/* After "no device named NAME" from a block method (want_net false) or "no
+ * net device named NAME" from a net one: when NAME is a device of the other
+ * kind, says so in err and names the methods that take it. */
+void methods_kind_hint(const struct daemon_ctx *ctx, const char *name, bool want_net,
+                       struct rpc_error *err);
 
 extern const struct rpc_method daemon_methods[];
 extern const size_t daemon_methods_count;

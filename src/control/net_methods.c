@@ -68,6 +68,8 @@ json_t *m_net_delete(json_t *params, void *opaque, struct rpc_error *err)
     if (!name)
         return NULL;
     int rc = net_registry_remove_net(reg(opaque), name, err->message, sizeof(err->message));
+    if (rc)
+        methods_kind_hint(opaque, name, true, err);
     return done(rc, err, rc ? NULL : json_pack("{s:s}", "deleted", name));
 }
 
@@ -90,8 +92,10 @@ json_t *m_net_stats(json_t *params, void *opaque, struct rpc_error *err)
     if (!name)
         return NULL;
     json_t *r = net_registry_stats_json(reg(opaque), name, err->message, sizeof(err->message));
-    if (!r)
+    if (!r) {
         err->code = RPC_SERVER_ERROR;
+        methods_kind_hint(opaque, name, true, err);
+    }
     return r;
 }
 

@@ -287,6 +287,17 @@ ctl delete big
 ctl delete own
 ctl_fails "no device named ghost" delete ghost
 ctl_fails "no device named ghost" stats ghost
+# A name of the other kind says which commands take it.
+ctl switch-create swk
+ctl net-create nk switch=swk
+ctl create-blk bk
+ctl_fails "no device named nk (nk is a net device: net_delete, net_stats (sidecorectl net-delete" delete nk
+ctl_fails "no device named nk (nk is a net device" stats nk
+ctl_fails "no net device named bk (bk is a block device: device_delete, device_stats (sidecorectl delete, stats))" net-delete bk
+ctl_fails "no net device named bk (bk is a block device" net-stats bk
+ctl net-delete nk
+ctl delete bk
+ctl switch-delete swk
 ctl_fails "unknown command" frobnicate
 ctl list
 grep -q "^x " "$TMP/ctl.out" && fail "a failed create left device x behind"
