@@ -59,7 +59,8 @@ static void parse_v4(struct peek *k, size_t off, struct net_flow *f)
     f->proto = h[9];
     uint16_t frag = be16(h + 6);
     f->frag = (frag & 0x3fff) != 0; /* more fragments, or an offset */
-    if ((frag & 0x1fff) == 0) /* first (or only) fragment: L4 header here */
+    f->later = (frag & 0x1fff) != 0;
+    if (!f->later) /* first (or only) fragment: L4 header here */
         l4_ports(k, off + ihl, f);
 }
 
@@ -85,6 +86,7 @@ static void parse_v6(struct peek *k, size_t off, struct net_flow *f)
                 return;
             f->frag = true;
             first = (be16(k->buf + off + 2) >> 3) == 0;
+            f->later = !first;
             len = 8;
         } else if (nh == 51) {
             if (!need(k, off + 2))

@@ -24,7 +24,8 @@ struct net_flow {
     unsigned vlans;
     bool has_addrs, v6;
     uint8_t saddr[16], daddr[16];
-    bool frag; /* an IP fragment, first or not */
+    bool frag;  /* an IP fragment, first or not */
+    bool later; /* a fragment past the first (offset above 0): no L4 header */
     bool has_proto;
     uint8_t proto;
     bool has_ports;

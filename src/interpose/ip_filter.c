@@ -15,7 +15,10 @@
 #include "ip_stages.h"
 
 enum { F_SMAC = 1, F_DMAC = 2, F_TYPE = 4, F_PROTO = 8, F_SRC = 16, F_DST = 32, F_SPORT = 64,
-       F_DPORT = 128 };
+       F_DPORT = 128, F_FRAG = 256 };
+
+/* "frag" as Open vSwitch's ip_frag: which IP packets, by fragmentation. */
+enum frag_match { FRAG_NO, FRAG_YES, FRAG_FIRST, FRAG_LATER, FRAG_NOT_LATER };
 
 struct prefix {
     bool v6;
@@ -32,6 +35,7 @@ struct rule {
     uint8_t proto;
     struct prefix src, dst;
     uint16_t sport[2], dport[2];
+    enum frag_match frag;
     json_t *spec;
     _Atomic uint64_t hits;
 };
@@ -57,6 +61,25 @@ static bool prefix_match(const struct prefix *pf, const uint8_t *a)
     return (pf->addr[full] & m) == (a[full] & m);
 }
 
+static bool frag_match(enum frag_match m, const struct net_flow *f)
+{
+    if (!f->has_addrs)
+        return false; /* not IP (or cut before its addresses): no rule on fragments holds */
+    switch (m) {
+    case FRAG_NO:
+        return !f->frag;
+    case FRAG_YES:
+        return f->frag;
+    case FRAG_FIRST:
+        return f->frag && !f->later;
+    case FRAG_LATER:
+        return f->later;
+    case FRAG_NOT_LATER:
+        return !f->later;
+    }
+    return false;
+}
+
 static bool match(const struct rule *r, const struct net_flow *f, bool to_port)
 {
     unsigned x = r->fields;
@@ -75,6 +98,8 @@ static bool match(const struct rule *r, const struct net_flow *f, bool to_port)
     if ((x & F_SRC) && (r->src.v6 != f->v6 || !prefix_match(&r->src, f->saddr)))
         return false;
     if ((x & F_DST) && (r->dst.v6 != f->v6 || !prefix_match(&r->dst, f->daddr)))
+        return false;
+    if ((x & F_FRAG) && !frag_match(r->frag, f))
         return false;
     if ((x & (F_SPORT | F_DPORT)) && !f->has_ports)
         return false;
@@ -293,9 +318,20 @@ static int parse_rule(const json_t *o, const char *ctx, struct rule *r, char *er
             if (parse_ports(v, src ? r->sport : r->dport) < 0)
                 return ip_json_expect(err, len, ctx, key, "a port or a range \"LO-HI\"", v);
             r->fields |= src ? F_SPORT : F_DPORT;
+        } else if (strcmp(key, "frag") == 0) {
+            static const char *const fnames[] = {"no", "yes", "first", "later", "not_later"};
+            const char *s = json_string_value(v);
+            unsigned k = 0;
+            while (s && k < 5 && strcmp(s, fnames[k]))
+                k++;
+            if (!s || k == 5)
+                return ip_json_expect(err, len, ctx, key, "\"no\", \"yes\", \"first\", "
+                                      "\"later\" or \"not_later\"", v);
+            r->frag = (enum frag_match)k;
+            r->fields |= F_FRAG;
         } else {
             snprintf(err, len, "%s.%s: unknown key (expected action, dir, src_mac, dst_mac, "
-                     "ethertype, proto, src, dst, sport, dport)", ctx, key);
+                     "ethertype, proto, src, dst, sport, dport, frag)", ctx, key);
             return -EINVAL;
         }
     }

@@ -109,6 +109,46 @@ static void test_rules_first_match(void **st)
     s->ops->destroy(s);
 }
 
+/* An allow-list for a UDP service: its fragmented datagrams get through
+ * only with a rule for later fragments, which have no ports. */
+static void test_fragments(void **st)
+{
+    (void)st;
+    struct ip_stage *s = make(
+        "{\"type\":\"filter\",\"default\":\"deny\",\"rules\":["
+        "{\"action\":\"allow\",\"proto\":\"udp\",\"dport\":53},"
+        "{\"action\":\"allow\",\"proto\":\"udp\",\"frag\":\"later\"},"
+        "{\"action\":\"deny\",\"frag\":\"no\",\"dst\":\"192.168.0.0/16\"},"
+        "{\"action\":\"allow\",\"frag\":\"first\"}]}");
+    struct frame f;
+    size_t off = eth(&f, 0, 0x0800);
+    size_t end = ipv4(&f, off, 5, 17, 0x2000, B, A, 999, 53); /* first fragment */
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_PASS);
+    end = ipv4(&f, off, 5, 17, 0x00b9, B, A, 0, 0); /* the later one */
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_PASS);
+    assert_int_equal(hits(s, 1), 1);
+    end = ipv4(&f, off, 5, 6, 0x00b9, B, A, 0, 0); /* a later TCP fragment */
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_DROP);
+    end = ipv4(&f, off, 5, 17, 0x4000, A, B, 999, 54); /* DF, no fragment */
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_DROP);
+    assert_int_equal(hits(s, 2), 1);
+    end = ipv4(&f, off, 5, 6, 0x2000, A, B, 999, 80); /* first TCP fragment */
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_PASS);
+    assert_int_equal(hits(s, 3), 1);
+    /* IPv6: a fragment header with an offset is a later fragment. */
+    const uint8_t fh[] = {44};
+    off = eth(&f, 0, 0x86dd);
+    end = ipv6(&f, off, fh, 1, 17);
+    wr16(f.b + off + 40 + 2, 8 << 3);
+    assert_int_equal(verdict(s, pkt(&f, end), true), IP_PASS);
+    assert_int_equal(hits(s, 1), 2);
+    /* ARP is no IP packet: "frag": "no" does not match it. */
+    eth(&f, 0, 0x0806);
+    assert_int_equal(verdict(s, pkt(&f, 42), true), IP_DROP);
+    assert_int_equal(hits(s, -1), 2);
+    s->ops->destroy(s);
+}
+
 static void test_parser_refuses(void **st)
 {
     (void)st;
@@ -123,6 +163,8 @@ static void test_parser_refuses(void **st)
     refuse("{\"rules\":[{\"action\":\"deny\",\"ethertype\":\"0x\"}]}");
     refuse("{\"rules\":[{\"action\":\"deny\",\"src_mac\":\"52:54:00\"}]}");
     refuse("{\"rules\":[{\"action\":\"deny\",\"colour\":\"red\"}]}");
+    refuse("{\"rules\":[{\"action\":\"deny\",\"frag\":\"maybe\"}]}");
+    refuse("{\"rules\":[{\"action\":\"deny\",\"frag\":true}]}");
     const char *e = refuse("{\"rules\":[{\"action\":\"deny\"}, {\"action\":\"x\"}]}");
     assert_non_null(strstr(e, "f.rules[1].action"));
     struct ip_stage *s = make("{\"rules\":[{\"action\":\"deny\",\"ethertype\":\"0x86DD\","
@@ -205,7 +247,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_first_match),
-        cmocka_unit_test(test_parser_refuses),
+        cmocka_unit_test(test_fragments), cmocka_unit_test(test_parser_refuses),
         cmocka_unit_test(test_chain_on_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
