@@ -205,6 +205,7 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     if (q->vq)
         return -EBUSY;
     q->vq = vq;
+    vq_set_reads_only(vq, true);
     q->call_fd = call_fd;
     q->unpublished = q->idle_polls = 0;
     q->held = false;
@@ -312,7 +313,7 @@ static int ctrlq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int ki
     /* A driver that hands us the control queue steers multiqueue through
      * it: one pair until VQ_PAIRS_SET (virtio spec). Frontends that keep the
      * control queue to themselves enable rings instead. */
-    if (d->features & BIT(VIRTIO_NET_F_MQ)) {
+    if ((d->features & BIT(VIRTIO_NET_F_MQ)) && !atomic_load(&d->pairs_set)) {
         atomic_store(&d->active_pairs, 1);
         net_rx_select_update(d);
     }
@@ -400,6 +401,7 @@ static void net_reset(struct vdev *v)
     atomic_store(&d->announce, 0);
     atomic_store(&d->port.caps, 0);
     atomic_store(&d->active_pairs, d->max_pairs);
+    atomic_store(&d->pairs_set, false);
     net_filter_reset(&d->filter);
     net_rx_select_update(d);
     if (d->steer)

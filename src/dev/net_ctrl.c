@@ -41,18 +41,24 @@ static uint8_t cmd_rx(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint3
     return VIRTIO_NET_OK;
 }
 
-/* One table of TABLE_SET: le32 count, then count addresses. Returns the
- * bytes it occupies or -1 when the payload is too short. */
-static int64_t parse_table(const uint8_t *data, uint32_t len, uint32_t off, _Atomic uint64_t *tab,
-                           _Atomic uint32_t *n, _Atomic bool *all)
+/* The bytes one table of TABLE_SET (le32 count, then count addresses)
+ * occupies at off, or -1 when the payload is too short for it. */
+static int64_t table_len(const uint8_t *data, uint32_t len, uint32_t off)
 {
     uint32_t cnt;
     if (off > len || len - off < 4)
         return -1;
     memcpy(&cnt, data + off, 4);
     uint64_t bytes = 4 + (uint64_t)cnt * 6;
-    if (bytes > len - off)
-        return -1;
+    return bytes > len - off ? -1 : (int64_t)bytes;
+}
+
+/* Installs a table table_len accepted. */
+static void set_table(const uint8_t *data, uint32_t off, _Atomic uint64_t *tab,
+                      _Atomic uint32_t *n, _Atomic bool *all)
+{
+    uint32_t cnt;
+    memcpy(&cnt, data + off, 4);
     if (cnt > NET_MAC_FILTER_MAX) {
         atomic_store(all, true);
         atomic_store(n, 0);
@@ -62,7 +68,6 @@ static int64_t parse_table(const uint8_t *data, uint32_t len, uint32_t off, _Ato
             atomic_store(&tab[i], mac48(data + off + 4 + 6 * i));
         atomic_store(n, cnt);
     }
-    return (int64_t)bytes;
 }
 
 static uint8_t cmd_mac(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint32_t len)
@@ -70,16 +75,18 @@ static uint8_t cmd_mac(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint
     struct net_rx_filter *f = &d->filter;
     if (!(d->features & BIT(VIRTIO_NET_F_CTRL_RX)) || cmd != VIRTIO_NET_CTRL_MAC_TABLE_SET)
         return VIRTIO_NET_ERR; /* ADDR_SET needs CTRL_MAC_ADDR, not offered */
+    /* Both tables are checked before either is touched: a command answered
+     * ERR changes nothing (the driver keeps the filter it had). */
+    int64_t a = table_len(data, len, 0);
+    int64_t b = a < 0 ? -1 : table_len(data, len, (uint32_t)a);
+    if (b < 0 || (uint64_t)(a + b) != len)
+        return VIRTIO_NET_ERR;
     /* Shrink the live counts first: a concurrent reader then never sees
      * a count covering entries being rewritten. */
     atomic_store(&f->n_uc, 0);
     atomic_store(&f->n_mc, 0);
-    int64_t a = parse_table(data, len, 0, f->uc, &f->n_uc, &f->uc_all);
-    if (a < 0)
-        return VIRTIO_NET_ERR;
-    int64_t b = parse_table(data, len, (uint32_t)a, f->mc, &f->n_mc, &f->mc_all);
-    if (b < 0 || (uint64_t)(a + b) != len)
-        return VIRTIO_NET_ERR;
+    set_table(data, 0, f->uc, &f->n_uc, &f->uc_all);
+    set_table(data, (uint32_t)a, f->mc, &f->n_mc, &f->mc_all);
     return VIRTIO_NET_OK;
 }
 
@@ -93,6 +100,7 @@ static uint8_t cmd_mq(struct net_dev *d, uint8_t cmd, const uint8_t *data, uint3
     if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > d->max_pairs)
         return VIRTIO_NET_ERR;
     atomic_store(&d->active_pairs, pairs);
+    atomic_store(&d->pairs_set, true);
     net_rx_select_update(d);
     return VIRTIO_NET_OK;
 }

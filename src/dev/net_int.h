@@ -160,6 +160,9 @@ struct net_dev {
     /* Rx queue choice for senders: started rx queues below active_pairs. */
     pthread_mutex_t sel_lock;
     _Atomic uint16_t active_pairs;
+    /* The driver chose active_pairs with VQ_PAIRS_SET since the last reset:
+     * a restart of the control queue (a new eventfd) keeps its choice. */
+    _Atomic bool pairs_set;
     _Atomic uint16_t rx_nsel;
     _Atomic uint16_t rx_sel[NET_MAX_PAIRS];
     struct net_steer *steer; /* with more than one pair (so rx_nsel > 1 has one) */

@@ -308,6 +308,14 @@ static void test_ctrl(void **state)
     net_dev_state(d->v, &st);
     assert_int_equal(st.active_pairs, 2);
     assert_false(st.promisc);
+    /* A restart of the control queue (a new call eventfd) is no reset:
+     * the driver's VQ_PAIRS_SET holds. */
+    d->v->ops->queue_stop(d->v, 4);
+    vq_fini(&d->q[4].vq);
+    vu_vring_destroy(&d->q[4].vr);
+    startq(d, 4);
+    net_dev_state(d->v, &st);
+    assert_int_equal(st.active_pairs, 2);
     /* A pair the frontend stops (QEMU does for ethtool -L: it keeps the
      * control queue to itself) is not active, whatever the driver said. */
     d->v->ops->queue_stop(d->v, 2);
@@ -640,6 +648,25 @@ static void test_filter_and_broken_rx(void **state)
     counters(b, &pc);
     assert_int_equal(pc.drops[NET_DROP_FILTERED], 1);
     assert_int_equal(pc.rx_packets, 2);
+
+    /* A unicast table admits another address; a malformed table after it
+     * is answered ERR and changes nothing: the address is still taken. */
+    uint8_t tab[4 + 6 + 4] = {1, 0, 0, 0};
+    memcpy(tab + 4, other, 6);
+    assert_int_equal(ctrl(b, 2, (uint8_t[]){1, 0}, 2), VIRTIO_NET_ERR); /* no table at all */
+    uint8_t cmd[2 + sizeof(tab)] = {1, 0};
+    memcpy(cmd + 2, tab, sizeof(tab));
+    assert_int_equal(ctrl(b, 2, cmd, sizeof(cmd)), VIRTIO_NET_OK);
+    for (int i = 0; i < 4; i++)
+        post(b, 0, 2048);
+    tx(a, 0, &h, 12, frame_buf, eth(other, MAC1, 60, 6));
+    assert_int_equal(used1(&b->q[0], &tok), 72);
+    memset(cmd + 2, 0xff, 4); /* a unicast count of 2^32 - 1 */
+    assert_int_equal(ctrl(b, 2, cmd, sizeof(cmd)), VIRTIO_NET_ERR);
+    tx(a, 0, &h, 12, frame_buf, eth(other, MAC1, 60, 7));
+    assert_int_equal(used1(&b->q[0], &tok), 72);
+    counters(b, &pc);
+    assert_int_equal(pc.drops[NET_DROP_FILTERED], 1);
 
     /* c posts an rx "buffer" the device cannot write: c fails, a and b go on. */
     struct q *cq = &c->q[0];
