@@ -84,6 +84,7 @@ struct virtq {
 
     bool event_idx;
     bool indirect;
+    bool reads_only;    /* vq_set_reads_only */
     bool notify_on;     /* guest kicks currently enabled */
 
     struct guestmem *gm;
@@ -211,6 +212,12 @@ int vq_pop(struct virtq *vq, struct vq_chain *c);
  * answered at once. vq_has_work still sees everything. Off after vq_init. */
 #define VQ_SETTLE_POLLS 12u
 void vq_set_settle(struct virtq *vq, bool on);
+
+/* For a queue whose buffers the device only reads (net transmit): every
+ * descriptor counts as device-readable, its WRITE flag ignored, as DPDK's
+ * vhost library does (DPDK 22.11's packed transmit tables mark the header
+ * entry writable). Off after vq_init. */
+static inline void vq_set_reads_only(struct virtq *vq, bool on) { vq->reads_only = on; }
 
 /* True when the driver has made buffers available we have not consumed. */
 bool vq_has_work(const struct virtq *vq);

@@ -43,6 +43,7 @@ static int add_buf(struct pwalk *w, uint64_t addr, uint32_t len, bool in, const 
 {
     struct vq_chain *c = w->c;
 
+    in = in && !w->vq->reads_only;
     if (!in && w->seen_in)
         return PFAIL(w, "%s %u: device-readable %s %u follows a "
                         "device-writable one", w->what, w->at, where, pos);
@@ -210,7 +211,7 @@ static bool take_lone(struct virtq *vq, struct vq_chain *c, uint16_t idx, uint16
                             c->gpa, c->max_iov);
     if (n <= 0)
         return false;
-    bool in = flags & VRING_DESC_F_WRITE;
+    bool in = (flags & VRING_DESC_F_WRITE) && !vq->reads_only;
     vq_chain_lone(c, d.id, n, d.len, in);
     take_id(vq, d.id, 1, in);
     return true;

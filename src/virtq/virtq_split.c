@@ -72,7 +72,7 @@ struct walk {
 static int add_buf(struct walk *w, const struct vring_desc *d, const char *where, unsigned pos)
 {
     struct vq_chain *c = w->c;
-    bool in = d->flags & VRING_DESC_F_WRITE;
+    bool in = (d->flags & VRING_DESC_F_WRITE) && !w->vq->reads_only;
 
     if (!in && w->seen_in)
         return WALK_FAIL(w, "chain at head %u: device-readable %s %u follows a device-writable one",
@@ -183,7 +183,7 @@ static bool take_lone(struct virtq *vq, const struct gm_table *t, struct vq_chai
     int n = gm_map_iov_hint(t, &vq->region_hint, d->addr, d->len, c->iov, c->gpa, c->max_iov);
     if (n <= 0)
         return false;
-    vq_chain_lone(c, head, n, d->len, d->flags & VRING_DESC_F_WRITE);
+    vq_chain_lone(c, head, n, d->len, (d->flags & VRING_DESC_F_WRITE) && !vq->reads_only);
     return true;
 }
 

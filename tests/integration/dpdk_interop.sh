@@ -63,13 +63,13 @@ dev() { scd_ctl net-stats "$DEV" | jq -r "$1"; }
 dev_ge() { [ "$(dev "$1")" -ge "$2" ] 2>/dev/null; }         # FILTER VALUE
 gen_sent() { [ "$(scd_port "$1" "$GEN" .tx_packets)" = "$2" ]; }  # SWITCH COUNT
 
-# run_case K MODE RING(split|packed) MRG(0|1) IN_ORDER(0|1) QUEUES: case
+# run_case K MODE RING(split|packed) MRG(0|1) IN_ORDER(0|1) QUEUES [TESTPMD_ARG]: case
 # number K (names its switch swK, device cK and sink port genK: names are
 # unique across the daemon, and a failed case leaves its own behind).
 run_case() {
-    local k=$1 mode=$2 ring=$3 mrg=$4 ino=$5 q=$6 packed=0
+    local k=$1 mode=$2 ring=$3 mrg=$4 ino=$5 q=$6 extra=${7:-} packed=0
     [ "$ring" = packed ] && packed=1
-    CASE="$mode $ring mrg_rxbuf=$mrg in_order=$ino queues=$q"
+    CASE="$mode $ring mrg_rxbuf=$mrg in_order=$ino queues=$q${extra:+ $extra}"
     DEV=c$k GEN=gen$k
     local sw=sw$k sock=$TMP/c$k.sock
     scd_ctl switch-create "$sw" >/dev/null || fail "switch-create"
@@ -77,7 +77,7 @@ run_case() {
     [ "$mode" = txonly ] && { scd_ctl port-add "$sw" "$GEN" type=sink >/dev/null || fail "port-add"; }
     dpdk_start pmd 0 "$mode" \
         "net_virtio_user0,path=$sock,queues=$q,packed_vq=$packed,mrg_rxbuf=$mrg,in_order=$ino" \
-        --rxq="$q" --txq="$q" --port-topology=loop
+        --rxq="$q" --txq="$q" --port-topology=loop ${extra:+"$extra"}
     dpdk_wait_forwarding pmd
     scd_wait 20 "the device to start its queues" dev_ge .queues_started $((2 * q))
     local feat
@@ -162,6 +162,9 @@ for ring in split packed; do
     for mode in txonly rxonly io macswap; do
         case_ "$mode" "$ring" 1 1 2
     done
+    # Frames in several segments: DPDK sends them through an indirect
+    # table, on a packed ring with the header entry marked writable.
+    case_ txonly "$ring" 1 0 1 --txpkts=60,40
 done
 CASE=
 if [ ${#FAILED[@]} -gt 0 ]; then
