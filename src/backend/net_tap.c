@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -254,6 +255,48 @@ static void queue_free(struct tap_queue *q)
     free(q);
 }
 
+/* One line of /sys/class/net/IF/ATTR into buf; false when there is none
+ * (no such interface or attribute, or one the kernel will not tell now:
+ * carrier of an interface that is down). */
+static bool sys_attr(const char *ifname, const char *attr, char *buf, size_t len)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/* Before attaching to an interface that exists: it must be a tap of the
+ * queue mode asked for, and free. A multiqueue tap takes more queues from
+ * anyone, so one in use (a VM's, another daemon's) would be shared and
+ * frames would loop; the kernel raises a tap's carrier while queues are
+ * attached, which says so when the interface is up. */
+static const char *existing_unusable(const char *ifname, unsigned nq)
+{
+    char buf[32];
+    if (strchr(ifname, '%') || !sys_attr(ifname, "ifindex", buf, sizeof(buf)))
+        return NULL; /* made anew */
+    if (!sys_attr(ifname, "tun_flags", buf, sizeof(buf)))
+        return "an interface of that name exists and is not a tap";
+    unsigned long fl = strtoul(buf, NULL, 16);
+    if (!(fl & IFF_TAP))
+        return "an interface of that name exists and is a tun (layer 3) device, not a tap";
+    if (!(fl & IFF_MULTI_QUEUE) != (nq == 1))
+        return nq == 1 ? "the existing tap is multiqueue: give queues=2 or more"
+                       : "the existing tap is single-queue: give queues=1";
+    if (sys_attr(ifname, "carrier", buf, sizeof(buf)) && buf[0] == '1')
+        return "the tap interface is in use by another program (queues attached: its carrier "
+               "is on)";
+    return NULL;
+}
+
 /* Queue idx of interface ifname (created by the first). NULL with *why. */
 static struct tap_queue *queue_open(struct net_tap *t, const char *ifname, unsigned idx,
                                     unsigned nq, const char *name, const char **why)
@@ -277,12 +320,11 @@ static struct tap_queue *queue_open(struct net_tap *t, const char *ifname, unsig
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (nq > 1 ? IFF_MULTI_QUEUE : 0);
     int hdr = VIRTIO_NET_HDR_LEN;
     if (ioctl(q->fd, TUNSETIFF, &ifr) < 0) {
-        *why = errno == EBUSY ? "the tap interface is in use by another program"
-               : errno == EINVAL
-                   ? "TUNSETIFF refused the flags (an existing tap of another queue mode: "
-                     "single-queue taps take queues=1, multiqueue ones queues>1)"
-                   : "TUNSETIFF failed (not root, or the name is taken by another kind of "
-                     "interface?)";
+        *why = errno == EBUSY    ? "the tap interface is in use by another program"
+               : errno == EINVAL ? "TUNSETIFF refused the interface name or flags"
+               : errno == EPERM  ? "TUNSETIFF: not permitted (needs CAP_NET_ADMIN, or the "
+                                   "persistent tap belongs to another user)"
+                                 : "TUNSETIFF failed";
         goto fail;
     }
     if (idx == 0)
@@ -330,6 +372,8 @@ struct net_tap *net_tap_create(const char *name, const char *ifname, unsigned qu
         *why = "a tap has 1..16 queues";
         return NULL;
     }
+    if ((*why = existing_unusable(ifname, queues)))
+        return NULL;
     struct net_tap *t = calloc(1, sizeof(*t));
     if (!t) {
         *why = "out of memory";

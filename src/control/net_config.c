@@ -111,6 +111,19 @@ static int get_mac(const json_t *v, uint8_t mac[6])
     return net_mac_parse(json_string_value(v), mac);
 }
 
+/* The kernel's rules for interface names (dev_valid_name), so a bad one is
+ * refused here with a reason instead of by TUNSETIFF without one. */
+static bool ifname_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
 /* source_size / source_dst / source_count; 1 = handled, 0 = not a source
  * key, < 0 = error. */
 static int source_key(const char *key, const json_t *v, struct cfg_source *s, const char *ctx,
@@ -225,8 +238,9 @@ int cfg_port_from_json(const json_t *o, const char *ctx, const char *sw, struct 
             has_type = true;
         } else if (strcmp(key, "ifname") == 0) {
             const char *s = json_string_value(v);
-            if (!s || !*s || strlen(s) > 15 || strchr(s, '/') || strchr(s, ' ')) {
-                rc = fail(err, len, ctx, key, "an interface name of 1-15 characters", v);
+            if (!s || !ifname_ok(s)) {
+                rc = fail(err, len, ctx, key, "an interface name of 1-15 characters (not \".\" "
+                          "or \"..\", no '/', ':', spaces or control characters)", v);
                 goto out;
             }
             free(c.ifname);

@@ -211,6 +211,15 @@ int net_registry_add_port(struct net_registry *r, const struct cfg_port *c, char
     int rc = port_name_taken(r, c->name, err, len);
     if (rc)
         return rc;
+    if (c->type == CFG_PORT_TAP) {
+        const char *want = c->ifname ? c->ifname : c->name;
+        for (struct nr_port *o = r->ports; o; o = o->next)
+            if (o->tap && strcmp(net_tap_ifname(o->tap), want) == 0) {
+                snprintf(err, len, "port %s: interface %s is already port %s's tap", c->name,
+                         want, o->cfg.name);
+                return -EEXIST;
+            }
+    }
     struct nr_port *p = calloc(1, sizeof(*p));
     if (!p || cfg_port_copy(&p->cfg, c)) {
         free(p);

@@ -291,8 +291,31 @@ refuse() {
 refuse bad type=tap ifname=$TAP queues=17 "1..16"
 refuse bad type=sink queues=2 "queues belongs to tap ports"
 ip tuntap add dev "$TAP" mode tap || fail "cannot create a persistent tap $TAP"
-refuse bad type=tap ifname=$TAP queues=2 "another queue mode"
+refuse bad type=tap ifname=$TAP queues=2 "the existing tap is single-queue: give queues=1"
 ip tuntap del dev "$TAP" mode tap
+refuse bad type=tap ifname=.. "not \".\" or \"..\""
+refuse bad type=tap ifname=a:b "no '/', ':', spaces"
+refuse bad type=tap ifname=lo "exists and is not a tap"
+# Two ports on one multiqueue tap would flood the host's frames back into
+# it: a tap another port or another program holds is refused.
+ctl port-add sw0 host type=tap ifname=$TAP queues=2 >/dev/null || fail "port-add a tap with 2 queues"
+refuse bad type=tap ifname=$TAP queues=2 "interface $TAP is already port host's tap"
+ctl port-delete sw0 host >/dev/null || fail "port-delete the multiqueue tap"
+ip tuntap add dev "$TAP" mode tap multi_queue || fail "cannot create a persistent multiqueue tap"
+ip link set "$TAP" up
+timeout 60 python3 -c '
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x0100))
+print("attached", flush=True)
+time.sleep(60)' "$TAP" >"$TMP/holder.out" 2>&1 &
+holder=$!
+for _ in $(seq 100); do grep -q attached "$TMP/holder.out" && break; sleep 0.1; done
+grep -q attached "$TMP/holder.out" || fail "could not attach a queue to $TAP: $(cat "$TMP/holder.out")"
+refuse bad type=tap ifname=$TAP queues=2 "in use by another program"
+kill "$holder"; wait "$holder" 2>/dev/null
+ip tuntap del dev "$TAP" mode tap multi_queue
+echo "ok: taps of another kind, mode, port or program are refused"
 # A source whose frames the device's MTU would drop (over_mtu) is refused.
 out=$(ctl net-create big backend=sink source_size=9000 2>&1) &&
     fail "net-create with source_size 9000 at mtu 1500 succeeded"
