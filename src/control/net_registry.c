@@ -1,6 +1,8 @@
 /* Net registry (see net_registry.h). */
 #include "net_registry.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +47,9 @@ struct nr_net {
     struct nr_net *next;
 };
 
-/* A port name's interposition chain; outlives the ports of that name. */
+/* A port name's interposition chain. A local port's or net device's goes
+ * with it; a remote peer's (DEVICE@VMHOST) outlives the peer, so it holds
+ * again when the tunnel comes back, until it is set to no stages. */
 struct nr_chain {
     char name[48];
     struct ip_net *c;
@@ -121,6 +125,32 @@ static struct nr_chain *find_chain(const struct net_registry *r, const char *nam
     return NULL;
 }
 
+static void drop_chain(struct net_registry *r, const char *name)
+{
+    for (struct nr_chain **pp = &r->chains; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->name, name) == 0) {
+            struct nr_chain *c = *pp;
+            *pp = c->next;
+            ip_net_destroy(c->c);
+            free(c);
+            return;
+        }
+}
+
+/* DEVICE@ADDRESS as the iohost names a remote peer's port (rnet_server.c):
+ * a device name, '@', the vmhost's IPv4 or IPv6 address. */
+static bool peer_name_ok(const char *name)
+{
+    const char *at = strchr(name, '@');
+    if (!at || at == name || at - name > 32)
+        return false;
+    for (const char *c = name; c < at; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+            return false;
+    unsigned char a[16];
+    return inet_pton(AF_INET, at + 1, a) == 1 || inet_pton(AF_INET6, at + 1, a) == 1;
+}
+
 /* A new port takes the chain configured for its name, if any. */
 static void hook_port(struct net_registry *r, struct net_port *p)
 {
@@ -141,7 +171,7 @@ bool net_registry_claims(const struct net_registry *r, const char *name, const c
         if ((name && strcmp(n->cfg.name, name) == 0) ||
             (socket && strcmp(n->cfg.socket, socket) == 0))
             return true;
-    return false;
+    return name && find_port(r, name);
 }
 
 unsigned net_registry_count(const struct net_registry *r) { return r->nr_nets; }
@@ -151,6 +181,11 @@ static int port_name_taken(const struct net_registry *r, const char *name, char 
 {
     if (find_port(r, name) || find_net(r, name)) {
         snprintf(err, len, "a port or net device named %s already exists", name);
+        return -EEXIST;
+    }
+    /* One name space with block devices too: interpose names either. */
+    if (r->blk && registry_find(r->blk, name)) {
+        snprintf(err, len, "a blk device named %s already exists", name);
         return -EEXIST;
     }
     return 0;
@@ -276,6 +311,7 @@ int net_registry_remove_port(struct net_registry *r, const char *sw, const char 
         if (strcmp(p->cfg.name, name) == 0 && (!sw || strcmp(p->cfg.sw, sw) == 0)) {
             *pp = p->next;
             port_free(p);
+            drop_chain(r, name);
             LOG_INFO(LOGC, "port %s deleted", name);
             return 0;
         }
@@ -303,6 +339,7 @@ int net_registry_remove_switch(struct net_registry *r, const char *name, char *e
         struct nr_port *p = *pp;
         if (p->sw == s) {
             *pp = p->next;
+            drop_chain(r, p->cfg.name);
             port_free(p);
         } else {
             pp = &p->next;
@@ -487,6 +524,7 @@ int net_registry_remove_net(struct net_registry *r, const char *name, char *err,
             if (n->vh)
                 vhost_dev_drop_ring_state(n->vh);
             net_free(n);
+            drop_chain(r, name);
             LOG_INFO(LOGC, "net device %s deleted", name);
             return 0;
         }
@@ -607,7 +645,7 @@ static struct net_port *port_named(struct net_registry *r, const char *name)
 
 bool net_registry_has_port(struct net_registry *r, const char *name)
 {
-    return port_named(r, name) || find_chain(r, name) || strchr(name, '@');
+    return port_named(r, name) || find_chain(r, name) || peer_name_ok(name);
 }
 
 int net_registry_interpose_set(struct net_registry *r, const char *name, const json_t *stages,
@@ -615,8 +653,9 @@ int net_registry_interpose_set(struct net_registry *r, const char *name, const j
 {
     struct net_port *port = port_named(r, name);
     struct nr_chain *c = find_chain(r, name);
-    if (!port && !c && !strchr(name, '@')) {
-        snprintf(err, len, "no net device, port or remote peer named %s", name);
+    if (!port && !c && !peer_name_ok(name)) {
+        snprintf(err, len, "no net device, port or remote peer named %s (a remote peer is "
+                 "DEVICE@VMHOST_ADDRESS)", name);
         return -ENOENT;
     }
     if (strlen(name) >= sizeof(c->name)) {
@@ -627,6 +666,12 @@ int net_registry_interpose_set(struct net_registry *r, const char *name, const j
     unsigned n = 0;
     if (ip_stages_from_json(stages, st, &n, err, len) < 0)
         return -EINVAL;
+    if (!port && n == 0) {
+        /* A peer that is away keeps nothing: its chain goes. */
+        drop_chain(r, name);
+        LOG_INFO(LOGC, "remote peer %s: interposition stages removed", name);
+        return 0;
+    }
     bool fresh = !c;
     if (fresh) {
         c = calloc(1, sizeof(*c));

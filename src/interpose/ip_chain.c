@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -461,7 +462,11 @@ int ip_chain_set(struct ip_chain *c, struct ip_stage **stages, unsigned n, const
     }
     for (unsigned i = 0; i < n; i++)
         if (!(ip_stage_devs(stages[i]) & IP_DEV_BLK)) {
-            *why = "a stage in the list does not apply to block devices";
+            /* Control thread only; the caller copies the reason at once. */
+            static __thread char msg[96];
+            snprintf(msg, sizeof(msg), "stage %u (%s) does not apply to block devices (they "
+                     "take meter, qos, crypt)", i, stages[i]->ops->kind);
+            *why = msg;
             return -EINVAL;
         }
     struct ip_list *l = calloc(1, sizeof(*l));

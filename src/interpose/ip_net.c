@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,11 @@ int ip_net_set(struct ip_net *c, struct ip_stage **stages, unsigned n, const cha
     }
     for (unsigned i = 0; i < n; i++)
         if (!(ip_stage_devs(stages[i]) & IP_DEV_NET) || !stages[i]->ops->frame) {
-            *why = "a stage in the list does not apply to net ports";
+            /* Control thread only; the caller copies the reason at once. */
+            static __thread char msg[96];
+            snprintf(msg, sizeof(msg), "stage %u (%s) does not apply to net ports (they take "
+                     "filter)", i, stages[i]->ops->kind);
+            *why = msg;
             return -EINVAL;
         }
     struct ip_nlist *l = calloc(1, sizeof(*l));

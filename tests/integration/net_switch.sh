@@ -322,6 +322,27 @@ out=$(ctl net-create big backend=sink source_size=9000 2>&1) &&
 echo "$out" | grep -q "raise mtu" || fail "net-create source_size 9000: expected \"raise mtu\", got: $out"
 ctl net-create big backend=sink source_size=9000 mtu=9000 >/dev/null || fail "net-create source_size 9000 mtu 9000"
 ctl net-delete big >/dev/null || fail "net-delete big"
+# A deleted device's filter goes with it: a new device of that name starts
+# without one. Only DEVICE@ADDRESS names a remote peer that may come later.
+ctl net-create again backend=sink >/dev/null || fail "net-create again"
+ctl interpose again '[{"type":"filter","default":"deny"}]' >/dev/null || fail "interpose on again"
+ctl net-delete again >/dev/null || fail "net-delete again"
+ctl net-create again backend=sink >/dev/null || fail "net-create again (2)"
+[ "$(ctl net-stats again | jq -c .port.interpose)" = "[]" ] ||
+    fail "a re-created device inherited its namesake's filter: $(ctl net-stats again | jq -c .port.interpose)"
+ctl net-delete again >/dev/null || fail "net-delete again (2)"
+out=$(ctl interpose 'a b@c' '[]' 2>&1) && fail "interpose on 'a b@c' succeeded"
+echo "$out" | grep -q "no device, port or export named a b@c" || fail "interpose 'a b@c': got: $out"
+out=$(ctl interpose 'n9@10.9.9.9' '[{"type":"filter"},{"type":"meter"}]' 2>&1) &&
+    fail "a meter stage on a net port was accepted"
+echo "$out" | grep -q "stage 1 (meter) does not apply to net ports" || fail "meter on a net port: got: $out"
+ctl interpose 'n9@10.9.9.9' '[{"type":"filter"}]' >/dev/null || fail "interpose on a remote peer to come"
+ctl interpose 'n9@10.9.9.9' '[]' >/dev/null || fail "removing a remote peer's stages"
+# Ports share one name space with block devices (interpose names either).
+ctl create-blk blkname >/dev/null || fail "create-blk blkname"
+refuse blkname type=sink "a blk device named blkname already exists"
+ctl delete blkname >/dev/null || fail "delete blkname"
+echo "ok: chains go with their device; port names do not take block devices' names"
 # RPC errors name the request's keys (they read switches[0].mac_table).
 out=$(ctl switch-create swx mac_table=x 2>&1) && fail "switch-create with mac_table=x succeeded"
 echo "$out" | grep -q "params.mac_table: expected" || fail "switch-create mac_table=x: got: $out"
