@@ -117,17 +117,20 @@ static int connect_rpc(void)
     return fd;
 }
 
-static void send_all(int fd, const char *buf, size_t len)
+/* 0, or the errno of a failed send: the daemon may have answered and
+ * closed already (too many clients), and that answer says more. */
+static int send_all(int fd, const char *buf, size_t len)
 {
     while (len) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            die("sending to %s: %s", g_socket, strerror(errno));
+            return n < 0 ? errno : EPIPE;
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 /* One request on its own connection. Returns the result (new reference);
@@ -144,8 +147,9 @@ static json_t *call(const char *method, json_t *params)
     json_decref(req);
     if (!txt)
         die("out of memory");
-    send_all(fd, txt, strlen(txt));
-    send_all(fd, "\n", 1);
+    int send_err = send_all(fd, txt, strlen(txt));
+    if (!send_err)
+        send_err = send_all(fd, "\n", 1);
     free(txt);
 
     size_t cap = 65536, used = 0;
@@ -172,6 +176,8 @@ static json_t *call(const char *method, json_t *params)
         ssize_t n = recv(fd, buf + used, cap - used, 0);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n <= 0 && send_err)
+            die("sending to %s: %s", g_socket, strerror(send_err));
         if (n <= 0)
             die("%s: sidecored closed the connection without answering", method);
         used += (size_t)n;
@@ -561,10 +567,13 @@ static void cmd_info(void)
     if (g_json) {
         print_json(r);
     } else {
-        printf("sidecored %s, pid %llu, %llu sidecore(s) in %s mode, %llu device(s), up %llu s\n",
+        printf("sidecored %s, pid %llu, %llu sidecore(s) in %s mode, %llu device(s) (%llu blk, "
+               "%llu net), up %llu s\n",
                str(r, "version"), (unsigned long long)u64(r, "pid"),
                (unsigned long long)u64(r, "sidecores"), str(r, "mode"),
-               (unsigned long long)u64(r, "devices"), (unsigned long long)u64(r, "uptime_s"));
+               (unsigned long long)(u64(r, "devices") + u64(r, "net_devices")),
+               (unsigned long long)u64(r, "devices"), (unsigned long long)u64(r, "net_devices"),
+               (unsigned long long)u64(r, "uptime_s"));
     }
     json_decref(r);
 }
@@ -580,6 +589,8 @@ static json_t *kv_params(const char *cmd, const char *name_key, int argc, char *
             die_usage("%s: expected KEY=VAL, got \"%s\"", cmd, argv[i]);
         char key[64];
         snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+        if (json_object_get(o, key))
+            die_usage("%s: %s given twice", cmd, key);
         bool is_path = !strcmp(key, "socket") || !strcmp(key, "path") ||
                        !strcmp(key, "fallback");
         json_object_set_new(o, key, is_path ? path_arg(eq + 1) : json_string(eq + 1));

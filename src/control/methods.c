@@ -196,11 +196,12 @@ static json_t *m_daemon_info(json_t *params, void *opaque, struct rpc_error *err
     struct daemon_ctx *ctx = opaque;
     (void)params;
     (void)err;
-    return json_pack("{s:s,s:s,s:i,s:i,s:s,s:I,s:i}", "version", SIDECORE_VERSION, "role",
+    return json_pack("{s:s,s:s,s:i,s:i,s:s,s:I,s:i,s:i}", "version", SIDECORE_VERSION, "role",
                      ctx->role ? ctx->role : "local", "pid",
                      (int)getpid(), "sidecores", (int)sc_set_count(ctx->scs), "mode", ctx->mode,
                      "uptime_s", (json_int_t)((sc_now_ns() - ctx->start_ns) / 1000000000ull),
-                     "devices", (int)registry_count(ctx->reg));
+                     "devices", (int)registry_count(ctx->reg), "net_devices",
+                     (int)(ctx->net ? net_registry_count(ctx->net) : 0));
 }
 
 const struct rpc_method daemon_methods[] = {

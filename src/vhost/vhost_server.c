@@ -304,8 +304,13 @@ static int listen_on(struct vhost_dev *v, const char **why)
         return -errno;
     }
     if (bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        *why = "cannot bind the socket path";
-        return -errno;
+        int e = errno;
+        *why = e == ENOENT    ? "cannot bind the socket path: its directory does not exist"
+               : e == EACCES  ? "cannot bind the socket path: permission denied in its directory"
+               : e == EROFS   ? "cannot bind the socket path: its file system is read-only"
+               : e == ENOTDIR ? "cannot bind the socket path: a part of it is not a directory"
+                              : "cannot bind the socket path";
+        return -e;
     }
     int rc = listen(v->listen_fd, 4) < 0 ? -errno : 0;
     if (rc < 0)

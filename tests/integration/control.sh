@@ -295,6 +295,36 @@ ctl_fails "no device named nk (nk is a net device: net_delete, net_stats (sideco
 ctl_fails "no device named nk (nk is a net device" stats nk
 ctl_fails "no net device named bk (bk is a block device: device_delete, device_stats (sidecorectl delete, stats))" net-delete bk
 ctl_fails "no net device named bk (bk is a block device" net-stats bk
+ctl info
+grep -q "device(s) (4 blk, 1 net)" "$TMP/ctl.out" || fail "info counts: $(cat "$TMP/ctl.out")"
+ctl_fails "net-create: switch given twice" net-create nk2 switch=swk switch=swk
+ctl_fails "its directory does not exist" create-blk bk2 --socket "$TMP/no/such/dir/bk2.sock"
+# With every RPC slot busy, sidecorectl prints the daemon's refusal, not
+# the broken pipe its request met.
+timeout 30 python3 - "$RPC" <<'PY' &
+import socket, sys, time
+ss = []
+for i in range(64):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.send(b'{"jsonrpc":')
+    ss.append(s)
+print("busy", flush=True)
+end = time.time() + 6
+while time.time() < end:
+    for s in ss:
+        try:
+            s.send(b' ')
+        except OSError:
+            pass
+    time.sleep(0.3)
+PY
+busy=$!
+sleep 2
+for _ in 1 2 3; do
+    ctl_fails "too many RPC clients" info
+done
+kill "$busy" 2>/dev/null; wait "$busy" 2>/dev/null
 ctl net-delete nk
 ctl delete bk
 ctl switch-delete swk
