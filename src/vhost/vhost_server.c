@@ -354,6 +354,12 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
         *why = "missing event loop, device or socket path";
         return -EINVAL;
     }
+    for (const char *c = cfg->socket_path; *c; c++)
+        if ((unsigned char)*c < ' ' || *c == 0x7f) {
+            /* It would split the lists and the printed QEMU line. */
+            *why = "the socket path contains a control character (newline, tab, ...)";
+            return -EINVAL;
+        }
     uint16_t nq = cfg->dev->ops->max_queues(cfg->dev);
     if (nq == 0 || nq > VHOST_USER_VRING_IDX_MASK + 1) {
         *why = "device queue count must be 1..256 (vhost-user ring index is 8 bits)";

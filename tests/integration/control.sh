@@ -299,6 +299,12 @@ ctl info
 grep -q "device(s) (4 blk, 1 net)" "$TMP/ctl.out" || fail "info counts: $(cat "$TMP/ctl.out")"
 ctl_fails "net-create: switch given twice" net-create nk2 switch=swk switch=swk
 ctl_fails "its directory does not exist" create-blk bk2 --socket "$TMP/no/such/dir/bk2.sock"
+ctl_fails "contains a control character" create-blk bk2 --socket "$TMP/a
+b.sock"
+# QEMU reads a comma in an option value as ",,": the printed line says so.
+ctl create-blk bk2 --socket "$TMP/a,b.sock"
+grep -qF "path=$TMP/a,,b.sock" "$TMP/ctl.out" || fail "the QEMU line for a,b.sock: $(cat "$TMP/ctl.out")"
+ctl delete bk2
 # With every RPC slot busy, sidecorectl prints the daemon's refusal, not
 # the broken pipe its request met.
 timeout 30 python3 - "$RPC" <<'PY' &
