@@ -18,6 +18,7 @@
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/pidlock.h"
+#include "common/sockpath.h"
 #include "common/util.h"
 #include "control/config.h"
 #include "control/exports.h"
@@ -637,6 +638,12 @@ static int run(struct sc_config *c)
     if (runtime_dir_ok(c->runtime_dir, err, sizeof(err)) < 0) {
         LOG_ERR(LOGC, "%s", err);
         return 1;
+    }
+    /* Device sockets are compared in this spelling (sockpath.h). */
+    char *rpc_canon = sockpath_canonical(c->rpc_socket);
+    if (rpc_canon) {
+        free(c->rpc_socket);
+        c->rpc_socket = rpc_canon;
     }
     char lock_path[4096];
     snprintf(lock_path, sizeof(lock_path), "%s/sidecored.lock", c->runtime_dir);

@@ -10,4 +10,10 @@
  * -ENAMETOOLONG: too long for a unix socket address. */
 int sockpath_claim(const char *path);
 
+/* path with its directory resolved (realpath: no ".", "..", "//" or
+ * symlinks) and its last component as given, so two spellings of one socket
+ * compare equal; path itself (copied) when the directory does not resolve.
+ * malloc'd; NULL when out of memory. */
+char *sockpath_canonical(const char *path);
+
 #endif

@@ -12,6 +12,7 @@
 #include "../backend/net_switch.h"
 #include "../backend/net_tap.h"
 #include "../common/log.h"
+#include "../common/sockpath.h"
 #include "../dev/net.h"
 #include "../interpose/ip_chain.h"
 #include "../interpose/ip_net.h"
@@ -434,6 +435,14 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         snprintf(err, len, "out of memory");
         goto fail;
     }
+    /* One spelling per socket, so the conflict checks see every other. */
+    char *canon = sockpath_canonical(n->cfg.socket);
+    if (!canon) {
+        snprintf(err, len, "out of memory");
+        goto fail;
+    }
+    free(n->cfg.socket);
+    n->cfg.socket = canon;
     if ((rc = net_conflict(r, &n->cfg, err, len)))
         goto fail;
     if (c->sw && !(n->sw = find_sw(r, c->sw))) {

@@ -8,6 +8,7 @@
 
 #include "../backend/blk_backend.h"
 #include "../common/log.h"
+#include "../common/sockpath.h"
 #include "../common/util.h"
 #include "../dev/blk.h"
 #include "../remote/rio_client.h"
@@ -204,6 +205,14 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
             goto fail;
         }
     }
+    /* One spelling per socket, so the conflict checks see every other. */
+    char *canon = sockpath_canonical(d->cfg.socket);
+    if (!canon) {
+        snprintf(err, len, "out of memory");
+        goto fail;
+    }
+    free(d->cfg.socket);
+    d->cfg.socket = canon;
     if ((rc = conflict(r, &d->cfg, err, len)))
         goto fail;
     struct blk_backend *be = open_backend(r, d, err, len);

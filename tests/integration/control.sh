@@ -298,6 +298,10 @@ ctl_fails "no net device named bk (bk is a block device" net-stats bk
 ctl info
 grep -q "device(s) (4 blk, 1 net)" "$TMP/ctl.out" || fail "info counts: $(cat "$TMP/ctl.out")"
 ctl_fails "net-create: switch given twice" net-create nk2 switch=swk switch=swk
+# Another spelling of a socket is the same socket (a client device would
+# have connected to the daemon itself).
+ctl_fails "is already used by net device nk" net-create nk2 switch=swk client=on "socket=$RUN/./nk.sock"
+ctl_fails "is the daemon's RPC socket" create-blk bk2 --client --socket "$RUN//sidecored.sock"
 ctl_fails "its directory does not exist" create-blk bk2 --socket "$TMP/no/such/dir/bk2.sock"
 ctl_fails "contains a control character" create-blk bk2 --socket "$TMP/a
 b.sock"

@@ -58,8 +58,40 @@ static void claims(void **st)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* Two spellings of one socket come out the same. */
+static void canonical(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/test_sockpath.XXXXXX", p[256], link[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(link, sizeof(link), "%s.link", dir);
+    assert_int_equal(symlink(dir, link), 0);
+    const char *forms[] = {"%s/a.sock", "%s/./a.sock", "%s//a.sock", "%s/../%s/a.sock"};
+    char want[128];
+    snprintf(want, sizeof(want), "%s/a.sock", dir);
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), forms[i], dir, strrchr(dir, '/') + 1);
+        char *c = sockpath_canonical(p);
+        assert_string_equal(c, want);
+        free(c);
+    }
+    snprintf(p, sizeof(p), "%s/a.sock", link);
+    char *c = sockpath_canonical(p);
+    assert_string_equal(c, want);
+    free(c);
+    /* A directory that does not resolve: as given. */
+    c = sockpath_canonical("/nonexistent.dir/./a.sock");
+    assert_string_equal(c, "/nonexistent.dir/./a.sock");
+    free(c);
+    c = sockpath_canonical("/a.sock");
+    assert_string_equal(c, "/a.sock");
+    free(c);
+    unlink(link);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(claims)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(claims), cmocka_unit_test(canonical)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
