@@ -535,6 +535,9 @@ static void warn_cpu_layout(const struct sc_params *p, unsigned nr_cpus)
     if (nr_cpus && nr_cpus < p->nr_sidecores)
         LOG_WARN(LOGC, "%u sidecore(s) but %u CPU(s) in --cpus / sidecores.cpus: sidecores %u.. "
                  "run unpinned", p->nr_sidecores, nr_cpus, nr_cpus);
+    if (nr_cpus > p->nr_sidecores)
+        LOG_WARN(LOGC, "%u CPU(s) in --cpus / sidecores.cpus but %u sidecore(s): CPUs after "
+                 "the first %u are not used", nr_cpus, p->nr_sidecores, p->nr_sidecores);
 }
 
 static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)

@@ -315,9 +315,10 @@ static bool client_lines(struct rpc_client *c)
     c->in_len -= start;
     if (!c->closing && c->in_len >= RPC_MAX_LINE) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "invalid request: line longer than %u bytes; closing",
-                 RPC_MAX_LINE);
-        LOG_ERR("rpc", "client fd %d sent a line longer than %u bytes; closing it", c->fd,
+        snprintf(msg, sizeof(msg),
+                 "invalid request: %u bytes without a newline (a request is at most %u bytes "
+                 "and its newline); closing", RPC_MAX_LINE, RPC_MAX_LINE - 1);
+        LOG_ERR("rpc", "client fd %d sent %u bytes without a newline; closing it", c->fd,
                 RPC_MAX_LINE);
         json_t *reply = error_reply(NULL, RPC_INVALID_REQUEST, msg);
         bool ok = reply && client_queue(c, reply);

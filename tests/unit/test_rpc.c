@@ -276,7 +276,7 @@ static void test_long_line_closes(void **state)
     free(big);
     r = read_reply(f, fd, &closed);
     assert_non_null(r);
-    assert_error(r, RPC_INVALID_REQUEST, "longer than 65536 bytes");
+    assert_error(r, RPC_INVALID_REQUEST, "65536 bytes without a newline (a request is at most 65535 bytes");
     json_decref(r);
     r = read_reply(f, fd, &closed);
     assert_null(r);
