@@ -32,6 +32,12 @@ struct rio_cslot {
     uint64_t id;
     uint64_t first_ns, deadline_ns;
     unsigned tries;
+    /* Resending by rounds (rio_cq.c): for a WRITE, the fragments the
+     * iohost held at the last NACK, how many the round after it sent, when
+     * it came and how long the round before it took; for a READ, nack_got
+     * is what the client held at its last resend. */
+    uint32_t nack_got, nack_sent;
+    uint64_t nack_ns, nack_round_ns;
     enum rio_where where;
     struct rio_reasm rx;
 };

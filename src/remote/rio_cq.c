@@ -94,8 +94,33 @@ static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now, bool s
         .lease = q->lease,
     };
     uint32_t data = io->op == BLK_OP_WRITE ? (uint32_t)io->len : 0;
+    uint16_t frag = q->be->frag_size;
+    bool progress = false;
     /* A datagram the socket cannot take now counts as lost. */
-    rio_send(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, q->be->frag_size, q->stage);
+    if (s->tries && !stale && data > frag) {
+        /* Resent as a probe: the first fragment; the iohost answers with
+         * what it holds (NACK) and only the rest follows (rio_wire.h). */
+        static const uint8_t first_only[RIO_MAX_FRAGS / 8] = {
+            [0] = 0xfe, [1 ... RIO_MAX_FRAGS / 8 - 1] = 0xff};
+        h.flags |= RIO_F_PROBE;
+        rio_send_some(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, frag, q->stage,
+                      first_only);
+    } else if (s->tries && io->op == BLK_OP_READ && s->rx.got) {
+        /* Resent with what arrived: the answer brings only the rest. A
+         * resend after progress waits no longer than a plain timeout: the
+         * answer came in part, so the link works but is slow (a round per
+         * burst it can carry), which backoff would stretch to seconds. */
+        progress = s->rx.got > s->nack_got;
+        s->nack_got = s->rx.got;
+        uint8_t map[RIO_MAX_FRAGS / 8];
+        uint32_t n = rio_bitmap_bytes(s->rx.len, s->rx.frag_size);
+        rio_reasm_bitmap(&s->rx, map);
+        struct iovec v = {map, n};
+        h.flags |= RIO_F_HAVE;
+        rio_send(q->sock, NULL, 0, &h, &v, 1, n, s->rx.frag_size, q->stage);
+    } else {
+        rio_send(q->sock, NULL, 0, &h, io->iov, io->iovcnt, data, frag, q->stage);
+    }
     if (io->op != BLK_OP_READ)
         q->last_write_ns = now;
     if (stale)
@@ -105,7 +130,7 @@ static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now, bool s
     else
         s->first_ns = now;
     s->tries++;
-    uint64_t backoff = q->rto_ns << SC_MIN(s->tries - 1, 10u);
+    uint64_t backoff = progress ? q->rto_ns : q->rto_ns << SC_MIN(s->tries - 1, 10u);
     s->deadline_ns = now + SC_MIN(backoff, RTO_MAX_NS);
     due(q, s->deadline_ns);
     due(q, s->first_ns + q->be->timeout_ns);
@@ -132,6 +157,8 @@ static void go_remote(struct rio_cq *q, struct rio_cslot *s, uint64_t now)
     waiting_starts(q, now);
     set_where(q, s, W_REMOTE);
     s->tries = 0;
+    s->nack_got = s->nack_sent = 0;
+    s->nack_ns = s->nack_round_ns = 0;
     if (s->io->op == BLK_OP_READ)
         rio_reasm_reset(&s->rx, (uint32_t)s->io->len);
     send_req(q, s, now, false);
@@ -363,6 +390,76 @@ static void place(const struct rio_hdr *h, uint32_t dlen, const uint8_t *data,
         rio_buf_to_iov(io->iov, io->iovcnt, h->frag_off, data, dlen);
 }
 
+#define NACK_MIN_BURST 4u
+
+/* The iohost holds the fragments of a resent WRITE that map says: some of
+ * the others go again, with the stamp the NACK brought, and a probe behind
+ * them asks for the next NACK once they have drained, so the rounds keep
+ * pace with the link. A link that drops a burst's tail (its queue is
+ * shorter than the burst) would drop the probe too: a round sends what the
+ * last one delivered, a little less, and half as much again when all of it
+ * arrived. */
+static void nacked(struct rio_cq *q, const struct rio_hdr *h, const uint8_t *map, uint64_t now)
+{
+    struct rio_cslot *s = slot_of(q, h->id);
+    if (!s || !map || s->where != W_REMOTE || s->io->op != BLK_OP_WRITE ||
+        h->offset != s->io->offset || h->len != s->io->len || h->frag_size != q->be->frag_size)
+        return;
+    struct blk_io *io = s->io;
+    uint32_t nfrags = (h->len + h->frag_size - 1) / h->frag_size, got = 0;
+    uint8_t skip[RIO_MAX_FRAGS / 8];
+    uint32_t nb = rio_bitmap_bytes(h->len, h->frag_size);
+    for (uint32_t b = 0; b < nb; b++)
+        got += (uint32_t)__builtin_popcount(map[b]);
+    uint32_t delivered = got > s->nack_got ? got - s->nack_got : 0;
+    uint64_t round = s->nack_ns ? since(now, s->nack_ns) : 0;
+    /* A second NACK for one round (a timeout's probe overtook it) changes
+     * nothing: the round's fragments are still on their way. */
+    if (s->nack_ns && !delivered && round < s->nack_round_ns / 2)
+        return;
+    if (s->nack_ns && delivered)
+        s->nack_round_ns = round;
+    uint32_t burst = s->nack_sent && delivered >= s->nack_sent ? s->nack_sent + s->nack_sent / 2
+                                                               : delivered * 3 / 4;
+    burst = SC_MAX(NACK_MIN_BURST, burst);
+    s->nack_got = got;
+    s->nack_ns = now;
+    memcpy(skip, map, nb);
+    uint32_t sent = 0, last = 0;
+    for (uint32_t i = 0; i < nfrags; i++) {
+        if (rio_bitmap_has(map, i))
+            continue;
+        if (sent < burst) {
+            sent++;
+            last = i;
+        } else {
+            skip[i / 8] |= (uint8_t)(1u << (i % 8));
+        }
+    }
+    s->nack_sent = sent;
+    if (!sent)
+        return;
+    struct rio_hdr r = {.type = RIO_T_REQ, .op = RIO_OP_WRITE, .queue = q->idx,
+                        .device = q->be->tag, .len = (uint32_t)io->len, .session = q->session,
+                        .id = s->id, .offset = io->offset, .ack = q->lwm, .lease = q->lease};
+    rio_send_some(q->sock, NULL, 0, &r, io->iov, io->iovcnt, (uint32_t)io->len,
+                  q->be->frag_size, q->stage, skip);
+    /* The probe: the last fragment sent again, flagged. */
+    memset(skip, 0xff, nb);
+    skip[last / 8] &= (uint8_t)~(1u << (last % 8));
+    r.flags = RIO_F_PROBE;
+    rio_send_some(q->sock, NULL, 0, &r, io->iov, io->iovcnt, (uint32_t)io->len,
+                  q->be->frag_size, q->stage, skip);
+    q->last_write_ns = now;
+    bump(&q->retransmits);
+    /* The next NACK comes once the round drains, about as long as the
+     * last round took; a round that delivered was progress, so the wait
+     * for its probe starts again from there, not from the backoff. */
+    uint64_t wait = SC_MAX(q->rto_ns, 2 * s->nack_round_ns);
+    s->deadline_ns = now + SC_MIN(wait, RTO_MAX_NS);
+    due(q, s->deadline_ns);
+}
+
 /* One datagram, its data at data or (NULL) already in place. Returns 1
  * when it completed a request. */
 static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, const uint8_t *data,
@@ -381,6 +478,10 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
          * sample of any size, and the retransmission timeout with it. */
         if (h->offset && h->offset == q->last_ping_ns && h->offset <= now)
             rtt_sample(q, now - h->offset);
+        return 0;
+    }
+    if (h->type == RIO_T_NACK) {
+        nacked(q, h, data, now);
         return 0;
     }
     struct rio_cslot *s = h->type == RIO_T_RESP ? slot_of(q, h->id) : NULL;
@@ -431,8 +532,12 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
         place(h, dlen, data, io);
         q->peer_frag = h->frag_size;
         q->last_rx = s;
-        if (!rio_reasm_done(&s->rx))
+        if (!rio_reasm_done(&s->rx)) {
+            /* Still arriving: the resend waits until the answer stops. */
+            if (s->tries > 1)
+                s->deadline_ns = SC_MAX(s->deadline_ns, now + q->rto_ns);
             return 0;
+        }
         res = 0;
     }
     if (s->tries == 1)

@@ -281,6 +281,13 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
              const struct iovec *iov, int iovcnt, uint32_t len, uint16_t frag_size,
              uint8_t *stage)
 {
+    return rio_send_some(fd, to, tolen, h, iov, iovcnt, len, frag_size, stage, NULL);
+}
+
+int rio_send_some(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr *h,
+                  const struct iovec *iov, int iovcnt, uint32_t len, uint16_t frag_size,
+                  uint8_t *stage, const uint8_t *skip)
+{
     struct batch b;
     uint32_t off = 0;
     int rc = 0;
@@ -292,6 +299,12 @@ int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr 
                        : 0;
     do {
         uint32_t flen = SC_MIN(len - off, (uint32_t)frag_size);
+        if (skip && rio_bitmap_has(skip, off / frag_size)) {
+            /* Left out: a batch's datagrams are still full but its last
+             * (only the message's last fragment is short), as GSO needs. */
+            off += flen;
+            continue;
+        }
         unsigned i = b.n;
         h->frag_off = off;
         rio_hdr_encode(h, b.hdr[i]);

@@ -114,6 +114,11 @@ int rio_socket(const struct sockaddr *bind_to, socklen_t blen, bool reuseport,
 int rio_send(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr *h,
              const struct iovec *iov, int iovcnt, uint32_t len, uint16_t frag_size,
              uint8_t *stage);
+/* The same, leaving out the fragments set in skip (a wire bitmap,
+ * rio_wire.h); nothing when every one is set. */
+int rio_send_some(int fd, const struct sockaddr *to, socklen_t tolen, struct rio_hdr *h,
+                  const struct iovec *iov, int iovcnt, uint32_t len, uint16_t frag_size,
+                  uint8_t *stage, const uint8_t *skip);
 
 /* > 0: the next datagram's full size, header decoded into h (-EINVAL and
  * the datagram dropped when it is not vRIO); -EAGAIN when none waits. */

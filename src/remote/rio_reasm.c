@@ -34,3 +34,10 @@ int rio_reasm_add(struct rio_reasm *r, const struct rio_hdr *h)
     r->got++;
     return 1;
 }
+
+void rio_reasm_bitmap(const struct rio_reasm *r, uint8_t *out)
+{
+    uint32_t n = rio_bitmap_bytes(r->len, r->frag_size);
+    for (uint32_t b = 0; b < n; b++)
+        out[b] = (uint8_t)(r->bits[b / 8] >> (b % 8 * 8));
+}

@@ -31,5 +31,8 @@ static inline bool rio_reasm_done(const struct rio_reasm *r)
 {
     return r->frag_size && r->got == r->nfrags;
 }
+/* The fragments received, as the wire's bitmap (rio_wire.h) of
+ * rio_bitmap_bytes(len, frag_size) bytes. Only once a fragment came. */
+void rio_reasm_bitmap(const struct rio_reasm *r, uint8_t *out);
 
 #endif

@@ -24,6 +24,7 @@ struct rio_export {
     struct blk_backend_info info;
     _Atomic uint64_t requests, bytes_read, bytes_written, errors;
     _Atomic uint64_t dup_writes, reread, resent, sessions, stale;
+    _Atomic uint64_t nacks; /* partial writes answered with what arrived */
     _Atomic uint64_t expired, mem_drops; /* partial writes given up; writes dropped for memory */
 };
 
@@ -49,6 +50,9 @@ struct rio_sreq {
     uint8_t *buf;
     struct iovec iov;
     struct rio_reasm *rx;  /* while receiving a WRITE's fragments */
+    uint8_t *have;         /* READ resent with RIO_F_HAVE: fragments not to send again */
+    uint16_t have_frag;    /* the fragment size that bitmap counts in */
+    uint32_t resend_got, resend_sent; /* the client's count at the last HAVE, sent after it */
     struct rio_sreq *next_ready;
 };
 

@@ -43,8 +43,56 @@ static void send_resp(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
                         .session = s->id, .id = r->id, .offset = r->offset,
                         .lease = rio_stamp(sc_now_ns())};
     bool data = r->op == RIO_OP_READ && r->status == 0;
-    rio_send(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &r->iov, 1,
-             data ? r->len : 0, sq->srv->frag_size, sq->stage);
+    const uint8_t *skip = data && r->have_frag == sq->srv->frag_size ? r->have : NULL;
+    rio_send_some(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &r->iov, 1,
+                  data ? r->len : 0, sq->srv->frag_size, sq->stage, skip);
+    free(r->have);
+    r->have = NULL;
+}
+
+/* A WRITE still assembling was resent (RIO_F_PROBE): which fragments are
+ * here, so the client sends only the others (rio_wire.h). */
+static void send_nack(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
+{
+    uint8_t map[RIO_MAX_FRAGS / 8];
+    uint32_t n = rio_bitmap_bytes(r->len, r->rx->frag_size);
+    rio_reasm_bitmap(r->rx, map);
+    struct rio_hdr h = {.type = RIO_T_NACK, .op = RIO_OP_WRITE, .queue = r->queue,
+                        .device = sq->srv->ex[r->ex]->tag, .len = r->len, .session = s->id,
+                        .id = r->id, .offset = r->offset, .lease = rio_stamp(sc_now_ns())};
+    struct iovec v = {map, n};
+    rio_send(sq->sock, (struct sockaddr *)&s->peer, s->plen, &h, &v, 1, n, r->rx->frag_size,
+             sq->stage);
+    bump(&sq->srv->ex[r->ex]->nacks, 1);
+}
+
+/* A READ resent with RIO_F_HAVE: its answer leaves out what the client
+ * holds, and is cut to what the link delivered of the last one (a little
+ * less, or half as much again when all of it arrived): a link that drops
+ * a burst's tail carries every fragment of a burst it can take. */
+static void take_have(struct rio_sreq *r, const struct rio_hdr *h, const uint8_t *data,
+                      uint32_t dlen)
+{
+    if (r->op != RIO_OP_READ || !(h->flags & RIO_F_HAVE) || r->have)
+        return;
+    if (!(r->have = malloc(dlen)))
+        return;
+    memcpy(r->have, data, dlen);
+    r->have_frag = h->frag_size;
+    uint32_t nfrags = (r->len + h->frag_size - 1) / h->frag_size, got = 0;
+    for (uint32_t b = 0; b < dlen; b++)
+        got += (uint32_t)__builtin_popcount(data[b]);
+    uint32_t delivered = got > r->resend_got ? got - r->resend_got : 0;
+    uint32_t burst = r->resend_sent && delivered >= r->resend_sent
+                         ? r->resend_sent + r->resend_sent / 2
+                         : delivered * 3 / 4;
+    burst = SC_MAX(4u, burst);
+    r->resend_got = got;
+    r->resend_sent = 0;
+    for (uint32_t i = 0; i < nfrags; i++)
+        if (!rio_bitmap_has(r->have, i) && r->resend_sent++ >= burst)
+            r->have[i / 8] |= (uint8_t)(1u << (i % 8));
+    r->resend_sent = SC_MIN(r->resend_sent, burst);
 }
 
 /* wake_ns: when a rate limit lets r go, or 0 when r waits for something
@@ -219,7 +267,7 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
     r->ex = s->ex;
     r->id = h->id;
     r->op = h->op;
-    r->flags = h->flags;
+    r->flags = h->flags & ~RIO_F_RESEND;
     r->queue = h->queue;
     r->len = h->op == RIO_OP_FLUSH ? 0 : h->len;
     r->lease = h->lease;
@@ -253,7 +301,7 @@ static struct rio_sreq *new_req(struct rio_sq *sq, struct rio_sess *s, const str
  * a damaged datagram may not.) */
 static bool same_req(const struct rio_sreq *r, const struct rio_hdr *h)
 {
-    return r->op == h->op && r->flags == h->flags && r->offset == h->offset &&
+    return r->op == h->op && r->flags == (h->flags & ~RIO_F_RESEND) && r->offset == h->offset &&
            (h->op == RIO_OP_FLUSH || r->len == h->len);
 }
 
@@ -328,8 +376,10 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
     if (!r) {
         r = new_req(sq, s, h, now);
         if (!r || r->state != SR_RECV) {
-            if (r && r->state == SR_READY)
+            if (r && r->state == SR_READY) {
+                take_have(r, h, data, dlen);
                 start(sq, r);
+            }
             return;
         }
     }
@@ -350,6 +400,8 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
             sq->receiving--;
             s->receiving--;
             start(sq, r);
+        } else if ((h->flags & RIO_F_PROBE) && r->rx->frag_size) {
+            send_nack(sq, s, r);
         }
         return;
     case SR_DONE:
@@ -358,6 +410,7 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
             bump(&ex->reread, 1);
             r->state = SR_READY;
             s->live++;
+            take_have(r, h, data, dlen);
             start(sq, r);
         } else if (h->frag_off == 0) {
             /* Once per copy of the request, not per fragment of it (a

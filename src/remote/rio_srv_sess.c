@@ -31,6 +31,7 @@ void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
     }
     rio_mem_give(sq, r);
     free(r->rx);
+    free(r->have);
     free(r);
 }
 

@@ -96,6 +96,11 @@ static int check_request(const struct rio_hdr *h, size_t payload)
         return -EINVAL;
     if (rio_carries_data(h))
         return check_data(h, payload);
+    if (h->type == RIO_T_REQ && h->op == RIO_OP_READ && (h->flags & RIO_F_HAVE)) {
+        if (h->len == 0 || h->len > RIO_MAX_IO || h->frag_size < RIO_MIN_FRAG || h->frag_off)
+            return -EINVAL;
+        return payload == rio_bitmap_bytes(h->len, h->frag_size) ? 0 : -EINVAL;
+    }
     if (payload)
         return -EINVAL;
     if (h->type == RIO_T_REQ && h->op == RIO_OP_READ && (h->len == 0 || h->len > RIO_MAX_IO))
@@ -135,6 +140,11 @@ int rio_hdr_decode(const uint8_t *buf, size_t n, struct rio_hdr *h)
     case RIO_T_PING:
     case RIO_T_PONG:
         return payload == 0 ? 0 : -EINVAL;
+    case RIO_T_NACK:
+        if (h->op != RIO_OP_WRITE || h->status || h->frag_off || h->len == 0 ||
+            h->len > RIO_MAX_IO || h->frag_size < RIO_MIN_FRAG)
+            return -EINVAL;
+        return payload == rio_bitmap_bytes(h->len, h->frag_size) ? 0 : -EINVAL;
     default:
         return -EINVAL;
     }

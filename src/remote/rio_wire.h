@@ -25,6 +25,15 @@
  * time a submitted write may take, bounded by the lease again). No clocks
  * need to agree: each side compares only stamps of its own clock.
  *
+ * Selective retransmission: a link slower than a request's burst of
+ * fragments (a 1 MiB write at 10 Mbit/s) drops the same tail of every
+ * copy, so resending whole requests never completes one. A client resends
+ * a fragmented WRITE as its first fragment with RIO_F_PROBE; the iohost,
+ * still assembling it, answers NACK: a bitmap of the fragments it holds
+ * (bit i of byte i / 8 is fragment i), and the client sends the others. A
+ * READ is resent with RIO_F_HAVE and the bitmap of the fragments the client
+ * holds, and the iohost's answer carries only the rest.
+ *
  * Integrity: every datagram carries a CRC-32 (zlib's polynomial, computed
  * with ISA-L) of its header (the field itself taken as zero) and its data.
  * UDP's own checksum is optional on the way (veth and checksum offload skip
@@ -43,7 +52,7 @@
 #include <stdint.h>
 
 #define RIO_MAGIC 0x5652u /* "RV" */
-#define RIO_VERSION 3
+#define RIO_VERSION 4
 #define RIO_HDR_SIZE 72
 #define RIO_MAX_IO (4u << 20)     /* READ/WRITE bytes per request */
 #define RIO_MIN_FRAG 1024u        /* smallest fragment a receiver accepts */
@@ -61,12 +70,16 @@ enum rio_type {
     RIO_T_HELLO_ACK = 4,
     RIO_T_PING = 5,
     RIO_T_PONG = 6,
+    RIO_T_NACK = 7, /* payload: the fragments of a WRITE the iohost holds */
 };
 
 /* Same values as enum blk_op. */
 enum rio_op { RIO_OP_READ, RIO_OP_WRITE, RIO_OP_FLUSH, RIO_OP_DISCARD, RIO_OP_WRITE_ZEROES };
 
 #define RIO_F_UNMAP 0x01 /* WRITE_ZEROES may deallocate */
+#define RIO_F_PROBE 0x02 /* WRITE resent: answer NACK while assembling it */
+#define RIO_F_HAVE 0x04  /* READ resent: payload is the client's fragment bitmap */
+#define RIO_F_RESEND (RIO_F_PROBE | RIO_F_HAVE) /* not part of what a request is */
 
 /* Export description flags (HELLO_ACK payload). */
 #define RIO_EX_READ_ONLY 0x01
@@ -129,6 +142,16 @@ bool rio_sealed(const uint8_t hdr[RIO_HDR_SIZE], const struct iovec *data, int n
 
 /* Does a message of this kind carry data after the header? */
 bool rio_carries_data(const struct rio_hdr *h);
+
+/* Bytes of a fragment bitmap for a len-byte message cut at frag_size. */
+static inline uint32_t rio_bitmap_bytes(uint32_t len, uint32_t frag_size)
+{
+    return ((len + frag_size - 1) / frag_size + 7) / 8;
+}
+static inline bool rio_bitmap_has(const uint8_t *map, uint32_t i)
+{
+    return map && (map[i / 8] >> (i % 8)) & 1;
+}
 
 void rio_hello_encode(const struct rio_hello_info *in, uint8_t out[RIO_HELLO_INFO_SIZE]);
 void rio_hello_decode(const uint8_t in[RIO_HELLO_INFO_SIZE], struct rio_hello_info *out);

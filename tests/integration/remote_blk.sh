@@ -211,6 +211,32 @@ echo "rate-limited export: the iohost polled idle $((idle / 1000000)) ms, slept 
 ctl vm0 delete rq >/dev/null || fail "delete rq"
 ctl io export-delete dq >/dev/null || fail "export-delete dq"
 
+# --- 3d. a link slower than a request's burst -------------------------------
+# 10 Mbit/s each way with a short queue (tbf, as a policed or congested
+# link): a 1 MiB write is ~750 fragments, and the queue keeps the first ~20
+# of every burst. Whole-request resends dropped the same tail every time
+# and no write ever landed (each failed after its 10 s timeout). Resends
+# now go by NACK rounds paced to what the link delivers, and reads resend
+# only what is missing: every block verified.
+ctl vm0 create-blk rsl --backend remote --server 10.77.0.2:7400 --export disk2 \
+    --socket "$TMP/rsl.sock" >/dev/null || fail "create-blk rsl"
+for side in "vmhost0 rvm0" "iohost rio0"; do
+    set -- $side
+    ip netns exec "$1" tc qdisc add dev "$2" root tbf rate 10mbit burst 32kbit latency 20ms ||
+        fail "tc tbf on $2"
+done
+nack0=$(ctl io exports | jq '[.exports[] | .partial_writes_nacked] | add')
+bench 0 run --socket "$TMP/rsl.sock" --workload write --bs 1m --qd 1 --queues 1 --span 8M --ios 4 --verify
+nacks=$(( $(ctl io exports | jq '[.exports[] | .partial_writes_nacked] | add') - nack0 ))
+for side in "vmhost0 rvm0" "iohost rio0"; do
+    set -- $side
+    ip netns exec "$1" tc qdisc del dev "$2" root
+done
+[ "$nacks" -gt 0 ] || fail "no partial write was answered with a NACK (was the link slow?)"
+[ "$(peer vm0 rsl failovers)" = 0 ] || fail "rsl failed over on the slow link"
+ctl vm0 delete rsl >/dev/null || fail "delete rsl"
+echo "slow link: 4 x 1 MiB written and read back, $nacks NACK round(s)"
+
 # --- 4. the iohost dies mid-run ------------------------------------------------
 echo "+ killing the iohost during two runs"
 timeout 120 "$BENCH" run --socket "$TMP/rf.sock" --workload randwrite --bs 4k --qd 8 --queues 1 \

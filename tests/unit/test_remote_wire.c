@@ -115,6 +115,56 @@ static void malformed(void **st)
     assert_int_equal(decode(&r, 1, &o), -EINVAL);
 }
 
+/* NACK and a READ resent with HAVE carry a fragment bitmap of exactly
+ * the message's size; the reassembly hands out its own in that form. */
+static void bitmaps(void **st)
+{
+    (void)st;
+    struct rio_hdr o, n = {.type = RIO_T_NACK, .op = RIO_OP_WRITE, .len = 1u << 20,
+                           .frag_size = 1400};
+    uint32_t nb = rio_bitmap_bytes(1u << 20, 1400); /* 749 fragments */
+    assert_int_equal(nb, 94);
+    assert_int_equal(decode(&n, nb, &o), 0);
+    assert_int_equal(decode(&n, nb - 1, &o), -EINVAL);
+    assert_int_equal(decode(&n, nb + 1, &o), -EINVAL);
+    n.op = RIO_OP_READ;
+    assert_int_equal(decode(&n, nb, &o), -EINVAL);          /* only writes are NACKed */
+    n.op = RIO_OP_WRITE;
+    n.frag_size = 100;
+    assert_int_equal(decode(&n, rio_bitmap_bytes(1u << 20, 100), &o), -EINVAL);
+    n.frag_size = 1400;
+    n.status = -5;
+    assert_int_equal(decode(&n, nb, &o), -EINVAL);
+    struct rio_hdr r = {.type = RIO_T_REQ, .op = RIO_OP_READ, .flags = RIO_F_HAVE,
+                        .len = 1u << 20, .frag_size = 1400};
+    assert_int_equal(decode(&r, nb, &o), 0);
+    assert_int_equal(o.flags, RIO_F_HAVE);
+    assert_int_equal(decode(&r, nb + 8, &o), -EINVAL);
+    r.flags = 0;
+    assert_int_equal(decode(&r, nb, &o), -EINVAL);          /* data without HAVE */
+
+    struct rio_reasm a;
+    rio_reasm_reset(&a, 1u << 20);
+    struct rio_hdr h = write_frag(1u << 20, 0, 1400);
+    uint32_t ids[] = {0, 7, 8, 63, 64, 748};
+    for (unsigned i = 0; i < 6; i++) {
+        h.frag_off = ids[i] * 1400;
+        assert_int_equal(rio_reasm_add(&a, &h), 1);
+    }
+    uint8_t map[RIO_MAX_FRAGS / 8];
+    memset(map, 0xee, sizeof(map));
+    rio_reasm_bitmap(&a, map);
+    unsigned set = 0;
+    for (uint32_t i = 0; i < 749; i++)
+        set += rio_bitmap_has(map, i);
+    assert_int_equal(set, 6);
+    for (unsigned i = 0; i < 6; i++)
+        assert_true(rio_bitmap_has(map, ids[i]));
+    assert_int_equal(map[0], 0x81);
+    assert_int_equal(map[1], 0x01);
+    assert_false(rio_bitmap_has(NULL, 0));
+}
+
 static void reassembly(void **st)
 {
     (void)st;
@@ -245,7 +295,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roundtrip),
         cmocka_unit_test(stamps),
-        cmocka_unit_test(malformed),
+        cmocka_unit_test(malformed),          cmocka_unit_test(bitmaps),
         cmocka_unit_test(reassembly),         cmocka_unit_test(sizes_and_addresses),
         cmocka_unit_test(iov_slices),     cmocka_unit_test(crc_seal),
     };
