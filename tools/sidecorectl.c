@@ -750,6 +750,8 @@ static void cmd_net_list(void)
         char link[40];
         if (*str(d, "switch"))
             snprintf(link, sizeof(link), "switch %s", str(d, "switch"));
+        else if (*str(d, "server"))
+            snprintf(link, sizeof(link), "remote %s", str(d, "remote_switch"));
         else
             snprintf(link, sizeof(link), "sink%s", u64(d, "source_size") ? "+source" : "");
         printf("%-16s %6llu %-17s %5llu %-14s %-10s %s\n", str(d, "name"),

@@ -570,8 +570,9 @@ static void print_qemu_line(const struct cfg_device *d)
 /* The QEMU options that attach a guest NIC to a net device. */
 static void print_net_line(const struct cfg_net *n)
 {
-    printf("# %s: virtio-net, %u queue pair(s), %s%s\n", n->name, n->queues,
-           n->sw ? "switch " : "sink", n->sw ? n->sw : "");
+    printf("# %s: virtio-net, %u queue pair(s), %s%s%s%s\n", n->name, n->queues,
+           n->sw ? "switch " : n->server ? "remote switch " : "sink", n->sw ? n->sw : "",
+           n->server ? n->rswitch : "", n->server ? " (through the iohost)" : "");
     char *line = qemu_line_net(n);
     printf("%s\n", line ? line : "(out of memory)");
     free(line);

@@ -94,9 +94,13 @@ struct net_port_counters {
     uint64_t drops[NET_DROP__COUNT];
 };
 
+/* Room for a remote peer's port name: a tunnel's name (up to 47 bytes),
+ * '@' and its vmhost's address (an IPv6 address is up to 45). */
+#define NET_PORT_NAME_MAX 96
+
 struct net_port {
     const struct net_port_ops *ops;
-    char name[48];
+    char name[NET_PORT_NAME_MAX];
     uint8_t mac[6];     /* the port's own address (sources send from it) */
     _Atomic unsigned caps; /* NET_CAP_* it receives as is; changes with negotiation */
     void *opaque;       /* the port type's object */

@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../backend/net_port.h"
 #include "../backend/net_sink.h"
 #include "../backend/net_tap.h"
 #include "../backend/net_switch.h"
 #include "../dev/net.h"
+#include "../remote/rio_io.h"
+#include "../remote/rnet_wire.h"
 #include "config.h"
 
 #define NAME_RULE "a name of 1-32 letters, digits, '_', '-' or '.'"
@@ -109,6 +113,34 @@ static int set_name(const json_t *v, char **dst, char *err, size_t len, const ch
 static int get_mac(const json_t *v, uint8_t mac[6])
 {
     return net_mac_parse(json_string_value(v), mac);
+}
+
+/* A MAC from the name, and for a remote device also the address this host
+ * reaches its iohost from: every vmhost's "net0" meets the others on the
+ * iohost's switch, and one MAC for all of them cut the guests off from each
+ * other. The address is the one the kernel picks for the route (a UDP
+ * connect sends nothing); without a route, the name alone. */
+static void default_mac(struct cfg_net *c)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "%s", c->name);
+    struct sockaddr_storage to, local;
+    socklen_t tlen, llen = sizeof(local);
+    if (c->server && rio_addr_parse(c->server, &to, &tlen) == 0) {
+        int fd = socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&to, tlen) == 0 &&
+            getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+            char addr[80];
+            rio_addr_format((struct sockaddr *)&local, addr, sizeof(addr));
+            char *colon = strrchr(addr, ':'); /* the port is the kernel's pick */
+            if (colon)
+                *colon = '\0';
+            snprintf(key, sizeof(key), "%s@%s", c->name, addr);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    net_mac_from_name(key, 0x52, c->mac);
 }
 
 /* The kernel's rules for interface names (dev_valid_name), so a bad one is
@@ -354,8 +386,9 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
                 goto out;
             }
         } else if (strcmp(key, "heartbeat_ms") == 0) {
-            if (get_uint(v, 1, 60000, &x) < 0) {
-                rc = fail(err, len, ctx, key, "milliseconds, 1..60000", v);
+            if (get_uint(v, 1, 1000, &x) < 0) {
+                rc = fail(err, len, ctx, key, "milliseconds, 1..1000 (the iohost forgets a "
+                          "peer silent for 10 s)", v);
                 goto out;
             }
             c.heartbeat_ms = (unsigned)x;
@@ -386,6 +419,11 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
         snprintf(err, len, "%s: server and remote_switch go together", ctx);
     else if (c.heartbeat_ms && !c.server)
         snprintf(err, len, "%s: heartbeat_ms needs server=IP:PORT", ctx);
+    else if (c.server && c.mtu + 18 > RNET_MAX_FRAME)
+        /* The tunnel carries a frame in one datagram: the guest would be
+         * told of frames the path drops. */
+        snprintf(err, len, "%s: mtu %u is more than a remote device carries (at most %u: a "
+                 "frame travels in one UDP datagram)", ctx, c.mtu, RNET_MAX_FRAME - 18);
     else if (!c.sink && (c.src.size || c.src.count || c.src.has_dst))
         snprintf(err, len, "%s: source_* keys need backend=sink (on a switch, add a sink port)",
                  ctx);
@@ -397,7 +435,7 @@ int cfg_net_from_json(const json_t *o, const char *ctx, struct cfg_net *out, cha
         rc = 0;
     if (rc == 0) {
         if (!has_mac)
-            net_mac_from_name(c.name, 0x52, c.mac);
+            default_mac(&c);
         if (!c.src.has_dst)
             memcpy(c.src.dst, c.mac, 6);
         *out = c;

@@ -18,6 +18,7 @@
 #include "../interpose/ip_net.h"
 #include "../remote/rnet_client.h"
 #include "../remote/rnet_server.h"
+#include "../remote/rnet_wire.h"
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
 #include "vpri_json.h"
@@ -52,7 +53,7 @@ struct nr_net {
  * with it; a remote peer's (DEVICE@VMHOST) outlives the peer, so it holds
  * again when the tunnel comes back, until it is set to no stages. */
 struct nr_chain {
-    char name[48];
+    char name[NET_PORT_NAME_MAX];
     struct ip_net *c;
     struct nr_chain *next;
 };
@@ -143,13 +144,20 @@ static void drop_chain(struct net_registry *r, const char *name)
 static bool peer_name_ok(const char *name)
 {
     const char *at = strchr(name, '@');
-    if (!at || at == name || at - name > 32)
+    if (!at || at == name || at - name >= RNET_NAME_MAX)
         return false;
     for (const char *c = name; c < at; c++)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
             return false;
     unsigned char a[16];
-    return inet_pton(AF_INET, at + 1, a) == 1 || inet_pton(AF_INET6, at + 1, a) == 1;
+    char v6[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(at + 1);
+    if (n > 2 && n < sizeof(v6) && at[1] == '[' && at[n] == ']') { /* as the iohost writes it */
+        memcpy(v6, at + 2, n - 2);
+        v6[n - 2] = '\0';
+        return inet_pton(AF_INET6, v6, a) == 1;
+    }
+    return inet_pton(AF_INET, at + 1, a) == 1;
 }
 
 /* A new port takes the chain configured for its name, if any. */
@@ -317,6 +325,12 @@ int net_registry_remove_port(struct net_registry *r, const char *sw, const char 
             return 0;
         }
     }
+    for (struct nr_peer *e = r->peers; e; e = e->next)
+        if (strcmp(e->port->name, name) == 0) {
+            snprintf(err, len, "%s is a remote peer's port: it goes with its tunnel (delete "
+                     "the net device on its vmhost)", name);
+            return -EINVAL;
+        }
     snprintf(err, len, "no port named %s%s%s", name, sw ? " on switch " : "", sw ? sw : "");
     return -ENOENT;
 }
@@ -668,7 +682,7 @@ int net_registry_interpose_set(struct net_registry *r, const char *name, const j
         return -ENOENT;
     }
     if (strlen(name) >= sizeof(c->name)) {
-        snprintf(err, len, "port names are at most 47 bytes");
+        snprintf(err, len, "port names are at most %d bytes", NET_PORT_NAME_MAX - 1);
         return -EINVAL;
     }
     struct ip_stage *st[IP_MAX_STAGES];

@@ -55,11 +55,11 @@ static void tunnel_deliver(struct net_port *p, struct net_pkt *const *pkts, unsi
         net_port_drop(p, NET_DROP_LINK_DOWN, n);
         return;
     }
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < n; i++)
-        bytes += pkts[i]->len;
-    rnet_send_pkts(c->sock, NULL, 0, c->session, (uint16_t)slot, &c->tx_seq, pkts, n, &c->path);
-    net_port_rx(p, n, bytes);
+    unsigned frames;
+    uint64_t bytes;
+    rnet_send_pkts(c->sock, NULL, 0, c->session, (uint16_t)slot, &c->tx_seq, pkts, n, &c->path,
+                   &frames, &bytes);
+    net_port_rx(p, frames, bytes);
 }
 
 static const struct net_port_ops tunnel_ops = {.type = "remote", .deliver = tunnel_deliver};
@@ -105,6 +105,9 @@ static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const u
 {
     if (h->type == RNET_T_HELLO_ACK) {
         if (h->status == 0 && atomic_load(&c->slot) < 0) {
+            /* A new peer on the iohost counts its frames from 0: frames of
+             * the old one's numbering would make every loss look late. */
+            c->rxseq = (struct rnet_rxseq){0};
             atomic_store(&c->slot, (int)h->peer);
             atomic_fetch_add(&c->joins, 1);
             LOG_INFO("remote", "%s: joined switch %s on %s (slot %u)", c->port.name, c->sw,
@@ -114,9 +117,13 @@ static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const u
             LOG_WARN("remote", "%s: %s refuses to attach us to switch %s: %s", c->port.name,
                      c->server, c->sw,
                      h->status == -EEXIST ? "a live peer of our name from our host holds "
-                                            "it (give the net devices on one host distinct "
-                                            "names)"
-                                          : strerror(-h->status));
+                                            "it (another daemon here with a net device of "
+                                            "that name: give them distinct names; or our "
+                                            "tunnel from before a restart: we join once it "
+                                            "has been silent 2.5 s)"
+                     : h->status == -ENOENT ? "it has no switch of that name"
+                     : h->status == -ENOSPC ? "its listener has no free peer slot"
+                                            : strerror(-h->status));
         }
         c->refused = h->status;
     } else if (h->type == RNET_T_PONG) {
@@ -229,8 +236,12 @@ struct rnet_client *rnet_client_create(const struct rnet_client_params *p, const
         *why = "the remote switch name is missing or longer than 47 bytes";
         return NULL;
     }
-    if (p->heartbeat_ms > 60000 || p->dead_ms > 3600000) {
-        *why = "heartbeat_ms must be at most 60000, dead_ms at most 3600000";
+    /* The iohost takes a peer heard within 2.5 s as alive (a namesake is
+     * refused) and forgets one silent for 10 s: a heartbeat up to 1 s keeps
+     * at least two within the first and ten within the second. */
+    if (p->heartbeat_ms > 1000 || p->dead_ms > 3600000) {
+        *why = "heartbeat_ms must be at most 1000 (the iohost forgets a peer silent for 10 s), "
+               "dead_ms at most 3600000";
         return NULL;
     }
     struct rnet_client *c = calloc(1, sizeof(*c));

@@ -83,6 +83,10 @@ struct txbatch {
     socklen_t tolen;
     struct rnet_path *path;
     unsigned n, niov, sent;
+    unsigned frames;       /* wire frames handed in (after GSO), sent or not */
+    uint64_t frame_bytes;
+    _Atomic uint32_t *seqp; /* the session's send counter */
+    uint32_t seq[RNET_BATCH];
     uint64_t bytes[RNET_BATCH];
     uint8_t hdr[RNET_BATCH][RNET_HDR_SIZE];
     struct mmsghdr msg[RNET_BATCH];
@@ -113,6 +117,17 @@ static unsigned gso_run(const struct txbatch *b, unsigned i)
     return k;
 }
 
+/* The rest of the batch, from message i, is dropped (send_full): its
+ * sequence numbers go back when no frame took a later one meanwhile, so the
+ * receiver does not count the same frames again as lost on the path. */
+static void give_back(struct txbatch *b, unsigned i)
+{
+    uint32_t last = b->seq[b->n - 1], want = last + 1;
+    if (last - b->seq[i] == b->n - 1 - i)
+        atomic_compare_exchange_strong_explicit(b->seqp, &want, b->seq[i],
+                                                memory_order_relaxed, memory_order_relaxed);
+}
+
 /* Messages [i, end) one datagram each. False when the socket is full: the
  * rest of the batch is dropped. */
 static bool tx_each(struct txbatch *b, unsigned i, unsigned end, unsigned *ok, uint64_t *bytes)
@@ -130,6 +145,7 @@ static bool tx_each(struct txbatch *b, unsigned i, unsigned end, unsigned *ok, u
             continue;
         if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
             rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], b->n - i);
+            give_back(b, i);
             return false;
         }
         /* One message refused (a pending ICMP error, a size limit): skip it. */
@@ -162,6 +178,7 @@ static int tx_run(struct txbatch *b, unsigned i, unsigned k, unsigned *ok, uint6
             continue;
         if (errno == EAGAIN || errno == ENOBUFS) {
             rnet_count(&b->path->drops[RNET_DROP_SEND_FULL], b->n - i);
+            give_back(b, i);
             return -1;
         }
         if (rio_gso_refusal(errno)) {
@@ -212,6 +229,8 @@ static void tx_flush(struct txbatch *b)
 static void tx_add(struct txbatch *b, const struct net_pkt *o, uint64_t session, uint16_t peer,
                    _Atomic uint32_t *seq)
 {
+    b->frames++;
+    b->frame_bytes += o->len;
     if (o->len > RNET_MAX_FRAME) {
         rnet_count(&b->path->drops[RNET_DROP_TOO_BIG], 1);
         return;
@@ -220,6 +239,8 @@ static void tx_add(struct txbatch *b, const struct net_pkt *o, uint64_t session,
         tx_flush(b);
     struct rnet_hdr h = {.type = RNET_T_DATA, .peer = peer, .session = session,
                          .seq = atomic_fetch_add_explicit(seq, 1, memory_order_relaxed)};
+    b->seqp = seq;
+    b->seq[b->n] = h.seq;
     if (o->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
         h.flags = RNET_F_NEEDS_CSUM;
         h.csum_start = o->hdr.csum_start;
@@ -238,7 +259,7 @@ static void tx_add(struct txbatch *b, const struct net_pkt *o, uint64_t session,
 
 unsigned rnet_send_pkts(int fd, const struct sockaddr *to, socklen_t tolen, uint64_t session,
                         uint16_t peer, _Atomic uint32_t *seq, struct net_pkt *const *pkts,
-                        unsigned n, struct rnet_path *path)
+                        unsigned n, struct rnet_path *path, unsigned *frames, uint64_t *bytes)
 {
     struct txbatch b = {.fd = fd, .to = to, .tolen = to ? tolen : 0, .path = path};
     for (unsigned i = 0; i < n; i++) {
@@ -251,6 +272,8 @@ unsigned rnet_send_pkts(int fd, const struct sockaddr *to, socklen_t tolen, uint
         enum net_drop why;
         if (net_fix_begin(&f, p, NET_CAP_CSUM, &why) < 0) {
             rnet_count(&path->drops[RNET_DROP_BAD_GSO], 1);
+            b.frames++;
+            b.frame_bytes += p->len;
             continue;
         }
         /* A segment's headers live in f until the next net_fix_next: send
@@ -263,6 +286,8 @@ unsigned rnet_send_pkts(int fd, const struct sockaddr *to, socklen_t tolen, uint
     }
     if (b.n)
         tx_flush(&b);
+    *frames = b.frames;
+    *bytes = b.frame_bytes;
     return b.sent;
 }
 

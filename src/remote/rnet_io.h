@@ -78,10 +78,13 @@ int rnet_socket(const struct sockaddr *bind_to, socklen_t blen, const struct soc
                 socklen_t plen, const char **why);
 
 /* DATA datagrams for pkts to `to` (NULL on a connected socket). seq is the
- * session's send counter. Returns the frames sent. */
+ * session's send counter. Returns the frames sent; *frames and *bytes say
+ * what was handed in, counted as the wire carries it (a GSO packet as its
+ * segments), sent or dropped, so both ends count in one unit. */
 unsigned rnet_send_pkts(int fd, const struct sockaddr *to, socklen_t tolen, uint64_t session,
                         uint16_t peer, _Atomic uint32_t *seq, struct net_pkt *const *pkts,
-                        unsigned n, struct rnet_path *path);
+                        unsigned n, struct rnet_path *path, unsigned *frames,
+                        uint64_t *bytes);
 /* One control datagram (HELLO, PING, ...) with payload; 0 or -errno. */
 int rnet_send_ctl(int fd, const struct sockaddr *to, socklen_t tolen, const struct rnet_hdr *h,
                   const void *payload, size_t len);

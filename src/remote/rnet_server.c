@@ -17,7 +17,9 @@
 
 #define MAX_PENDING 32
 #define SWEEP_MS 1000
-#define PEER_LIVE_NS (1000ull * 1000000ull) /* 10 heartbeats: a peer heard within is alive */
+/* A peer heard within is alive: two of the slowest heartbeats (1 s), 25 of
+ * the default. */
+#define PEER_LIVE_NS (2500ull * 1000000ull)
 
 struct rnet_peer {
     struct net_port port;
@@ -55,6 +57,9 @@ struct rnet_server {
     bool attached;
     _Atomic(struct rnet_peer *) slot[RNET_MAX_PEERS];
     struct rnet_path path; /* datagrams no peer owns */
+    uint64_t told_unknown_ns; /* the socket queue: last PONG -ENOENT for unknown DATA */
+    uint64_t refusal_logged_ns; /* control thread: refused joins, logged sparingly */
+    unsigned refusals_quiet;
 
     pthread_mutex_t lock; /* pending */
     struct join pending[MAX_PENDING];
@@ -73,12 +78,11 @@ static void peer_deliver(struct net_port *p, struct net_pkt *const *pkts, unsign
 {
     struct rnet_peer *pe = p->opaque;
     (void)hint;
-    uint64_t bytes = 0;
-    for (unsigned i = 0; i < n; i++)
-        bytes += pkts[i]->len;
+    unsigned frames;
+    uint64_t bytes;
     rnet_send_pkts(pe->srv->sock, (struct sockaddr *)&pe->addr, pe->alen, pe->session, pe->slot,
-                   &pe->tx_seq, pkts, n, &pe->path);
-    net_port_rx(p, n, bytes);
+                   &pe->tx_seq, pkts, n, &pe->path, &frames, &bytes);
+    net_port_rx(p, frames, bytes);
 }
 
 static const struct net_port_ops peer_ops = {.type = "remote", .deliver = peer_deliver};
@@ -180,11 +184,19 @@ static int listener_poll(struct sc_queue *q)
             struct rnet_peer *p = peer_at(s, &h);
             if (!p) {
                 rnet_count(&s->path.drops[RNET_DROP_UNKNOWN], 1);
-                if (h.type == RNET_T_PING) {
+                /* A tunnel we forgot (restart, or silent past the timeout)
+                 * is told at once, by its PING or its DATA (a sending-only
+                 * tunnel waited for its next heartbeat); DATA answered at
+                 * most every 100 ms. */
+                bool data = h.type == RNET_T_DATA && now - s->told_unknown_ns > 100000000ull;
+                if (h.type == RNET_T_PING || data) {
+                    uint64_t zero = 0;
                     struct rnet_hdr a = {.type = RNET_T_PONG, .status = -ENOENT,
                                          .session = h.session};
-                    rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, buf + RNET_HDR_SIZE,
-                                  8);
+                    rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a,
+                                  data ? (const void *)&zero : buf + RNET_HDR_SIZE, 8);
+                    if (data)
+                        s->told_unknown_ns = now;
                 }
                 continue;
             }
@@ -323,13 +335,12 @@ static void join_one(struct rnet_server *s, const struct join *j)
             goto answer;
         }
     }
-    char host[80], name[RNET_NAME_MAX + 80];
+    char host[80], name[NET_PORT_NAME_MAX];
     rio_addr_format((const struct sockaddr *)&j->addr, host, sizeof(host));
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
     snprintf(name, sizeof(name), "%s@%s", j->name, host);
-    name[47] = '\0';
     /* A tunnel of the same name came back with a new session: it replaces
      * the old one, unless that one is alive elsewhere (another vmhost
      * daemon on the same host with a device of the same name). Those two
@@ -351,8 +362,9 @@ static void join_one(struct rnet_server *s, const struct join *j)
             goto answer;
         old->refused_ns = now;
         LOG_WARN("remote", "net peer %s from %s cannot join switch %s: a live peer of that name "
-                 "holds it (give the net devices on one host distinct names)", name, other,
-                 j->sw);
+                 "holds it (another daemon on that host with a net device of that name: give "
+                 "them distinct names; or that daemon's tunnel from before a restart: it "
+                 "joins once the old one has been silent 2.5 s)", name, other, j->sw);
         goto answer;
     }
     remove_peers(s, pick_name, name, "replaced by a new session");
@@ -389,7 +401,15 @@ static void join_one(struct rnet_server *s, const struct join *j)
         }
     }
     if (!p) {
-        LOG_WARN("remote", "net peer %s cannot join switch %s: %s", name, j->sw, why);
+        /* Asked again every heartbeat: a line per 10 s at most. */
+        if (now - s->refusal_logged_ns >= 10000000000ull || !s->refusal_logged_ns) {
+            LOG_WARN("remote", "net peer %s cannot join switch %s: %s%s", name, j->sw, why,
+                     s->refusals_quiet ? " (and earlier refusals not logged)" : "");
+            s->refusal_logged_ns = now;
+            s->refusals_quiet = 0;
+        } else {
+            s->refusals_quiet++;
+        }
         goto answer;
     }
     atomic_store_explicit(&s->slot[slot], p, memory_order_release);

@@ -219,4 +219,29 @@ sleep 1
     fail "the iohost did not say once why it refuses the namesake"
 [ "$(grep -c "refuses to attach us" "$TMP/vm0b.log")" = 1 ] || fail "the namesake's refusal is not said once"
 echo "4. a namesake from the same host is refused; vmhost0's tunnel stays"
+
+# 5. What the control surface says about remote devices and peers.
+# A remote device was listed as a "sink".
+timeout 15 "$CTL" -s "$TMP/vm0.rpc" net-list >"$TMP/list.out" || fail "net-list"
+grep -q "remote sw0" "$TMP/list.out" || fail "net-list does not show n0 as remote: $(cat "$TMP/list.out")"
+# The iohost's peer port is listed by switch-stats; port-delete said it did
+# not exist.
+out=$(ctl io port-delete sw0 "$P0" 2>&1) && fail "port-delete of a peer's port succeeded"
+echo "$out" | grep -q "is a remote peer's port: it goes with its tunnel" ||
+    fail "port-delete of a peer's port: $out"
+# Every vmhost's "net9" got one MAC: their guests could not reach each other.
+m0=$(ctl vm0 net-create net9 server=10.78.0.2:7411 remote_switch=sw0 | jq -r .mac)
+m1=$(ctl vm1 net-create net9 server=10.78.1.2:7411 remote_switch=sw0 | jq -r .mac)
+[ -n "$m0" ] && [ "$m0" != null ] && [ "$m0" != "$m1" ] ||
+    fail "net9 on two vmhosts got MACs $m0 and $m1"
+ctl vm0 net-delete net9 >/dev/null && ctl vm1 net-delete net9 >/dev/null || fail "net-delete net9"
+# A heartbeat the iohost's 10 s silence timeout cannot keep (it forgot the
+# peer while the vmhost said connected), an mtu no datagram carries.
+out=$(ctl vm0 net-create slow server=10.78.0.2:7411 remote_switch=sw0 heartbeat_ms=15000 2>&1) &&
+    fail "heartbeat_ms=15000 accepted"
+echo "$out" | grep -q "1..1000" || fail "heartbeat_ms=15000: $out"
+out=$(ctl vm0 net-create big server=10.78.0.2:7411 remote_switch=sw0 mtu=65500 2>&1) &&
+    fail "mtu=65500 accepted for a remote device"
+echo "$out" | grep -q "at most 65457" || fail "mtu=65500: $out"
+echo "5. remote devices listed as such, peer ports explained, MACs per host, limits said"
 echo "PASS"

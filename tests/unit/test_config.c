@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "backend/net_port.h"
 #include "control/config.h"
+#include "control/net_config.h"
 
 static const char *good_json =
     "{\"runtime_dir\": \"/tmp/rt\", \"rpc_socket\": \"/tmp/rt/rpc.sock\", \"log_level\": \"debug\","
@@ -328,6 +330,33 @@ static void test_round_trip(void **state)
     cfg_device_free(&e);
 }
 
+/* A remote net device's default MAC takes in the address its host reaches
+ * the iohost from: "net0" on every vmhost met on one switch with one MAC.
+ * A local one's comes from its name. */
+static void test_net_default_mac(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct cfg_net r, l;
+    json_t *o = cfg_kv_to_json("name=net0,server=127.0.0.1:7401,remote_switch=sw0", "--net", err,
+                               sizeof(err));
+    assert_non_null(o);
+    assert_int_equal(cfg_net_from_json(o, "--net", &r, err, sizeof(err)), 0);
+    json_decref(o);
+    o = cfg_kv_to_json("name=net0,backend=sink", "--net", err, sizeof(err));
+    assert_non_null(o);
+    assert_int_equal(cfg_net_from_json(o, "--net", &l, err, sizeof(err)), 0);
+    json_decref(o);
+    uint8_t byname[6], byaddr[6];
+    net_mac_from_name("net0", 0x52, byname);
+    net_mac_from_name("net0@127.0.0.1", 0x52, byaddr);
+    assert_memory_equal(l.mac, byname, 6);
+    assert_memory_equal(r.mac, byaddr, 6);
+    assert_memory_not_equal(r.mac, l.mac, 6);
+    cfg_net_free(&r);
+    cfg_net_free(&l);
+}
+
 static void test_small_parsers(void **state)
 {
     (void)state;
@@ -359,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_good_config), cmocka_unit_test(test_null_default_size),
         cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_sizes),       cmocka_unit_test(test_blk_arg),
+        cmocka_unit_test(test_net_default_mac),
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_small_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

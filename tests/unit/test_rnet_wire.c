@@ -151,7 +151,10 @@ static void test_loopback_datagram(void **st)
     struct net_pkt *pp[2] = {&p, &p};
     struct rnet_path path = {0};
     _Atomic uint32_t seq = 41;
-    assert_int_equal(rnet_send_pkts(tx, NULL, 0, 5, 3, &seq, pp, 2, &path), 2);
+    unsigned frames;
+    uint64_t fbytes;
+    assert_int_equal(rnet_send_pkts(tx, NULL, 0, 5, 3, &seq, pp, 2, &path, &frames, &fbytes), 2);
+    assert_int_equal(frames, 2);
     assert_int_equal(atomic_load(&path.tx_datagrams), 2);
 
     struct rnet_rxbuf rb;
@@ -215,7 +218,10 @@ static void test_loopback_runs(void **st)
     assert_int_equal(n, N);
     struct rnet_path path = {0};
     _Atomic uint32_t seq = 7;
-    assert_int_equal(rnet_send_pkts(tx, NULL, 0, 5, 3, &seq, pp, N, &path), N);
+    unsigned handed;
+    uint64_t fbytes;
+    assert_int_equal(rnet_send_pkts(tx, NULL, 0, 5, 3, &seq, pp, N, &path, &handed, &fbytes), N);
+    assert_int_equal(handed, N);
 
     struct rnet_rxbuf rb;
     assert_int_equal(rnet_rxbuf_init(&rb), 0);
