@@ -623,6 +623,18 @@ int cfg_netset_add_net(struct cfg_netset *s, const struct cfg_net *c)
     APPEND(s->nets, s->nr_nets, c, cfg_net_copy);
 }
 
+/* Port and net device names share one name space (switch stats rows). */
+static bool netset_name_used(const struct cfg_netset *set, const char *name)
+{
+    for (unsigned k = 0; k < set->nr_ports; k++)
+        if (strcmp(set->ports[k].name, name) == 0)
+            return true;
+    for (unsigned k = 0; k < set->nr_nets; k++)
+        if (strcmp(set->nets[k].name, name) == 0)
+            return true;
+    return false;
+}
+
 int cfg_netset_add_switch_json(struct cfg_netset *set, const json_t *o, const char *ctx,
                                char *err, size_t len)
 {
@@ -648,6 +660,10 @@ int cfg_netset_add_switch_json(struct cfg_netset *set, const json_t *o, const ch
             snprintf(err, len, "%s.switch: a nested port belongs to its switch %s", pctx,
                      c.name);
             rc = -EINVAL;
+        } else if (netset_name_used(set, pc.name)) {
+            snprintf(err, len, "%s.name: %s is given twice (net devices and ports share names)",
+                     pctx, pc.name);
+            rc = -EINVAL;
         } else {
             rc = cfg_netset_add_port(set, &pc);
         }
@@ -666,9 +682,15 @@ int cfg_netset_add_switches(struct cfg_netset *set, const json_t *arr, char *err
     json_array_foreach(arr, i, o) {
         char ctx[48];
         snprintf(ctx, sizeof(ctx), "switches[%zu]", i);
+        unsigned had = set->nr_sws;
         int rc = cfg_netset_add_switch_json(set, o, ctx, err, len);
         if (rc)
             return rc;
+        for (unsigned k = 0; k < had; k++)
+            if (strcmp(set->sws[k].name, set->sws[had].name) == 0) {
+                snprintf(err, len, "%s.name: switch %s is given twice", ctx, set->sws[k].name);
+                return -EINVAL;
+            }
     }
     return 0;
 }
@@ -686,6 +708,12 @@ int cfg_netset_add_nets(struct cfg_netset *set, const json_t *arr, char *err, si
         int rc = cfg_net_from_json(o, ctx, &c, err, len);
         if (rc)
             return rc;
+        if (netset_name_used(set, c.name)) {
+            snprintf(err, len, "%s.name: %s is given twice (net devices and ports share names)",
+                     ctx, c.name);
+            cfg_net_free(&c);
+            return -EINVAL;
+        }
         rc = cfg_netset_add_net(set, &c);
         cfg_net_free(&c);
         if (rc)
