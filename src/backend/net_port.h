@@ -95,8 +95,9 @@ struct net_port_counters {
 };
 
 /* Room for a remote peer's port name: a tunnel's name (up to 47 bytes),
- * '@' and its vmhost's address (an IPv6 address is up to 45). */
-#define NET_PORT_NAME_MAX 96
+ * '@' and its vmhost's address (an IPv6 one in brackets is up to 47; the
+ * compiler counts the 64-byte buffer it is formatted in). */
+#define NET_PORT_NAME_MAX 112
 
 struct net_port {
     const struct net_port_ops *ops;

@@ -335,7 +335,7 @@ static void join_one(struct rnet_server *s, const struct join *j)
             goto answer;
         }
     }
-    char host[80], name[NET_PORT_NAME_MAX];
+    char host[64], name[NET_PORT_NAME_MAX];
     rio_addr_format((const struct sockaddr *)&j->addr, host, sizeof(host));
     char *colon = strrchr(host, ':');
     if (colon)
