@@ -644,10 +644,9 @@ static int run(struct sc_config *c)
         return 1;
     }
     /* Device sockets are compared in this spelling (sockpath.h). */
-    char *rpc_canon = sockpath_canonical(c->rpc_socket);
-    if (rpc_canon) {
-        free(c->rpc_socket);
-        c->rpc_socket = rpc_canon;
+    if (sockpath_canonicalize(&c->rpc_socket) < 0) {
+        LOG_ERR(LOGC, "out of memory");
+        return 1;
     }
     char lock_path[4096];
     snprintf(lock_path, sizeof(lock_path), "%s/sidecored.lock", c->runtime_dir);

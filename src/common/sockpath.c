@@ -53,3 +53,13 @@ char *sockpath_canonical(const char *path)
         return NULL;
     return out;
 }
+
+int sockpath_canonicalize(char **path)
+{
+    char *c = sockpath_canonical(*path);
+    if (!c)
+        return -ENOMEM;
+    free(*path);
+    *path = c;
+    return 0;
+}

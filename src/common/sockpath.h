@@ -15,5 +15,7 @@ int sockpath_claim(const char *path);
  * compare equal; path itself (copied) when the directory does not resolve.
  * malloc'd; NULL when out of memory. */
 char *sockpath_canonical(const char *path);
+/* *path replaced by its canonical spelling; -ENOMEM (and *path as it was). */
+int sockpath_canonicalize(char **path);
 
 #endif

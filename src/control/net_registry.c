@@ -450,13 +450,10 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         goto fail;
     }
     /* One spelling per socket, so the conflict checks see every other. */
-    char *canon = sockpath_canonical(n->cfg.socket);
-    if (!canon) {
+    if (sockpath_canonicalize(&n->cfg.socket) < 0) {
         snprintf(err, len, "out of memory");
         goto fail;
     }
-    free(n->cfg.socket);
-    n->cfg.socket = canon;
     if ((rc = net_conflict(r, &n->cfg, err, len)))
         goto fail;
     if (c->sw && !(n->sw = find_sw(r, c->sw))) {

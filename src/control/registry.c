@@ -206,13 +206,10 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         }
     }
     /* One spelling per socket, so the conflict checks see every other. */
-    char *canon = sockpath_canonical(d->cfg.socket);
-    if (!canon) {
+    if (sockpath_canonicalize(&d->cfg.socket) < 0) {
         snprintf(err, len, "out of memory");
         goto fail;
     }
-    free(d->cfg.socket);
-    d->cfg.socket = canon;
     if ((rc = conflict(r, &d->cfg, err, len)))
         goto fail;
     struct blk_backend *be = open_backend(r, d, err, len);

@@ -151,38 +151,16 @@ static const struct {
     {"{\"devices\": [{\"name\": \"a\", \"serial\": \"a/b\", \"backend\": {\"type\": \"null\"}}]}",
      "devices[0].serial: expected a serial of 1-20 printable ASCII characters without spaces or "
      "'/', got \"a/b\""},
+    /* Names given twice say where. */
+    {"{\"switches\": [{\"name\": \"s\"}, {\"name\": \"s\"}]}",
+     "switches[1].name: switch s is given twice"},
+    {"{\"switches\": [{\"name\": \"s\", \"ports\": [{\"name\": \"p\", \"type\": \"sink\"},"
+     " {\"name\": \"p\", \"type\": \"sink\"}]}]}",
+     "switches[0].ports[1].name: p is given twice (net devices and ports share names)"},
+    {"{\"net_devices\": [{\"name\": \"n\", \"backend\": \"sink\"},"
+     " {\"name\": \"n\", \"backend\": \"sink\"}]}",
+     "net_devices[1].name: n is given twice (net devices and ports share names)"},
 };
-
-/* Names given twice in one config say where. */
-static void test_net_names_twice(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *json, *msg;
-    } twice[] = {
-        {"{\"switches\": [{\"name\": \"s\"}, {\"name\": \"s\"}]}",
-         "switches[1].name: switch s is given twice"},
-        {"{\"switches\": [{\"name\": \"s\", \"ports\": [{\"name\": \"p\", \"type\": \"sink\"},"
-         " {\"name\": \"p\", \"type\": \"sink\"}]}]}",
-         "switches[0].ports[1].name: p is given twice (net devices and ports share names)"},
-        {"{\"net_devices\": [{\"name\": \"n\", \"backend\": \"sink\"},"
-         " {\"name\": \"n\", \"backend\": \"sink\"}]}",
-         "net_devices[1].name: n is given twice (net devices and ports share names)"},
-    };
-    for (size_t i = 0; i < sizeof(twice) / sizeof(twice[0]); i++) {
-        json_error_t jerr;
-        json_t *root = json_loads(twice[i].json, 0, &jerr);
-        if (!root)
-            fail_msg("test input %zu is not JSON: %s", i, jerr.text);
-        struct sc_config c;
-        char err[256] = "";
-        int rc = cfg_from_json(root, &c, err, sizeof(err));
-        json_decref(root);
-        if (rc != -EINVAL || strcmp(err, twice[i].msg) != 0)
-            fail_msg("input %s\n  rc %d, message \"%s\"\n  expected \"%s\"", twice[i].json, rc,
-                     err, twice[i].msg);
-    }
-}
 
 static void test_bad_configs(void **state)
 {
@@ -419,7 +397,7 @@ int main(void)
         cmocka_unit_test(test_good_config), cmocka_unit_test(test_null_default_size),
         cmocka_unit_test(test_bad_configs), cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_sizes),       cmocka_unit_test(test_blk_arg),
-        cmocka_unit_test(test_net_default_mac), cmocka_unit_test(test_net_names_twice),
+        cmocka_unit_test(test_net_default_mac),
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_small_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
