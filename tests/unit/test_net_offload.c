@@ -10,17 +10,7 @@
 #include <cmocka.h>
 
 #include "backend/net_offload.h"
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
+#include "tcp_frames.h"
 
 /* Gathers a packet's iovecs into flat bytes. */
 static uint32_t flatten(const struct net_pkt *p, uint8_t *out, size_t cap)
@@ -28,19 +18,6 @@ static uint32_t flatten(const struct net_pkt *p, uint8_t *out, size_t cap)
     assert_true(p->len <= cap);
     assert_int_equal(net_iov_read(p->iov, p->niov, 0, out, p->len), p->len);
     return p->len;
-}
-
-/* Sum of a range including its checksum field: 0xffff when valid. */
-static uint16_t raw_sum(const uint8_t *b, size_t n, uint32_t extra)
-{
-    uint64_t s = extra;
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += rd16(b + i);
-    if (n & 1)
-        s += (uint32_t)b[n - 1] << 8;
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
 }
 
 static void test_csum_known(void **state)
@@ -107,58 +84,6 @@ static void test_hdr_check(void **state)
                                      .csum_start = 34, .csum_offset = 16), 3000, NET_CAP_ALL),
                      NET_DROP_BAD_HEADER);
 #undef H
-}
-
-/* Ethernet (+ optional VLAN) / IPv4 or IPv6 / TCP with payload bytes
- * i & 0xff; the TCP checksum holds the pseudo-header sum as a driver
- * leaves it for NEEDS_CSUM. Returns the frame length. */
-static uint32_t build_tcp(uint8_t *f, bool v6, bool vlan, uint32_t payload)
-{
-    uint32_t l3 = vlan ? 18 : 14, ipl = v6 ? 40 : 20, l4 = l3 + ipl, len = l4 + 20 + payload;
-    memset(f, 0, len);
-    memcpy(f, "\x52\x54\x00\x00\x00\x02\x52\x54\x00\x00\x00\x01", 12);
-    if (vlan) {
-        wr16(f + 12, 0x8100);
-        wr16(f + 14, 5);
-    }
-    wr16(f + l3 - 2, v6 ? 0x86dd : 0x0800);
-    uint8_t *ip = f + l3, *tcp = f + l4;
-    uint64_t ps = 0;
-    if (v6) {
-        ip[0] = 0x60;
-        wr16(ip + 4, (uint16_t)(20 + payload));
-        ip[6] = 6;
-        ip[7] = 64;
-        for (int i = 0; i < 16; i++) {
-            ip[8 + i] = (uint8_t)(0x20 + i);
-            ip[24 + i] = (uint8_t)(0x40 + i);
-        }
-        for (int i = 0; i < 32; i += 2)
-            ps += rd16(ip + 8 + i);
-        ps += 20 + payload + 6;
-    } else {
-        ip[0] = 0x45;
-        wr16(ip + 2, (uint16_t)(20 + 20 + payload));
-        wr16(ip + 4, 0x1234);
-        ip[8] = 64;
-        ip[9] = 6;
-        memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
-        for (int i = 0; i < 8; i += 2)
-            ps += rd16(ip + 12 + i);
-        ps += 6 + 20 + payload;
-        wr16(ip + 10, (uint16_t)~raw_sum(ip, 20, 0));
-    }
-    wr16(tcp, 40000);
-    wr16(tcp + 2, 80);
-    tcp[4] = 0x10; /* seq 0x10000000 */
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x18 | 0x01 | 0x80; /* PSH ACK FIN CWR */
-    while (ps >> 16)
-        ps = (ps & 0xffff) + (ps >> 16);
-    wr16(tcp + 16, (uint16_t)ps);
-    for (uint32_t i = 0; i < payload; i++)
-        f[l4 + 20 + i] = (uint8_t)i;
-    return len;
 }
 
 static void check_tcp_csum(const uint8_t *f, bool v6, uint32_t l3, uint32_t len)
