@@ -390,15 +390,12 @@ static void place(const struct rio_hdr *h, uint32_t dlen, const uint8_t *data,
         rio_buf_to_iov(io->iov, io->iovcnt, h->frag_off, data, dlen);
 }
 
-#define NACK_MIN_BURST 4u
-
 /* The iohost holds the fragments of a resent WRITE that map says: some of
  * the others go again, with the stamp the NACK brought, and a probe behind
  * them asks for the next NACK once they have drained, so the rounds keep
  * pace with the link. A link that drops a burst's tail (its queue is
- * shorter than the burst) would drop the probe too: a round sends what the
- * last one delivered, a little less, and half as much again when all of it
- * arrived. */
+ * shorter than the burst) would drop the probe too: rounds are sized by
+ * rio_round_size. */
 static void nacked(struct rio_cq *q, const struct rio_hdr *h, const uint8_t *map, uint64_t now)
 {
     struct rio_cslot *s = slot_of(q, h->id);
@@ -406,36 +403,22 @@ static void nacked(struct rio_cq *q, const struct rio_hdr *h, const uint8_t *map
         h->offset != s->io->offset || h->len != s->io->len || h->frag_size != q->be->frag_size)
         return;
     struct blk_io *io = s->io;
-    uint32_t nfrags = (h->len + h->frag_size - 1) / h->frag_size, got = 0;
-    uint8_t skip[RIO_MAX_FRAGS / 8];
-    uint32_t nb = rio_bitmap_bytes(h->len, h->frag_size);
-    for (uint32_t b = 0; b < nb; b++)
-        got += (uint32_t)__builtin_popcount(map[b]);
-    uint32_t delivered = got > s->nack_got ? got - s->nack_got : 0;
+    uint32_t nfrags = (h->len + h->frag_size - 1) / h->frag_size;
+    uint32_t nb = rio_bitmap_bytes(h->len, h->frag_size), held = s->nack_got;
     uint64_t round = s->nack_ns ? since(now, s->nack_ns) : 0;
+    uint32_t size = rio_round_size(map, nb, &held, &s->nack_sent);
+    bool delivered = held > s->nack_got;
     /* A second NACK for one round (a timeout's probe overtook it) changes
      * nothing: the round's fragments are still on their way. */
     if (s->nack_ns && !delivered && round < s->nack_round_ns / 2)
         return;
     if (s->nack_ns && delivered)
         s->nack_round_ns = round;
-    uint32_t burst = s->nack_sent && delivered >= s->nack_sent ? s->nack_sent + s->nack_sent / 2
-                                                               : delivered * 3 / 4;
-    burst = SC_MAX(NACK_MIN_BURST, burst);
-    s->nack_got = got;
+    s->nack_got = held;
     s->nack_ns = now;
+    uint8_t skip[RIO_MAX_FRAGS / 8];
     memcpy(skip, map, nb);
-    uint32_t sent = 0, last = 0;
-    for (uint32_t i = 0; i < nfrags; i++) {
-        if (rio_bitmap_has(map, i))
-            continue;
-        if (sent < burst) {
-            sent++;
-            last = i;
-        } else {
-            skip[i / 8] |= (uint8_t)(1u << (i % 8));
-        }
-    }
+    uint32_t last = 0, sent = rio_round_cut(skip, nfrags, size, &last);
     s->nack_sent = sent;
     if (!sent)
         return;

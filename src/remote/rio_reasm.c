@@ -41,3 +41,31 @@ void rio_reasm_bitmap(const struct rio_reasm *r, uint8_t *out)
     for (uint32_t b = 0; b < n; b++)
         out[b] = (uint8_t)(r->bits[b / 8] >> (b % 8 * 8));
 }
+
+uint32_t rio_round_size(const uint8_t *map, uint32_t nbytes, uint32_t *held, uint32_t *sent)
+{
+    uint32_t got = 0;
+    for (uint32_t b = 0; b < nbytes; b++)
+        got += (uint32_t)__builtin_popcount(map[b]);
+    uint32_t delivered = got > *held ? got - *held : 0;
+    uint32_t size = *sent && delivered >= *sent ? *sent + *sent / 2 : delivered * 3 / 4;
+    *held = got;
+    return size > 4 ? size : 4;
+}
+
+uint32_t rio_round_cut(uint8_t *map, uint32_t nfrags, uint32_t size, uint32_t *last)
+{
+    uint32_t left = 0;
+    for (uint32_t i = 0; i < nfrags; i++) {
+        if (rio_bitmap_has(map, i))
+            continue;
+        if (left < size) {
+            left++;
+            if (last)
+                *last = i;
+        } else {
+            map[i / 8] |= (uint8_t)(1u << (i % 8));
+        }
+    }
+    return left;
+}

@@ -35,4 +35,15 @@ static inline bool rio_reasm_done(const struct rio_reasm *r)
  * rio_bitmap_bytes(len, frag_size) bytes. Only once a fragment came. */
 void rio_reasm_bitmap(const struct rio_reasm *r, uint8_t *out);
 
+/* Resending by rounds (rio_wire.h), the same rule both ways. A round's
+ * size: a little less than the last one delivered, or half as much again
+ * when all of it arrived, at least 4. got: fragments the receiver holds
+ * now (in its nbytes-byte bitmap), *held and *sent: what it held and what
+ * was sent at the last round, updated here. */
+uint32_t rio_round_size(const uint8_t *map, uint32_t nbytes, uint32_t *held, uint32_t *sent);
+/* Marks in map every missing fragment (of nfrags) after the first
+ * `size` as if held, so a send leaves them out; returns how many missing
+ * ones stay (at most size), *last (if not NULL) the index of the last. */
+uint32_t rio_round_cut(uint8_t *map, uint32_t nfrags, uint32_t size, uint32_t *last);
+
 #endif

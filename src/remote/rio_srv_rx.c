@@ -67,9 +67,8 @@ static void send_nack(struct rio_sq *sq, struct rio_sess *s, struct rio_sreq *r)
 }
 
 /* A READ resent with RIO_F_HAVE: its answer leaves out what the client
- * holds, and is cut to what the link delivered of the last one (a little
- * less, or half as much again when all of it arrived): a link that drops
- * a burst's tail carries every fragment of a burst it can take. */
+ * holds, and is cut to a round (rio_round_size): a link that drops a
+ * burst's tail carries every fragment of a burst it can take. */
 static void take_have(struct rio_sreq *r, const struct rio_hdr *h, const uint8_t *data,
                       uint32_t dlen)
 {
@@ -79,20 +78,9 @@ static void take_have(struct rio_sreq *r, const struct rio_hdr *h, const uint8_t
         return;
     memcpy(r->have, data, dlen);
     r->have_frag = h->frag_size;
-    uint32_t nfrags = (r->len + h->frag_size - 1) / h->frag_size, got = 0;
-    for (uint32_t b = 0; b < dlen; b++)
-        got += (uint32_t)__builtin_popcount(data[b]);
-    uint32_t delivered = got > r->resend_got ? got - r->resend_got : 0;
-    uint32_t burst = r->resend_sent && delivered >= r->resend_sent
-                         ? r->resend_sent + r->resend_sent / 2
-                         : delivered * 3 / 4;
-    burst = SC_MAX(4u, burst);
-    r->resend_got = got;
-    r->resend_sent = 0;
-    for (uint32_t i = 0; i < nfrags; i++)
-        if (!rio_bitmap_has(r->have, i) && r->resend_sent++ >= burst)
-            r->have[i / 8] |= (uint8_t)(1u << (i % 8));
-    r->resend_sent = SC_MIN(r->resend_sent, burst);
+    uint32_t size = rio_round_size(data, dlen, &r->resend_got, &r->resend_sent);
+    uint32_t nfrags = (r->len + h->frag_size - 1) / h->frag_size;
+    r->resend_sent = rio_round_cut(r->have, nfrags, size, NULL);
 }
 
 /* wake_ns: when a rate limit lets r go, or 0 when r waits for something

@@ -83,4 +83,15 @@ static inline uint32_t build_tcp(uint8_t *f, bool v6, bool vlan, uint32_t payloa
     return len;
 }
 
+/* p as a driver hands build_tcp's frame over for TSO: NEEDS_CSUM at the
+ * TCP checksum, GSO of that IP version with segments of mss bytes. */
+static inline void tcp_gso_hdr(struct net_pkt *p, bool v6, bool vlan, uint16_t mss)
+{
+    p->hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p->hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    p->hdr.gso_size = mss;
+    p->hdr.csum_start = (uint16_t)((vlan ? 18 : 14) + (v6 ? 40 : 20));
+    p->hdr.csum_offset = 16;
+}
+
 #endif

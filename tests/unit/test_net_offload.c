@@ -146,11 +146,7 @@ static void run_tso(bool v6, bool vlan)
     uint32_t hl = l3 + (v6 ? 40 : 20) + 20;
     struct iovec iov[2] = {{f, 100}, {f + 100, len - 100}};
     struct net_pkt p = {.iov = iov, .niov = 2, .len = len};
-    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    p.hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
-    p.hdr.gso_size = (uint16_t)mss;
-    p.hdr.csum_start = (uint16_t)(hl - 20);
-    p.hdr.csum_offset = 16;
+    tcp_gso_hdr(&p, v6, vlan, (uint16_t)mss);
     memcpy(p.eth, f, 12);
     struct net_fix fx;
     enum net_drop why;

@@ -286,11 +286,7 @@ static void test_gso_counted_as_segments(void **st)
     uint32_t len = build_tcp(f, false, false, 3500);
     struct iovec iov = {f, len};
     struct net_pkt p = {.iov = &iov, .niov = 1, .len = len};
-    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    p.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-    p.hdr.gso_size = 1000;
-    p.hdr.csum_start = 34;
-    p.hdr.csum_offset = 16;
+    tcp_gso_hdr(&p, false, false, 1000);
     struct net_pkt *pp[1] = {&p};
     struct rnet_path path = {0};
     _Atomic uint32_t seq = 0;
