@@ -64,6 +64,7 @@ static void usage(FILE *f)
             "  export-create 'JSON'            an export object, e.g. '{\"name\":\"disk0\",\n"
             "             \"backend\":{\"type\":\"file\",\"path\":\"/srv/d0.img\"}}'\n"
             "  export-delete NAME\n"
+            "  export-resize NAME SIZE         grow an export; then resize its vmhost devices\n"
             "  interpose NAME 'JSON'           set the stages of a device or export,\n"
             "             e.g. '[{\"type\":\"meter\"},{\"type\":\"qos\",\"iops\":1000}]'\n"
             "             or of a net port (device, tap, remote peer DEV@ADDR), e.g.\n"
@@ -391,6 +392,23 @@ static void cmd_delete(int argc, char **argv)
         print_json(r);
     else
         printf("deleted %s\n", argv[1]);
+    json_decref(r);
+}
+
+static void cmd_export_resize(int argc, char **argv)
+{
+    if (argc != 3)
+        die_usage("export-resize: expected an export NAME and its new SIZE (bytes, or like 2G)");
+    json_t *r = call("export_resize", json_pack("{s:s,s:s}", "name", argv[1], "size", argv[2]));
+    if (g_json) {
+        print_json(r);
+    } else {
+        char size[16];
+        human_size(u64(r, "size"), size, sizeof(size));
+        printf("resized export %s to %s (%llu bytes); now resize its devices on the vmhosts "
+               "(sidecorectl resize DEVICE %llu)\n", argv[1], size,
+               (unsigned long long)u64(r, "size"), (unsigned long long)u64(r, "size"));
+    }
     json_decref(r);
 }
 
@@ -1135,6 +1153,8 @@ int main(int argc, char **argv)
         cmd_export_create(cargc, cargv);
     else if (strcmp(cmd, "export-delete") == 0)
         cmd_named(cmd, "export_delete", "export", cargc, cargv);
+    else if (strcmp(cmd, "export-resize") == 0)
+        cmd_export_resize(cargc, cargv);
     else if (strcmp(cmd, "interpose") == 0)
         cmd_interpose(cargc, cargv);
     else if (strcmp(cmd, "help") == 0)

@@ -102,6 +102,18 @@ int exports_remove(struct exports *x, const char *name, char *err, size_t len)
     return 0;
 }
 
+int exports_resize(struct exports *x, const char *name, uint64_t bytes, char *err, size_t len)
+{
+    const char *why = "";
+    int rc = find(x, name) < 0 ? -ENOENT : rio_server_resize_export(x->srv, name, bytes, &why);
+    if (rc == -ENOENT)
+        snprintf(err, len, "no export named %s", name);
+    else if (rc < 0)
+        snprintf(err, len, "cannot resize export %s to %llu bytes: %s", name,
+                 (unsigned long long)bytes, why);
+    return rc;
+}
+
 int exports_interpose_set(struct exports *x, const char *name, const json_t *stages, char *err,
                           size_t len)
 {

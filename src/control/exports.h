@@ -20,6 +20,9 @@ void exports_destroy(struct exports *x);
 
 int exports_add(struct exports *x, const struct cfg_export *e, char *err, size_t len);
 int exports_remove(struct exports *x, const char *name, char *err, size_t len);
+/* Grows an export (rio_server_resize_export); its vmhost devices follow
+ * with their own resize. */
+int exports_resize(struct exports *x, const char *name, uint64_t bytes, char *err, size_t len);
 int exports_interpose_set(struct exports *x, const char *name, const json_t *stages, char *err,
                           size_t len);
 /* {"listen", "sockets", "sessions", "exports": [config + counters + stages]} */

@@ -123,21 +123,28 @@ static json_t *m_device_delete(json_t *params, void *opaque, struct rpc_error *e
     return p->later ? NULL : json_pack("{s:s,s:b}", "deleted", name, "pending", 1);
 }
 
+int methods_size_param(const json_t *params, uint64_t *bytes, struct rpc_error *err)
+{
+    const json_t *s = json_object_get(params, "size");
+    *bytes = 0;
+    if (json_is_integer(s) && json_integer_value(s) > 0)
+        *bytes = (uint64_t)json_integer_value(s);
+    else if (!json_is_string(s) || cfg_parse_size(json_string_value(s), bytes) < 0 || !*bytes) {
+        rpc_fail(err, RPC_INVALID_PARAMS, "params.size: expected a size in bytes or a string "
+                 "like \"2G\" (below 8 EiB)");
+        return -1;
+    }
+    return 0;
+}
+
 /* {"name": "blk0", "size": 2147483648 or "2G"}: grow the disk. */
 static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *err)
 {
     struct daemon_ctx *ctx = opaque;
     const char *name = name_param(params, err);
-    if (!name)
+    uint64_t bytes;
+    if (!name || methods_size_param(params, &bytes, err) < 0)
         return NULL;
-    json_t *s = json_object_get(params, "size");
-    uint64_t bytes = 0;
-    if (json_is_integer(s) && json_integer_value(s) > 0)
-        bytes = (uint64_t)json_integer_value(s);
-    else if (!json_is_string(s) || cfg_parse_size(json_string_value(s), &bytes) < 0 || !bytes)
-        return rpc_fail(err, RPC_INVALID_PARAMS,
-                        "params.size: expected a size in bytes or a string like \"2G\" "
-                        "(below 8 EiB)");
     bool told = false;
     int rc = registry_resize(ctx->reg, name, bytes, &told, err->message, sizeof(err->message));
     if (rc < 0) {
@@ -216,6 +223,7 @@ const struct rpc_method daemon_methods[] = {
     {"switch_port_add", m_switch_port_add}, {"switch_port_delete", m_switch_port_delete},
     {"interpose_set", m_interpose_set}, {"remote_peers", m_remote_peers},
     {"export_create", m_export_create}, {"export_delete", m_export_delete},
-    {"export_list", m_export_list},     {"net_peers", m_net_peers},
+    {"export_list", m_export_list},     {"export_resize", m_export_resize},
+    {"net_peers", m_net_peers},
 };
 const size_t daemon_methods_count = sizeof(daemon_methods) / sizeof(daemon_methods[0]);

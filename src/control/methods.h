@@ -35,6 +35,10 @@ struct daemon_ctx {
 void methods_kind_hint(const struct daemon_ctx *ctx, const char *name, bool want_net,
                        struct rpc_error *err);
 
+/* params.size of a resize: bytes, or a string like "2G". 0, or -1 with err
+ * set. */
+int methods_size_param(const json_t *params, uint64_t *bytes, struct rpc_error *err);
+
 extern const struct rpc_method daemon_methods[];
 extern const size_t daemon_methods_count;
 

@@ -21,5 +21,6 @@ json_t *m_remote_peers(json_t *params, void *opaque, struct rpc_error *err);
 json_t *m_export_create(json_t *params, void *opaque, struct rpc_error *err);
 json_t *m_export_delete(json_t *params, void *opaque, struct rpc_error *err);
 json_t *m_export_list(json_t *params, void *opaque, struct rpc_error *err);
+json_t *m_export_resize(json_t *params, void *opaque, struct rpc_error *err);
 
 #endif

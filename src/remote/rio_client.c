@@ -167,6 +167,8 @@ static void rio_destroy(struct blk_backend *b)
     free(be);
 }
 
+static int rio_resize(struct blk_backend *b, uint64_t size, const char **why);
+
 static const struct blk_backend_ops rio_ops = {
     .name = "remote",
     .info = rio_info,
@@ -178,6 +180,7 @@ static const struct blk_backend_ops rio_ops = {
     .in_flight = rio_in_flight,
     .event_fd = rio_event_fd,
     .destroy = rio_destroy,
+    .resize = rio_resize,
 };
 
 /* One HELLO exchange, retried every 200 ms within timeout_ms. 0, -ENOENT
@@ -239,6 +242,44 @@ static void info_from_hello(struct blk_backend_info *inf, const struct rio_hello
     inf->can_discard = h->flags & RIO_EX_DISCARD;
     inf->can_write_zeroes = h->flags & RIO_EX_WRITE_ZEROES;
     inf->has_flush = h->flags & RIO_EX_FLUSH;
+}
+
+/* A remote device has its export's size: the export grows on the iohost
+ * first (export_resize), then the device follows, and its fallback (the
+ * export's own storage) with it. */
+static int rio_resize(struct blk_backend *b, uint64_t size, const char **why)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    struct rio_hello_info hi;
+    int rc = hello(be, 2000, &hi);
+    if (rc == -ENOENT) {
+        *why = "the iohost has no export of that name any more";
+        return rc;
+    }
+    if (rc < 0) {
+        *why = "the iohost does not answer, so the export's size is unknown (try again when "
+               "it does)";
+        return rc;
+    }
+    if (hi.size != size) {
+        static __thread char msg[160];
+        snprintf(msg, sizeof(msg), "the export on the iohost is %llu bytes, and a remote device "
+                 "has its export's size (grow the export first: export-resize on the iohost)",
+                 (unsigned long long)hi.size);
+        *why = msg;
+        return -EINVAL;
+    }
+    if (be->fallback) {
+        if (!be->fallback->ops->resize) {
+            *why = "the fallback backend cannot be resized";
+            return -EOPNOTSUPP;
+        }
+        rc = be->fallback->ops->resize(be->fallback, size, why);
+        if (rc < 0)
+            return rc;
+    }
+    be->info.size = size;
+    return 0;
 }
 
 struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why)

@@ -272,6 +272,45 @@ int rio_server_remove_export(struct rio_server *s, const char *name, const char 
     return 0;
 }
 
+int rio_server_resize_export(struct rio_server *s, const char *name, uint64_t bytes,
+                             const char **why)
+{
+    int e = find_export(s, name);
+    if (e < 0) {
+        *why = "no export of that name";
+        return -ENOENT;
+    }
+    struct rio_export *ex = s->ex[e];
+    uint32_t bs = ex->info.block_size ? ex->info.block_size : 512;
+    if (bytes % bs) {
+        *why = "the new size is not a multiple of the block size";
+        return -EINVAL;
+    }
+    if (bytes < ex->info.size) {
+        *why = "shrinking an export would cut off its vmhosts' guests' data; only growing is "
+               "supported";
+        return -EINVAL;
+    }
+    if (bytes == ex->info.size)
+        return 0;
+    if (!ex->be->ops->resize) {
+        *why = "the backend cannot be resized";
+        return -EOPNOTSUPP;
+    }
+    /* The sidecores read the size in every range check: they stand still
+     * while it changes. */
+    detach_all(s);
+    uint64_t old = ex->info.size;
+    int rc = ex->be->ops->resize(ex->be, bytes, why);
+    if (rc == 0)
+        ex->be->ops->info(ex->be, &ex->info);
+    attach_all(s);
+    if (rc == 0)
+        LOG_INFO("remote", "export %s: resized from %llu to %llu bytes", name,
+                 (unsigned long long)old, (unsigned long long)ex->info.size);
+    return rc;
+}
+
 static json_int_t ld(_Atomic uint64_t *c)
 {
     return (json_int_t)atomic_load_explicit(c, memory_order_relaxed);

@@ -48,6 +48,12 @@ void rio_server_destroy(struct rio_server *s);
 int rio_server_add_export(struct rio_server *s, const char *name, struct blk_backend *be,
                           const char **why);
 int rio_server_remove_export(struct rio_server *s, const char *name, const char **why);
+/* Grows the export's backend to bytes and answers with that size from now
+ * on (HELLO, range checks). Shrinking is refused: a vmhost's guest may hold
+ * data past the new end. -ENOENT, -EINVAL, -EOPNOTSUPP or -errno, reason in
+ * why. */
+int rio_server_resize_export(struct rio_server *s, const char *name, uint64_t bytes,
+                             const char **why);
 /* The export's backend (for interposition control), or NULL. */
 struct blk_backend *rio_server_export_backend(struct rio_server *s, const char *name);
 

@@ -151,6 +151,31 @@ ctl vm0 create-blk rc --backend remote --server 10.77.0.2:7400 --export disk2 \
 bench 0 run --socket "$TMP/rc.sock" --workload randwrite --bs 4k --qd 4 --span 1M --ios 200 --verify
 ctl vm0 delete rc >/dev/null || fail "delete rc"
 
+# --- 1b. growing a remote disk -----------------------------------------------
+# The export grows on the iohost, then its device on the vmhost, with its
+# fallback (the export's own file). Remote devices could not be resized.
+truncate -s 64M "$TMP/img5"
+ctl io export-create '{"name":"disk5","backend":{"type":"file","path":"'"$TMP/img5"'"}}' \
+    >/dev/null || fail "export-create disk5"
+ctl vm0 create-blk rg --backend remote --server 10.77.0.2:7400 --export disk5 \
+    --fallback "$TMP/img5" --socket "$TMP/rg.sock" >/dev/null || fail "create-blk rg"
+out=$(ctl vm0 resize rg 96M 2>&1) && fail "rg grew past its export's size"
+echo "$out" | grep -q "the export on the iohost is 67108864 bytes" || fail "resize rg first: $out"
+out=$(ctl io export-resize disk5 32M 2>&1) && fail "an export shrank"
+echo "$out" | grep -q "only growing is supported" || fail "export-resize to 32M: $out"
+ctl io export-resize disk5 96M >/dev/null || fail "export-resize disk5 96M"
+[ "$(stat -c %s "$TMP/img5")" = $((96 << 20)) ] || fail "img5 did not grow"
+ctl io exports | jq -e '.exports[] | select(.name == "disk5") | .size == 100663296' >/dev/null ||
+    fail "the export list does not show the new size"
+ctl vm0 resize rg 96M >/dev/null || fail "resize rg 96M after its export grew"
+ctl vm0 list | jq -e '.[] | select(.name == "rg") | .backend.size == 100663296' >/dev/null ||
+    fail "the device list does not show rg's new size: $(ctl vm0 list)"
+# Random 64 KiB writes over all 96 MiB: about a third land past the old end.
+bench 0 run --socket "$TMP/rg.sock" --workload randwrite --bs 64k --qd 4 --span 96M --ios 300 --verify
+ctl vm0 delete rg >/dev/null || fail "delete rg"
+ctl io export-delete disk5 >/dev/null || fail "export-delete disk5"
+echo "growing: the export and then its device grew from 64 to 96 MiB; writes past the old end verified"
+
 # --- 2. encryption at rest ---------------------------------------------------
 bench 0 run --socket "$TMP/r1.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify
 bench 0 run --socket "$TMP/r1.sock" --workload mixed --bs 16k --qd 4 --queues 1 --span 4M --ios 2000 --verify
