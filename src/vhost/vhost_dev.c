@@ -82,6 +82,20 @@ static int h_set_features(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsi
     if (f & ~offered)
         return vhu_err(v, "features 0x%llx include bits 0x%llx that were not offered",
                       (unsigned long long)f, (unsigned long long)(f & ~offered));
+    if ((f & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) && !v->protocol_set) {
+        /* QEMU reconnecting to a device its driver has not started yet
+         * (a paused VM, a migration's destination) skips the handshake and
+         * goes on with what it negotiated with the daemon before us: the
+         * same offer, ours being the same program. Every protocol feature
+         * only lets the frontend send a message, and it sends only what it
+         * negotiated, so taking the offer refuses nothing it may send. */
+        v->protocol_features =
+            vhu_offered_protocol_features(v) & ~(1ull << VHOST_USER_PROTOCOL_F_VPRI);
+        v->protocol_set = true;
+        LOG_INFO(VHU_COMP, "%s: the frontend goes on without negotiating protocol features "
+                 "(agreed with an earlier sidecored): taking those offered, 0x%llx",
+                 v->dev->name, (unsigned long long)v->protocol_features);
+    }
     bool dev_changed = vhu_features_change_device(v, f);
     v->features = f;
     v->features_set = true;
@@ -121,6 +135,7 @@ static int h_set_protocol_features(struct vhost_dev *v, struct vhu_msg *m, int *
         return vhu_err(v, "protocol features 0x%llx include bits 0x%llx that were not offered",
                       (unsigned long long)f, (unsigned long long)(f & ~offered));
     v->protocol_features = f;
+    v->protocol_set = true;
     return VHU_OK;
 }
 

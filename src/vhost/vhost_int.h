@@ -67,6 +67,7 @@ struct vhost_dev {
     uint64_t features;   /* acked by SET_FEATURES */
     bool features_set;
     uint64_t protocol_features;
+    bool protocol_set; /* SET_PROTOCOL_FEATURES came on this connection */
 
     uint16_t nq;
     struct vhu_queue *q;

@@ -63,6 +63,7 @@ static void teardown(struct vhost_dev *v)
     v->features = 0;
     v->features_set = false;
     v->protocol_features = 0;
+    v->protocol_set = false;
     vhu_conn_close(&v->conn);
 }
 

@@ -9,6 +9,10 @@
 # writes, so a kill finds some in flight; a kill that found none (the held
 # request completed in the moment before it) is repeated, up to 3 times.
 # Runs over split and then packed rings.
+# Then sidecored is killed and restarted before the guest has started its
+# disk (QEMU paused with -S, as a migration's destination waits): QEMU
+# reconnects without negotiating protocol features again, and the disk was
+# refused for good when the driver started it (GET_INFLIGHT_FD).
 # Usage: qemu_guest_blk_reconnect.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_blk_reconnect.sh BUILD_DIR}
@@ -34,7 +38,7 @@ ctl() { timeout 15 "$CTL" -s "$TMP/rpc.sock" --json "$@"; }
 # start_daemon: a new sidecored on the same socket and image.
 start_daemon() {
     N=$((N + 1))
-    "$DAEMON" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --log-level info \
+    "$DAEMON" --no-default --runtime-dir "$TMP" --rpc "$TMP/rpc.sock" --log-level "${LOG_LEVEL:-info}" \
         --blk "name=disk0,socket=$TMP/disk0.sock,backend=file,path=$IMG,size=$GUEST_IMG_SIZE" \
         >"$TMP/daemon$N.log" 2>&1 &
     DAEMON_PID=$!
@@ -123,7 +127,51 @@ run_case() { # RING: split or packed
     guest_check "$IMG"
 }
 
+# paused_case: the restart comes before the guest boots.
+paused_case() {
+    local _ rc
+    rm -f "$TMP"/daemon*.log "$TMP/serial.log"
+    N=0
+    IMG=$TMP/disk-paused.img
+    guest_image "$IMG"
+    LOG_LEVEL=debug start_daemon
+    guest_qemu "$TMP/serial.log" blk "sc.pre=$GUEST_PRE_OFF:$GUEST_PRE_LEN" -S \
+        -monitor unix:"$TMP/mon.sock",server=on,wait=off \
+        -chardev socket,id=c0,path="$TMP/disk0.sock",reconnect=1 \
+        -device vhost-user-blk-pci,chardev=c0,num-queues=1 &
+    QEMU_PID=$!
+    # GET_CONFIG ends QEMU's set-up of the device.
+    for _ in $(seq 300); do
+        grep -q "disk0: GET_CONFIG" "$TMP/daemon1.log" && [ -S "$TMP/mon.sock" ] && break
+        kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited while paused"
+        sleep 0.1
+    done
+    grep -q "disk0: GET_CONFIG" "$TMP/daemon1.log" || fail "paused QEMU never set the device up"
+    kill -KILL "$DAEMON_PID"
+    wait "$DAEMON_PID" 2>/dev/null
+    echo "+ sidecored killed before the guest booted; starting #2, then the guest"
+    start_daemon
+    for _ in $(seq 300); do
+        grep -q "frontend connected" "$TMP/daemon2.log" && break
+        sleep 0.1
+    done
+    grep -q "frontend connected" "$TMP/daemon2.log" || fail "QEMU did not reconnect to sidecored #2"
+    printf 'cont\n' | timeout 10 socat -t 1 - UNIX-CONNECT:"$TMP/mon.sock" >/dev/null ||
+        fail "cannot resume QEMU through its monitor"
+    rc=0
+    wait "$QEMU_PID" || rc=$?
+    QEMU_PID=
+    [ "$rc" -eq 124 ] && fail "the guest did not power off within ${GUEST_TIMEOUT} s"
+    [ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+    grep -q "device failed" "$TMP/daemon2.log" && fail "the device failed: $(grep "device failed" "$TMP/daemon2.log")"
+    grep -q "goes on without negotiating protocol features" "$TMP/daemon2.log" ||
+        fail "QEMU negotiated again after the restart: the case did not happen"
+    guest_stop_daemon
+    guest_check "$IMG"
+}
+
 guest_require
 run_case split
 run_case packed
-echo "PASS: the guest's disk survived sidecored being killed with requests in flight (split and packed rings)"
+paused_case
+echo "PASS: the guest's disk survived sidecored being killed with requests in flight (split and packed rings) and before the guest booted"
