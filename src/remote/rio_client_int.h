@@ -71,6 +71,7 @@ struct rio_cq {
     unsigned window, busy, n_remote, n_fallback, n_pending, n_held;
     enum rio_qstate state;
     uint64_t alive_ns;     /* last sign of life (or start of waiting) */
+    uint64_t reap_ns;      /* the last reap: a longer gap is our own stall */
     uint64_t last_rx_ns, last_ping_ns;
     uint64_t next_check_ns, armed_ns;
     uint64_t srtt_ns, rttvar_ns, rto_ns;

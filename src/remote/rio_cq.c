@@ -689,6 +689,16 @@ static void publish(struct rio_cq *q)
 int rio_cq_reap(struct rio_cq *q)
 {
     uint64_t now = sc_now_ns();
+    /* While requests wait, the timer reaps at least every heartbeat. A
+     * longer gap is time this sidecore did not run (a stopped process, a
+     * starved CPU): it sent no heartbeat and no resend then, so that time
+     * is not the iohost's silence (all queues failed over at once, the
+     * iohost answering within milliseconds). The request timeout still
+     * counts it. */
+    uint64_t gap = since(now, q->reap_ns);
+    if (q->reap_ns && gap > q->be->heartbeat_ns + q->be->failover_ns / 4)
+        q->alive_ns = SC_MIN(now, q->alive_ns + gap);
+    q->reap_ns = now;
     if (q->armed_ns && now >= q->armed_ns) {
         uint64_t v;
         /* The timer may fire a little after its time: keep it armed until

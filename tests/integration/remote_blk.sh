@@ -176,6 +176,29 @@ ctl vm0 delete rg >/dev/null || fail "delete rg"
 ctl io export-delete disk5 >/dev/null || fail "export-delete disk5"
 echo "growing: the export and then its device grew from 64 to 96 MiB; writes past the old end verified"
 
+# --- 1c. the vmhost itself stalls ---------------------------------------------
+# A vmhost that does not run (stopped, or starved of CPU) sends no heartbeat;
+# that time was counted as the iohost's silence, and on resume the requests
+# failed with EIO while the iohost answered within milliseconds. Here both
+# stall, the vmhost a little longer, so nothing can arrive meanwhile.
+ctl vm0 create-blk rp --backend remote --server 10.77.0.2:7400 --export disk2 \
+    --socket "$TMP/rp.sock" >/dev/null || fail "create-blk rp"
+timeout 120 "$BENCH" run --socket "$TMP/rp.sock" --workload randread --bs 4k --qd 4 --span 8M \
+    --time 6 >"$TMP/stall.out" 2>&1 &
+STALL_BENCH=$!
+for _ in 1 2; do
+    sleep 1.5
+    kill -STOP "$PID_io" "$PID_vm0"
+    sleep 1.5
+    kill -CONT "$PID_vm0"
+    sleep 0.1
+    kill -CONT "$PID_io"
+done
+wait "$STALL_BENCH" || fail "reads across the vmhost's stalls failed: $(tail -3 "$TMP/stall.out")"
+[ "$(peer vm0 rp failovers)" = 0 ] || fail "rp failed over after the vmhost's own stall"
+ctl vm0 delete rp >/dev/null || fail "delete rp"
+echo "stalls: two 1.5 s stops of the vmhost (and the iohost) cost no I/O error, no failover"
+
 # --- 2. encryption at rest ---------------------------------------------------
 bench 0 run --socket "$TMP/r1.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify
 bench 0 run --socket "$TMP/r1.sock" --workload mixed --bs 16k --qd 4 --queues 1 --span 4M --ios 2000 --verify
