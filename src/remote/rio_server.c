@@ -338,9 +338,10 @@ json_t *rio_server_stats(struct rio_server *s)
                            "writes_dropped_for_memory", ld(&e->mem_drops),
                            "partial_writes_nacked", ld(&e->nacks)));
     }
-    return json_pack("{s:s,s:i,s:i,s:i,s:I,s:I,s:o}", "listen", a, "sockets", (int)s->nsq,
+    return json_pack("{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:o}", "listen", a, "sockets", (int)s->nsq,
                      "frag_size", (int)s->frag_size, "sessions",
-                     (int)atomic_load(&s->sessions), "malformed_datagrams", ld(&s->malformed),
+                     (int)atomic_load(&s->sessions), "sessions_refused", ld(&s->sess_refused),
+                     "malformed_datagrams", ld(&s->malformed),
                      "unknown_export_requests", ld(&s->unknown_export), "exports",
                      arr ? arr : json_array());
 }

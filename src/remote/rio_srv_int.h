@@ -101,6 +101,7 @@ struct rio_sq {
     unsigned receiving;  /* requests in SR_RECV, all sessions */
     uint64_t sweep_ns;   /* next look for partial writes to expire */
     uint64_t mem_told_ns; /* when the log last said memory was short */
+    uint64_t sess_told_ns; /* ... that the session table was full */
     unsigned exec; /* requests in backends, orphans included */
     uint8_t *stage;
     struct rio_rxbatch rxb;
@@ -119,6 +120,7 @@ struct rio_server {
     /* Datagrams dropped: damaged or not vRIO (CRC, header); requests for
      * no export of ours (answered -ENODEV). */
     _Atomic uint64_t malformed, unknown_export;
+    _Atomic uint64_t sess_refused; /* new sessions turned away: table full */
     struct rio_sq *sq[];
 };
 
@@ -148,7 +150,7 @@ void rio_mem_give(struct rio_sq *sq, struct rio_sreq *r);
  * against the session. */
 void rio_mem_disown(struct rio_sq *sq, struct rio_sreq *r);
 /* A write still receiving its fragments holds its whole buffer. One that
- * heard nothing for RIO_RECV_EXPIRE_NS has lost its client (crashed,
+ * heard no new fragment for RIO_RECV_EXPIRE_NS has lost its client (crashed,
  * failed over, or never meant to finish): forgotten, so its memory serves
  * others; a client that is still there sends it again whole. Returns how
  * many went. */

@@ -380,8 +380,13 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         if (!rio_carries_data(h) || h->len != r->len)
             return;
         memcpy(r->buf + h->frag_off, data, dlen);
-        r->recv_ns = now;
-        if (rio_reasm_add(r->rx, h) >= 0 && rio_reasm_done(r->rx)) {
+        int added = rio_reasm_add(r->rx, h);
+        /* Only a new fragment is progress: a peer repeating one it holds
+         * kept its partial write, and the memory and session it holds, for
+         * good. */
+        if (added > 0)
+            r->recv_ns = now;
+        if (added >= 0 && rio_reasm_done(r->rx)) {
             free(r->rx);
             r->rx = NULL;
             r->state = SR_READY;

@@ -2,11 +2,13 @@
  * hash table of the socket queue. A session remembers each request id from
  * the client's low-water mark up (RIO_ID_SPAN at most): finished ones keep
  * their status so a duplicate is answered, not applied. When the table is
- * full, the idle session heard from longest ago makes room. Writes whose
- * fragments stopped coming expire (rio_sess_expire_recv). */
+ * full, the idle session heard from longest ago makes room, if it has been
+ * silent longer than EVICT_IDLE_NS. Writes whose fragments stopped coming
+ * expire (rio_sess_expire_recv). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "rio_srv_int.h"
 
 static unsigned bucket_of(uint64_t id)
@@ -122,12 +124,20 @@ static void sess_free(struct rio_sq *sq, struct rio_sess *s)
     free(s);
 }
 
-static bool evict_one(struct rio_sq *sq)
+/* A forgotten session's window goes with it: a late duplicate of one of its
+ * writes would make a new session and be applied again, over a later
+ * acknowledged write. Such a duplicate was sent before the session fell
+ * silent, so its stamp is older than that silence: past the lease, it is
+ * refused (rio_wire.h) instead. */
+#define EVICT_IDLE_NS (2ull * RIO_LEASE_MS * 1000000ull)
+
+static bool evict_one(struct rio_sq *sq, uint64_t now)
 {
     struct rio_sess *victim = NULL;
     for (unsigned b = 0; b < RIO_SESS_BUCKETS; b++)
         for (struct rio_sess *s = sq->buckets[b]; s; s = s->hnext)
-            if (!s->live && (!victim || s->last_ns < victim->last_ns))
+            if (!s->live && now - s->last_ns > EVICT_IDLE_NS &&
+                (!victim || s->last_ns < victim->last_ns))
                 victim = s;
     if (!victim)
         return false;
@@ -137,8 +147,17 @@ static bool evict_one(struct rio_sq *sq)
 
 struct rio_sess *rio_sess_new(struct rio_sq *sq, uint64_t id, unsigned ex, uint64_t now)
 {
-    if (sq->nsess >= sq->srv->max_sessions && !evict_one(sq))
+    if (sq->nsess >= sq->srv->max_sessions && !evict_one(sq, now)) {
+        atomic_fetch_add_explicit(&sq->srv->sess_refused, 1, memory_order_relaxed);
+        if (!sq->sess_told_ns || now - sq->sess_told_ns > 10ull * 1000000000ull) {
+            sq->sess_told_ns = now;
+            LOG_WARN("remote", "%s: %u sessions (vmhost queues), none silent for %llu ms: a new "
+                     "one is turned away until one is (its requests are sent again; more "
+                     "iohost sockets make room for more)", sq->name,
+                     sq->srv->max_sessions, (unsigned long long)(EVICT_IDLE_NS / 1000000));
+        }
         return NULL;
+    }
     struct rio_sess *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;

@@ -50,15 +50,17 @@ static void free_port(char *buf, size_t len)
     close(fd);
 }
 
-static void server_start(struct env *e)
+static void server_start_with(struct env *e, unsigned max_sessions)
 {
     const char *why = "";
-    struct rio_server_params p = {.listen = e->addr};
+    struct rio_server_params p = {.listen = e->addr, .max_sessions = max_sessions};
     e->srv = rio_server_create(&p, e->scs, &why);
     assert_non_null(e->srv);
     e->mem = mem_be_create(DISK);
     assert_int_equal(rio_server_add_export(e->srv, "disk0", &e->mem->base, &why), 0);
 }
+
+static void server_start(struct env *e) { server_start_with(e, 0); }
 
 static int setup(void **st)
 {
@@ -555,6 +557,84 @@ static void partial_writes_expire(void **st)
     close(r.fd);
 }
 
+/* A full session table made room by forgetting the idle session heard
+ * from longest ago, at once: a late duplicate of its acknowledged write
+ * (a network that duplicates or reroutes) then opened a new session and
+ * was applied again, over a later acknowledged write. A session is now
+ * forgotten only after a silence longer than the lease, when such a
+ * duplicate's stamp has run out. */
+static void evicted_session_applies_nothing_again(void **st)
+{
+    struct env *e = *st;
+    rio_server_destroy(e->srv);
+    server_start_with(e, 2);
+    struct raw a, b, c;
+    raw_open(&a, e);
+    raw_open(&b, e);
+    raw_open(&c, e);
+    b.session = 0xb0b;
+    c.session = 0xc0c;
+    uint8_t one[1024], two[1024];
+    fill(one, sizeof(one), 1);
+    fill(two, sizeof(two), 2);
+    struct rio_hdr h;
+    raw_send(&a, RIO_OP_WRITE, 1, 1, 0, 1024, one, 0, 1024);
+    assert_true(raw_resp(&a, 2000, &h));
+    raw_send(&a, RIO_OP_WRITE, 2, 2, 0, 1024, two, 0, 1024);
+    assert_true(raw_resp(&a, 2000, &h));
+    assert_int_equal(h.status, 0);
+    raw_send(&b, RIO_OP_READ, 1, 1, 0, 512, NULL, 0, 0);
+    assert_true(raw_resp(&b, 2000, &h));
+    /* The table is full and a's session idle: c is turned away for now. */
+    raw_send(&c, RIO_OP_READ, 1, 1, 0, 512, NULL, 0, 0);
+    assert_false(raw_resp(&c, 200, &h));
+    json_t *stats = rio_server_stats(e->srv);
+    assert_int_equal(json_integer_value(json_object_get(stats, "sessions_refused")), 1);
+    json_decref(stats);
+    /* The late duplicate: below the session's low-water mark, dropped. */
+    raw_send(&a, RIO_OP_WRITE, 1, 1, 0, 1024, one, 0, 1024);
+    assert_false(raw_resp(&a, 200, &h));
+    assert_memory_equal(e->mem->data, two, sizeof(two));
+    /* After the silence a's session makes room; its duplicate, stamped
+     * before, is refused. */
+    struct timespec ts = {0, 600 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    raw_send(&c, RIO_OP_READ, 1, 1, 0, 512, NULL, 0, 0); /* in b's place */
+    assert_true(raw_resp(&c, 2000, &h));
+    c.session = 0xc1c;
+    raw_send(&c, RIO_OP_READ, 1, 1, 0, 512, NULL, 0, 0); /* in a's */
+    assert_true(raw_resp(&c, 2000, &h));
+    nanosleep(&ts, NULL); /* so that the duplicate finds room */
+    raw_send(&a, RIO_OP_WRITE, 1, 1, 0, 1024, one, 0, 1024);
+    assert_true(raw_resp(&a, 2000, &h));
+    assert_int_equal(h.status, -ESTALE);
+    assert_memory_equal(e->mem->data, two, sizeof(two));
+    assert_int_equal(atomic_load(&e->mem->writes), 2);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+}
+
+/* A partial write kept alive by repeats of a fragment it already holds
+ * never expired: 1024 such sessions locked every new vmhost queue out of
+ * the socket, 16 of 4 MiB its whole request memory. Only a new fragment
+ * counts as progress. */
+static void repeated_fragment_is_no_progress(void **st)
+{
+    struct env *e = *st;
+    struct raw r;
+    raw_open(&r, e);
+    uint8_t d[1024];
+    fill(d, sizeof(d), 3);
+    struct timespec ts = {0, 250 * 1000 * 1000};
+    for (int i = 0; i < 12; i++) { /* 3 s of repeats */
+        raw_send(&r, RIO_OP_WRITE, 1, 1, 0, 3072, d, 0, 1024);
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(export_stat(e, "partial_writes_expired"), 1);
+    close(r.fd);
+}
+
 /* One session could take the socket's whole request memory (a vmhost whose
  * guest writes large blocks at a high depth, or one that sends first
  * fragments only): every other vmhost's writes were dropped until its
@@ -901,6 +981,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(damaged_first_datagram, setup, teardown),
         cmocka_unit_test_setup_teardown(partial_writes_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(one_session_leaves_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(evicted_session_applies_nothing_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(repeated_fragment_is_no_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_export_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
