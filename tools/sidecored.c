@@ -436,10 +436,15 @@ static int add_rio_options(const struct opts *o, struct sc_config *c)
         remote |= c->devices[i].backend.type == CFG_BE_REMOTE;
     struct cfg_rio *r = &c->rio;
     if (!r->has_role)
-        r->role = r->io.listen ? CFG_ROLE_IOHOST : remote ? CFG_ROLE_VMHOST : CFG_ROLE_LOCAL;
+        r->role = r->io.listen || r->io.net_listen ? CFG_ROLE_IOHOST
+                  : remote                         ? CFG_ROLE_VMHOST
+                                                   : CFG_ROLE_LOCAL;
     const char *bad = NULL;
-    if (r->role == CFG_ROLE_IOHOST && !r->io.listen)
-        bad = "the iohost role needs a listen address (--listen IP:PORT or iohost.listen)";
+    if (r->role == CFG_ROLE_IOHOST && !r->io.listen && !r->io.net_listen)
+        bad = "the iohost role needs a listen address: --listen IP:PORT (iohost.listen) for "
+              "block exports, --net-listen IP:PORT (iohost.net_listen) for remote net devices";
+    else if (r->nr_exports && !r->io.listen)
+        bad = "exports need the block listen address (--listen IP:PORT or iohost.listen)";
     else if (r->role != CFG_ROLE_IOHOST && (r->io.listen || r->io.net_listen || r->nr_exports))
         bad = "listen addresses and exports need the iohost role";
     else if (r->role == CFG_ROLE_LOCAL && remote)
@@ -691,7 +696,8 @@ static int run(struct sc_config *c)
         goto out;
     }
     if (c->rio.role == CFG_ROLE_IOHOST) {
-        if (!(d.exports = exports_create(d.scs, &c->rio.io, err, sizeof(err)))) {
+        /* An iohost of remote NICs only has no block listener. */
+        if (c->rio.io.listen && !(d.exports = exports_create(d.scs, &c->rio.io, err, sizeof(err)))) {
             LOG_ERR(LOGC, "%s", err);
             goto out;
         }

@@ -14,8 +14,8 @@ static struct exports *need_iohost(void *opaque, struct rpc_error *err)
 {
     struct exports *x = ((struct daemon_ctx *)opaque)->exports;
     if (!x)
-        rpc_fail(err, RPC_SERVER_ERROR, "this daemon is not an iohost (role \"iohost\" with an "
-                 "iohost.listen address)");
+        rpc_fail(err, RPC_SERVER_ERROR, "this daemon serves no block exports (an iohost with a "
+                 "block listen address: --listen IP:PORT or iohost.listen)");
     return x;
 }
 

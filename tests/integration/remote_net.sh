@@ -111,8 +111,9 @@ wait_for() { # SECONDS WHAT COMMAND...
 }
 joined() { [ "$(tun "$1" .state)" = connected ]; }
 
+# An iohost of remote NICs only: it needed a block listener it did not use.
 io_up() {
-    start_daemon io niohost --cpus 0 --role iohost --listen 0.0.0.0:7410 \
+    start_daemon io niohost --cpus 0 \
         --net-listen 0.0.0.0:7411 --switch name=sw0 --port switch=sw0,name=rntap0,type=tap
     IO_PID=${PIDS[-1]}
     ip netns exec niohost sysctl -qw net.ipv6.conf.rntap0.disable_ipv6=1
