@@ -158,6 +158,8 @@ bool vhu_settle_begin(struct vhost_dev *v, bool hangup);
 void vhu_settle_release(struct vhost_dev *v);
 /* Teardown: forget a pending settle. */
 void vhu_settle_cancel(struct vhost_dev *v);
+/* Whole seconds (rounded up) a pending settle may still take at most. */
+unsigned vhu_settle_left_s(const struct vhost_dev *v);
 
 /* vhost_queue.c */
 void vhu_queue_init(struct vhu_queue *q);

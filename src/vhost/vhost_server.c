@@ -236,9 +236,16 @@ static void on_listen(int fd, uint32_t events, void *opaque)
         uint64_t now = sc_now_ns();
         if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull)
             return;
-        LOG_WARN(VHU_COMP, "%s: refused a second frontend on %s: one is already connected "
-                 "(%llu refused since the last such line)",
-                 v->dev->name, v->path, (unsigned long long)(v->refused - v->refused_told));
+        if (v->settling && v->settle_hangup)
+            LOG_WARN(VHU_COMP, "%s: refused a frontend on %s: the one that left still has "
+                     "requests in the backend, finishing within %llu s; connect again then "
+                     "(%llu refused since the last such line)", v->dev->name, v->path,
+                     (unsigned long long)vhu_settle_left_s(v) + 1,
+                     (unsigned long long)(v->refused - v->refused_told));
+        else
+            LOG_WARN(VHU_COMP, "%s: refused a second frontend on %s: one is already connected "
+                     "(%llu refused since the last such line)",
+                     v->dev->name, v->path, (unsigned long long)(v->refused - v->refused_told));
         v->refused_told = v->refused;
         v->refused_told_ns = now;
         return;

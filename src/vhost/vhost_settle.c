@@ -99,6 +99,13 @@ static void tick(void *opaque)
     vhu_conn_resume(v, v->settle_hangup);
 }
 
+unsigned vhu_settle_left_s(const struct vhost_dev *v)
+{
+    uint64_t spent = sc_now_ns() - v->settle_ns;
+    uint64_t left = spent < VHU_SETTLE_MAX_NS ? VHU_SETTLE_MAX_NS - spent : 0;
+    return (unsigned)((left + 999999999ull) / 1000000000ull);
+}
+
 bool vhu_settle_begin(struct vhost_dev *v, bool hangup)
 {
     const struct vdev_ops *ops = v->dev->ops;

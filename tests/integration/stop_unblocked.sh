@@ -86,6 +86,12 @@ scd_wait 20 "vu_hostile to hang up on A" hung_up
 STATUS=$(a_field status) || fail "sidecorectl list failed while A's teardown waited"
 [ "$STATUS" = "stopping" ] ||
     fail "A's status is '$STATUS' after a hangup with writes held (expected stopping)"
+# A frontend that comes meanwhile is turned away; the log said "one is
+# already connected", right after "frontend disconnected".
+timeout 10 "$BENCH" run --socket "$TMP/A.sock" --time 1 >/dev/null 2>&1 &&
+    fail "a frontend was served on A while its teardown waited"
+grep -q "A: refused a frontend on .*: the one that left still has requests in the backend" \
+    "$TMP/daemon.log" || fail "the refusal during A's teardown does not say why"
 timeout 30 "$BENCH" run --socket "$TMP/B.sock" --time 1 --qd 4 >"$TMP/benchB.log" 2>&1 ||
     { cat "$TMP/benchB.log"; fail "B's benchmark failed while A's teardown waited"; }
 wait "$HPID"
