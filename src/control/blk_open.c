@@ -38,7 +38,8 @@ struct blk_backend *blk_open(const struct cfg_backend *b, bool read_only, const 
                  r->fallback->path ? " " : "", r->fallback->path ? r->fallback->path : "", why);
         return NULL;
     }
-    struct rio_blk_params p = {.server = r->server, .device = r->device, .mtu = r->mtu,
+    struct rio_blk_params p = {.server = r->server, .device = r->device, .what = what,
+                               .mtu = r->mtu,
                                .window = r->window, .heartbeat_ms = r->heartbeat_ms,
                                .failover_ms = r->failover_ms, .timeout_ms = r->timeout_ms,
                                .size = b->size, .fallback = fb};

@@ -81,7 +81,7 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     q->sock = rio_socket(NULL, 0, false, (struct sockaddr *)&be->addr, be->addrlen, &why);
     if (q->sock < 0) {
         rc = q->sock;
-        LOG_ERR("remote", "%s: %s: %s", be->device, why, strerror(-rc));
+        LOG_ERR("remote", "%s: %s: %s", be->label, why, strerror(-rc));
         goto fail;
     }
     /* An answer's fragments, sent as one segmented run, then come in one
@@ -95,7 +95,7 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     }
     if (be->fallback) {
         if ((rc = be->fallback->ops->queue_open(be->fallback, window, &q->fbq)) < 0) {
-            LOG_ERR("remote", "%s: the fallback backend cannot open a queue: %s", be->device,
+            LOG_ERR("remote", "%s: the fallback backend cannot open a queue: %s", be->label,
                     strerror(-rc));
             q->fbq = NULL;
             goto fail;
@@ -126,7 +126,7 @@ static void rio_queue_close(struct blk_bq *bq)
         return;
     struct rio_be *be = q->be;
     if (q->busy)
-        LOG_ERR("remote", "%s.q%u: closed with %u request(s) in flight", be->device, q->idx,
+        LOG_ERR("remote", "%s q%u: closed with %u request(s) in flight", be->label, q->idx,
                 q->busy);
     pthread_mutex_lock(&be->lock);
     for (struct rio_cq **pp = &be->queues; *pp; pp = &(*pp)->next)
@@ -304,6 +304,8 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     }
     be->base.ops = &rio_ops;
     snprintf(be->device, sizeof(be->device), "%s", p->device);
+    snprintf(be->label, sizeof(be->label), "%s (%s on %s)", p->what ? p->what : "device",
+             p->device, p->server);
     be->tag = rio_tag(p->device);
     unsigned mtu = p->mtu ? p->mtu : 1500;
     be->frag_size = rio_frag_size(mtu, be->addr.ss_family == AF_INET6);
@@ -354,12 +356,9 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     atomic_init(&be->idle_state, rc == 0 ? RQ_CONNECTED : RQ_FAILED);
     be->info.max_io = RIO_MAX_IO;
     be->info.settle_ms = (uint32_t)(be->timeout_ns / 1000000); /* every request ends by then */
-    if (rc < 0) {
-        char a[80];
-        rio_addr_format((struct sockaddr *)&be->addr, a, sizeof(a));
-        LOG_WARN("remote", "%s: iohost %s does not answer yet (%s); starting anyway", be->device,
-                 a, strerror(-rc));
-    }
+    if (rc < 0)
+        LOG_WARN("remote", "%s: the iohost does not answer yet (%s); starting anyway", be->label,
+                 strerror(-rc));
     be->fallback = p->fallback;
     return &be->base;
 }

@@ -29,6 +29,7 @@
 struct rio_blk_params {
     const char *server;       /* "host:port" of the iohost */
     const char *device;       /* export name there */
+    const char *what;         /* names the device in the log, e.g. "device vm1" */
     unsigned mtu;             /* path MTU, 0: 1500 */
     unsigned window;          /* requests in flight per queue, 0: 128 (<= 1024) */
     unsigned heartbeat_ms;    /* 0: 100 */

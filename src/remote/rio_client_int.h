@@ -45,6 +45,7 @@ struct rio_cslot {
 struct rio_be {
     struct blk_backend base;
     char device[64];
+    char label[200]; /* the log's: "device vm1 (disk0 on 10.0.0.2:7400)" */
     uint32_t tag;
     struct sockaddr_storage addr;
     socklen_t addrlen;

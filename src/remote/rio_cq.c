@@ -244,7 +244,7 @@ static void failover(struct rio_cq *q, uint64_t now, const char *why)
         q->fence_ns = 0;
     q->state = RQ_FAILED;
     bump(&q->failovers);
-    LOG_WARN("remote", "%s.q%u: iohost %s; %u request(s) %s", q->be->device, q->idx, why,
+    LOG_WARN("remote", "%s q%u: iohost %s; %u request(s) %s", q->be->label, q->idx, why,
              q->n_remote + q->n_held, q->fbq ? "go to the fallback" : "fail with EIO");
     uint64_t hi = q->next_id;
     for (uint64_t id = q->lwm; id < hi; id++) {
@@ -269,7 +269,7 @@ static void heard(struct rio_cq *q, uint64_t now)
         return;
     bump(&q->reconnects);
     q->state = q->n_fallback + q->n_pending ? RQ_RECOVERING : RQ_CONNECTED;
-    LOG_INFO("remote", "%s.q%u: iohost answers again; %s", q->be->device, q->idx,
+    LOG_INFO("remote", "%s q%u: iohost answers again; %s", q->be->label, q->idx,
              q->state == RQ_RECOVERING ? "switching back once the fallback drains"
                                        : "switched back");
 }
@@ -484,10 +484,10 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
         }
         if (++q->stale_streak >= STALE_TELL && !q->told_stale) {
             q->told_stale = true;
-            LOG_WARN("remote", "%s.q%u: writes keep arriving after the iohost's %u ms lease "
+            LOG_WARN("remote", "%s q%u: writes keep arriving after the iohost's %u ms lease "
                      "(%u refusals in a row; round trip %llu us): a path this slow, or an "
                      "iohost queue this long, lets no write land; reads are not affected",
-                     q->be->device, q->idx, RIO_LEASE_MS, q->stale_streak,
+                     q->be->label, q->idx, RIO_LEASE_MS, q->stale_streak,
                      (unsigned long long)(q->srtt_ns / 1000));
         }
         send_req(q, s, now, true); /* carries the stamp of this answer */
@@ -500,9 +500,9 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
     int res = h->status;
     if (res == -ENODEV && !q->told_nodev) {
         q->told_nodev = true;
-        LOG_ERR("remote", "%s.q%u: the iohost has no export %s (deleted, or another "
+        LOG_ERR("remote", "%s q%u: the iohost has no export %s (deleted, or another "
                 "configuration there): requests fail with I/O errors until it has",
-                q->be->device, q->idx, q->be->device);
+                q->be->label, q->idx, q->be->device);
     } else if (res != -ENODEV) {
         q->told_nodev = false;
     }

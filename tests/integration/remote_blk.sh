@@ -134,7 +134,8 @@ grep -q "exceed the route's MTU (EMSGSIZE)" "$TMP/vm0.log" || fail "no word abou
 # each waited out its 10 s timeout, and the bench its 120 s bound).
 ctl io export-delete disk0 >/dev/null || fail "export-delete disk0"
 bench 1 run --socket "$TMP/r0.sock" --workload randread --bs 4k --qd 1 --queues 1 --ios 20
-grep -q "the iohost has no export disk0" "$TMP/vm0.log" || fail "no word about the deleted export"
+grep -q "device r0 (disk0 on 10.77.0.2:7400) q0: the iohost has no export disk0" "$TMP/vm0.log" ||
+    fail "no word about the deleted export, naming the device"
 ctl io exports | jq -e '.unknown_export_requests >= 20' >/dev/null || fail "unknown export requests not counted"
 # A fallback of another size than the export is not its storage: refused
 # (a 1 MiB one for a 64 MiB export took writes past its end after a
