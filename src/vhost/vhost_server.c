@@ -65,6 +65,10 @@ static void teardown(struct vhost_dev *v)
     v->protocol_features = 0;
     v->protocol_set = false;
     vhu_conn_close(&v->conn);
+    /* The failure was the connection's: with it gone the device waits for
+     * the next frontend, its last failure still in v->why and the count. */
+    v->failed = false;
+    atomic_store(&v->dev->broken, false);
 }
 
 static void disconnect(struct vhost_dev *v)
@@ -87,7 +91,7 @@ void vhu_fail(struct vhost_dev *v, uint16_t qidx, const char *msgname, const cha
     snprintf(v->why, sizeof(v->why), "%s: %s", msgname, reason);
     v->failed = true;
     v->failures++;
-    vdev_fail(v->dev, qidx, "%s: %s", msgname, reason);
+    vdev_fail_quiet(v->dev, qidx, "%s: %s", msgname, reason);
 }
 
 static void attach(struct vhost_dev *v, int fd)

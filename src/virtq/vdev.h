@@ -79,6 +79,10 @@ struct vdev {
 /* Mark the device broken with a reason; safe from any thread; first reason wins. */
 void vdev_fail(struct vdev *d, uint16_t qidx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, for a frontend that broke the protocol: its caller has said why
+ * and that the connection goes, so no line about a driver reset. */
+void vdev_fail_quiet(struct vdev *d, uint16_t qidx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static inline bool vdev_is_broken(struct vdev *d)
 {

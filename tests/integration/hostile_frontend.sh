@@ -79,6 +79,18 @@ AFAILURES=$(echo "$LIST" | jq -r '.[] | select(.name=="A") | .failures')
 [ "$FAILURES" -ge 10 ] 2>/dev/null || fail "device B counts $FAILURES failures, expected >= 10: $LIST"
 [ -n "$WHY" ] && [ "$WHY" != "null" ] || fail "device B failed without a reason: $LIST"
 [ "$AFAILED" = "false" ] || fail "device A reported failed: $LIST"
+# A header of version 0, then the frontend is gone: B waits for the next
+# one. It stayed "failed" until then, and the log spoke of a driver reset.
+printf '\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' |
+    timeout 5 socat -u - UNIX-CONNECT:"$TMP/B.sock" || fail "cannot send B a bad header"
+b_failures() { timeout 10 "$CTL" -s "$RPC" --json list | jq -r '.[] | select(.name=="B") | .failures'; }
+for _ in $(seq 50); do [ "$(b_failures)" -gt "$FAILURES" ] && break; sleep 0.1; done
+[ "$(b_failures)" -gt "$FAILURES" ] || fail "a bad header did not fail B"
+sleep 0.2
+BSTATUS=$(timeout 10 "$CTL" -s "$RPC" --json list | jq -r '.[] | select(.name=="B") | "\(.status) \(.failed)"')
+[ "$BSTATUS" = "waiting false" ] || fail "device B, its bad frontend gone, is '$BSTATUS'"
+grep "B: device failed" "$TMP/daemon.log" | grep -q "version" &&
+    fail "a protocol error was logged as a device failure needing a driver reset"
 [ "$AFAILURES" = "0" ] || fail "device A counts failures: $LIST"
 echo "hostile_frontend: B failed as expected: $WHY"
 

@@ -277,7 +277,8 @@ static void ack_ok(struct t *t, uint32_t req, const void *payload, uint32_t size
 }
 
 /* The bad message was answered with a failure (or not at all), the backend
- * closed the connection, and the device reports why. */
+ * closed the connection, and the device reports why; with the connection
+ * gone it waits for the next frontend, no longer failed. */
 static void expect_failed(struct t *t, const char *why_part)
 {
     struct vhu_hdr h;
@@ -289,7 +290,8 @@ static void expect_failed(struct t *t, const char *why_part)
     client_close(t);
     struct vhost_dev_info i = info(t);
     assert_false(i.connected);
-    assert_true(i.failed);
+    assert_false(i.failed);
+    assert_true(i.failures > 0);
     if (!strstr(i.why, why_part))
         fail_msg("why \"%s\" lacks \"%s\"", i.why, why_part);
     assert_true(atomic_load(&t->m.vd.status) & VIRTIO_STATUS_NEEDS_RESET);
@@ -658,7 +660,8 @@ static void test_truncated_then_disconnect(void **state)
         pump(t, 1);
     struct vhost_dev_info i = info(t);
     assert_false(i.connected);
-    assert_true(i.failed);
+    assert_false(i.failed);
+    assert_true(i.failures > 0);
     assert_non_null(strstr(i.why, "closed inside"));
     expect_recovers(t);
 }
@@ -940,13 +943,13 @@ static void test_unread_replies(void **state)
     struct t *t = *state;
     client_connect(t);
     struct vhu_hdr h = {VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0};
-    for (int i = 0; i < 200000 && !info(t).failed; i++) {
+    for (int i = 0; i < 200000 && !info(t).failures; i++) {
         if (send(t->cl, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
             break;
         pump(t, 1);
     }
     struct vhost_dev_info in = info(t);
-    assert_true(in.failed);
+    assert_true(in.failures > 0);
     if (!strstr(in.why, "does not read its replies"))
         fail_msg("why \"%s\"", in.why);
     client_close(t);
