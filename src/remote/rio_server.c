@@ -326,7 +326,7 @@ json_t *rio_server_stats(struct rio_server *s)
         if (!e)
             continue;
         json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+            arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                            "name", e->name,
                            "backend", e->be->ops->name, "size", (json_int_t)e->info.size,
                            "requests", ld(&e->requests), "bytes_read", ld(&e->bytes_read),
@@ -336,7 +336,8 @@ json_t *rio_server_stats(struct rio_server *s)
                            "sessions_opened", ld(&e->sessions), "stale_refused",
                            ld(&e->stale), "partial_writes_expired", ld(&e->expired),
                            "writes_dropped_for_memory", ld(&e->mem_drops),
-                           "partial_writes_nacked", ld(&e->nacks)));
+                           "partial_writes_nacked", ld(&e->nacks),
+                           "partial_writes_reclaimed", ld(&e->reclaimed)));
     }
     return json_pack("{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:o}", "listen", a, "sockets", (int)s->nsq,
                      "frag_size", (int)s->frag_size, "sessions",

@@ -26,6 +26,7 @@ struct rio_export {
     _Atomic uint64_t dup_writes, reread, resent, sessions, stale;
     _Atomic uint64_t nacks; /* partial writes answered with what arrived */
     _Atomic uint64_t expired, mem_drops; /* partial writes given up; writes dropped for memory */
+    _Atomic uint64_t reclaimed; /* partial writes given up for a session below its share */
 };
 
 enum sreq_state { SR_RECV, SR_READY, SR_EXEC, SR_DONE };
@@ -141,8 +142,10 @@ void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r);
  * and never the last RIO_MEM_RESERVE share of it, so one busy vmhost (or a
  * guest writing large blocks at a high depth) cannot keep the others'
  * writes dropped. A session holding nothing may always take one request
- * that fits. rio_mem_take reserves len for r (false: refused); rio_mem_give
- * frees r's buffer and returns its share. */
+ * that fits; one below its share that finds the memory taken gets it from
+ * the partial writes of the session holding most above its share (their
+ * client sends them again). rio_mem_take reserves len for r (false:
+ * refused); rio_mem_give frees r's buffer and returns its share. */
 #define RIO_MEM_RESERVE 4 /* budget / 4 always left to others */
 bool rio_mem_take(struct rio_sq *sq, struct rio_sreq *r, uint64_t now);
 void rio_mem_give(struct rio_sq *sq, struct rio_sreq *r);

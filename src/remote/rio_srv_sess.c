@@ -39,11 +39,37 @@ void rio_sreq_free(struct rio_sq *sq, struct rio_sreq *r)
 
 #define STARVED_NS (100ull * 1000000ull) /* a refused newcomer counts this long */
 
+/* Sessions that took the memory first kept it as long as they trickled
+ * fragments, and every other session's writes were dropped: a session
+ * below its even share that finds the memory taken gets it back from the
+ * partial writes of the one holding most above its share. */
+static bool reclaim(struct rio_sq *sq, const struct rio_sess *me, uint64_t need)
+{
+    uint64_t budget = sq->srv->mem_budget;
+    uint64_t share = budget / (sq->holders + (me->mem_held ? 0 : 1));
+    if (me->mem_held + need > share)
+        return false;
+    struct rio_sess *v = NULL;
+    for (unsigned b = 0; b < RIO_SESS_BUCKETS; b++)
+        for (struct rio_sess *s = sq->buckets[b]; s; s = s->hnext)
+            if (s != me && s->receiving && s->mem_held > share &&
+                (!v || s->mem_held > v->mem_held))
+                v = s;
+    for (unsigned i = 0; v && i < RIO_ID_SPAN && sq->mem_used + need > budget; i++) {
+        const struct rio_sreq *q = v->slot[i];
+        if (q && q->state == SR_RECV && q->buf) {
+            atomic_fetch_add_explicit(&sq->srv->ex[v->ex]->reclaimed, 1, memory_order_relaxed);
+            rio_sess_forget(sq, v, i);
+        }
+    }
+    return sq->mem_used + need <= budget;
+}
+
 bool rio_mem_take(struct rio_sq *sq, struct rio_sreq *r, uint64_t now)
 {
     struct rio_sess *s = r->sess;
     uint64_t budget = sq->srv->mem_budget;
-    if (sq->mem_used + r->len > budget)
+    if (sq->mem_used + r->len > budget && (!s || !reclaim(sq, s, r->len)))
         goto refused;
     if (s && s->mem_held) {
         uint64_t n = sq->holders;

@@ -664,6 +664,39 @@ static void one_session_leaves_room(void **st)
     close(b.fd);
 }
 
+/* Two sessions holding the whole request memory in partial writes kept it
+ * as long as they trickled fragments: every other session's writes were
+ * dropped. A newcomer below its even share now gets memory back from the
+ * partial writes of the session holding most. */
+static void newcomer_reclaims_its_share(void **st)
+{
+    struct env *e = *st;
+    struct raw a, b, c;
+    raw_open(&a, e);
+    raw_open(&b, e);
+    raw_open(&c, e);
+    b.session = 0xb0b;
+    c.session = 0xc0c;
+    uint8_t d[1024];
+    fill(d, sizeof(d), 4);
+    for (uint64_t id = 1; id <= 12; id++) /* 48 MiB: all one session may take */
+        raw_send(&a, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
+    for (uint64_t id = 1; id <= 4; id++) /* the other 16 MiB */
+        raw_send(&b, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
+    struct rio_hdr h;
+    raw_send(&c, RIO_OP_WRITE, 1, 1, 8192, 1024, d, 0, 1024); /* sent once */
+    bool answered = false;
+    while (!answered && raw_resp(&c, 500, &h))
+        answered = h.id == 1 && h.status == 0;
+    assert_true(answered);
+    assert_memory_equal(e->mem->data + 8192, d, sizeof(d));
+    assert_int_equal(export_stat(e, "partial_writes_reclaimed"), 1);
+    assert_int_equal(export_stat(e, "partial_writes_expired"), 0);
+    close(a.fd);
+    close(b.fd);
+    close(c.fd);
+}
+
 /* A request for an export the iohost does not have was dropped without a
  * word: the vmhost waited out its timeout, every time. It is answered
  * -ENODEV; damaged datagrams and such requests are counted. */
@@ -983,6 +1016,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_session_leaves_room, setup, teardown),
         cmocka_unit_test_setup_teardown(evicted_session_applies_nothing_again, setup, teardown),
         cmocka_unit_test_setup_teardown(repeated_fragment_is_no_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(newcomer_reclaims_its_share, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_export_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
