@@ -335,7 +335,6 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         return;
     memcpy(&s->peer, from, flen);
     s->plen = flen;
-    s->last_ns = now;
     rio_sess_ack(sq, s, h->ack);
     if (h->id < s->ack || h->id - s->ack >= RIO_ID_SPAN)
         return;
@@ -362,6 +361,10 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
         r = NULL;
     }
     if (!r) {
+        /* Only progress (a new request, a new fragment) keeps a session
+         * from being forgotten: a peer repeating datagrams held its place
+         * in the table for good. */
+        s->last_ns = now;
         r = new_req(sq, s, h, now);
         if (!r || r->state != SR_RECV) {
             if (r && r->state == SR_READY) {
@@ -385,7 +388,7 @@ static void handle_req(struct rio_sq *sq, const struct rio_hdr *h, const uint8_t
          * kept its partial write, and the memory and session it holds, for
          * good. */
         if (added > 0)
-            r->recv_ns = now;
+            r->recv_ns = s->last_ns = now;
         if (added >= 0 && rio_reasm_done(r->rx)) {
             free(r->rx);
             r->rx = NULL;

@@ -2,8 +2,8 @@
  * hash table of the socket queue. A session remembers each request id from
  * the client's low-water mark up (RIO_ID_SPAN at most): finished ones keep
  * their status so a duplicate is answered, not applied. When the table is
- * full, the idle session heard from longest ago makes room, if it has been
- * silent longer than EVICT_IDLE_NS. Writes whose fragments stopped coming
+ * full, the session without progress for longest makes room, if that is
+ * longer than EVICT_IDLE_NS and nothing of it runs. Writes whose fragments stopped coming
  * expire (rio_sess_expire_recv). */
 #include <stdlib.h>
 #include <string.h>
@@ -152,9 +152,11 @@ static void sess_free(struct rio_sq *sq, struct rio_sess *s)
 
 /* A forgotten session's window goes with it: a late duplicate of one of its
  * writes would make a new session and be applied again, over a later
- * acknowledged write. Such a duplicate was sent before the session fell
- * silent, so its stamp is older than that silence: past the lease, it is
- * refused (rio_wire.h) instead. */
+ * acknowledged write. Such a duplicate was sent before the session's last
+ * progress (a new request or fragment), so its stamp is older than that:
+ * past the lease, it is refused (rio_wire.h) instead. A session whose only
+ * requests are partial writes that stopped progressing can go too: they
+ * were never applied, and its client sends them again. */
 #define EVICT_IDLE_NS (2ull * RIO_LEASE_MS * 1000000ull)
 
 static bool evict_one(struct rio_sq *sq, uint64_t now)
@@ -162,7 +164,7 @@ static bool evict_one(struct rio_sq *sq, uint64_t now)
     struct rio_sess *victim = NULL;
     for (unsigned b = 0; b < RIO_SESS_BUCKETS; b++)
         for (struct rio_sess *s = sq->buckets[b]; s; s = s->hnext)
-            if (!s->live && now - s->last_ns > EVICT_IDLE_NS &&
+            if (s->live == s->receiving && now - s->last_ns > EVICT_IDLE_NS &&
                 (!victim || s->last_ns < victim->last_ns))
                 victim = s;
     if (!victim)

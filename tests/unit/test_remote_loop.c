@@ -616,14 +616,19 @@ static void evicted_session_applies_nothing_again(void **st)
 }
 
 /* A partial write kept alive by repeats of a fragment it already holds
- * never expired: 1024 such sessions locked every new vmhost queue out of
- * the socket, 16 of 4 MiB its whole request memory. Only a new fragment
- * counts as progress. */
+ * never expired, and the repeats kept its session in the table: 1024 such
+ * sessions locked every new vmhost queue out of the socket, 16 of 4 MiB
+ * its whole request memory. Only a new request or fragment counts as
+ * progress. */
 static void repeated_fragment_is_no_progress(void **st)
 {
     struct env *e = *st;
-    struct raw r;
+    rio_server_destroy(e->srv);
+    server_start_with(e, 1);
+    struct raw r, n;
     raw_open(&r, e);
+    raw_open(&n, e);
+    n.session = 0x9e9;
     uint8_t d[1024];
     fill(d, sizeof(d), 3);
     struct timespec ts = {0, 250 * 1000 * 1000};
@@ -632,7 +637,12 @@ static void repeated_fragment_is_no_progress(void **st)
         nanosleep(&ts, NULL);
     }
     assert_int_equal(export_stat(e, "partial_writes_expired"), 1);
+    struct rio_hdr h;
+    raw_send(&n, RIO_OP_READ, 1, 1, 0, 512, NULL, 0, 0); /* the newcomer takes its place */
+    assert_true(raw_resp(&n, 2000, &h));
+    assert_int_equal(h.status, 0);
     close(r.fd);
+    close(n.fd);
 }
 
 /* One session could take the socket's whole request memory (a vmhost whose
