@@ -485,8 +485,9 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
         if (++q->stale_streak >= STALE_TELL && !q->told_stale) {
             q->told_stale = true;
             LOG_WARN("remote", "%s q%u: writes keep arriving after the iohost's %u ms lease "
-                     "(%u refusals in a row; round trip %llu us): a path this slow, or an "
-                     "iohost queue this long, lets no write land; reads are not affected",
+                     "(%u refusals in a row; answers take %llu us, smoothed over requests): a "
+                     "path this slow, or queues (this one's large requests, the iohost's) "
+                     "this long, let no write land; reads are not affected",
                      q->be->label, q->idx, RIO_LEASE_MS, q->stale_streak,
                      (unsigned long long)(q->srtt_ns / 1000));
         }
