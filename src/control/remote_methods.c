@@ -79,40 +79,49 @@ json_t *m_export_create(json_t *params, void *opaque, struct rpc_error *err)
     return r;
 }
 
-json_t *m_export_delete(json_t *params, void *opaque, struct rpc_error *err)
+/* params.name of an export method on an iohost; NULL with err set. */
+static const char *export_name(json_t *params, void *opaque, struct rpc_error *err,
+                               struct exports **x)
 {
-    struct exports *x = need_iohost(opaque, err);
-    if (!x)
+    *x = need_iohost(opaque, err);
+    if (!*x)
         return NULL;
     const json_t *n = json_object_get(params, "name");
-    if (!json_is_string(n))
-        return rpc_fail(err, RPC_INVALID_PARAMS, "params.name: expected an export name");
-    int rc = exports_remove(x, json_string_value(n), err->message, sizeof(err->message));
+    if (!json_is_string(n)) {
+        rpc_fail(err, RPC_INVALID_PARAMS, "params.name: expected an export name");
+        return NULL;
+    }
+    return json_string_value(n);
+}
+
+json_t *m_export_delete(json_t *params, void *opaque, struct rpc_error *err)
+{
+    struct exports *x;
+    const char *name = export_name(params, opaque, err, &x);
+    if (!name)
+        return NULL;
+    int rc = exports_remove(x, name, err->message, sizeof(err->message));
     if (rc < 0) {
         err->code = code_of(rc);
         return NULL;
     }
-    return json_pack("{s:s}", "deleted", json_string_value(n));
+    return json_pack("{s:s}", "deleted", name);
 }
 
 /* {"name": "disk0", "size": bytes or "96G"}: grow an export. */
 json_t *m_export_resize(json_t *params, void *opaque, struct rpc_error *err)
 {
-    struct exports *x = need_iohost(opaque, err);
-    if (!x)
-        return NULL;
-    const json_t *n = json_object_get(params, "name");
-    if (!json_is_string(n))
-        return rpc_fail(err, RPC_INVALID_PARAMS, "params.name: expected an export name");
+    struct exports *x;
+    const char *name = export_name(params, opaque, err, &x);
     uint64_t bytes;
-    if (methods_size_param(params, &bytes, err) < 0)
+    if (!name || methods_size_param(params, &bytes, err) < 0)
         return NULL;
-    int rc = exports_resize(x, json_string_value(n), bytes, err->message, sizeof(err->message));
+    int rc = exports_resize(x, name, bytes, err->message, sizeof(err->message));
     if (rc < 0) {
         err->code = code_of(rc);
         return NULL;
     }
-    return json_pack("{s:s,s:I}", "name", json_string_value(n), "size", (json_int_t)bytes);
+    return json_pack("{s:s,s:I}", "name", name, "size", (json_int_t)bytes);
 }
 
 json_t *m_export_list(json_t *params, void *opaque, struct rpc_error *err)

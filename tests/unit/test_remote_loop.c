@@ -325,6 +325,16 @@ static bool raw_resp(struct raw *r, unsigned ms, struct rio_hdr *out)
     return false;
 }
 
+/* Whether id's answer with status 0 comes, each wait at most ms. */
+static bool answered_ok(struct raw *r, uint64_t id, unsigned ms)
+{
+    struct rio_hdr h;
+    while (raw_resp(r, ms, &h))
+        if (h.id == id && h.status == 0)
+            return true;
+    return false;
+}
+
 static json_int_t export_stat(struct env *e, const char *key)
 {
     json_t *st = rio_server_stats(e->srv);
@@ -661,12 +671,8 @@ static void one_session_leaves_room(void **st)
     fill(d, sizeof(d), 9);
     for (uint64_t id = 1; id <= 16; id++)
         raw_send(&a, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
-    struct rio_hdr h;
     raw_send(&b, RIO_OP_WRITE, 1, 1, 8192, 1024, d, 0, 1024); /* sent once */
-    bool answered = false;
-    while (!answered && raw_resp(&b, 1500, &h))
-        answered = h.id == 1 && h.status == 0;
-    assert_true(answered);
+    assert_true(answered_ok(&b, 1, 1500));
     assert_int_equal(export_stat(e, "partial_writes_expired"), 0);
     assert_int_equal(export_stat(e, "writes_dropped_for_memory"), 4);
     assert_memory_equal(e->mem->data + 8192, d, sizeof(d));
@@ -693,12 +699,8 @@ static void newcomer_reclaims_its_share(void **st)
         raw_send(&a, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
     for (uint64_t id = 1; id <= 4; id++) /* the other 16 MiB */
         raw_send(&b, RIO_OP_WRITE, id, 1, 0, DISK, d, 0, 1024);
-    struct rio_hdr h;
     raw_send(&c, RIO_OP_WRITE, 1, 1, 8192, 1024, d, 0, 1024); /* sent once */
-    bool answered = false;
-    while (!answered && raw_resp(&c, 500, &h))
-        answered = h.id == 1 && h.status == 0;
-    assert_true(answered);
+    assert_true(answered_ok(&c, 1, 500));
     assert_memory_equal(e->mem->data + 8192, d, sizeof(d));
     assert_int_equal(export_stat(e, "partial_writes_reclaimed"), 1);
     assert_int_equal(export_stat(e, "partial_writes_expired"), 0);
