@@ -295,6 +295,13 @@ static void raw_open(struct raw *r, struct env *e)
     raw_lease(r);
 }
 
+/* Another client of the same export: its own session. */
+static void raw_open_as(struct raw *r, struct env *e, uint64_t session)
+{
+    raw_open(r, e);
+    r->session = session;
+}
+
 static void raw_send(struct raw *r, uint8_t op, uint64_t id, uint64_t ack, uint64_t off,
                      uint32_t len, const uint8_t *data, uint32_t frag_off, uint32_t flen)
 {
@@ -580,10 +587,8 @@ static void evicted_session_applies_nothing_again(void **st)
     server_start_with(e, 2);
     struct raw a, b, c;
     raw_open(&a, e);
-    raw_open(&b, e);
-    raw_open(&c, e);
-    b.session = 0xb0b;
-    c.session = 0xc0c;
+    raw_open_as(&b, e, 0xb0b);
+    raw_open_as(&c, e, 0xc0c);
     uint8_t one[1024], two[1024];
     fill(one, sizeof(one), 1);
     fill(two, sizeof(two), 2);
@@ -689,10 +694,8 @@ static void newcomer_reclaims_its_share(void **st)
     struct env *e = *st;
     struct raw a, b, c;
     raw_open(&a, e);
-    raw_open(&b, e);
-    raw_open(&c, e);
-    b.session = 0xb0b;
-    c.session = 0xc0c;
+    raw_open_as(&b, e, 0xb0b);
+    raw_open_as(&c, e, 0xc0c);
     uint8_t d[1024];
     fill(d, sizeof(d), 4);
     for (uint64_t id = 1; id <= 12; id++) /* 48 MiB: all one session may take */
