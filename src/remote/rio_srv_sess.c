@@ -3,8 +3,8 @@
  * the client's low-water mark up (RIO_ID_SPAN at most): finished ones keep
  * their status so a duplicate is answered, not applied. When the table is
  * full, the session without progress for longest makes room, if that is
- * longer than EVICT_IDLE_NS and nothing of it runs. Writes whose fragments stopped coming
- * expire (rio_sess_expire_recv). */
+ * longer than EVICT_IDLE_NS and nothing of it runs. Writes whose fragments
+ * stopped coming expire (rio_sess_expire_recv). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,9 +179,9 @@ struct rio_sess *rio_sess_new(struct rio_sq *sq, uint64_t id, unsigned ex, uint6
         atomic_fetch_add_explicit(&sq->srv->sess_refused, 1, memory_order_relaxed);
         if (!sq->sess_told_ns || now - sq->sess_told_ns > 10ull * 1000000000ull) {
             sq->sess_told_ns = now;
-            LOG_WARN("remote", "%s: %u sessions (vmhost queues), none silent for %llu ms: a new "
-                     "one is turned away until one is (its requests are sent again; more "
-                     "iohost sockets make room for more)", sq->name,
+            LOG_WARN("remote", "%s: %u sessions (vmhost queues), each with progress or work "
+                     "in the last %llu ms: a new one is turned away until one has none (its "
+                     "requests are sent again; more iohost sockets make room for more)", sq->name,
                      sq->srv->max_sessions, (unsigned long long)(EVICT_IDLE_NS / 1000000));
         }
         return NULL;
