@@ -651,14 +651,15 @@ static void cmd_peers(void)
         json_decref(r);
         return;
     }
-    printf("%-16s %-22s %-12s %8s %8s %10s %9s %9s\n", "DEVICE", "IOHOST", "STATE", "RTT_US",
-           "INFLIGHT", "RETRANSMIT", "FAILOVERS", "RECONNECT");
+    printf("%-16s %-22s %-12s %8s %8s %7s %10s %9s %9s\n", "DEVICE", "IOHOST", "STATE", "RTT_US",
+           "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT");
     size_t i;
     json_t *d;
     json_array_foreach(r, i, d)
-        printf("%-16s %-22s %-12s %8llu %8llu %10llu %9llu %9llu\n", str(d, "device"),
+        printf("%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu\n", str(d, "device"),
                str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
-               (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "retransmits"),
+               (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "queued"),
+               (unsigned long long)u64(d, "retransmits"),
                (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"));
     if (json_array_size(r) == 0)
         printf("(no remote devices)\n");

@@ -424,11 +424,14 @@ static json_t *remote_json(const struct reg_dev *d)
     struct rio_peer_stats p;
     rio_blk_stats(d->remote, &p);
     const struct cfg_remote *c = d->cfg.backend.remote;
-    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+    return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+                     "s:I,s:I}",
                      "device", d->cfg.name, "server", c->server, "export", c->device,
                      "state", p.state, "connected", strcmp(p.state, "connected") == 0,
                      "queues", (int)p.queues, "rtt_us", (json_int_t)p.rtt_us, "in_flight",
                      (json_int_t)p.in_flight, "on_fallback", (json_int_t)p.on_fallback,
+                     "queued", (json_int_t)p.queued, "cwnd_bytes", (json_int_t)p.cwnd_bytes,
+                     "cwnd_cuts", (json_int_t)p.cwnd_cuts,
                      "requests", (json_int_t)p.requests, "retransmits",
                      (json_int_t)p.retransmits, "failovers", (json_int_t)p.failovers,
                      "reconnects", (json_int_t)p.reconnects, "fallback_requests",

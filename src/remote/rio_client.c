@@ -69,6 +69,8 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     q->next_id = q->lwm = 1;
     q->next_check_ns = UINT64_MAX;
     q->rto_ns = SC_MAX(be->rto_min_ns, MS(10));
+    q->cwnd = RIO_CWND_INIT;
+    q->ssthresh = UINT64_MAX;
     for (unsigned i = 0; i < window; i++)
         q->slots[i].q = q;
     const char *why = "";
@@ -136,9 +138,10 @@ static void rio_queue_close(struct blk_bq *bq)
         }
     _Atomic uint64_t *past[] = {&be->past_requests, &be->past_retransmits, &be->past_failovers,
                                 &be->past_reconnects, &be->past_fb, &be->past_failed,
-                                &be->past_stale};
+                                &be->past_stale, &be->past_cuts};
     _Atomic uint64_t *now[] = {&q->requests, &q->retransmits, &q->failovers, &q->reconnects,
-                               &q->fb_requests, &q->failed, &q->stale_resends};
+                               &q->fb_requests, &q->failed, &q->stale_resends,
+                               &q->cwnd_cuts};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(past); i++)
         atomic_fetch_add(past[i], atomic_load(now[i]));
     atomic_store(&be->idle_state, atomic_load(&q->pub_state));
@@ -376,6 +379,7 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
     out->fallback_requests = atomic_load(&be->past_fb);
     out->failed_requests = atomic_load(&be->past_failed);
     out->stale_resends = atomic_load(&be->past_stale);
+    out->cwnd_cuts = atomic_load(&be->past_cuts);
     int worst = RQ_CONNECTED;
     uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns(), oldest_rx = 0;
     pthread_mutex_lock(&be->lock);
@@ -393,6 +397,9 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
         }
         out->in_flight += atomic_load_explicit(&q->pub_remote, memory_order_relaxed);
         out->on_fallback += atomic_load_explicit(&q->pub_fallback, memory_order_relaxed);
+        out->queued += atomic_load_explicit(&q->pub_queued, memory_order_relaxed);
+        out->cwnd_bytes += atomic_load_explicit(&q->pub_cwnd, memory_order_relaxed);
+        out->cwnd_cuts += atomic_load_explicit(&q->cwnd_cuts, memory_order_relaxed);
         out->requests += atomic_load_explicit(&q->requests, memory_order_relaxed);
         out->retransmits += atomic_load_explicit(&q->retransmits, memory_order_relaxed);
         out->failovers += atomic_load_explicit(&q->failovers, memory_order_relaxed);

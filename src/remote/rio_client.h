@@ -47,6 +47,9 @@ struct rio_peer_stats {
     uint64_t rtt_us;          /* smoothed, mean over queues that measured one */
     uint64_t in_flight;       /* requests waiting for the iohost */
     uint64_t on_fallback;     /* requests in the fallback now */
+    uint64_t queued;          /* requests waiting for room in the congestion window */
+    uint64_t cwnd_bytes;      /* congestion windows, summed over queues */
+    uint64_t cwnd_cuts;       /* times a loss halved a window */
     uint64_t requests, retransmits, failovers, reconnects;
     uint64_t fallback_requests, failed_requests;
     uint64_t stale_resends;   /* writes the iohost refused for an old lease, sent again */

@@ -13,12 +13,15 @@
 #include "rio_client.h"
 #include "rio_reasm.h"
 
+#define RIO_CWND_INIT (1ull << 20)
+
 enum rio_where {
     W_FREE,
     W_REMOTE,     /* sent, waiting for the answer */
     W_HELD,       /* FLUSH waiting for every earlier id */
     W_FALLBACK,   /* in the fallback backend */
     W_FB_PENDING, /* the fallback refused for room: retried at reap */
+    W_QUEUED,     /* waits for room in the congestion window */
 };
 
 enum rio_qstate { RQ_CONNECTED, RQ_FAILED, RQ_RECOVERING };
@@ -57,7 +60,7 @@ struct rio_be {
     pthread_mutex_t lock; /* queue list, for stats */
     struct rio_cq *queues;
     _Atomic uint64_t past_requests, past_retransmits, past_failovers, past_reconnects,
-        past_fb, past_failed, past_stale;
+        past_fb, past_failed, past_stale, past_cuts;
     /* The state shown while no queue is open: what the creation's HELLO
      * found, then what the last queue to close saw. */
     _Atomic int idle_state;
@@ -69,13 +72,17 @@ struct rio_cq {
     struct blk_bq *fbq;
     int fb_efd;
     uint64_t session, next_id, lwm;
-    unsigned window, busy, n_remote, n_fallback, n_pending, n_held;
+    unsigned window, busy, n_remote, n_fallback, n_pending, n_held, n_queued;
     enum rio_qstate state;
     uint64_t alive_ns;     /* last sign of life (or start of waiting) */
     uint64_t reap_ns;      /* the last reap: a longer gap is our own stall */
     uint64_t last_rx_ns, last_ping_ns;
     uint64_t next_check_ns, armed_ns;
     uint64_t srtt_ns, rttvar_ns, rto_ns;
+    /* Congestion window (rio_cq.c): data bytes of requests at the iohost,
+     * at most cwnd of them (but always one request). */
+    uint64_t cwnd, ssthresh, flight; /* cwnd starts at RIO_CWND_INIT */
+    uint64_t cut_ns;       /* the last cut: losses of requests sent before it are its own */
     uint32_t lease;        /* the newest iohost stamp (rio_wire.h), echoed in REQs */
     uint64_t lease_rcv_ns; /* when it arrived */
     uint64_t last_write_ns; /* the last write-like request sent (keep_lease) */
@@ -86,8 +93,9 @@ struct rio_cq {
     uint16_t peer_frag;    /* the iohost's fragment size, as last seen */
     _Atomic int pub_state;
     _Atomic uint64_t pub_srtt_ns, pub_remote, pub_fallback, pub_last_rx_ns;
+    _Atomic uint64_t pub_queued, pub_cwnd;
     _Atomic uint64_t requests, retransmits, failovers, reconnects, fb_requests, failed;
-    _Atomic uint64_t stale_resends;
+    _Atomic uint64_t stale_resends, cwnd_cuts;
     bool fb_dirty;         /* the fallback's eventfd may hold a count */
     bool told_nodev;       /* logged that the iohost has no such export (until it has) */
     bool told_stale;       /* logged that writes keep missing the lease */

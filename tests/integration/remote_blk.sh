@@ -277,6 +277,13 @@ done
 nack0=$(ctl io exports | jq '[.exports[] | .partial_writes_nacked] | add')
 bench 0 run --socket "$TMP/rsl.sock" --workload write --bs 1m --qd 1 --queues 1 --span 8M --ios 4 --verify
 nacks=$(( $(ctl io exports | jq '[.exports[] | .partial_writes_nacked] | add') - nack0 ))
+# Eight at once: bursts of 8 MiB, the writes' and then the read answers',
+# were dropped at the link's queue round after round, and requests waited
+# out their timeout (all 8 reads failed with EIO). The congestion window
+# keeps about one request's data on the path while it loses.
+bench 0 run --socket "$TMP/rsl.sock" --workload write --bs 1m --qd 8 --queues 1 --span 8M --ios 8 --verify
+cuts=$(peer vm0 rsl cwnd_cuts)
+[ "$cuts" -gt 0 ] || fail "no loss cut rsl's congestion window (was the link slow?)"
 for side in "vmhost0 rvm0" "iohost rio0"; do
     set -- $side
     ip netns exec "$1" tc qdisc del dev "$2" root
@@ -284,7 +291,8 @@ done
 [ "$nacks" -gt 0 ] || fail "no partial write was answered with a NACK (was the link slow?)"
 [ "$(peer vm0 rsl failovers)" = 0 ] || fail "rsl failed over on the slow link"
 ctl vm0 delete rsl >/dev/null || fail "delete rsl"
-echo "slow link: 4 x 1 MiB written and read back, $nacks NACK round(s)"
+echo "slow link: 4 x 1 MiB at QD1 and 8 at QD8 written and read back, $nacks NACK round(s)," \
+    "$cuts window cut(s)"
 
 # --- 4. the iohost dies mid-run ------------------------------------------------
 echo "+ killing the iohost during two runs"

@@ -936,6 +936,127 @@ static void idle_keeps_lease(void **st)
     be->ops->destroy(be);
 }
 
+/* A fake iohost on the server's address: the test sees what the client
+ * sends, and answers by hand. */
+struct fake {
+    int fd;
+    struct sockaddr_storage cl;
+    socklen_t cll;
+    struct rio_hdr req[8]; /* the last REQ of each id */
+    unsigned count[8];     /* REQ datagrams of each id since fake_take */
+};
+
+static void fake_open(struct fake *f, struct env *e)
+{
+    rio_server_destroy(e->srv);
+    e->srv = NULL;
+    memset(f, 0, sizeof(*f));
+    struct sockaddr_storage ss;
+    socklen_t l;
+    const char *why = "";
+    assert_int_equal(rio_addr_parse(e->addr, &ss, &l), 0);
+    f->fd = rio_socket((struct sockaddr *)&ss, l, false, NULL, 0, &why);
+    assert_true(f->fd >= 0);
+}
+
+/* Takes what the client sent until 100 ms pass without a datagram. */
+static void fake_take(struct fake *f)
+{
+    memset(f->count, 0, sizeof(f->count));
+    struct pollfd p = {.fd = f->fd, .events = POLLIN};
+    while (poll(&p, 1, 100) > 0) {
+        struct rio_hdr h;
+        f->cll = sizeof(f->cl);
+        if (rio_peek(f->fd, &h, &f->cl, &f->cll) >= 0 && h.type == RIO_T_REQ && h.id < 8) {
+            f->req[h.id] = h;
+            f->count[h.id]++;
+        }
+        rio_drop(f->fd);
+    }
+}
+
+static void fake_answer(struct fake *f, uint64_t id)
+{
+    const struct rio_hdr *q = &f->req[id];
+    struct rio_hdr h = {.type = RIO_T_RESP, .op = q->op, .device = q->device, .len = q->len,
+                        .session = q->session, .id = id, .offset = q->offset,
+                        .lease = rio_stamp(sc_now_ns())};
+    uint8_t wire[RIO_HDR_SIZE];
+    rio_hdr_encode(&h, wire);
+    rio_seal(wire, NULL, 0, 0);
+    assert_true(sendto(f->fd, wire, sizeof(wire), 0, (struct sockaddr *)&f->cl, f->cll) ==
+                (ssize_t)sizeof(wire));
+}
+
+/* Four 1 MiB writes at once burst 4 MiB at the path: on a slow link or
+ * into a busy iohost's socket most of it was dropped, and the rounds that
+ * recovered each request shared the link until requests timed out (EIO).
+ * They now go as the congestion window lets them: 1 MiB at first, twice
+ * that after a window answered on its first try, half after a loss, which
+ * the resends of every request sent before it count once. */
+static void window_paces_a_burst(void **st)
+{
+    struct env *e = *st;
+    struct fake f;
+    fake_open(&f, e);
+    struct rio_blk_params p = {.server = e->addr, .device = "disk0", .size = DISK,
+                               .heartbeat_ms = 20, .failover_ms = 20000, .timeout_ms = 30000,
+                               .rto_min_us = 200000}; /* no resend before the test wants one */
+    const char *why = "";
+    struct blk_backend *be = rio_blk_create(&p, &why);
+    assert_non_null(be);
+    struct blk_bq *q;
+    assert_int_equal(be->ops->queue_open(be, 16, &q), 0);
+    static uint8_t w[4][1u << 20];
+    struct req r[4];
+    e->done = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        fill(w[i], sizeof(w[i]), i);
+        req_init(&r[i], e, i, BLK_OP_WRITE, (uint64_t)i << 20, w[i], sizeof(w[i]));
+        assert_int_equal(be->ops->submit(q, &r[i].io), 0);
+    }
+    be->ops->reap(q); /* publishes the figures */
+    struct rio_peer_stats ps;
+    rio_blk_stats(be, &ps);
+    assert_int_equal(ps.queued, 3);
+    assert_int_equal(ps.cwnd_bytes, 1u << 20);
+    fake_take(&f);
+    assert_true(f.count[1] > 0);
+    assert_int_equal(f.count[2] + f.count[3] + f.count[4], 0);
+
+    fake_answer(&f, 1);
+    assert_true(drive(be, q, e, 1, 5000));
+    rio_blk_stats(be, &ps);
+    assert_int_equal(ps.cwnd_bytes, 2u << 20);
+    assert_int_equal(ps.queued, 1);
+    fake_take(&f); /* the queue is not reaped meanwhile: first sends only */
+    assert_true(f.count[2] > 0 && f.count[3] > 0);
+    assert_int_equal(f.count[4], 0);
+
+    /* Unanswered, both are resent: one loss. */
+    drive(be, q, e, 2, 700);
+    rio_blk_stats(be, &ps);
+    assert_true(ps.retransmits >= 2);
+    assert_int_equal(ps.cwnd_cuts, 1);
+    assert_int_equal(ps.cwnd_bytes, 1u << 20);
+    fake_take(&f);
+    fake_answer(&f, 2);
+    assert_true(drive(be, q, e, 2, 5000));
+    fake_take(&f);
+    assert_int_equal(f.count[4], 0); /* 1 MiB at the iohost fills the window */
+    fake_answer(&f, 3);
+    assert_true(drive(be, q, e, 3, 5000));
+    fake_take(&f);
+    assert_true(f.count[4] > 0);
+    fake_answer(&f, 4);
+    assert_true(drive(be, q, e, 4, 5000));
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(e->res[i], 0);
+    be->ops->queue_close(q);
+    be->ops->destroy(be);
+    close(f.fd);
+}
+
 static void failover_and_back(void **st)
 {
     struct env *e = *st;
@@ -1035,6 +1156,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_export_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(window_paces_a_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_to_error, setup, teardown),
     };
