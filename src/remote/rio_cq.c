@@ -13,7 +13,7 @@
  * burst was dropped, the rounds recovering each request shared the link,
  * and requests waited out their timeout (EIO). The window starts at
  * RIO_CWND_INIT, doubles per window answered (slow start) up to ssthresh, then
- * grows by CWND_STEP per window; a resend on timeout halves it, once for
+ * grows by a request's size (at least CWND_STEP) per window; a resend on timeout halves it, once for
  * all requests sent before the cut, as TCP cuts once per round trip. The
  * timeout of a request counts from when it is sent, not queued. */
 #include <errno.h>
@@ -119,7 +119,8 @@ static void grow(struct rio_cq *q, uint64_t bytes)
 {
     if (!bytes || (2 * q->flight < q->cwnd && !q->n_queued))
         return;
-    uint64_t add = q->cwnd < q->ssthresh ? bytes : SC_MAX(bytes * CWND_STEP / q->cwnd, 1);
+    uint64_t step = SC_MAX(bytes, CWND_STEP);
+    uint64_t add = q->cwnd < q->ssthresh ? bytes : SC_MAX(bytes * step / q->cwnd, 1);
     q->cwnd = SC_MIN(q->cwnd + add, CWND_MAX);
 }
 
