@@ -45,6 +45,39 @@ void methods_kind_hint(const struct daemon_ctx *ctx, const char *name, bool want
     snprintf(err->message + n, sizeof(err->message) - n, " (%s %s)", name, hint);
 }
 
+static json_t *created_json(struct daemon_ctx *ctx, const char *name)
+{
+    const struct cfg_device *made = registry_find(ctx->reg, name);
+    if (!made)
+        return json_object();
+    json_t *r = cfg_device_to_json(made);
+    char *q = qemu_line_blk(made);
+    if (r && q)
+        json_object_set_new(r, "qemu", json_string(q));
+    free(q);
+    return r;
+}
+
+struct pending_create {
+    struct daemon_ctx *ctx;
+    struct rpc_later *later; /* NULL: the answer went already */
+    char name[];
+};
+
+static void device_created(void *opaque, int rc, const char *why)
+{
+    struct pending_create *p = opaque;
+    if (p->later) {
+        struct rpc_error e = {.code = errno_code(rc)};
+        if (rc < 0)
+            snprintf(e.message, sizeof(e.message), "%s", why);
+        rpc_later_done(p->later, rc < 0 ? NULL : created_json(p->ctx, p->name), &e);
+    }
+    free(p);
+}
+
+/* A remote device is answered once its iohost answered (or 2 s passed):
+ * the loop serves every other socket meanwhile. */
 static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *err)
 {
     struct daemon_ctx *ctx = opaque;
@@ -63,21 +96,25 @@ static json_t *m_device_create(json_t *params, void *opaque, struct rpc_error *e
         err->code = RPC_INVALID_PARAMS;
         return NULL;
     }
-    int rc = registry_add(ctx->reg, &d, err->message, sizeof(err->message));
-    cfg_device_free(&d);
-    if (rc < 0) {
-        err->code = errno_code(rc);
-        return NULL;
+    struct pending_create *p = malloc(sizeof(*p) + strlen(d.name) + 1);
+    if (!p) {
+        cfg_device_free(&d);
+        return rpc_fail(err, RPC_INTERNAL_ERROR, "out of memory");
     }
-    const struct cfg_device *made = registry_find(ctx->reg, json_string_value(
-                                                                json_object_get(params, "name")));
-    if (!made)
-        return json_object();
-    json_t *r = cfg_device_to_json(made);
-    char *q = qemu_line_blk(made);
-    if (r && q)
-        json_object_set_new(r, "qemu", json_string(q));
-    free(q);
+    p->ctx = ctx;
+    p->later = NULL;
+    strcpy(p->name, d.name);
+    int rc = registry_add_async(ctx->reg, &d, device_created, p, err->message,
+                                sizeof(err->message));
+    cfg_device_free(&d);
+    if (rc == 1) {
+        p->later = rpc_defer();
+        return p->later ? NULL : json_pack("{s:s,s:b}", "name", p->name, "pending", 1);
+    }
+    json_t *r = rc < 0 ? NULL : created_json(ctx, p->name);
+    free(p);
+    if (rc < 0)
+        err->code = errno_code(rc);
     return r;
 }
 

@@ -1,9 +1,12 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../backend/blk_backend.h"
@@ -30,6 +33,13 @@ struct reg_dev {
     uint64_t since_ns;
     void (*done)(void *ctx);
     void *done_ctx;
+    /* Being opened (registry_add_async): a thread opens the backend. */
+    pthread_t opener;
+    int opened_fd;                /* eventfd: the thread finished */
+    struct blk_backend *opened;   /* its result, NULL with open_err */
+    char open_err[512];
+    void (*added)(void *ctx, int rc, const char *err);
+    void *added_ctx;
 };
 
 /* Past the devices' own drain bounds (5 s): then the destroy's own drain
@@ -46,6 +56,7 @@ struct registry {
     struct reg_dev *devs;
     unsigned count;
     struct reg_dev *dying; /* removed, waiting for their backends */
+    struct reg_dev *opening; /* added, their backends being opened */
     bool (*claims)(void *opaque, const char *name, const char *socket);
     void *claims_opaque;
     const char *rpc_socket;
@@ -81,6 +92,9 @@ const struct cfg_device *registry_find(const struct registry *r, const char *nam
     for (struct reg_dev *x = r->dying; !d && x; x = x->next)
         if (strcmp(x->cfg.name, name) == 0)
             d = x;
+    for (struct reg_dev *x = r->opening; !d && x; x = x->next)
+        if (strcmp(x->cfg.name, name) == 0)
+            d = x;
     return d ? &d->cfg : NULL;
 }
 
@@ -88,8 +102,8 @@ unsigned registry_count(const struct registry *r) { return r->count; }
 
 const char *registry_socket_user(const struct registry *r, const char *socket)
 {
-    const struct reg_dev *lists[2] = {r->devs, r->dying};
-    for (int i = 0; i < 2; i++)
+    const struct reg_dev *lists[3] = {r->devs, r->dying, r->opening};
+    for (int i = 0; i < 3; i++)
         for (const struct reg_dev *d = lists[i]; d; d = d->next)
             if (strcmp(d->cfg.socket, socket) == 0)
                 return d->cfg.name;
@@ -116,13 +130,14 @@ const char *registry_socket_reserved(const struct registry *r, const char *socke
     return NULL;
 }
 
-/* A device being deleted still holds its name, socket and backend. */
-static int conflict_with(const struct reg_dev *d, bool deleting, const struct cfg_device *c,
+/* A device being deleted or created holds its name, socket and backend. */
+static int conflict_with(const struct reg_dev *d, int state, const struct cfg_device *c,
                          char *err, size_t len)
 {
-    const char *dying = deleting ? " (being deleted: its backend still holds requests; "
-                                   "try again shortly)"
-                                 : "";
+    static const char *const states[] = {
+        "", " (being deleted: its backend still holds requests; try again shortly)",
+        " (being created: its iohost has not answered yet)"};
+    const char *dying = states[state];
     if (strcmp(d->cfg.name, c->name) == 0) {
         snprintf(err, len, "device %s already exists%s", c->name, dying);
         return -EEXIST;
@@ -156,10 +171,10 @@ static int conflict(const struct registry *r, const struct cfg_device *c, char *
                  c->socket);
         return -EEXIST;
     }
-    const struct reg_dev *lists[2] = {r->devs, r->dying};
-    for (int i = 0; i < 2; i++)
+    const struct reg_dev *lists[3] = {r->devs, r->dying, r->opening};
+    for (int i = 0; i < 3; i++)
         for (const struct reg_dev *d = lists[i]; d; d = d->next) {
-            int rc = conflict_with(d, i == 1, c, err, len);
+            int rc = conflict_with(d, i, c, err, len);
             if (rc < 0)
                 return rc;
         }
@@ -187,17 +202,19 @@ void registry_set_role(struct registry *r, enum cfg_role role) { r->role = role;
 void registry_set_prefault(struct registry *r, unsigned threads) { r->prefault = threads; }
 unsigned registry_prefault(const struct registry *r) { return r->prefault; }
 
-int registry_add(struct registry *r, const struct cfg_device *c, char *err, size_t len)
+/* A copy of c with its socket named and nothing clashing with it: ready
+ * for its backend. NULL with *rc and err otherwise. */
+static struct reg_dev *add_begin(struct registry *r, const struct cfg_device *c, int *rc,
+                                 char *err, size_t len)
 {
     struct reg_dev *d = calloc(1, sizeof(*d));
+    *rc = -ENOMEM;
     if (!d || cfg_device_copy(&d->cfg, c)) {
         free(d);
         snprintf(err, len, "out of memory");
-        return -ENOMEM;
+        return NULL;
     }
-    int rc = -ENOMEM;
-    bool made_file = false, grew_file = false;
-    uint64_t grown_from = 0;
+    d->opened_fd = -1;
     if (!d->cfg.socket) {
         if (asprintf(&d->cfg.socket, "%s/%s.sock", r->runtime_dir, d->cfg.name) < 0) {
             d->cfg.socket = NULL;
@@ -210,9 +227,24 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
         snprintf(err, len, "out of memory");
         goto fail;
     }
-    if ((rc = conflict(r, &d->cfg, err, len)))
+    if ((*rc = conflict(r, &d->cfg, err, len)))
         goto fail;
-    struct blk_backend *be = open_backend(r, d, err, len);
+    return d;
+fail:
+    cfg_device_free(&d->cfg);
+    free(d);
+    return NULL;
+}
+
+/* The rest of an add, once the backend is open (be; NULL: it did not
+ * open, and err says why). d is in the registry or freed after. */
+static int add_finish(struct registry *r, struct reg_dev *d, struct blk_backend *be, char *err,
+                      size_t len)
+{
+    const struct cfg_device *c = &d->cfg;
+    int rc = -ENOMEM;
+    bool made_file = false, grew_file = false;
+    uint64_t grown_from = 0;
     if (!be) {
         rc = -EIO;
         goto fail;
@@ -271,6 +303,85 @@ fail:
     return rc;
 }
 
+int registry_add(struct registry *r, const struct cfg_device *c, char *err, size_t len)
+{
+    int rc;
+    struct reg_dev *d = add_begin(r, c, &rc, err, len);
+    if (!d)
+        return rc;
+    return add_finish(r, d, open_backend(r, d, err, len), err, len);
+}
+
+static void *open_thread(void *arg)
+{
+    struct reg_dev *d = arg;
+    d->opened = open_backend(d->reg, d, d->open_err, sizeof(d->open_err));
+    uint64_t one = 1;
+    while (write(d->opened_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* The opener has finished, or is about to (the thread is joined). */
+static struct blk_backend *join_opener(struct registry *r, struct reg_dev *d)
+{
+    pthread_join(d->opener, NULL);
+    evloop_del(r->loop, d->opened_fd);
+    close(d->opened_fd);
+    d->opened_fd = -1;
+    for (struct reg_dev **pp = &r->opening; *pp; pp = &(*pp)->next)
+        if (*pp == d) {
+            *pp = d->next;
+            break;
+        }
+    d->next = NULL;
+    return d->opened;
+}
+
+static void opened(int fd, uint32_t events, void *opaque)
+{
+    (void)fd;
+    (void)events;
+    struct reg_dev *d = opaque;
+    struct registry *r = d->reg;
+    struct blk_backend *be = join_opener(r, d);
+    void (*added)(void *, int, const char *) = d->added;
+    void *ctx = d->added_ctx;
+    char err[sizeof(d->open_err)];
+    snprintf(err, sizeof(err), "%s", d->open_err);
+    int rc = add_finish(r, d, be, err, sizeof(err));
+    added(ctx, rc, rc < 0 ? err : NULL);
+}
+
+int registry_add_async(struct registry *r, const struct cfg_device *c,
+                       void (*added)(void *ctx, int rc, const char *err), void *ctx, char *err,
+                       size_t len)
+{
+    if (c->backend.type != CFG_BE_REMOTE)
+        return registry_add(r, c, err, len);
+    int rc;
+    struct reg_dev *d = add_begin(r, c, &rc, err, len);
+    if (!d)
+        return rc;
+    d->reg = r;
+    d->added = added;
+    d->added_ctx = ctx;
+    d->opened_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->opened_fd >= 0 && evloop_add(r->loop, d->opened_fd, EPOLLIN, opened, d) == 0) {
+        if (pthread_create(&d->opener, NULL, open_thread, d) == 0) {
+            d->next = r->opening;
+            r->opening = d;
+            return 1;
+        }
+        evloop_del(r->loop, d->opened_fd);
+    }
+    /* No thread: the loop waits for the iohost, as it did before. */
+    if (d->opened_fd >= 0)
+        close(d->opened_fd);
+    d->opened_fd = -1;
+    return add_finish(r, d, open_backend(r, d, err, len), err, len);
+}
+
 static void dev_free(struct reg_dev *d)
 {
     vhost_dev_destroy(d->vh);
@@ -324,6 +435,12 @@ int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx
             break;
         }
     if (!d) {
+        for (const struct reg_dev *o = r->opening; o; o = o->next)
+            if (strcmp(o->cfg.name, name) == 0) {
+                snprintf(err, len, "device %s is being created (its iohost has not answered "
+                         "yet): delete it once the create has returned", name);
+                return -EBUSY;
+            }
         snprintf(err, len, "no device named %s", name);
         return -ENOENT;
     }
@@ -353,6 +470,15 @@ void registry_destroy(struct registry *r)
 {
     if (!r)
         return;
+    while (r->opening) {
+        struct reg_dev *d = r->opening;
+        struct blk_backend *be = join_opener(r, d);
+        if (be)
+            be->ops->destroy(be);
+        d->added(d->added_ctx, -ECANCELED, "the daemon is stopping");
+        cfg_device_free(&d->cfg);
+        free(d);
+    }
     while (r->dying)
         finish_delete(r->dying);
     for (struct reg_dev *d = r->devs; d; d = d->next)

@@ -27,6 +27,15 @@ struct registry *registry_create(struct evloop *loop, struct sc_set *scs,
 void registry_destroy(struct registry *r);
 
 int registry_add(struct registry *r, const struct cfg_device *d, char *err, size_t errlen);
+/* The same, but a remote backend is opened on a thread of its own: its
+ * HELLO may wait 2 s for a silent iohost, and the loop serves every
+ * vhost-user and RPC socket meanwhile. 1: pending, added(ctx, rc, err) runs
+ * on the loop thread once done (err NULL on success; from registry_destroy
+ * with -ECANCELED); the name and socket are taken meanwhile, and a delete
+ * is refused (-EBUSY). 0 or -errno: done at once, added is not called. */
+int registry_add_async(struct registry *r, const struct cfg_device *d,
+                       void (*added)(void *ctx, int rc, const char *err), void *ctx,
+                       char *errbuf, size_t errlen);
 /* Removes the device at once from every lookup; it reads no vhost-user
  * message and takes no new request from then on. 0: destroyed already;
  * 1: its backend still holds requests: it is destroyed once they complete
@@ -37,11 +46,11 @@ int registry_remove(struct registry *r, const char *name, void (*done)(void *ctx
                     char *errbuf, size_t errlen);
 unsigned registry_count(const struct registry *r);
 /* The device as created (socket filled in), also while it is being
- * deleted; NULL if absent. */
+ * created (registry_add_async) or deleted; NULL if absent. */
 const struct cfg_device *registry_find(const struct registry *r, const char *name);
 
-/* The blk device listening on or connecting to socket (or being deleted
- * from it), or NULL. */
+/* The blk device listening on or connecting to socket (or being created
+ * or deleted on it), or NULL. */
 const char *registry_socket_user(const struct registry *r, const char *socket);
 /* The daemon's RPC socket: no device (blk or net) may listen there. The
  * string is kept, not copied. */

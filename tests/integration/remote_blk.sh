@@ -151,6 +151,28 @@ ctl vm0 create-blk rc --backend remote --server 10.77.0.2:7400 --export disk2 \
     --socket "$TMP/rc.sock" --failover-ms 500 >/dev/null || fail "create-blk --backend remote"
 bench 0 run --socket "$TMP/rc.sock" --workload randwrite --bs 4k --qd 4 --span 1M --ios 200 --verify
 ctl vm0 delete rc >/dev/null || fail "delete rc"
+# A device on a silent iohost (created anyway when given a size) waits 2 s
+# for its HELLO. That wait held the control loop: every other RPC and
+# vhost-user socket of the daemon waited with it, and a second create of the
+# name was answered only after the first, "already exists". Now the loop
+# answers meanwhile: the name is taken by a device being created.
+ctl vm0 create-blk rq --backend remote --server 10.77.0.2:7499 --export disk2 --size 64M \
+    --socket "$TMP/rq.sock" >"$TMP/rq.out" 2>&1 &
+RQ=$!
+seen=""
+for _ in $(seq 100); do
+    kill -0 $RQ 2>/dev/null || break
+    if ctl vm0 create-blk rq --backend null --socket "$TMP/rq2.sock" 2>&1 | grep -q "being created"
+    then
+        seen=1
+        break
+    fi
+    sleep 0.01
+done
+wait $RQ || fail "create of rq on a silent iohost: $(cat "$TMP/rq.out")"
+[ -n "$seen" ] || fail "the control loop did not answer while rq's iohost was silent"
+[ "$(peer vm0 rq connected)" = false ] || fail "rq shows a silent iohost as connected"
+ctl vm0 delete rq >/dev/null || fail "delete rq"
 
 # --- 1b. growing a remote disk -----------------------------------------------
 # The export grows on the iohost, then its device on the vmhost, with its
