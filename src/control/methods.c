@@ -174,7 +174,32 @@ int methods_size_param(const json_t *params, uint64_t *bytes, struct rpc_error *
     return 0;
 }
 
-/* {"name": "blk0", "size": 2147483648 or "2G"}: grow the disk. */
+static json_t *resized_json(const char *name, uint64_t bytes, bool told)
+{
+    return json_pack("{s:s,s:I,s:b}", "name", name, "size", (json_int_t)bytes, "frontend_told",
+                     told);
+}
+
+struct pending_resize {
+    struct rpc_later *later; /* NULL: the answer went already */
+    uint64_t bytes;
+    char name[];
+};
+
+static void device_resized(void *opaque, int rc, bool told, const char *why)
+{
+    struct pending_resize *p = opaque;
+    if (p->later) {
+        struct rpc_error e = {.code = errno_code(rc)};
+        if (rc < 0)
+            snprintf(e.message, sizeof(e.message), "%s", why);
+        rpc_later_done(p->later, rc < 0 ? NULL : resized_json(p->name, p->bytes, told), &e);
+    }
+    free(p);
+}
+
+/* {"name": "blk0", "size": 2147483648 or "2G"}: grow the disk. A remote
+ * one is answered once its iohost said the export's size. */
 static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *err)
 {
     struct daemon_ctx *ctx = opaque;
@@ -182,15 +207,26 @@ static json_t *m_device_resize(json_t *params, void *opaque, struct rpc_error *e
     uint64_t bytes;
     if (!name || methods_size_param(params, &bytes, err) < 0)
         return NULL;
+    struct pending_resize *p = malloc(sizeof(*p) + strlen(name) + 1);
+    if (!p)
+        return rpc_fail(err, RPC_INTERNAL_ERROR, "out of memory");
+    p->later = NULL;
+    p->bytes = bytes;
+    strcpy(p->name, name);
     bool told = false;
-    int rc = registry_resize(ctx->reg, name, bytes, &told, err->message, sizeof(err->message));
+    int rc = registry_resize(ctx->reg, name, bytes, &told, device_resized, p, err->message,
+                             sizeof(err->message));
+    if (rc == 1) {
+        p->later = rpc_defer();
+        return p->later ? NULL : json_pack("{s:s,s:b}", "name", p->name, "pending", 1);
+    }
+    free(p);
     if (rc < 0) {
         err->code = errno_code(rc);
         methods_kind_hint(ctx, name, false, err);
         return NULL;
     }
-    return json_pack("{s:s,s:I,s:b}", "name", name, "size", (json_int_t)bytes, "frontend_told",
-                     told);
+    return resized_json(name, bytes, told);
 }
 
 static json_t *m_device_list(json_t *params, void *opaque, struct rpc_error *err)

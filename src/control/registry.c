@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,18 @@
 #include "../vhost/vhost_user.h"
 #include "../virtq/virtio_spec.h"
 
+/* Work that may wait (a silent iohost's HELLO) runs off the loop: work()
+ * on a thread of its own, then finish() on the loop thread (cancelled:
+ * the registry is being destroyed, which joins the thread first). */
+struct reg_job {
+    struct registry *r;
+    pthread_t th;
+    int efd; /* the thread finished */
+    void (*work)(struct reg_job *j);
+    void (*finish)(struct reg_job *j, bool cancelled);
+    struct reg_job *next;
+};
+
 struct reg_dev {
     struct cfg_device cfg;
     struct ip_chain *chain;      /* the device's backend: stages over the real one */
@@ -33,10 +46,9 @@ struct reg_dev {
     uint64_t since_ns;
     void (*done)(void *ctx);
     void *done_ctx;
-    /* Being opened (registry_add_async): a thread opens the backend. */
-    pthread_t opener;
-    int opened_fd;                /* eventfd: the thread finished */
-    struct blk_backend *opened;   /* its result, NULL with open_err */
+    /* Being opened (registry_add_async): a job opens the backend. */
+    struct reg_job opener;
+    struct blk_backend *opened; /* its result, NULL with open_err */
     char open_err[512];
     void (*added)(void *ctx, int rc, const char *err);
     void *added_ctx;
@@ -57,6 +69,7 @@ struct registry {
     unsigned count;
     struct reg_dev *dying; /* removed, waiting for their backends */
     struct reg_dev *opening; /* added, their backends being opened */
+    struct reg_job *jobs;    /* running off the loop */
     bool (*claims)(void *opaque, const char *name, const char *socket);
     void *claims_opaque;
     const char *rpc_socket;
@@ -214,7 +227,6 @@ static struct reg_dev *add_begin(struct registry *r, const struct cfg_device *c,
         snprintf(err, len, "out of memory");
         return NULL;
     }
-    d->opened_fd = -1;
     if (!d->cfg.socket) {
         if (asprintf(&d->cfg.socket, "%s/%s.sock", r->runtime_dir, d->cfg.name) < 0) {
             d->cfg.socket = NULL;
@@ -312,44 +324,89 @@ int registry_add(struct registry *r, const struct cfg_device *c, char *err, size
     return add_finish(r, d, open_backend(r, d, err, len), err, len);
 }
 
-static void *open_thread(void *arg)
+static void *job_thread(void *arg)
 {
-    struct reg_dev *d = arg;
-    d->opened = open_backend(d->reg, d, d->open_err, sizeof(d->open_err));
+    struct reg_job *j = arg;
+    j->work(j);
     uint64_t one = 1;
-    while (write(d->opened_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+    while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
         ;
     return NULL;
 }
 
-/* The opener has finished, or is about to (the thread is joined). */
-static struct blk_backend *join_opener(struct registry *r, struct reg_dev *d)
+/* The job has finished, or is about to (its thread is joined). */
+static void job_end(struct reg_job *j)
 {
-    pthread_join(d->opener, NULL);
-    evloop_del(r->loop, d->opened_fd);
-    close(d->opened_fd);
-    d->opened_fd = -1;
+    struct registry *r = j->r;
+    pthread_join(j->th, NULL);
+    evloop_del(r->loop, j->efd);
+    close(j->efd);
+    for (struct reg_job **pp = &r->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+}
+
+static void job_done(int fd, uint32_t events, void *opaque)
+{
+    (void)fd;
+    (void)events;
+    struct reg_job *j = opaque;
+    job_end(j);
+    j->finish(j, false);
+}
+
+/* 0: running; -errno: nothing started (no thread), the caller does the work. */
+static int job_start(struct registry *r, struct reg_job *j)
+{
+    j->r = r;
+    j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (j->efd < 0)
+        return -errno;
+    int rc = evloop_add(r->loop, j->efd, EPOLLIN, job_done, j);
+    if (rc == 0) {
+        rc = -pthread_create(&j->th, NULL, job_thread, j);
+        if (rc == 0) {
+            j->next = r->jobs;
+            r->jobs = j;
+            return 0;
+        }
+        evloop_del(r->loop, j->efd);
+    }
+    close(j->efd);
+    return rc;
+}
+
+static void open_work(struct reg_job *j)
+{
+    struct reg_dev *d = (struct reg_dev *)((char *)j - offsetof(struct reg_dev, opener));
+    d->opened = open_backend(j->r, d, d->open_err, sizeof(d->open_err));
+}
+
+static void open_finish(struct reg_job *j, bool cancelled)
+{
+    struct reg_dev *d = (struct reg_dev *)((char *)j - offsetof(struct reg_dev, opener));
+    struct registry *r = j->r;
     for (struct reg_dev **pp = &r->opening; *pp; pp = &(*pp)->next)
         if (*pp == d) {
             *pp = d->next;
             break;
         }
     d->next = NULL;
-    return d->opened;
-}
-
-static void opened(int fd, uint32_t events, void *opaque)
-{
-    (void)fd;
-    (void)events;
-    struct reg_dev *d = opaque;
-    struct registry *r = d->reg;
-    struct blk_backend *be = join_opener(r, d);
     void (*added)(void *, int, const char *) = d->added;
     void *ctx = d->added_ctx;
+    if (cancelled) {
+        if (d->opened)
+            d->opened->ops->destroy(d->opened);
+        cfg_device_free(&d->cfg);
+        free(d);
+        added(ctx, -ECANCELED, "the daemon is stopping");
+        return;
+    }
     char err[sizeof(d->open_err)];
     snprintf(err, sizeof(err), "%s", d->open_err);
-    int rc = add_finish(r, d, be, err, sizeof(err));
+    int rc = add_finish(r, d, d->opened, err, sizeof(err));
     added(ctx, rc, rc < 0 ? err : NULL);
 }
 
@@ -363,22 +420,18 @@ int registry_add_async(struct registry *r, const struct cfg_device *c,
     struct reg_dev *d = add_begin(r, c, &rc, err, len);
     if (!d)
         return rc;
-    d->reg = r;
     d->added = added;
     d->added_ctx = ctx;
-    d->opened_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (d->opened_fd >= 0 && evloop_add(r->loop, d->opened_fd, EPOLLIN, opened, d) == 0) {
-        if (pthread_create(&d->opener, NULL, open_thread, d) == 0) {
-            d->next = r->opening;
-            r->opening = d;
-            return 1;
-        }
-        evloop_del(r->loop, d->opened_fd);
+    d->opener.work = open_work;
+    d->opener.finish = open_finish;
+    if (job_start(r, &d->opener) == 0) {
+        d->next = r->opening;
+        r->opening = d;
+        LOG_INFO("registry", "device %s: asking the iohost %s for export %s", d->cfg.name,
+                 c->backend.remote->server, c->backend.remote->device);
+        return 1;
     }
     /* No thread: the loop waits for the iohost, as it did before. */
-    if (d->opened_fd >= 0)
-        close(d->opened_fd);
-    d->opened_fd = -1;
     return add_finish(r, d, open_backend(r, d, err, len), err, len);
 }
 
@@ -470,14 +523,10 @@ void registry_destroy(struct registry *r)
 {
     if (!r)
         return;
-    while (r->opening) {
-        struct reg_dev *d = r->opening;
-        struct blk_backend *be = join_opener(r, d);
-        if (be)
-            be->ops->destroy(be);
-        d->added(d->added_ctx, -ECANCELED, "the daemon is stopping");
-        cfg_device_free(&d->cfg);
-        free(d);
+    while (r->jobs) {
+        struct reg_job *j = r->jobs;
+        job_end(j);
+        j->finish(j, true);
     }
     while (r->dying)
         finish_delete(r->dying);
@@ -619,14 +668,9 @@ int registry_interpose_set(struct registry *r, const char *name, const json_t *s
     return rc;
 }
 
-int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told, char *err,
-                    size_t len)
+static int resize_apply(struct reg_dev *d, uint64_t bytes, bool *told, char *err, size_t len)
 {
-    struct reg_dev *d = find(r, name);
-    if (!d) {
-        snprintf(err, len, "no device named %s", name);
-        return -ENOENT;
-    }
+    const char *name = d->cfg.name;
     struct vhost_dev_info before, after;
     vhost_dev_get_info(d->vh, &before);
     const char *why = NULL;
@@ -642,6 +686,86 @@ int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *
     }
     d->cfg.backend.size = bytes;
     return 0;
+}
+
+/* A remote device's resize: the iohost is asked for the export's size. */
+struct resize_job {
+    struct reg_job job;
+    struct rio_target target;
+    uint64_t bytes;
+    int rc;
+    char why[256];
+    void (*done)(void *ctx, int rc, bool told, const char *err);
+    void *ctx;
+    char name[];
+};
+
+static void resize_work(struct reg_job *j)
+{
+    struct resize_job *z = (struct resize_job *)j;
+    const char *why = "";
+    z->rc = rio_target_check_size(&z->target, z->bytes, &why);
+    snprintf(z->why, sizeof(z->why), "%s", why);
+}
+
+static void resize_finish(struct reg_job *j, bool cancelled)
+{
+    struct resize_job *z = (struct resize_job *)j;
+    char err[512];
+    bool told = false;
+    int rc = cancelled ? -ECANCELED : z->rc;
+    struct reg_dev *d = cancelled ? NULL : find(j->r, z->name);
+    if (cancelled)
+        snprintf(err, sizeof(err), "the daemon is stopping");
+    else if (rc < 0)
+        snprintf(err, sizeof(err), "cannot resize %s to %llu bytes: %s", z->name,
+                 (unsigned long long)z->bytes, z->why);
+    else if (d && d->remote)
+        rc = resize_apply(d, z->bytes, &told, err, sizeof(err));
+    else {
+        rc = -ENOENT;
+        snprintf(err, sizeof(err), "device %s was deleted meanwhile", z->name);
+    }
+    z->done(z->ctx, rc, told, rc < 0 ? err : NULL);
+    free(z);
+}
+
+int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told,
+                    void (*done)(void *ctx, int rc, bool told, const char *err), void *ctx,
+                    char *err, size_t len)
+{
+    struct reg_dev *d = find(r, name);
+    if (!d) {
+        snprintf(err, len, "no device named %s", name);
+        return -ENOENT;
+    }
+    if (!d->remote)
+        return resize_apply(d, bytes, told, err, len);
+    struct resize_job *z = calloc(1, sizeof(*z) + strlen(name) + 1);
+    if (!z) {
+        snprintf(err, len, "out of memory");
+        return -ENOMEM;
+    }
+    strcpy(z->name, name);
+    z->bytes = bytes;
+    z->done = done;
+    z->ctx = ctx;
+    rio_blk_target(d->remote, &z->target);
+    z->job.work = resize_work;
+    z->job.finish = resize_finish;
+    if (job_start(r, &z->job) == 0) {
+        LOG_INFO("registry", "device %s: asking the iohost for the size of export %s before "
+                 "the resize", name, z->target.device);
+        return 1;
+    }
+    /* No thread: the loop asks, as it did before. */
+    resize_work(&z->job);
+    int rc = z->rc;
+    if (rc < 0)
+        snprintf(err, len, "cannot resize %s to %llu bytes: %s", name,
+                 (unsigned long long)bytes, z->why);
+    free(z);
+    return rc < 0 ? rc : resize_apply(d, bytes, told, err, len);
 }
 
 json_t *registry_remote_json(struct registry *r)

@@ -72,9 +72,14 @@ unsigned registry_prefault(const struct registry *r);
 /* Replaces the device's interposition stages (a JSON stage list). */
 int registry_interpose_set(struct registry *r, const char *name, const json_t *stages,
                            char *err, size_t len);
-/* Grows the device's disk to bytes under a running guest (blk_dev_resize). */
-int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told, char *err,
-                    size_t len);
+/* Grows the device's disk to bytes under a running guest (blk_dev_resize).
+ * A remote device has its export's size, which the iohost is asked for on
+ * a thread of its own (up to 2 s when it is silent): 1, and done(ctx, rc,
+ * told, err) runs on the loop thread once resized or refused (err NULL on
+ * success). 0 or -errno: done at once (*told set), done is not called. */
+int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *told,
+                    void (*done)(void *ctx, int rc, bool told, const char *err), void *ctx,
+                    char *err, size_t len);
 /* Per-peer state of every remote device. */
 json_t *registry_remote_json(struct registry *r);
 

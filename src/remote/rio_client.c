@@ -188,15 +188,15 @@ static const struct blk_backend_ops rio_ops = {
 
 /* One HELLO exchange, retried every 200 ms within timeout_ms. 0, -ENOENT
  * (no such export), -ETIMEDOUT or another -errno. */
-static int hello(struct rio_be *be, unsigned timeout_ms, struct rio_hello_info *out)
+static int hello(const struct rio_target *t, unsigned timeout_ms, struct rio_hello_info *out)
 {
     const char *why = "";
-    int fd = rio_socket(NULL, 0, false, (struct sockaddr *)&be->addr, be->addrlen, &why);
+    int fd = rio_socket(NULL, 0, false, (const struct sockaddr *)&t->addr, t->addrlen, &why);
     if (fd < 0)
         return fd;
     uint64_t nonce = random64();
-    struct rio_hdr h = {.type = RIO_T_HELLO, .device = be->tag, .id = nonce};
-    struct iovec name = {be->device, strlen(be->device)};
+    struct rio_hdr h = {.type = RIO_T_HELLO, .device = t->tag, .id = nonce};
+    struct iovec name = {(void *)t->device, strlen(t->device)};
     uint64_t end = sc_now_ns() + MS(timeout_ms);
     int rc = -ETIMEDOUT;
     uint8_t wire[RIO_HDR_SIZE];
@@ -206,7 +206,7 @@ static int hello(struct rio_be *be, unsigned timeout_ms, struct rio_hello_info *
     struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
     while (sc_now_ns() < end && rc == -ETIMEDOUT) {
         if (sendmsg(fd, &m, 0) < 0)
-            LOG_DEBUG("remote", "%s: HELLO: %s", be->device, strerror(errno));
+            LOG_DEBUG("remote", "%s: HELLO: %s", t->device, strerror(errno));
         uint64_t step_end = SC_MIN(end, sc_now_ns() + MS(200));
         while (rc == -ETIMEDOUT) {
             uint64_t now = sc_now_ns();
@@ -247,14 +247,19 @@ static void info_from_hello(struct blk_backend_info *inf, const struct rio_hello
     inf->has_flush = h->flags & RIO_EX_FLUSH;
 }
 
-/* A remote device has its export's size: the export grows on the iohost
- * first (export_resize), then the device follows, and its fallback (the
- * export's own storage) with it. */
-static int rio_resize(struct blk_backend *b, uint64_t size, const char **why)
+void rio_blk_target(const struct blk_backend *b, struct rio_target *t)
 {
-    struct rio_be *be = (struct rio_be *)b;
+    const struct rio_be *be = (const struct rio_be *)b;
+    t->addr = be->addr;
+    t->addrlen = be->addrlen;
+    t->tag = be->tag;
+    snprintf(t->device, sizeof(t->device), "%s", be->device);
+}
+
+int rio_target_check_size(const struct rio_target *t, uint64_t size, const char **why)
+{
     struct rio_hello_info hi;
-    int rc = hello(be, 2000, &hi);
+    int rc = hello(t, 2000, &hi);
     if (rc == -ENOENT) {
         *why = "the iohost has no export of that name any more";
         return rc;
@@ -272,6 +277,17 @@ static int rio_resize(struct blk_backend *b, uint64_t size, const char **why)
         *why = msg;
         return -EINVAL;
     }
+    return 0;
+}
+
+/* A remote device has its export's size: the export grows on the iohost
+ * first (export_resize), then the device follows (the caller checked the
+ * size with rio_target_check_size), and its fallback (the export's own
+ * storage) with it. */
+static int rio_resize(struct blk_backend *b, uint64_t size, const char **why)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    int rc;
     if (be->fallback) {
         if (!be->fallback->ops->resize) {
             *why = "the fallback backend cannot be resized";
@@ -320,7 +336,9 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     pthread_mutex_init(&be->lock, NULL);
 
     struct rio_hello_info hi;
-    int rc = hello(be, p->connect_ms ? p->connect_ms : 2000, &hi);
+    struct rio_target t;
+    rio_blk_target(&be->base, &t);
+    int rc = hello(&t, p->connect_ms ? p->connect_ms : 2000, &hi);
     if (rc == 0) {
         info_from_hello(&be->info, &hi);
         if (p->size && p->size != hi.size) {

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../backend/blk_backend.h"
 
@@ -60,6 +61,19 @@ struct rio_peer_stats {
  * the caller still does. */
 struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why);
 bool rio_blk_is(const struct blk_backend *b);
+
+/* Whom a remote backend asks: a copy, usable after the backend is gone. */
+struct rio_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint32_t tag;
+    char device[64];
+};
+void rio_blk_target(const struct blk_backend *b, struct rio_target *t);
+/* Asks the iohost (HELLO, up to 2 s) whether its export has size bytes, as
+ * a remote device must before it is resized: 0, or -ENOENT, -ETIMEDOUT,
+ * -EINVAL (another size) with why. Blocks: for a thread of its own. */
+int rio_target_check_size(const struct rio_target *t, uint64_t size, const char **why);
 void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out);
 
 #endif

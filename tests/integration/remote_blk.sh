@@ -159,19 +159,26 @@ ctl vm0 delete rc >/dev/null || fail "delete rc"
 ctl vm0 create-blk rq --backend remote --server 10.77.0.2:7499 --export disk2 --size 64M \
     --socket "$TMP/rq.sock" >"$TMP/rq.out" 2>&1 &
 RQ=$!
-seen=""
 for _ in $(seq 100); do
-    kill -0 $RQ 2>/dev/null || break
-    if ctl vm0 create-blk rq --backend null --socket "$TMP/rq2.sock" 2>&1 | grep -q "being created"
-    then
-        seen=1
-        break
-    fi
-    sleep 0.01
+    grep -q "device rq: asking the iohost" "$TMP/vm0.log" && break
+    sleep 0.02
 done
+ctl vm0 create-blk rq --backend null --socket "$TMP/rq2.sock" >"$TMP/rq2.out" 2>&1
+kill -0 $RQ 2>/dev/null || fail "the control loop did not answer while rq's iohost was silent"
+grep -q "being created" "$TMP/rq2.out" || fail "a second rq while one is created: $(cat "$TMP/rq2.out")"
 wait $RQ || fail "create of rq on a silent iohost: $(cat "$TMP/rq.out")"
-[ -n "$seen" ] || fail "the control loop did not answer while rq's iohost was silent"
 [ "$(peer vm0 rq connected)" = false ] || fail "rq shows a silent iohost as connected"
+# A resize asks the iohost for the export's size the same way, off the loop.
+ctl vm0 resize rq 96M >"$TMP/rq.out" 2>&1 &
+RQ=$!
+for _ in $(seq 100); do
+    grep -q "device rq: asking the iohost" "$TMP/vm0.log" && break
+    sleep 0.02
+done
+ctl vm0 list >/dev/null || fail "list while rq's resize waits"
+kill -0 $RQ 2>/dev/null || fail "the control loop did not answer while rq's resize waited"
+wait $RQ && fail "rq grew without its iohost's word"
+grep -q "the iohost does not answer" "$TMP/rq.out" || fail "rq's resize: $(cat "$TMP/rq.out")"
 ctl vm0 delete rq >/dev/null || fail "delete rq"
 
 # --- 1b. growing a remote disk -----------------------------------------------
