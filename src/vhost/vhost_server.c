@@ -234,12 +234,15 @@ static void on_listen(int fd, uint32_t events, void *opaque)
     }
     if (v->conn.fd >= 0) {
         /* A QEMU with reconnect=1 on a busy socket comes back at once, some
-         * thousand times a second: the log says so once per 10 s. */
-        close(c);
+         * thousand times a second: the log says so once per 10 s. The line
+         * is written before the close the frontend sees, so whoever reads
+         * the log after its refusal finds it. */
         v->refused++;
         uint64_t now = sc_now_ns();
-        if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull)
+        if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull) {
+            close(c);
             return;
+        }
         if (v->settling && v->settle_hangup)
             LOG_WARN(VHU_COMP, "%s: refused a frontend on %s: the one that left still has "
                      "requests in the backend, finishing within %llu s; connect again then "
@@ -252,6 +255,7 @@ static void on_listen(int fd, uint32_t events, void *opaque)
                      v->dev->name, v->path, (unsigned long long)(v->refused - v->refused_told));
         v->refused_told = v->refused;
         v->refused_told_ns = now;
+        close(c);
         return;
     }
     attach(v, c);
