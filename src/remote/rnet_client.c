@@ -36,6 +36,8 @@ struct rnet_client {
     /* The tunnel's queue only. */
     uint64_t next_beat;
     int refused; /* the last HELLO_ACK's refusal, logged once (0: none) */
+    uint64_t told_ns; /* when the window of join, refusal and "forgot us" lines began */
+    unsigned told, untold; /* such lines in it, written and held back */
     struct poll_skip skip;
     struct rnet_rxseq rxseq;
     struct rnet_rxbuf rx;
@@ -100,9 +102,35 @@ static void beat(struct rnet_client *c, uint64_t now)
     arm(c);
 }
 
+#define TELL_NS (10ull * 1000000000ull)
+#define TELL_MAX 4
+
+/* Joins, refusals and "forgot us" come at most once per heartbeat, but an
+ * iohost that forgets us at every PING, or alternates refusals, made that
+ * a line per heartbeat for good: TELL_MAX per 10 s (a restart's "forgot
+ * us" and "joined" fit), the rest counted in the next line. */
+static bool tell(struct rnet_client *c, uint64_t now, char *more, size_t len)
+{
+    more[0] = 0;
+    if (!c->told_ns || now - c->told_ns >= TELL_NS) {
+        c->told_ns = now;
+        c->told = 0;
+    }
+    if (c->told == TELL_MAX) {
+        c->untold++;
+        return false;
+    }
+    if (c->untold)
+        snprintf(more, len, " (%u such line(s) held back before)", c->untold);
+    c->told++;
+    c->untold = 0;
+    return true;
+}
+
 static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const uint8_t *pl,
                         uint64_t now)
 {
+    char more[64];
     if (h->type == RNET_T_HELLO_ACK) {
         if (h->status == 0 && atomic_load(&c->slot) < 0) {
             /* A new peer on the iohost counts its frames from 0: frames of
@@ -110,11 +138,12 @@ static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const u
             c->rxseq = (struct rnet_rxseq){0};
             atomic_store(&c->slot, (int)h->peer);
             atomic_fetch_add(&c->joins, 1);
-            LOG_INFO("remote", "%s: joined switch %s on %s (slot %u)", c->port.name, c->sw,
-                     c->server, h->peer);
-        } else if (h->status < 0 && h->status != c->refused) {
+            if (tell(c, now, more, sizeof(more)))
+                LOG_INFO("remote", "%s: joined switch %s on %s (slot %u)%s", c->port.name, c->sw,
+                         c->server, h->peer, more);
+        } else if (h->status < 0 && h->status != c->refused && tell(c, now, more, sizeof(more))) {
             /* Asked again every heartbeat: said once per reason. */
-            LOG_WARN("remote", "%s: %s refuses to attach us to switch %s: %s", c->port.name,
+            LOG_WARN("remote", "%s: %s refuses to attach us to switch %s: %s%s", c->port.name,
                      c->server, c->sw,
                      h->status == -EEXIST ? "a live peer of our name from our host holds "
                                             "it (another daemon here with a net device of "
@@ -122,15 +151,17 @@ static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const u
                                             "tunnel from before a restart: we join once it "
                                             "has been silent 2.5 s)"
                      : h->status == -ENOENT ? "it has no switch of that name"
-                     : h->status == -ENOSPC ? "its listener has no free peer slot"
-                                            : strerror(-h->status));
+                     : h->status == -ENOSPC ? "no room: its switch has no free port, or its "
+                                              "listener no free peer slot (its log says which)"
+                                            : strerror(-h->status),
+                     more);
         }
         c->refused = h->status;
     } else if (h->type == RNET_T_PONG) {
         if (h->status == -ENOENT) {
-            if (atomic_exchange(&c->slot, -1) >= 0)
-                LOG_WARN("remote", "%s: %s forgot us (restarted?): joining again",
-                         c->port.name, c->server);
+            if (atomic_exchange(&c->slot, -1) >= 0 && tell(c, now, more, sizeof(more)))
+                LOG_WARN("remote", "%s: %s forgot us (restarted?): joining again%s",
+                         c->port.name, c->server, more);
             send_hello(c);
             return;
         }
