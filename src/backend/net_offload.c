@@ -9,6 +9,7 @@
 #define ETH_P_IPV6 0x86dd
 #define ETH_P_VLAN 0x8100
 #define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
 #define TCP_FIN 0x01
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
@@ -41,6 +42,40 @@ enum net_drop net_hdr_check(struct virtio_net_hdr_v1 *h, uint32_t len, unsigned 
         !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
         return NET_DROP_BAD_HEADER;
     return NET_DROP__COUNT;
+}
+
+static uint16_t rd16be(const uint8_t *p);
+
+bool net_csum_placed(const struct net_pkt *p)
+{
+    if (!(p->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+        return true;
+    uint8_t h[18 + 60];
+    size_t have = net_iov_read(p->iov, p->niov, 0, h, SC_MIN(p->len, sizeof(h)));
+    if (have < 14)
+        return false;
+    unsigned l3 = 14, type = rd16be(h + 12), l4, proto;
+    if (type == ETH_P_VLAN) {
+        if (have < 18)
+            return false;
+        l3 = 18;
+        type = rd16be(h + 16);
+    }
+    if (type == ETH_P_IPV4) {
+        if (have < l3 + 20 || h[l3] >> 4 != 4 || (h[l3] & 15) < 5)
+            return false;
+        l4 = l3 + (h[l3] & 15) * 4u;
+        proto = h[l3 + 9];
+    } else if (type == ETH_P_IPV6) {
+        if (have < l3 + 40 || h[l3] >> 4 != 6)
+            return false;
+        l4 = l3 + 40;
+        proto = h[l3 + 6];
+    } else {
+        return false;
+    }
+    unsigned field = proto == IPPROTO_TCP_ ? 16 : proto == IPPROTO_UDP_ ? 6 : 0;
+    return field && p->hdr.csum_start == l4 && p->hdr.csum_offset == field;
 }
 
 size_t net_iov_read(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)

@@ -215,6 +215,10 @@ static int tx_round(struct net_txq *q, uint32_t qz)
             continue;
         }
         cut_header(c, hl, p);
+        if (SC_UNLIKELY(p->hdr.flags) && !net_csum_placed(p)) {
+            bad[NET_DROP_BAD_HEADER]++;
+            continue;
+        }
         net_iov_read(p->iov, p->niov, 0, p->eth, sizeof(p->eth));
         bytes += p->len;
         q->ptrs[n++] = p;

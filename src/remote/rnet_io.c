@@ -30,7 +30,9 @@ void rnet_rxseq_see(struct rnet_rxseq *s, uint32_t seq, struct rnet_path *path)
         return;
     }
     int32_t d = (int32_t)(seq - s->next);
-    if (d >= 0) {
+    if (d > RNET_SEQ_JUMP) {
+        s->next = seq + 1;
+    } else if (d >= 0) {
         if (d > 0) {
             s->missing += (uint32_t)d;
             rnet_count(&path->drops[RNET_DROP_LOST], (uint32_t)d);
@@ -51,7 +53,9 @@ void rnet_rxseq_mark(struct rnet_rxseq *s, uint32_t next, struct rnet_path *path
         return;
     }
     int32_t d = (int32_t)(next - s->next);
-    if (d > 0) {
+    if (d > RNET_SEQ_JUMP) {
+        s->next = next;
+    } else if (d > 0) {
         s->missing += (uint32_t)d;
         rnet_count(&path->drops[RNET_DROP_LOST], (uint32_t)d);
         s->next = next;
@@ -352,6 +356,8 @@ bool rnet_pkt_from(const struct rnet_hdr *h, uint8_t *buf, size_t n, struct net_
     iov->iov_len = p->len;
     p->iov = iov;
     p->niov = 1;
+    if (!net_csum_placed(p))
+        return false;
     memcpy(p->eth, buf + RNET_HDR_SIZE, sizeof(p->eth));
     return true;
 }

@@ -66,6 +66,10 @@ struct rnet_rxseq {
     uint32_t next;
     uint64_t missing; /* gaps not yet filled by late frames */
 };
+/* A gap wider than this is no path's loss between two datagrams (16.7M
+ * frames): the numbering starts over there, nothing is counted lost. Any
+ * forward jump counted, and a peer's 10 heartbeats made 21 billion lost. */
+#define RNET_SEQ_JUMP (1 << 24)
 /* Accounts seq; updates path->drops[LOST]. */
 void rnet_rxseq_see(struct rnet_rxseq *s, uint32_t seq, struct rnet_path *path);
 /* The sender's next seq (carried by heartbeats): frames lost at the end of
@@ -118,7 +122,8 @@ static inline size_t rnet_rx_size(const struct rnet_rxbuf *b, unsigned i, size_t
 }
 
 /* DATA datagram (decoded header h, n bytes) -> packet pointing into buf;
- * false when its offload metadata does not pass net_hdr_check. */
+ * false when its offload metadata does not pass net_hdr_check and
+ * net_csum_placed. */
 bool rnet_pkt_from(const struct rnet_hdr *h, uint8_t *buf, size_t n, struct net_pkt *p,
                    struct iovec *iov);
 

@@ -97,7 +97,9 @@ int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h)
     h->csum_start = get16(buf + 24);
     h->csum_offset = get16(buf + 26);
     size_t pl = n - RNET_HDR_SIZE;
-    if (h->session == 0 || (h->flags & ~RNET_F_NEEDS_CSUM))
+    /* A status is 0 or -errno: INT32_MIN made strerror(-status) overflow. */
+    if (h->session == 0 || (h->flags & ~RNET_F_NEEDS_CSUM) || h->status > 0 ||
+        h->status < -4095)
         return -EINVAL;
     switch (h->type) {
     case RNET_T_DATA:

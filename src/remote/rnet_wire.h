@@ -64,7 +64,8 @@ struct iovec;
 void rnet_hdr_encode(const struct rnet_hdr *h, uint8_t out[RNET_HDR_SIZE],
                      const struct iovec *iov, unsigned niov, size_t len);
 /* 0, or -EINVAL when buf (n bytes: the whole datagram) is not a valid
- * message: bad magic or version, unknown type, DATA without a frame or
+ * message: bad magic or version, unknown type, a status other than 0 or
+ * -errno (-4095..0), DATA without a frame or
  * with csum fields outside it, control messages with a wrong payload, a
  * CRC that does not match. */
 int rnet_hdr_decode(const uint8_t *buf, size_t n, struct rnet_hdr *h);

@@ -86,6 +86,63 @@ static void test_hdr_check(void **state)
 #undef H
 }
 
+/* A receiver without GUEST_CSUM gets the two bytes at csum_start +
+ * csum_offset written after filters looked at the frame: an ICMP echo sent
+ * as IP protocol 17 with its "checksum" over the TTL and protocol bytes
+ * passed a filter denying ICMP and turned into ICMP on the way (the sender
+ * picks the checksum's value); one aimed at the destination MAC rewrote a
+ * broadcast. Only the TCP or UDP checksum field is a place now. */
+static void test_csum_placed(void **state)
+{
+    (void)state;
+    static uint8_t f[2000];
+    for (int v = 0; v < 4; v++) {
+        bool v6 = v & 1, vlan = v & 2;
+        uint32_t len = build_tcp(f, v6, vlan, 100), l4 = (vlan ? 18 : 14) + (v6 ? 40 : 20);
+        struct iovec iov[2] = {{f, 20}, {f + 20, len - 20}};
+        struct net_pkt p = {.iov = iov, .niov = 2, .len = len};
+        p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        p.hdr.csum_start = (uint16_t)l4;
+        p.hdr.csum_offset = 16;
+        assert_true(net_csum_placed(&p));
+        p.hdr.csum_offset = 6; /* UDP's place in a TCP header */
+        assert_false(net_csum_placed(&p));
+        p.hdr.csum_start = (uint16_t)(l4 - 2);
+        p.hdr.csum_offset = 18;
+        assert_false(net_csum_placed(&p));
+        /* A UDP packet: offset 6. */
+        f[(vlan ? 18 : 14) + (v6 ? 6 : 9)] = 17;
+        p.hdr.csum_start = (uint16_t)l4;
+        assert_false(net_csum_placed(&p));
+        p.hdr.csum_offset = 6;
+        assert_true(net_csum_placed(&p));
+        /* ICMP has no such field. */
+        f[(vlan ? 18 : 14) + (v6 ? 6 : 9)] = v6 ? 58 : 1;
+        assert_false(net_csum_placed(&p));
+        p.hdr.flags = 0;
+        assert_true(net_csum_placed(&p));
+    }
+    uint32_t len = build_tcp(f, false, false, 100);
+    struct iovec one = {f, len};
+    struct net_pkt p = {.iov = &one, .niov = 1, .len = len};
+    p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.hdr.csum_start = 22; /* the IPv4 TTL and protocol */
+    p.hdr.csum_offset = 0;
+    assert_false(net_csum_placed(&p));
+    p.hdr.csum_start = 0; /* the destination MAC */
+    assert_false(net_csum_placed(&p));
+    f[14] = 0x44; /* IHL 4: no IPv4 header */
+    p.hdr.csum_start = 34;
+    p.hdr.csum_offset = 16;
+    assert_false(net_csum_placed(&p));
+    f[14] = 0x45;
+    f[12] = 0x88; /* not IP */
+    assert_false(net_csum_placed(&p));
+    one.iov_len = p.len = 30; /* headers cut short */
+    f[12] = 0x08;
+    assert_false(net_csum_placed(&p));
+}
+
 static void check_tcp_csum(const uint8_t *f, bool v6, uint32_t l3, uint32_t len)
 {
     uint32_t l4 = l3 + (v6 ? 40 : 20), tl = len - l4;
@@ -257,6 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csum_known),  cmocka_unit_test(test_hdr_check),
+        cmocka_unit_test(test_csum_placed),
         cmocka_unit_test(test_csum_fix),    cmocka_unit_test(test_tso_v4_vlan),
         cmocka_unit_test(test_tso_v6),      cmocka_unit_test(test_tso_hostile),
     };

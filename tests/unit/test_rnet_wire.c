@@ -120,6 +120,34 @@ static void test_seq_accounting(void **st)
     rnet_rxseq_see(&w, 0xfffffffeu, &q);
     rnet_rxseq_see(&w, 1, &q);
     assert_int_equal(lost(&q), 2);
+    /* Jumps no path loses counted as lost: a hostile peer's 10 heartbeats,
+     * each 2^31 - 1 ahead, made 21 billion. The numbering starts over. */
+    for (uint32_t i = 1, at = 1; i <= 10; i++) {
+        at += 0x7fffffffu;
+        rnet_rxseq_mark(&w, at, &q);
+        rnet_rxseq_see(&w, at + (1u << 25), &q);
+        at += 1u << 25;
+    }
+    assert_int_equal(lost(&q), 2);
+    rnet_rxseq_see(&w, w.next + 3, &q);
+    assert_int_equal(lost(&q), 5);
+}
+
+/* Statuses are 0 or -errno: INT32_MIN made strerror(-status) overflow. */
+static void test_status_range(void **st)
+{
+    (void)st;
+    uint8_t b[RNET_HDR_SIZE];
+    struct rnet_hdr h = {.type = RNET_T_HELLO_ACK, .session = 7, .status = -ENOSPC}, out;
+    rnet_hdr_encode(&h, b, NULL, 0, 0);
+    assert_int_equal(rnet_hdr_decode(b, sizeof(b), &out), 0);
+    assert_int_equal(out.status, -ENOSPC);
+    int32_t bad[] = {INT32_MIN, -4096, 1};
+    for (unsigned i = 0; i < 3; i++) {
+        h.status = bad[i];
+        rnet_hdr_encode(&h, b, NULL, 0, 0);
+        assert_int_equal(rnet_hdr_decode(b, sizeof(b), &out), -EINVAL);
+    }
 }
 
 /* A receiving socket on loopback and a sending one connected to it. */
@@ -144,6 +172,10 @@ static void test_loopback_datagram(void **st)
     uint8_t frame[3000];
     for (unsigned i = 0; i < sizeof(frame); i++)
         frame[i] = (uint8_t)(i * 7);
+    frame[12] = 0x08; /* IPv4, UDP: NEEDS_CSUM names its checksum field */
+    frame[13] = 0x00;
+    frame[14] = 0x45;
+    frame[23] = 17;
     struct iovec iov[3] = {{frame, 5}, {frame + 5, 1000}, {frame + 1005, 1995}};
     struct net_pkt p = {.iov = iov, .niov = 3, .len = sizeof(frame)};
     p.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -307,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_and_hostile),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_seq_accounting),
+        cmocka_unit_test(test_status_range),
         cmocka_unit_test(test_loopback_datagram),
         cmocka_unit_test(test_gso_counted_as_segments),
         cmocka_unit_test(test_loopback_runs),
