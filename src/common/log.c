@@ -35,3 +35,22 @@ void sc_log(enum sc_log_level lvl, const char *component, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
 }
+
+bool log_budget_take(struct log_budget *b, uint64_t now_ns, unsigned max, char *more,
+                     size_t len)
+{
+    more[0] = 0;
+    if (!b->since_ns || now_ns - b->since_ns >= 10000000000ull) {
+        b->since_ns = now_ns;
+        b->told = 0;
+    }
+    if (b->told >= max) {
+        b->held++;
+        return false;
+    }
+    if (b->held)
+        snprintf(more, len, " (%u such line(s) held back before)", b->held);
+    b->told++;
+    b->held = 0;
+    return true;
+}

@@ -36,8 +36,7 @@ struct rnet_client {
     /* The tunnel's queue only. */
     uint64_t next_beat;
     int refused; /* the last HELLO_ACK's refusal, logged once (0: none) */
-    uint64_t told_ns; /* when the window of join, refusal and "forgot us" lines began */
-    unsigned told, untold; /* such lines in it, written and held back */
+    struct log_budget told; /* join, refusal and "forgot us" lines */
     struct poll_skip skip;
     struct rnet_rxseq rxseq;
     struct rnet_rxbuf rx;
@@ -102,29 +101,13 @@ static void beat(struct rnet_client *c, uint64_t now)
     arm(c);
 }
 
-#define TELL_NS (10ull * 1000000000ull)
-#define TELL_MAX 4
-
 /* Joins, refusals and "forgot us" come at most once per heartbeat, but an
  * iohost that forgets us at every PING, or alternates refusals, made that
- * a line per heartbeat for good: TELL_MAX per 10 s (a restart's "forgot
- * us" and "joined" fit), the rest counted in the next line. */
+ * a line per heartbeat for good: 4 per 10 s (a restart's "forgot us" and
+ * "joined" fit), the rest counted in the next line. */
 static bool tell(struct rnet_client *c, uint64_t now, char *more, size_t len)
 {
-    more[0] = 0;
-    if (!c->told_ns || now - c->told_ns >= TELL_NS) {
-        c->told_ns = now;
-        c->told = 0;
-    }
-    if (c->told == TELL_MAX) {
-        c->untold++;
-        return false;
-    }
-    if (c->untold)
-        snprintf(more, len, " (%u such line(s) held back before)", c->untold);
-    c->told++;
-    c->untold = 0;
-    return true;
+    return log_budget_take(&c->told, now, 4, more, len);
 }
 
 static void control_msg(struct rnet_client *c, const struct rnet_hdr *h, const uint8_t *pl,
@@ -194,6 +177,8 @@ static int tunnel_poll(struct sc_queue *q)
     int slot = atomic_load(&c->slot);
     size_t len;
     for (int i = 0; i < r; i++) {
+        if (!c->rx.msg[i].msg_len)
+            rnet_count(&c->path.drops[RNET_DROP_MALFORMED], 1);
         for (size_t off = 0; (len = rnet_rx_size(&c->rx, (unsigned)i, off)) > 0; off += len) {
             uint8_t *buf = rnet_rxbuf_at(&c->rx, (unsigned)i) + off;
             if (n == RNET_BATCH) {

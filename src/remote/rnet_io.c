@@ -19,7 +19,7 @@ const char *const rnet_drop_names[RNET_DROP__COUNT] = {
     [RNET_DROP_SEND_FULL] = "send_full", [RNET_DROP_TOO_BIG] = "too_big",
     [RNET_DROP_BAD_GSO] = "bad_gso",     [RNET_DROP_NOT_JOINED] = "not_joined",
     [RNET_DROP_LOST] = "lost",           [RNET_DROP_MALFORMED] = "malformed",
-    [RNET_DROP_UNKNOWN] = "unknown_peer",
+    [RNET_DROP_UNKNOWN] = "unknown_peer", [RNET_DROP_JOIN_BUSY] = "join_busy",
 };
 
 void rnet_rxseq_see(struct rnet_rxseq *s, uint32_t seq, struct rnet_path *path)

@@ -38,7 +38,8 @@ enum rnet_drop {
     RNET_DROP_NOT_JOINED,  /* sender: the tunnel has no slot on the iohost yet */
     RNET_DROP_LOST,        /* receiver: sequence gaps (lost on the path) */
     RNET_DROP_MALFORMED,   /* receiver: not a valid datagram */
-    RNET_DROP_UNKNOWN,     /* receiver: session or slot not known here */
+    RNET_DROP_UNKNOWN,     /* receiver: session or slot not known here, or from elsewhere */
+    RNET_DROP_JOIN_BUSY,   /* iohost: a HELLO while MAX_PENDING joins wait (asked again) */
     RNET_DROP__COUNT
 };
 

@@ -20,6 +20,9 @@
 /* A peer heard within is alive: two of the slowest heartbeats (1 s), 25 of
  * the default. */
 #define PEER_LIVE_NS (2500ull * 1000000ull)
+/* Joins and leaves logged per 10 s: a rack's tunnels rejoining after a
+ * restart fit; one peer churning sessions made 16k lines in 4 s. */
+#define JOIN_LINES 64
 
 struct rnet_peer {
     struct net_port port;
@@ -58,8 +61,13 @@ struct rnet_server {
     _Atomic(struct rnet_peer *) slot[RNET_MAX_PEERS];
     struct rnet_path path; /* datagrams no peer owns */
     uint64_t told_unknown_ns; /* the socket queue: last PONG -ENOENT for unknown DATA */
-    uint64_t refusal_logged_ns; /* control thread: refused joins, logged sparingly */
-    unsigned refusals_quiet;
+    /* Control thread: lines a peer may repeat at will, by budget; refusals
+     * per vmhost address, so a stranger's cannot hide a real tunnel's. */
+    struct log_budget told_joins;
+    struct refusal_budget {
+        struct sockaddr_storage host; /* the port zeroed */
+        struct log_budget b;
+    } told_refusals[16];
 
     pthread_mutex_t lock; /* pending */
     struct join pending[MAX_PENDING];
@@ -102,6 +110,17 @@ static void wake_control(struct rnet_server *s)
         LOG_ERR("remote", "net listener: cannot wake the control thread: %s", strerror(errno));
 }
 
+/* Datagrams of a peer come from where it joined: its replies go there.
+ * One from elsewhere with its session and slot (a NAT rebinding) is a
+ * stranger's: the peer learns so (PONG -ENOENT) and joins again from there
+ * once the old address has been silent PEER_LIVE_NS. Before, it kept the
+ * peer alive while every reply went to the old address, for good. */
+static bool from_peer(const struct rnet_peer *p, const struct sockaddr_storage *from,
+                      socklen_t flen)
+{
+    return p->alen == flen && memcmp(&p->addr, from, flen) == 0;
+}
+
 static void queue_join(struct rnet_server *s, const struct rnet_hdr *h, const uint8_t *pl,
                        size_t len, const struct sockaddr_storage *from, socklen_t flen)
 {
@@ -116,7 +135,12 @@ static void queue_join(struct rnet_server *s, const struct rnet_hdr *h, const ui
     bool dup = false;
     for (unsigned i = 0; i < s->npending; i++)
         dup |= s->pending[i].session == h->session;
-    if (!dup && s->npending < MAX_PENDING) {
+    if (!dup && s->npending == MAX_PENDING) {
+        /* The control thread has not caught up: the tunnel asks again at
+         * its next heartbeat. Counted, as every datagram not taken is. */
+        rnet_count(&s->path.drops[RNET_DROP_JOIN_BUSY], 1);
+        dup = true;
+    } else if (!dup) {
         struct join *j = &s->pending[s->npending++];
         memset(j, 0, sizeof(*j));
         j->session = h->session;
@@ -151,6 +175,8 @@ static int listener_poll(struct sc_queue *q)
     struct rnet_peer *cur = NULL;
     size_t len;
     for (int i = 0; i < r; i++) {
+        if (!s->rx.msg[i].msg_len)
+            rnet_count(&s->path.drops[RNET_DROP_MALFORMED], 1);
         for (size_t off = 0; (len = rnet_rx_size(&s->rx, (unsigned)i, off)) > 0; off += len) {
             uint8_t *buf = rnet_rxbuf_at(&s->rx, (unsigned)i) + off;
             if (n == RNET_BATCH) {
@@ -172,7 +198,7 @@ static int listener_poll(struct sc_queue *q)
                     if (c && c->session == h.session)
                         p = c;
                 }
-                if (p) { /* our answer was lost: repeat it */
+                if (p && from_peer(p, from, flen)) { /* our answer was lost: repeat it */
                     struct rnet_hdr a = {.type = RNET_T_HELLO_ACK, .peer = p->slot,
                                          .session = p->session};
                     rnet_send_ctl(s->sock, (struct sockaddr *)from, flen, &a, NULL, 0);
@@ -182,6 +208,8 @@ static int listener_poll(struct sc_queue *q)
                 continue;
             }
             struct rnet_peer *p = peer_at(s, &h);
+            if (p && !from_peer(p, from, flen))
+                p = NULL;
             if (!p) {
                 rnet_count(&s->path.drops[RNET_DROP_UNKNOWN], 1);
                 /* A tunnel we forgot (restart, or silent past the timeout)
@@ -290,9 +318,11 @@ static unsigned remove_peers(struct rnet_server *s,
     if (!n)
         return 0;
     quiesce(s);
+    char more[64];
     for (unsigned i = 0; i < n; i++) {
-        LOG_INFO("remote", "net peer %s left switch %s (%s)", gone[i]->port.name,
-                 net_switch_name(gone[i]->sw), why);
+        if (log_budget_take(&s->told_joins, sc_now_ns(), JOIN_LINES, more, sizeof(more)))
+            LOG_INFO("remote", "net peer %s left switch %s (%s)%s", gone[i]->port.name,
+                     net_switch_name(gone[i]->sw), why, more);
         peer_free(s, gone[i]);
     }
     resume(s);
@@ -325,6 +355,28 @@ static int16_t free_slot(struct rnet_server *s)
     return -1;
 }
 
+/* The refusal budget of j's host: its own, or the least recently used. */
+static struct log_budget *refusal_budget(struct rnet_server *s, const struct join *j)
+{
+    struct sockaddr_storage host = {0};
+    memcpy(&host, &j->addr, SC_MIN((size_t)j->alen, sizeof(host)));
+    if (host.ss_family == AF_INET)
+        ((struct sockaddr_in *)&host)->sin_port = 0;
+    else if (host.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&host)->sin6_port = 0;
+    struct refusal_budget *lru = &s->told_refusals[0];
+    for (unsigned i = 0; i < SC_ARRAY_SIZE(s->told_refusals); i++) {
+        struct refusal_budget *r = &s->told_refusals[i];
+        if (r->b.since_ns && memcmp(&r->host, &host, sizeof(host)) == 0)
+            return &r->b;
+        if (r->b.since_ns < lru->b.since_ns)
+            lru = r;
+    }
+    lru->host = host;
+    lru->b = (struct log_budget){0};
+    return &lru->b;
+}
+
 static void join_one(struct rnet_server *s, const struct join *j)
 {
     struct rnet_hdr a = {.type = RNET_T_HELLO_ACK, .session = j->session};
@@ -352,8 +404,11 @@ static void join_one(struct rnet_server *s, const struct join *j)
             old = c;
     }
     uint64_t now = sc_now_ns(), heard = old ? atomic_load(&old->last_rx_ns) : 0;
-    if (old && (old->alen != j->alen || memcmp(&old->addr, &j->addr, j->alen)) &&
-        heard <= now && now - heard < PEER_LIVE_NS) {
+    /* Also from the old one's own address and port: a HELLO forged from
+     * there replaced a live tunnel without knowing its session (h10: 75%
+     * of its frames lost while it lasted). A restarted daemon's tunnel
+     * gets a new port and waits out the silence anyway. */
+    if (old && heard <= now && now - heard < PEER_LIVE_NS) {
         a.status = -EEXIST;
         char other[80];
         rio_addr_format((const struct sockaddr *)&j->addr, other, sizeof(other));
@@ -401,22 +456,21 @@ static void join_one(struct rnet_server *s, const struct join *j)
         }
     }
     if (!p) {
-        /* Asked again every heartbeat: a line per 10 s at most. */
-        if (now - s->refusal_logged_ns >= 10000000000ull || !s->refusal_logged_ns) {
+        /* Asked again every heartbeat: 4 lines per 10 s and vmhost at most
+         * (one for all was hidden by a stranger's refusals). */
+        char more[64];
+        if (log_budget_take(refusal_budget(s, j), now, 4, more, sizeof(more)))
             LOG_WARN("remote", "net peer %s cannot join switch %s: %s%s", name, j->sw, why,
-                     s->refusals_quiet ? " (and earlier refusals not logged)" : "");
-            s->refusal_logged_ns = now;
-            s->refusals_quiet = 0;
-        } else {
-            s->refusals_quiet++;
-        }
+                     more);
         goto answer;
     }
     atomic_store_explicit(&s->slot[slot], p, memory_order_release);
     if (s->hooks.peer_event)
         s->hooks.peer_event(s->hooks.opaque, &p->port, true);
     a.peer = (uint16_t)slot;
-    LOG_INFO("remote", "net peer %s joined switch %s (slot %d)", name, j->sw, slot);
+    char more[64];
+    if (log_budget_take(&s->told_joins, now, JOIN_LINES, more, sizeof(more)))
+        LOG_INFO("remote", "net peer %s joined switch %s (slot %d)%s", name, j->sw, slot, more);
 answer:
     rnet_send_ctl(s->sock, (const struct sockaddr *)&j->addr, j->alen, &a, NULL, 0);
 }

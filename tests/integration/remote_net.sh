@@ -17,6 +17,10 @@
 #  5. what net-list, port-delete and net-create say about remote devices.
 #  6. after an iohost restart, frames lost on the path are counted.
 #  7. frames the vmhost's full socket could not send are counted once.
+#  8. a hand-made tunnel (rnet_peer): a ping with a peer's session from
+#     another socket, a second session of a live peer's name from its own
+#     address, a burst of HELLOs, empty datagrams: each answered or counted
+#     as the contract says.
 # Every wait is bounded; every process and namespace is removed on exit.
 # Usage: remote_net.sh BUILD_DIR
 set -u
@@ -28,6 +32,8 @@ CTL=$BUILD/sidecorectl
 for b in "$SCD" "$CTL"; do
     [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }
 done
+PEER=$BUILD/tests/rnet_peer
+[ -x "$PEER" ] || { echo "FAIL: $PEER not built"; exit 1; }
 for t in ip jq ping timeout stdbuf; do
     command -v $t >/dev/null || { echo "FAIL: $t not found (scripts/install-deps.sh test)"; exit 1; }
 done
@@ -336,4 +342,26 @@ echo "7. behind a slow link: the tunnel took $sent frames; $took reached the ioh
 [ "$full" -gt 0 ] || fail "the socket never filled: the check is blind"
 [ "$sent" -eq $((took + lost + full)) ] ||
     fail "$sent frames != $took arrived + $lost lost + $full send_full (a drop counted twice or never)"
+
+# --- 8. a hand-made tunnel (h10's findings) ----------------------------------
+rp() { timeout 20 ip netns exec nvmhost0 "$PEER" 10.78.0.2:7411 sw0 "$@"; }
+unmatched() { ctl io net-peers | jq -r ".listener.unmatched.drops.$1"; }
+# Datagrams with a peer's session and slot from another address kept it
+# alive while every reply went to the address it joined from.
+rp moved || fail "a ping from another socket was taken as the peer's"
+# A HELLO of a new session from a live peer's own address and port replaced
+# it without knowing its session.
+rp spoof || fail "a live peer was replaced by a new session from its address"
+# HELLOs beyond the 32 joins waiting for the control thread were dropped
+# uncounted; and empty datagrams were never counted.
+busy0=$(unmatched join_busy) mal0=$(unmatched malformed)
+answered=$(rp flood 200 | sed -n 's/^answered //p')
+busy=$(( $(unmatched join_busy) - busy0 ))
+[ "$((answered + busy))" -ge 200 ] ||
+    fail "200 HELLOs at once: $answered answered, $busy counted join_busy, the rest neither"
+rp zero 5 || fail "rnet_peer zero"
+wait_for 5 "5 empty datagrams counted malformed" \
+    test "$(( $(unmatched malformed) - mal0 ))" -ge 5
+echo "8. a hand-made tunnel: moved and spoofed sessions refused; 200 HELLOs: $answered" \
+    "answered, $busy join_busy; empty datagrams counted"
 echo "PASS"
