@@ -364,4 +364,18 @@ wait_for 5 "5 empty datagrams counted malformed" \
     test "$(( $(unmatched malformed) - mal0 ))" -ge 5
 echo "8. a hand-made tunnel: moved and spoofed sessions refused; 200 HELLOs: $answered" \
     "answered, $busy join_busy; empty datagrams counted"
+# A broken iohost that forgets the tunnel at every PING: the vmhost logged
+# "forgot us" and "joined" once per heartbeat, for good.
+ip netns exec niohost timeout 20 "$PEER" 10.78.1.2:7499 sw0 forget 3 >"$TMP/forget.out" 2>&1 &
+FG=$!
+sleep 0.2
+ctl vm1 net-create nf server=10.78.1.2:7499 remote_switch=sw0 heartbeat_ms=50 >/dev/null ||
+    fail "net-create nf"
+wait $FG
+forgot=$(sed -n 's/^forgot //p' "$TMP/forget.out")
+lines=$(grep -c "nf: 10.78.1.2:7499 forgot us" "$TMP/vm1.log")
+ctl vm1 net-delete nf >/dev/null || fail "net-delete nf"
+[ "${forgot:-0}" -ge 10 ] || fail "the broken iohost forgot nf only ${forgot:-0} times: blind check"
+[ "$lines" -le 4 ] || fail "$forgot forgettings made $lines log lines (at most 4 per 10 s)"
+echo "   a broken iohost forgot the tunnel $forgot times in 3 s: $lines log line(s)"
 echo "PASS"

@@ -11,6 +11,9 @@
  *   flood N sends N HELLOs of distinct sessions and names at once and
  *           prints how many were answered ("answered A").
  *   zero N  sends N empty datagrams.
+ *   forget N  plays an iohost at IOHOST_IP:PORT for N seconds that takes
+ *           every HELLO and forgets the tunnel at every PING (PONG
+ *           -ENOENT); prints "forgot K" (the tunnel's heartbeats).
  * usage: rnet_peer IOHOST_IP:PORT SWITCH SCENARIO [N] */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "remote/rio_io.h"
@@ -155,10 +159,52 @@ static int zero(unsigned n)
     return 0;
 }
 
+static int forget(unsigned secs)
+{
+    const char *why = "";
+    int fd = rio_socket((struct sockaddr *)&g_to, g_tolen, false, NULL, 0, &why);
+    if (fd < 0) {
+        fprintf(stderr, "rnet_peer: bind: %s\n", why);
+        return 2;
+    }
+    uint8_t buf[65536];
+    unsigned forgot = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            struct sockaddr_storage from;
+            socklen_t fl = sizeof(from);
+            ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+            struct rnet_hdr h;
+            if (n > 0 && rnet_hdr_decode(buf, (size_t)n, &h) == 0 &&
+                (h.type == RNET_T_HELLO || h.type == RNET_T_PING)) {
+                struct rnet_hdr a = {.type = h.type == RNET_T_HELLO ? RNET_T_HELLO_ACK
+                                                                   : RNET_T_PONG,
+                                     .session = h.session,
+                                     .status = h.type == RNET_T_PING ? -ENOENT : 0};
+                uint8_t hdr[RNET_HDR_SIZE];
+                struct iovec v[2] = {{hdr, sizeof(hdr)}, {buf + RNET_HDR_SIZE, 8}};
+                size_t pl = h.type == RNET_T_PING ? 8 : 0;
+                rnet_hdr_encode(&a, hdr, &v[1], 1, pl);
+                struct msghdr m = {.msg_name = &from, .msg_namelen = fl, .msg_iov = v,
+                                   .msg_iovlen = pl ? 2 : 1};
+                if (sendmsg(fd, &m, 0) > 0 && h.type == RNET_T_PING)
+                    forgot++;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < (time_t)secs);
+    printf("forgot %u\n", forgot);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4 || rio_addr_parse(argv[1], &g_to, &g_tolen) < 0) {
-        fprintf(stderr, "usage: rnet_peer IOHOST_IP:PORT SWITCH moved|spoof|flood N|zero N\n");
+        fprintf(stderr, "usage: rnet_peer IOHOST_IP:PORT SWITCH moved|spoof|flood N|zero N|"
+                "forget N\n");
         return 2;
     }
     g_sw = argv[2];
@@ -171,6 +217,8 @@ int main(int argc, char **argv)
         return flood(n);
     if (!strcmp(argv[3], "zero"))
         return zero(n);
+    if (!strcmp(argv[3], "forget"))
+        return forget(n);
     fprintf(stderr, "rnet_peer: unknown scenario %s\n", argv[3]);
     return 2;
 }
