@@ -448,8 +448,15 @@ static void join_one(struct rnet_server *s, const struct join *j)
         uint8_t mac[6];
         net_mac_from_name(name, 0x02, mac);
         net_port_init(&p->port, &peer_ops, name, mac, NET_CAP_CSUM, p);
+        /* Its saved stages (a filter) hold before the switch or the slot
+         * can pass it a frame: a returning peer's first frames went
+         * unfiltered. */
+        if (s->hooks.peer_event)
+            s->hooks.peer_event(s->hooks.opaque, &p->port, true);
         int rc = net_switch_add_port(sw, &p->port, &why);
         if (rc < 0) {
+            if (s->hooks.peer_event)
+                s->hooks.peer_event(s->hooks.opaque, &p->port, false);
             a.status = rc;
             free(p);
             p = NULL;
@@ -465,8 +472,6 @@ static void join_one(struct rnet_server *s, const struct join *j)
         goto answer;
     }
     atomic_store_explicit(&s->slot[slot], p, memory_order_release);
-    if (s->hooks.peer_event)
-        s->hooks.peer_event(s->hooks.opaque, &p->port, true);
     a.peer = (uint16_t)slot;
     char more[64];
     if (log_budget_take(&s->told_joins, now, JOIN_LINES, more, sizeof(more)))
