@@ -50,7 +50,7 @@ bool net_csum_placed(const struct net_pkt *p)
 {
     if (!(p->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
         return true;
-    uint8_t h[18 + 60];
+    uint8_t h[18 + 40 + 64];
     size_t have = net_iov_read(p->iov, p->niov, 0, h, SC_MIN(p->len, sizeof(h)));
     if (have < 14)
         return false;
@@ -71,6 +71,11 @@ bool net_csum_placed(const struct net_pkt *p)
             return false;
         l4 = l3 + 40;
         proto = h[l3 + 6];
+        /* Hop-by-hop, routing and destination options may come first. */
+        while ((proto == 0 || proto == 43 || proto == 60) && have >= l4 + 8) {
+            proto = h[l4];
+            l4 += (h[l4 + 1] + 1u) * 8;
+        }
     } else {
         return false;
     }

@@ -138,6 +138,21 @@ static void test_csum_placed(void **state)
     f[14] = 0x45;
     f[12] = 0x88; /* not IP */
     assert_false(net_csum_placed(&p));
+    /* IPv6 with a hop-by-hop header of 8 bytes before UDP. */
+    len = build_tcp(f, true, false, 100);
+    f[20] = 0;  /* next header: hop-by-hop */
+    f[54] = 17; /* which says UDP follows */
+    f[55] = 0;  /* 8 bytes */
+    one = (struct iovec){f, len};
+    p.len = len;
+    p.hdr.csum_start = 14 + 40 + 8;
+    p.hdr.csum_offset = 6;
+    assert_true(net_csum_placed(&p));
+    p.hdr.csum_start = 14 + 40;
+    assert_false(net_csum_placed(&p));
+    len = build_tcp(f, false, false, 100);
+    one = (struct iovec){f, len};
+    p.len = len;
     one.iov_len = p.len = 30; /* headers cut short */
     f[12] = 0x08;
     assert_false(net_csum_placed(&p));
