@@ -33,6 +33,13 @@ uint64_t vhu_offered_features(struct vhost_dev *v)
     return dev | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
 }
 
+/* Not CONFIGURE_MEM_SLOTS: QEMU 7.2 that negotiated it keeps its record
+ * of the regions the backend holds across a reconnect, so a sidecored
+ * restarted while the guest's driver was unbound (or reset) got no region
+ * at all when the driver came back, and the guest hung (h11). With the
+ * whole table (SET_MEM_TABLE, up to 8 regions) every start sends it. Its
+ * messages (ADD/REM_MEM_REG) are still served, for frontends that
+ * negotiated it with an earlier sidecored. */
 uint64_t vhu_offered_protocol_features(struct vhost_dev *v)
 {
     return (v->vpri_offer ? 1ull << VHOST_USER_PROTOCOL_F_VPRI : 0) |
@@ -40,7 +47,6 @@ uint64_t vhu_offered_protocol_features(struct vhost_dev *v)
            (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |
            (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
            (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
-           (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
            (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
            (v->dev->ops->announce ? 1ull << VHOST_USER_PROTOCOL_F_RARP : 0);
 }
