@@ -107,9 +107,18 @@ static int rio_queue_open(struct blk_backend *b, unsigned depth, struct blk_bq *
     if ((rc = watch(q->epfd, q->sock)) < 0 || (rc = watch(q->epfd, q->tfd)) < 0 ||
         (rc = watch(q->epfd, q->fb_efd)) < 0)
         goto fail;
+    /* The lowest number no open queue has: QEMU restarts a device's rings
+     * one by one (a migration's start), and "one above the highest" named
+     * queue 0 q2 and queue 1 q3 in the log, beside the device's q0 and q1. */
     pthread_mutex_lock(&be->lock);
-    for (struct rio_cq *o = be->queues; o; o = o->next)
-        q->idx = (uint16_t)SC_MAX(q->idx, o->idx + 1);
+    for (;;) {
+        bool taken = false;
+        for (struct rio_cq *o = be->queues; o && !taken; o = o->next)
+            taken = o->idx == q->idx;
+        if (!taken)
+            break;
+        q->idx++;
+    }
     q->next = be->queues;
     be->queues = q;
     pthread_mutex_unlock(&be->lock);

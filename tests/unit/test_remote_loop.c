@@ -25,6 +25,7 @@
 #include "common/util.h"
 #include "core/sidecore.h"
 #include "remote/rio_client.h"
+#include "remote/rio_client_int.h"
 #include "remote/rio_io.h"
 #include "remote/rio_server.h"
 
@@ -1057,6 +1058,31 @@ static void window_paces_a_burst(void **st)
     close(f.fd);
 }
 
+/* Queue numbers name queues in the log beside the device's own: QEMU
+ * restarts a device's rings one by one (a migration's start), and queue 0
+ * reopened as q2, queue 1 as q3 (h11). The lowest free number now. */
+static void queue_numbers_reused(void **st)
+{
+    struct env *e = *st;
+    const char *why = "";
+    struct blk_backend *be = client(e, NULL, 1000, &why);
+    assert_non_null(be);
+    struct blk_bq *q0, *q1;
+    assert_int_equal(be->ops->queue_open(be, 16, &q0), 0);
+    assert_int_equal(be->ops->queue_open(be, 16, &q1), 0);
+    assert_int_equal(((struct rio_cq *)q0)->idx, 0);
+    assert_int_equal(((struct rio_cq *)q1)->idx, 1);
+    be->ops->queue_close(q0);
+    assert_int_equal(be->ops->queue_open(be, 16, &q0), 0);
+    assert_int_equal(((struct rio_cq *)q0)->idx, 0);
+    be->ops->queue_close(q1);
+    assert_int_equal(be->ops->queue_open(be, 16, &q1), 0);
+    assert_int_equal(((struct rio_cq *)q1)->idx, 1);
+    be->ops->queue_close(q0);
+    be->ops->queue_close(q1);
+    be->ops->destroy(be);
+}
+
 static void failover_and_back(void **st)
 {
     struct env *e = *st;
@@ -1157,6 +1183,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(flush_after_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(window_paces_a_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(queue_numbers_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_to_error, setup, teardown),
     };
