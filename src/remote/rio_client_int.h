@@ -38,7 +38,8 @@ struct rio_cslot {
     /* Resending by rounds (rio_cq.c): for a WRITE, the fragments the
      * iohost held at the last NACK, how many the round after it sent, when
      * it came and how long the round before it took; for a READ, nack_got
-     * is what the client held at its last resend. */
+     * is what the client held at its last resend, nack_ns when its last
+     * fragment came. */
     uint32_t nack_got, nack_sent;
     uint64_t nack_ns, nack_round_ns;
     enum rio_where where;

@@ -33,6 +33,7 @@
 #define CWND_MIN (64ull << 10)
 #define CWND_MAX (64ull << 20) /* the iohost's request memory per socket */
 #define CWND_STEP (64ull << 10)
+#define READ_ROUND_MIN_NS (10ull * 1000000ull) /* a read's round ends this long after its last fragment, at least */
 
 static const char *const state_names[] = {"connected", "failed-over", "recovering"};
 
@@ -582,9 +583,17 @@ static int rx_one(struct rio_cq *q, const struct rio_hdr *h, uint32_t dlen, cons
         q->peer_frag = h->frag_size;
         q->last_rx = s;
         if (!rio_reasm_done(&s->rx)) {
-            /* Still arriving: the resend waits until the answer stops. */
-            if (s->tries > 1)
-                s->deadline_ns = SC_MAX(s->deadline_ns, now + q->rto_ns);
+            /* Still arriving: the resend waits until the answer stops, a
+             * few of its fragments' spacing after the last one. A whole
+             * RTO per round (up to 500 ms once a link's queue had swollen
+             * it) made a 1 MiB read at 10 Mbit/s, about 50 rounds, outlast
+             * its 10 s timeout. */
+            if (s->tries > 1) {
+                uint64_t gap = s->nack_ns ? since(now, s->nack_ns) : q->rto_ns;
+                s->deadline_ns = now + SC_MIN(SC_MAX(4 * gap, READ_ROUND_MIN_NS), q->rto_ns);
+                due(q, s->deadline_ns);
+            }
+            s->nack_ns = now;
             return 0;
         }
         res = 0;
