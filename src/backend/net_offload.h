@@ -32,10 +32,11 @@
 enum net_drop net_hdr_check(struct virtio_net_hdr_v1 *h, uint32_t len, unsigned allowed);
 /* Whether p's NEEDS_CSUM (if set) names the checksum field of the TCP or
  * UDP header of the frame's own IPv4 or IPv6 packet (after at most one
- * VLAN tag; IPv6 extension headers within the first 122 bytes). A receiver without GUEST_CSUM gets those two bytes written in
- * software after filters and the switch looked at the frame: any other
- * place would let a sender rewrite a header they passed (an IP protocol
- * or a destination MAC). Reads a private copy of the headers. */
+ * VLAN tag; IPv6 extension headers within the first 122 bytes). A
+ * receiver without GUEST_CSUM gets those two bytes written in software
+ * after filters and the switch looked at the frame: any other place would
+ * let a sender rewrite a header they passed (an IP protocol or a
+ * destination MAC). Reads a private copy of the headers. */
 bool net_csum_placed(const struct net_pkt *p);
 
 /* Bytes [off, off+len) of an iovec list. read returns the bytes copied;

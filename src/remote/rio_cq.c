@@ -12,10 +12,11 @@
  * link (or 4 such queues into the iohost's socket buffer): most of every
  * burst was dropped, the rounds recovering each request shared the link,
  * and requests waited out their timeout (EIO). The window starts at
- * RIO_CWND_INIT, doubles per window answered (slow start) up to ssthresh, then
- * grows by a request's size (at least CWND_STEP) per window; a resend on timeout halves it, once for
- * all requests sent before the cut, as TCP cuts once per round trip. The
- * timeout of a request counts from when it is sent, not queued. */
+ * RIO_CWND_INIT, doubles per window answered (slow start) up to ssthresh,
+ * then grows by a request's size (at least CWND_STEP) per window; a resend
+ * on timeout halves it, once for all requests sent before the cut, as TCP
+ * cuts once per round trip. The timeout of a request counts from when it
+ * is sent, not queued. */
 #include <errno.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -33,7 +34,8 @@
 #define CWND_MIN (64ull << 10)
 #define CWND_MAX (64ull << 20) /* the iohost's request memory per socket */
 #define CWND_STEP (64ull << 10)
-#define READ_ROUND_MIN_NS (10ull * 1000000ull) /* a read's round ends this long after its last fragment, at least */
+/* A read's resend round ends at least this long after its last fragment. */
+#define READ_ROUND_MIN_NS (10ull * 1000000ull)
 
 static const char *const state_names[] = {"connected", "failed-over", "recovering"};
 
@@ -177,8 +179,9 @@ static void send_req(struct rio_cq *q, struct rio_cslot *s, uint64_t now, bool s
     } else if (s->tries) {
         bump(&q->retransmits);
         congested(q, s, now);
-    } else
+    } else {
         s->first_ns = now;
+    }
     s->tries++;
     uint64_t backoff = progress ? q->rto_ns : q->rto_ns << SC_MIN(s->tries - 1, 10u);
     s->deadline_ns = now + SC_MIN(backoff, RTO_MAX_NS);
