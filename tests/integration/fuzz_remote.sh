@@ -49,6 +49,10 @@ fail() {
     for f in io vm; do
         echo "--- $f daemon log (tail)"; tail -n 40 "$TMP/$f.log" 2>/dev/null
     done
+    # The fuzzed net device's lines fill the tail: the block transport's own
+    # (failovers and why) come here.
+    echo "--- vm daemon log, remote block lines"
+    grep -E 'remote: device [RC] ' "$TMP/vm.log" 2>/dev/null | tail -n 20
     exit 1
 }
 ctl() { local s=$1; shift; timeout 15 "$CTL" -s "$TMP/$s.rpc" --json "$@"; }
