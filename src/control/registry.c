@@ -378,15 +378,20 @@ static int job_start(struct registry *r, struct reg_job *j)
     return rc;
 }
 
+static struct reg_dev *opener_of(struct reg_job *j)
+{
+    return (struct reg_dev *)((char *)j - offsetof(struct reg_dev, opener));
+}
+
 static void open_work(struct reg_job *j)
 {
-    struct reg_dev *d = (struct reg_dev *)((char *)j - offsetof(struct reg_dev, opener));
+    struct reg_dev *d = opener_of(j);
     d->opened = open_backend(j->r, d, d->open_err, sizeof(d->open_err));
 }
 
 static void open_finish(struct reg_job *j, bool cancelled)
 {
-    struct reg_dev *d = (struct reg_dev *)((char *)j - offsetof(struct reg_dev, opener));
+    struct reg_dev *d = opener_of(j);
     struct registry *r = j->r;
     for (struct reg_dev **pp = &r->opening; *pp; pp = &(*pp)->next)
         if (*pp == d) {
@@ -739,7 +744,13 @@ int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *
         snprintf(err, len, "no device named %s", name);
         return -ENOENT;
     }
-    if (!d->remote)
+    /* The device's own checks (shrinking, alignment, no change) come
+     * first, as before the iohost was asked off the loop: only a growth
+     * it would take needs the export's size. */
+    struct blk_backend_info bi = {0};
+    if (d->remote)
+        d->remote->ops->info(d->remote, &bi);
+    if (!d->remote || bytes <= bi.size || bytes % bi.block_size)
         return resize_apply(d, bytes, told, err, len);
     struct resize_job *z = calloc(1, sizeof(*z) + strlen(name) + 1);
     if (!z) {
