@@ -57,6 +57,7 @@ struct vhost_dev {
     int listen_fd;       /* server mode */
     uint64_t refused, refused_told; /* second frontends turned away; as of the last log */
     uint64_t refused_told_ns;
+    bool refused_settling; /* the reason of the last logged refusal */
     int reconnect_timer; /* client mode, 0 when none pending */
     unsigned backoff_ms;
 

@@ -234,16 +234,21 @@ static void on_listen(int fd, uint32_t events, void *opaque)
     }
     if (v->conn.fd >= 0) {
         /* A QEMU with reconnect=1 on a busy socket comes back at once, some
-         * thousand times a second: the log says so once per 10 s. The line
-         * is written before the close the frontend sees, so whoever reads
-         * the log after its refusal finds it. */
+         * thousand times a second: the log says so once per 10 s, and at
+         * once when the reason changed (a frontend that hangs up and comes
+         * back straight away may be refused as a second one first, and
+         * then be told to wait for its requests). The line is written
+         * before the close the frontend sees, so whoever reads the log
+         * after its refusal finds it. */
         v->refused++;
         uint64_t now = sc_now_ns();
-        if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull) {
+        bool settling = v->settling && v->settle_hangup;
+        if (v->refused_told_ns && now - v->refused_told_ns < 10ull * 1000000000ull &&
+            settling == v->refused_settling) {
             close(c);
             return;
         }
-        if (v->settling && v->settle_hangup)
+        if (settling)
             LOG_WARN(VHU_COMP, "%s: refused a frontend on %s: the one that left still has "
                      "requests in the backend, finishing within %llu s; connect again then "
                      "(%llu refused since the last such line)", v->dev->name, v->path,
@@ -255,6 +260,7 @@ static void on_listen(int fd, uint32_t events, void *opaque)
                      v->dev->name, v->path, (unsigned long long)(v->refused - v->refused_told));
         v->refused_told = v->refused;
         v->refused_told_ns = now;
+        v->refused_settling = settling;
         close(c);
         return;
     }

@@ -17,6 +17,7 @@
  * Exit status 0 when every scenario got the expected reaction; every wait is
  * bounded. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/vu_raw.h"
@@ -564,10 +566,22 @@ static int r_small_log(struct vu_raw *f)
     return 0;
 }
 
+/* Writes held, then a hangup; when stdin is a pipe, at a line there (or
+ * after 20 s), so the caller can try a second frontend while this one is
+ * connected. */
 static int r_held_hangup(struct vu_raw *f)
 {
     if (held_submit(f) < 0)
         return -1;
+    struct stat st;
+    if (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        printf("vu_hostile: held_hangup: holding %u writes; hanging up at a line on stdin\n",
+               HELD_REQS);
+        fflush(stdout);
+        struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (poll(&p, 1, 20000) != 1)
+            fprintf(stderr, "vu_hostile: held_hangup: no line on stdin within 20 s\n");
+    }
     close(f->fd);
     f->fd = -1;
     printf("vu_hostile: held_hangup: hung up with %u writes submitted\n", HELD_REQS);
