@@ -144,6 +144,13 @@ void net_filter_reset(struct net_rx_filter *f)
     atomic_store(&f->n_mc, 0);
 }
 
+/* The rx queues of active pairs that run, or stopped less than
+ * NET_RX_RESTART_NS ago: a frontend restarts rings one by one (QEMU does,
+ * to turn dirty logging on as a migration starts), and steering a flow to
+ * another queue meanwhile, then back, let the guest take its frames out of
+ * order (the queues are served independently). Frames for a stopped queue
+ * are dropped, as a NIC's ring that is down drops them; once the grace is
+ * over the flows go elsewhere (QEMU disabling a pair looks the same). */
 void net_rx_select_update(struct net_dev *d)
 {
     pthread_mutex_lock(&d->sel_lock);
@@ -151,12 +158,13 @@ void net_rx_select_update(struct net_dev *d)
     /* Publish a shrinking set by its count first, a growing one by its
      * entries first, so a sender never picks an unset entry. */
     uint16_t sel[NET_MAX_PAIRS];
+    uint64_t now = sc_now_ns();
     for (uint16_t i = 0; i < d->max_pairs && i < active; i++) {
         struct net_rxq *q = d->rxq[i];
         if (!q)
             continue;
         net_rx_lock(q);
-        bool on = q->vq != NULL;
+        bool on = q->vq != NULL || (q->stopped_ns && now - q->stopped_ns < NET_RX_RESTART_NS);
         net_rx_unlock(q);
         if (on)
             sel[n++] = i;
@@ -262,6 +270,7 @@ static int rxq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int call
     vq_set_notify(vq, false);
     net_rx_lock(q);
     q->vq = vq;
+    q->stopped_ns = 0;
     q->call_fd = call_fd;
     q->head = q->count = 0;
     q->pushed = false;
@@ -387,6 +396,7 @@ static void net_queue_stop(struct vdev *v, uint16_t idx)
     net_rx_return_held(q);
     vpri_q_unbind(&q->vp);
     q->vq = NULL;
+    q->stopped_ns = sc_now_ns();
     net_rx_unlock(q);
     net_rx_select_update(d);
 }
@@ -396,6 +406,9 @@ static void net_reset(struct vdev *v)
     struct net_dev *d = DEV(v);
     for (uint16_t i = 0; i < d->max_pairs * 2 + 1; i++)
         net_queue_stop(v, i);
+    for (uint16_t i = 0; i < d->max_pairs; i++)
+        if (d->rxq[i])
+            d->rxq[i]->stopped_ns = 0; /* no restart to wait for: the driver is gone */
     d->features = 0;
     d->tx_allowed = 0;
     atomic_store(&d->announce, 0);
@@ -639,7 +652,15 @@ void net_dev_state(struct vdev *v, struct net_dev_state *out)
     /* The pairs that carry traffic: what the driver asked for (control
      * queue) and also has running (QEMU handles the control queue itself
      * and disables the pairs it drops: ethtool -L showed 4/4 for 1). */
-    out->active_pairs = atomic_load(&d->rx_nsel);
+    out->active_pairs = 0;
+    for (uint16_t i = 0; i < d->max_pairs && i < atomic_load(&d->active_pairs); i++) {
+        struct net_rxq *q = d->rxq[i];
+        if (!q)
+            continue;
+        net_rx_lock(q);
+        out->active_pairs += q->vq != NULL;
+        net_rx_unlock(q);
+    }
     out->promisc = atomic_load(&d->filter.promisc);
     out->allmulti = atomic_load(&d->filter.allmulti);
     out->ctrl_ok = atomic_load(&d->ctrl_ok);

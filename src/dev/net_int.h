@@ -36,6 +36,8 @@ struct net_dev;
 
 #define NET_TX_DRAIN_NS (5ull * 1000000000ull)   /* stop: wait for a parked chain */
 #define NET_CTRL_DRAIN_NS (5ull * 1000000000ull) /* stop: wait for a parked command */
+/* A stopped rx queue keeps its flows this long (net.c, net_rx_select_update). */
+#define NET_RX_RESTART_NS (100ull * 1000000ull)
 
 struct net_txq {
     struct net_dev *dev;
@@ -89,6 +91,7 @@ struct net_rxq {
     struct net_dev *dev;
     uint16_t idx;
     struct virtq *vq; /* NULL while stopped; under lock */
+    uint64_t stopped_ns; /* when it stopped, 0 if it runs or was reset; under lock */
     int call_fd;
     bool pushed;
     /* Used buffers held back from publication (net_rx.c): set under the

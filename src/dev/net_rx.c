@@ -350,8 +350,12 @@ static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pk
 
     net_rx_lock(q);
     if (!q->vq || vdev_is_broken(&d->vdev)) {
+        bool gone = !q->vq && q->stopped_ns && sc_now_ns() - q->stopped_ns >= NET_RX_RESTART_NS;
         net_rx_unlock(q);
         net_port_drop(port, NET_DROP_LINK_DOWN, n);
+        /* Not restarted in time: its flows go to the queues left. */
+        if (gone)
+            net_rx_select_update(d);
         return;
     }
     vpri_q_enter(&q->vp);
