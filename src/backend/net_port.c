@@ -83,6 +83,14 @@ void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned 
         deliver(p, pkts, n, hint);
 }
 
+_Atomic bool net_port_hooked_any;
+
+void net_port_set_hook(struct net_port *p, struct net_port_hook *h)
+{
+    atomic_store_explicit(&net_port_hooked_any, true, memory_order_release);
+    atomic_store_explicit(&p->hook, h, memory_order_release);
+}
+
 void net_port_counters(const struct net_port *p, struct net_port_counters *out)
 {
     out->tx_packets = atomic_load_explicit(&p->tx_packets, memory_order_relaxed);

@@ -129,6 +129,18 @@ void net_port_send(struct net_port *p, struct net_pkt *const *pkts, unsigned n, 
 /* What a switch or peer calls instead of p->ops->deliver: runs p's hook first. */
 void net_port_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigned n, unsigned hint);
 
+/* Hooks p (control thread). From the first hook on, net_port_hooked() is
+ * true for good: senders whose frames stay in memory their guest can still
+ * write must then hand over a private copy of each frame's first
+ * NET_FLOW_PEEK bytes (net_flow.h), the bytes a filter decides on, so the
+ * receiver copies what the filter saw. */
+void net_port_set_hook(struct net_port *p, struct net_port_hook *h);
+extern _Atomic bool net_port_hooked_any;
+static inline bool net_port_hooked(void)
+{
+    return atomic_load_explicit(&net_port_hooked_any, memory_order_acquire);
+}
+
 static inline void net_port_drop(struct net_port *p, enum net_drop why, uint64_t n)
 {
     atomic_fetch_add_explicit(&p->drops[why], n, memory_order_relaxed);

@@ -165,7 +165,7 @@ static void hook_port(struct net_registry *r, struct net_port *p)
 {
     struct nr_chain *c = find_chain(r, p->name);
     if (c)
-        atomic_store_explicit(&p->hook, ip_net_hook(c->c), memory_order_release);
+        net_port_set_hook(p, ip_net_hook(c->c));
 }
 
 const struct cfg_net *net_registry_find_net(const struct net_registry *r, const char *name)
@@ -719,7 +719,7 @@ int net_registry_interpose_set(struct net_registry *r, const char *name, const j
         r->chains = c;
     }
     if (port)
-        atomic_store_explicit(&port->hook, ip_net_hook(c->c), memory_order_release);
+        net_port_set_hook(port, ip_net_hook(c->c));
     LOG_INFO(LOGC, "port %s: %u interposition stage(s)", name, n);
     return 0;
 }

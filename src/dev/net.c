@@ -185,12 +185,16 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
     struct net_txq *q = d->txq[pair];
     if (!q) {
         q = calloc(1, sizeof(*q));
-        struct iovec *iov = calloc((size_t)NET_BATCH * NET_MAX_IOV, sizeof(*iov));
+        /* One spare iovec before each chain's: a private copy of the
+         * frame's head goes there (net_tx.c, private_head). */
+        struct iovec *iov = calloc((size_t)NET_BATCH * (NET_MAX_IOV + 1), sizeof(*iov));
         uint64_t *gpa = calloc((size_t)NET_BATCH * NET_MAX_IOV, sizeof(*gpa));
-        if (!q || !iov || !gpa) {
+        uint8_t(*heads)[NET_FLOW_PEEK] = calloc(NET_BATCH, NET_FLOW_PEEK);
+        if (!q || !iov || !gpa || !heads) {
             free(q);
             free(iov);
             free(gpa);
+            free(heads);
             return -ENOMEM;
         }
         q->dev = d;
@@ -198,8 +202,9 @@ static int txq_start(struct net_dev *d, uint16_t idx, struct virtq *vq, int kick
         q->pair = pair;
         q->iov_store = iov;
         q->gpa_store = gpa;
+        q->heads = heads;
         for (unsigned i = 0; i < NET_BATCH; i++) {
-            q->chains[i].iov = iov + (size_t)i * NET_MAX_IOV;
+            q->chains[i].iov = iov + (size_t)i * (NET_MAX_IOV + 1) + 1;
             q->chains[i].gpa = gpa + (size_t)i * NET_MAX_IOV;
             q->chains[i].max_iov = NET_MAX_IOV;
         }
@@ -434,6 +439,7 @@ static void net_destroy(struct vdev *v)
         if (d->txq[i]) {
             free(d->txq[i]->iov_store);
             free(d->txq[i]->gpa_store);
+            free(d->txq[i]->heads);
         }
         if (d->rxq[i]) {
             free(d->rxq[i]->iov_store);

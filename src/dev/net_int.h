@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../backend/net_flow.h"
 #include "../vpri/vpri_queue.h"
 #include "net.h"
 #include "virtio_net_spec.h"
@@ -49,8 +50,9 @@ struct net_txq {
     struct vq_chain chains[NET_BATCH];
     struct net_pkt pkts[NET_BATCH];
     struct net_pkt *ptrs[NET_BATCH];
-    struct iovec *iov_store; /* NET_BATCH * NET_MAX_IOV */
+    struct iovec *iov_store; /* NET_BATCH * (NET_MAX_IOV + 1) */
     uint64_t *gpa_store;     /* NET_BATCH * NET_MAX_IOV */
+    uint8_t (*heads)[NET_FLOW_PEEK]; /* NET_BATCH private frame heads */
     uint16_t unpublished;    /* chains used but not yet handed back */
     uint8_t idle_polls;      /* rounds without new chains since then */
     /* VPRI: a chain whose pages are not resident parks the whole queue (tx

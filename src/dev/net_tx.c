@@ -54,6 +54,30 @@ static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
     p->niov = (uint16_t)(c->n_out - i);
 }
 
+/* A port filter decides on a frame's first NET_FLOW_PEEK bytes and the
+ * receiver copies them later: another vCPU of the guest could rewrite them
+ * in between and pass a frame the filter denies. Once any port has a hook,
+ * they are read once, into head, and the frame goes on from there: the
+ * chain's iovec before p's first takes head (a consumed one, or the spare
+ * slot every chain has). */
+static void private_head(struct vq_chain *c, struct net_pkt *p, uint8_t *head)
+{
+    uint32_t h = SC_MIN(p->len, (uint32_t)NET_FLOW_PEEK), skip = h;
+    net_iov_read(p->iov, p->niov, 0, head, h);
+    unsigned i = (unsigned)(p->iov - c->iov);
+    while (i < c->n_out && skip >= c->iov[i].iov_len) {
+        skip -= (uint32_t)c->iov[i].iov_len;
+        i++;
+    }
+    if (i < c->n_out) {
+        c->iov[i].iov_base = (uint8_t *)c->iov[i].iov_base + skip;
+        c->iov[i].iov_len -= skip;
+    }
+    c->iov[(int)i - 1] = (struct iovec){.iov_base = head, .iov_len = h};
+    p->iov = c->iov + i - 1;
+    p->niov = (uint16_t)(c->n_out - i + 1);
+}
+
 #define NET_TX_IDLE_FLUSH 8 /* empty rounds before deferred chains go back */
 
 void net_tx_flush(struct net_txq *q)
@@ -153,7 +177,7 @@ static int tx_round(struct net_txq *q, uint32_t qz)
     struct net_dev *d = q->dev;
     unsigned hl = d->hdr_len, popped = 0, n = 0;
     uint64_t bytes = 0, bad[NET_DROP__COUNT] = {0};
-    bool vpri = vpri_q_on(&q->vp), parked = false;
+    bool vpri = vpri_q_on(&q->vp), parked = false, hooked = net_port_hooked();
     int ret = 0;
 
     if (vdev_is_broken(&d->vdev))
@@ -215,6 +239,8 @@ static int tx_round(struct net_txq *q, uint32_t qz)
             continue;
         }
         cut_header(c, hl, p);
+        if (SC_UNLIKELY(hooked))
+            private_head(c, p, q->heads[n]);
         if (SC_UNLIKELY(p->hdr.flags) && !net_csum_placed(p)) {
             bad[NET_DROP_BAD_HEADER]++;
             continue;
