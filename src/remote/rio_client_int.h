@@ -84,6 +84,7 @@ struct rio_cq {
      * at most cwnd of them (but always one request). */
     uint64_t cwnd, ssthresh, flight; /* cwnd starts at RIO_CWND_INIT */
     uint64_t cut_ns;       /* the last cut: losses of requests sent before it are its own */
+    uint64_t queued_from;  /* no request older than this id is W_QUEUED */
     uint32_t lease;        /* the newest iohost stamp (rio_wire.h), echoed in REQs */
     uint64_t lease_rcv_ns; /* when it arrived */
     uint64_t last_write_ns; /* the last write-like request sent (keep_lease) */

@@ -238,10 +238,13 @@ static void release_held(struct rio_cq *q)
     }
 }
 
+/* Requests queue in id order and leave it in order: the scan starts at the
+ * oldest one queued, not at the oldest one unanswered (a whole window of
+ * them on every answer, when a slow link keeps the queue long). */
 static void send_queued(struct rio_cq *q)
 {
-    uint64_t now = sc_now_ns();
-    for (uint64_t id = q->lwm; q->n_queued && id < q->next_id; id++) {
+    uint64_t now = sc_now_ns(), id = SC_MAX(q->lwm, q->queued_from);
+    for (; q->n_queued && id < q->next_id; id++) {
         struct rio_cslot *s = slot_of(q, id);
         if (!s || s->where != W_QUEUED)
             continue;
@@ -249,6 +252,7 @@ static void send_queued(struct rio_cq *q)
             break;
         go_remote(q, s, now);
     }
+    q->queued_from = id;
 }
 
 static void settle(struct rio_cq *q, struct rio_cslot *s, int res)
@@ -847,6 +851,8 @@ int rio_cq_submit(struct rio_cq *q, struct blk_io *io)
         set_where(q, s, W_HELD);
     } else if (cost_of(io) && q->flight &&
                (q->n_queued || q->flight + cost_of(io) > q->cwnd)) {
+        if (!q->n_queued)
+            q->queued_from = s->id;
         set_where(q, s, W_QUEUED);
     } else {
         go_remote(q, s, now);
