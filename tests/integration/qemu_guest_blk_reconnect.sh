@@ -13,6 +13,10 @@
 # disk (QEMU paused with -S, as a migration's destination waits): QEMU
 # reconnects without negotiating protocol features again, and the disk was
 # refused for good when the driver started it (GET_INFLIGHT_FD).
+# Last, sidecored is killed and restarted while the guest's driver is
+# unbound from the disk; the driver binds again afterwards. QEMU, having
+# negotiated CONFIGURE_MEM_SLOTS with the dead daemon, skipped the memory
+# table for the new one and the bind hung.
 # Usage: qemu_guest_blk_reconnect.sh BUILD_DIR
 set -u
 BUILD=${1:?usage: qemu_guest_blk_reconnect.sh BUILD_DIR}
@@ -170,8 +174,53 @@ paused_case() {
     guest_check "$IMG"
 }
 
+# unbound_case: the restart comes while the guest's driver is unbound; the
+# guest binds again when a line comes on its console.
+unbound_case() {
+    local _ rc
+    rm -f "$TMP"/daemon*.log "$TMP/serial.log"
+    N=0
+    IMG=$TMP/disk-unbound.img
+    guest_image "$IMG"
+    start_daemon
+    mkfifo "$TMP/console.fifo"
+    exec 7<>"$TMP/console.fifo"
+    GUEST_STDIN=$TMP/console.fifo guest_qemu "$TMP/serial.log" rebind \
+        "sc.pre=$GUEST_PRE_OFF:$GUEST_PRE_LEN" \
+        -chardev socket,id=c0,path="$TMP/disk0.sock",reconnect=1 \
+        -device vhost-user-blk-pci,chardev=c0,num-queues=1 &
+    QEMU_PID=$!
+    for _ in $(seq $((GUEST_TIMEOUT * 10))); do
+        grep -q "SCRESULT unbound=" "$TMP/serial.log" 2>/dev/null && break
+        kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited before the guest unbound its driver"
+        sleep 0.1
+    done
+    grep -q "SCRESULT unbound=" "$TMP/serial.log" || fail "the guest never unbound its driver"
+    kill -KILL "$DAEMON_PID"
+    wait "$DAEMON_PID" 2>/dev/null
+    echo "+ sidecored killed with the guest's driver unbound; starting #2"
+    start_daemon
+    for _ in $(seq 300); do
+        grep -q "frontend connected" "$TMP/daemon2.log" && break
+        sleep 0.1
+    done
+    grep -q "frontend connected" "$TMP/daemon2.log" || fail "QEMU did not reconnect to sidecored #2"
+    echo go >&7
+    rc=0
+    wait "$QEMU_PID" || rc=$?
+    QEMU_PID=
+    exec 7>&-
+    [ "$rc" -eq 124 ] && fail "the guest did not power off within ${GUEST_TIMEOUT} s (bind hung?)"
+    [ "$rc" -eq 0 ] || fail "QEMU exited with status $rc"
+    [ -n "$(guest_result rebound)" ] || fail "the guest did not bind its driver again"
+    grep -q "device failed" "$TMP/daemon2.log" && fail "the device failed: $(grep "device failed" "$TMP/daemon2.log")"
+    guest_stop_daemon
+    guest_check "$IMG"
+}
+
 guest_require
 run_case split
 run_case packed
 paused_case
-echo "PASS: the guest's disk survived sidecored being killed with requests in flight (split and packed rings) and before the guest booted"
+unbound_case
+echo "PASS: the guest's disk survived sidecored being killed with requests in flight (split and packed rings), before the guest booted and while its driver was unbound"

@@ -71,7 +71,8 @@ guest_result() {
 
 # guest_qemu SERIAL_LOG TEST KERNEL_ARGS QEMU_ARGS...: runs guest test TEST
 # (one vCPU) with QEMU_ARGS for its devices, bounded by GUEST_TIMEOUT; the
-# console goes to SERIAL_LOG. Returns QEMU's status (124: timed out).
+# console goes to SERIAL_LOG, and the console's input comes from
+# GUEST_STDIN (default /dev/null). Returns QEMU's status (124: timed out).
 guest_qemu() {
     local log=$1 test=$2 args=$3
     shift 3
@@ -79,7 +80,7 @@ guest_qemu() {
         -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem "$@" \
         -kernel "$GUEST_DIR/vmlinuz" -initrd "$GUEST_DIR/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet sc.test=$test $args" \
-        -nodefaults -display none -serial stdio -no-reboot </dev/null >"$log" 2>&1
+        -nodefaults -display none -serial stdio -no-reboot <"${GUEST_STDIN:-/dev/null}" >"$log" 2>&1
 }
 
 # guest_check IMAGE: compares the guest's checksums with each other and with
