@@ -338,6 +338,7 @@ int cfg_export_from_json(const json_t *o, const char *ctx, struct cfg_export *ou
         } else {
             snprintf(err, len, "%s.%s: unknown key (expected name, backend, read_only, "
                      "interpose)", ctx, key);
+            rc = -EINVAL;
             goto fail;
         }
     }

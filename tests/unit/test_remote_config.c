@@ -132,12 +132,17 @@ static void iohost_config(void **st)
         "{\"iohost\": {\"listen\": \"nowhere\"}}",
         "{\"exports\": [{\"name\": \"x\"}]}",
         "{\"exports\": [{\"name\": \"x\", \"backend\": {\"type\": \"remote\"}}]}",
+        /* An unknown key after the name was taken as a success, and the
+         * daemon used an export without a backend (SIGSEGV). */
+        "{\"exports\": [{\"name\": \"x\", \"readonly\": true, \"backend\": {\"type\": "
+        "\"null\"}}]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         j = json_loads(bad[i], 0, NULL);
         assert_int_equal(cfg_from_json(j, &c, err, sizeof(err)), -EINVAL);
         json_decref(j);
     }
+    assert_non_null(strstr(err, "exports[0].readonly: unknown key"));
     enum cfg_role r;
     assert_int_equal(cfg_role_parse("vmhost", &r), 0);
     assert_int_equal(r, CFG_ROLE_VMHOST);
