@@ -121,7 +121,7 @@ static void usage(FILE *f)
             "                       switches (--net ...,server=IP:PORT,remote_switch=SW\n"
             "                       on a vmhost; also heartbeat_ms)\n"
             "  --export KEY=VAL,... iohost: export a backend (repeatable); keys: name,\n"
-            "                       backend=null|file, path, size, direct=on, read_only=on\n"
+            "                       backend=null|file, path, size, direct=on, readonly=on\n"
             "  --blk ...,backend=remote,server=IP:PORT,export=NAME[,fallback=PATH]\n"
             "                       vmhost: a blk device served by an iohost; fallback is\n"
             "                       a file reaching the same storage, used while the\n"
@@ -397,6 +397,12 @@ static int add_rio_options(const struct opts *o, struct sc_config *c)
     for (unsigned i = 0; i < o->nr_exp; i++) {
         json_t *obj = cfg_kv_to_json(o->exp[i], "--export", err, sizeof(err));
         json_t *be = obj ? json_object() : NULL;
+        /* readonly=on, as --blk spells it too. */
+        json_t *ro = obj ? json_object_get(obj, "readonly") : NULL;
+        if (ro && !json_object_get(obj, "read_only")) {
+            json_object_set(obj, "read_only", ro);
+            json_object_del(obj, "readonly");
+        }
         /* The flat form names backend keys beside the export's own. */
         static const char *const bkeys[] = {"path", "size", "direct"};
         for (unsigned k = 0; be && k < 3; k++) {

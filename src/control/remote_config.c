@@ -145,7 +145,7 @@ int cfg_remote_from_json(const json_t *obj, const char *bctx, struct cfg_backend
             continue;
         } else if (strcmp(key, "server") == 0) {
             if (!json_is_string(v) || !valid_addr(json_string_value(v)))
-                return expect(err, len, bctx, key, "a numeric IP:PORT like \"10.0.0.2:7000\"", v);
+                return expect(err, len, bctx, key, "a numeric IP:PORT like \"10.0.0.2:7000\" (port 1-65535)", v);
             rc = set_str(&r->server, json_string_value(v));
         } else if (strcmp(key, "device") == 0) {
             if (!json_is_string(v) || !*json_string_value(v) ||
@@ -206,7 +206,7 @@ int cfg_remote_blk_pair(struct cfg_device *d, const char *key, const char *val, 
     }
     if (!strcmp(key, "server")) {
         if (!valid_addr(val)) {
-            snprintf(err, len, "--blk server: expected a numeric IP:PORT, got \"%s\"", val);
+            snprintf(err, len, "--blk server: expected a numeric IP:PORT (port 1-65535), got \"%s\"", val);
             return -EINVAL;
         }
         return set_str(&r->server, val);
@@ -376,12 +376,12 @@ int cfg_iohost_from_json(const json_t *o, struct cfg_iohost *out, char *err, siz
     json_object_foreach((json_t *)o, key, v) {
         if (strcmp(key, "listen") == 0) {
             if (!json_is_string(v) || !valid_addr(json_string_value(v)))
-                return expect(err, len, "iohost", key, "a numeric IP:PORT", v);
+                return expect(err, len, "iohost", key, "a numeric IP:PORT (port 1-65535)", v);
             if (set_str(&out->listen, json_string_value(v)))
                 return -ENOMEM;
         } else if (strcmp(key, "net_listen") == 0) {
             if (!json_is_string(v) || !valid_addr(json_string_value(v)))
-                return expect(err, len, "iohost", key, "a numeric IP:PORT", v);
+                return expect(err, len, "iohost", key, "a numeric IP:PORT (port 1-65535)", v);
             if (set_str(&out->net_listen, json_string_value(v)))
                 return -ENOMEM;
         } else if (strcmp(key, "mtu") == 0) {

@@ -1,6 +1,7 @@
 #include "rio_io.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -39,6 +40,13 @@ int rio_addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
         host[c - s] = '\0';
         port = c + 1;
     }
+    /* getaddrinfo takes any number and wraps it modulo 65536 (107736 bound
+     * 42200); port 0 would bind wherever the kernel likes. */
+    char *end;
+    errno = 0;
+    unsigned long pn = strtoul(port, &end, 10);
+    if (!isdigit((unsigned char)*port) || *end || errno || pn < 1 || pn > 65535)
+        return -EINVAL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;

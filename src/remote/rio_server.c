@@ -107,7 +107,7 @@ struct rio_server *rio_server_create(const struct rio_server_params *p, struct s
     }
     if (rio_addr_parse(p->listen, &s->addr, &s->addrlen) < 0) {
         free(s);
-        *why = "listen: expected IP:PORT (numeric, e.g. 0.0.0.0:7000)";
+        *why = "listen: expected IP:PORT (numeric, port 1-65535, e.g. 0.0.0.0:7000)";
         return NULL;
     }
     s->scs = scs;

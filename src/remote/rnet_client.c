@@ -267,7 +267,7 @@ struct rnet_client *rnet_client_create(const struct rnet_client_params *p, const
     }
     c->sock = c->tfd = c->epfd = -1;
     if (rio_addr_parse(p->server, &c->addr, &c->addrlen) < 0) {
-        *why = "server: expected IP:PORT (numeric, e.g. 10.0.0.2:7500)";
+        *why = "server: expected IP:PORT (numeric, port 1-65535, e.g. 10.0.0.2:7500)";
         goto fail;
     }
     snprintf(c->server, sizeof(c->server), "%s", p->server);

@@ -529,7 +529,7 @@ struct rnet_server *rnet_server_create(const struct rnet_server_params *p, struc
     struct sockaddr_storage addr;
     socklen_t alen;
     if (rio_addr_parse(p->listen, &addr, &alen) < 0) {
-        *why = "net_listen: expected IP:PORT (numeric, e.g. 0.0.0.0:7500)";
+        *why = "net_listen: expected IP:PORT (numeric, port 1-65535, e.g. 0.0.0.0:7500)";
         goto fail;
     }
     snprintf(s->listen, sizeof(s->listen), "%s", p->listen);

@@ -62,8 +62,18 @@ static void remote_errors(void **st)
         {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"1.2.3.4:5\"}}",
          "params.backend.device: missing (the export's name on the iohost)"},
         {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"host:5\"}}",
-         "params.backend.server: expected a numeric IP:PORT like \"10.0.0.2:7000\", got "
-         "\"host:5\""},
+         "params.backend.server: expected a numeric IP:PORT like \"10.0.0.2:7000\" (port "
+         "1-65535), got \"host:5\""},
+        /* getaddrinfo wrapped ports modulo 65536; port 0 binds anywhere. */
+        {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"1.2.3.4:107736\"}}",
+         "params.backend.server: expected a numeric IP:PORT like \"10.0.0.2:7000\" (port "
+         "1-65535), got \"1.2.3.4:107736\""},
+        {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"[::1]:0\"}}",
+         "params.backend.server: expected a numeric IP:PORT like \"10.0.0.2:7000\" (port "
+         "1-65535), got \"[::1]:0\""},
+        {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"1.2.3.4:+80\"}}",
+         "params.backend.server: expected a numeric IP:PORT like \"10.0.0.2:7000\" (port "
+         "1-65535), got \"1.2.3.4:+80\""},
         {"{\"name\":\"a\",\"backend\":{\"type\":\"remote\",\"server\":\"1.2.3.4:5\","
          "\"device\":\"d\",\"mtu\":500}}",
          "params.backend.mtu: expected an integer from 1280 to 65000, got 500"},
