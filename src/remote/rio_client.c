@@ -327,7 +327,8 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     }
     if (rio_addr_parse(p->server, &be->addr, &be->addrlen) < 0) {
         free(be);
-        *why = "iohost address: expected IP:PORT (numeric, port 1-65535, e.g. 10.0.0.2:7000 or [fd00::2]:7000)";
+        *why = "iohost address: expected IP:PORT (numeric, port 1-65535, e.g. 10.0.0.2:7000 "
+               "or [fd00::2]:7000)";
         return NULL;
     }
     be->base.ops = &rio_ops;
