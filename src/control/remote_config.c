@@ -145,7 +145,8 @@ int cfg_remote_from_json(const json_t *obj, const char *bctx, struct cfg_backend
             continue;
         } else if (strcmp(key, "server") == 0) {
             if (!json_is_string(v) || !valid_addr(json_string_value(v)))
-                return expect(err, len, bctx, key, "a numeric IP:PORT like \"10.0.0.2:7000\" (port 1-65535)", v);
+                return expect(err, len, bctx, key,
+                              "a numeric IP:PORT like \"10.0.0.2:7000\" (port 1-65535)", v);
             rc = set_str(&r->server, json_string_value(v));
         } else if (strcmp(key, "device") == 0) {
             if (!json_is_string(v) || !*json_string_value(v) ||
@@ -206,7 +207,8 @@ int cfg_remote_blk_pair(struct cfg_device *d, const char *key, const char *val, 
     }
     if (!strcmp(key, "server")) {
         if (!valid_addr(val)) {
-            snprintf(err, len, "--blk server: expected a numeric IP:PORT (port 1-65535), got \"%s\"", val);
+            snprintf(err, len,
+                     "--blk server: expected a numeric IP:PORT (port 1-65535), got \"%s\"", val);
             return -EINVAL;
         }
         return set_str(&r->server, val);
