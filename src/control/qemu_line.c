@@ -47,16 +47,22 @@ char *qemu_line_blk(const struct cfg_device *d)
 
 char *qemu_line_net(const struct cfg_net *n)
 {
-    char mac[18], *s, *path = qemu_escape(n->socket);
+    char mac[18], mtu[24] = "", *s, *path = qemu_escape(n->socket);
     net_mac_format(n->mac, mac);
+    /* QEMU keeps a vhost-user NIC's config space itself and tells the
+     * guest an MTU only with host_mtu: without it the guest sends 1500
+     * bytes into a smaller MTU (dropped as over_mtu) or never uses jumbo
+     * frames. */
+    if (n->mtu && n->mtu != 1500)
+        snprintf(mtu, sizeof(mtu), ",host_mtu=%u", n->mtu);
     /* vectors=0: see ENVIRONMENT.md (vhost-user NICs under emulation);
      * with more than one pair the guest needs mq=on to use them. */
     int rc = path ? asprintf(&s,
                              QEMU_MEM "-chardev socket,id=n0,path=%s%s "
                                       "-netdev vhost-user,id=n0,chardev=n0,queues=%u "
-                                      "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0%s",
+                                      "-device virtio-net-pci,netdev=n0,mac=%s,vectors=0%s%s",
                              path, CHARDEV_MODE(n->client), n->queues ? n->queues : 1, mac,
-                             n->queues > 1 ? ",mq=on" : "")
+                             n->queues > 1 ? ",mq=on" : "", mtu)
                   : -1;
     free(path);
     return rc < 0 ? NULL : s;
