@@ -434,6 +434,27 @@ static int net_conflict(const struct net_registry *r, const struct cfg_net *c, c
     return 0;
 }
 
+/* Two NICs with one MAC on a switch (or a remote one) take turns in its
+ * MAC table, and each loses the other's traffic. */
+static int mac_conflict(const struct net_registry *r, const struct cfg_net *c, char *err,
+                        size_t len)
+{
+    for (struct nr_net *n = r->nets; n; n = n->next) {
+        bool local = c->sw && n->cfg.sw && !strcmp(c->sw, n->cfg.sw);
+        bool remote = c->server && n->cfg.server && !strcmp(c->server, n->cfg.server) &&
+                      c->rswitch && n->cfg.rswitch && !strcmp(c->rswitch, n->cfg.rswitch);
+        if ((local || remote) && !memcmp(c->mac, n->cfg.mac, 6)) {
+            char mac[18];
+            net_mac_format(c->mac, mac);
+            snprintf(err, len, "net device %s: MAC %s is net device %s's on switch %s already "
+                     "(give another mac=)", c->name, mac, n->cfg.name,
+                     local ? c->sw : c->rswitch);
+            return -EEXIST;
+        }
+    }
+    return 0;
+}
+
 int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *err, size_t len)
 {
     struct nr_net *n = calloc(1, sizeof(*n));
@@ -461,6 +482,8 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         rc = -ENOENT;
         goto fail;
     }
+    if ((rc = mac_conflict(r, c, err, len)))
+        goto fail;
     const char *why = "";
     struct net_dev_params np = {.name = c->name,
                                 .queue_pairs = (uint16_t)c->queues,
