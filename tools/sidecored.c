@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,6 +552,48 @@ static void warn_cpu_layout(const struct sc_params *p, unsigned nr_cpus)
                  "the first %u are not used", nr_cpus, p->nr_sidecores, p->nr_sidecores);
 }
 
+/* "0-3,6": the CPUs of set, for messages. */
+static void cpu_list(const cpu_set_t *set, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int c = 0; c < CPU_SETSIZE && at < len; c++) {
+        if (!CPU_ISSET(c, set) || (c > 0 && CPU_ISSET(c - 1, set)))
+            continue;
+        int e = c;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+            e++;
+        int n = e > c ? snprintf(buf + at, len - at, "%s%d-%d", at ? "," : "", c, e)
+                      : snprintf(buf + at, len - at, "%s%d", at ? "," : "", c);
+        if (n < 0)
+            break;
+        at += (size_t)n;
+    }
+}
+
+/* A sidecore pinned to a CPU the daemon may not run on would run unpinned
+ * while `sidecores` showed it on that CPU: refused, as DPDK's -l and SPDK's
+ * -m refuse. More sidecores than CPUs work, taking turns: a warning. */
+static int check_cpus(const struct sc_params *p)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+        return 0;
+    char list[256];
+    cpu_list(&allowed, list, sizeof(list));
+    for (unsigned i = 0; i < p->nr_sidecores && i < SC_ARRAY_SIZE(p->cpus); i++)
+        if (p->cpus[i] >= 0 && (p->cpus[i] >= CPU_SETSIZE || !CPU_ISSET(p->cpus[i], &allowed))) {
+            LOG_ERR(LOGC, "sidecore %u: CPU %d in --cpus / sidecores.cpus is not one sidecored "
+                    "may run on (CPUs %s)", i, p->cpus[i], list);
+            return -1;
+        }
+    if ((int)p->nr_sidecores > CPU_COUNT(&allowed))
+        LOG_WARN(LOGC, "%u sidecores but sidecored may run on %d CPU(s) (%s): they will take "
+                 "turns (give each sidecore a CPU of its own)", p->nr_sidecores,
+                 CPU_COUNT(&allowed), list);
+    return 0;
+}
+
 static void sc_params_from(const struct cfg_sidecores *s, struct sc_params *p)
 {
     sc_params_default(p);
@@ -668,6 +711,8 @@ static int run(struct sc_config *c)
     }
     struct sc_params p;
     sc_params_from(&c->sidecores, &p);
+    if (check_cpus(&p) < 0)
+        return 2;
     warn_cpu_layout(&p, c->sidecores.nr_cpus);
     d.loop = evloop_create();
     d.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -185,6 +185,10 @@ static int describe_regular(int fd, const struct blk_file_params *p, const struc
         *why = "file is smaller than one 512-byte sector (give a size)";
         return -1;
     }
+    if (size % 512)
+        LOG_WARN("blk-file", "%s: the file holds %llu bytes, not a whole number of 512-byte "
+                 "sectors: the last %llu are not served (give a size to round it up)", p->path,
+                 (unsigned long long)size, (unsigned long long)(size % 512));
     inf->size = size;
     /* O_DIRECT needs buffers and offsets aligned to the disk under the file
      * system, which a regular file does not reveal: 4 KiB is safe for both
