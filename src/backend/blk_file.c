@@ -29,13 +29,31 @@ static void file_destroy(struct blk_backend *b)
     free(fb);
 }
 
+/* A block device grows by itself (lvextend, losetup -c, a SAN's rescan):
+ * the device takes up to what the kernel now says it holds, as SPDK's
+ * bdev_aio_rescan does. */
+static int blkdev_resize(struct file_be *fb, uint64_t size, const char **why)
+{
+    uint64_t bytes = 0;
+    if (ioctl(fb->fd, BLKGETSIZE64, &bytes) < 0) {
+        int e = errno;
+        *why = "cannot read the block device's size";
+        return -e;
+    }
+    if (size > bytes) {
+        *why = "the block device is smaller than that: grow the device itself first "
+               "(lvextend, losetup -c, a rescan), then resize to at most its size";
+        return -EINVAL;
+    }
+    fb->info.size = size;
+    return 0;
+}
+
 static int file_resize(struct blk_backend *b, uint64_t size, const char **why)
 {
     struct file_be *fb = (struct file_be *)b;
-    if (fb->is_blkdev) {
-        *why = "a block device has the size it has (resize the device itself)";
-        return -EOPNOTSUPP;
-    }
+    if (fb->is_blkdev)
+        return blkdev_resize(fb, size, why);
     if (fb->info.read_only) {
         *why = "the file is read-only";
         return -EROFS;

@@ -164,6 +164,21 @@ wait "$BP" || fail "the bench on dd failed while others knocked"
 n=$(grep -c "dd: refused a second frontend" "$TMP/daemon.log")
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || fail "$n log lines for 100 refused frontends"
 echo "ok: 100 refused frontends, $n log line(s)"
+
+# --- 9. a block device grown under its device ------------------------------------
+# resize refused every block device, even after the device itself grew
+# (losetup -c here, lvextend in production): it now takes up to the
+# device's new size.
+truncate -s 32M "$TMP/ram/lo.img"
+losetup -c "$L2" || fail "losetup -c $L2"
+OUT=$(scd_ctl resize l 48M 2>&1) && fail "resize beyond the block device succeeded: $OUT"
+grep -q "the block device is smaller than that: grow the device itself first" <<<"$OUT" ||
+    fail "resize beyond the block device: $OUT"
+OUT=$(scd_ctl resize l 32M 2>&1) || fail "resize to the grown block device's size: $OUT"
+run l info w:40000:4096:7 r:40000:4096:7
+grep -q "info capacity=65536 " <<<"$OUT" || fail "the grown block device's capacity: $OUT"
+expect "r:40000:4096:7 status=0 match"
+echo "ok: a grown block device is resized"
 scd_stop
 
 # --- 3. a read-only block device -------------------------------------------
