@@ -249,6 +249,7 @@ static void blk_destroy(struct vdev *v)
 }
 
 static const struct vdev_ops blk_ops = {
+    .type = "virtio-blk",
     .features = blk_features,
     .set_features = blk_set_features,
     .max_queues = blk_max_queues,

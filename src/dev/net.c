@@ -522,6 +522,7 @@ static int net_announce(struct vdev *v, const uint8_t mac[6])
 }
 
 static const struct vdev_ops net_ops = {
+    .type = "virtio-net",
     .features = net_features,
     .set_features = net_set_features,
     .max_queues = net_max_queues,

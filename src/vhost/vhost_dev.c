@@ -229,6 +229,18 @@ static int h_get_config(struct vhost_dev *v, struct vhu_msg *m, int *fds, unsign
     r->p.cfg.flags = c->flags;
     memset(r->p.cfg.data, 0, c->size);
     uint32_t cs = v->dev->ops->config_size(v->dev);
+    /* Frontends read the config struct they know, which may be newer than
+     * the device's (the rest reads as zeros), but the usual reason for
+     * reading far past it is a frontend of another device type: QEMU
+     * realizes a disk on a NIC's socket without a word, and the guest
+     * hangs. Said once per connection. */
+    if (c->offset + c->size > cs && !v->config_told) {
+        v->config_told = true;
+        LOG_WARN(VHU_COMP, "%s: the frontend reads config bytes [%u, %u) of this %s device, "
+                 "which has %u (the rest reads as zeros): is the frontend a %s device?",
+                 v->dev->name, c->offset, c->offset + c->size, v->dev->ops->type, cs,
+                 v->dev->ops->type);
+    }
     if (c->offset < cs) {
         uint32_t n = c->size < cs - c->offset ? c->size : cs - c->offset;
         v->dev->ops->get_config(v->dev, r->p.cfg.data, c->offset, n);

@@ -112,6 +112,7 @@ struct vhost_dev {
     uint64_t messages;
     uint64_t connections;
     bool failed;
+    bool config_told; /* warned of a config read past the device's, this connection */
     uint64_t failures;
     char why[192];       /* last failure (kept after the vdev is cleared) */
     char err[160];       /* reason of the failing handler */

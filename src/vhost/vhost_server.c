@@ -112,6 +112,7 @@ static void attach(struct vhost_dev *v, int fd)
     atomic_store(&v->dev->status, 0);
     v->dev->why[0] = '\0';
     v->failed = false;
+    v->config_told = false;
     v->messages = 0;
     v->connections++;
     v->backoff_ms = VHU_BACKOFF_MIN_MS;

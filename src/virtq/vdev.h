@@ -28,6 +28,7 @@
 struct vdev;
 
 struct vdev_ops {
+    const char *type; /* "virtio-blk", "virtio-net": for messages */
     /* Device feature bits (VERSION_1, INDIRECT_DESC, EVENT_IDX and the
      * device-type ones); the transport adds its own. */
     uint64_t (*features)(struct vdev *d);

@@ -357,6 +357,25 @@ echo "$out" | grep -q "MAC $MAC0 is net device n0's on switch sw0 already" ||
     fail "net-create with n0's MAC: got: $out"
 ctl net-create twin backend=sink mac="$MAC0" >/dev/null || fail "n0's MAC on a sink device was refused"
 ctl net-delete twin >/dev/null || fail "net-delete twin"
+# A disk attached to a NIC's socket (a copy-paste mistake): QEMU realizes
+# it on the NIC's config padded with zeros and the guest hangs; sidecored
+# said nothing. It now says what the frontend reads and what the device is.
+if command -v qemu-system-x86_64 >/dev/null; then
+    ctl net-create wrongtype backend=sink >/dev/null || fail "net-create wrongtype"
+    timeout 20 qemu-system-x86_64 -M q35,memory-backend=mem -m 64M \
+        -object memory-backend-memfd,id=mem,size=64M,share=on \
+        -chardev socket,id=c0,path="$TMP/wrongtype.sock" \
+        -device vhost-user-blk-pci,chardev=c0,num-queues=1 \
+        -nodefaults -display none -S >"$TMP/qemu-wrongtype.log" 2>&1 &
+    QP=$!
+    told() { grep -q "wrongtype: the frontend reads config bytes \[0, [0-9]*) of this virtio-net device, which has [0-9]* (the rest reads as zeros): is the frontend a virtio-net device?" "$TMP/daemon.log"; }
+    for _ in $(seq 100); do told && break; sleep 0.1; done
+    kill "$QP" 2>/dev/null
+    wait "$QP" 2>/dev/null
+    told || fail "a vhost-user-blk frontend on a NIC's socket went without a word: $(cat "$TMP/qemu-wrongtype.log")"
+    ctl net-delete wrongtype >/dev/null || fail "net-delete wrongtype"
+    echo "ok: a disk frontend on a NIC's socket is named in the log"
+fi
 ctl switch-delete sw0 >/dev/null 2>&1 && fail "switch-delete succeeded with net devices on it"
 ctl net-delete n0 >/dev/null && ctl net-delete n1 >/dev/null || fail "net-delete"
 ctl switch-delete sw0 >/dev/null || fail "switch-delete"

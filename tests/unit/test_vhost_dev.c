@@ -126,7 +126,7 @@ static void m_reset(struct vdev *d)
 }
 
 static const struct vdev_ops mock_ops = {
-    .features = m_features, .set_features = m_set_features, .max_queues = m_max_queues,
+    .type = "mock", .features = m_features, .set_features = m_set_features, .max_queues = m_max_queues,
     .config_size = m_config_size, .get_config = m_get_config, .set_config = m_set_config,
     .queue_start = m_queue_start, .queue_stop = m_queue_stop, .reset = m_reset,
     .queue_quiesce = m_queue_quiesce, .queue_settled = m_queue_settled,
