@@ -117,7 +117,8 @@ static int open_file(const struct blk_file_params *p, bool *created, const char 
         *why = p->read_only ? "file does not exist"
                             : "file does not exist (give a size to create it)";
     } else if (err == EACCES || err == EPERM || err == EROFS) {
-        *why = "permission denied (try read_only)";
+        *why = "permission denied (serve it read-only: readonly=on, sidecorectl --read-only, "
+               "\"read_only\": true in JSON)";
     } else if (err == EISDIR) {
         *why = "it is a directory (give an image file or a block device)";
     } else if (err == ENXIO) {

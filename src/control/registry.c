@@ -201,7 +201,9 @@ static struct blk_backend *open_backend(const struct registry *r, struct reg_dev
     char what[64];
     snprintf(what, sizeof(what), "device %s", c->name);
     if (c->backend.type == CFG_BE_REMOTE && r->role == CFG_ROLE_LOCAL) {
-        snprintf(err, len, "%s: remote backends need the vmhost role (role \"vmhost\")", what);
+        snprintf(err, len, "%s: remote backends need the vmhost role, which is set when sidecored "
+                 "starts (sidecored --role vmhost, or \"role\": \"vmhost\" in its config)",
+                 what);
         return NULL;
     }
     struct blk_backend *be = blk_open(&c->backend, c->read_only, what, &d->remote, err, len);

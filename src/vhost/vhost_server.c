@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -335,6 +336,12 @@ static int listen_on(struct vhost_dev *v, const char **why)
                               : "cannot bind the socket path";
         return -e;
     }
+    /* Connecting takes write permission: owner and group, as the RPC
+     * socket, so a QEMU running as another user in the daemon's group
+     * (libvirt's) can attach, whatever umask we inherited. */
+    if (chmod(v->path, 0660) < 0)
+        LOG_WARN(VHU_COMP, "%s: chmod 0660 %s: %s (QEMU must run as sidecored's user)",
+                 v->dev->name, v->path, strerror(errno));
     int rc = listen(v->listen_fd, 4) < 0 ? -errno : 0;
     if (rc < 0)
         *why = "listen failed";

@@ -128,6 +128,9 @@ ctl create-blk img1 --socket "$RUN/img1.sock" --backend file --path "$TMP/img1.i
 ctl create-blk img2 --backend file --path "$TMP/img2.img" --size 32M --queues 2
 [ -S "$RUN/img2.sock" ] || fail "a device without --socket should listen on $RUN/img2.sock"
 [ "$(stat -c %s "$TMP/img2.img")" -eq $((32 << 20)) ] || fail "img2.img was not created with 32 MiB"
+# QEMU as another user of the daemon's group (libvirt's) must be able to
+# connect: the socket was 0755 after the usual umask, root's alone.
+[ "$(stat -c %a "$RUN/img2.sock")" = 660 ] || fail "img2.sock has mode $(stat -c %a "$RUN/img2.sock"), expected 660"
 
 ctl list
 cat "$TMP/ctl.out"
