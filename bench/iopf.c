@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +71,9 @@ static void b_stop(struct b_runner *r)
     r->b = NULL;
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: sidecore-bench iopf run --socket PATH [options]\n"
             "       sidecore-bench iopf table [--time S] [--warmup S] [--pool-mb N] [--qd N]\n"
             "                                 [--rate IOPS]\n"
@@ -177,7 +178,7 @@ static int parse_run(int argc, char **argv, struct iopf_params *o)
     }
     return 0;
 bad:
-    usage();
+    usage(stderr);
     return -1;
 }
 
@@ -410,6 +411,7 @@ int bench_iopf(int argc, char **argv, const char *argv0)
             print_res(&o, &r);
         return rc;
     }
-    usage();
-    return 2;
+    bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    usage(help ? stdout : stderr);
+    return help ? 0 : 2;
 }

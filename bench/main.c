@@ -21,7 +21,7 @@
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        opts_usage();
+        opts_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     sc_log_set_level(SC_LOG_WARN);
@@ -70,6 +70,6 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "sidecore-bench: unknown command '%s' (run, compare, idle, iopf, "
             "net-compare or remote-compare)\n", argv[1]);
-    opts_usage();
+    opts_usage(stderr);
     return 2;
 }

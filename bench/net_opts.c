@@ -9,9 +9,9 @@
 #define NET_MIN_FRAME 60
 #define NET_MAX_FRAME 1514
 
-void net_opts_usage(void)
+void net_opts_usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
         "usage: sidecore-bench net-compare [options]\n"
         "  the same testpmd virtio-user client (CPU 0) against sidecored (one sidecore,\n"
         "  CPU 1) and against testpmd's vhost PMD (CPU 1), row by row in one run\n"
@@ -166,8 +166,8 @@ int net_opts_parse(int argc, char **argv, struct net_opts *o)
         }
         case O_JSON: o->json = true; break;
         case O_QUIET: o->quiet = true; break;
-        case O_HELP: net_opts_usage(); exit(0);
-        default: net_opts_usage(); return -1;
+        case O_HELP: net_opts_usage(stdout); exit(0);
+        default: net_opts_usage(stderr); return -1;
         }
     }
     if (optind < argc) {

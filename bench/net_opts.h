@@ -5,6 +5,7 @@
 #define BENCH_NET_OPTS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #define NET_MAX_SIZES 4
 #define NET_MAX_REPEAT 9
@@ -22,6 +23,7 @@ struct net_opts {
 
 /* argv starts after the subcommand. */
 int net_opts_parse(int argc, char **argv, struct net_opts *o);
-void net_opts_usage(void);
+/* The usage text: to stdout for --help, to stderr after a mistake. */
+void net_opts_usage(FILE *out);
 
 #endif

@@ -10,9 +10,9 @@ static const char *const wl_names[] = {"randread", "randwrite", "read", "write",
 
 const char *workload_name(enum workload w) { return wl_names[w]; }
 
-void opts_usage(void)
+void opts_usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
         "usage: sidecore-bench run --socket PATH [options]\n"
         "       sidecore-bench compare --backend null|file [--size S] [options]\n"
         "       sidecore-bench idle [--queues N] [--time SEC] [--cpu N] [--json]\n"
@@ -190,8 +190,8 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o)
                 return -1;
             o->repeat = (unsigned)v;
             break;
-        case O_HELP: opts_usage(); exit(0);
-        default: opts_usage(); return -1;
+        case O_HELP: opts_usage(stdout); exit(0);
+        default: opts_usage(stderr); return -1;
         }
     }
     if (optind < argc) {

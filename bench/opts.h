@@ -4,6 +4,7 @@
 #define BENCH_OPTS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 enum workload { WL_RANDREAD, WL_RANDWRITE, WL_READ, WL_WRITE, WL_MIXED };
@@ -33,7 +34,8 @@ enum opts_mode { OPTS_RUN, OPTS_COMPARE, OPTS_IDLE };
 /* argv starts after the subcommand. run needs --socket, compare --backend;
  * idle needs neither (its --queues defaults to 16). */
 int opts_parse(int argc, char **argv, enum opts_mode mode, struct bench_opts *o);
-void opts_usage(void);
+/* The usage text: to stdout for --help, to stderr after a mistake. */
+void opts_usage(FILE *out);
 int parse_size(const char *s, uint64_t *out);
 
 #endif

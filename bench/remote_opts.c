@@ -7,9 +7,9 @@
 
 #include "opts.h"
 
-void remote_opts_usage(void)
+void remote_opts_usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
         "usage: sidecore-bench remote-compare [options]   (root: network namespaces)\n"
         "  local (sidecored serving the device on this host) against remote (a vmhost\n"
         "  sidecored in namespace scb-vm0 forwarding over a veth to an iohost sidecored\n"
@@ -161,8 +161,8 @@ int remote_opts_parse(int argc, char **argv, struct remote_opts *o)
         case O_EVENT: o->event = true; break;
         case O_JSON: o->json = true; break;
         case O_QUIET: o->quiet = true; break;
-        case O_HELP: remote_opts_usage(); exit(0);
-        default: remote_opts_usage(); return -1;
+        case O_HELP: remote_opts_usage(stdout); exit(0);
+        default: remote_opts_usage(stderr); return -1;
         }
     }
     if (optind < argc) {

@@ -5,6 +5,7 @@
 #define BENCH_REMOTE_OPTS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct remote_opts {
@@ -22,6 +23,7 @@ struct remote_opts {
 
 /* argv starts after the subcommand. */
 int remote_opts_parse(int argc, char **argv, struct remote_opts *o);
-void remote_opts_usage(void);
+/* The usage text: to stdout for --help, to stderr after a mistake. */
+void remote_opts_usage(FILE *out);
 
 #endif
