@@ -33,7 +33,8 @@ static void usage(FILE *f)
             "             [--queues N] [--serial ID] [--read-only] [--direct] [--shared]\n"
             "             [--client]\n"
             "  create-blk NAME --backend remote --server IP:PORT --export NAME\n"
-            "             [--fallback F] [--failover-ms MS] [--timeout-ms MS] (vmhost role)\n"
+            "             [--fallback F] [--failover-ms MS] [--timeout-ms MS] [--mtu N]\n"
+            "             (vmhost role; an option given twice is refused)\n"
             "             [--socket P] ...\n"
             "  delete NAME\n"
             "  resize NAME SIZE                grow a disk under its running guest\n"
@@ -280,11 +281,20 @@ static json_t *path_arg(const char *p)
     return j;
 }
 
+/* A value option given twice is refused, as sidecored --blk refuses a key
+ * given twice: the last one silently winning hides a typo. */
+static const char *once(const char *have, const char *opt, const char *val)
+{
+    if (have)
+        die_usage("create-blk: %s given twice", opt);
+    return val;
+}
+
 static void cmd_create(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
         die_usage("create-blk: a device NAME comes first");
-    const char *socket = NULL, *backend = "null", *path = NULL, *size = NULL;
+    const char *socket = NULL, *backend = NULL, *path = NULL, *size = NULL, *mtu = NULL;
     const char *server = NULL, *export = NULL, *fallback = NULL, *failover = NULL, *timeout = NULL;
     bool read_only = false, client = false, direct = false, shared = false;
     const char *queues = NULL, *serial = NULL;
@@ -301,27 +311,29 @@ static void cmd_create(int argc, char **argv)
         } else if (i + 1 >= argc) {
             die_usage("create-blk: %s needs a value (or is unknown)", a);
         } else if (strcmp(a, "--socket") == 0) {
-            socket = argv[++i];
+            socket = once(socket, a, argv[++i]);
         } else if (strcmp(a, "--serial") == 0) {
-            serial = argv[++i];
+            serial = once(serial, a, argv[++i]);
         } else if (strcmp(a, "--backend") == 0) {
-            backend = argv[++i];
+            backend = once(backend, a, argv[++i]);
         } else if (strcmp(a, "--path") == 0) {
-            path = argv[++i];
+            path = once(path, a, argv[++i]);
         } else if (strcmp(a, "--size") == 0) {
-            size = argv[++i];
+            size = once(size, a, argv[++i]);
         } else if (strcmp(a, "--server") == 0) {
-            server = argv[++i];
+            server = once(server, a, argv[++i]);
         } else if (strcmp(a, "--export") == 0) {
-            export = argv[++i];
+            export = once(export, a, argv[++i]);
         } else if (strcmp(a, "--fallback") == 0) {
-            fallback = argv[++i];
+            fallback = once(fallback, a, argv[++i]);
         } else if (strcmp(a, "--failover-ms") == 0) {
-            failover = argv[++i];
+            failover = once(failover, a, argv[++i]);
         } else if (strcmp(a, "--timeout-ms") == 0) {
-            timeout = argv[++i];
+            timeout = once(timeout, a, argv[++i]);
+        } else if (strcmp(a, "--mtu") == 0) {
+            mtu = once(mtu, a, argv[++i]);
         } else if (strcmp(a, "--queues") == 0) {
-            queues = argv[++i];
+            queues = once(queues, a, argv[++i]);
             char *end;
             strtol(queues, &end, 10);
             if (!*queues || *end)
@@ -330,11 +342,13 @@ static void cmd_create(int argc, char **argv)
             die_usage("create-blk: unknown option %s", a);
         }
     }
+    if (!backend)
+        backend = "null";
     bool remote = strcmp(backend, "remote") == 0;
-    if (remote != (server || export || fallback || failover || timeout))
+    if (remote != (server || export || fallback || failover || timeout || mtu))
         die_usage(remote ? "create-blk: --backend remote needs --server and --export"
-                         : "create-blk: --server, --export, --fallback, --failover-ms and "
-                           "--timeout-ms are for --backend remote");
+                         : "create-blk: --server, --export, --fallback, --failover-ms, "
+                           "--timeout-ms and --mtu are for --backend remote");
     json_t *be = json_pack("{s:s}", "type", backend);
     if (remote) {
         if (!server || !export)
@@ -344,16 +358,18 @@ static void cmd_create(int argc, char **argv)
         if (fallback)
             json_object_set_new(be, "fallback",
                                 json_pack("{s:s,s:o}", "type", "file", "path", path_arg(fallback)));
-        const char *ms_arg[2] = {failover, timeout}, *ms_key[2] = {"failover_ms", "timeout_ms"};
-        for (int k = 0; k < 2; k++) {
-            if (!ms_arg[k])
+        const char *num_arg[3] = {failover, timeout, mtu};
+        const char *num_key[3] = {"failover_ms", "timeout_ms", "mtu"};
+        const char *num_opt[3] = {"failover-ms", "timeout-ms", "mtu"};
+        for (int k = 0; k < 3; k++) {
+            if (!num_arg[k])
                 continue;
             char *end;
-            long ms = strtol(ms_arg[k], &end, 10);
-            if (!*ms_arg[k] || *end || ms <= 0)
-                die_usage("create-blk: --%s expects a number of milliseconds, got \"%s\"",
-                          k ? "timeout-ms" : "failover-ms", ms_arg[k]);
-            json_object_set_new(be, ms_key[k], json_integer(ms));
+            long v = strtol(num_arg[k], &end, 10);
+            if (!*num_arg[k] || *end || v <= 0)
+                die_usage("create-blk: --%s expects a positive number, got \"%s\"", num_opt[k],
+                          num_arg[k]);
+            json_object_set_new(be, num_key[k], json_integer(v));
         }
     }
     if (path)

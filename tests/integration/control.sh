@@ -215,6 +215,8 @@ ctl_fails "backend path $TMP/img1.img is already used by device img1" \
 # failures).
 ctl_fails "socket $RPC is the daemon's RPC socket" create-blk x --socket "$RPC"
 ctl_fails "is the daemon's RPC socket" create-blk sidecored --backend null
+# The last of two values won silently, hiding a typo.
+ctl_fails "create-blk: --size given twice" create-blk twice --size 1M --size 2M
 ctl_fails "is the daemon's RPC socket" create-blk x --socket "$RPC" --client
 ctl_fails 'top: --interval expects a number from 10 to 3600000 (ms), got "5"' top --interval 5
 : >"$TMP/notasock"
