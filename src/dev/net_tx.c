@@ -36,12 +36,11 @@
 #include "../common/util.h"
 #include "net_int.h"
 
-/* Points p->iov past the first skip bytes of the chain's readable iovecs
- * (adjusting the chain's own iovec array in place: the device only reads
- * tx buffers, so nothing needs the original view afterwards). */
-static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
+/* The index of the chain's readable iovec skip bytes past iovec i, that
+ * iovec cut to start there (in place: the device only reads tx buffers,
+ * so nothing needs the original view afterwards). */
+static unsigned skip_bytes(struct vq_chain *c, unsigned i, uint32_t skip)
 {
-    unsigned i = 0;
     while (i < c->n_out && skip >= c->iov[i].iov_len) {
         skip -= (uint32_t)c->iov[i].iov_len;
         i++;
@@ -50,6 +49,13 @@ static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
         c->iov[i].iov_base = (uint8_t *)c->iov[i].iov_base + skip;
         c->iov[i].iov_len -= skip;
     }
+    return i;
+}
+
+/* Points p->iov past the first skip bytes of the chain's readable iovecs. */
+static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
+{
+    unsigned i = skip_bytes(c, 0, skip);
     p->iov = c->iov + i;
     p->niov = (uint16_t)(c->n_out - i);
 }
@@ -62,17 +68,9 @@ static void cut_header(struct vq_chain *c, uint32_t skip, struct net_pkt *p)
  * slot every chain has). */
 static void private_head(struct vq_chain *c, struct net_pkt *p, uint8_t *head)
 {
-    uint32_t h = SC_MIN(p->len, (uint32_t)NET_FLOW_PEEK), skip = h;
+    uint32_t h = SC_MIN(p->len, (uint32_t)NET_FLOW_PEEK);
     net_iov_read(p->iov, p->niov, 0, head, h);
-    unsigned i = (unsigned)(p->iov - c->iov);
-    while (i < c->n_out && skip >= c->iov[i].iov_len) {
-        skip -= (uint32_t)c->iov[i].iov_len;
-        i++;
-    }
-    if (i < c->n_out) {
-        c->iov[i].iov_base = (uint8_t *)c->iov[i].iov_base + skip;
-        c->iov[i].iov_len -= skip;
-    }
+    unsigned i = skip_bytes(c, (unsigned)(p->iov - c->iov), h);
     c->iov[(int)i - 1] = (struct iovec){.iov_base = head, .iov_len = h};
     p->iov = c->iov + i - 1;
     p->niov = (uint16_t)(c->n_out - i + 1);

@@ -86,6 +86,16 @@ resubmitted() {
     fail "QEMU did not start the queue on sidecored #$N within 60 s"
 }
 
+# reconnected: up to 30 s for QEMU to connect to sidecored #2.
+reconnected() {
+    local _
+    for _ in $(seq 300); do
+        grep -q "frontend connected" "$TMP/daemon2.log" && return 0
+        sleep 0.1
+    done
+    fail "QEMU did not reconnect to sidecored #2"
+}
+
 run_case() { # RING: split or packed
     local ring=$1 dev_opts="" try n rc
     [ "$ring" = packed ] && dev_opts=",packed=on"
@@ -155,11 +165,7 @@ paused_case() {
     wait "$DAEMON_PID" 2>/dev/null
     echo "+ sidecored killed before the guest booted; starting #2, then the guest"
     start_daemon
-    for _ in $(seq 300); do
-        grep -q "frontend connected" "$TMP/daemon2.log" && break
-        sleep 0.1
-    done
-    grep -q "frontend connected" "$TMP/daemon2.log" || fail "QEMU did not reconnect to sidecored #2"
+    reconnected
     printf 'cont\n' | timeout 10 socat -t 1 - UNIX-CONNECT:"$TMP/mon.sock" >/dev/null ||
         fail "cannot resume QEMU through its monitor"
     rc=0
@@ -200,11 +206,7 @@ unbound_case() {
     wait "$DAEMON_PID" 2>/dev/null
     echo "+ sidecored killed with the guest's driver unbound; starting #2"
     start_daemon
-    for _ in $(seq 300); do
-        grep -q "frontend connected" "$TMP/daemon2.log" && break
-        sleep 0.1
-    done
-    grep -q "frontend connected" "$TMP/daemon2.log" || fail "QEMU did not reconnect to sidecored #2"
+    reconnected
     echo go >&7
     rc=0
     wait "$QEMU_PID" || rc=$?

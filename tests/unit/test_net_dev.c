@@ -801,6 +801,18 @@ static void drain_pairs(struct dev *a, unsigned n, unsigned got[2])
     assert_int_equal(got[0] + got[1], n);
 }
 
+/* a: two pairs, MQ and both in use (VQ_PAIRS_SET 2); b: one pair. */
+static void mq_and_single(struct dev **a, struct dev **b)
+{
+    *a = mkdev(0, 2, F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ));
+    *b = mkdev(1, 1, F_BASE);
+    for (uint16_t i = 0; i < 5; i++)
+        startq(*a, i);
+    startq(*b, 0);
+    startq(*b, 1);
+    assert_int_equal(ctrl(*a, 4, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+}
+
 /* virtio 5.1.6.5.6: a flow the driver sent on transmitqX comes back on
  * receiveqX, and follows it when the driver moves the flow; flows it never
  * sent spread over the queues by their hash; frames without IP addresses
@@ -808,13 +820,8 @@ static void drain_pairs(struct dev *a, unsigned n, unsigned got[2])
 static void test_rx_steering(void **state)
 {
     (void)state;
-    struct dev *a = mkdev(0, 2, F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ));
-    struct dev *b = mkdev(1, 1, F_BASE);
-    for (uint16_t i = 0; i < 5; i++)
-        startq(a, i);
-    startq(b, 0);
-    startq(b, 1);
-    assert_int_equal(ctrl(a, 4, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+    struct dev *a, *b;
+    mq_and_single(&a, &b);
     struct virtio_net_hdr_v1 h = {0};
     uint64_t tok;
     for (int i = 0; i < 4; i++)
@@ -870,13 +877,8 @@ static void test_rx_steering(void **state)
 static void test_rx_restart_keeps_flows(void **state)
 {
     (void)state;
-    struct dev *a = mkdev(0, 2, F_BASE | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ));
-    struct dev *b = mkdev(1, 1, F_BASE);
-    for (uint16_t i = 0; i < 5; i++)
-        startq(a, i);
-    startq(b, 0);
-    startq(b, 1);
-    assert_int_equal(ctrl(a, 4, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+    struct dev *a, *b;
+    mq_and_single(&a, &b);
     struct virtio_net_hdr_v1 h = {0};
     uint64_t tok;
     post(b, 0, 2048);
