@@ -38,8 +38,8 @@ static void usage(FILE *f)
             "             [--socket P] ...\n"
             "  delete NAME\n"
             "  resize NAME SIZE                grow a disk under its running guest\n"
-            "  list\n"
-            "  stats [NAME]\n"
+            "  list                            devices, state, failures, stages\n"
+            "  stats [NAME]                    per-queue counters, then each stage's\n"
             "  sidecores\n"
             "  top [--interval MS] [--count N]   (N 0, the default: until interrupted)\n"
             "  info\n"
@@ -247,6 +247,79 @@ static void human_size(uint64_t b, char *buf, size_t len)
 static double pct(uint64_t part, uint64_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* One line of counters as key=value, named as in --json so the README's
+ * names find them: lead, then keys[0..always) and the later ones that are
+ * not 0 (too many for a table; rare ones would only hide the rest).
+ * keys ends with NULL; nothing is printed when no key is. */
+static void print_counters(const char *lead, json_t *o, const char *const *keys, size_t always)
+{
+    bool any = false;
+    for (size_t i = 0; keys[i]; i++) {
+        uint64_t v = u64(o, keys[i]);
+        if (i >= always && !v)
+            continue;
+        printf("%s%s=%llu", any ? " " : lead, keys[i], (unsigned long long)v);
+        any = true;
+    }
+    if (any)
+        printf("\n");
+}
+
+/* The scalar members of o as key=value, after lead (skip: a key left out). */
+static void print_scalars(const char *lead, json_t *o, const char *skip)
+{
+    const char *k;
+    json_t *v;
+    printf("%s", lead);
+    json_object_foreach(o, k, v) {
+        if (skip && strcmp(k, skip) == 0)
+            continue;
+        if (json_is_integer(v))
+            printf(" %s=%lld", k, (long long)json_integer_value(v));
+        else if (json_is_real(v))
+            printf(" %s=%.1f", k, json_real_value(v));
+        else if (json_is_string(v))
+            printf(" %s=%s", k, json_string_value(v));
+        else if (json_is_boolean(v))
+            printf(" %s=%s", k, json_is_true(v) ? "on" : "off");
+    }
+    printf("\n");
+}
+
+/* The meter's log2 histogram (bucket i: 2^i to 2^(i+1) us), its nonzero
+ * buckets only. */
+static void print_histogram(const char *indent, json_t *hist)
+{
+    size_t i;
+    json_t *n;
+    printf("%s  latency_us:", indent);
+    json_array_foreach(hist, i, n) {
+        if (json_integer_value(n) > 0)
+            printf(" %llu-%llu:%lld", i ? 1ull << i : 0ull, 2ull << i,
+                   (long long)json_integer_value(n));
+    }
+    printf("\n");
+}
+
+/* A device's, export's or port's interposition stages, a line each with
+ * its counters (a filter's rules and a meter's histogram on lines below). */
+static void print_stages(const char *indent, json_t *stages)
+{
+    size_t i, j;
+    json_t *st, *rule;
+    json_array_foreach(stages, i, st) {
+        char lead[64];
+        snprintf(lead, sizeof(lead), "%sstage %zu %s:", indent, i + 1, str(st, "type"));
+        print_scalars(lead, st, "type");
+        json_array_foreach(json_object_get(st, "rules"), j, rule) {
+            snprintf(lead, sizeof(lead), "%s  rule %zu:", indent, j + 1);
+            print_scalars(lead, rule, NULL);
+        }
+        if (json_array_size(json_object_get(st, "lat_hist_log2_us")))
+            print_histogram(indent, json_object_get(st, "lat_hist_log2_us"));
+    }
 }
 
 /* A created device: where it listens and the QEMU line that attaches a
@@ -472,6 +545,11 @@ static void cmd_list(void)
         if (strcmp(str(be, "type"), "file") == 0)
             printf("%-16s   file %s%s\n", "", str(be, "path"),
                    json_is_true(json_object_get(be, "direct")) ? " (O_DIRECT)" : "");
+        if (json_array_size(json_object_get(d, "interpose"))) {
+            char *st = json_dumps(json_object_get(d, "interpose"), JSON_COMPACT);
+            printf("%-16s   stages %s\n", "", st ? st : "(out of memory)");
+            free(st);
+        }
         if (*str(d, "why"))
             printf("%-16s   %s %llu time(s), last: %s\n", "",
                    json_is_true(json_object_get(d, "failed")) ? "failed now," : "failed",
@@ -527,6 +605,7 @@ static void print_stats(json_t *s)
                (unsigned long long)u64(q, "polls"));
     }
     print_vpri(json_object_get(s, "queues"));
+    print_stages("  ", json_object_get(s, "interpose"));
 }
 
 /* Stats of every device (name NULL) or one. */
@@ -671,12 +750,19 @@ static void cmd_peers(void)
            "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT");
     size_t i;
     json_t *d;
-    json_array_foreach(r, i, d)
+    static const char *const more[] = {"requests", "cwnd_bytes", "cwnd_cuts", "on_fallback",
+                                       "fallback_requests", "failed_requests", "stale_resends",
+                                       NULL};
+    json_array_foreach(r, i, d) {
         printf("%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu\n", str(d, "device"),
                str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
                (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "queued"),
                (unsigned long long)u64(d, "retransmits"),
                (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"));
+        char lead[96];
+        snprintf(lead, sizeof(lead), "  export %s: ", str(d, "export"));
+        print_counters(lead, d, more, 3);
+    }
     if (json_array_size(r) == 0)
         printf("(no remote devices)\n");
     json_decref(r);
@@ -726,8 +812,14 @@ static void cmd_exports(void)
         json_decref(r);
         return;
     }
+    static const char *const whole[] = {"sessions_refused", "unknown_export_requests",
+                                        "malformed_datagrams", NULL};
+    static const char *const each[] = {
+        "partial_writes_expired", "writes_dropped_for_memory", "partial_writes_reclaimed",
+        "partial_writes_nacked", "stale_refused", "reads_repeated", "answers_resent", NULL};
     printf("iohost on %s, %llu socket(s), %llu session(s)\n", str(r, "listen"),
            (unsigned long long)u64(r, "sockets"), (unsigned long long)u64(r, "sessions"));
+    print_counters("  ", r, whole, 3);
     printf("%-16s %10s %12s %12s %8s %8s %8s\n", "EXPORT", "REQUESTS", "READ", "WRITTEN",
            "ERRORS", "DUP_WR", "STAGES");
     size_t i;
@@ -740,6 +832,8 @@ static void cmd_exports(void)
                (unsigned long long)u64(e, "requests"), rd, wr,
                (unsigned long long)u64(e, "errors"), (unsigned long long)u64(e, "duplicate_writes"),
                json_array_size(json_object_get(e, "interpose")));
+        print_counters("  ", e, each, 2);
+        print_stages("  ", json_object_get(e, "interpose"));
     }
     json_decref(r);
 }
@@ -827,6 +921,18 @@ static void print_port(json_t *p)
     }
     if (any)
         printf("\n");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(p, "host_queues"), i, q) {
+        char label[32];
+        human_size(u64(q, "tx_bytes"), tb, sizeof(tb));
+        human_size(u64(q, "rx_bytes"), rb, sizeof(rb));
+        snprintf(label, sizeof(label), "host queue %zu", i);
+        printf("    %-18s %-6s %-17s %12llu %10s %12llu %10s\n", label, "", "",
+               (unsigned long long)u64(q, "tx_packets"), tb,
+               (unsigned long long)u64(q, "rx_packets"), rb);
+    }
+    print_stages("    ", json_object_get(p, "interpose"));
 }
 
 static void cmd_net_stats(int argc, char **argv)
@@ -845,6 +951,9 @@ static void cmd_net_stats(int argc, char **argv)
            (unsigned long long)u64(s, "queue_pairs"),
            json_is_true(json_object_get(s, "promisc")) ? "on" : "off",
            json_is_true(json_object_get(s, "allmulti")) ? "on" : "off");
+    static const char *const counters[] = {"announced", "steered_flows", "ctrl_ok", "ctrl_err",
+                                           NULL};
+    print_counters("  ", s, counters, 4);
     print_port_header();
     print_port(json_object_get(s, "port"));
     if (json_object_get(s, "sink"))

@@ -8,8 +8,11 @@
 #  2. --config FILE brings up the devices in the file; a bad config names
 #     the key and exits non-zero.
 #  3. No device arguments: null0 and file0 come up and QEMU lines are printed.
+#  4. A vmhost with a remote device on a loopback iohost: the text views
+#     show their counters and the device's stages.
 # Each daemon stops on SIGTERM with status 0 and removes its sockets.
-# Usage: control.sh BUILD_DIR
+# Usage: control.sh BUILD_DIR (CONTROL_UDP_PORT: the iohost's port in part 4;
+# by default a free one)
 set -u
 BUILD=${1:?usage: control.sh BUILD_DIR}
 SCD=$BUILD/sidecored
@@ -21,8 +24,10 @@ done
 TMP=$(mktemp -d /tmp/control.XXXXXX)
 PID=
 QSD_PID=
+IOPID=
 cleanup() {
     [ -n "$QSD_PID" ] && kill "$QSD_PID" 2>/dev/null
+    [ -n "$IOPID" ] && kill "$IOPID" 2>/dev/null
     if [ -n "$PID" ]; then
         kill "$PID" 2>/dev/null
         wait "$PID" 2>/dev/null
@@ -340,6 +345,25 @@ for _ in 1 2 3; do
     ctl_fails "too many RPC clients" info
 done
 kill "$busy" 2>/dev/null; wait "$busy" 2>/dev/null
+# The text views show the counters the README names (they were only in
+# --json): a filter's hits per rule, a NIC's announced and steered_flows.
+ctl port-add swk snk type=sink
+ctl interpose snk '[{"type":"filter","rules":[{"action":"deny","proto":"udp","dport":9}]}]'
+ctl port-add swk gen type=sink source_size=128 source_count=5
+for _ in $(seq 50); do
+    ctl switch-stats swk
+    grep -q "^      rule 1: action=deny proto=udp dport=9 hits=5$" "$TMP/ctl.out" && break
+    sleep 0.1
+done
+grep -q "^      rule 1: action=deny proto=udp dport=9 hits=5$" "$TMP/ctl.out" ||
+    fail "switch-stats shows no hits of the filter's rule: $(cat "$TMP/ctl.out")"
+grep -Eq "^    stage 1 filter: default=allow default_hits=[0-9]+$" "$TMP/ctl.out" ||
+    fail "switch-stats shows no filter stage: $(cat "$TMP/ctl.out")"
+ctl net-stats nk
+grep -q "^  announced=0 steered_flows=0 ctrl_ok=0 ctrl_err=0$" "$TMP/ctl.out" ||
+    fail "net-stats shows no announced/steered_flows: $(cat "$TMP/ctl.out")"
+ctl port-delete swk gen
+ctl port-delete swk snk
 ctl net-delete nk
 ctl delete bk
 ctl switch-delete swk
@@ -561,4 +585,60 @@ stop_daemon_with() {
 }
 stop_daemon_with HUP "$RPC" "$RUN/null0.sock" "$RUN/file0.sock" "$RUN/sidecored.lock"
 grep -q "Hangup received; shutting down" "$TMP/daemon.log" || fail "no shutdown on SIGHUP"
+
+# ---- 4. a remote device on a loopback iohost ---------------------------------
+UDP=${CONTROL_UDP_PORT:-}
+for _ in $(seq 100); do
+    [ -n "$UDP" ] && break
+    p=$((20000 + RANDOM % 20000))
+    ss -Hlun "sport = :$p" | grep -q . || UDP=$p
+done
+[ -n "$UDP" ] || fail "no free UDP port found for the iohost"
+IORUN=$TMP/io4
+"$SCD" --no-default --runtime-dir "$IORUN" --listen "127.0.0.1:$UDP" \
+    --export name=d0,backend=null,size=64M >"$TMP/io4.out" 2>"$TMP/io4.log" &
+IOPID=$!
+for _ in $(seq 100); do
+    grep -q "sidecored: ready" "$TMP/io4.log" && break
+    kill -0 "$IOPID" 2>/dev/null || fail "the iohost exited at start-up: $(cat "$TMP/io4.log")"
+    sleep 0.1
+done
+grep -q "sidecored: ready" "$TMP/io4.log" || fail "the iohost did not get ready within 10 s"
+RUN=$TMP/run4
+RPC=$RUN/sidecored.sock
+start_daemon run4 --no-default --runtime-dir "$RUN" \
+    --blk "name=r0,backend=remote,server=127.0.0.1:$UDP,export=d0"
+# The text views show what the README says they do (it was only in
+# --json): a device's stages in list and their counters in stats, the
+# congestion windows in peers, refused sessions and dropped writes in exports.
+ctl interpose r0 '[{"type":"meter"},{"type":"qos","iops":100000}]'
+if [ -x "$BENCH" ]; then
+    timeout 60 "$BENCH" run --socket "$RUN/r0.sock" --workload randread --ios 200 --quiet \
+        >"$TMP/bench.out" 2>&1 || fail "bench on r0: $(cat "$TMP/bench.out")"
+    ctl stats r0
+    grep -Eq "^    latency_us:( [0-9]+-[0-9]+:[0-9]+)+$" "$TMP/ctl.out" ||
+        fail "stats r0 shows no latency histogram: $(cat "$TMP/ctl.out")"
+fi
+ctl stats r0
+grep -Eq "^  stage 1 meter: reads=[0-9]+ writes=0 .* lat_p99_us=[0-9]+$" "$TMP/ctl.out" ||
+    fail "stats r0 shows no meter stage: $(cat "$TMP/ctl.out")"
+grep -Eq "^  stage 2 qos: iops=100000 .* deferred=[0-9]+$" "$TMP/ctl.out" ||
+    fail "stats r0 shows no qos stage: $(cat "$TMP/ctl.out")"
+ctl list
+grep -qF '   stages [{"type":"meter"},{"type":"qos","iops":100000}]' "$TMP/ctl.out" ||
+    fail "list shows no stages of r0: $(cat "$TMP/ctl.out")"
+ctl peers
+grep -Eq "^  export d0: requests=[0-9]+ cwnd_bytes=[0-9]+ cwnd_cuts=[0-9]+( |$)" "$TMP/ctl.out" ||
+    fail "peers shows no congestion windows: $(cat "$TMP/ctl.out")"
+RPC=$IORUN/sidecored.sock ctl exports
+grep -q "^  sessions_refused=0 unknown_export_requests=0 malformed_datagrams=0$" "$TMP/ctl.out" ||
+    fail "exports shows no iohost counters: $(cat "$TMP/ctl.out")"
+grep -Eq "^  partial_writes_expired=0 writes_dropped_for_memory=0( |$)" "$TMP/ctl.out" ||
+    fail "exports shows no export counters: $(cat "$TMP/ctl.out")"
+stop_daemon "$RPC" "$RUN/r0.sock"
+kill -TERM "$IOPID"
+timeout 10 tail --pid="$IOPID" -f /dev/null || fail "the iohost still runs 10 s after SIGTERM"
+wait "$IOPID" || fail "the iohost exited with status $? after SIGTERM"
+IOPID=
+echo "ok: a remote device's text views"
 echo "PASS: control plane"

@@ -280,6 +280,12 @@ echo "a single-queue sender's 256 flows through the tap's queues: $hq; the kerne
     fail "a single-queue sender's flows all went into one tap queue: $hq"
 [ "$(echo "$hq" | jq add)" = "$tap_rx" ] || fail "the tap queues wrote $hq, the port $tap_rx"
 [ "$host_rx" = "$tap_rx" ] || fail "the kernel received $host_rx, the port wrote $tap_rx"
+# The text view shows each tap queue too (it was only in --json).
+timeout 15 "$CTL" -s "$TMP/rpc.sock" switch-stats sw0 >"$TMP/ss.txt" || fail "switch-stats sw0 (text)"
+for i in 0 1; do
+    grep -Eq "^    host queue $i +[0-9]+ +[0-9.]+[BKMG] +$(echo "$hq" | jq ".[$i]") +[0-9.]+[BKMG]$" \
+        "$TMP/ss.txt" || fail "switch-stats text shows no host queue $i as $hq: $(cat "$TMP/ss.txt")"
+done
 ctl port-delete sw0 host >/dev/null || fail "port-delete the multiqueue tap"
 ip link show "$TAP" >/dev/null 2>&1 && fail "tap $TAP still exists after port-delete"
 # refuse PORT_ARGS... EXPECTED: port-add fails and says EXPECTED.
