@@ -55,6 +55,19 @@ struct blk_backend *blk_open(const struct cfg_backend *b, bool read_only, const 
     return be;
 }
 
+void blk_remote_effective(struct cfg_remote *r)
+{
+    struct rio_blk_params p = {.mtu = r->mtu, .window = r->window,
+                               .heartbeat_ms = r->heartbeat_ms, .failover_ms = r->failover_ms,
+                               .timeout_ms = r->timeout_ms};
+    rio_blk_params_defaults(&p);
+    r->mtu = p.mtu;
+    r->window = p.window;
+    r->heartbeat_ms = p.heartbeat_ms;
+    r->failover_ms = p.failover_ms;
+    r->timeout_ms = p.timeout_ms;
+}
+
 int blk_chain_set(struct ip_chain *c, const json_t *interpose, char *err, size_t len)
 {
     struct ip_stage *st[IP_MAX_STAGES];

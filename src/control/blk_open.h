@@ -16,6 +16,9 @@
  * remote backend inside, for its peer stats. */
 struct blk_backend *blk_open(const struct cfg_backend *b, bool read_only, const char *what,
                              struct blk_backend **remote, char *err, size_t len);
+/* Fills what r leaves 0 (mtu, window, heartbeat_ms, failover_ms,
+ * timeout_ms) with the values a remote backend opened from it uses. */
+void blk_remote_effective(struct cfg_remote *r);
 /* Wraps be (taken over) in a chain with the stages of interpose (may be
  * NULL). NULL with err set; be is destroyed then. */
 struct ip_chain *blk_open_chain(struct blk_backend *be, const json_t *interpose,

@@ -255,7 +255,6 @@ fail:
 static int add_finish(struct registry *r, struct reg_dev *d, struct blk_backend *be, char *err,
                       size_t len)
 {
-    const struct cfg_device *c = &d->cfg;
     int rc = -ENOMEM;
     bool made_file = false, grew_file = false;
     uint64_t grown_from = 0;
@@ -263,12 +262,17 @@ static int add_finish(struct registry *r, struct reg_dev *d, struct blk_backend 
         rc = -EIO;
         goto fail;
     }
-    if (c->backend.type != CFG_BE_REMOTE) {
-        /* What the guest sees, as list and stats show it: the file's own
-         * size when none was given or the file is longer. */
-        struct blk_backend_info bi;
-        be->ops->info(be, &bi);
-        d->cfg.backend.size = bi.size;
+    /* What the guest sees and the device uses, as list and the start-up
+     * QEMU comment show it: the file's own size when none was given or the
+     * file is longer, a remote export's size, and the remote defaults. */
+    struct blk_backend_info bi;
+    be->ops->info(be, &bi);
+    d->cfg.backend.size = bi.size;
+    if (d->remote) {
+        blk_remote_effective(d->cfg.backend.remote);
+        if (d->cfg.backend.remote->fallback)
+            d->cfg.backend.remote->fallback->size = bi.size;
+    } else {
         made_file = bi.created;
         grew_file = bi.grown;
         grown_from = bi.grown_from;
@@ -692,6 +696,8 @@ static int resize_apply(struct reg_dev *d, uint64_t bytes, bool *told, char *err
         return rc;
     }
     d->cfg.backend.size = bytes;
+    if (d->remote && d->cfg.backend.remote->fallback)
+        d->cfg.backend.remote->fallback->size = bytes;
     return 0;
 }
 

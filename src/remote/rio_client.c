@@ -310,8 +310,21 @@ static int rio_resize(struct blk_backend *b, uint64_t size, const char **why)
     return 0;
 }
 
-struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why)
+void rio_blk_params_defaults(struct rio_blk_params *p)
 {
+    p->mtu = p->mtu ? p->mtu : 1500;
+    p->window = p->window ? p->window : 128;
+    p->heartbeat_ms = p->heartbeat_ms ? p->heartbeat_ms : 100;
+    p->failover_ms = p->failover_ms ? p->failover_ms : 1000;
+    p->timeout_ms = p->timeout_ms ? p->timeout_ms : 10000;
+    p->rto_min_us = p->rto_min_us ? p->rto_min_us : 2000;
+    p->connect_ms = p->connect_ms ? p->connect_ms : 2000;
+}
+
+struct blk_backend *rio_blk_create(const struct rio_blk_params *given, const char **why)
+{
+    struct rio_blk_params dp = *given, *p = &dp;
+    rio_blk_params_defaults(p);
     if (!p->device || !*p->device || strlen(p->device) >= RIO_NAME_MAX) {
         *why = "the export name on the iohost is missing or longer than 63 bytes";
         return NULL;
@@ -336,19 +349,18 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **
     snprintf(be->label, sizeof(be->label), "%s (%s on %s)", p->what ? p->what : "device",
              p->device, p->server);
     be->tag = rio_tag(p->device);
-    unsigned mtu = p->mtu ? p->mtu : 1500;
-    be->frag_size = rio_frag_size(mtu, be->addr.ss_family == AF_INET6);
-    be->window = p->window ? p->window : 128;
-    be->heartbeat_ns = MS(p->heartbeat_ms ? p->heartbeat_ms : 100);
-    be->failover_ns = MS(p->failover_ms ? p->failover_ms : 1000);
-    be->timeout_ns = MS(p->timeout_ms ? p->timeout_ms : 10000);
-    be->rto_min_ns = (uint64_t)(p->rto_min_us ? p->rto_min_us : 2000) * 1000ull;
+    be->frag_size = rio_frag_size(p->mtu, be->addr.ss_family == AF_INET6);
+    be->window = p->window;
+    be->heartbeat_ns = MS(p->heartbeat_ms);
+    be->failover_ns = MS(p->failover_ms);
+    be->timeout_ns = MS(p->timeout_ms);
+    be->rto_min_ns = (uint64_t)p->rto_min_us * 1000ull;
     pthread_mutex_init(&be->lock, NULL);
 
     struct rio_hello_info hi;
     struct rio_target t;
     rio_blk_target(&be->base, &t);
-    int rc = hello(&t, p->connect_ms ? p->connect_ms : 2000, &hi);
+    int rc = hello(&t, p->connect_ms, &hi);
     if (rc == 0) {
         info_from_hello(&be->info, &hi);
         if (p->size && p->size != hi.size) {

@@ -57,6 +57,9 @@ struct rio_peer_stats {
     uint64_t last_rx_ms;      /* since the last datagram from the iohost (max over queues) */
 };
 
+/* Fills the fields p leaves 0 with the defaults rio_blk_create applies. */
+void rio_blk_params_defaults(struct rio_blk_params *p);
+
 /* On success the backend owns p->fallback; on failure (NULL, reason in *why)
  * the caller still does. */
 struct blk_backend *rio_blk_create(const struct rio_blk_params *p, const char **why);

@@ -8,7 +8,8 @@
 #  2. --config FILE brings up the devices in the file; a bad config names
 #     the key and exits non-zero.
 #  3. No device arguments: null0 and file0 come up and QEMU lines are printed.
-#  4. A vmhost with a remote device on a loopback iohost: the text views
+#  4. A vmhost with a remote device on a loopback iohost: list shows the
+#     export's size and the defaults the device runs with; the text views
 #     show their counters and the device's stages.
 # Each daemon stops on SIGTERM with status 0 and removes its sockets.
 # Usage: control.sh BUILD_DIR (CONTROL_UDP_PORT: the iohost's port in part 4;
@@ -608,6 +609,16 @@ RUN=$TMP/run4
 RPC=$RUN/sidecored.sock
 start_daemon run4 --no-default --runtime-dir "$RUN" \
     --blk "name=r0,backend=remote,server=127.0.0.1:$UDP,export=d0"
+# Without a size it has its export's, and list and the start-up QEMU
+# comment say so, with the defaults it runs with (they showed the config
+# as given: 0B, "0 MiB", mtu 0, failover_ms 0 ...).
+grep -q "^# r0: remote backend, 64 MiB, 1 queue(s)$" "$TMP/run4.out" ||
+    fail "start-up QEMU comment of r0: $(grep "^# r0" "$TMP/run4.out")"
+ctl list
+grep -Eq "^r0 +remote +64M +1 " "$TMP/ctl.out" || fail "list: r0 lacks its export's size: $(cat "$TMP/ctl.out")"
+ctl --json list
+[ "$(jget "$TMP/ctl.out" '[d[0]["backend"][k] for k in ("size", "mtu", "window", "heartbeat_ms", "failover_ms", "timeout_ms")]')" = \
+  "[67108864, 1500, 128, 100, 1000, 10000]" ] || fail "--json list: r0's backend: $(cat "$TMP/ctl.out")"
 # The text views show what the README says they do (it was only in
 # --json): a device's stages in list and their counters in stats, the
 # congestion windows in peers, refused sessions and dropped writes in exports.
