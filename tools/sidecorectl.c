@@ -1076,6 +1076,15 @@ static double rate(json_t *a, json_t *b, const char *key, double secs)
     return y >= x && secs > 0 ? (double)(y - x) / secs : 0.0;
 }
 
+/* A sidecore's times are read at the daemon's sampled_ns: over that interval
+ * they add up to 100%, whatever the RPCs' own delays (a daemon without it:
+ * ours). */
+static double core_secs(json_t *a, json_t *b, double secs)
+{
+    uint64_t x = a ? u64(a, "sampled_ns") : 0, y = u64(b, "sampled_ns");
+    return x && y > x ? (double)(y - x) / 1e9 : secs;
+}
+
 /* Rates between two samples: devices queue by queue, then the sidecores. */
 static json_t *top_rates(const struct sample *a, const struct sample *b)
 {
@@ -1100,8 +1109,9 @@ static json_t *top_rates(const struct sample *a, const struct sample *b)
     }
     json_array_foreach(b->cores, i, d) {
         json_t *ca = find_named(a->cores, "id", json_object_get(d, "id"));
-        double busy = rate(ca, d, "busy_ns", secs), idle = rate(ca, d, "idle_ns", secs);
-        double sleep = rate(ca, d, "sleep_ns", secs), reqs = rate(ca, d, "requests", secs);
+        double csecs = core_secs(ca, d, secs);
+        double busy = rate(ca, d, "busy_ns", csecs), idle = rate(ca, d, "idle_ns", csecs);
+        double sleep = rate(ca, d, "sleep_ns", csecs), reqs = rate(ca, d, "requests", csecs);
         double on_cpu = busy + idle;
         json_array_append_new(
             cores, json_pack("{s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "id",
@@ -1109,7 +1119,7 @@ static json_t *top_rates(const struct sample *a, const struct sample *b)
                              json_integer_value(json_object_get(d, "cpu")), "queues",
                              (json_int_t)u64(d, "queues"), "busy_pct", busy / 1e7, "idle_pct",
                              idle / 1e7, "sleep_pct", sleep / 1e7, "requests_s", reqs,
-                             "wakeups_s", rate(ca, d, "wakeups", secs), "ns_per_request",
+                             "wakeups_s", rate(ca, d, "wakeups", csecs), "ns_per_request",
                              reqs > 0 ? on_cpu / reqs : 0.0));
     }
     return json_pack("{s:f,s:o,s:o}", "interval_s", secs, "queues", queues, "sidecores", cores);

@@ -261,12 +261,13 @@ static json_t *m_sidecore_stats(json_t *params, void *opaque, struct rpc_error *
         struct sc_core_stats s;
         sc_core_stats(ctx->scs, i, &s);
         json_array_append_new(
-            arr, json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (int)s.id, "cpu",
-                           s.cpu, "queues", (int)s.nr_queues, "rounds", (json_int_t)s.rounds,
-                           "busy_ns", (json_int_t)s.busy_ns, "idle_ns", (json_int_t)s.idle_ns,
-                           "sleep_ns", (json_int_t)s.sleep_ns, "sleeps", (json_int_t)s.sleeps,
-                           "wakeups", (json_int_t)s.wakeups, "requests",
-                           (json_int_t)s.requests, "yields", (json_int_t)s.yields));
+            arr, json_pack("{s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (int)s.id,
+                           "cpu", s.cpu, "queues", (int)s.nr_queues, "rounds",
+                           (json_int_t)s.rounds, "busy_ns", (json_int_t)s.busy_ns, "idle_ns",
+                           (json_int_t)s.idle_ns, "sleep_ns", (json_int_t)s.sleep_ns, "sleeps",
+                           (json_int_t)s.sleeps, "wakeups", (json_int_t)s.wakeups, "requests",
+                           (json_int_t)s.requests, "yields", (json_int_t)s.yields,
+                           "sampled_ns", (json_int_t)s.sampled_ns));
     }
     return arr;
 }

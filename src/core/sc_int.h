@@ -58,6 +58,17 @@ struct sidecore {
     _Atomic unsigned nr_queues;
     _Atomic uint64_t rounds, busy_ns, idle_ns, sleep_ns, sleeps, wakeups, requests, yields;
     _Atomic uint64_t recent_busy_ns; /* busy time in the last complete window */
+    /* Start of the sleep in progress (sc_now_ns; 0: awake), so a reader can
+     * credit a sleep that has not ended yet: epoll_wait may take up to
+     * SC_SLEEP_TIMEOUT_MS, longer than a `top` interval. The loop clears it
+     * before adding the ended sleep to sleep_ns (a release fence between):
+     * a reader that sees the same start before and after reading sleep_ns
+     * read a sleep_ns without that sleep (a seqlock with sleep_since as its
+     * sequence). */
+    _Atomic uint64_t sleep_since;
+    /* Readers only: the largest sleep time handed out, which keeps it
+     * monotonic across a sleep's end that races with a read. */
+    _Atomic uint64_t sleep_seen;
 };
 
 struct sc_set {

@@ -218,9 +218,13 @@ static bool core_sleep(struct sidecore *c, bool *notify_on)
                                 : (int)SC_MIN((wake_ns - t0 + 999999) / 1000000,
                                               (uint64_t)SC_SLEEP_TIMEOUT_MS);
     sc_stat_add(&c->sleeps, 1);
+    atomic_store_explicit(&c->sleep_since, t0, memory_order_release);
     int n = epoll_wait(c->epfd, evs, SC_MAX_EVENTS, timeout);
     int err = errno;
-    sc_stat_add(&c->sleep_ns, sc_now_ns() - t0);
+    uint64_t t1 = sc_now_ns();
+    atomic_store_explicit(&c->sleep_since, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    sc_stat_add(&c->sleep_ns, t1 - t0);
     if (n < 0 && err != EINTR)
         LOG_ERR("sidecore", "sidecore-%u: epoll_wait: %s", c->id, strerror(err));
     /* EINTR counts as a wakeup: io_uring task work (a backend completion

@@ -254,6 +254,33 @@ unsigned sc_set_count(const struct sc_set *s)
     return s ? s->n : 0;
 }
 
+/* Sleep time up to *now, the sleep in progress included. */
+static uint64_t sleep_ns_now(struct sidecore *c, uint64_t *now_out)
+{
+    uint64_t since, total, now;
+    for (;;) {
+        since = atomic_load_explicit(&c->sleep_since, memory_order_acquire);
+        total = atomic_load_explicit(&c->sleep_ns, memory_order_relaxed);
+        now = sc_now_ns();
+        atomic_thread_fence(memory_order_acquire);
+        /* Unchanged: total does not hold the sleep that began at since. */
+        if (atomic_load_explicit(&c->sleep_since, memory_order_relaxed) == since)
+            break;
+    }
+    *now_out = now;
+    if (since && now > since)
+        total += now - since;
+    /* A read racing with a sleep's end may have credited it up to a clock
+     * read a little later than the end the loop records, or may find the
+     * sleep ended but not yet added: never hand out less than before. */
+    uint64_t seen = atomic_load_explicit(&c->sleep_seen, memory_order_relaxed);
+    while (seen < total &&
+           !atomic_compare_exchange_weak_explicit(&c->sleep_seen, &seen, total,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    return seen > total ? seen : total;
+}
+
 void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -266,7 +293,7 @@ void sc_core_stats(struct sc_set *s, unsigned idx, struct sc_core_stats *out)
     out->rounds = atomic_load_explicit(&c->rounds, memory_order_relaxed);
     out->busy_ns = atomic_load_explicit(&c->busy_ns, memory_order_relaxed);
     out->idle_ns = atomic_load_explicit(&c->idle_ns, memory_order_relaxed);
-    out->sleep_ns = atomic_load_explicit(&c->sleep_ns, memory_order_relaxed);
+    out->sleep_ns = sleep_ns_now(c, &out->sampled_ns);
     out->sleeps = atomic_load_explicit(&c->sleeps, memory_order_relaxed);
     out->wakeups = atomic_load_explicit(&c->wakeups, memory_order_relaxed);
     out->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);

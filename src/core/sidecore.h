@@ -80,11 +80,12 @@ struct sc_core_stats {
     uint64_t rounds;   /* poll rounds */
     uint64_t busy_ns;  /* rounds with work */
     uint64_t idle_ns;  /* rounds without work, still polling */
-    uint64_t sleep_ns; /* asleep in epoll */
+    uint64_t sleep_ns; /* asleep in epoll, the sleep in progress up to sampled_ns */
     uint64_t sleeps;   /* transitions to sleep */
     uint64_t wakeups;
     uint64_t requests;
     uint64_t yields; /* idle rounds that gave the CPU up (sched_yield) */
+    uint64_t sampled_ns; /* sc_now_ns when read: rates over the daemon's own interval */
 };
 
 void sc_params_default(struct sc_params *p);

@@ -1,9 +1,9 @@
 /* Sidecores with fake queues: synchronous attach/detach from many threads
  * (a detached queue is never polled again), least-loaded placement, hybrid
- * sleep and wake-up by a kick eventfd, parking of a failed queue, the
- * never_poll baseline, yielding right after a handoff, and destroy joining
- * the threads. Every wait is
- * bounded; nothing asserts how long anything took. */
+ * sleep and wake-up by a kick eventfd, sleep time counted during a sleep,
+ * parking of a failed queue, the never_poll baseline, yielding right after
+ * a handoff, and destroy joining the threads. Every wait is bounded;
+ * nothing asserts how long anything took. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -323,6 +323,39 @@ static void test_hybrid_sleep_and_kick(void **state)
     close(kfd);
 }
 
+/* A `top` interval is shorter than one idle sleep (up to 1 s): the stats
+ * must count the sleep in progress, or an interval sees none of it and the
+ * next one several intervals' worth. */
+static void test_sleep_counted_while_asleep(void **state)
+{
+    (void)state;
+    uint64_t t_start = sc_now_ns();
+    struct sc_set *s = make_set(1, false);
+    assert_true(wait_sleeping(s, 1));
+    struct sc_core_stats a, b;
+    bool same_sleep = false, within_wall = true, monotonic = true, within_sampled = true;
+    /* Retried when a timeout ends the sleep between the two reads. */
+    for (int i = 0; i < 50 && !same_sleep; i++) {
+        sc_core_stats(s, 0, &a);
+        nap_ms(20);
+        sc_core_stats(s, 0, &b);
+        uint64_t wall = sc_now_ns() - t_start;
+        within_wall = within_wall && a.sleep_ns <= wall && b.sleep_ns <= wall;
+        monotonic = monotonic && b.sleep_ns >= a.sleep_ns && b.sampled_ns > a.sampled_ns;
+        /* What top divides by: the daemon's own interval between reads. */
+        within_sampled = within_sampled && b.sleep_ns - a.sleep_ns <= b.sampled_ns - a.sampled_ns;
+        same_sleep = a.sleeps == b.sleeps;
+    }
+    /* Before the checks: a failed one would leave the thread running into
+     * the next tests. */
+    sc_set_destroy(s);
+    assert_true(within_wall);
+    assert_true(monotonic);
+    assert_true(within_sampled);
+    assert_true(same_sleep);
+    assert_true(b.sleep_ns > a.sleep_ns);
+}
+
 static void test_pending_work_cancels_sleep(void **state)
 {
     (void)state;
@@ -502,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_placement_fewest_queues),
         cmocka_unit_test(test_placement_busy_tiebreak),
         cmocka_unit_test(test_hybrid_sleep_and_kick),
+        cmocka_unit_test(test_sleep_counted_while_asleep),
         cmocka_unit_test(test_pending_work_cancels_sleep),
         cmocka_unit_test(test_parked_queue),
         cmocka_unit_test(test_never_poll),
