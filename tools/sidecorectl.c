@@ -738,6 +738,20 @@ static void cmd_named(const char *cmd, const char *method, const char *what, int
     print_or(r, "deleted %s%s\n", argv[1], "");
 }
 
+/* How long ago the iohost last answered: "never" when it has not. */
+static const char *rx_age(json_t *d, char *buf, size_t len)
+{
+    json_t *v = json_object_get(d, "last_rx_ms");
+    json_int_t ms = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (ms < 0)
+        snprintf(buf, len, "never");
+    else if (ms < 10000)
+        snprintf(buf, len, "%lldms", (long long)ms);
+    else
+        snprintf(buf, len, "%llds", (long long)(ms / 1000));
+    return buf;
+}
+
 static void cmd_peers(void)
 {
     json_t *r = call("remote_peers", NULL);
@@ -746,19 +760,21 @@ static void cmd_peers(void)
         json_decref(r);
         return;
     }
-    printf("%-16s %-22s %-12s %8s %8s %7s %10s %9s %9s\n", "DEVICE", "IOHOST", "STATE", "RTT_US",
-           "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT");
+    printf("%-16s %-22s %-12s %8s %8s %7s %10s %9s %9s %8s\n", "DEVICE", "IOHOST", "STATE",
+           "RTT_US", "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT", "LAST_RX");
     size_t i;
     json_t *d;
     static const char *const more[] = {"requests", "cwnd_bytes", "cwnd_cuts", "on_fallback",
                                        "fallback_requests", "failed_requests", "stale_resends",
                                        NULL};
+    char age[24];
     json_array_foreach(r, i, d) {
-        printf("%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu\n", str(d, "device"),
+        printf("%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu %8s\n", str(d, "device"),
                str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
                (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "queued"),
                (unsigned long long)u64(d, "retransmits"),
-               (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"));
+               (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"),
+               rx_age(d, age, sizeof(age)));
         char lead[96];
         snprintf(lead, sizeof(lead), "  export %s: ", str(d, "export"));
         print_counters(lead, d, more, 3);

@@ -153,7 +153,9 @@ static void rio_queue_close(struct blk_bq *bq)
                                &q->cwnd_cuts};
     for (unsigned i = 0; i < SC_ARRAY_SIZE(past); i++)
         atomic_fetch_add(past[i], atomic_load(now[i]));
-    atomic_store(&be->idle_state, atomic_load(&q->pub_state));
+    uint64_t rx = atomic_load(&q->pub_last_rx_ns);
+    if (rx > atomic_load(&be->past_rx_ns))
+        atomic_store(&be->past_rx_ns, rx);
     pthread_mutex_unlock(&be->lock);
     cq_free(q);
 }
@@ -396,7 +398,7 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *given, const cha
         *why = "the iohost does not answer (give size to create the device anyway)";
         return NULL;
     }
-    atomic_init(&be->idle_state, rc == 0 ? RQ_CONNECTED : RQ_FAILED);
+    atomic_init(&be->past_rx_ns, rc == 0 ? sc_now_ns() : 0);
     be->info.max_io = RIO_MAX_IO;
     be->info.settle_ms = (uint32_t)(be->timeout_ns / 1000000); /* every request ends by then */
     if (rc < 0)
@@ -421,10 +423,9 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
     out->stale_resends = atomic_load(&be->past_stale);
     out->cwnd_cuts = atomic_load(&be->past_cuts);
     int worst = RQ_CONNECTED;
-    uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns(), oldest_rx = 0;
+    uint64_t rtt_sum = 0, rtt_n = 0, now = sc_now_ns();
     pthread_mutex_lock(&be->lock);
-    if (!be->queues)
-        worst = atomic_load(&be->idle_state);
+    uint64_t past_rx = atomic_load(&be->past_rx_ns), oldest_rx = be->queues ? now : past_rx;
     for (struct rio_cq *q = be->queues; q; q = q->next) {
         out->queues++;
         int st = atomic_load_explicit(&q->pub_state, memory_order_relaxed);
@@ -447,12 +448,17 @@ void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out)
         out->fallback_requests += atomic_load_explicit(&q->fb_requests, memory_order_relaxed);
         out->failed_requests += atomic_load_explicit(&q->failed, memory_order_relaxed);
         out->stale_resends += atomic_load_explicit(&q->stale_resends, memory_order_relaxed);
+        /* A queue that has heard nothing yet counts from the device's
+         * last answer. */
         uint64_t rx = atomic_load_explicit(&q->pub_last_rx_ns, memory_order_relaxed);
-        if (rx && now > rx && now - rx > oldest_rx)
-            oldest_rx = now - rx;
+        oldest_rx = SC_MIN(oldest_rx, rx ? rx : past_rx);
     }
+    /* No queue open: nothing talks to the iohost, so no state is known. */
+    out->state = be->queues ? rio_state_name(worst) : "idle";
     pthread_mutex_unlock(&be->lock);
-    out->state = rio_state_name(worst);
     out->rtt_us = rtt_n ? rtt_sum / rtt_n / 1000 : 0;
-    out->last_rx_ms = oldest_rx / 1000000ull;
+    if (!oldest_rx)
+        out->last_rx_ms = -1;
+    else
+        out->last_rx_ms = now > oldest_rx ? (int64_t)((now - oldest_rx) / 1000000ull) : 0;
 }

@@ -43,7 +43,8 @@ struct rio_blk_params {
 };
 
 struct rio_peer_stats {
-    const char *state;        /* "connected", "failed-over", "recovering" (worst queue) */
+    const char *state;        /* "connected", "failed-over", "recovering" (worst queue),
+                               * "idle" (no queue open) */
     unsigned queues;
     uint64_t rtt_us;          /* smoothed, mean over queues that measured one */
     uint64_t in_flight;       /* requests waiting for the iohost */
@@ -54,7 +55,8 @@ struct rio_peer_stats {
     uint64_t requests, retransmits, failovers, reconnects;
     uint64_t fallback_requests, failed_requests;
     uint64_t stale_resends;   /* writes the iohost refused for an old lease, sent again */
-    uint64_t last_rx_ms;      /* since the last datagram from the iohost (max over queues) */
+    int64_t last_rx_ms;       /* since the iohost last answered (the quietest open queue's;
+                               * with none open, its last answer to any); -1: never */
 };
 
 /* Fills the fields p leaves 0 with the defaults rio_blk_create applies. */

@@ -62,9 +62,9 @@ struct rio_be {
     struct rio_cq *queues;
     _Atomic uint64_t past_requests, past_retransmits, past_failovers, past_reconnects,
         past_fb, past_failed, past_stale, past_cuts;
-    /* The state shown while no queue is open: what the creation's HELLO
-     * found, then what the last queue to close saw. */
-    _Atomic int idle_state;
+    /* The newest answer from the iohost that no open queue holds: the
+     * creation's HELLO, then each closed queue's last (0: none). */
+    _Atomic uint64_t past_rx_ns;
 };
 
 struct rio_cq {

@@ -89,7 +89,9 @@ guest_boot "$TMP/disk0.sock" 2
 kill -0 "$VM_PID" 2>/dev/null || fail "the vmhost sidecored died while serving the guest"
 kill -0 "$IO_PID" 2>/dev/null || fail "the iohost sidecored died while serving the guest"
 peers=$(timeout 15 "$CTL" -s "$TMP/vm.rpc" --json peers) || fail "sidecorectl peers failed"
-echo "$peers" | jq -e '.[0].connected == true and .[0].failovers == 0 and
+# The guest is gone, so no queue is open: the state is idle (no guess at
+# the iohost's), and the iohost has answered.
+echo "$peers" | jq -e '.[0].state == "idle" and .[0].last_rx_ms >= 0 and .[0].failovers == 0 and
     .[0].fallback_requests == 0 and .[0].failed_requests == 0' >/dev/null ||
     fail "the remote device did not stay connected: $peers"
 written=$(timeout 15 "$CTL" -s "$TMP/io.rpc" --json exports |

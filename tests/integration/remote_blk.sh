@@ -12,7 +12,8 @@
 #     kernel has no sch_netem): every block verified, retransmissions seen.
 #  4. the iohost is killed mid-run: a device with a fallback on the same
 #     file completes every request, one without fails them with I/O errors,
-#     both within the bound (no hang); after the restart the iohost serves
+#     both within the bound (no hang); a device whose guest left before
+#     shows idle, not connected; after the restart the iohost serves
 #     exactly the file's content (checksums), so every acknowledged write
 #     is present, and the error-mode device works again.
 # Usage: remote_blk.sh BUILD_DIR
@@ -121,7 +122,10 @@ grep -q " 0 mismatches" "$TMP/out" || fail "verify summary missing"
 bench 0 run --socket "$TMP/r0.sock" --workload write --bs 4k --qd 4 --queues 1 --span 1M --ios 256 --verify
 bench 0 run --socket "$TMP/r0.sock" --workload randwrite --bs 128k --qd 4 --queues 2 --span 8M --ios 500 --verify
 check_headers "$TMP/img0" 0 1 8 100 2047
-[ "$(peer vm0 r0 connected)" = true ] || fail "r0 does not show its iohost as connected"
+# The bench is gone, so no queue is open and nothing talks to the iohost:
+# peers does not claim a state it cannot know, and says when it answered.
+[ "$(peer vm0 r0 state)" = idle ] || fail "r0 with no queue open shows $(peer vm0 r0 state), not idle"
+[ "$(peer vm0 r0 last_rx_ms)" -ge 0 ] || fail "r0 shows its iohost as never answering"
 [ "$(peer vm0 r0 failovers)" = 0 ] || fail "r0 failed over on a clean path"
 # An mtu above the path's (9000 over a 1500 veth): the kernel refuses a
 # segmented send of 9000-byte datagrams (EMSGSIZE), which was taken as a
@@ -353,6 +357,12 @@ errs=$(sed -n 's/^result: .*, \([0-9]*\) errors$/\1/p' "$TMP/err.out")
 [ "$(peer vm0 re failed_requests)" -ge "${errs:-1}" ] ||
     fail "re counts $(peer vm0 re failed_requests) failed requests; the bench saw $errs errors"
 [ "$(peer vm0 re connected)" = false ] || fail "re shows a dead iohost as connected"
+# r1's guest left before the kill: peers said "connected" for the dead
+# iohost (what the last queue saw) and last_rx_ms 0, "just now".
+[ "$(peer vm1 r1 state)" = idle ] || fail "r1 shows a dead iohost as $(peer vm1 r1 state)"
+[ "$(peer vm1 r1 last_rx_ms)" -gt 0 ] || fail "r1's last answer from the iohost reads as just now"
+timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers | grep -Eq '^r1 .* idle .* [0-9]+m?s$' ||
+    fail "peers' text shows no idle state and age for r1: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers)"
 
 start_daemon io iohost "${IOHOST_ARGS[@]}"
 want=$(head -c 4M "$TMP/img3" | sha256sum | cut -d' ' -f1)

@@ -204,7 +204,14 @@ static void roundtrip(void **st)
     assert_int_equal(ps.requests, 42);
     assert_int_equal(ps.failovers, 0);
     assert_true(ps.stale_resends >= 1); /* the first write had no stamp to echo */
+    assert_true(ps.last_rx_ms >= 0);
     be->ops->queue_close(q);
+    /* No queue open: nothing probes the iohost, so its state is unknown
+     * (it said "connected" for an iohost killed since), and the last
+     * answer's age is what there is to tell. */
+    rio_blk_stats(be, &ps);
+    assert_string_equal(ps.state, "idle");
+    assert_true(ps.last_rx_ms >= 0);
     be->ops->destroy(be);
 
     struct rio_blk_params bad = {.server = e->addr, .device = "nope", .connect_ms = 1000};
@@ -1163,6 +1170,24 @@ static void failover_to_error(void **st)
     server_start(e);
 }
 
+/* A device created on a silent iohost (it has a size) has never heard
+ * from it: peers says so rather than "just now" (last_rx_ms was 0). */
+static void silent_iohost_never_answered(void **st)
+{
+    struct env *e = *st;
+    rio_server_destroy(e->srv);
+    e->srv = NULL;
+    const char *why = "";
+    struct blk_backend *be = client(e, NULL, 200, &why);
+    assert_non_null(be);
+    struct rio_peer_stats ps;
+    rio_blk_stats(be, &ps);
+    assert_string_equal(ps.state, "idle");
+    assert_true(ps.last_rx_ms == -1);
+    be->ops->destroy(be);
+    server_start(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1186,6 +1211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(queue_numbers_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(failover_to_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(silent_iohost_never_answered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
