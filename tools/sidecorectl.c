@@ -550,7 +550,9 @@ static void cmd_list(void)
             printf("%-16s   stages %s\n", "", st ? st : "(out of memory)");
             free(st);
         }
-        if (*str(d, "why"))
+        if (*str(d, "connect_error"))
+            printf("%-16s   %s\n", "", str(d, "connect_error"));
+        else if (*str(d, "why"))
             printf("%-16s   %s %llu time(s), last: %s\n", "",
                    json_is_true(json_object_get(d, "failed")) ? "failed now," : "failed",
                    (unsigned long long)u64(d, "failures"), str(d, "why"));
@@ -902,7 +904,9 @@ static void cmd_net_list(void)
         printf("%-16s %6llu %-17s %5llu %-14s %-10s %s\n", str(d, "name"),
                (unsigned long long)u64(d, "queues"), str(d, "mac"),
                (unsigned long long)u64(d, "mtu"), link, str(d, "status"), str(d, "socket"));
-        if (*str(d, "why"))
+        if (*str(d, "connect_error"))
+            printf("%-16s   %s\n", "", str(d, "connect_error"));
+        else if (*str(d, "why"))
             printf("%-16s   failed %llu time(s), last: %s\n", "",
                    (unsigned long long)u64(d, "failures"), str(d, "why"));
     }

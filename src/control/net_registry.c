@@ -778,13 +778,17 @@ static json_t *state_json(const struct nr_net *n, json_t *o)
 {
     struct vhost_dev_info vi;
     vhost_dev_get_info(n->vh, &vi);
-    const char *why = vi.why[0] ? vi.why : (vdev_is_broken(n->vdev) ? n->vdev->why : "");
+    const char *why = vi.connect_error[0] ? vi.connect_error
+                      : vi.why[0]           ? vi.why
+                      : vdev_is_broken(n->vdev) ? n->vdev->why
+                                                : "";
     json_object_set_new(o, "connected", json_boolean(vi.connected));
     json_object_set_new(o, "status", json_string(status_word(n, &vi)));
     json_object_set_new(o, "queues_started", json_integer(vi.queues_started));
     json_object_set_new(o, "failed", json_boolean(vi.failed));
     json_object_set_new(o, "failures", json_integer((json_int_t)vi.failures));
     json_object_set_new(o, "why", json_string(why));
+    json_object_set_new(o, "connect_error", json_string(vi.connect_error));
     return o;
 }
 

@@ -571,7 +571,10 @@ static json_t *state_json(const struct reg_dev *d, json_t *obj)
 {
     struct vhost_dev_info vi;
     vhost_dev_get_info(d->vh, &vi);
-    const char *why = vi.why[0] ? vi.why : (vdev_is_broken(d->vdev) ? d->vdev->why : "");
+    const char *why = vi.connect_error[0] ? vi.connect_error
+                      : vi.why[0]           ? vi.why
+                      : vdev_is_broken(d->vdev) ? d->vdev->why
+                                                : "";
     json_object_set_new(obj, "connected", json_boolean(vi.connected));
     json_object_set_new(obj, "status", json_string(status_word(d, &vi)));
     json_object_set_new(obj, "virtio_status", json_integer(vi.status));
@@ -579,6 +582,7 @@ static json_t *state_json(const struct reg_dev *d, json_t *obj)
     json_object_set_new(obj, "failed", json_boolean(vi.failed));
     json_object_set_new(obj, "failures", json_integer((json_int_t)vi.failures));
     json_object_set_new(obj, "why", json_string(why));
+    json_object_set_new(obj, "connect_error", json_string(vi.connect_error));
     json_object_set_new(obj, "stopping_ms",
                         vi.stopping ? json_integer((json_int_t)vi.stopping_ms) : json_null());
     return obj;

@@ -115,6 +115,7 @@ struct vhost_dev {
     bool config_told; /* warned of a config read past the device's, this connection */
     uint64_t failures;
     char why[192];       /* last failure (kept after the vdev is cleared) */
+    int connect_err;     /* client mode: errno of the last failed connect, 0 once one worked */
     char err[160];       /* reason of the failing handler */
 };
 

@@ -117,6 +117,7 @@ static void attach(struct vhost_dev *v, int fd)
     v->messages = 0;
     v->connections++;
     v->backoff_ms = VHU_BACKOFF_MIN_MS;
+    v->connect_err = 0;
     LOG_INFO(VHU_COMP, "%s: frontend connected on %s", v->dev->name, v->path);
 }
 
@@ -279,6 +280,48 @@ static int fill_addr(const char *path, struct sockaddr_un *a)
     return 0;
 }
 
+/* What a person can do about a failed connect to a frontend. */
+static const char *connect_hint(int err)
+{
+    switch (err) {
+    case ENOENT:
+        return "is the frontend started, listening there (QEMU: -chardev "
+               "socket,...,server=on,wait=off)?";
+    case ECONNREFUSED:
+        return "nothing listens on it: did the frontend exit?";
+    case EACCES:
+        return "permission denied: let the daemon's user search the directories and write "
+               "the socket";
+    case EAGAIN:
+        return "the frontend does not accept connections fast enough";
+    default:
+        return "";
+    }
+}
+
+static void connect_error_text(const struct vhost_dev *v, char *buf, size_t len)
+{
+    const char *hint = connect_hint(v->connect_err);
+    snprintf(buf, len, "cannot connect to %s: %s%s%s", v->path, strerror(v->connect_err),
+             *hint ? "; " : "", hint);
+}
+
+/* The reconnect timer retries for as long as it takes (at intervals growing
+ * to 1 s): only the first failure and a change of reason are worth a line. */
+static void connect_failed(struct vhost_dev *v, int err)
+{
+    if (err == v->connect_err) {
+        LOG_DEBUG(VHU_COMP, "%s: connect %s: %s (retry in %u ms)", v->dev->name, v->path,
+                  strerror(err), v->backoff_ms);
+        return;
+    }
+    v->connect_err = err;
+    char msg[320];
+    connect_error_text(v, msg, sizeof(msg));
+    LOG_WARN(VHU_COMP, "%s: %s (retrying at intervals growing to 1 s; logged again when the "
+             "reason changes)", v->dev->name, msg);
+}
+
 static void try_connect(void *opaque)
 {
     struct vhost_dev *v = opaque;
@@ -294,13 +337,43 @@ static void try_connect(void *opaque)
         return;
     }
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        LOG_DEBUG(VHU_COMP, "%s: connect %s: %s (retry in %u ms)", v->dev->name, v->path,
-                  strerror(errno), v->backoff_ms);
+        int err = errno;
         close(fd);
+        connect_failed(v, err);
         schedule_reconnect(v);
         return;
     }
     attach(v, fd);
+}
+
+/* A socket in a directory that does not exist is most likely a typo:
+ * refused, as server mode's bind refuses it, rather than waited for in
+ * silence for ever. */
+static int check_client_path(const char *path, const char **why)
+{
+    struct sockaddr_un a;
+    if (fill_addr(path, &a) < 0) {
+        *why = "socket path too long for a unix socket";
+        return -ENAMETOOLONG;
+    }
+    char dir[sizeof(a.sun_path)];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0; /* the working directory */
+    if (slash == dir)
+        slash[1] = '\0'; /* the root directory */
+    else
+        *slash = '\0';
+    struct stat st;
+    int rc = stat(dir, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    if (rc == -ENOENT)
+        *why = "cannot connect to the socket path: its directory does not exist";
+    else if (rc == -ENOTDIR)
+        *why = "cannot connect to the socket path: a part of it is not a directory";
+    else
+        rc = 0; /* anything else (EACCES): the connect's log line and list say so */
+    return rc;
 }
 
 static int listen_on(struct vhost_dev *v, const char **why)
@@ -438,6 +511,9 @@ int vhost_dev_create(struct evloop *loop, const struct vhost_dev_cfg *cfg,
     v->dev->on_config_change = vhu_on_config_change;
     v->dev->on_config_opaque = v;
     if (v->client) {
+        rc = check_client_path(v->path, why);
+        if (rc < 0)
+            goto fail;
         try_connect(v);
     } else {
         rc = listen_on(v, why);
@@ -513,6 +589,8 @@ void vhost_dev_get_info(struct vhost_dev *v, struct vhost_dev_info *out)
     out->stopping = v->settling;
     if (v->settling)
         out->stopping_ms = (sc_now_ns() - v->settle_ns) / 1000000;
+    if (v->client && v->conn.fd < 0 && v->connect_err)
+        connect_error_text(v, out->connect_error, sizeof(out->connect_error));
     if (v->why[0])
         snprintf(out->why, sizeof(out->why), "%s", v->why);
     else if (vdev_is_broken(v->dev))

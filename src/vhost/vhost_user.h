@@ -46,6 +46,8 @@ struct vhost_dev_info {
     bool failed;                /* stopped now; a new connection starts afresh */
     uint64_t failures;          /* times a frontend's bad input stopped the device */
     char why[192];              /* last failure (kept across reconnects), empty if none */
+    char connect_error[192];    /* client mode: why the last connect failed, empty once one
+                                 * worked */
     uint64_t config_changes;    /* CONFIG_CHANGE_MSGs sent on the backend channel */
     bool stopping;              /* a message or hangup waits for rings to finish requests */
     uint64_t stopping_ms;       /* how long it has waited so far */

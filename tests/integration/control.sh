@@ -314,6 +314,38 @@ ctl_fails "net-create: switch given twice" net-create nk2 switch=swk switch=swk
 ctl_fails "is already used by net device nk" net-create nk2 switch=swk client=on "socket=$RUN/./nk.sock"
 ctl_fails "is the daemon's RPC socket" create-blk bk2 --client --socket "$RUN//sidecored.sock"
 ctl_fails "its directory does not exist" create-blk bk2 --socket "$TMP/no/such/dir/bk2.sock"
+# A client device on a path in a missing directory was created and waited
+# silently forever: refused as in server mode. One whose frontend is not
+# there yet logs its first failure and each change of reason (not every
+# retry), and list shows the reason until a connect works.
+ctl_fails "its directory does not exist" create-blk bk2 --client --socket "$TMP/no/such/dir/bk2.sock"
+ctl create-blk ck --client --socket "$TMP/ck.sock" --size 1M
+ctl list
+grep -qF "cannot connect to $TMP/ck.sock: No such file or directory; is the frontend started" \
+    "$TMP/ctl.out" || fail "list shows no connect error for ck: $(cat "$TMP/ctl.out")"
+sleep 1 # a few retries (50 ms, doubling)
+[ "$(grep -c "ck: cannot connect to $TMP/ck.sock: No such file" "$TMP/daemon.log")" = 1 ] ||
+    fail "ck's connect failure is not logged exactly once"
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$TMP/ck.sock"
+for _ in $(seq 100); do
+    grep -q "ck: cannot connect to $TMP/ck.sock: Connection refused" "$TMP/daemon.log" && break
+    sleep 0.05
+done
+grep -q "ck: cannot connect to $TMP/ck.sock: Connection refused" "$TMP/daemon.log" ||
+    fail "ck's new connect failure (a socket nobody listens on) is not logged"
+sleep 5 | timeout 10 socat "UNIX-LISTEN:$TMP/ck.sock,unlink-early" - >/dev/null &
+CK=$!
+for _ in $(seq 100); do
+    ctl --json list
+    [ "$(jget "$TMP/ctl.out" '[x["status"] + "/" + x["why"] for x in d if x["name"] == "ck"][0]')" = \
+        connected/ ] && break
+    sleep 0.05
+done
+[ "$(jget "$TMP/ctl.out" '[x["status"] + "/" + x["why"] for x in d if x["name"] == "ck"][0]')" = \
+    connected/ ] || fail "ck once connected: $(cat "$TMP/ctl.out")"
+ctl delete ck
+kill "$CK" 2>/dev/null
+wait "$CK" 2>/dev/null
 ctl_fails "contains a control character" create-blk bk2 --socket "$TMP/a
 b.sock"
 # QEMU reads a comma in an option value as ",,": the printed line says so.
