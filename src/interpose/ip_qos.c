@@ -189,9 +189,11 @@ struct ip_stage *ip_qos_from_json(const json_t *o, const char *ctx, char *err, s
                      ctx, key);
             return NULL;
         }
-        if (ip_json_size(v, dst) < 0) {
-            ip_json_expect(err, len, ctx, key, "a non-negative number (bps: or a size like 10M)",
-                           v);
+        /* Buckets count in doubles, exact up to 2^53 (9e15 IOPS or bytes/s, far
+         * beyond any device); above it the stats showed 2^63 as negative. */
+        if (ip_json_size(v, dst) < 0 || *dst > (1ull << 53)) {
+            ip_json_expect(err, len, ctx, key,
+                           "a non-negative number up to 2^53 (bps: or a size like 10M)", v);
             return NULL;
         }
     }

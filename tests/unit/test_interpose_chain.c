@@ -422,6 +422,9 @@ static void from_json(void **st)
         "[{\"type\":\"nope\"}]",
         "[{\"type\":\"qos\"}]",
         "[{\"type\":\"qos\",\"iops\":-1}]",
+        /* 2^63 and above were taken and shown negative in the stats (h12). */
+        "[{\"type\":\"qos\",\"bps\":\"16000000000000000000\"}]",
+        "[{\"type\":\"qos\",\"iops\":9007199254740993}]",
         "[{\"type\":\"meter\",\"x\":1}]",
         "[{\"type\":\"crypt\"}]",
         "[{\"type\":\"crypt\",\"key\":\"abc\"}]",
