@@ -41,3 +41,16 @@ foreach(src ${SC_TEST_TOOLS})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_link_libraries(${name} sctesttools sidecore scfront)
 endforeach()
+
+# libFuzzer harnesses (cmake -DSC_FUZZ=ON with clang; scripts/fuzz.sh builds
+# and runs one): each feeds one layer's untrusted-input parser.
+if(SC_FUZZ)
+  file(GLOB SC_FUZZERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
+  foreach(src ${SC_FUZZERS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+    target_link_libraries(${name} sidecore scfront)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  endforeach()
+endif()
