@@ -354,7 +354,7 @@ grep -qF "path=$TMP/a,,b.sock" "$TMP/ctl.out" || fail "the QEMU line for a,b.soc
 ctl delete bk2
 # With every RPC slot busy, sidecorectl prints the daemon's refusal, not
 # the broken pipe its request met.
-timeout 30 python3 - "$RPC" <<'PY' &
+timeout 40 python3 - "$RPC" >"$TMP/busy.out" <<'PY' &
 import socket, sys, time
 ss = []
 for i in range(64):
@@ -363,7 +363,7 @@ for i in range(64):
     s.send(b'{"jsonrpc":')
     ss.append(s)
 print("busy", flush=True)
-end = time.time() + 6
+end = time.time() + 30
 while time.time() < end:
     for s in ss:
         try:
@@ -373,7 +373,9 @@ while time.time() < end:
     time.sleep(0.3)
 PY
 busy=$!
-sleep 2
+# Up to 20 s for all 64 to connect (a fixed 2 s was too short under load).
+for _ in $(seq 200); do grep -q busy "$TMP/busy.out" && break; sleep 0.1; done
+grep -q busy "$TMP/busy.out" || fail "64 RPC clients did not connect within 20 s"
 for _ in 1 2 3; do
     ctl_fails "too many RPC clients" info
 done
