@@ -435,9 +435,10 @@ static int net_conflict(const struct net_registry *r, const struct cfg_net *c, c
 }
 
 /* Two NICs with one MAC on a switch (or a remote one) take turns in its
- * MAC table, and each loses the other's traffic. */
-static int mac_conflict(const struct net_registry *r, const struct cfg_net *c, char *err,
-                        size_t len)
+ * MAC table, and each loses the other's traffic, unless they are the two
+ * ends of a live migration on one host (one runs at a time): a warning,
+ * not a refusal. */
+static void mac_twin(const struct net_registry *r, const struct cfg_net *c)
 {
     for (struct nr_net *n = r->nets; n; n = n->next) {
         bool local = c->sw && n->cfg.sw && !strcmp(c->sw, n->cfg.sw);
@@ -446,13 +447,13 @@ static int mac_conflict(const struct net_registry *r, const struct cfg_net *c, c
         if ((local || remote) && !memcmp(c->mac, n->cfg.mac, 6)) {
             char mac[18];
             net_mac_format(c->mac, mac);
-            snprintf(err, len, "net device %s: MAC %s is net device %s's on switch %s already "
-                     "(give another mac=)", c->name, mac, n->cfg.name,
+            LOG_WARN(LOGC, "net device %s: MAC %s is net device %s's too, on switch %s: fine "
+                     "for the two ends of a live migration, otherwise they take turns in its "
+                     "MAC table (give another mac=)", c->name, mac, n->cfg.name,
                      local ? c->sw : c->rswitch);
-            return -EEXIST;
+            return;
         }
     }
-    return 0;
 }
 
 int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *err, size_t len)
@@ -482,8 +483,7 @@ int net_registry_add_net(struct net_registry *r, const struct cfg_net *c, char *
         rc = -ENOENT;
         goto fail;
     }
-    if ((rc = mac_conflict(r, c, err, len)))
-        goto fail;
+    mac_twin(r, c);
     const char *why = "";
     struct net_dev_params np = {.name = c->name,
                                 .queue_pairs = (uint16_t)c->queues,
