@@ -13,16 +13,14 @@
 #include "dev/blk_int.h"
 #include "mem/guestmem.h"
 #include "virtq/virtq.h"
+#include "fuzz_common.h"
 
 static struct sc_set *scs;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    sc_log_set_level(getenv("SC_FUZZ_LOG") ? SC_LOG_DEBUG : SC_LOG_ERR);
-    struct sc_params p;
-    sc_params_default(&p);
-    scs = sc_set_create(&p);
+    scs = fuzz_sidecores();
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "remote/rio_client.h"
 #include "remote/rio_wire.h"
+#include "fuzz_common.h"
 
 static struct blk_backend *be;
 static struct blk_bq *bq;
@@ -38,7 +39,7 @@ struct req {
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    sc_log_set_level(getenv("SC_FUZZ_LOG") ? SC_LOG_DEBUG : SC_LOG_ERR);
+    fuzz_log_init();
     const char *port = getenv("SC_FUZZ_PORT") ? getenv("SC_FUZZ_PORT") : "42110";
     srv = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),

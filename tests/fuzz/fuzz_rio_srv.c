@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "remote/rio_srv_int.h"
 #include "remote/rio_wire.h"
+#include "fuzz_common.h"
 
 static struct sc_set *scs;
 static struct rio_server *srv;
@@ -31,10 +32,7 @@ static uint32_t tag;
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    sc_log_set_level(getenv("SC_FUZZ_LOG") ? SC_LOG_DEBUG : SC_LOG_ERR);
-    struct sc_params p;
-    sc_params_default(&p);
-    scs = sc_set_create(&p);
+    scs = fuzz_sidecores();
     const char *why = "";
     const char *port = getenv("SC_FUZZ_PORT") ? getenv("SC_FUZZ_PORT") : "42101";
     char listen[64];

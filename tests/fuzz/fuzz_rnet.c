@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "remote/rnet_server.h"
 #include "remote/rnet_wire.h"
+#include "fuzz_common.h"
 
 static struct sc_set *scs;
 static struct evloop *loop;
@@ -81,10 +82,7 @@ static void join(int who, const char *name)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    sc_log_set_level(getenv("SC_FUZZ_LOG") ? SC_LOG_DEBUG : SC_LOG_ERR);
-    struct sc_params p;
-    sc_params_default(&p);
-    scs = sc_set_create(&p);
+    scs = fuzz_sidecores();
     loop = evloop_create();
     const char *why = "";
     sw = net_switch_create("sw0", 1024, 300, &why);

@@ -25,6 +25,7 @@
 #include "vhost/vhost_msg.h"
 #include "vhost/vhost_user.h"
 #include "virtq/virtq.h"
+#include "fuzz_common.h"
 
 #define NQ 2
 static struct evloop *loop;
@@ -86,7 +87,7 @@ static struct vdev mock = {.ops = &mock_ops, .name = "fz"};
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
-    sc_log_set_level(getenv("SC_FUZZ_LOG") ? SC_LOG_DEBUG : SC_LOG_ERR);
+    fuzz_log_init();
     loop = evloop_create();
     snprintf(path, sizeof(path), "/tmp/sc-fuzz-vu-%d.sock", getpid());
     struct vhost_dev_cfg c = {.socket_path = path, .dev = &mock, .vpri = true};
