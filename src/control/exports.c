@@ -143,6 +143,11 @@ json_t *exports_json(struct exports *x)
         int k = find(x, name);
         if (k >= 0) {
             json_t *c = cfg_export_to_json(&x->cfg.exports[k]);
+            /* The server sees the interposition chain around every export's
+             * backend: the backend is the configured one. */
+            json_t *type = json_object_get(json_object_get(c, "backend"), "type");
+            if (type)
+                json_object_set(e, "backend", type);
             json_object_set(e, "config", c);
             json_decref(c);
         }

@@ -680,6 +680,11 @@ grep -q "^  sessions_refused=0 unknown_export_requests=0 malformed_datagrams=0$"
     fail "exports shows no iohost counters: $(cat "$TMP/ctl.out")"
 grep -Eq "^  partial_writes_expired=0 writes_dropped_for_memory=0( |$)" "$TMP/ctl.out" ||
     fail "exports shows no export counters: $(cat "$TMP/ctl.out")"
+# The backend is the configured one, not the interposition chain around
+# it (every export showed "interpose").
+RPC=$IORUN/sidecored.sock ctl --json exports
+[ "$(jget "$TMP/ctl.out" 'd["exports"][0]["backend"]')" = null ] ||
+    fail "--json exports: d0's backend: $(cat "$TMP/ctl.out")"
 stop_daemon "$RPC" "$RUN/r0.sock"
 kill -TERM "$IOPID"
 timeout 10 tail --pid="$IOPID" -f /dev/null || fail "the iohost still runs 10 s after SIGTERM"
