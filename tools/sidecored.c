@@ -5,6 +5,7 @@
  * created (sockets included). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ struct opts {
     const char *config;
     const char *rpc;
     const char *runtime_dir;
+    const char *socket_group;
     unsigned sidecores;
     int cpus[CFG_MAX_SIDECORES];
     int nr_cpus;
@@ -81,6 +83,8 @@ static void usage(FILE *f)
             "  --rpc PATH           JSON-RPC socket (default <runtime-dir>/sidecored.sock)\n"
             "  --runtime-dir DIR    sockets and images (default /run/sidecore as root,\n"
             "                       else /tmp/sidecore-$UID)\n"
+            "  --socket-group G     hand device sockets (not the RPC socket) to group G, a\n"
+            "                       name or number: QEMU's group, e.g. libvirt's kvm\n"
             "  --sidecores N        polling threads (default 1)\n"
             "  --cpus C0,C1,...     cpu for each sidecore\n"
             "  --idle-us N          idle polling time before a sidecore sleeps (default 200)\n"
@@ -149,11 +153,12 @@ static int die_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     enum { O_CONFIG = 256, O_RPC, O_RUNDIR, O_SC, O_CPUS, O_IDLE, O_MODE, O_LOG, O_NODEF, O_BLK,
-           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT, O_NET_LISTEN, O_PREFAULT };
+           O_SWITCH, O_PORT, O_NET, O_ROLE, O_LISTEN, O_EXPORT, O_NET_LISTEN, O_PREFAULT, O_SOCKGRP };
     static const struct option longs[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rpc", required_argument, NULL, O_RPC},
         {"runtime-dir", required_argument, NULL, O_RUNDIR},
+        {"socket-group", required_argument, NULL, O_SOCKGRP},
         {"sidecores", required_argument, NULL, O_SC},
         {"cpus", required_argument, NULL, O_CPUS},
         {"idle-us", required_argument, NULL, O_IDLE},
@@ -182,6 +187,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case O_CONFIG: o->config = optarg; break;
         case O_RPC: o->rpc = optarg; break;
         case O_RUNDIR: o->runtime_dir = optarg; break;
+        case O_SOCKGRP: o->socket_group = optarg; break;
         case O_SC: {
             unsigned long n = strtoul(optarg, &end, 10);
             if (*end || end == optarg || n < 1 || n > CFG_MAX_SIDECORES)
@@ -490,7 +496,11 @@ static int build_config(const struct opts *o, struct sc_config *c)
                asprintf(&c->rpc_socket, "%s/sidecored.sock", c->runtime_dir) < 0) {
         c->rpc_socket = NULL;
     }
-    if (!c->runtime_dir || !c->rpc_socket) {
+    if (o->socket_group) {
+        free(c->socket_group);
+        c->socket_group = strdup(o->socket_group);
+    }
+    if (!c->runtime_dir || !c->rpc_socket || (o->socket_group && !c->socket_group)) {
         fprintf(stderr, "sidecored: out of memory\n");
         return 1;
     }
@@ -666,6 +676,28 @@ static void on_signal(int fd, uint32_t events, void *opaque)
     }
 }
 
+/* --socket-group / socket_group: a group name, or a number. */
+static int set_socket_group(const char *g)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(g, &end, 10);
+    if (*g >= '0' && *g <= '9' && !*end && !errno && n < (gid_t)-1) {
+        sockpath_set_group((gid_t)n);
+        return 0;
+    }
+    errno = 0;
+    const struct group *gr = getgrnam(g);
+    if (!gr) {
+        LOG_ERR(LOGC, "socket_group: no group \"%s\" on this system%s%s", g, errno ? ": " : "",
+                errno ? strerror(errno) : "");
+        return -1;
+    }
+    sockpath_set_group(gr->gr_gid);
+    LOG_INFO(LOGC, "device sockets go to group %s (gid %u)", g, (unsigned)gr->gr_gid);
+    return 0;
+}
+
 static int run(struct sc_config *c)
 {
     struct daemon d = {.sigfd = -1, .lock_fd = -1};
@@ -713,6 +745,8 @@ static int run(struct sc_config *c)
     struct sc_params p;
     sc_params_from(&c->sidecores, &p);
     if (check_cpus(&p) < 0)
+        return 2;
+    if (c->socket_group && set_socket_group(c->socket_group) < 0)
         return 2;
     warn_cpu_layout(&p, c->sidecores.nr_cpus);
     d.loop = evloop_create();

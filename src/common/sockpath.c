@@ -63,3 +63,22 @@ int sockpath_canonicalize(char **path)
     *path = c;
     return 0;
 }
+
+static gid_t share_gid = (gid_t)-1;
+
+void sockpath_set_group(gid_t gid)
+{
+    share_gid = gid;
+}
+
+gid_t sockpath_group(void)
+{
+    return share_gid;
+}
+
+int sockpath_share(const char *path)
+{
+    if (share_gid != (gid_t)-1 && chown(path, (uid_t)-1, share_gid) < 0)
+        return -errno;
+    return chmod(path, 0660) < 0 ? -errno : 0;
+}

@@ -717,6 +717,9 @@ int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t l
         } else if (strcmp(key, "rpc_socket") == 0) {
             if ((rc = top_string(v, key, &c.rpc_socket, err, len)))
                 goto fail;
+        } else if (strcmp(key, "socket_group") == 0) {
+            if ((rc = top_string(v, key, &c.socket_group, err, len)))
+                goto fail;
         } else if (strcmp(key, "log_level") == 0) {
             if (!json_is_string(v) || cfg_parse_log_level(json_string_value(v), &c.log_level)) {
                 rc = expected(err, len, "", key, "\"error\", \"warn\", \"info\" or \"debug\"", v);
@@ -764,7 +767,7 @@ int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t l
                 goto fail;
         } else {
             set_err(err, len,
-                    "%s: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, "
+                    "%s: unknown key (expected runtime_dir, rpc_socket, socket_group, log_level, sidecores, "
                     "devices, switches, net_devices, role, iohost, exports)",
                     key);
             rc = -EINVAL;
@@ -816,5 +819,6 @@ void cfg_free(struct sc_config *c)
     cfg_rio_free(&c->rio);
     free(c->runtime_dir);
     free(c->rpc_socket);
+    free(c->socket_group);
     memset(c, 0, sizeof(*c));
 }

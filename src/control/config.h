@@ -61,6 +61,7 @@ struct cfg_sidecores {
 struct sc_config {
     char *runtime_dir;              /* NULL: not given */
     char *rpc_socket;               /* NULL: not given */
+    char *socket_group;             /* device sockets' group; NULL: not given */
     enum sc_log_level log_level;
     bool has_log_level;
     struct cfg_sidecores sidecores;

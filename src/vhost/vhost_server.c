@@ -409,14 +409,15 @@ static int listen_on(struct vhost_dev *v, const char **why)
                               : "cannot bind the socket path";
         return -e;
     }
-    /* Connecting takes write permission: owner and group, as the RPC
-     * socket, so a QEMU running as another user in the daemon's group
-     * (libvirt's) can attach, whatever umask we inherited. */
-    if (chmod(v->path, 0660) < 0)
-        LOG_WARN(VHU_COMP, "%s: chmod 0660 %s: %s (QEMU must run as sidecored's user)",
-                 v->dev->name, v->path, strerror(errno));
-    int rc = listen(v->listen_fd, 4) < 0 ? -errno : 0;
+    /* Connecting takes write permission: owner and group, so a QEMU
+     * running as another user in that group (libvirt's) can attach. */
+    int rc = sockpath_share(v->path);
     if (rc < 0)
+        *why = rc == -EPERM && sockpath_group() != (gid_t)-1
+                   ? "cannot hand the socket to the socket group (sidecored is not root or in "
+                     "that group)"
+                   : "cannot set the socket's mode or group";
+    else if ((rc = listen(v->listen_fd, 4) < 0 ? -errno : 0) < 0)
         *why = "listen failed";
     else if ((rc = evloop_add(v->loop, v->listen_fd, EPOLLIN, on_listen, v)) < 0)
         *why = "cannot add the socket to the event loop";
