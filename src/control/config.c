@@ -718,7 +718,18 @@ int cfg_from_json(const json_t *root, struct sc_config *out, char *err, size_t l
             if ((rc = top_string(v, key, &c.rpc_socket, err, len)))
                 goto fail;
         } else if (strcmp(key, "socket_group") == 0) {
-            if ((rc = top_string(v, key, &c.socket_group, err, len)))
+            /* Resolved at start-up: the group may be created after the file. */
+            if (json_is_integer(v) && json_integer_value(v) >= 0)
+                rc = asprintf(&c.socket_group, "%lld", (long long)json_integer_value(v)) < 0;
+            else if (json_is_string(v) && *json_string_value(v))
+                rc = !(c.socket_group = strdup(json_string_value(v)));
+            else
+                rc = expected(err, len, "", key, "a group name or number", v);
+            if (rc > 0) {
+                set_err(err, len, "out of memory");
+                rc = -ENOMEM;
+            }
+            if (rc)
                 goto fail;
         } else if (strcmp(key, "log_level") == 0) {
             if (!json_is_string(v) || cfg_parse_log_level(json_string_value(v), &c.log_level)) {

@@ -19,6 +19,7 @@
 
 static const char *good_json =
     "{\"runtime_dir\": \"/tmp/rt\", \"rpc_socket\": \"/tmp/rt/rpc.sock\", \"log_level\": \"debug\","
+    " \"socket_group\": \"kvm\","
     " \"sidecores\": {\"count\": 2, \"cpus\": [1, 0], \"idle_us\": 50, \"mode\": \"poll\","
     "  \"prefault_threads\": 4},"
     " \"devices\": ["
@@ -39,6 +40,7 @@ static void test_good_config(void **state)
     json_decref(root);
     assert_string_equal(c.runtime_dir, "/tmp/rt");
     assert_string_equal(c.rpc_socket, "/tmp/rt/rpc.sock");
+    assert_string_equal(c.socket_group, "kvm");
     assert_true(c.has_log_level);
     assert_int_equal(c.log_level, SC_LOG_DEBUG);
     assert_int_equal(c.sidecores.count, 2);
@@ -92,8 +94,10 @@ static const struct {
     {"{\"log_level\": \"loud\"}",
      "log_level: expected \"error\", \"warn\", \"info\" or \"debug\", got \"loud\""},
     {"{\"colour\": 1}",
-     "colour: unknown key (expected runtime_dir, rpc_socket, log_level, sidecores, devices, "
-     "switches, net_devices, role, iohost, exports)"},
+     "colour: unknown key (expected runtime_dir, rpc_socket, socket_group, log_level, sidecores, "
+     "devices, switches, net_devices, role, iohost, exports)"},
+    {"{\"socket_group\": \"\"}", "socket_group: expected a group name or number, got \"\""},
+    {"{\"socket_group\": -1}", "socket_group: expected a group name or number, got -1"},
     {"{\"sidecores\": 3}", "sidecores: expected an object like {\"count\": 1}, got 3"},
     {"{\"sidecores\": {\"count\": 0}}", "sidecores.count: expected an integer from 1 to 64, got 0"},
     {"{\"sidecores\": {\"cpus\": [1, \"x\"]}}",
