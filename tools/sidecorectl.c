@@ -267,23 +267,33 @@ static void print_counters(const char *lead, json_t *o, const char *const *keys,
         printf("\n");
 }
 
-/* The scalar members of o as key=value, after lead (skip: a key left out). */
+#define TEXT_WIDTH 100
+
+/* The scalar members of o as key=value, after lead (skip: a key left out),
+ * folded at TEXT_WIDTH columns under lead's indentation plus 4 (a meter's
+ * stage ran to 150 columns). */
 static void print_scalars(const char *lead, json_t *o, const char *skip)
 {
     const char *k;
     json_t *v;
-    printf("%s", lead);
+    int ind = (int)strspn(lead, " ") + 4, col = printf("%s", lead);
     json_object_foreach(o, k, v) {
         if (skip && strcmp(k, skip) == 0)
             continue;
+        char item[512];
         if (json_is_integer(v))
-            printf(" %s=%lld", k, (long long)json_integer_value(v));
+            snprintf(item, sizeof(item), "%s=%lld", k, (long long)json_integer_value(v));
         else if (json_is_real(v))
-            printf(" %s=%.1f", k, json_real_value(v));
+            snprintf(item, sizeof(item), "%s=%.1f", k, json_real_value(v));
         else if (json_is_string(v))
-            printf(" %s=%s", k, json_string_value(v));
+            snprintf(item, sizeof(item), "%s=%s", k, json_string_value(v));
         else if (json_is_boolean(v))
-            printf(" %s=%s", k, json_is_true(v) ? "on" : "off");
+            snprintf(item, sizeof(item), "%s=%s", k, json_is_true(v) ? "on" : "off");
+        else
+            continue;
+        if (col > ind && col + 1 + (int)strlen(item) > TEXT_WIDTH)
+            col = printf("\n%*s", ind, "") - 1;
+        col += printf(" %s", item);
     }
     printf("\n");
 }
@@ -588,6 +598,43 @@ static void print_vpri(json_t *queues)
     }
 }
 
+/* How long ago the iohost last answered: "never" when it has not. */
+static const char *rx_age(json_t *d, char *buf, size_t len)
+{
+    json_t *v = json_object_get(d, "last_rx_ms");
+    json_int_t ms = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (ms < 0)
+        snprintf(buf, len, "never");
+    else if (ms < 10000)
+        snprintf(buf, len, "%lldms", (long long)ms);
+    else
+        snprintf(buf, len, "%llds", (long long)(ms / 1000));
+    return buf;
+}
+
+/* The columns of `peers`, indented by ind (also under a remote device's stats). */
+static void print_peer_head(const char *ind)
+{
+    printf("%s%-16s %-22s %-12s %8s %8s %7s %10s %9s %9s %8s\n", ind, "DEVICE", "IOHOST", "STATE",
+           "RTT_US", "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT", "LAST_RX");
+}
+
+static void print_peer(const char *ind, json_t *d)
+{
+    static const char *const more[] = {"requests", "cwnd_bytes", "cwnd_cuts", "on_fallback",
+                                       "fallback_requests", "failed_requests", "stale_resends",
+                                       NULL};
+    char age[24];
+    printf("%s%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu %8s\n", ind, str(d, "device"),
+           str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
+           (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "queued"),
+           (unsigned long long)u64(d, "retransmits"), (unsigned long long)u64(d, "failovers"),
+           (unsigned long long)u64(d, "reconnects"), rx_age(d, age, sizeof(age)));
+    char lead[96];
+    snprintf(lead, sizeof(lead), "%s  export %s: ", ind, str(d, "export"));
+    print_counters(lead, d, more, 3);
+}
+
 static void print_stats(json_t *s)
 {
     printf("%s: %s%s%s, errors ioerr=%llu unsupp=%llu\n", str(s, "name"), str(s, "status"),
@@ -608,6 +655,11 @@ static void print_stats(json_t *s)
     }
     print_vpri(json_object_get(s, "queues"));
     print_stages("  ", json_object_get(s, "interpose"));
+    json_t *remote = json_object_get(s, "remote");
+    if (remote) {
+        print_peer_head("  ");
+        print_peer("  ", remote);
+    }
 }
 
 /* Stats of every device (name NULL) or one. */
@@ -740,20 +792,6 @@ static void cmd_named(const char *cmd, const char *method, const char *what, int
     print_or(r, "deleted %s%s\n", argv[1], "");
 }
 
-/* How long ago the iohost last answered: "never" when it has not. */
-static const char *rx_age(json_t *d, char *buf, size_t len)
-{
-    json_t *v = json_object_get(d, "last_rx_ms");
-    json_int_t ms = json_is_integer(v) ? json_integer_value(v) : -1;
-    if (ms < 0)
-        snprintf(buf, len, "never");
-    else if (ms < 10000)
-        snprintf(buf, len, "%lldms", (long long)ms);
-    else
-        snprintf(buf, len, "%llds", (long long)(ms / 1000));
-    return buf;
-}
-
 static void cmd_peers(void)
 {
     json_t *r = call("remote_peers", NULL);
@@ -762,25 +800,10 @@ static void cmd_peers(void)
         json_decref(r);
         return;
     }
-    printf("%-16s %-22s %-12s %8s %8s %7s %10s %9s %9s %8s\n", "DEVICE", "IOHOST", "STATE",
-           "RTT_US", "INFLIGHT", "QUEUED", "RETRANSMIT", "FAILOVERS", "RECONNECT", "LAST_RX");
+    print_peer_head("");
     size_t i;
     json_t *d;
-    static const char *const more[] = {"requests", "cwnd_bytes", "cwnd_cuts", "on_fallback",
-                                       "fallback_requests", "failed_requests", "stale_resends",
-                                       NULL};
-    char age[24];
-    json_array_foreach(r, i, d) {
-        printf("%-16s %-22s %-12s %8llu %8llu %7llu %10llu %9llu %9llu %8s\n", str(d, "device"),
-               str(d, "server"), str(d, "state"), (unsigned long long)u64(d, "rtt_us"),
-               (unsigned long long)u64(d, "in_flight"), (unsigned long long)u64(d, "queued"),
-               (unsigned long long)u64(d, "retransmits"),
-               (unsigned long long)u64(d, "failovers"), (unsigned long long)u64(d, "reconnects"),
-               rx_age(d, age, sizeof(age)));
-        char lead[96];
-        snprintf(lead, sizeof(lead), "  export %s: ", str(d, "export"));
-        print_counters(lead, d, more, 3);
-    }
+    json_array_foreach(r, i, d) print_peer("", d);
     if (json_array_size(r) == 0)
         printf("(no remote devices)\n");
     json_decref(r);

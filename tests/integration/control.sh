@@ -665,9 +665,14 @@ if [ -x "$BENCH" ]; then
         fail "stats r0 shows no latency histogram: $(cat "$TMP/ctl.out")"
 fi
 ctl stats r0
-grep -Eq "^  stage 1 meter: reads=[0-9]+ writes=0 .* lat_p99_us=[0-9]+$" "$TMP/ctl.out" ||
+# Long stage lines fold under their stage (the meter's ran to 150 columns).
+sed -n '/^  stage 1/,/^  DEVICE/{/^  DEVICE/!p}' "$TMP/ctl.out" | awk 'length > 100 { bad = 1 } END { exit bad }' ||
+    fail "stats r0 has stage lines over 100 columns: $(cat "$TMP/ctl.out")"
+sed -n '/^  stage 1 meter:/,/^  stage 2/p' "$TMP/ctl.out" | tr -s ' \n' ' ' |
+    grep -Eq "^ stage 1 meter: reads=[0-9]+ writes=0 .* lat_p99_us=[0-9]+ .*stage 2" ||
     fail "stats r0 shows no meter stage: $(cat "$TMP/ctl.out")"
-grep -Eq "^  stage 2 qos: iops=100000 .* deferred=[0-9]+$" "$TMP/ctl.out" ||
+sed -n '/^  stage 2 qos:/,/^  DEVICE/{/^  DEVICE/!p}' "$TMP/ctl.out" | tr -s ' \n' ' ' |
+    grep -Eq "^ stage 2 qos: iops=100000 .* deferred=[0-9]+ $" ||
     fail "stats r0 shows no qos stage: $(cat "$TMP/ctl.out")"
 ctl list
 grep -qF '   stages [{"type":"meter"},{"type":"qos","iops":100000}]' "$TMP/ctl.out" ||

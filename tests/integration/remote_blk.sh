@@ -363,6 +363,10 @@ errs=$(sed -n 's/^result: .*, \([0-9]*\) errors$/\1/p' "$TMP/err.out")
 [ "$(peer vm1 r1 last_rx_ms)" -gt 0 ] || fail "r1's last answer from the iohost reads as just now"
 timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers | grep -Eq '^r1 .* idle .* [0-9]+m?s$' ||
     fail "peers' text shows no idle state and age for r1: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers)"
+# A remote device's stats name its iohost and that path's state (they
+# showed only the queues: nothing said the device was remote).
+timeout 15 "$CTL" -s "$TMP/vm1.rpc" stats r1 | grep -Eq '^  r1 +[0-9.]+:[0-9]+ +idle ' ||
+    fail "stats r1 shows no iohost row: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" stats r1)"
 
 start_daemon io iohost "${IOHOST_ARGS[@]}"
 want=$(head -c 4M "$TMP/img3" | sha256sum | cut -d' ' -f1)
