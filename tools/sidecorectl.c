@@ -56,8 +56,10 @@ static void usage(FILE *f)
             "  port-add SWITCH NAME type=tap|sink [ifname=IF] [queues=N]\n"
             "             [source_size=B] [source_dst=MAC] [source_count=N]\n"
             "  port-delete SWITCH NAME\n"
-            "  peers                           vmhost: remote devices' iohost state\n"
-            "             (connected, RTT, retransmissions, in flight, failovers)\n"
+            "  peers [--probe]                 vmhost: remote devices' iohost state\n"
+            "             (connected, RTT, retransmissions, in flight, failovers);\n"
+            "             --probe asks each iohost first (one HELLO, up to 1 s per\n"
+            "             silent iohost), which an idle device otherwise does not\n"
             "  net-peers                       vRIO net: remote net devices' tunnels (vmhost)\n"
             "             and peers joined to switches here (iohost): state, RTT,\n"
             "             packets each way, drops on the path\n"
@@ -792,9 +794,12 @@ static void cmd_named(const char *cmd, const char *method, const char *what, int
     print_or(r, "deleted %s%s\n", argv[1], "");
 }
 
-static void cmd_peers(void)
+static void cmd_peers(int argc, char **argv)
 {
-    json_t *r = call("remote_peers", NULL);
+    bool probe = argc == 2 && strcmp(argv[1], "--probe") == 0;
+    if (argc > 2 || (argc == 2 && !probe))
+        die_usage("peers: expected no argument or --probe");
+    json_t *r = call("remote_peers", probe ? json_pack("{s:b}", "probe", 1) : NULL);
     if (g_json) {
         print_json(r);
         json_decref(r);
@@ -803,7 +808,14 @@ static void cmd_peers(void)
     print_peer_head("");
     size_t i;
     json_t *d;
-    json_array_foreach(r, i, d) print_peer("", d);
+    json_array_foreach(r, i, d) {
+        print_peer("", d);
+        json_t *pr = json_object_get(d, "probe");
+        if (json_is_true(json_object_get(pr, "answered")) && !json_object_get(pr, "error"))
+            printf("  probe: answered in %llu us\n", (unsigned long long)u64(pr, "rtt_us"));
+        else if (pr)
+            printf("  probe: %s\n", str(pr, "error"));
+    }
     if (json_array_size(r) == 0)
         printf("(no remote devices)\n");
     json_decref(r);
@@ -1322,8 +1334,8 @@ int main(int argc, char **argv)
         cmd_port_add(cargc, cargv);
     else if (strcmp(cmd, "port-delete") == 0)
         cmd_port_delete(cargc, cargv);
-    else if (strcmp(cmd, "peers") == 0 && cargc == 1)
-        cmd_peers();
+    else if (strcmp(cmd, "peers") == 0)
+        cmd_peers(cargc, cargv);
     else if (strcmp(cmd, "net-peers") == 0 && cargc == 1)
         cmd_net_peers();
     else if (strcmp(cmd, "exports") == 0 && cargc == 1)

@@ -709,7 +709,7 @@ static int resize_apply(struct reg_dev *d, uint64_t bytes, bool *told, char *err
 struct resize_job {
     struct reg_job job;
     struct rio_target target;
-    uint64_t bytes;
+    uint64_t bytes, heard_ns;
     int rc;
     char why[256];
     void (*done)(void *ctx, int rc, bool told, const char *err);
@@ -721,7 +721,7 @@ static void resize_work(struct reg_job *j)
 {
     struct resize_job *z = (struct resize_job *)j;
     const char *why = "";
-    z->rc = rio_target_check_size(&z->target, z->bytes, &why);
+    z->rc = rio_target_check_size(&z->target, z->bytes, &z->heard_ns, &why);
     snprintf(z->why, sizeof(z->why), "%s", why);
 }
 
@@ -732,6 +732,8 @@ static void resize_finish(struct reg_job *j, bool cancelled)
     bool told = false;
     int rc = cancelled ? -ECANCELED : z->rc;
     struct reg_dev *d = cancelled ? NULL : find(j->r, z->name);
+    if (d && d->remote && z->heard_ns)
+        rio_blk_heard(d->remote, z->heard_ns);
     if (cancelled)
         snprintf(err, sizeof(err), "the daemon is stopping");
     else if (rc < 0)
@@ -783,12 +785,124 @@ int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *
     }
     /* No thread: the loop asks, as it did before. */
     resize_work(&z->job);
+    if (z->heard_ns)
+        rio_blk_heard(d->remote, z->heard_ns);
     int rc = z->rc;
     if (rc < 0)
         snprintf(err, len, "cannot resize %s to %llu bytes: %s", name,
                  (unsigned long long)bytes, z->why);
     free(z);
     return rc < 0 ? rc : resize_apply(d, bytes, told, err, len);
+}
+
+/* remote_peers with a probe: one HELLO per remote device, off the loop. */
+struct probe_item {
+    char name[CFG_NAME_MAX + 1];
+    struct rio_target target;
+    int rc;
+    uint64_t rtt_ns, heard_ns;
+    const char *why;
+};
+
+struct probe_job {
+    struct reg_job job;
+    void (*done)(void *ctx, json_t *peers);
+    void *ctx;
+    unsigned n;
+    struct probe_item items[];
+};
+
+#define PROBE_TIMEOUT_MS 1000u
+
+static bool same_host(const struct rio_target *a, const struct rio_target *b)
+{
+    return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+static void probe_work(struct reg_job *j)
+{
+    struct probe_job *z = (struct probe_job *)j;
+    for (unsigned i = 0; i < z->n; i++) {
+        struct probe_item *it = &z->items[i];
+        /* A silent iohost is waited for once, not once per device on it:
+         * the answer stays bounded by a second per iohost. */
+        const struct probe_item *dead = NULL;
+        for (unsigned k = 0; k < i && !dead; k++)
+            if (z->items[k].rc == -ETIMEDOUT && same_host(&z->items[k].target, &it->target))
+                dead = &z->items[k];
+        if (dead) {
+            it->rc = -ETIMEDOUT;
+            it->why = dead->why;
+            continue;
+        }
+        it->rc = rio_target_probe(&it->target, PROBE_TIMEOUT_MS, &it->rtt_ns, &it->heard_ns,
+                                  &it->why);
+    }
+}
+
+static json_t *probe_json(const struct probe_item *it)
+{
+    if (it->rc == 0)
+        return json_pack("{s:b,s:I}", "answered", 1, "rtt_us", (json_int_t)(it->rtt_ns / 1000));
+    char why[128];
+    if (it->rc == -ETIMEDOUT)
+        snprintf(why, sizeof(why), "%s within %u ms", it->why, PROBE_TIMEOUT_MS);
+    else
+        snprintf(why, sizeof(why), "%s", it->why);
+    return json_pack("{s:b,s:s}", "answered", it->heard_ns != 0, "error", why);
+}
+
+static void probe_finish(struct reg_job *j, bool cancelled)
+{
+    struct probe_job *z = (struct probe_job *)j;
+    json_t *peers = NULL;
+    if (!cancelled) {
+        for (unsigned i = 0; i < z->n; i++) {
+            struct reg_dev *d = find(j->r, z->items[i].name);
+            if (d && d->remote && z->items[i].heard_ns)
+                rio_blk_heard(d->remote, z->items[i].heard_ns);
+        }
+        peers = registry_remote_json(j->r);
+        size_t k;
+        json_t *p;
+        json_array_foreach(peers, k, p) {
+            const char *name = json_string_value(json_object_get(p, "device"));
+            for (unsigned i = 0; name && i < z->n; i++)
+                if (strcmp(z->items[i].name, name) == 0)
+                    json_object_set_new(p, "probe", probe_json(&z->items[i]));
+        }
+    }
+    z->done(z->ctx, peers);
+    free(z);
+}
+
+int registry_probe_remotes(struct registry *r, void (*done)(void *ctx, json_t *peers), void *ctx)
+{
+    unsigned n = 0;
+    for (struct reg_dev *d = r->devs; d; d = d->next)
+        n += d->remote != NULL;
+    if (n == 0)
+        return 0;
+    struct probe_job *z = calloc(1, sizeof(*z) + n * sizeof(z->items[0]));
+    if (!z)
+        return -ENOMEM;
+    z->done = done;
+    z->ctx = ctx;
+    for (struct reg_dev *d = r->devs; d; d = d->next) {
+        if (!d->remote)
+            continue;
+        snprintf(z->items[z->n].name, sizeof(z->items[0].name), "%s", d->cfg.name);
+        rio_blk_target(d->remote, &z->items[z->n].target);
+        z->n++;
+    }
+    z->job.work = probe_work;
+    z->job.finish = probe_finish;
+    int rc = job_start(r, &z->job);
+    if (rc < 0) {
+        free(z);
+        return rc;
+    }
+    return 1;
 }
 
 json_t *registry_remote_json(struct registry *r)

@@ -82,6 +82,12 @@ int registry_resize(struct registry *r, const char *name, uint64_t bytes, bool *
                     char *err, size_t len);
 /* Per-peer state of every remote device. */
 json_t *registry_remote_json(struct registry *r);
+/* The same, each device's iohost asked first (one HELLO each, on a thread
+ * of its own; at most 1 s per silent iohost): 1, and done(ctx, peers) runs
+ * on the loop thread with every element carrying "probe" ({"answered",
+ * "rtt_us"} or {"answered", "error"}), peers NULL when the daemon stops
+ * first. 0: no remote device (done not called); -errno: not started. */
+int registry_probe_remotes(struct registry *r, void (*done)(void *ctx, json_t *peers), void *ctx);
 
 /* device_list and device_stats results (see the RPC surface). */
 json_t *registry_list_json(struct registry *r);

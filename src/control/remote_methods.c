@@ -1,6 +1,8 @@
 #include "remote_methods.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "exports.h"
@@ -48,11 +50,46 @@ json_t *m_interpose_set(json_t *params, void *opaque, struct rpc_error *err)
     return json_pack("{s:s,s:O}", "device", n, "stages", stages);
 }
 
+struct pending_probe {
+    struct rpc_later *later; /* NULL: answered already, unprobed */
+};
+
+static void peers_probed(void *opaque, json_t *peers)
+{
+    struct pending_probe *p = opaque;
+    struct rpc_error e = {.code = RPC_SERVER_ERROR};
+    if (!peers)
+        snprintf(e.message, sizeof(e.message), "the daemon is stopping");
+    if (p->later)
+        rpc_later_done(p->later, peers, &e);
+    else
+        json_decref(peers);
+    free(p);
+}
+
+/* {"probe": true}: each device's iohost is asked first (sidecorectl peers
+ * --probe), which an idle device otherwise never does. */
 json_t *m_remote_peers(json_t *params, void *opaque, struct rpc_error *err)
 {
-    (void)params;
-    (void)err;
-    return registry_remote_json(((struct daemon_ctx *)opaque)->reg);
+    struct registry *reg = ((struct daemon_ctx *)opaque)->reg;
+    const json_t *probe = json_object_get(params, "probe");
+    if (probe && !json_is_boolean(probe))
+        return rpc_fail(err, RPC_INVALID_PARAMS, "params.probe: expected true or false");
+    if (!json_is_true(probe))
+        return registry_remote_json(reg);
+    struct pending_probe *p = calloc(1, sizeof(*p));
+    if (!p)
+        return rpc_fail(err, RPC_INTERNAL_ERROR, "out of memory");
+    /* The probe finishes on this loop thread, so after the deferral below. */
+    int rc = registry_probe_remotes(reg, peers_probed, p);
+    if (rc != 1) {
+        free(p);
+        if (rc < 0)
+            return rpc_fail(err, RPC_SERVER_ERROR, "cannot start the probe: %s", strerror(-rc));
+        return registry_remote_json(reg);
+    }
+    p->later = rpc_defer();
+    return p->later ? NULL : registry_remote_json(reg);
 }
 
 json_t *m_export_create(json_t *params, void *opaque, struct rpc_error *err)

@@ -198,9 +198,12 @@ static const struct blk_backend_ops rio_ops = {
 };
 
 /* One HELLO exchange, retried every 200 ms within timeout_ms. 0, -ENOENT
- * (no such export), -ETIMEDOUT or another -errno. */
-static int hello(const struct rio_target *t, unsigned timeout_ms, struct rio_hello_info *out)
+ * (no such export), -ETIMEDOUT or another -errno; *heard_ns: when the
+ * answer came (0: none). */
+static int hello(const struct rio_target *t, unsigned timeout_ms, struct rio_hello_info *out,
+                 uint64_t *heard_ns)
 {
+    *heard_ns = 0;
     const char *why = "";
     int fd = rio_socket(NULL, 0, false, (const struct sockaddr *)&t->addr, t->addrlen, &why);
     if (fd < 0)
@@ -242,6 +245,8 @@ static int hello(const struct rio_target *t, unsigned timeout_ms, struct rio_hel
                 rio_hello_decode(info, out);
                 rc = 0;
             }
+            if (rc != -ETIMEDOUT)
+                *heard_ns = sc_now_ns();
         }
     }
     close(fd);
@@ -267,10 +272,35 @@ void rio_blk_target(const struct blk_backend *b, struct rio_target *t)
     snprintf(t->device, sizeof(t->device), "%s", be->device);
 }
 
-int rio_target_check_size(const struct rio_target *t, uint64_t size, const char **why)
+int rio_target_probe(const struct rio_target *t, unsigned timeout_ms, uint64_t *rtt_ns,
+                     uint64_t *heard_ns, const char **why)
 {
     struct rio_hello_info hi;
-    int rc = hello(t, 2000, &hi);
+    uint64_t t0 = sc_now_ns();
+    int rc = hello(t, timeout_ms, &hi, heard_ns);
+    *rtt_ns = *heard_ns ? *heard_ns - t0 : 0;
+    if (rc == -ENOENT)
+        *why = "the iohost answers but has no export of that name";
+    else if (rc == -ETIMEDOUT)
+        *why = "the iohost did not answer";
+    else if (rc < 0)
+        *why = "the HELLO could not be sent";
+    return rc;
+}
+
+void rio_blk_heard(struct blk_backend *b, uint64_t when_ns)
+{
+    struct rio_be *be = (struct rio_be *)b;
+    uint64_t old = atomic_load(&be->past_rx_ns);
+    while (old < when_ns && !atomic_compare_exchange_weak(&be->past_rx_ns, &old, when_ns))
+        ;
+}
+
+int rio_target_check_size(const struct rio_target *t, uint64_t size, uint64_t *heard_ns,
+                          const char **why)
+{
+    struct rio_hello_info hi;
+    int rc = hello(t, 2000, &hi, heard_ns);
     if (rc == -ENOENT) {
         *why = "the iohost has no export of that name any more";
         return rc;
@@ -362,7 +392,8 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *given, const cha
     struct rio_hello_info hi;
     struct rio_target t;
     rio_blk_target(&be->base, &t);
-    int rc = hello(&t, p->connect_ms, &hi);
+    uint64_t heard;
+    int rc = hello(&t, p->connect_ms, &hi, &heard);
     if (rc == 0) {
         info_from_hello(&be->info, &hi);
         if (p->size && p->size != hi.size) {
@@ -398,7 +429,7 @@ struct blk_backend *rio_blk_create(const struct rio_blk_params *given, const cha
         *why = "the iohost does not answer (give size to create the device anyway)";
         return NULL;
     }
-    atomic_init(&be->past_rx_ns, rc == 0 ? sc_now_ns() : 0);
+    atomic_init(&be->past_rx_ns, heard);
     be->info.max_io = RIO_MAX_IO;
     be->info.settle_ms = (uint32_t)(be->timeout_ns / 1000000); /* every request ends by then */
     if (rc < 0)

@@ -77,8 +77,18 @@ struct rio_target {
 void rio_blk_target(const struct blk_backend *b, struct rio_target *t);
 /* Asks the iohost (HELLO, up to 2 s) whether its export has size bytes, as
  * a remote device must before it is resized: 0, or -ENOENT, -ETIMEDOUT,
- * -EINVAL (another size) with why. Blocks: for a thread of its own. */
-int rio_target_check_size(const struct rio_target *t, uint64_t size, const char **why);
+ * -EINVAL (another size) with why; *heard_ns as for rio_target_probe.
+ * Blocks: for a thread of its own. */
+int rio_target_check_size(const struct rio_target *t, uint64_t size, uint64_t *heard_ns,
+                          const char **why);
+/* One HELLO to the export (timeout_ms): 0 with the round trip in *rtt_ns;
+ * -ENOENT (it answered: no such export) or -ETIMEDOUT, with why. *heard_ns:
+ * when it answered (0: it did not). Blocks: for a thread of its own. */
+int rio_target_probe(const struct rio_target *t, unsigned timeout_ms, uint64_t *rtt_ns,
+                     uint64_t *heard_ns, const char **why);
+/* The iohost answered the target at when_ns (a probe's or a resize's
+ * HELLO): last_rx_ms counts from there while no queue is open. */
+void rio_blk_heard(struct blk_backend *b, uint64_t when_ns);
 void rio_blk_stats(struct blk_backend *b, struct rio_peer_stats *out);
 
 #endif

@@ -690,6 +690,17 @@ grep -Eq "^  partial_writes_expired=0 writes_dropped_for_memory=0( |$)" "$TMP/ct
 RPC=$IORUN/sidecored.sock ctl --json exports
 [ "$(jget "$TMP/ctl.out" 'd["exports"][0]["backend"]')" = null ] ||
     fail "--json exports: d0's backend: $(cat "$TMP/ctl.out")"
+# A resize's HELLO is an answer from the iohost: the idle device's
+# last_rx_ms starts again (it kept counting from the bench's last answer).
+sleep 1.1
+ctl --json peers
+before=$(jget "$TMP/ctl.out" 'd[0]["last_rx_ms"]')
+[ "$before" -ge 1000 ] || fail "r0's iohost last answered $before ms ago, after 1.1 s of nothing"
+RPC=$IORUN/sidecored.sock ctl export-resize d0 128M
+ctl resize r0 128M
+ctl --json peers
+after=$(jget "$TMP/ctl.out" 'd[0]["last_rx_ms"]')
+[ "$after" -lt "$before" ] || fail "after a resize r0's iohost last answered $after ms ago ($before before)"
 stop_daemon "$RPC" "$RUN/r0.sock"
 kill -TERM "$IOPID"
 timeout 10 tail --pid="$IOPID" -f /dev/null || fail "the iohost still runs 10 s after SIGTERM"

@@ -367,8 +367,25 @@ timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers | grep -Eq '^r1 .* idle .* [0-9]+m?s$'
 # showed only the queues: nothing said the device was remote).
 timeout 15 "$CTL" -s "$TMP/vm1.rpc" stats r1 | grep -Eq '^  r1 +[0-9.]+:[0-9]+ +idle ' ||
     fail "stats r1 shows no iohost row: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" stats r1)"
+# peers --probe asks the iohost of an idle device (nothing else does): dead
+# now, it says so; once restarted, it answers and last_rx_ms starts again.
+probe() { ctl "$1" peers --probe | jq -r --arg d "$2" ".[] | select(.device == \$d) | .probe.$3"; }
+[ "$(probe vm1 r1 answered)" = false ] || fail "the probe of r1's dead iohost: $(ctl vm1 peers --probe)"
+probe vm1 r1 error | grep -q "^the iohost did not answer within 1000 ms$" ||
+    fail "the probe of a dead iohost says: $(probe vm1 r1 error)"
+timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers --probe | grep -q "^  probe: the iohost did not answer" ||
+    fail "peers --probe text: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers --probe)"
 
 start_daemon io iohost "${IOHOST_ARGS[@]}"
+# r1's export (disk1, made by RPC) is gone with the restart; rf's is back.
+[ "$(probe vm1 r1 answered)" = true ] || fail "r1's restarted iohost: $(ctl vm1 peers --probe)"
+[ "$(probe vm1 r1 error)" = "the iohost answers but has no export of that name" ] ||
+    fail "the probe of r1's missing export says: $(probe vm1 r1 error)"
+[ "$(probe vm1 rf rtt_us)" -gt 0 ] || fail "the probe of rf: $(ctl vm1 peers --probe)"
+[ "$(peer vm1 rf last_rx_ms)" -lt 5000 ] ||
+    fail "after the probe rf's iohost last answered $(peer vm1 rf last_rx_ms) ms ago"
+timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers --probe | grep -Eq "^  probe: answered in [0-9]+ us$" ||
+    fail "peers --probe text: $(timeout 15 "$CTL" -s "$TMP/vm1.rpc" peers --probe)"
 want=$(head -c 4M "$TMP/img3" | sha256sum | cut -d' ' -f1)
 got=$(timeout 60 "$DUMP" "$TMP/rf.sock" 4194304 | sha256sum | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "after the restart the iohost serves other data than the file holds"
