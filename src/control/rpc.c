@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 /* Reads per readiness event, so one busy client cannot starve the others
  * (epoll is level-triggered and comes back for the rest). */
 #define READS_PER_EVENT 8
+/* An answer buffer past this, freed, is handed back to the system. */
+#define RPC_TRIM_ABOVE (1u << 20)
 
 struct rpc_later {
     struct rpc_client *c; /* NULL once the client is gone */
@@ -126,7 +129,14 @@ static void client_close(struct rpc_client *c)
     close(c->fd);
     free(c->in);
     free(c->out);
+    bool big = c->out_cap > RPC_TRIM_ABOVE;
     free(c);
+    /* Once an answer buffer this large was freed from an mmap, the
+     * allocator's mmap threshold grows past it and the next one comes from
+     * the heap, where it stayed after free: 16 MiB of RSS for every client
+     * dropped for not reading. */
+    if (big)
+        malloc_trim(0);
 }
 
 /* Appends one line; false when the client exceeds its output allowance. */
