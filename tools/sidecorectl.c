@@ -533,6 +533,128 @@ static void cmd_resize(int argc, char **argv)
     json_decref(r);
 }
 
+/* VPRI counters of the queues that have them (the device negotiated VPRI). */
+static void print_vpri(json_t *queues)
+{
+    size_t i;
+    json_t *q;
+    bool head = false;
+    json_array_foreach(queues, i, q) {
+        json_t *v = json_object_get(q, "vpri");
+        if (!v)
+            continue;
+        if (!head) {
+            printf("  %-20s %10s %7s %10s %12s %9s %9s %12s\n", "VPRI QUEUE", "FAULTS",
+                   "PARKED", "RESUMED", "LOOKUPS", "DROPPED", "RING_FULL", "MEAN_WAIT_US");
+            head = true;
+        }
+        printf("  %-20s %10llu %7llu %10llu %12llu %9llu %9llu %12.1f\n", str(q, "name"),
+               (unsigned long long)u64(v, "faults"), (unsigned long long)u64(v, "parked"),
+               (unsigned long long)u64(v, "resumed"), (unsigned long long)u64(v, "lookups"),
+               (unsigned long long)u64(v, "dropped"), (unsigned long long)u64(v, "ring_full"),
+               json_number_value(json_object_get(v, "mean_wait_us")));
+    }
+}
+
+static void print_port_header(void)
+{
+    printf("  %-20s %-6s %-17s %12s %10s %12s %10s %10s\n", "PORT", "TYPE", "MAC", "TX_PKTS",
+           "TX_BYTES", "RX_PKTS", "RX_BYTES", "DROPS");
+}
+
+static void print_port(json_t *p)
+{
+    char tb[16], rb[16];
+    human_size(u64(p, "tx_bytes"), tb, sizeof(tb));
+    human_size(u64(p, "rx_bytes"), rb, sizeof(rb));
+    printf("  %-20s %-6s %-17s %12llu %10s %12llu %10s %10llu\n", str(p, "name"), str(p, "type"),
+           str(p, "mac"), (unsigned long long)u64(p, "tx_packets"), tb,
+           (unsigned long long)u64(p, "rx_packets"), rb,
+           (unsigned long long)u64(p, "drops_total"));
+    const char *why;
+    json_t *n;
+    bool any = false;
+    json_object_foreach(json_object_get(p, "drops"), why, n) {
+        if (json_integer_value(n) > 0) {
+            printf("%s%s=%lld", any ? " " : "    drops: ", why, (long long)json_integer_value(n));
+            any = true;
+        }
+    }
+    if (any)
+        printf("\n");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(p, "host_queues"), i, q) {
+        char label[32];
+        human_size(u64(q, "tx_bytes"), tb, sizeof(tb));
+        human_size(u64(q, "rx_bytes"), rb, sizeof(rb));
+        snprintf(label, sizeof(label), "host queue %zu", i);
+        printf("    %-18s %-6s %-17s %12llu %10s %12llu %10s\n", label, "", "",
+               (unsigned long long)u64(q, "tx_packets"), tb,
+               (unsigned long long)u64(q, "rx_packets"), rb);
+    }
+    print_stages("    ", json_object_get(p, "interpose"));
+}
+
+static void print_net_table(json_t *r)
+{
+    printf("%-16s %6s %-17s %5s %-14s %-10s %s\n", "NAME", "PAIRS", "MAC", "MTU", "LINK",
+           "STATUS", "SOCKET");
+    size_t i;
+    json_t *d;
+    json_array_foreach(r, i, d) {
+        char link[40];
+        if (*str(d, "switch"))
+            snprintf(link, sizeof(link), "switch %s", str(d, "switch"));
+        else if (*str(d, "server"))
+            snprintf(link, sizeof(link), "remote %s", str(d, "remote_switch"));
+        else
+            snprintf(link, sizeof(link), "sink%s", u64(d, "source_size") ? "+source" : "");
+        printf("%-16s %6llu %-17s %5llu %-14s %-10s %s\n", str(d, "name"),
+               (unsigned long long)u64(d, "queues"), str(d, "mac"),
+               (unsigned long long)u64(d, "mtu"), link, str(d, "status"), str(d, "socket"));
+        if (*str(d, "connect_error"))
+            printf("%-16s   %s\n", "", str(d, "connect_error"));
+        else if (*str(d, "why"))
+            printf("%-16s   failed %llu time(s), last: %s\n", "",
+                   (unsigned long long)u64(d, "failures"), str(d, "why"));
+    }
+}
+
+static void print_net_stats(json_t *s)
+{
+    printf("%s: %s%s%s, features %s, %llu/%llu queue pair(s) active, promisc %s, allmulti %s\n",
+           str(s, "name"), str(s, "status"), *str(s, "why") ? ": " : "", str(s, "why"),
+           str(s, "features"), (unsigned long long)u64(s, "active_pairs"),
+           (unsigned long long)u64(s, "queue_pairs"),
+           json_is_true(json_object_get(s, "promisc")) ? "on" : "off",
+           json_is_true(json_object_get(s, "allmulti")) ? "on" : "off");
+    static const char *const counters[] = {"announced", "steered_flows", "ctrl_ok", "ctrl_err",
+                                           NULL};
+    print_counters("  ", s, counters, 4);
+    print_port_header();
+    print_port(json_object_get(s, "port"));
+    if (json_object_get(s, "sink"))
+        print_port(json_object_get(s, "sink"));
+    printf("  %-20s %-4s %12s %10s %10s %10s %10s %12s\n", "QUEUE", "ON", "PACKETS", "BYTES",
+           "KICKS", "NOTIFIES", "BUSY_MS", "POLLS");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(s, "queues"), i, q) {
+        char bytes[16];
+        human_size(u64(q, "bytes"), bytes, sizeof(bytes));
+        printf("  %-20s %-4s %12llu %10s %10llu %10llu %10.1f %12llu\n", str(q, "name"),
+               json_is_true(json_object_get(q, "started")) ? "yes" : "no",
+               (unsigned long long)u64(q, "packets"), bytes, (unsigned long long)u64(q, "kicks"),
+               (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
+               (unsigned long long)u64(q, "polls"));
+    }
+    print_vpri(json_object_get(s, "queues"));
+}
+
+
+/* The text views show net devices after the blk ones (--json keeps each
+ * method's own answer: device_list and device_stats are blk only). */
 static void cmd_list(void)
 {
     json_t *r = call("device_list", NULL);
@@ -541,6 +663,9 @@ static void cmd_list(void)
         json_decref(r);
         return;
     }
+    json_t *nets = call("net_list", NULL);
+    if (json_array_size(r) == 0 && json_array_size(nets) > 0)
+        goto net;
     printf("%-16s %-5s %7s %6s %-3s %-7s %-10s %s\n", "NAME", "BACK", "SIZE", "QUEUES", "RO",
            "MODE", "STATUS", "SOCKET");
     size_t i;
@@ -574,31 +699,15 @@ static void cmd_list(void)
     }
     if (json_array_size(r) == 0)
         printf("(no devices)\n");
+    else if (json_array_size(nets) > 0)
+        printf("\n");
+net:
+    if (json_array_size(nets) > 0)
+        print_net_table(nets);
+    json_decref(nets);
     json_decref(r);
 }
 
-/* VPRI counters of the queues that have them (the device negotiated VPRI). */
-static void print_vpri(json_t *queues)
-{
-    size_t i;
-    json_t *q;
-    bool head = false;
-    json_array_foreach(queues, i, q) {
-        json_t *v = json_object_get(q, "vpri");
-        if (!v)
-            continue;
-        if (!head) {
-            printf("  %-20s %10s %7s %10s %12s %9s %9s %12s\n", "VPRI QUEUE", "FAULTS",
-                   "PARKED", "RESUMED", "LOOKUPS", "DROPPED", "RING_FULL", "MEAN_WAIT_US");
-            head = true;
-        }
-        printf("  %-20s %10llu %7llu %10llu %12llu %9llu %9llu %12.1f\n", str(q, "name"),
-               (unsigned long long)u64(v, "faults"), (unsigned long long)u64(v, "parked"),
-               (unsigned long long)u64(v, "resumed"), (unsigned long long)u64(v, "lookups"),
-               (unsigned long long)u64(v, "dropped"), (unsigned long long)u64(v, "ring_full"),
-               json_number_value(json_object_get(v, "mean_wait_us")));
-    }
-}
 
 /* How long ago the iohost last answered: "never" when it has not. */
 static const char *rx_age(json_t *d, char *buf, size_t len)
@@ -694,7 +803,19 @@ static void cmd_stats(int argc, char **argv)
         size_t i;
         json_t *s;
         json_array_foreach(all, i, s) print_stats(s);
-        if (json_array_size(all) == 0)
+        size_t nn = 0;
+        if (argc == 1) {
+            json_t *nets = call("net_list", NULL);
+            json_t *d;
+            json_array_foreach(nets, i, d) {
+                json_t *ns = call("net_stats", json_pack("{s:s}", "name", str(d, "name")));
+                print_net_stats(ns);
+                json_decref(ns);
+            }
+            nn = json_array_size(nets);
+            json_decref(nets);
+        }
+        if (json_array_size(all) == 0 && nn == 0)
             printf("(no devices)\n");
     }
     json_decref(all);
@@ -919,114 +1040,25 @@ static void cmd_interpose(int argc, char **argv)
 static void cmd_net_list(void)
 {
     json_t *r = call("net_list", NULL);
-    if (g_json) {
+    if (g_json)
         print_json(r);
-        json_decref(r);
-        return;
-    }
-    printf("%-16s %6s %-17s %5s %-14s %-10s %s\n", "NAME", "PAIRS", "MAC", "MTU", "LINK",
-           "STATUS", "SOCKET");
-    size_t i;
-    json_t *d;
-    json_array_foreach(r, i, d) {
-        char link[40];
-        if (*str(d, "switch"))
-            snprintf(link, sizeof(link), "switch %s", str(d, "switch"));
-        else if (*str(d, "server"))
-            snprintf(link, sizeof(link), "remote %s", str(d, "remote_switch"));
-        else
-            snprintf(link, sizeof(link), "sink%s", u64(d, "source_size") ? "+source" : "");
-        printf("%-16s %6llu %-17s %5llu %-14s %-10s %s\n", str(d, "name"),
-               (unsigned long long)u64(d, "queues"), str(d, "mac"),
-               (unsigned long long)u64(d, "mtu"), link, str(d, "status"), str(d, "socket"));
-        if (*str(d, "connect_error"))
-            printf("%-16s   %s\n", "", str(d, "connect_error"));
-        else if (*str(d, "why"))
-            printf("%-16s   failed %llu time(s), last: %s\n", "",
-                   (unsigned long long)u64(d, "failures"), str(d, "why"));
-    }
-    if (json_array_size(r) == 0)
+    else if (json_array_size(r) == 0)
         printf("(no net devices)\n");
+    else
+        print_net_table(r);
     json_decref(r);
 }
 
-static void print_port_header(void)
-{
-    printf("  %-20s %-6s %-17s %12s %10s %12s %10s %10s\n", "PORT", "TYPE", "MAC", "TX_PKTS",
-           "TX_BYTES", "RX_PKTS", "RX_BYTES", "DROPS");
-}
-
-static void print_port(json_t *p)
-{
-    char tb[16], rb[16];
-    human_size(u64(p, "tx_bytes"), tb, sizeof(tb));
-    human_size(u64(p, "rx_bytes"), rb, sizeof(rb));
-    printf("  %-20s %-6s %-17s %12llu %10s %12llu %10s %10llu\n", str(p, "name"), str(p, "type"),
-           str(p, "mac"), (unsigned long long)u64(p, "tx_packets"), tb,
-           (unsigned long long)u64(p, "rx_packets"), rb,
-           (unsigned long long)u64(p, "drops_total"));
-    const char *why;
-    json_t *n;
-    bool any = false;
-    json_object_foreach(json_object_get(p, "drops"), why, n) {
-        if (json_integer_value(n) > 0) {
-            printf("%s%s=%lld", any ? " " : "    drops: ", why, (long long)json_integer_value(n));
-            any = true;
-        }
-    }
-    if (any)
-        printf("\n");
-    size_t i;
-    json_t *q;
-    json_array_foreach(json_object_get(p, "host_queues"), i, q) {
-        char label[32];
-        human_size(u64(q, "tx_bytes"), tb, sizeof(tb));
-        human_size(u64(q, "rx_bytes"), rb, sizeof(rb));
-        snprintf(label, sizeof(label), "host queue %zu", i);
-        printf("    %-18s %-6s %-17s %12llu %10s %12llu %10s\n", label, "", "",
-               (unsigned long long)u64(q, "tx_packets"), tb,
-               (unsigned long long)u64(q, "rx_packets"), rb);
-    }
-    print_stages("    ", json_object_get(p, "interpose"));
-}
 
 static void cmd_net_stats(int argc, char **argv)
 {
     if (argc != 2)
         die_usage("net-stats: expected exactly one net device NAME");
     json_t *s = call("net_stats", json_pack("{s:s}", "name", argv[1]));
-    if (g_json) {
+    if (g_json)
         print_json(s);
-        json_decref(s);
-        return;
-    }
-    printf("%s: %s%s%s, features %s, %llu/%llu queue pair(s) active, promisc %s, allmulti %s\n",
-           str(s, "name"), str(s, "status"), *str(s, "why") ? ": " : "", str(s, "why"),
-           str(s, "features"), (unsigned long long)u64(s, "active_pairs"),
-           (unsigned long long)u64(s, "queue_pairs"),
-           json_is_true(json_object_get(s, "promisc")) ? "on" : "off",
-           json_is_true(json_object_get(s, "allmulti")) ? "on" : "off");
-    static const char *const counters[] = {"announced", "steered_flows", "ctrl_ok", "ctrl_err",
-                                           NULL};
-    print_counters("  ", s, counters, 4);
-    print_port_header();
-    print_port(json_object_get(s, "port"));
-    if (json_object_get(s, "sink"))
-        print_port(json_object_get(s, "sink"));
-    printf("  %-20s %-4s %12s %10s %10s %10s %10s %12s\n", "QUEUE", "ON", "PACKETS", "BYTES",
-           "KICKS", "NOTIFIES", "BUSY_MS", "POLLS");
-    size_t i;
-    json_t *q;
-    json_array_foreach(json_object_get(s, "queues"), i, q) {
-        char bytes[16];
-        human_size(u64(q, "bytes"), bytes, sizeof(bytes));
-        printf("  %-20s %-4s %12llu %10s %10llu %10llu %10.1f %12llu\n", str(q, "name"),
-               json_is_true(json_object_get(q, "started")) ? "yes" : "no",
-               (unsigned long long)u64(q, "packets"), bytes, (unsigned long long)u64(q, "kicks"),
-               (unsigned long long)u64(q, "notifies"), (double)u64(q, "busy_ns") / 1e6,
-               (unsigned long long)u64(q, "polls"));
-    }
-    print_vpri(json_object_get(s, "queues"));
+    else
+        print_net_stats(s);
     json_decref(s);
 }
 

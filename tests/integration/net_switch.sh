@@ -347,6 +347,14 @@ ctl interpose 'n9@10.9.9.9' '[]' >/dev/null || fail "removing a remote peer's st
 # Ports share one name space with block devices (interpose names either).
 ctl create-blk blkname >/dev/null || fail "create-blk blkname"
 refuse blkname type=sink "a blk device named blkname already exists"
+# The text list and stats show every device, net ones after blk ones (they
+# showed blk only; net devices were in net-list and net-stats alone).
+txt=$(timeout 15 "$CTL" -s "$TMP/rpc.sock" list)
+echo "$txt" | grep -q "^blkname " || fail "list lacks blkname: $txt"
+echo "$txt" | grep -Eq "^n0 +1 +[0-9a-f:]{17} +1500 +switch sw0 " || fail "list lacks n0: $txt"
+txt=$(timeout 15 "$CTL" -s "$TMP/rpc.sock" stats)
+echo "$txt" | grep -q "^blkname: " || fail "stats lacks blkname: $txt"
+echo "$txt" | grep -q "^n0: .* queue pair(s) active" || fail "stats lacks n0: $txt"
 ctl delete blkname >/dev/null || fail "delete blkname"
 echo "ok: chains go with their device; port names do not take block devices' names"
 # RPC errors name the request's keys (they read switches[0].mac_table).
