@@ -582,6 +582,8 @@ static void print_port(json_t *p)
     }
     if (any)
         printf("\n");
+    if (*str(p, "error"))
+        printf("    stopped: %s\n", str(p, "error"));
     size_t i;
     json_t *q;
     json_array_foreach(json_object_get(p, "host_queues"), i, q) {

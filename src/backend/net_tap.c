@@ -57,7 +57,13 @@ struct net_tap {
     char ifname[IFNAMSIZ];
     unsigned nq;
     struct tap_queue *q[NET_TAP_MAX_QUEUES];
+    /* The interface went away under us: every read and write of its
+     * descriptors now fails with EBADFD, and epoll reports them ready
+     * forever, so its queues stop (poll < 0) instead of spinning. */
+    _Atomic bool gone;
 };
+
+#define TAP_GONE_WHY "the interface was deleted; port-delete the port (port-add makes a new tap)"
 
 /* The tap queue a frame to the host goes into: its flow's, by the two-way
  * hash, so every sender's flows spread over the tap queues (the kernel
@@ -77,6 +83,10 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
 {
     struct net_tap *t = p->opaque;
     uint64_t ok = 0, bytes = 0, down = 0, ioerr = 0;
+    if (atomic_load_explicit(&t->gone, memory_order_relaxed)) {
+        net_port_drop(p, NET_DROP_LINK_DOWN, n);
+        return;
+    }
     uint32_t qpk[NET_TAP_MAX_QUEUES] = {0};
     uint64_t qby[NET_TAP_MAX_QUEUES] = {0};
     struct virtio_net_hdr_v1 hdr[TAP_BATCH_MAX];
@@ -125,8 +135,9 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
                 bytes += pk->len;
                 qpk[qi[i]]++;
                 qby[qi[i]] += pk->len;
-            } else if (w[i].result == -EIO || w[i].result == -EAGAIN) {
-                down++; /* interface down, or its queue is full */
+            } else if (w[i].result == -EIO || w[i].result == -EAGAIN ||
+                       w[i].result == -EBADFD) {
+                down++; /* interface down or deleted, or its queue is full */
             } else {
                 ioerr++;
             }
@@ -173,6 +184,11 @@ static int tap_poll(struct sc_queue *q)
     for (unsigned i = 0; i < k; i++) {
         ssize_t r = op[i].result;
         uint8_t *buf = riov[i].iov_base;
+        if (r == -EBADFD) {
+            if (!atomic_exchange(&t->gone, true))
+                LOG_ERR("net", "%s: tap %s: %s", t->port.name, t->ifname, TAP_GONE_WHY);
+            return -1;
+        }
         if (r < 0) {
             if (r != -EAGAIN && r != -EINTR && tq->err_logs++ < 10)
                 LOG_ERR("net", "%s: reading tap %s: %s", t->port.name, t->ifname,
@@ -401,6 +417,11 @@ fail:
 
 struct net_port *net_tap_port(struct net_tap *t) { return &t->port; }
 const char *net_tap_ifname(const struct net_tap *t) { return t->ifname; }
+
+const char *net_tap_error(const struct net_tap *t)
+{
+    return atomic_load_explicit(&t->gone, memory_order_relaxed) ? TAP_GONE_WHY : NULL;
+}
 
 unsigned net_tap_queues(const struct net_tap *t, struct net_tap_queue_stats *st, unsigned max)
 {

@@ -35,6 +35,9 @@ struct net_tap *net_tap_create(const char *name, const char *ifname, unsigned qu
                                const char **why);
 struct net_port *net_tap_port(struct net_tap *t);
 const char *net_tap_ifname(const struct net_tap *t);
+/* Why the port no longer moves frames (its interface was deleted: its
+ * queues stopped, frames to the host are dropped as link_down), or NULL. */
+const char *net_tap_error(const struct net_tap *t);
 struct net_tap_queue_stats {
     uint64_t from_host_packets, from_host_bytes; /* read, sent into the switch */
     uint64_t to_host_packets, to_host_bytes;     /* written */

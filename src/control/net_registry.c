@@ -828,8 +828,11 @@ static json_t *port_json(struct net_registry *r, struct net_port *p)
         "rx_packets", (json_int_t)c.rx_packets, "rx_bytes", (json_int_t)c.rx_bytes, "drops_total",
         (json_int_t)total, "drops", drops, "interpose", ch ? ip_net_stats(ch->c) : json_array());
     for (struct nr_port *np = r->ports; o && np; np = np->next)
-        if (np->tap && net_tap_port(np->tap) == p)
+        if (np->tap && net_tap_port(np->tap) == p) {
+            const char *why = net_tap_error(np->tap);
             json_object_set_new(o, "host_queues", tap_queues_json(np->tap));
+            json_object_set_new(o, "error", json_string(why ? why : ""));
+        }
     return o;
 }
 
