@@ -344,6 +344,13 @@ int net_fix_begin(struct net_fix *f, const struct net_pkt *p, unsigned caps, enu
     return 0;
 }
 
+uint32_t net_fix_max_len(const struct net_fix *f)
+{
+    if (f->mode != NET_FIX_SEGMENT)
+        return f->in->len;
+    return f->hdrs_len + SC_MIN(f->mss, f->payload);
+}
+
 const struct net_pkt *net_fix_next(struct net_fix *f)
 {
     if (f->done)

@@ -77,6 +77,10 @@ struct net_fix {
 /* Prepare the packets p becomes at a receiver with caps. Returns 0, or -1
  * with the drop reason in *why (a GSO packet that cannot be segmented). */
 int net_fix_begin(struct net_fix *f, const struct net_pkt *p, unsigned caps, enum net_drop *why);
+/* The longest packet net_fix_next will return: what a receiver holds to
+ * its MTU when the packet is segmented for it (a segment is a frame like
+ * any other; only a packet it takes as GSO is not held to the MTU). */
+uint32_t net_fix_max_len(const struct net_fix *f);
 /* The next packet to deliver, NULL when done. Valid until the next call. */
 const struct net_pkt *net_fix_next(struct net_fix *f);
 

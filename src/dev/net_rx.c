@@ -396,6 +396,11 @@ static void deliver_to(struct net_dev *d, uint16_t qi, struct net_pkt *const *pk
                 drops[why]++;
                 continue;
             }
+            /* Segmented here, its frames are held to the MTU as any. */
+            if (SC_UNLIKELY(f.mode == NET_FIX_SEGMENT && net_fix_max_len(&f) > d->max_frame)) {
+                drops[NET_DROP_OVER_MTU]++;
+                continue;
+            }
             const struct net_pkt *o;
             rc = 1;
             while (rc >= 0 && rc != PUT_PARKED && (o = net_fix_next(&f))) {

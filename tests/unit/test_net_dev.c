@@ -1063,12 +1063,52 @@ static void test_mtu(void **state)
     net_sink_destroy(src);
 }
 
+/* A GSO packet segmented for a receiver without TSO: its segments are
+ * frames like any, held to the receiver's MTU (1500: 1518-byte frames).
+ * A host behind a tap, or a guest with a larger MTU, may send segments
+ * longer than that; they reached the driver. */
+static void test_mtu_segments(void **state)
+{
+    (void)state;
+    uint64_t f = F_BASE | BIT(VIRTIO_NET_F_MRG_RXBUF);
+    struct dev *a = mkdev(0, 1, f | BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4));
+    struct dev *b = mkdev(1, 1, f);
+    for (int i = 0; i < 2; i++) {
+        startq(a, (uint16_t)i);
+        startq(b, (uint16_t)i);
+    }
+    uint64_t rb[3], tok;
+    for (int i = 0; i < 3; i++)
+        rb[i] = post(b, 0, 4096);
+    uint32_t n = tcp_frame();
+    struct virtio_net_hdr_v1 h = {.flags = 1, .gso_type = 1, .hdr_len = 54, .gso_size = 1465,
+                                  .csum_start = 34, .csum_offset = 16};
+    tx(a, 0, &h, 12, frame_buf, n);
+    struct net_port_counters c;
+    counters(b, &c);
+    assert_int_equal(c.drops[NET_DROP_OVER_MTU], 1);
+    assert_int_equal(c.rx_packets, 0);
+    assert_false(rx_pending(b, 0));
+    /* 1464 bytes a segment: 1518-byte frames, delivered. */
+    h.gso_size = 1464;
+    tx(a, 0, &h, 12, frame_buf, n);
+    for (int i = 0; i < 3; i++) {
+        uint32_t len = used1(&b->q[0], &tok);
+        assert_int_equal(tok, rb[i]);
+        assert_int_equal(len, 12 + 54 + (i < 2 ? 1464 : 3000 - 2 * 1464));
+    }
+    counters(b, &c);
+    assert_int_equal(c.rx_packets, 3);
+    assert_int_equal(c.drops[NET_DROP_OVER_MTU], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ctrl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_switching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mtu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mtu_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_overlaps_tx, setup, teardown),
