@@ -80,6 +80,14 @@ bool net_csum_placed(const struct net_pkt *p)
         return false;
     }
     unsigned field = proto == IPPROTO_TCP_ ? 16 : proto == IPPROTO_UDP_ ? 6 : 0;
+    /* TSO metadata must name this packet: TCP, in the IP version of its
+     * gso_type (a tap's kernel refuses anything else, and a receiver that
+     * takes the packet whole would be handed a lie). */
+    if (p->hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+        (proto != IPPROTO_TCP_ ||
+         p->hdr.gso_type != (type == ETH_P_IPV4 ? VIRTIO_NET_HDR_GSO_TCPV4
+                                                : VIRTIO_NET_HDR_GSO_TCPV6)))
+        return false;
     return field && p->hdr.csum_start == l4 && p->hdr.csum_offset == field;
 }
 

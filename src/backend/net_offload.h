@@ -36,7 +36,8 @@ enum net_drop net_hdr_check(struct virtio_net_hdr_v1 *h, uint32_t len, unsigned 
  * receiver without GUEST_CSUM gets those two bytes written in software
  * after filters and the switch looked at the frame: any other place would
  * let a sender rewrite a header they passed (an IP protocol or a
- * destination MAC). Reads a private copy of the headers. */
+ * destination MAC). A GSO packet's must be TCP's, in the IP version its
+ * gso_type says. Reads a private copy of the headers. */
 bool net_csum_placed(const struct net_pkt *p);
 
 /* Bytes [off, off+len) of an iovec list. read returns the bytes copied;

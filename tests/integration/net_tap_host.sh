@@ -6,6 +6,11 @@
 #     (the sidecore sleeps again instead of polling descriptors that stay
 #     ready forever), frames to the host count as link_down, and the port
 #     can be deleted and added again.
+#  2. A guest (tests/tools/net_tx_raw: any virtio-net header) sends TCP GSO
+#     packets towards the host whose metadata does not describe them (a UDP
+#     packet, TCP in the other IP version): dropped as the guest's
+#     bad_header, none written into the tap (the kernel refused them, and
+#     they counted as the tap's io_error); a sane one reaches the host.
 # Nothing is timed; every wait is bounded.
 # Usage: net_tap_host.sh BUILD_DIR
 set -u
@@ -70,4 +75,52 @@ nsip link show "$TAP" >/dev/null 2>&1 || fail "tap $TAP was not made again"
 [ "$(scd_port sw0 host .error)" = "" ] || fail "the new tap reports: $(scd_port sw0 host .error)"
 scd_stop
 echo "ok: a deleted tap stops its port with a reason"
+
+# ---- 2. hostile offload metadata from a guest towards the tap -------------
+echo "== a guest's GSO metadata towards the tap"
+RAW=$BUILD/tests/net_tx_raw
+[ -x "$RAW" ] || fail "$RAW not built"
+command -v python3 >/dev/null || fail "python3 not found"
+scd_start --switch name=sw0 --net name=g,switch=sw0 --port "switch=sw0,name=host,type=tap,ifname=$TAP"
+nsip addr add 10.219.0.1/24 dev "$TAP" || fail "cannot address $TAP"
+TMAC=$(nsip -j link show "$TAP" | jq -r '.[0].address')
+GMAC=$(scd_ctl net-list | jq -r '.[0].mac')
+# frames KIND... > FILE: one record (LE length, virtio-net header, frame)
+# per KIND, a TCP packet of 3000 bytes from g to the host.
+frames() {
+    python3 - "$TMAC" "$GMAC" "$@" <<'PY'
+import ipaddress, struct, sys
+dst, src = (bytes(int(x, 16) for x in m.split(':')) for m in sys.argv[1:3])
+def l4(proto):
+    pay = bytes(range(256)) * 12
+    if proto == 17:
+        return struct.pack('!HHHH', 9, 9, 8 + len(pay), 0) + pay
+    return struct.pack('!HHIIBBHHH', 9, 9, 1, 0, 0x50, 0x18, 65535, 0, 0) + pay
+def v4(proto):
+    t = l4(proto)
+    return b'\x08\x00' + struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(t), 1, 0x4000, 64, proto, 0,
+                                   bytes([10, 219, 0, 2]), bytes([10, 219, 0, 1])) + t
+def v6():
+    t = l4(6)
+    return b'\x86\xdd' + struct.pack('!IHBB', 0x60000000, len(t), 6, 64) + \
+        ipaddress.IPv6Address('fd19::2').packed + ipaddress.IPv6Address('fd19::1').packed + t
+# kind: (gso_type, csum_offset, l3 payload, l4 start)
+kinds = {'ok': (1, 16, v4(6), 34), 'udp': (1, 6, v4(17), 34), 'v4as6': (4, 16, v4(6), 34),
+         'v6as4': (1, 16, v6(), 54)}
+out = sys.stdout.buffer
+for k in sys.argv[3:]:
+    gso, off, l3, start = kinds[k]
+    b = struct.pack('<BBHHHHH', 1, gso, start + 20, 1000, start, off, 0) + dst + src + l3
+    out.write(struct.pack('<I', len(b)) + b)
+PY
+}
+frames udp v4as6 v6as4 ok >"$TMP/bad.bin" || fail "cannot build the frames"
+timeout 60 "$RAW" "$TMP/g.sock" "$TMP/bad.bin" || fail "net_tx_raw failed"
+[ "$(scd_ctl net-stats g | jq .port.drops.bad_header)" = 3 ] ||
+    fail "g: 3 bad GSO packets, drops $(scd_ctl net-stats g | jq -c .port.drops)"
+wrote() { [ "$(scd_port sw0 host .rx_packets)" = 1 ]; }
+scd_wait 10 "the sane GSO packet to reach the host" wrote
+[ "$(scd_port sw0 host .drops_total)" = 0 ] || fail "tap drops: $(scd_port sw0 host .drops)"
+scd_stop
+echo "ok: GSO metadata that does not describe its packet is the guest's bad_header"
 echo "PASS"

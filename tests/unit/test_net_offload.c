@@ -156,6 +156,26 @@ static void test_csum_placed(void **state)
     one.iov_len = p.len = 30; /* headers cut short */
     f[12] = 0x08;
     assert_false(net_csum_placed(&p));
+    /* TSO metadata on a packet it does not describe: UDP, or TCP in the
+     * other IP version (a tap's kernel refused them; they counted as the
+     * tap's io_error). */
+    for (int v6 = 0; v6 < 2; v6++) {
+        len = build_tcp(f, v6, false, 1000);
+        one = (struct iovec){f, len};
+        p.len = len;
+        p.hdr.csum_start = (uint16_t)(14 + (v6 ? 40 : 20));
+        p.hdr.csum_offset = 16;
+        p.hdr.gso_size = 500;
+        p.hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+        assert_true(net_csum_placed(&p));
+        p.hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+        assert_false(net_csum_placed(&p));
+        p.hdr.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+        f[14 + (v6 ? 6 : 9)] = 17;
+        p.hdr.csum_offset = 6;
+        assert_false(net_csum_placed(&p));
+    }
+    p.hdr.gso_type = VIRTIO_NET_HDR_GSO_NONE;
 }
 
 static void check_tcp_csum(const uint8_t *f, bool v6, uint32_t l3, uint32_t len)
