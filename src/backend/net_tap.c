@@ -100,6 +100,11 @@ static void tap_deliver(struct net_port *p, struct net_pkt *const *pkts, unsigne
             qi[i] = tap_pick(t, pk, hint);
             hdr[i] = pk->hdr;
             hdr[i].num_buffers = 0;
+            /* hdr_len is the sender's hint (virtio 1.2, 5.1.6.2), which tun
+             * takes as the size of the headers and refuses (EINVAL) beyond
+             * the frame or inside the Ethernet header: 0 lets it find them. */
+            if (hdr[i].hdr_len > pk->len || hdr[i].hdr_len < NET_MIN_FRAME)
+                hdr[i].hdr_len = 0;
             struct iovec *v = iov[i];
             v[0] = (struct iovec){&hdr[i], sizeof(hdr[i])};
             w[i].fd = t->q[qi[i]]->fd;
