@@ -582,6 +582,8 @@ static void print_port(json_t *p)
     }
     if (any)
         printf("\n");
+    if (*str(p, "ifname"))
+        printf("    interface %s\n", str(p, "ifname"));
     if (*str(p, "error"))
         printf("    stopped: %s\n", str(p, "error"));
     size_t i;

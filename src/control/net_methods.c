@@ -159,6 +159,9 @@ json_t *m_switch_port_add(json_t *params, void *opaque, struct rpc_error *err)
         return done(rc, err, NULL);
     rc = net_registry_add_port(reg(opaque), &c, err->message, sizeof(err->message));
     json_t *r = rc ? NULL : cfg_port_to_json(&c);
+    const char *ifname = rc ? NULL : net_registry_tap_ifname(reg(opaque), c.name);
+    if (r && ifname)
+        json_object_set_new(r, "ifname", json_string(ifname));
     cfg_port_free(&c);
     return done(rc, err, r);
 }

@@ -686,6 +686,12 @@ static struct net_port *port_named(struct net_registry *r, const char *name)
     return NULL;
 }
 
+const char *net_registry_tap_ifname(const struct net_registry *r, const char *name)
+{
+    const struct nr_port *p = find_port(r, name);
+    return p && p->tap ? net_tap_ifname(p->tap) : NULL;
+}
+
 bool net_registry_has_port(struct net_registry *r, const char *name)
 {
     return port_named(r, name) || find_chain(r, name) || peer_name_ok(name);
@@ -830,6 +836,7 @@ static json_t *port_json(struct net_registry *r, struct net_port *p)
     for (struct nr_port *np = r->ports; o && np; np = np->next)
         if (np->tap && net_tap_port(np->tap) == p) {
             const char *why = net_tap_error(np->tap);
+            json_object_set_new(o, "ifname", json_string(net_tap_ifname(np->tap)));
             json_object_set_new(o, "host_queues", tap_queues_json(np->tap));
             json_object_set_new(o, "error", json_string(why ? why : ""));
         }

@@ -56,6 +56,10 @@ unsigned net_registry_count(const struct net_registry *r);
 /* iohost: start the vRIO net listener (remote net devices join switches). */
 int net_registry_listen(struct net_registry *r, const char *listen, char *err, size_t len);
 
+/* The interface a tap port made or attached (its ifname may have been a
+ * template such as "tap%d"), or NULL when name is no tap port. */
+const char *net_registry_tap_ifname(const struct net_registry *r, const char *name);
+
 /* Interposition on a port by name (a net device, a tap or sink port, or a
  * remote peer "<device>@<vmhost address>", which may join later and keeps
  * its stages across reconnects): stages must all apply to net. */

@@ -12,6 +12,9 @@
 #     bad_header, none written into the tap (the kernel refused them, and
 #     they counted as the tap's io_error); a sane one reaches the host, and
 #     so does one whose hdr_len hint is beyond the frame.
+#  3. A tap port whose ifname is a template ("sth%d"): the port-add reply
+#     and switch-stats name the interface the kernel made (the reply said
+#     "sth%d", and switch-stats named no interface at all).
 # Nothing is timed; every wait is bounded.
 # Usage: net_tap_host.sh BUILD_DIR
 set -u
@@ -127,4 +130,17 @@ scd_wait 10 "the two sane GSO packets to reach the host" wrote
 [ "$(scd_port sw0 host .drops_total)" = 0 ] || fail "tap drops: $(scd_port sw0 host .drops)"
 scd_stop
 echo "ok: GSO metadata that does not describe its packet is the guest's bad_header"
+
+# ---- 3. which interface a tap port is --------------------------------------
+echo "== the interface of a tap port"
+scd_start --switch name=sw0
+made=$(scd_ctl port-add sw0 host type=tap 'ifname=sth%d' | jq -r .ifname) || fail "port-add sth%d"
+[ "$made" != 'sth%d' ] && nsip -d link show "$made" 2>/dev/null | grep -q "tun type tap" ||
+    fail "port-add answered ifname \"$made\", which is no tap here: $(nsip -br link)"
+[ "$(scd_port sw0 host .ifname)" = "$made" ] ||
+    fail "switch-stats names interface \"$(scd_port sw0 host .ifname)\", not $made"
+timeout 15 "$CTL" -s "$TMP/rpc.sock" switch-stats sw0 | grep -q "^    interface $made\$" ||
+    fail "switch-stats text does not name interface $made"
+scd_stop
+echo "ok: port-add and switch-stats name the tap's interface"
 echo "PASS"
