@@ -8,7 +8,9 @@
  *   [1]  ring size selector
  *   [2..3] base
  *   [4..5] split point of guest memory between the two regions
- *   [6]  max_iov (1..64)
+ *   [6]  max_iov (1..64) in the low bits; 64: dirty log on (every guest
+ *        byte the device changed must then be marked in it); 128: with a
+ *        log address from the inflight selector bytes (a hostile frontend's)
  *   [7]  push policy byte
  *   [8..9] length of guest memory image L
  *   then L bytes guest memory, then (if flag 32) inflight area bytes, then
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/dirtylog.h"
 #include "mem/guestmem.h"
 #include "virtq/virtq.h"
 
@@ -38,6 +41,37 @@ static void check_iov(const uint8_t *r0, size_t s0, const uint8_t *r1, size_t s1
     }
 }
 
+/* Every byte that differs from the shadow lies on a logged page; the
+ * shadow then takes the memory as it is. */
+static void check_log(const struct dirty_log_map *m, uint8_t *shadow, const uint8_t *r0,
+                      size_t s0, const uint8_t *r1, size_t s1)
+{
+    for (size_t i = 0; m && i < s0 + s1; i++) {
+        uint8_t now = i < s0 ? r0[i] : r1[i - s0];
+        uint64_t page = i / DIRTY_LOG_PAGE;
+        if (now != shadow[i] && page < m->size * 8 && !((m->bits[page / 8] >> (page % 8)) & 1)) {
+            fprintf(stderr, "guest byte 0x%zx changed, page %llu not in the dirty log\n", i,
+                    (unsigned long long)page);
+            abort();
+        }
+    }
+    memcpy(shadow, r0, s0);
+    if (s1)
+        memcpy(shadow + s0, r1, s1);
+}
+
+/* What a device does with the len bytes it reports written. */
+static void write_in(const struct vq_chain *c, uint32_t len, uint8_t pat)
+{
+    for (int i = c->n_out; i < c->n_out + c->n_in && len; i++) {
+        size_t k = c->iov[i].iov_len < len ? c->iov[i].iov_len : len;
+        uint8_t *b = c->iov[i].iov_base;
+        for (size_t j = 0; j < k; j++)
+            b[j] = (uint8_t)(b[j] ^ pat);
+        len -= (uint32_t)k;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 10)
@@ -48,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint16_t base = (uint16_t)(data[2] | (data[3] << 8));
     uint16_t splitsel = (uint16_t)(data[4] | (data[5] << 8));
     uint16_t max_iov = 1 + data[6] % MAXIOV;
+    bool logging = data[6] & 64, log_hostile = data[6] & 128;
     uint8_t pushpol = data[7];
     size_t L = (size_t)(data[8] | (data[9] << 8));
     data += 10;
@@ -104,6 +139,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      .fd = -1};
     }
     struct gm_table *old = gm_publish(&gm, t);
+    struct dirty_log_map logm = {.size = 1}; /* 8 pages: all of it */
+    uint8_t *shadow = NULL;
+    if (logging) {
+        logm.bits = calloc(1, logm.size);
+        dirty_log_swap(&gm.log, &logm);
+    }
+    if (logging && !log_hostile) {
+        shadow = malloc(L);
+        memcpy(shadow, r0, s0);
+        if (s1)
+            memcpy(shadow + s0, r1, s1);
+    }
 
     uint64_t feat = 0;
     if (packed)
@@ -119,6 +166,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (packed)
         base = (uint16_t)((base & 0x8000) | ((base & 0x7fff) % num));
     vq_init(&vq, num, r0, r0 + avail_off, r0 + used_off, base, feat, &gm);
+    vq.log_used = logging;
+    vq.used_log_gpa = used_off;
+    vq.desc_log_gpa = 0;
+    vq.dev_event_log_gpa = used_off;
+    if (log_hostile) { /* no oracle then: the log addresses are wrong */
+        vq.used_log_gpa = UINT64_MAX - splitsel;
+        vq.desc_log_gpa = (uint64_t)splitsel << 48;
+        vq.dev_event_log_gpa = UINT64_MAX - 1;
+    }
     if (inf && !vq.err)
         vq_set_inflight(&vq, inf, inf_bytes);
     if (fl & 64)
@@ -130,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t gpa[MAXIOV];
     struct vq_chain held[128];
     struct iovec hiov[128][4];
+    uint64_t hgpa[128][4];
     int nheld = 0;
     bool in_order_dev = fl & 64;
     for (int round = 0; round < 3 * num + 8; round++) {
@@ -152,8 +209,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 held[nheld] = c;
                 int k = c.n_out + c.n_in < 4 ? c.n_out + c.n_in : 4;
                 memcpy(hiov[nheld], iov, sizeof(struct iovec) * k);
+                memcpy(hgpa[nheld], gpa, sizeof(uint64_t) * k);
                 held[nheld].iov = hiov[nheld];
-                held[nheld].gpa = NULL;
+                held[nheld].gpa = hgpa[nheld];
                 held[nheld].n_out = (uint16_t)(c.n_out < k ? c.n_out : k);
                 held[nheld].n_in = (uint16_t)(k - held[nheld].n_out);
                 nheld++;
@@ -164,17 +222,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int idx = in_order_dev ? 0 : (int)((pushpol + round) % nheld);
             struct vq_chain *h = &held[idx];
             uint32_t len = h->in_len ? (uint32_t)(h->in_len >> (round & 3)) : 0;
+            if (logging)
+                write_in(h, len, (uint8_t)(round | 1));
             vq_push(&vq, h, len);
             memmove(&held[idx], &held[idx + 1], sizeof(held[0]) * (nheld - idx - 1));
             memmove(&hiov[idx], &hiov[idx + 1], sizeof(hiov[0]) * (nheld - idx - 1));
-            for (int j = idx; j < nheld - 1; j++)
+            memmove(&hgpa[idx], &hgpa[idx + 1], sizeof(hgpa[0]) * (nheld - idx - 1));
+            for (int j = idx; j < nheld - 1; j++) {
                 held[j].iov = hiov[j];
+                held[j].gpa = hgpa[j];
+            }
             nheld--;
             vq_publish(&vq);
             vq_should_notify(&vq);
         }
         if (round & 1)
             vq_set_notify(&vq, round & 2);
+        if (shadow)
+            check_log(&logm, shadow, r0, s0, r1, s1);
         /* driver writes between pops */
         if (size >= 4) {
             uint16_t off = (uint16_t)(data[0] | (data[1] << 8));
@@ -183,19 +248,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size -= 4;
             size_t o2 = (size_t)(off % (ring_end / 2)) * 2;
             memcpy(r0 + o2, &val, 2);
+            if (shadow)
+                memcpy(shadow + o2, &val, 2);
         }
     }
     while (nheld) {
         vq_push(&vq, &held[0], 0);
         memmove(&held[0], &held[1], sizeof(held[0]) * (nheld - 1));
         memmove(&hiov[0], &hiov[1], sizeof(hiov[0]) * (nheld - 1));
-        for (int j = 0; j < nheld - 1; j++)
+        memmove(&hgpa[0], &hgpa[1], sizeof(hgpa[0]) * (nheld - 1));
+        for (int j = 0; j < nheld - 1; j++) {
             held[j].iov = hiov[j];
+            held[j].gpa = hgpa[j];
+        }
         nheld--;
     }
     vq_publish(&vq);
     vq_should_notify(&vq);
+    if (shadow)
+        check_log(&logm, shadow, r0, s0, r1, s1);
     vq_fini(&vq);
+    dirty_log_swap(&gm.log, NULL);
+    free((void *)logm.bits);
+    free(shadow);
     gm_table_free(gm_publish(&gm, old), false);
     gm_table_free(gm_publish(&gm, NULL), false);
     free(r0);
