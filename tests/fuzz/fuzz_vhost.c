@@ -7,8 +7,12 @@
  * Input records: [u8 req][u8 flags][u16 size][size bytes payload][u8 fds]
  * fds: low 3 bits = count (<= 4); for KICK/CALL/ERR/BACKEND_REQ/LOG_FD
  * eventfds, else memfds of 1 MiB whose first 64 KiB come from the input
- * tail (shared "guest memory" image). One connection per input. */
+ * tail (shared "guest memory" image). VPRI_SET_MAP and VPRI_SET_CHANNEL
+ * get that image in a memfd sealed against shrinking first, as VPRI's
+ * shared areas must be (fds bit 3: an unsealed one), then eventfds. One
+ * connection per input. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,15 +124,14 @@ static void drain(int cl)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A 1 MiB memfd holding the input repeated (cheap and stable); sealed
+ * against shrinking when seal. */
+static int image_memfd(const char *name, const uint8_t *data, size_t size, bool seal)
 {
-    struct vhost_dev_info inf;
-    /* guest memory image: last 64 KiB (or less) of input is NOT reserved;
-     * the memfd content is the whole input repeated, cheap and stable */
-    int mfd = memfd_create("fz-guest", MFD_CLOEXEC);
-    if (ftruncate(mfd, 1 << 20) < 0) abort();
+    int fd = memfd_create(name, MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
+    if (fd < 0 || ftruncate(fd, 1 << 20) < 0) abort();
     if (size) {
-        uint8_t *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+        uint8_t *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         for (size_t off = 0; off < (1u << 20); off += size) {
             size_t k = size < (1u << 20) - off ? size : (1u << 20) - off;
             memcpy(m + off, data, k);
@@ -136,6 +139,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         munmap(m, 1 << 20);
     }
+    if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) abort();
+    return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct vhost_dev_info inf;
+    /* guest memory image: last 64 KiB (or less) of input is NOT reserved */
+    int mfd = image_memfd("fz-guest", data, size, false);
+    int sfd = image_memfd("fz-vpri", data, size, true);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
     int cl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -162,11 +175,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(buf + 12, data, len);
         data += len, size -= len;
         unsigned nf = 0;
-        if (size) { nf = data[0] & 7; if (nf > 4) nf = 4; data++, size--; }
+        uint8_t fdb = 0;
+        if (size) { fdb = data[0]; nf = fdb & 7; if (nf > 4) nf = 4; data++, size--; }
         int fds[4];
         bool ev = req == 12 || req == 13 || req == 14 || req == 21 || req == 7 || req == 1025;
+        bool vpri = req == 1024 || req == 1025;
         for (unsigned i = 0; i < nf; i++)
-            fds[i] = ev ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : dup(mfd);
+            fds[i] = vpri && i == 0 ? dup(fdb & 8 ? mfd : sfd)
+                     : ev           ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+                                    : dup(mfd);
         union { char b[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr al; } ctrl;
         struct iovec iov = {buf, 12 + len};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -186,5 +203,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (i > 20) usleep(100);
     }
     close(mfd);
+    close(sfd);
     return 0;
 }
