@@ -7,11 +7,14 @@
  * queues are detached from the sidecore once started (their rings still
  * zero, so the attach-time poll finds nothing) and polled here in the order
  * the input says. With a dirty log, every guest byte a device operation
- * changed must be marked in it (migration would lose it otherwise).
+ * changed must be marked in it (migration would lose it otherwise). With
+ * VPRI, A's frontend (a heap PA-BITMAP and channel: ASan checks them too)
+ * starts with every page resident; ops take pages away, resolve faults and
+ * write its consumer index, as a hostile frontend could.
  * Input:
  *   [0] A: 1 packed, 2 IN_ORDER, 4 indirect, 8 EVENT_IDX, 16 MRG_RXBUF,
  *          32 offloads (CSUM, HOST_TSO*, GUEST_*), 64 MQ (2 pairs), 128 CTRL
- *   [1] ring size selector
+ *   [1] ring size selector; 128: VPRI for A
  *   [2] B: 1 MRG_RXBUF, 2 GUEST_CSUM, 4 GUEST_TSO4/6, 8 VERSION_1,
  *          16 CSUM + HOST_TSO*, 32 dirty log, 64 A without VERSION_1,
  *          128 A without CTRL_RX
@@ -20,10 +23,12 @@
  *   then L bytes of guest memory (the rings at its start, in queue order
  *   A rx0 tx0 rx1 tx1 ctrl, B rx0 tx0), then ops of 5 bytes
  *   [op][a0 a1][b0 b1]: see run_op. */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "dev/net_int.h"
 #include "mem/guestmem.h"
@@ -34,8 +39,11 @@
 #define MAXQ 7
 #define MAXL 16384
 #define MAXOPS 96
+#define VPRI_QUEUES 8
+#define VPRI_RING 4
 
 static struct sc_set *scs;
+static int vpri_efd[2]; /* fault and resolve eventfds */
 
 struct fq {
     struct vdev *v;
@@ -50,8 +58,11 @@ struct env {
     size_t s[2];
     uint8_t *shadow; /* the memory as the harness last saw it */
     size_t L;
-    struct guestmem gm;
+    struct guestmem gm, gm_b; /* B's memory: the same regions, without VPRI */
     struct dirty_log_map logm;
+    struct vpri_dev vpri;
+    struct vpri_map vmap;
+    struct vpri_chan vchan;
     struct vdev *a, *b;
     struct fq q[MAXQ];
 };
@@ -60,6 +71,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     scs = fuzz_sidecores();
+    for (int i = 0; i < 2; i++)
+        vpri_efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return 0;
 }
 
@@ -116,7 +129,7 @@ static void start(struct env *e, struct fq *q, uint16_t num, uint16_t base, uint
     bool packed = feat & BIT(VIRTIO_F_RING_PACKED);
     uint64_t avail = 16ull * num;
     uint64_t used = packed ? avail + 4 : (avail + 6 + 2ull * num + 3) & ~3ull;
-    vq_init(&q->vq, num, h, h + avail, h + used, base, feat, &e->gm);
+    vq_init(&q->vq, num, h, h + avail, h + used, base, feat, q->v == e->a ? &e->gm : &e->gm_b);
     q->vq.log_used = true;
     q->vq.used_log_gpa = q->gpa + used;
     q->vq.desc_log_gpa = q->gpa;
@@ -130,11 +143,14 @@ static void start(struct env *e, struct fq *q, uint16_t num, uint16_t base, uint
 }
 
 /* Quiesced first, so that the sidecore takes nothing between the attach
- * and the stop's detach: the stop itself forwards what is left. */
-static void stop(struct fq *q)
+ * and the stop's detach: the stop itself forwards what is left. As at a
+ * disconnect, VPRI's owner is gone first: a live one's stop would wait up
+ * to 5 s for parked requests. */
+static void stop(struct env *e, struct fq *q)
 {
     if (!q->on)
         return;
+    atomic_store(&e->vpri.owner_gone, true);
     q->v->ops->queue_quiesce(q->v, q->idx, true);
     sc_attach(scs, scq_of(q));
     q->v->ops->queue_stop(q->v, q->idx);
@@ -142,11 +158,32 @@ static void stop(struct fq *q)
     q->on = false;
 }
 
+/* VPRI's frontend: its PA-BITMAP word a gets b's bits (pages taken away or
+ * given back), or (b & 1) it resolves: every page resident again, every
+ * record handled (or, b & 2, a consumer index past the records), and
+ * resolve_gen moves. */
+static void vpri_frontend(struct env *e, uint16_t a, uint16_t b, bool resolve)
+{
+    if (!e->vpri.map)
+        return;
+    uint64_t words = vpri_bitmap_bytes(e->vmap.npages) / 8;
+    if (!resolve) {
+        uint64_t w = atomic_load(&e->vmap.bits[a % words]);
+        atomic_store(&e->vmap.bits[a % words], w ^ ((uint64_t)b << (16 * (a >> 14))));
+        return;
+    }
+    for (uint64_t i = 0; i < words; i++)
+        atomic_store(&e->vmap.bits[i], 0xaaaaaaaaaaaaaaaaull);
+    uint64_t cons = atomic_load(&e->vpri.reserve) + (b & 2 ? a : 0);
+    atomic_store(&e->vchan.ctrl->cons, cons);
+    atomic_fetch_add(&e->vchan.ctrl->resolve_gen, 1);
+}
+
 static void run_op(struct env *e, const uint8_t *op, unsigned nq)
 {
     uint16_t a = (uint16_t)(op[1] | op[2] << 8), b = (uint16_t)(op[3] | op[4] << 8);
     struct fq *q = &e->q[a % nq];
-    switch (op[0] % 8) {
+    switch (op[0] % 10) {
     case 0: /* a round of queue a (an rx queue's publishes what it held) */
     case 1:
     case 2:
@@ -173,7 +210,11 @@ static void run_op(struct env *e, const uint8_t *op, unsigned nq)
             scq_of(q)->set_notify(scq_of(q), b & 1);
         break;
     case 7: /* the frontend stops the queue */
-        stop(q);
+        stop(e, q);
+        break;
+    case 8: /* VPRI: pages go or come back */
+    case 9: /* VPRI: the frontend resolves */
+        vpri_frontend(e, a, b, op[0] % 10 == 9);
         break;
     }
 }
@@ -184,7 +225,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t fa = data[0], fb = data[2];
     bool packed = fa & 1;
-    uint16_t num = packed ? (uint16_t)(1 + data[1] % 16) : (uint16_t)(1u << (data[1] % 5));
+    uint8_t rs = data[1] & 127;
+    uint16_t num = packed ? (uint16_t)(1 + rs % 16) : (uint16_t)(1u << (rs % 5));
+    bool vpri_on = data[1] & 128;
     uint16_t base = 0;
     if (packed)
         base = (uint16_t)((data[3] & 0x80) << 8 | (data[3] & 0x7f) % num);
@@ -210,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e.r[1] = e.s[1] ? calloc(1, e.s[1]) : NULL;
     e.shadow = calloc(1, L);
     gm_init(&e.gm);
+    gm_init(&e.gm_b);
     struct gm_table *t = calloc(1, sizeof(*t));
     t->bus = &e.gm.bus;
     t->n = e.s[1] ? 2 : 1;
@@ -217,7 +261,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .fd = -1};
     t->r[1] = (struct gm_region){.gpa = e.s[0], .size = e.s[1], .uva = 0x300000,
                                  .host = e.r[1], .fd = -1};
-    struct gm_table *old = gm_publish(&e.gm, t);
+    struct gm_table *tb = calloc(1, sizeof(*tb));
+    *tb = *t;
+    tb->bus = &e.gm_b.bus;
+    struct gm_table *old = gm_publish(&e.gm, t), *old_b = gm_publish(&e.gm_b, tb);
+    if (vpri_on) {
+        /* Bitmap words and DMA table in one buffer, as the memfd holds them. */
+        e.vmap.npages = L / VPRI_PAGE_SIZE + 1;
+        e.vmap.len = vpri_table_offset(e.vmap.npages) + 2 * e.vmap.npages;
+        e.vmap.base = calloc(1, e.vmap.len);
+        e.vmap.bits = e.vmap.base;
+        e.vmap.dma = (_Atomic uint16_t *)((uint8_t *)e.vmap.base +
+                                          vpri_table_offset(e.vmap.npages));
+        memset(e.vmap.base, 0xaa, vpri_bitmap_bytes(e.vmap.npages)); /* all read-write */
+        e.vchan.len = vpri_ring_offset(VPRI_QUEUES) + VPRI_RING * sizeof(struct vpri_rec);
+        e.vchan.base = calloc(1, e.vchan.len);
+        e.vchan.ctrl = e.vchan.base;
+        e.vchan.slots = (struct vpri_qslot *)((uint8_t *)e.vchan.base + vpri_slots_offset());
+        e.vchan.ring = (struct vpri_rec *)((uint8_t *)e.vchan.base +
+                                           vpri_ring_offset(VPRI_QUEUES));
+        e.vchan.nqueues = VPRI_QUEUES;
+        e.vchan.entries = VPRI_RING;
+        e.vchan.fault_fd = vpri_efd[0];
+        e.vchan.resolve_fd = vpri_efd[1];
+        for (unsigned i = 0; i < VPRI_QUEUES; i++)
+            atomic_store(&e.vchan.slots[i].epoch, VPRI_EPOCH_QUIET);
+        e.vpri.map = &e.vmap;
+        e.vpri.chan = &e.vchan;
+        atomic_store(&e.gm.vpri, &e.vpri);
+    }
 
     /* Devices: A's features as the driver chose them. */
     uint64_t ring_f = (packed ? BIT(VIRTIO_F_RING_PACKED) : 0) |
@@ -284,6 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         e.logm.size = 1; /* 8 pages: all of it */
         e.logm.bits = calloc(1, e.logm.size);
         dirty_log_swap(&e.gm.log, &e.logm);
+        dirty_log_swap(&e.gm_b.log, &e.logm);
     }
 
     for (unsigned n = 0; size >= 5 && n < MAXOPS; n++, data += 5, size -= 5) {
@@ -298,7 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     for (unsigned i = 0; i < nq; i++)
-        stop(&e.q[i]);
+        stop(&e, &e.q[i]);
     check_log(&e);
     if (getenv("SC_FUZZ_LOG")) /* what the input did, for writing seeds */
         for (int k = 0; k < 2; k++) {
@@ -318,9 +391,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e.a->ops->destroy(e.a);
     e.b->ops->destroy(e.b);
     dirty_log_swap(&e.gm.log, NULL);
+    dirty_log_swap(&e.gm_b.log, NULL);
     free((void *)e.logm.bits);
+    atomic_store(&e.gm.vpri, NULL);
+    free(e.vmap.base);
+    free(e.vchan.base);
     gm_table_free(gm_publish(&e.gm, old), false);
     gm_table_free(gm_publish(&e.gm, NULL), false);
+    gm_table_free(gm_publish(&e.gm_b, old_b), false);
+    gm_table_free(gm_publish(&e.gm_b, NULL), false);
     free(e.r[0]);
     free(e.r[1]);
     free(e.shadow);
