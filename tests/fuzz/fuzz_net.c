@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned niov = 0;
     size_t off = 0;
     for (unsigned i = 0; i <= ncut && off < size; i++) {
-        size_t l = i < ncut ? 1 + cuts[i] * 2 : size - off;
+        size_t l = i < ncut ? 1 + cuts[i] * 2u : size - off;
         if (l > size - off)
             l = size - off;
         uint8_t *b = malloc(l);
