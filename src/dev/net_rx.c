@@ -106,8 +106,12 @@ static int chain_at(struct net_rxq *q, unsigned k, struct vq_chain **c)
             fail(q, "rx buffer without device-writable space");
             return -1;
         }
-        if (q->dev->mrg && ch->in_len < q->dev->hdr_len) {
-            fail(q, "mergeable rx buffer smaller than the virtio-net header");
+        /* Without MRG_RXBUF a short buffer waits for a frame that fits;
+         * none fits one shorter than the header, and it would hold the
+         * queue (and every frame after it) for good. */
+        if (ch->in_len < q->dev->hdr_len) {
+            fail(q, q->dev->mrg ? "mergeable rx buffer smaller than the virtio-net header"
+                                : "rx buffer smaller than the virtio-net header: no frame fits");
             return -1;
         }
     }

@@ -529,6 +529,16 @@ static void test_hostile_tx(void **state)
     tx(a, 0, &h, 12, frame_buf, n);
     assert_int_equal(used1(&c2->q[0], &tok), 92);
     assert_int_equal(tok, tiny);
+
+    /* One smaller than the header fits no frame: it stopped the queue for
+     * good, every frame after it dropped as small_buffer without a word.
+     * The device fails and says why, as it does with MRG_RXBUF. */
+    post(c2, 0, 8);
+    post(c2, 0, 2048);
+    tx(a, 0, &h, 12, frame_buf, n);
+    assert_true(vdev_is_broken(c2->v));
+    assert_non_null(strstr(c2->v->why, "rx buffer smaller than the virtio-net header"));
+    assert_false(vdev_is_broken(a->v));
 }
 
 /* One guest's two NICs share its memory, and its driver may post an rx
